@@ -1,0 +1,3 @@
+from rupu.cli.main import main
+
+main()

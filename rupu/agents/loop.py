@@ -1,0 +1,233 @@
+"""Running one agent: resolve where it runs, stream turns, record the transcript.
+
+A turn that ends in tool calls is handed to the tool box (when the agent has one) and the results go
+back to the model; a turn without tool calls ends the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from rupu.agents.spec import AgentSpec
+from rupu.auth.credentials import AuthMode
+from rupu.config import LoadedConfig
+from rupu.errors import ConfigError, ProviderError, RupuError
+from rupu.messages import (
+    AssistantTurn,
+    Message,
+    ModelRequest,
+    StreamEvent,
+    ThinkingPart,
+    ToolSpec,
+    Usage,
+)
+from rupu.providers.base import Provider, TurnBuilder
+from rupu.providers.registry import provider_kind
+from rupu.transcripts import TranscriptWriter
+
+DEFAULT_MAX_TURNS = 50
+FALLBACK_MODELS = {"mock": "echo"}
+
+RunStatus = Literal["ok", "error", "aborted"]
+EventSink = Callable[[StreamEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RunTarget:
+    provider: str
+    kind: str
+    model: str
+    auth: AuthMode | None = None
+
+
+def resolve_target(
+    spec: AgentSpec,
+    loaded: LoadedConfig,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    auth: AuthMode | None = None,
+) -> RunTarget:
+    """Flags beat the agent, the agent beats the provider's `default_model`, which beats the config's
+    `default_model`."""
+    front = spec.frontmatter
+    name = provider or front.provider or loaded.config.default_provider
+    if not name:
+        raise ConfigError(
+            f"agent '{spec.name}' names no provider",
+            field="provider",
+            hint="add `provider:` to its frontmatter, set default_provider in config.toml, or pass --provider",
+        )
+    kind = provider_kind(name, loaded)
+    chosen = model or (front.model if not provider or provider == front.provider else None)
+    chosen = chosen or loaded.provider(name).default_model
+    if not chosen and name == (loaded.config.default_provider or name):
+        chosen = loaded.config.default_model
+    chosen = chosen or FALLBACK_MODELS.get(kind)
+    if not chosen:
+        raise ConfigError(
+            f"no model for provider '{name}'",
+            field="model",
+            hint=f"add `model:` to the agent, set [providers.{name}] default_model, or pass --model",
+        )
+    return RunTarget(provider=name, kind=kind, model=chosen, auth=auth or front.auth)
+
+
+class ToolBox(Protocol):
+    """Runs the tool calls of one turn and returns the user message carrying their results."""
+
+    specs: list[ToolSpec]
+
+    async def run_calls(self, turn: AssistantTurn, transcript: TranscriptWriter) -> Message: ...
+
+
+@dataclass(slots=True)
+class AgentResult:
+    run_id: str
+    status: RunStatus
+    text: str
+    usage: Usage
+    turns: list[AssistantTurn]
+    duration_ms: int
+    transcript: Path
+    error: RupuError | None = None
+    messages: list[Message] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class AgentRun:
+    """One run of one agent on one provider."""
+
+    run_id: str
+    spec: AgentSpec
+    target: RunTarget
+    provider: Provider
+    transcript: TranscriptWriter
+    credential: str
+    tools: ToolBox | None = None
+    on_event: EventSink | None = None
+    on_turn: Callable[[AssistantTurn], Awaitable[None]] | None = None
+
+    async def run(self, prompt: str, *, history: list[Message] | None = None) -> AgentResult:
+        started = time.monotonic()
+        front = self.spec.frontmatter
+        self.transcript.write(
+            "run_start",
+            run_id=self.run_id,
+            agent=self.spec.name,
+            provider=self.target.provider,
+            model=self.target.model,
+            credential=self.credential,
+            agent_path=str(self.spec.path),
+        )
+        messages = [*(history or []), Message.user(prompt)]
+        usage = Usage()
+        turns: list[AssistantTurn] = []
+        status: RunStatus = "aborted"
+        error: RupuError | None = None
+        try:
+            for turn_index in range(front.max_turns or DEFAULT_MAX_TURNS):
+                turn = await self._turn(turn_index, messages)
+                turns.append(turn)
+                usage = usage.add(turn.usage)
+                messages.append(turn.message)
+                if not turn.message.tool_calls() or self.tools is None:
+                    status = "ok"
+                    break
+                messages.append(await self.tools.run_calls(turn, self.transcript))
+            else:
+                raise ProviderError(
+                    self.target.provider,
+                    f"the agent reached maxTurns ({front.max_turns or DEFAULT_MAX_TURNS}) without finishing",
+                    error_type="max_turns",
+                    hint="raise maxTurns in the agent's frontmatter or narrow the task",
+                )
+        except RupuError as exc:
+            status, error = "error", exc
+            self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
+        finally:
+            duration_ms = int((time.monotonic() - started) * 1000)
+            self.transcript.write(
+                "run_complete",
+                run_id=self.run_id,
+                status=status,
+                total_tokens=usage.total_tokens,
+                usage=usage.as_dict(),
+                duration_ms=duration_ms,
+                error=error.one_line() if error else None,
+            )
+        text = turns[-1].message.text() if turns else ""
+        return AgentResult(
+            self.run_id, status, text, usage, turns, duration_ms, self.transcript.path, error, messages
+        )
+
+    async def _turn(self, index: int, messages: list[Message]) -> AssistantTurn:
+        front = self.spec.frontmatter
+        request = ModelRequest(
+            model=self.target.model,
+            system=self.spec.system_prompt,
+            messages=messages,
+            tools=self.tools.specs if self.tools else [],
+            max_tokens=front.max_tokens,
+            effort=front.effort,
+            output_format=front.output_format or "text",
+            output_schema=front.output_schema,
+        )
+        self.transcript.write("turn_start", turn_idx=index)
+        builder = TurnBuilder(self.target.provider)
+        sink = self.on_event
+        async for event in self.provider.stream(request):
+            builder.add(event)
+            if sink is not None:
+                sink(event)
+            if event.kind == "retry_scheduled":
+                self.transcript.write(
+                    "retry", attempt=event.attempt, delay=round(event.delay, 3), reason=event.reason
+                )
+        turn = builder.result()
+        self._record(index, turn)
+        if self.on_turn is not None:
+            await self.on_turn(turn)
+        return turn
+
+    def _record(self, index: int, turn: AssistantTurn) -> None:
+        thinking = [p.text for p in turn.message.parts if isinstance(p, ThinkingPart)]
+        self.transcript.write(
+            "assistant_message",
+            content=turn.message.text(),
+            thinking="\n".join(thinking) if thinking else None,
+            tool_calls=[
+                {"call_id": c.call_id, "tool": c.name, "input": c.arguments} for c in turn.message.tool_calls()
+            ],
+        )
+        self.transcript.write(
+            "usage",
+            provider=self.target.provider,
+            model=self.target.model,
+            served_model=turn.served_model,
+            **turn.usage.as_dict(),
+        )
+        if turn.rate_limits:
+            self.transcript.write("rate_limits", provider=self.target.provider, snapshot=turn.rate_limits)
+        self.transcript.write(
+            "turn_end",
+            turn_idx=index,
+            stop_reason=turn.stop_reason,
+            raw_reason=turn.raw_reason,
+            request_id=turn.request_id,
+        )
+
+
+def _error_fields(exc: RupuError) -> dict[str, object]:
+    if isinstance(exc, ProviderError):
+        return {
+            "provider": exc.provider,
+            "status": exc.status,
+            "error_type": exc.error_type,
+            "request_id": exc.request_id,
+        }
+    return {"kind": type(exc).__name__}

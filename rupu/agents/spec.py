@@ -1,0 +1,111 @@
+"""Agent files: Markdown with YAML frontmatter. The frontmatter picks provider, model, auth mode, tools
+and limits; the body is the system prompt, sent verbatim."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from rupu.agents.yaml_lines import yaml_line_finder
+from rupu.errors import ConfigError, Location
+from rupu.strict import StrictModel, validation_to_config_error
+
+EFFORT_ALIASES = {"adaptive": "auto", "xhigh": "max"}
+MAX_AGENT_FILE_BYTES = 1_000_000
+
+
+class Frontmatter(StrictModel):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    auth: Literal["api-key", "sso"] | None = None
+    tools: list[str] | None = None
+    max_turns: int | None = Field(default=None, alias="maxTurns", ge=1)
+    permission_mode: Literal["ask", "bypass", "readonly"] | None = Field(
+        default=None, alias="permissionMode"
+    )
+    max_tokens: int | None = Field(default=None, alias="maxTokens", ge=1)
+    effort: Literal["auto", "minimal", "low", "medium", "high", "max"] | None = None
+    output_format: Literal["text", "json"] | None = Field(default=None, alias="outputFormat")
+    output_schema: dict[str, Any] | None = Field(default=None, alias="outputSchema")
+
+    @field_validator("effort", mode="before")
+    @classmethod
+    def _effort_alias(cls, value: Any) -> Any:
+        return EFFORT_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+class AgentSpec(StrictModel):
+    """A parsed agent: its frontmatter, the system prompt and where it came from."""
+
+    frontmatter: Frontmatter
+    system_prompt: str
+    path: Path
+    scope: Literal["global", "project", "path"]
+
+    @property
+    def name(self) -> str:
+        return self.frontmatter.name
+
+
+def split_frontmatter(text: str, path: str) -> tuple[str, str]:
+    """(frontmatter YAML, body). Accepts a UTF-8 BOM and CRLF line endings."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    first, _, rest = text.partition("\n")
+    if first.rstrip() != "---":
+        raise ConfigError(
+            "missing frontmatter: an agent file starts with a line '---'",
+            location=Location(path, 1),
+            hint="add '---', the YAML keys (at least name:), and a closing '---' above the prompt",
+        )
+    lines = rest.split("\n")
+    for index, line in enumerate(lines):
+        if line.rstrip() == "---":
+            return "\n".join(lines[:index]), "\n".join(lines[index + 1 :])
+    raise ConfigError(
+        "the frontmatter is not closed",
+        location=Location(path, 1),
+        hint="add a line '---' after the YAML keys",
+    )
+
+
+def parse_agent(text: str, path: Path, scope: Literal["global", "project", "path"]) -> AgentSpec:
+    shown = str(path)
+    header, body = split_frontmatter(text, shown)
+    try:
+        data = yaml.safe_load(header)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark else None
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"YAML syntax error: {problem}", location=Location(shown, line)) from None
+    if not isinstance(data, dict):
+        raise ConfigError("the frontmatter must be a YAML mapping of keys", location=Location(shown, 2))
+    try:
+        frontmatter = Frontmatter.model_validate(data)
+    except ValidationError as exc:
+        raise validation_to_config_error(
+            exc, Frontmatter, path=shown, find_line=yaml_line_finder(header, offset=1)
+        ) from None
+    return AgentSpec(frontmatter=frontmatter, system_prompt=body.strip("\n"), path=path, scope=scope)
+
+
+def load_agent_file(path: Path, scope: Literal["global", "project", "path"]) -> AgentSpec:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read agent file: {exc.strerror}", location=Location(str(path))) from None
+    if len(raw) > MAX_AGENT_FILE_BYTES:
+        raise ConfigError("agent file is larger than 1 MB", location=Location(str(path)))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"not valid UTF-8 (byte {exc.start})", location=Location(str(path), line), hint="save it as UTF-8"
+        ) from None
+    return parse_agent(text, path, scope)

@@ -1,0 +1,66 @@
+"""`rupu agent list|show`."""
+
+from __future__ import annotations
+
+import click
+
+from rupu.cli.context import AppContext
+
+
+@click.group()
+def agent() -> None:
+    """List and show agents (project .rupu/agents shadows ~/.rupu/agents by name)."""
+
+
+@agent.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def list_agents(app: AppContext, fmt: str) -> None:
+    """Every agent with its scope, provider and model; broken files are listed as errors."""
+    import orjson
+
+    from rupu.agents.catalog import AgentCatalog
+    from rupu.cli.tables import print_table
+
+    catalog = AgentCatalog.scan(app.paths)
+    rows = [
+        {
+            "name": spec.name,
+            "scope": spec.scope,
+            "provider": spec.frontmatter.provider or app.config.config.default_provider or "-",
+            "model": spec.frontmatter.model or "-",
+            "description": spec.frontmatter.description or "",
+            "path": str(spec.path),
+        }
+        for spec in sorted(catalog.agents.values(), key=lambda s: s.name)
+    ]
+    errors = [{"path": str(b.path), "scope": b.scope, "error": b.error.one_line()} for b in catalog.broken]
+    if fmt == "json":
+        click.echo(orjson.dumps({"agents": rows, "errors": errors}, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not rows and not errors:
+        click.echo("no agents found: add NAME.md files to .rupu/agents/ or ~/.rupu/agents/", err=True)
+        return
+    print_table(
+        ["NAME", "SCOPE", "PROVIDER", "MODEL", "DESCRIPTION"],
+        [[r["name"], r["scope"], r["provider"], r["model"], r["description"]] for r in rows],
+    )
+    for broken in errors:
+        click.echo(f"error: {broken['error']}", err=True)
+
+
+@agent.command("show")
+@click.argument("name")
+@click.pass_obj
+def show_agent(app: AppContext, name: str) -> None:
+    """An agent's settings and system prompt."""
+    from rupu.agents.catalog import resolve_agent
+
+    spec = resolve_agent(name, app.paths)
+    front = spec.frontmatter.model_dump(by_alias=True, exclude_none=True)
+    click.echo(f"# {spec.name}  ({spec.scope}: {spec.path})")
+    for key, value in front.items():
+        if key != "name":
+            click.echo(f"{key}: {value}")
+    click.echo("---")
+    click.echo(spec.system_prompt)

@@ -1,0 +1,79 @@
+"""The `rupu` command. Subcommands load on first use so `rupu --help` stays fast; only `main()` turns
+a `RupuError` into an exit code and a one-line message."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+# name -> (module, attribute, one-line help). Help text lives here so listing commands imports nothing.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("rupu.cli.run", "run", "Run one agent on a prompt, streaming its answer."),
+    "agent": ("rupu.cli.agent", "agent", "List and show agents."),
+    "transcript": ("rupu.cli.transcript", "transcript", "List and show run transcripts."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, attribute, _ = entry
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="rupu", prog_name="rupu")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """rupu: multi-agent workflows from Markdown agent files.
+
+    State lives in $RUPU_HOME (default ~/.rupu); a project's .rupu/ directory layers on top.
+    """
+    from rupu.cli.context import AppContext
+
+    ctx.obj = AppContext.from_environment(debug=debug)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return cli.main(args=argv, prog_name="rupu", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("rupu: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("rupu: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        from rupu.errors import RupuError
+
+        if not isinstance(exc, RupuError) or debug:
+            raise
+        click.echo(f"rupu: error: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)
+    finally:
+        if sys.stdout and not sys.stdout.closed:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())

@@ -1,0 +1,157 @@
+"""Terminal output for `rupu run`: the answer on stdout as it arrives; everything else (the waiting
+line, reasoning, the footer) on stderr, so stdout stays pipeable."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TextIO
+
+import orjson
+
+from rupu.messages import StreamEvent
+
+if TYPE_CHECKING:
+    from rupu.agents.loop import AgentResult, RunTarget
+
+DIM, ITALIC, RESET = "\x1b[2m", "\x1b[3m", "\x1b[0m"
+
+
+class RunRenderer:
+    def __init__(
+        self,
+        *,
+        stream: bool,
+        show_thinking: bool,
+        target: RunTarget,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.stream = stream
+        self.show_thinking = show_thinking
+        self.target = target
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.err_tty = self.err.isatty()
+        self.credential = ""
+        self._first_token = False
+        self._in_thinking = False
+        self._wrote_text = False
+        self._started = time.monotonic()
+
+    @asynccontextmanager
+    async def waiting(self) -> AsyncIterator[None]:
+        """While the request waits for its first token, a terminal shows the elapsed time."""
+        if not self.err_tty:
+            yield
+            return
+        import anyio
+
+        async def ticker() -> None:
+            while not self._first_token:
+                elapsed = time.monotonic() - self._started
+                self.err.write(
+                    f"\r{DIM}waiting for {self.target.provider} · {self.target.model} {elapsed:4.1f}s{RESET}"
+                )
+                self.err.flush()
+                await anyio.sleep(0.1)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            try:
+                yield
+            finally:
+                self._clear_status()
+                group.cancel_scope.cancel()
+
+    def _clear_status(self) -> None:
+        if self.err_tty and not self._first_token:
+            self.err.write("\r\x1b[2K")
+            self.err.flush()
+        self._first_token = True
+
+    def on_event(self, event: StreamEvent) -> None:
+        kind = event.kind
+        if kind == "text_delta":
+            if not self._first_token:
+                self._clear_status()
+            if self._in_thinking:
+                self._end_thinking()
+            if self.stream:
+                self.out.write(event.text)  # type: ignore[union-attr]
+                self.out.flush()
+                self._wrote_text = True
+        elif kind == "thinking_delta":
+            if not self._first_token:
+                self._clear_status()
+            if self.show_thinking:
+                if not self._in_thinking:
+                    self.err.write(f"{DIM}{ITALIC}thinking: " if self.err_tty else "thinking: ")
+                    self._in_thinking = True
+                self.err.write(event.text)  # type: ignore[union-attr]
+                self.err.flush()
+        elif kind == "retry_scheduled":
+            self._clear_status()
+            self.err.write(
+                f"retrying after {event.delay:.1f}s ({event.reason}, attempt {event.attempt})\n"  # type: ignore[union-attr]
+            )
+
+    def _end_thinking(self) -> None:
+        self.err.write(f"{RESET}\n" if self.err_tty else "\n")
+        self._in_thinking = False
+
+    def finish(self, result: AgentResult) -> None:
+        if self._in_thinking:
+            self._end_thinking()
+        if not self.stream and result.text:
+            self.out.write(result.text)
+            self._wrote_text = True
+        if self._wrote_text and not result.text.endswith("\n"):
+            self.out.write("\n")
+        self.out.flush()
+        self.err.write(self.footer(result) + "\n")
+        last = result.turns[-1] if result.turns else None
+        if last is not None and last.rate_limits:
+            quota = " ".join(f"{k}={v}" for k, v in sorted(last.rate_limits.items()))
+            self.err.write(self._dim(f"quota: {quota}") + "\n")
+        self.err.flush()
+
+    def footer(self, result: AgentResult) -> str:
+        served = result.turns[-1].served_model if result.turns else None
+        model = self.target.model + (f" (served by {served})" if served and served != self.target.model else "")
+        usage = result.usage
+        tokens = f"{usage.input_tokens + usage.cache_read_tokens} in · {usage.output_tokens} out"
+        if not usage.reported:
+            tokens = "usage not reported"
+        parts = [
+            self.target.provider,
+            model,
+            self.credential,
+            tokens,
+            f"{result.duration_ms / 1000:.1f}s",
+            result.run_id,
+        ]
+        return self._dim("── " + " · ".join(p for p in parts if p))
+
+    def _dim(self, text: str) -> str:
+        return f"{DIM}{text}{RESET}" if self.err_tty else text
+
+    def json_summary(self, result: AgentResult) -> str:
+        last = result.turns[-1] if result.turns else None
+        payload: dict[str, Any] = {
+            "run_id": result.run_id,
+            "status": result.status,
+            "provider": self.target.provider,
+            "model": self.target.model,
+            "served_model": last.served_model if last else None,
+            "credential": self.credential,
+            "text": result.text,
+            "stop_reason": last.stop_reason if last else None,
+            "usage": result.usage.as_dict(),
+            "duration_ms": result.duration_ms,
+            "transcript": str(result.transcript),
+            "error": result.error.one_line() if result.error else None,
+        }
+        return orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()

@@ -1,0 +1,130 @@
+"""`rupu run --agent NAME|PATH [PROMPT]`."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from rupu.cli.context import AppContext
+
+if TYPE_CHECKING:
+    from rupu.agents.loop import AgentResult, RunTarget
+    from rupu.agents.spec import AgentSpec
+    from rupu.providers.base import Provider
+
+
+@click.command()
+@click.option("--agent", "-a", "agent_ref", required=True, help="Agent name, or a path to an agent .md file.")
+@click.argument("prompt", required=False)
+@click.option("--provider", help="Use this provider for this run (overrides the agent).")
+@click.option("--model", help="Use this model for this run (overrides the agent).")
+@click.option("--auth", type=click.Choice(["api-key", "sso"]), help="Force a credential mode.")
+@click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="text streams the answer; json prints one JSON object when the run ends.",
+)
+@click.option("--hide-thinking", is_flag=True, help="Do not show the model's reasoning.")
+@click.pass_obj
+def run(
+    app: AppContext,
+    agent_ref: str,
+    prompt: str | None,
+    provider: str | None,
+    model: str | None,
+    auth: str | None,
+    no_stream: bool,
+    output_format: str,
+    hide_thinking: bool,
+) -> None:
+    """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
+    import anyio
+
+    from rupu.agents.catalog import resolve_agent
+    from rupu.agents.loop import resolve_target
+    from rupu.cli.render import RunRenderer
+
+    text = _read_prompt(prompt)
+    spec = resolve_agent(agent_ref, app.paths)
+    target = resolve_target(spec, app.config, provider=provider, model=model, auth=auth)  # type: ignore[arg-type]
+    renderer = RunRenderer(
+        stream=not no_stream and output_format == "text",
+        show_thinking=not hide_thinking and output_format == "text",
+        target=target,
+    )
+    result = anyio.run(_run, app, spec, target, text, renderer)
+    if output_format == "json":
+        click.echo(renderer.json_summary(result))
+    else:
+        renderer.finish(result)
+    if result.error is not None:
+        raise result.error
+
+
+def _read_prompt(prompt: str | None) -> str:
+    from rupu.errors import UsageError
+
+    if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
+        return sys.stdin.read()
+    if prompt is None:
+        raise UsageError("no prompt given", hint='pass it as an argument, e.g. rupu run --agent NAME "hello"')
+    return prompt
+
+
+def build_provider_for(app: AppContext, target: RunTarget) -> tuple[Provider, str]:
+    """The provider instance and a description of the credential it uses (never the secret)."""
+    from rupu.auth.resolver import CredentialResolver
+    from rupu.providers.base import ProviderSetup
+    from rupu.providers.registry import KEYLESS_KINDS, build_provider
+    from rupu.providers.retry import RetryPolicy
+
+    config = app.config.provider(target.provider)
+    credentials = None
+    described = "none (offline)"
+    if target.kind not in KEYLESS_KINDS:
+        credentials = CredentialResolver(app.env).source(target.provider, mode=target.auth)
+        described = _describe(credentials)
+    setup = ProviderSetup(
+        name=target.provider,
+        kind=target.kind,
+        config=config,
+        credentials=credentials,
+        retry=RetryPolicy(max_retries=config.max_retries if config.max_retries is not None else 2),
+    )
+    return build_provider(setup), described
+
+
+def _describe(source: object) -> str:
+    credential = getattr(source, "credential", None)
+    return credential.describe() if credential is not None else "resolved at request time"
+
+
+async def _run(
+    app: AppContext, spec: AgentSpec, target: RunTarget, prompt: str, renderer: object
+) -> AgentResult:
+    from rupu.agents.loop import AgentRun
+    from rupu.cli.render import RunRenderer
+    from rupu.transcripts import TranscriptWriter, new_run_id
+
+    assert isinstance(renderer, RunRenderer)
+    provider, credential = build_provider_for(app, target)
+    run_id = new_run_id()
+    transcript = TranscriptWriter(app.paths.transcripts / f"{run_id}.jsonl")
+    renderer.credential = credential
+    try:
+        async with renderer.waiting():
+            agent_run = AgentRun(
+                run_id=run_id,
+                spec=spec,
+                target=target,
+                provider=provider,
+                transcript=transcript,
+                credential=credential,
+                on_event=renderer.on_event,
+            )
+            return await agent_run.run(prompt)
+    finally:
+        transcript.close()
+        await provider.aclose()

@@ -1,0 +1,83 @@
+"""`rupu transcript list|show`."""
+
+from __future__ import annotations
+
+import click
+
+from rupu.cli.context import AppContext
+
+
+@click.group()
+def transcript() -> None:
+    """List and show run transcripts ($RUPU_HOME/transcripts)."""
+
+
+@transcript.command("list")
+@click.option("--limit", default=50, show_default=True, help="Show at most this many runs.")
+@click.pass_obj
+def list_transcripts_cmd(app: AppContext, limit: int) -> None:
+    """Recent runs, newest first."""
+    import datetime as dt
+
+    from rupu.cli.tables import print_table
+    from rupu.transcripts import list_transcripts, summarize
+
+    paths = list_transcripts(app.paths.transcripts)[:limit]
+    if not paths:
+        click.echo("no transcripts yet: run an agent with `rupu run --agent NAME`", err=True)
+        return
+    rows = []
+    for path in paths:
+        s = summarize(path)
+        started = dt.datetime.fromtimestamp(s.started).strftime("%Y-%m-%d %H:%M:%S") if s.started else "-"
+        rows.append(
+            [s.run_id, s.agent or "-", s.provider or "-", s.model or "-", s.status,
+             str(s.total_tokens if s.total_tokens is not None else "-"), started]
+        )
+    print_table(["RUN ID", "AGENT", "PROVIDER", "MODEL", "STATUS", "TOKENS", "STARTED"], rows)
+
+
+@transcript.command("show")
+@click.argument("run_id")
+@click.option("--format", "fmt", type=click.Choice(["pretty", "jsonl"]), default="pretty", show_default=True)
+@click.pass_obj
+def show_transcript(app: AppContext, run_id: str, fmt: str) -> None:
+    """One run's events."""
+    import orjson
+
+    from rupu.errors import ConfigError, did_you_mean
+    from rupu.transcripts import list_transcripts, summarize
+
+    path = app.paths.transcripts / f"{run_id}.jsonl"
+    if not path.is_file():
+        known = [p.stem for p in list_transcripts(app.paths.transcripts)]
+        matches = [k for k in known if k.startswith(run_id)]
+        if len(matches) == 1:
+            path = app.paths.transcripts / f"{matches[0]}.jsonl"
+        else:
+            raise ConfigError(
+                f"no transcript '{run_id}'{did_you_mean(run_id, known)}",
+                hint="list them with `rupu transcript list`",
+            )
+    summary = summarize(path, keep_events=True)
+    if fmt == "jsonl":
+        for event in summary.events:
+            click.echo(orjson.dumps(event).decode())
+        return
+    click.echo(f"run {summary.run_id}: agent {summary.agent} on {summary.provider} · {summary.model}")
+    for event in summary.events:
+        data = event.get("data") or {}
+        kind = event["type"]
+        if kind == "assistant_message":
+            if data.get("thinking"):
+                click.echo(f"[thinking] {data['thinking']}")
+            if data.get("content"):
+                click.echo(f"[assistant] {data['content']}")
+            for call in data.get("tool_calls") or []:
+                click.echo(f"[tool call] {call.get('tool')} {orjson.dumps(call.get('input')).decode()}")
+        elif kind in ("run_start", "turn_start"):
+            continue
+        else:
+            shown = {k: v for k, v in data.items() if v not in (None, [], {})}
+            click.echo(f"[{kind}] {orjson.dumps(shown).decode()}")
+    click.echo(f"status: {summary.status}")

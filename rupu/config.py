@@ -1,0 +1,207 @@
+"""`config.toml`: the global file (`$RUPU_HOME/config.toml`) with the project's `.rupu/config.toml`
+layered on top (tables merge, arrays replace). Each file is validated on its own first, so an error
+names the file and line it is in."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from rupu.errors import ConfigError, Location
+from rupu.paths import Paths
+from rupu.strict import LineFinder, StrictModel, validation_to_config_error
+
+BUILTIN_PROVIDERS = ("anthropic", "openai", "gemini", "copilot", "mock")
+ProviderKind = Literal["openai-compatible", "openai-responses", "anthropic", "gemini"]
+PermissionMode = Literal["ask", "bypass", "readonly"]
+
+
+class ModelEntry(StrictModel):
+    id: str = Field(min_length=1)
+    context_window: int = Field(default=32768, gt=0)
+    max_output: int = Field(default=8192, gt=0)
+
+
+class OAuthEndpoints(StrictModel):
+    """Overrides for a provider's sign-in endpoints (gateways, proxies, tests)."""
+
+    authorize_url: str | None = None
+    token_url: str | None = None
+    device_code_url: str | None = None
+    client_id: str | None = None
+    scopes: list[str] | None = None
+    redirect_port: int | None = Field(default=None, ge=0, le=65535)
+
+
+class ProviderConfig(StrictModel):
+    kind: ProviderKind | None = None
+    base_url: str | None = None
+    sso_base_url: str | None = None
+    default_model: str | None = None
+    stream: bool = True
+    models: list[ModelEntry] = Field(default_factory=list)
+    api_key: str | None = None
+    org_id: str | None = None
+    project: str | None = None
+    region: str | None = None
+    token_exchange_url: str | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    max_retries: int | None = Field(default=None, ge=0, le=20)
+    max_concurrency: int | None = Field(default=None, ge=1)
+    headers: dict[str, str] = Field(default_factory=dict)
+    script: str | None = None
+    oauth: OAuthEndpoints | None = None
+
+
+class Config(StrictModel):
+    default_provider: str | None = None
+    default_model: str | None = None
+    permission_mode: PermissionMode | None = None
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    """The merged config plus where each provider table was (last) defined."""
+
+    config: Config
+    files: tuple[Path, ...] = ()
+    provider_files: Mapping[str, Path] = field(default_factory=dict)
+
+    def provider(self, name: str) -> ProviderConfig:
+        return self.config.providers.get(name) or ProviderConfig()
+
+    def provider_location(self, name: str) -> str:
+        path = self.provider_files.get(name)
+        return f"{path} [providers.{name}]" if path else f"provider '{name}'"
+
+
+def load_config(paths: Paths) -> LoadedConfig:
+    layers: list[tuple[Path, dict[str, Any]]] = []
+    for path in (paths.global_config, paths.project_config):
+        if path is not None and path.is_file():
+            layers.append((path, _read_layer(path)))
+    merged: dict[str, Any] = {}
+    provider_files: dict[str, Path] = {}
+    for path, data in layers:
+        merged = deep_merge(merged, data)
+        for name in data.get("providers", {}) or {}:
+            provider_files[name] = path
+    config = Config.model_validate(merged)
+    loaded = LoadedConfig(config, tuple(p for p, _ in layers), provider_files)
+    _check_providers(loaded, layers)
+    return loaded
+
+
+def _read_layer(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not valid UTF-8 at byte {exc.start}", location=Location(str(path)), hint="save it as UTF-8"
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        msg = str(getattr(exc, "msg", exc)).split(" (at line")[0]
+        raise ConfigError(f"TOML syntax error: {msg}", location=Location(str(path), line)) from None
+    try:
+        Config.model_validate(data)
+    except ValidationError as exc:
+        raise validation_to_config_error(
+            exc, Config, path=str(path), find_line=toml_line_finder(text)
+        ) from None
+    return data
+
+
+def _check_providers(loaded: LoadedConfig, layers: Sequence[tuple[Path, dict[str, Any]]]) -> None:
+    for name, provider in loaded.config.providers.items():
+        path = loaded.provider_files.get(name)
+        text = path.read_text(encoding="utf-8-sig") if path else ""
+        line = toml_line_finder(text)(["providers", name]) if path else None
+        where = Location(str(path), line) if path else None
+        if name in BUILTIN_PROVIDERS and provider.kind is not None:
+            raise ConfigError(
+                f"'{name}' is a built-in provider name and cannot be declared with kind",
+                location=where,
+                field=f"providers.{name}",
+                hint=f"rename the table, e.g. [providers.my-{name}]",
+            )
+        if name not in BUILTIN_PROVIDERS and not provider.base_url and not _is_preset(name):
+            raise ConfigError(
+                f"provider '{name}' has no base_url",
+                location=where,
+                field=f"providers.{name}.base_url",
+                hint='add base_url = "http://host:port/v1"',
+            )
+
+
+def _is_preset(name: str) -> bool:
+    return False
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; every other value (arrays included) is replaced by `top`."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def toml_line_finder(text: str) -> LineFinder:
+    """Maps a key path like `providers.oracle.models.0.id` to the line that defines it (or the
+    nearest enclosing table)."""
+    entries: list[tuple[tuple[str | int, ...], int]] = []
+    table: tuple[str | int, ...] = ()
+    counts: dict[tuple[str | int, ...], int] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("[["):
+            name = tuple(_split_key(line[2 : line.find("]]")]))
+            counts[name] = counts.get(name, -1) + 1
+            table = (*name, counts[name])
+            entries.append((table, number))
+        elif line.startswith("["):
+            table = tuple(_split_key(line[1 : line.find("]")]))
+            entries.append((table, number))
+        elif "=" in line and not line.startswith("#"):
+            entries.append(((*table, *_split_key(line.split("=", 1)[0])), number))
+
+    def find(loc: Sequence[str | int]) -> int | None:
+        wanted = tuple(loc)
+        best, best_len = None, 0
+        for path, number in entries:
+            if len(path) <= len(wanted) and wanted[: len(path)] == path and len(path) > best_len:
+                best, best_len = number, len(path)
+        return best
+
+    return find
+
+
+def _split_key(key: str) -> list[str]:
+    parts: list[str] = []
+    current, quote = "", ""
+    for ch in key.strip():
+        if quote:
+            if ch == quote:
+                quote = ""
+            else:
+                current += ch
+        elif ch in "\"'":
+            quote = ch
+        elif ch == ".":
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    parts.append(current.strip())
+    return parts

@@ -1,0 +1,130 @@
+"""The one exception tree of rupu.
+
+```
+RupuError                 exit 1   unexpected-but-explained failure
+├── ConfigError           exit 2   a file or flag is wrong (file, line, field); raised before any token is spent
+│   └── UsageError        exit 2   a command-line usage mistake
+├── CredentialError       exit 2   no usable credential (provider, places tried, the command that fixes it)
+├── ProviderError         exit 3   the provider refused or broke (provider, model, status, error type, request id)
+├── RunFailed             exit 1   a run ended in failure (run id, failed steps)
+└── Interrupted           exit 130 the user pressed Ctrl-C
+```
+
+Only `rupu.cli.main` turns these into exit codes. Every message says what to do next; `hint` holds
+that advice when it is separate from the message. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class RupuError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message if not self.hint else f"{self.message} ({self.hint})"
+        return " ".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where in a file a problem sits; `line` is 1-based."""
+
+    path: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.path
+        if self.column is None:
+            return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+class ConfigError(RupuError):
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: Location | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        prefix = f"{location}: " if location else ""
+        super().__init__(prefix + message, hint=hint)
+        self.location = location
+        self.field = field
+
+
+class UsageError(ConfigError):
+    pass
+
+
+class CredentialError(RupuError):
+    exit_code = 2
+
+    def __init__(self, provider: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{provider}: {message}", hint=hint)
+        self.provider = provider
+
+
+class ProviderError(RupuError):
+    exit_code = 3
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        model: str | None = None,
+        status: int | None = None,
+        error_type: str | None = None,
+        request_id: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        details = [d for d in (f"HTTP {status}" if status else None, error_type) if d]
+        head = f"{provider}" + (f" ({', '.join(details)})" if details else "")
+        tail = f" [request id {request_id}]" if request_id else ""
+        super().__init__(f"{head}: {message}{tail}", hint=hint)
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.error_type = error_type
+        self.request_id = request_id
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class RunFailed(RupuError):
+    exit_code = 1
+
+    def __init__(self, run_id: str, message: str, *, failed: Iterable[str] = (), hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.run_id = run_id
+        self.failed = tuple(failed)
+
+
+class Interrupted(RupuError):
+    exit_code = 130
+
+    def __init__(self, message: str = "interrupted", *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A ` (did you mean 'x'?)` suffix naming the nearest choice, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

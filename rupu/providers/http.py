@@ -1,0 +1,282 @@
+"""The HTTP seam every remote provider uses: one pooled client per provider, status-to-error
+mapping, SSE streaming and rate-limit header snapshots.
+
+httpx's API over the aiohttp transport: httpx 0.28's own pool is quadratic at high concurrency, and
+aiohttp's decodes a stream several times faster (see bench/). Heavy modules load on first use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from rupu.errors import ProviderError
+from rupu.providers.sse import SSEDecoder, SSEEvent
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_TIMEOUT = 600.0
+CONNECT_TIMEOUT = 5.0
+IDLE_TIMEOUT = 120.0
+
+QUOTA_MARKERS = (
+    "insufficient_quota",
+    "billing",
+    "credit_balance",
+    "spend_limit",
+    "quota_exceeded",
+    "usage_limit_reached",
+    "usage_not_included",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    timeout: float = DEFAULT_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
+    connect_timeout: float = CONNECT_TIMEOUT
+    max_connections: int = 1000
+
+
+class HttpClient:
+    """One connection pool for one provider."""
+
+    def __init__(self, provider: str, settings: HttpSettings | None = None) -> None:
+        self.provider = provider
+        self.settings = settings or HttpSettings()
+        self._client: httpx.AsyncClient | None = None
+
+    def _get(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+            from httpx_aiohttp import AiohttpTransport
+
+            limits = httpx.Limits(
+                max_connections=self.settings.max_connections,
+                max_keepalive_connections=min(self.settings.max_connections, 100),
+            )
+            self._client = httpx.AsyncClient(
+                transport=AiohttpTransport(limits=limits),
+                timeout=httpx.Timeout(
+                    self.settings.timeout,
+                    connect=self.settings.connect_timeout,
+                    read=self.settings.idle_timeout,
+                ),
+            )
+        return self._client
+
+    @asynccontextmanager
+    async def stream(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: Any = None
+    ) -> AsyncIterator[httpx.Response]:
+        """Opens a request and yields the response once its status is 2xx; any other status is raised
+        as a `ProviderError` carrying the provider's error type, message and request id."""
+        client = self._get()
+        content = orjson.dumps(body) if body is not None else None
+        request = client.build_request(method, url, headers=dict(headers), content=content)
+        try:
+            response = await client.send(request, stream=True)
+        except Exception as exc:
+            raise network_error(self.provider, exc) from exc
+        try:
+            if response.status_code >= 400:
+                raw = await response.aread()
+                raise error_from_response(self.provider, response.status_code, response.headers, raw)
+            yield response
+        finally:
+            await response.aclose()
+
+    async def request_json(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: Any = None
+    ) -> tuple[Any, Mapping[str, str]]:
+        async with self.stream(method, url, headers=headers, body=body) as response:
+            raw = await response.aread()
+            try:
+                return orjson.loads(raw), response.headers
+            except orjson.JSONDecodeError:
+                raise ProviderError(
+                    self.provider,
+                    f"expected JSON, got: {excerpt(raw)}",
+                    status=response.status_code,
+                    request_id=request_id_of(response.headers),
+                ) from None
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+async def iter_sse(response: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
+    """The response body decoded as server-sent events. A transport failure mid-stream becomes a
+    retryable `ProviderError`."""
+    decoder = SSEDecoder()
+    try:
+        async for chunk in response.aiter_raw():
+            for event in decoder.feed(chunk):
+                yield event
+    except ProviderError:
+        raise
+    except Exception as exc:
+        if type(exc).__name__ in {"CancelledError", "GeneratorExit"}:
+            raise
+        raise network_error(provider, exc, during="the stream") from exc
+
+
+def network_error(provider: str, exc: BaseException, *, during: str = "the request") -> ProviderError:
+    kind = type(exc).__name__
+    timeout = "Timeout" in kind
+    what = "timed out" if timeout else "connection failed"
+    detail = str(exc).split("\n")[0][:160]
+    return ProviderError(
+        provider,
+        f"{what} during {during} ({kind}{': ' + detail if detail else ''})",
+        error_type="timeout" if timeout else "network_error",
+        retryable=True,
+        hint="check the provider's base_url and your network, then retry",
+    )
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    for name in ("request-id", "x-request-id", "x-goog-request-id", "cf-ray"):
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def excerpt(raw: bytes, limit: int = 160) -> str:
+    """A short, tag-free, single-line excerpt of a body (an HTML error page from a proxy, say)."""
+    text = raw.decode("utf-8", "replace")
+    text = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", text, flags=re.S | re.I)
+    text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return (text[:limit] + "…") if len(text) > limit else (text or "(empty body)")
+
+
+def parse_error_body(raw: bytes) -> tuple[str | None, str | None]:
+    """(error type, message) from the error envelopes of OpenAI, Anthropic and Google."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    err = data.get("error", data)
+    if isinstance(err, list) and err and isinstance(err[0], dict):
+        err = err[0].get("error", err[0])
+    if isinstance(err, str):
+        return None, err
+    if not isinstance(err, dict):
+        return None, None
+    etype = err.get("type") or err.get("status") or err.get("code")
+    message = err.get("message") or data.get("message")
+    code = err.get("code")
+    if isinstance(code, str) and code != etype and etype:
+        etype = f"{etype}/{code}"
+    return (str(etype) if etype is not None else None), (str(message) if message else None)
+
+
+def is_quota_error(error_type: str | None, message: str | None) -> bool:
+    text = f"{error_type or ''} {message or ''}".lower()
+    return any(marker in text for marker in QUOTA_MARKERS)
+
+
+def error_from_response(
+    provider: str, status: int, headers: Mapping[str, str], raw: bytes
+) -> ProviderError:
+    error_type, message = parse_error_body(raw)
+    quota = is_quota_error(error_type, message)
+    retryable = status in (408, 409, 429) or status >= 500
+    should = headers.get("x-should-retry")
+    if should in ("true", "false"):
+        retryable = should == "true"
+    if quota:
+        retryable = False
+    hint = _hint_for(status, quota, provider)
+    return ProviderError(
+        provider,
+        message or excerpt(raw),
+        status=status,
+        error_type=error_type,
+        request_id=request_id_of(headers),
+        retryable=retryable,
+        retry_after=parse_retry_after(headers),
+        hint=hint,
+    )
+
+
+def _hint_for(status: int, quota: bool, provider: str) -> str | None:
+    if quota:
+        return "quota or billing exhausted: check the account's plan and credits; retrying will not help"
+    if status in (401, 403):
+        return f"the credential was rejected: run `rupu auth login --provider {provider}` or check its key"
+    if status == 404:
+        return "check the model id and the provider's base_url"
+    if status == 413:
+        return "the request is too large: shorten the input or compact the context"
+    if status == 429:
+        return "rate limited: wait and retry, or lower max_concurrency"
+    return None
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms` (preferred) or `retry-after` (seconds or an HTTP date);
+    None when absent or nonsensical (negative, infinite, unparseable)."""
+    import math
+
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            value = float(raw_ms) / 1000
+            if math.isfinite(value) and value >= 0:
+                return value
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+        return value if math.isfinite(value) and value >= 0 else None
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    import time
+
+    delta = when.timestamp() - time.time()
+    return max(delta, 0.0) if math.isfinite(delta) else None
+
+
+RATE_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "x-codex-", "retry-after")
+
+
+def rate_limit_snapshot(headers: Mapping[str, str]) -> dict[str, str | int | float]:
+    """Every quota header the provider sent, numbers as numbers."""
+    snapshot: dict[str, str | int | float] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith(RATE_LIMIT_PREFIXES):
+            snapshot[lowered] = _number(value)
+    return snapshot
+
+
+def _number(value: str) -> str | int | float:
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return value

@@ -1,0 +1,284 @@
+"""The OpenAI chat-completions dialect (`POST {root}/v1/chat/completions`), spoken by OpenAI and by
+most OpenAI-compatible servers (Ollama, vLLM, llama.cpp, OpenRouter, Groq, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import orjson
+
+from rupu import __version__
+from rupu.errors import ConfigError, ProviderError
+from rupu.messages import (
+    Message,
+    ModelRequest,
+    RateLimitObserved,
+    ResponseFinished,
+    ResponseStarted,
+    StopReason,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallPart,
+    ToolCallStarted,
+    ToolResultPart,
+    Usage,
+    UsageReported,
+)
+from rupu.providers.base import ProviderSetup
+from rupu.providers.http import (
+    HttpClient,
+    HttpSettings,
+    iter_sse,
+    parse_error_body,
+    rate_limit_snapshot,
+    request_id_of,
+)
+from rupu.providers.retry import stream_with_retries
+
+FINISH_REASONS: dict[str, StopReason] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "content_filter",
+}
+
+
+def chat_completions_url(base_url: str) -> str:
+    """`http://h:1`, `http://h:1/`, `http://h:1/v1` and `http://h:1/v1/` all become
+    `http://h:1/v1/chat/completions`."""
+    root = base_url.rstrip("/")
+    if root.endswith("/v1"):
+        root = root[:-3]
+    return f"{root}/v1/chat/completions"
+
+
+def encode_messages(system: str, messages: list[Message]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for message in messages:
+        if message.role == "user":
+            text = "".join(p.text for p in message.parts if isinstance(p, TextPart))
+            for part in message.parts:
+                if isinstance(part, ToolResultPart):
+                    out.append({"role": "tool", "tool_call_id": part.call_id, "content": part.content})
+            if text:
+                out.append({"role": "user", "content": text})
+            continue
+        entry: dict[str, Any] = {"role": "assistant", "content": message.text() or None}
+        calls = [p for p in message.parts if isinstance(p, ToolCallPart)]
+        if calls:
+            entry["tool_calls"] = [
+                {
+                    "id": c.call_id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": orjson.dumps(c.arguments).decode()},
+                }
+                for c in calls
+            ]
+        out.append(entry)
+    return out
+
+
+def encode_request(request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": encode_messages(request.system, request.messages),
+        "stream": stream,
+    }
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+            }
+            for t in request.tools
+        ]
+    if request.max_tokens:
+        body["max_tokens"] = request.max_tokens
+    if request.effort and request.effort != "auto":
+        body["reasoning_effort"] = "high" if request.effort == "max" else request.effort
+    if request.output_format == "json":
+        if request.output_schema:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": request.output_schema},
+            }
+        else:
+            body["response_format"] = {"type": "json_object"}
+    return body
+
+
+def decode_usage(raw: Mapping[str, Any]) -> Usage:
+    prompt = int(raw.get("prompt_tokens") or 0)
+    details = raw.get("prompt_tokens_details") or {}
+    cached = int(details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0)
+    completion = raw.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=max(prompt - cached, 0),
+        output_tokens=int(raw.get("completion_tokens") or 0),
+        cache_read_tokens=cached,
+        cache_write_tokens=int(raw.get("cache_write_tokens") or 0),
+        reasoning_tokens=int(completion.get("reasoning_tokens") or 0),
+        reported=True,
+    )
+
+
+class ChatStreamDecoder:
+    """Sans-IO: one parsed chunk in, events out. Tool calls are keyed by `index` (some gateways
+    change ids mid-stream)."""
+
+    __slots__ = ("_calls", "_finish", "_started", "request_id", "usage")
+
+    def __init__(self, request_id: str | None = None) -> None:
+        self.request_id = request_id
+        self._started = False
+        self._calls: set[int] = set()
+        self._finish: str | None = None
+        self.usage: Usage | None = None
+
+    def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        if not self._started:
+            self._started = True
+            events.append(ResponseStarted(model=chunk.get("model"), request_id=self.request_id))
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or choice.get("message") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning and isinstance(reasoning, str):
+                events.append(ThinkingDelta(reasoning))
+            content = delta.get("content")
+            if content:
+                events.append(TextDelta(content))
+            for call in delta.get("tool_calls") or ():
+                index = int(call.get("index", 0))
+                function = call.get("function") or {}
+                if index not in self._calls:
+                    self._calls.add(index)
+                    call_id = call.get("id") or f"call_{index}"
+                    events.append(ToolCallStarted(index, call_id, function.get("name") or ""))
+                arguments = function.get("arguments")
+                if arguments:
+                    if not isinstance(arguments, str):
+                        arguments = orjson.dumps(arguments).decode()
+                    events.append(ToolCallDelta(index, arguments))
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = decode_usage(usage)
+        return events
+
+    def finish(self) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        if self.usage is not None:
+            events.append(UsageReported(self.usage))
+        reason: StopReason = FINISH_REASONS.get(self._finish or "", "unknown")
+        if self._calls and reason in ("end_turn", "unknown"):
+            reason = "tool_use"
+        events.append(ResponseFinished(reason, self._finish))
+        return events
+
+    @property
+    def saw_finish(self) -> bool:
+        return self._finish is not None
+
+
+class OpenAIChatProvider:
+    def __init__(self, setup: ProviderSetup) -> None:
+        if not setup.config.base_url:
+            raise ConfigError(f"provider '{setup.name}' has no base_url", hint="set base_url in config.toml")
+        self.name = setup.name
+        self._setup = setup
+        self._url = chat_completions_url(setup.config.base_url)
+        self._stream = setup.config.stream
+        self._http = HttpClient(
+            setup.name, HttpSettings(timeout=setup.config.timeout or HttpSettings.timeout)
+        )
+
+    async def _headers(self) -> dict[str, str]:
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if self._stream else "application/json",
+            "user-agent": f"rupu/{__version__}",
+            **self._setup.config.headers,
+        }
+        if self._setup.credentials is not None:
+            credential = await self._setup.credentials.get()
+            headers["authorization"] = f"Bearer {credential.secret.reveal()}"
+        return headers
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        attempt = self._attempt_stream if self._stream else self._attempt_whole
+        kwargs = {"sleep": self._setup.sleep} if self._setup.sleep else {}
+        return stream_with_retries(lambda: attempt(request), self._setup.retry, **kwargs)
+
+    async def _attempt_stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        body = encode_request(request, stream=True)
+        headers = await self._headers()
+        async with self._http.stream("POST", self._url, headers=headers, body=body) as response:
+            decoder = ChatStreamDecoder(request_id_of(response.headers))
+            snapshot = rate_limit_snapshot(response.headers)
+            done = False
+            loads = orjson.loads
+            async for sse in iter_sse(response, self.name):
+                data = sse.data
+                if data == "[DONE]":
+                    done = True
+                    break
+                chunk = loads(data)
+                if "error" in chunk and not chunk.get("choices"):
+                    raise self._stream_error(chunk, decoder.request_id)
+                for event in decoder.feed(chunk):
+                    yield event
+        if not done and not decoder.saw_finish:
+            raise ProviderError(
+                self.name,
+                "the stream ended before the response was complete",
+                model=request.model,
+                error_type="truncated_stream",
+                request_id=decoder.request_id,
+                retryable=True,
+            )
+        if snapshot:
+            yield RateLimitObserved(snapshot)
+        for event in decoder.finish():
+            yield event
+
+    async def _attempt_whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        body = encode_request(request, stream=False)
+        headers = await self._headers()
+        data, response_headers = await self._http.request_json(
+            "POST", self._url, headers=headers, body=body
+        )
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise ProviderError(self.name, "the response has no choices", model=request.model)
+        decoder = ChatStreamDecoder(request_id_of(response_headers))
+        for event in decoder.feed(data):
+            yield event
+        for event in decoder.finish():
+            yield event
+
+    def _stream_error(self, chunk: Mapping[str, Any], request_id: str | None) -> ProviderError:
+        error_type, message = parse_error_body(orjson.dumps(chunk))
+        retryable = any(w in (error_type or "") for w in ("server", "overloaded", "network", "timeout"))
+        return ProviderError(
+            self.name,
+            message or "the provider reported an error mid-stream",
+            error_type=error_type,
+            request_id=request_id,
+            retryable=retryable,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def create(setup: ProviderSetup) -> OpenAIChatProvider:
+    return OpenAIChatProvider(setup)
+

@@ -1,0 +1,64 @@
+"""Which code serves which provider: built-in names map to kinds, kinds map to factories.
+
+Factories are named by import path and loaded on first use, so start-up pays only for the providers a
+run actually uses. Adding a wire dialect is one line here; adding an OpenAI-compatible vendor is data.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from rupu.config import BUILTIN_PROVIDERS, LoadedConfig
+from rupu.errors import ConfigError, did_you_mean
+from rupu.providers.base import Provider, ProviderFactory, ProviderSetup
+
+BUILTIN_KINDS: dict[str, str] = {
+    "anthropic": "anthropic",
+    "openai": "openai",
+    "gemini": "gemini",
+    "copilot": "copilot",
+    "mock": "mock",
+}
+
+FACTORIES: dict[str, str] = {
+    "openai-compatible": "rupu.providers.openai_chat:create",
+    "mock": "rupu.providers.mock:create",
+}
+
+KEYLESS_KINDS = frozenset({"mock"})
+
+
+def provider_kind(name: str, loaded: LoadedConfig) -> str:
+    """The wire kind of a provider name, or a `ConfigError` listing the known names."""
+    if name in BUILTIN_KINDS:
+        return BUILTIN_KINDS[name]
+    declared = loaded.config.providers.get(name)
+    if declared is not None:
+        return declared.kind or "openai-compatible"
+    known = sorted({*BUILTIN_PROVIDERS, *loaded.config.providers})
+    raise ConfigError(
+        f"unknown provider '{name}'{did_you_mean(name, known)}",
+        field="provider",
+        hint=f"known providers: {', '.join(known)}; declare others under [providers.{name}] in config.toml",
+    )
+
+
+def known_providers(loaded: LoadedConfig) -> list[str]:
+    return sorted({*BUILTIN_PROVIDERS, *loaded.config.providers})
+
+
+def factory_for(kind: str, name: str) -> ProviderFactory:
+    target = FACTORIES.get(kind)
+    if target is None:
+        raise ConfigError(
+            f"provider '{name}' (kind '{kind}') is not available in this version of rupu",
+            field="provider",
+            hint="use an openai-compatible provider or the mock provider",
+        )
+    module_name, _, attr = target.partition(":")
+    factory: ProviderFactory = getattr(importlib.import_module(module_name), attr)
+    return factory
+
+
+def build_provider(setup: ProviderSetup) -> Provider:
+    return factory_for(setup.kind, setup.name)(setup)

@@ -1,0 +1,72 @@
+"""Retrying a streamed response: the official SDKs' policy, extended past the point where they stop.
+
+Connection errors, timeouts, 408/409/429/5xx/529 and retryable in-stream errors are retried up to
+`max_retries` times with backoff `min(0.5 * 2^n, 8) s` times a jitter in [0.75, 1]; `retry-after-ms`
+and `retry-after` are honoured up to `max_retry_after`. An attempt that has already emitted content is
+never retried here (its partial turn must not be glued to another): the error goes to the caller.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from rupu.errors import ProviderError
+from rupu.messages import RetryScheduled, StreamEvent
+
+Sleep = Callable[[float], Awaitable[None]]
+
+_NOT_CONTENT = frozenset({"response_started", "rate_limit_observed", "retry_scheduled"})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 2
+    max_retry_after: float = 60.0
+    base: float = 0.5
+    cap: float = 8.0
+
+    def backoff(self, retry_index: int, rng: Callable[[], float] = random.random) -> float:
+        """Delay before retry number `retry_index` (0-based), jittered into [0.75, 1.0] x nominal."""
+        nominal: float = min(self.base * 2**retry_index, self.cap)
+        return nominal * (0.75 + 0.25 * rng())
+
+
+async def _default_sleep(seconds: float) -> None:
+    import anyio
+
+    await anyio.sleep(seconds)
+
+
+async def stream_with_retries(
+    attempt: Callable[[], AsyncIterator[StreamEvent]],
+    policy: RetryPolicy,
+    *,
+    sleep: Sleep = _default_sleep,
+) -> AsyncIterator[StreamEvent]:
+    retries = 0
+    while True:
+        emitted = False
+        try:
+            async for event in attempt():
+                if not emitted and event.kind not in _NOT_CONTENT:
+                    emitted = True
+                yield event
+            return
+        except ProviderError as exc:
+            if emitted or not exc.retryable or retries >= policy.max_retries:
+                raise
+            delay = policy.backoff(retries)
+            if exc.retry_after is not None:
+                if exc.retry_after > policy.max_retry_after:
+                    exc.hint = (
+                        f"the provider asked to wait {exc.retry_after:.0f} s, more than the "
+                        f"{policy.max_retry_after:.0f} s rupu waits; try again later"
+                    )
+                    raise
+                delay = exc.retry_after
+            retries += 1
+            reason = exc.error_type or (f"HTTP {exc.status}" if exc.status else "error")
+            yield RetryScheduled(attempt=retries, delay=delay, reason=reason)
+            await sleep(delay)
