@@ -77,12 +77,14 @@ class HttpClient:
     ) -> AsyncIterator[httpx.Response]:
         """Opens a request and yields the response once its status is 2xx; any other status is raised
         as a `ProviderError` carrying the provider's error type, message and request id."""
+        import httpx
+
         client = self._get()
         content = orjson.dumps(body) if body is not None else None
         request = client.build_request(method, url, headers=dict(headers), content=content)
         try:
             response = await client.send(request, stream=True)
-        except Exception as exc:
+        except (httpx.TransportError, OSError) as exc:
             raise network_error(self.provider, exc) from exc
         try:
             if response.status_code >= 400:
@@ -116,16 +118,14 @@ class HttpClient:
 async def iter_sse(response: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
     """The response body decoded as server-sent events. A transport failure mid-stream becomes a
     retryable `ProviderError`."""
+    import httpx
+
     decoder = SSEDecoder()
     try:
         async for chunk in response.aiter_raw():
             for event in decoder.feed(chunk):
                 yield event
-    except ProviderError:
-        raise
-    except Exception as exc:
-        if type(exc).__name__ in {"CancelledError", "GeneratorExit"}:
-            raise
+    except (httpx.TransportError, OSError) as exc:
         raise network_error(provider, exc, during="the stream") from exc
 
 

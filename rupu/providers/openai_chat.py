@@ -30,6 +30,7 @@ from rupu.messages import (
 )
 from rupu.providers.base import ProviderSetup
 from rupu.providers.http import (
+    DEFAULT_TIMEOUT,
     HttpClient,
     HttpSettings,
     iter_sse,
@@ -198,7 +199,7 @@ class OpenAIChatProvider:
         self._url = chat_completions_url(setup.config.base_url)
         self._stream = setup.config.stream
         self._http = HttpClient(
-            setup.name, HttpSettings(timeout=setup.config.timeout or HttpSettings.timeout)
+            setup.name, HttpSettings(timeout=setup.config.timeout or DEFAULT_TIMEOUT)
         )
 
     async def _headers(self) -> dict[str, str]:
