@@ -103,7 +103,9 @@ def _read_layer(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"not valid UTF-8 at byte {exc.start}", location=Location(str(path)), hint="save it as UTF-8"
+            f"not valid UTF-8 at byte {exc.start}",
+            location=Location(str(path)),
+            hint="save it as UTF-8",
         ) from None
     try:
         data = tomllib.loads(text)

@@ -111,7 +111,9 @@ class ProviderError(RupuError):
 class RunFailed(RupuError):
     exit_code = 1
 
-    def __init__(self, run_id: str, message: str, *, failed: Iterable[str] = (), hint: str | None = None):
+    def __init__(
+        self, run_id: str, message: str, *, failed: Iterable[str] = (), hint: str | None = None
+    ):
         super().__init__(message, hint=hint)
         self.run_id = run_id
         self.failed = tuple(failed)

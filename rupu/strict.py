@@ -21,7 +21,9 @@ def _field_names(model: type[BaseModel], path: Sequence[str | int]) -> list[str]
     """The valid keys (aliases as users write them) of the model that holds `path[-1]`."""
     current: Any = model
     for part in path[:-1]:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if isinstance(part, int) or not (
+            isinstance(current, type) and issubclass(current, BaseModel)
+        ):
             current = _inner_model(current)
             if isinstance(part, int):
                 continue
@@ -89,4 +91,6 @@ def validation_to_config_error(
     secretish = any(w in dotted.lower() for w in ("key", "token", "secret", "password"))
     short = isinstance(got, str | int | float | bool) and len(repr(got)) < 60
     shown = f" (got {got!r})" if short and not secretish else ""
-    return ConfigError(f"invalid value for '{dotted}': {message}{shown}", location=location, field=dotted)
+    return ConfigError(
+        f"invalid value for '{dotted}': {message}{shown}", location=location, field=dotted
+    )

@@ -14,8 +14,17 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SECRET_VARS = (
-    "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "COPILOT_GITHUB_TOKEN",
-    "GH_TOKEN", "GITHUB_TOKEN", "BRAVE_API_KEY", "TAVILY_API_KEY", "SERPER_API_KEY", "HF_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "COPILOT_GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "BRAVE_API_KEY",
+    "TAVILY_API_KEY",
+    "SERPER_API_KEY",
+    "HF_TOKEN",
 )
 
 
@@ -79,7 +88,9 @@ def run_rupu(
 ) -> CliResult:
     """`rupu ARGS` in a real subprocess with the test's environment (plus `env`)."""
     full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), full_env.get("PYTHONPATH")]))
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO_ROOT), full_env.get("PYTHONPATH")])
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "rupu", *args],
         input=input if input is not None else "",

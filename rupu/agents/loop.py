@@ -162,7 +162,15 @@ class AgentRun:
             )
         text = turns[-1].message.text() if turns else ""
         return AgentResult(
-            self.run_id, status, text, usage, turns, duration_ms, self.transcript.path, error, messages
+            self.run_id,
+            status,
+            text,
+            usage,
+            turns,
+            duration_ms,
+            self.transcript.path,
+            error,
+            messages,
         )
 
     async def _turn(self, index: int, messages: list[Message]) -> AssistantTurn:
@@ -201,7 +209,8 @@ class AgentRun:
             content=turn.message.text(),
             thinking="\n".join(thinking) if thinking else None,
             tool_calls=[
-                {"call_id": c.call_id, "tool": c.name, "input": c.arguments} for c in turn.message.tool_calls()
+                {"call_id": c.call_id, "tool": c.name, "input": c.arguments}
+                for c in turn.message.tool_calls()
             ],
         )
         self.transcript.write(
@@ -212,7 +221,9 @@ class AgentRun:
             **turn.usage.as_dict(),
         )
         if turn.rate_limits:
-            self.transcript.write("rate_limits", provider=self.target.provider, snapshot=turn.rate_limits)
+            self.transcript.write(
+                "rate_limits", provider=self.target.provider, snapshot=turn.rate_limits
+            )
         self.transcript.write(
             "turn_end",
             turn_idx=index,

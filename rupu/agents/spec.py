@@ -84,21 +84,27 @@ def parse_agent(text: str, path: Path, scope: Literal["global", "project", "path
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"YAML syntax error: {problem}", location=Location(shown, line)) from None
     if not isinstance(data, dict):
-        raise ConfigError("the frontmatter must be a YAML mapping of keys", location=Location(shown, 2))
+        raise ConfigError(
+            "the frontmatter must be a YAML mapping of keys", location=Location(shown, 2)
+        )
     try:
         frontmatter = Frontmatter.model_validate(data)
     except ValidationError as exc:
         raise validation_to_config_error(
             exc, Frontmatter, path=shown, find_line=yaml_line_finder(header, offset=1)
         ) from None
-    return AgentSpec(frontmatter=frontmatter, system_prompt=body.strip("\n"), path=path, scope=scope)
+    return AgentSpec(
+        frontmatter=frontmatter, system_prompt=body.strip("\n"), path=path, scope=scope
+    )
 
 
 def load_agent_file(path: Path, scope: Literal["global", "project", "path"]) -> AgentSpec:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read agent file: {exc.strerror}", location=Location(str(path))) from None
+        raise ConfigError(
+            f"cannot read agent file: {exc.strerror}", location=Location(str(path))
+        ) from None
     if len(raw) > MAX_AGENT_FILE_BYTES:
         raise ConfigError("agent file is larger than 1 MB", location=Location(str(path)))
     try:
@@ -106,6 +112,8 @@ def load_agent_file(path: Path, scope: Literal["global", "project", "path"]) -> 
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError(
-            f"not valid UTF-8 (byte {exc.start})", location=Location(str(path), line), hint="save it as UTF-8"
+            f"not valid UTF-8 (byte {exc.start})",
+            location=Location(str(path), line),
+            hint="save it as UTF-8",
         ) from None
     return parse_agent(text, path, scope)

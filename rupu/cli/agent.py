@@ -13,7 +13,9 @@ def agent() -> None:
 
 
 @agent.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 @click.pass_obj
 def list_agents(app: AppContext, fmt: str) -> None:
     """Every agent with its scope, provider and model; broken files are listed as errors."""
@@ -34,12 +36,18 @@ def list_agents(app: AppContext, fmt: str) -> None:
         }
         for spec in sorted(catalog.agents.values(), key=lambda s: s.name)
     ]
-    errors = [{"path": str(b.path), "scope": b.scope, "error": b.error.one_line()} for b in catalog.broken]
+    errors = [
+        {"path": str(b.path), "scope": b.scope, "error": b.error.one_line()} for b in catalog.broken
+    ]
     if fmt == "json":
-        click.echo(orjson.dumps({"agents": rows, "errors": errors}, option=orjson.OPT_INDENT_2).decode())
+        click.echo(
+            orjson.dumps({"agents": rows, "errors": errors}, option=orjson.OPT_INDENT_2).decode()
+        )
         return
     if not rows and not errors:
-        click.echo("no agents found: add NAME.md files to .rupu/agents/ or ~/.rupu/agents/", err=True)
+        click.echo(
+            "no agents found: add NAME.md files to .rupu/agents/ or ~/.rupu/agents/", err=True
+        )
         return
     print_table(
         ["NAME", "SCOPE", "PROVIDER", "MODEL", "DESCRIPTION"],

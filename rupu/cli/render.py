@@ -120,7 +120,9 @@ class RunRenderer:
 
     def footer(self, result: AgentResult) -> str:
         served = result.turns[-1].served_model if result.turns else None
-        model = self.target.model + (f" (served by {served})" if served and served != self.target.model else "")
+        model = self.target.model + (
+            f" (served by {served})" if served and served != self.target.model else ""
+        )
         usage = result.usage
         tokens = f"{usage.input_tokens + usage.cache_read_tokens} in · {usage.output_tokens} out"
         if not usage.reported:

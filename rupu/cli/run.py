@@ -16,14 +16,20 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--agent", "-a", "agent_ref", required=True, help="Agent name, or a path to an agent .md file.")
+@click.option(
+    "--agent", "-a", "agent_ref", required=True, help="Agent name, or a path to an agent .md file."
+)
 @click.argument("prompt", required=False)
 @click.option("--provider", help="Use this provider for this run (overrides the agent).")
 @click.option("--model", help="Use this model for this run (overrides the agent).")
 @click.option("--auth", type=click.Choice(["api-key", "sso"]), help="Force a credential mode.")
 @click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
 @click.option(
-    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="text streams the answer; json prints one JSON object when the run ends.",
 )
 @click.option("--hide-thinking", is_flag=True, help="Do not show the model's reasoning.")
@@ -69,7 +75,9 @@ def _read_prompt(prompt: str | None) -> str:
     if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
         return sys.stdin.read()
     if prompt is None:
-        raise UsageError("no prompt given", hint='pass it as an argument, e.g. rupu run --agent NAME "hello"')
+        raise UsageError(
+            "no prompt given", hint='pass it as an argument, e.g. rupu run --agent NAME "hello"'
+        )
     return prompt
 
 

@@ -29,17 +29,28 @@ def list_transcripts_cmd(app: AppContext, limit: int) -> None:
     rows = []
     for path in paths:
         s = summarize(path)
-        started = dt.datetime.fromtimestamp(s.started).strftime("%Y-%m-%d %H:%M:%S") if s.started else "-"
+        started = (
+            dt.datetime.fromtimestamp(s.started).strftime("%Y-%m-%d %H:%M:%S") if s.started else "-"
+        )
         rows.append(
-            [s.run_id, s.agent or "-", s.provider or "-", s.model or "-", s.status,
-             str(s.total_tokens if s.total_tokens is not None else "-"), started]
+            [
+                s.run_id,
+                s.agent or "-",
+                s.provider or "-",
+                s.model or "-",
+                s.status,
+                str(s.total_tokens if s.total_tokens is not None else "-"),
+                started,
+            ]
         )
     print_table(["RUN ID", "AGENT", "PROVIDER", "MODEL", "STATUS", "TOKENS", "STARTED"], rows)
 
 
 @transcript.command("show")
 @click.argument("run_id")
-@click.option("--format", "fmt", type=click.Choice(["pretty", "jsonl"]), default="pretty", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["pretty", "jsonl"]), default="pretty", show_default=True
+)
 @click.pass_obj
 def show_transcript(app: AppContext, run_id: str, fmt: str) -> None:
     """One run's events."""
@@ -64,7 +75,9 @@ def show_transcript(app: AppContext, run_id: str, fmt: str) -> None:
         for event in summary.events:
             click.echo(orjson.dumps(event).decode())
         return
-    click.echo(f"run {summary.run_id}: agent {summary.agent} on {summary.provider} · {summary.model}")
+    click.echo(
+        f"run {summary.run_id}: agent {summary.agent} on {summary.provider} · {summary.model}"
+    )
     for event in summary.events:
         data = event.get("data") or {}
         kind = event["type"]
@@ -74,7 +87,9 @@ def show_transcript(app: AppContext, run_id: str, fmt: str) -> None:
             if data.get("content"):
                 click.echo(f"[assistant] {data['content']}")
             for call in data.get("tool_calls") or []:
-                click.echo(f"[tool call] {call.get('tool')} {orjson.dumps(call.get('input')).decode()}")
+                click.echo(
+                    f"[tool call] {call.get('tool')} {orjson.dumps(call.get('input')).decode()}"
+                )
         elif kind in ("run_start", "turn_start"):
             continue
         else:

@@ -99,7 +99,9 @@ class TurnBuilder:
                 thinking = "".join(self._thinking)
                 self._thinking = []
                 self.parts.append(
-                    ThinkingPart(thinking, signature, redacted, provider=self.provider, item_id=item_id)
+                    ThinkingPart(
+                        thinking, signature, redacted, provider=self.provider, item_id=item_id
+                    )
                 )
             case ToolCallStarted(index=index, call_id=call_id, name=name, item_id=item_id):
                 self._flush_text()

@@ -89,7 +89,9 @@ class HttpClient:
         try:
             if response.status_code >= 400:
                 raw = await response.aread()
-                raise error_from_response(self.provider, response.status_code, response.headers, raw)
+                raise error_from_response(
+                    self.provider, response.status_code, response.headers, raw
+                )
             yield response
         finally:
             await response.aclose()
@@ -129,7 +131,9 @@ async def iter_sse(response: httpx.Response, provider: str) -> AsyncIterator[SSE
         raise network_error(provider, exc, during="the stream") from exc
 
 
-def network_error(provider: str, exc: BaseException, *, during: str = "the request") -> ProviderError:
+def network_error(
+    provider: str, exc: BaseException, *, during: str = "the request"
+) -> ProviderError:
     kind = type(exc).__name__
     timeout = "Timeout" in kind
     what = "timed out" if timeout else "connection failed"

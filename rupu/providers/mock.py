@@ -9,7 +9,7 @@ number of assistant turns so far) plays entry N of the script. An entry may hold
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,7 +74,7 @@ class MockProvider:
         self._sleep = setup.sleep
         self._script = load_script(Path(setup.config.script)) if setup.config.script else None
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:  # noqa: RUF029
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         yield ResponseStarted(model=request.model, request_id=None)
         if self._script is None:
             async for event in self._echo(request):
@@ -91,18 +91,24 @@ class MockProvider:
         async for event in self._play(self._script[turn_index], request):
             yield event
 
-    async def _echo(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:  # noqa: RUF029
+    async def _echo(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         last = next((m for m in reversed(request.messages) if m.role == "user"), None)
         prompt = ""
         if last is not None:
             prompt = "".join(
-                p.text if isinstance(p, TextPart) else p.content if isinstance(p, ToolResultPart) else ""
+                p.text
+                if isinstance(p, TextPart)
+                else p.content
+                if isinstance(p, ToolResultPart)
+                else ""
                 for p in last.parts
             )
         words = prompt.split(" ") if prompt else ["(empty", "prompt)"]
         for i, word in enumerate(words):
             yield TextDelta(word if i == 0 else " " + word)
-        yield UsageReported(Usage(input_tokens=_count(request), output_tokens=len(words), reported=True))
+        yield UsageReported(
+            Usage(input_tokens=_count(request), output_tokens=len(words), reported=True)
+        )
         yield ResponseFinished("end_turn", "end_turn")
 
     async def _play(self, turn: ScriptedTurn, request: ModelRequest) -> AsyncIterator[StreamEvent]:
@@ -160,7 +166,9 @@ def load_script(path: Path) -> list[ScriptedTurn]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise ConfigError(f"cannot read the mock script: {exc.strerror}", field="providers.mock.script") from None
+        raise ConfigError(
+            f"cannot read the mock script: {exc.strerror}", field="providers.mock.script"
+        ) from None
     try:
         data = yaml.safe_load(text) or []
     except yaml.YAMLError as exc:
@@ -176,11 +184,13 @@ def load_script(path: Path) -> list[ScriptedTurn]:
         try:
             turns.append(ScriptedTurn.model_validate(entry))
         except ValidationError as exc:
+            finder = yaml_line_finder(text)
+
+            def find_line(loc: Sequence[str | int], i: int = index) -> int | None:
+                return finder([i, *loc])
+
             raise validation_to_config_error(
-                exc,
-                ScriptedTurn,
-                path=str(path),
-                find_line=lambda loc, i=index: yaml_line_finder(text)([i, *loc]),
+                exc, ScriptedTurn, path=str(path), find_line=find_line
             ) from None
     return turns
 

@@ -65,7 +65,9 @@ def encode_messages(system: str, messages: list[Message]) -> list[dict[str, Any]
             text = "".join(p.text for p in message.parts if isinstance(p, TextPart))
             for part in message.parts:
                 if isinstance(part, ToolResultPart):
-                    out.append({"role": "tool", "tool_call_id": part.call_id, "content": part.content})
+                    out.append(
+                        {"role": "tool", "tool_call_id": part.call_id, "content": part.content}
+                    )
             if text:
                 out.append({"role": "user", "content": text})
             continue
@@ -96,7 +98,11 @@ def encode_request(request: ModelRequest, *, stream: bool) -> dict[str, Any]:
         body["tools"] = [
             {
                 "type": "function",
-                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.parameters,
+                },
             }
             for t in request.tools
         ]
@@ -193,7 +199,9 @@ class ChatStreamDecoder:
 class OpenAIChatProvider:
     def __init__(self, setup: ProviderSetup) -> None:
         if not setup.config.base_url:
-            raise ConfigError(f"provider '{setup.name}' has no base_url", hint="set base_url in config.toml")
+            raise ConfigError(
+                f"provider '{setup.name}' has no base_url", hint="set base_url in config.toml"
+            )
         self.name = setup.name
         self._setup = setup
         self._url = chat_completions_url(setup.config.base_url)
@@ -267,7 +275,9 @@ class OpenAIChatProvider:
 
     def _stream_error(self, chunk: Mapping[str, Any], request_id: str | None) -> ProviderError:
         error_type, message = parse_error_body(orjson.dumps(chunk))
-        retryable = any(w in (error_type or "") for w in ("server", "overloaded", "network", "timeout"))
+        retryable = any(
+            w in (error_type or "") for w in ("server", "overloaded", "network", "timeout")
+        )
         return ProviderError(
             self.name,
             message or "the provider reported an error mid-stream",
@@ -282,4 +292,3 @@ class OpenAIChatProvider:
 
 def create(setup: ProviderSetup) -> OpenAIChatProvider:
     return OpenAIChatProvider(setup)
-

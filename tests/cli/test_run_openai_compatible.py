@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Workspace, run_rupu
-from tests.servers.openai_chat import ChatCompletionsServer, completion, stream_reply, text_stream, usage
+from tests.servers.openai_chat import (
+    ChatCompletionsServer,
+    completion,
+    stream_reply,
+    text_stream,
+    usage,
+)
 
 AGENT = """---
 name: oracle-review
@@ -19,15 +25,24 @@ You review code.
 
 
 @pytest.mark.parametrize("suffix", ["", "/v1", "/v1/"])
-def test_streams_answer_with_bearer_key_and_declared_model(workspace: Workspace, suffix: str) -> None:
+def test_streams_answer_with_bearer_key_and_declared_model(
+    workspace: Workspace, suffix: str
+) -> None:
     with ChatCompletionsServer(api_key="sk-oracle-canary-123") as server:
         workspace.write_config(
             f'[providers.oracle]\nkind = "openai-compatible"\nbase_url = "{server.base_url}{suffix}"\n'
         )
         workspace.write_agent("oracle-review", AGENT)
-        server.script.append(stream_reply(text_stream(["Looks ", "good", "."], with_usage=usage(12, 3))))
-        result = run_rupu("run", "--agent", "oracle-review", "review this",
-                          env={"RUPU_ORACLE_API_KEY": "sk-oracle-canary-123"})
+        server.script.append(
+            stream_reply(text_stream(["Looks ", "good", "."], with_usage=usage(12, 3)))
+        )
+        result = run_rupu(
+            "run",
+            "--agent",
+            "oracle-review",
+            "review this",
+            env={"RUPU_ORACLE_API_KEY": "sk-oracle-canary-123"},
+        )
         server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Looks good.\n"
@@ -50,7 +65,9 @@ def test_non_streaming_when_stream_false(workspace: Workspace) -> None:
         )
         workspace.write_agent("oracle-review", AGENT)
         server.script.append(completion("Whole answer."))
-        result = run_rupu("run", "--agent", "oracle-review", "hi", env={"RUPU_ORACLE_API_KEY": "k1"})
+        result = run_rupu(
+            "run", "--agent", "oracle-review", "hi", env={"RUPU_ORACLE_API_KEY": "k1"}
+        )
         server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Whole answer.\n"

@@ -138,8 +138,11 @@ class LoopbackServer:
             return item(recorded) if callable(item) else item
         if self.default_reply is not None:
             return self.default_reply(recorded)
-        return Reply(status=500, body=b'{"error":{"message":"no scripted reply","type":"test_error"}}',
-                     content_type="application/json")
+        return Reply(
+            status=500,
+            body=b'{"error":{"message":"no scripted reply","type":"test_error"}}',
+            content_type="application/json",
+        )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)
@@ -149,7 +152,9 @@ class LoopbackServer:
             self.violations.append(str(exc))
             return web.Response(
                 status=400,
-                body=orjson.dumps({"error": {"message": str(exc), "type": "invalid_request_error"}}),
+                body=orjson.dumps(
+                    {"error": {"message": str(exc), "type": "invalid_request_error"}}
+                ),
                 content_type="application/json",
             )
         return await self.send(request, self.next_reply(recorded))
@@ -159,11 +164,16 @@ class LoopbackServer:
             await asyncio.sleep(reply.delay)
         if reply.status != 200 or reply.body is not None:
             return web.Response(
-                status=reply.status, body=reply.body or b"", headers=reply.headers,
-                content_type=reply.content_type if "content-type" not in
-                {k.lower() for k in reply.headers} else None,
+                status=reply.status,
+                body=reply.body or b"",
+                headers=reply.headers,
+                content_type=reply.content_type
+                if "content-type" not in {k.lower() for k in reply.headers}
+                else None,
             )
-        response = web.StreamResponse(status=200, headers={"content-type": reply.content_type, **reply.headers})
+        response = web.StreamResponse(
+            status=200, headers={"content-type": reply.content_type, **reply.headers}
+        )
         await response.prepare(request)
         for index, chunk in enumerate(reply.chunks):
             if reply.drop_after is not None and index >= reply.drop_after:

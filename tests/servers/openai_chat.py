@@ -16,15 +16,34 @@ from aiohttp import web
 from tests.servers.base import LoopbackServer, RecordedRequest, Reply, ValidationFailed, sse
 
 ALLOWED_KEYS = {
-    "model", "messages", "stream", "stream_options", "tools", "tool_choice", "max_tokens",
-    "max_completion_tokens", "temperature", "top_p", "reasoning_effort", "response_format", "stop",
-    "n", "seed", "user", "parallel_tool_calls", "service_tier", "store", "metadata",
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "reasoning_effort",
+    "response_format",
+    "stop",
+    "n",
+    "seed",
+    "user",
+    "parallel_tool_calls",
+    "service_tier",
+    "store",
+    "metadata",
 }
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 
 
 class ChatCompletionsServer(LoopbackServer):
-    def __init__(self, *, api_key: str | None = "test-key", path: str = "/v1/chat/completions") -> None:
+    def __init__(
+        self, *, api_key: str | None = "test-key", path: str = "/v1/chat/completions"
+    ) -> None:
         super().__init__()
         self.api_key = api_key
         self.path = path
@@ -33,7 +52,10 @@ class ChatCompletionsServer(LoopbackServer):
         app.router.add_post(self.path, self.handle)
 
     def validate(self, request: RecordedRequest) -> None:
-        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+        if (
+            self.api_key is not None
+            and request.headers.get("authorization") != f"Bearer {self.api_key}"
+        ):
             raise ValidationFailed("missing or wrong bearer key")
         if not request.headers.get("content-type", "").startswith("application/json"):
             raise ValidationFailed("content-type must be application/json")
@@ -54,7 +76,11 @@ class ChatCompletionsServer(LoopbackServer):
             validate_message(index, message)
         for tool in body.get("tools") or []:
             function = tool.get("function") if isinstance(tool, dict) else None
-            if tool.get("type") != "function" or not isinstance(function, dict) or not function.get("name"):
+            if (
+                tool.get("type") != "function"
+                or not isinstance(function, dict)
+                or not function.get("name")
+            ):
                 raise ValidationFailed(f"bad tool {tool!r}")
             if "parameters" in function and function["parameters"].get("type") != "object":
                 raise ValidationFailed("tool parameters must be a JSON Schema object")
@@ -66,7 +92,9 @@ class ChatCompletionsServer(LoopbackServer):
         try:
             TypeAdapter(CompletionCreateParams).validate_python(body)
         except ValidationError as exc:
-            raise ValidationFailed(f"openai SDK rejects the body: {exc.errors()[0]['msg']}") from None
+            raise ValidationFailed(
+                f"openai SDK rejects the body: {exc.errors()[0]['msg']}"
+            ) from None
 
 
 def validate_message(index: int, message: Any) -> None:
@@ -84,11 +112,15 @@ def validate_message(index: int, message: Any) -> None:
             raise ValidationFailed(f"messages[{index}]: tool message needs tool_call_id")
     if set(message) - allowed:
         raise ValidationFailed(f"messages[{index}]: unknown keys {sorted(set(message) - allowed)}")
-    if role in ("system", "user", "developer", "tool") and not isinstance(message.get("content"), str | list):
+    if role in ("system", "user", "developer", "tool") and not isinstance(
+        message.get("content"), str | list
+    ):
         raise ValidationFailed(f"messages[{index}]: content must be a string or parts")
 
 
-def _chunk(model: str, delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:
+def _chunk(
+    model: str, delta: dict[str, Any], finish: str | None = None, index: int = 0
+) -> dict[str, Any]:
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion.chunk",
@@ -98,7 +130,9 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None, index: 
     }
 
 
-def usage(prompt: int = 10, completion: int = 5, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
+def usage(
+    prompt: int = 10, completion: int = 5, cached: int = 0, reasoning: int = 0
+) -> dict[str, Any]:
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -120,8 +154,18 @@ def text_stream(
     chunks += [sse(_chunk(model, {"content": piece})) for piece in pieces]
     chunks.append(sse(_chunk(model, {}, finish)))
     if with_usage is not None:
-        chunks.append(sse({"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_700_000_000,
-                           "model": model, "choices": [], "usage": with_usage}))
+        chunks.append(
+            sse(
+                {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion.chunk",
+                    "created": 1_700_000_000,
+                    "model": model,
+                    "choices": [],
+                    "usage": with_usage,
+                }
+            )
+        )
     if done:
         chunks.append(b"data: [DONE]\n\n")
     return chunks
@@ -133,40 +177,96 @@ def tool_call_stream(
     """Each call is (id, name, arguments); arguments arrive in `split` fragments."""
     chunks = [sse(_chunk(model, {"role": "assistant", "content": None}))]
     for index, (call_id, name, arguments) in enumerate(calls):
-        chunks.append(sse(_chunk(model, {"tool_calls": [
-            {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
-        ]})))
+        chunks.append(
+            sse(
+                _chunk(
+                    model,
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "id": call_id,
+                                "type": "function",
+                                "function": {"name": name, "arguments": ""},
+                            }
+                        ]
+                    },
+                )
+            )
+        )
         text = orjson.dumps(arguments).decode()
         step = max(1, len(text) // split + 1)
         for start in range(0, len(text), step):
-            chunks.append(sse(_chunk(model, {"tool_calls": [
-                {"index": index, "function": {"arguments": text[start:start + step]}}
-            ]})))
+            chunks.append(
+                sse(
+                    _chunk(
+                        model,
+                        {
+                            "tool_calls": [
+                                {
+                                    "index": index,
+                                    "function": {"arguments": text[start : start + step]},
+                                }
+                            ]
+                        },
+                    )
+                )
+            )
     chunks.append(sse(_chunk(model, {}, "tool_calls")))
-    chunks.append(sse({"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_700_000_000,
-                       "model": model, "choices": [], "usage": usage()}))
+    chunks.append(
+        sse(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion.chunk",
+                "created": 1_700_000_000,
+                "model": model,
+                "choices": [],
+                "usage": usage(),
+            }
+        )
+    )
     chunks.append(b"data: [DONE]\n\n")
     return chunks
 
 
-def completion(text: str, *, model: str = "test-model", with_usage: dict[str, Any] | None = None) -> Reply:
+def completion(
+    text: str, *, model: str = "test-model", with_usage: dict[str, Any] | None = None
+) -> Reply:
     body = {
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                     "finish_reason": "stop", "logprobs": None}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
         "usage": with_usage or usage(),
     }
     return Reply(body=orjson.dumps(body), content_type="application/json")
 
 
 def stream_reply(chunks: list[bytes], **kwargs: Any) -> Reply:
-    return Reply(chunks=chunks, headers={"x-request-id": "req_test_123", **kwargs.pop("headers", {})}, **kwargs)
+    return Reply(
+        chunks=chunks,
+        headers={"x-request-id": "req_test_123", **kwargs.pop("headers", {})},
+        **kwargs,
+    )
 
 
-def error_reply(status: int, message: str, error_type: str, *, headers: dict[str, str] | None = None) -> Reply:
-    body = orjson.dumps({"error": {"message": message, "type": error_type, "param": None, "code": None}})
-    return Reply(status=status, body=body, content_type="application/json",
-                 headers={"x-request-id": "req_err_1", **(headers or {})})
+def error_reply(
+    status: int, message: str, error_type: str, *, headers: dict[str, str] | None = None
+) -> Reply:
+    body = orjson.dumps(
+        {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+    )
+    return Reply(
+        status=status,
+        body=body,
+        content_type="application/json",
+        headers={"x-request-id": "req_err_1", **(headers or {})},
+    )
