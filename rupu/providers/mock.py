@@ -184,10 +184,9 @@ def load_script(path: Path) -> list[ScriptedTurn]:
         try:
             turns.append(ScriptedTurn.model_validate(entry))
         except ValidationError as exc:
-            finder = yaml_line_finder(text)
 
             def find_line(loc: Sequence[str | int], i: int = index) -> int | None:
-                return finder([i, *loc])
+                return yaml_line_finder(text)([i, *loc])
 
             raise validation_to_config_error(
                 exc, ScriptedTurn, path=str(path), find_line=find_line
