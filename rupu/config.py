@@ -114,7 +114,7 @@ def _read_layer(path: Path) -> dict[str, Any]:
         text_of = str(exc)
         found = re.search(r"\(at line (\d+), column (\d+)\)", text_of)
         line, column = (int(found[1]), int(found[2])) if found else (None, None)
-        msg = text_of.split(" (at line")[0]
+        msg = text_of.split(" (at line", maxsplit=1)[0]
         raise ConfigError(
             f"TOML syntax error: {msg}", location=Location(str(path), line, column)
         ) from None

@@ -38,7 +38,7 @@ def decode(raw: bytes, cuts: list[int]) -> list[SSEEvent]:
     decoder = SSEDecoder()
     events: list[SSEEvent] = []
     previous = 0
-    for cut in sorted({c % (len(raw) + 1) for c in cuts}) + [len(raw)]:
+    for cut in [*sorted({c % (len(raw) + 1) for c in cuts}), len(raw)]:
         events += decoder.feed(raw[previous:cut])
         previous = cut
     return events
