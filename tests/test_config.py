@@ -126,3 +126,11 @@ def test_deep_merge_top_wins_on_leaves_and_keeps_base_only_keys(base: dict, top:
 def test_line_finder_handles_quoted_dotted_keys() -> None:
     text = '[pricing.openai."gpt-4.1"]\ninput = 2\n'
     assert toml_line_finder(text)(["pricing", "openai", "gpt-4.1", "input"]) == 2
+
+
+def test_config_example_loads(workspace: Workspace) -> None:
+    from tests.conftest import REPO_ROOT
+
+    workspace.write_config((REPO_ROOT / "config.example.toml").read_text())
+    loaded = load_config(paths(workspace))
+    assert loaded.config.providers["oracle"].models[0].context_window == 131072
