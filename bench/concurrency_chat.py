@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.decode_chat import build_body  # noqa: E402
-from bench.sse_server import running  # noqa: E402
+from bench.decode_chat import build_body
+from bench.sse_server import running
 
 
 async def rupu_streams(base: str, streams: int) -> float:
