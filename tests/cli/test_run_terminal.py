@@ -21,7 +21,10 @@ def test_waiting_status_line_goes_to_the_terminal_not_stdout(workspace: Workspac
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "rupu", "run", "--agent", "slow", "go"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=env,
     )
     os.close(slave)
     stdout, _ = proc.communicate(timeout=30)
