@@ -11,14 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError
 
 from rupu.errors import ConfigError, Location
 from rupu.paths import Paths
+from rupu.providers.chat_compat import ChatCompat
+from rupu.routing.settings import RoutingConfig
 from rupu.strict import LineFinder, StrictModel, validation_to_config_error
 
-BUILTIN_PROVIDERS = ("anthropic", "openai", "gemini", "copilot", "mock")
-ProviderKind = Literal["openai-compatible", "openai-responses", "anthropic", "gemini"]
+BUILTIN_PROVIDERS = ("anthropic", "openai", "gemini", "copilot", "mock", "claude-code")
+ProviderKind = Literal[
+    "openai-compatible", "openai-responses", "anthropic", "gemini", "claude-code"
+]
+ServiceTier = Literal["priority", "flex"]
 PermissionMode = Literal["ask", "bypass", "readonly"]
 
 
@@ -43,7 +48,9 @@ class ProviderConfig(StrictModel):
     kind: ProviderKind | None = None
     base_url: str | None = None
     sso_base_url: str | None = None
-    default_model: str | None = None
+    default_model: str | None = Field(
+        default=None, validation_alias=AliasChoices("default_model", "model")
+    )
     stream: bool = True
     models: list[ModelEntry] = Field(default_factory=list)
     api_key: str | None = None
@@ -57,6 +64,19 @@ class ProviderConfig(StrictModel):
     headers: dict[str, str] = Field(default_factory=dict)
     script: str | None = None
     oauth: OAuthEndpoints | None = None
+    # endpoint options (presets, gateways, Azure OpenAI); see docs/providers-presets.md
+    compat: ChatCompat | None = None
+    auth_header: str | None = None
+    auth_scheme: str | None = None
+    query: dict[str, str] = Field(default_factory=dict)
+    keyless: bool | None = None
+    service_tier: ServiceTier | None = None
+    # the claude-code provider; see docs/providers-claude-code.md
+    command: str | list[str] | None = None
+    max_turns: int | None = Field(default=None, ge=1)
+    allowed_tools: list[str] | None = None
+    timeout_secs: float | None = Field(default=None, gt=0)
+    model_complex: str | None = None
 
 
 class Config(StrictModel):
@@ -64,6 +84,7 @@ class Config(StrictModel):
     default_model: str | None = None
     permission_mode: PermissionMode | None = None
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +96,13 @@ class LoadedConfig:
     provider_files: Mapping[str, Path] = field(default_factory=dict)
 
     def provider(self, name: str) -> ProviderConfig:
-        return self.config.providers.get(name) or ProviderConfig()
+        """The provider's table; for a preset, the preset's values with the table on top."""
+        declared = self.config.providers.get(name)
+        if _is_preset(name):
+            from rupu.providers.presets import with_preset
+
+            return with_preset(name, declared)
+        return declared or ProviderConfig()
 
     def provider_location(self, name: str) -> str:
         path = self.provider_files.get(name)
@@ -140,7 +167,13 @@ def _check_providers(loaded: LoadedConfig, layers: Sequence[tuple[Path, dict[str
                 field=f"providers.{name}",
                 hint=f"rename the table, e.g. [providers.my-{name}]",
             )
-        if name not in BUILTIN_PROVIDERS and not provider.base_url and not _is_preset(name):
+        needs_url = provider.kind != "claude-code"
+        if (
+            name not in BUILTIN_PROVIDERS
+            and needs_url
+            and not provider.base_url
+            and not _is_preset(name)
+        ):
             raise ConfigError(
                 f"provider '{name}' has no base_url",
                 location=where,
@@ -150,7 +183,9 @@ def _check_providers(loaded: LoadedConfig, layers: Sequence[tuple[Path, dict[str
 
 
 def _is_preset(name: str) -> bool:
-    return False
+    from rupu.providers.presets import is_preset
+
+    return is_preset(name)
 
 
 def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

@@ -93,6 +93,7 @@ class ProviderError(RupuError):
         request_id: str | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        reset_after: float | None = None,
         hint: str | None = None,
     ) -> None:
         details = [d for d in (f"HTTP {status}" if status else None, error_type) if d]
@@ -106,6 +107,7 @@ class ProviderError(RupuError):
         self.request_id = request_id
         self.retryable = retryable
         self.retry_after = retry_after
+        self.reset_after = reset_after  # seconds until the provider's rate limit resets, if it said
 
 
 class RunFailed(RupuError):

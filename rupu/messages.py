@@ -95,6 +95,7 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     reported: bool = False
+    cost_usd: float | None = None  # only when the provider itself reports a price (claude-code)
 
     @property
     def total_tokens(self) -> int:
@@ -113,9 +114,13 @@ class Usage:
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             reported=self.reported or other.reported,
+            cost_usd=None
+            if self.cost_usd is None and other.cost_usd is None
+            else (self.cost_usd or 0.0) + (other.cost_usd or 0.0),
         )
 
-    def as_dict(self) -> dict[str, int | bool]:
+    def as_dict(self) -> dict[str, int | float | bool]:
+        extra = {"cost_usd": self.cost_usd} if self.cost_usd is not None else {}
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
@@ -123,6 +128,7 @@ class Usage:
             "cache_write_tokens": self.cache_write_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "reported": self.reported,
+            **extra,
         }
 
 
@@ -149,6 +155,7 @@ class ModelRequest:
     effort: Effort | None = None
     output_format: OutputFormat = "text"
     output_schema: dict[str, Any] | None = None
+    service_tier: str | None = None
 
 
 # --- stream events -------------------------------------------------------------------------------
@@ -236,6 +243,22 @@ class RetryScheduled:
 
 
 @dataclass(slots=True)
+class FailedOver:
+    """The router left `from_provider` for `to_provider` before anything of this turn was shown:
+    `error_class` (e.g. `rate_limited`, `cooling_down`) and `reason` say why; `to_credential` names the
+    credential class and its source (never the secret)."""
+
+    from_provider: str
+    from_model: str
+    to_provider: str
+    to_model: str
+    to_credential: str
+    error_class: str
+    reason: str
+    kind: Literal["failover"] = "failover"
+
+
+@dataclass(slots=True)
 class ResponseFinished:
     stop_reason: StopReason
     raw_reason: str | None = None
@@ -253,8 +276,18 @@ StreamEvent = (
     | UsageReported
     | RateLimitObserved
     | RetryScheduled
+    | FailedOver
     | ResponseFinished
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ServedBy:
+    """Who actually answered a turn when the router moved it off the agent's own provider."""
+
+    provider: str
+    model: str
+    credential: str
 
 
 @dataclass(slots=True)
@@ -267,3 +300,5 @@ class AssistantTurn:
     raw_reason: str | None = None
     rate_limits: dict[str, str | int | float] = field(default_factory=dict)
     retries: list[RetryScheduled] = field(default_factory=list)
+    served_by: ServedBy | None = None
+    failovers: list[FailedOver] = field(default_factory=list)

@@ -184,6 +184,7 @@ class AgentRun:
             effort=front.effort,
             output_format=front.output_format or "text",
             output_schema=front.output_schema,
+            service_tier=front.service_tier,
         )
         self.transcript.write("turn_start", turn_idx=index)
         builder = TurnBuilder(self.target.provider)
@@ -195,6 +196,18 @@ class AgentRun:
             if event.kind == "retry_scheduled":
                 self.transcript.write(
                     "retry", attempt=event.attempt, delay=round(event.delay, 3), reason=event.reason
+                )
+            elif event.kind == "failover":
+                self.transcript.write(
+                    "failover",
+                    turn_idx=index,
+                    from_provider=event.from_provider,
+                    from_model=event.from_model,
+                    to_provider=event.to_provider,
+                    to_model=event.to_model,
+                    credential=event.to_credential,
+                    error_class=event.error_class,
+                    reason=event.reason,
                 )
         turn = builder.result()
         self._record(index, turn)
@@ -213,17 +226,18 @@ class AgentRun:
                 for c in turn.message.tool_calls()
             ],
         )
+        served = turn.served_by
+        provider = served.provider if served else self.target.provider
         self.transcript.write(
             "usage",
-            provider=self.target.provider,
-            model=self.target.model,
+            provider=provider,
+            model=served.model if served else self.target.model,
+            credential=served.credential if served else self.credential,
             served_model=turn.served_model,
             **turn.usage.as_dict(),
         )
         if turn.rate_limits:
-            self.transcript.write(
-                "rate_limits", provider=self.target.provider, snapshot=turn.rate_limits
-            )
+            self.transcript.write("rate_limits", provider=provider, snapshot=turn.rate_limits)
         self.transcript.write(
             "turn_end",
             turn_idx=index,

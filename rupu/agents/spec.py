@@ -32,6 +32,21 @@ class Frontmatter(StrictModel):
     effort: Literal["auto", "minimal", "low", "medium", "high", "max"] | None = None
     output_format: Literal["text", "json"] | None = Field(default=None, alias="outputFormat")
     output_schema: dict[str, Any] | None = Field(default=None, alias="outputSchema")
+    fallback: list[str] | None = None
+    service_tier: Literal["priority", "flex"] | None = Field(default=None, alias="serviceTier")
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _fallback_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("fallback")
+    @classmethod
+    def _fallback_entries(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or ():
+            if not entry.strip() or entry.startswith(":") or " " in entry.strip():
+                raise ValueError(f"'{entry}' is not of the form provider:model (or provider)")
+        return value
 
     @field_validator("effort", mode="before")
     @classmethod

@@ -27,7 +27,9 @@ def custom_key_var(provider: str) -> str:
 def key_vars(provider: str) -> tuple[str, ...]:
     if provider in BUILTIN_KEY_VARS:
         return BUILTIN_KEY_VARS[provider]
-    return (custom_key_var(provider),)
+    from rupu.providers.presets import preset_key_vars
+
+    return (*preset_key_vars(provider), custom_key_var(provider))
 
 
 @dataclass(frozen=True, slots=True)

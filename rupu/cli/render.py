@@ -36,6 +36,8 @@ class RunRenderer:
         self.err = err or sys.stderr
         self.err_tty = self.err.isatty()
         self.credential = ""
+        self.service_tier: str | None = None
+        self.requested_model: str | None = None
         self._first_token = False
         self._in_thinking = False
         self._wrote_text = False
@@ -97,6 +99,12 @@ class RunRenderer:
             self.err.write(
                 f"retrying after {event.delay:.1f}s ({event.reason}, attempt {event.attempt})\n"  # type: ignore[union-attr]
             )
+        elif event.kind == "failover":
+            self._clear_status()
+            self.err.write(
+                f"failover: {event.from_provider}:{event.from_model} → {event.to_provider}:"
+                f"{event.to_model} ({event.reason}; {event.to_credential})\n"
+            )
 
     def _end_thinking(self) -> None:
         self.err.write(f"{RESET}\n" if self.err_tty else "\n")
@@ -119,18 +127,30 @@ class RunRenderer:
         self.err.flush()
 
     def footer(self, result: AgentResult) -> str:
-        served = result.turns[-1].served_model if result.turns else None
-        model = self.target.model + (
-            f" (served by {served})" if served and served != self.target.model else ""
-        )
+        last = result.turns[-1] if result.turns else None
+        served = last.served_model if last else None
+        routed = last.served_by if last else None
+        provider = self.target.provider
+        model, credential = self.target.model, self.credential
+        if routed is not None:
+            provider = f"{routed.provider} (fallback for {self.target.provider})"
+            model, credential = routed.model, routed.credential
+        elif self.service_tier:
+            model += f" [{self.service_tier}]"
+        if self.requested_model:
+            model += f" ({self.requested_model})"
+        if served and served != (routed.model if routed else self.target.model):
+            model += f" (served by {served})"
         usage = result.usage
         tokens = f"{usage.input_tokens + usage.cache_read_tokens} in · {usage.output_tokens} out"
         if not usage.reported:
             tokens = "usage not reported"
+        elif usage.cost_usd is not None:
+            tokens += f" · ${usage.cost_usd:.4f}"
         parts = [
-            self.target.provider,
+            provider,
             model,
-            self.credential,
+            credential,
             tokens,
             f"{result.duration_ms / 1000:.1f}s",
             result.run_id,
@@ -149,6 +169,17 @@ class RunRenderer:
             "model": self.target.model,
             "served_model": last.served_model if last else None,
             "credential": self.credential,
+            "service_tier": self.service_tier,
+            "served_by": (
+                {
+                    "provider": last.served_by.provider,
+                    "model": last.served_by.model,
+                    "credential": last.served_by.credential,
+                }
+                if last and last.served_by
+                else None
+            ),
+            "failovers": sum(len(t.failovers) for t in result.turns),
             "text": result.text,
             "stop_reason": last.stop_reason if last else None,
             "usage": result.usage.as_dict(),

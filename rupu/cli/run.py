@@ -10,9 +10,12 @@ import click
 from rupu.cli.context import AppContext
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rupu.agents.loop import AgentResult, RunTarget
     from rupu.agents.spec import AgentSpec
     from rupu.providers.base import Provider
+    from rupu.routing.plan import Route
 
 
 @click.command()
@@ -33,6 +36,14 @@ if TYPE_CHECKING:
     help="text streams the answer; json prints one JSON object when the run ends.",
 )
 @click.option("--hide-thinking", is_flag=True, help="Do not show the model's reasoning.")
+@click.option(
+    "--fallback",
+    "fallbacks",
+    multiple=True,
+    metavar="PROVIDER:MODEL",
+    help="Fail over to this provider:model when the primary is rate limited or overloaded "
+    "(repeatable, tried in order; replaces the agent's fallback list).",
+)
 @click.pass_obj
 def run(
     app: AppContext,
@@ -44,23 +55,34 @@ def run(
     no_stream: bool,
     output_format: str,
     hide_thinking: bool,
+    fallbacks: tuple[str, ...],
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
 
     from rupu.agents.catalog import resolve_agent
-    from rupu.agents.loop import resolve_target
     from rupu.cli.render import RunRenderer
+    from rupu.routing.plan import resolve_route
 
     text = _read_prompt(prompt)
     spec = resolve_agent(agent_ref, app.paths)
-    target = resolve_target(spec, app.config, provider=provider, model=model, auth=auth)  # type: ignore[arg-type]
+    route = resolve_route(
+        spec,
+        app.config,
+        app.env,
+        provider=provider,
+        model=model,
+        auth=auth,  # type: ignore[arg-type]
+        fallbacks=fallbacks,
+    )
     renderer = RunRenderer(
         stream=not no_stream and output_format == "text",
         show_thinking=not hide_thinking and output_format == "text",
-        target=target,
+        target=route.primary,
     )
-    result = anyio.run(_run, app, spec, target, text, renderer)
+    renderer.service_tier = route.service_tier
+    renderer.requested_model = route.requested_model
+    result = anyio.run(_run, app, spec, route, text, renderer)
     if output_format == "json":
         click.echo(renderer.json_summary(result))
     else:
@@ -81,43 +103,30 @@ def _read_prompt(prompt: str | None) -> str:
     return prompt
 
 
-def build_provider_for(app: AppContext, target: RunTarget) -> tuple[Provider, str]:
-    """The provider instance and a description of the credential it uses (never the secret)."""
-    from rupu.auth.resolver import CredentialResolver
-    from rupu.providers.base import ProviderSetup
-    from rupu.providers.registry import KEYLESS_KINDS, build_provider
-    from rupu.providers.retry import RetryPolicy
+def build_provider_for(
+    app: AppContext, target: RunTarget, *, fallbacks: Sequence[str] = ()
+) -> tuple[Provider, str]:
+    """The provider instance (a route: `target`, then `fallbacks`, then [routing] local_fallback,
+    sharing the process-wide cooldowns) and a description of the credential it uses (never the
+    secret)."""
+    from rupu.routing.plan import build_route_provider, route_for_target
 
-    config = app.config.provider(target.provider)
-    credentials = None
-    described = "none (offline)"
-    if target.kind not in KEYLESS_KINDS:
-        credentials = CredentialResolver(app.env).source(target.provider, mode=target.auth)
-        described = _describe(credentials)
-    setup = ProviderSetup(
-        name=target.provider,
-        kind=target.kind,
-        config=config,
-        credentials=credentials,
-        retry=RetryPolicy(max_retries=config.max_retries if config.max_retries is not None else 2),
-    )
-    return build_provider(setup), described
-
-
-def _describe(source: object) -> str:
-    credential = getattr(source, "credential", None)
-    return credential.describe() if credential is not None else "resolved at request time"
+    route = route_for_target(target, app.config, app.env, fallbacks=fallbacks)
+    return build_route_provider(route, app.config), route.candidates[0].credential
 
 
 async def _run(
-    app: AppContext, spec: AgentSpec, target: RunTarget, prompt: str, renderer: object
+    app: AppContext, spec: AgentSpec, route: Route, prompt: str, renderer: object
 ) -> AgentResult:
     from rupu.agents.loop import AgentRun
     from rupu.cli.render import RunRenderer
+    from rupu.routing.plan import build_route_provider
     from rupu.transcripts import TranscriptWriter, new_run_id
 
     assert isinstance(renderer, RunRenderer)
-    provider, credential = build_provider_for(app, target)
+    target = route.primary
+    provider = build_route_provider(route, app.config)
+    credential = route.candidates[0].credential
     run_id = new_run_id()
     transcript = TranscriptWriter(app.paths.transcripts / f"{run_id}.jsonl")
     renderer.credential = credential

@@ -13,6 +13,7 @@ from rupu.config import ProviderConfig
 from rupu.errors import ProviderError
 from rupu.messages import (
     AssistantTurn,
+    FailedOver,
     Message,
     ModelRequest,
     Part,
@@ -20,6 +21,7 @@ from rupu.messages import (
     ResponseFinished,
     ResponseStarted,
     RetryScheduled,
+    ServedBy,
     StopReason,
     StreamEvent,
     TextDelta,
@@ -80,6 +82,8 @@ class TurnBuilder:
         self._request_id: str | None = None
         self._rate_limits: dict[str, str | int | float] = {}
         self._retries: list[RetryScheduled] = []
+        self._failovers: list[FailedOver] = []
+        self._served_by: ServedBy | None = None
 
     def add(self, event: StreamEvent) -> None:
         match event:
@@ -124,6 +128,10 @@ class TurnBuilder:
                 self._rate_limits.update(snapshot)
             case RetryScheduled():
                 self._retries.append(event)
+            case FailedOver(to_provider=provider, to_model=model, to_credential=credential):
+                self._failovers.append(event)
+                self._served_by = ServedBy(provider, model, credential)
+                self.provider = provider
             case ResponseFinished(stop_reason=stop_reason, raw_reason=raw_reason):
                 self._finish(stop_reason, raw_reason)
             case _:
@@ -155,6 +163,8 @@ class TurnBuilder:
             raw_reason=raw_reason,
             rate_limits=self._rate_limits,
             retries=self._retries,
+            served_by=self._served_by,
+            failovers=self._failovers,
         )
 
     def result(self) -> AssistantTurn:

@@ -1,6 +1,11 @@
 """The HTTP seam every remote provider uses: one pooled client per provider, status-to-error
 mapping, SSE streaming and rate-limit header snapshots.
 
+Endpoint options apply here, for every dialect: `query` parameters are added to each URL (Azure
+OpenAI's `api-version`), and `auth_header` moves the key a dialect put in its usual header
+(`authorization: Bearer`, `x-api-key`, `x-goog-api-key`) to the header the endpoint wants (Azure's
+`api-key`, Cloudflare AI Gateway's `cf-aig-authorization`), prefixed by `auth_scheme` if set.
+
 httpx's API over the aiohttp transport: httpx 0.28's own pool is quadratic at high concurrency, and
 aiohttp's decodes a stream several times faster (see bench/). Heavy modules load on first use.
 """
@@ -21,6 +26,8 @@ from rupu.providers.sse import SSEDecoder, SSEEvent
 if TYPE_CHECKING:
     import httpx
 
+    from rupu.config import ProviderConfig
+
 DEFAULT_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 5.0
 IDLE_TIMEOUT = 120.0
@@ -36,12 +43,42 @@ QUOTA_MARKERS = (
 )
 
 
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
+
+
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
     timeout: float = DEFAULT_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
     connect_timeout: float = CONNECT_TIMEOUT
     max_connections: int = 1000
+    query: Mapping[str, str] | None = None
+    auth_header: str | None = None
+    auth_scheme: str | None = None
+
+    @classmethod
+    def for_provider(cls, config: ProviderConfig) -> HttpSettings:
+        """Timeout and endpoint options from a provider's config table."""
+        return cls(
+            timeout=config.timeout or DEFAULT_TIMEOUT,
+            query=dict(config.query) or None,
+            auth_header=config.auth_header,
+            auth_scheme=config.auth_scheme,
+        )
+
+    def apply(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """`headers` with the credential moved to `auth_header` when the endpoint wants it there."""
+        out = dict(headers)
+        if not self.auth_header:
+            return out
+        secret = None
+        for name in CREDENTIAL_HEADERS:
+            value = out.pop(name, None) or out.pop(name.title(), None)
+            if value is not None and secret is None:
+                secret = value.removeprefix("Bearer ").removeprefix("bearer ")
+        if secret is not None:
+            out[self.auth_header] = f"{self.auth_scheme} {secret}" if self.auth_scheme else secret
+        return out
 
 
 class HttpClient:
@@ -81,7 +118,13 @@ class HttpClient:
 
         client = self._get()
         content = orjson.dumps(body) if body is not None else None
-        request = client.build_request(method, url, headers=dict(headers), content=content)
+        request = client.build_request(
+            method,
+            url,
+            headers=self.settings.apply(headers),
+            content=content,
+            params=self.settings.query,
+        )
         try:
             response = await client.send(request, stream=True)
         except (httpx.TransportError, OSError) as exc:
@@ -204,6 +247,10 @@ def error_from_response(
     if quota:
         retryable = False
     hint = _hint_for(status, quota, provider)
+    import time
+
+    from rupu.providers.ratelimit import reset_after
+
     return ProviderError(
         provider,
         message or excerpt(raw),
@@ -212,6 +259,7 @@ def error_from_response(
         request_id=request_id_of(headers),
         retryable=retryable,
         retry_after=parse_retry_after(headers),
+        reset_after=reset_after(headers, now=time.time()) if status == 429 else None,
         hint=hint,
     )
 

@@ -29,8 +29,8 @@ from rupu.messages import (
     UsageReported,
 )
 from rupu.providers.base import ProviderSetup
+from rupu.providers.chat_compat import DEFAULT_COMPAT, apply_compat, chat_url
 from rupu.providers.http import (
-    DEFAULT_TIMEOUT,
     HttpClient,
     HttpSettings,
     iter_sse,
@@ -52,10 +52,7 @@ FINISH_REASONS: dict[str, StopReason] = {
 def chat_completions_url(base_url: str) -> str:
     """`http://h:1`, `http://h:1/`, `http://h:1/v1` and `http://h:1/v1/` all become
     `http://h:1/v1/chat/completions`."""
-    root = base_url.rstrip("/")
-    if root.endswith("/v1"):
-        root = root[:-3]
-    return f"{root}/v1/chat/completions"
+    return chat_url(base_url, DEFAULT_COMPAT)
 
 
 def encode_messages(system: str, messages: list[Message]) -> list[dict[str, Any]]:
@@ -204,10 +201,18 @@ class OpenAIChatProvider:
             )
         self.name = setup.name
         self._setup = setup
-        self._url = chat_completions_url(setup.config.base_url)
+        self._compat = setup.config.compat or DEFAULT_COMPAT
+        self._url = chat_url(setup.config.base_url, self._compat)
         self._stream = setup.config.stream
-        self._http = HttpClient(
-            setup.name, HttpSettings(timeout=setup.config.timeout or DEFAULT_TIMEOUT)
+        self._http = HttpClient(setup.name, HttpSettings.for_provider(setup.config))
+
+    def _encode(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+        """The request body, adjusted to this endpoint's quirks (`[providers.x.compat]`)."""
+        return apply_compat(
+            encode_request(request, stream=stream),
+            self._compat,
+            provider=self.name,
+            service_tier=request.service_tier or self._setup.config.service_tier,
         )
 
     async def _headers(self) -> dict[str, str]:
@@ -228,7 +233,7 @@ class OpenAIChatProvider:
         return stream_with_retries(lambda: attempt(request), self._setup.retry, **kwargs)
 
     async def _attempt_stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        body = encode_request(request, stream=True)
+        body = self._encode(request, stream=True)
         headers = await self._headers()
         async with self._http.stream("POST", self._url, headers=headers, body=body) as response:
             decoder = ChatStreamDecoder(request_id_of(response.headers))
@@ -260,7 +265,7 @@ class OpenAIChatProvider:
             yield event
 
     async def _attempt_whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        body = encode_request(request, stream=False)
+        body = self._encode(request, stream=False)
         headers = await self._headers()
         data, response_headers = await self._http.request_json(
             "POST", self._url, headers=headers, body=body

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib
 
-from rupu.config import BUILTIN_PROVIDERS, LoadedConfig
+from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ProviderConfig
 from rupu.errors import ConfigError, did_you_mean
 from rupu.providers.base import Provider, ProviderFactory, ProviderSetup
+from rupu.providers.presets import is_preset, preset_names
 
 BUILTIN_KINDS: dict[str, str] = {
     "anthropic": "anthropic",
@@ -18,14 +19,16 @@ BUILTIN_KINDS: dict[str, str] = {
     "gemini": "gemini",
     "copilot": "copilot",
     "mock": "mock",
+    "claude-code": "claude-code",
 }
 
 FACTORIES: dict[str, str] = {
     "openai-compatible": "rupu.providers.openai_chat:create",
     "mock": "rupu.providers.mock:create",
+    "claude-code": "rupu.providers.claude_code:create",
 }
 
-KEYLESS_KINDS = frozenset({"mock"})
+KEYLESS_KINDS = frozenset({"mock", "claude-code"})
 
 
 def provider_kind(name: str, loaded: LoadedConfig) -> str:
@@ -35,7 +38,9 @@ def provider_kind(name: str, loaded: LoadedConfig) -> str:
     declared = loaded.config.providers.get(name)
     if declared is not None:
         return declared.kind or "openai-compatible"
-    known = sorted({*BUILTIN_PROVIDERS, *loaded.config.providers})
+    if is_preset(name):
+        return "openai-compatible"
+    known = known_providers(loaded)
     raise ConfigError(
         f"unknown provider '{name}'{did_you_mean(name, known)}",
         field="provider",
@@ -44,7 +49,12 @@ def provider_kind(name: str, loaded: LoadedConfig) -> str:
 
 
 def known_providers(loaded: LoadedConfig) -> list[str]:
-    return sorted({*BUILTIN_PROVIDERS, *loaded.config.providers})
+    return sorted({*BUILTIN_PROVIDERS, *loaded.config.providers, *preset_names()})
+
+
+def needs_credential(kind: str, config: ProviderConfig) -> bool:
+    """False for kinds that never take a key and for keyless endpoints (`keyless = true`)."""
+    return kind not in KEYLESS_KINDS and not config.keyless
 
 
 def factory_for(kind: str, name: str) -> ProviderFactory:

@@ -22,10 +22,14 @@ _NOT_CONTENT = frozenset({"response_started", "rate_limit_observed", "retry_sche
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """`give_up`, when set, names errors not to retry here even though they are retryable (a route
+    with a fallback would rather move a rate-limited turn elsewhere than wait)."""
+
     max_retries: int = 2
     max_retry_after: float = 60.0
     base: float = 0.5
     cap: float = 8.0
+    give_up: Callable[[ProviderError], bool] | None = None
 
     def backoff(self, retry_index: int, rng: Callable[[], float] = random.random) -> float:
         """Delay before retry number `retry_index` (0-based), jittered into [0.75, 1.0] x nominal."""
@@ -56,6 +60,8 @@ async def stream_with_retries(
             return
         except ProviderError as exc:
             if emitted or not exc.retryable or retries >= policy.max_retries:
+                raise
+            if policy.give_up is not None and policy.give_up(exc):
                 raise
             delay = policy.backoff(retries)
             if exc.retry_after is not None:

@@ -1,0 +1,256 @@
+"""Where a run goes: the agent's provider and model (or a `tier:`), then its fallbacks, then the local
+zero-cost fallback, each resolved to a `Candidate` with its credential before any token is spent."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rupu.agents.loop import RunTarget, resolve_target
+from rupu.agents.spec import AgentSpec
+from rupu.auth.credentials import AuthMode
+from rupu.auth.resolver import CredentialResolver
+from rupu.config import LoadedConfig, ProviderConfig
+from rupu.errors import ConfigError, CredentialError
+from rupu.providers.base import Provider, ProviderSetup
+from rupu.providers.registry import FACTORIES, build_provider, needs_credential, provider_kind
+from rupu.providers.retry import RetryPolicy, Sleep
+from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
+from rupu.routing.fallback import Candidate, FallbackProvider
+from rupu.routing.tiers import TIER_PREFIX, is_tier, parse_entry, tier_entries
+
+# Service tiers per wire kind; openai-compatible endpoints declare theirs in `compat.service_tiers`.
+SERVICE_TIERS: dict[str, frozenset[str]] = {
+    "openai": frozenset({"priority", "flex"}),
+    "openai-responses": frozenset({"priority", "flex"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """`primary` is what the agent asked for (a tier already resolved); `candidates[0]` serves it and
+    the rest are tried in order. `service_tier` is the tier the primary will be sent, if any."""
+
+    primary: RunTarget
+    candidates: tuple[Candidate, ...]
+    requested_model: str | None = None
+    service_tier: str | None = None
+
+
+def service_tiers(kind: str, config: ProviderConfig) -> frozenset[str]:
+    if kind == "openai-compatible":
+        return frozenset(config.compat.service_tiers) if config.compat else frozenset()
+    return SERVICE_TIERS.get(kind, frozenset())
+
+
+def make_candidate(
+    name: str,
+    model: str | None,
+    loaded: LoadedConfig,
+    env: Mapping[str, str],
+    *,
+    auth: AuthMode | None = None,
+) -> Candidate:
+    """A provider ready to build: kind, effective config (base_url filled from the environment),
+    model and credential. Raises `ConfigError`/`CredentialError` when it cannot be used."""
+    from rupu.providers.presets import expand_base_url
+
+    kind = provider_kind(name, loaded)
+    config = loaded.provider(name)
+    if config.base_url:
+        config = config.model_copy(update={"base_url": expand_base_url(name, config.base_url, env)})
+    chosen = model or config.default_model
+    if not chosen:
+        raise ConfigError(
+            f"no model for provider '{name}'",
+            field="model",
+            hint=f"write it as {name}:MODEL, or set [providers.{name}] default_model",
+        )
+    credentials = None
+    described = "none (no key needed)"
+    if needs_credential(kind, config):
+        credentials = CredentialResolver(env).source(name, mode=auth)
+        credential = getattr(credentials, "credential", None)
+        described = credential.describe() if credential is not None else "resolved at request time"
+    return Candidate(
+        provider=name,
+        kind=kind,
+        model=chosen,
+        config=config,
+        credentials=credentials,
+        credential=described,
+        auth=auth,
+        service_tiers=service_tiers(kind, config),
+    )
+
+
+def unavailable_reason(
+    name: str, model: str | None, loaded: LoadedConfig, env: Mapping[str, str]
+) -> str | None:
+    """Why `name` cannot serve right now (no credential, unknown, not built in), or None."""
+    try:
+        candidate = make_candidate(name, model, loaded, env)
+    except (ConfigError, CredentialError) as exc:
+        return exc.one_line()
+    if candidate.kind not in FACTORIES:
+        return f"provider kind '{candidate.kind}' is not available in this build"
+    if candidate.kind == "claude-code":
+        from rupu.providers.claude_code import find_command
+
+        if find_command(candidate.config) is None:
+            return "the claude CLI is not installed"
+    return None
+
+
+def resolve_route(
+    spec: AgentSpec,
+    loaded: LoadedConfig,
+    env: Mapping[str, str],
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    auth: AuthMode | None = None,
+    fallbacks: Sequence[str] = (),
+) -> Route:
+    """The route of a run: the agent's target (or its `tier:`), then `fallbacks` (from --fallback;
+    they replace the agent's `fallback:` list), then `[routing] local_fallback`."""
+    front = spec.frontmatter
+    requested = model or (front.model if not provider or provider == front.provider else None)
+    if is_tier(requested):
+        assert requested is not None
+        tier = requested.removeprefix(TIER_PREFIX)
+        found = _tier_candidates(tier, provider or front.provider, loaded, env)
+        first = found[0]
+        target = RunTarget(first.provider, first.kind, first.model, auth or front.auth)
+        candidates = [make_candidate(first.provider, first.model, loaded, env, auth=target.auth)]
+        candidates += found[1:]
+    else:
+        target = resolve_target(spec, loaded, provider=provider, model=model, auth=auth)
+        candidates = [make_candidate(target.provider, target.model, loaded, env, auth=target.auth)]
+    route = route_for_target(
+        target,
+        loaded,
+        env,
+        fallbacks=list(fallbacks) or list(front.fallback or ()),
+        head=candidates,
+        service_tier=front.service_tier,
+    )
+    return dataclasses.replace(route, requested_model=requested if is_tier(requested) else None)
+
+
+def route_for_target(
+    target: RunTarget,
+    loaded: LoadedConfig,
+    env: Mapping[str, str],
+    *,
+    fallbacks: Sequence[str] = (),
+    head: Sequence[Candidate] = (),
+    service_tier: str | None = None,
+) -> Route:
+    """`target` (or the prepared `head` candidates), then each fallback entry, then the local
+    fallback. A fallback without a credential is an error before anything is sent."""
+    candidates = list(head) or [
+        make_candidate(target.provider, target.model, loaded, env, auth=target.auth)
+    ]
+    for entry in fallbacks:
+        name, entry_model = parse_entry(entry)
+        try:
+            candidates.append(make_candidate(name, entry_model, loaded, env))
+        except CredentialError as exc:
+            exc.hint = f"{exc.hint}; or remove '{entry}' from the fallback list"
+            raise
+    local = loaded.config.routing.local_fallback
+    if local:
+        name, entry_model = parse_entry(local)
+        if unavailable_reason(name, entry_model, loaded, env) is None:
+            candidates.append(make_candidate(name, entry_model, loaded, env))
+    return Route(
+        primary=target,
+        candidates=_unique(candidates),
+        service_tier=_service_tier(service_tier, candidates[0]),
+    )
+
+
+def _tier_candidates(
+    tier: str, only: str | None, loaded: LoadedConfig, env: Mapping[str, str]
+) -> list[Candidate]:
+    entries = [parse_entry(e) for e in tier_entries(tier, loaded.config.routing)]
+    if only:
+        entries = [e for e in entries if e[0] == only]
+    found: list[Candidate] = []
+    skipped: list[str] = []
+    for name, model in entries:
+        reason = unavailable_reason(name, model, loaded, env)
+        if reason is None:
+            found.append(make_candidate(name, model, loaded, env))
+        else:
+            skipped.append(f"{name}:{model or ''} ({reason})")
+    if not found:
+        scope = f" for provider '{only}'" if only else ""
+        raise ConfigError(
+            f"no model of tier '{tier}'{scope} is available: {'; '.join(skipped) or 'the list is empty'}",
+            field="model",
+            hint=f"set a key for one of them, or edit [routing.tiers] {tier} in config.toml",
+        )
+    return found
+
+
+def _service_tier(requested: str | None, candidate: Candidate) -> str | None:
+    tier = requested or candidate.config.service_tier
+    if tier is None:
+        return None
+    if tier not in candidate.service_tiers:
+        offered = ", ".join(sorted(candidate.service_tiers)) or "none"
+        raise ConfigError(
+            f"provider '{candidate.provider}' does not offer service tier '{tier}' (it offers: {offered})",
+            field="serviceTier",
+            hint="remove serviceTier from the agent (or service_tier from the provider's table), "
+            "or run on a provider that offers it",
+        )
+    return tier
+
+
+def _unique(candidates: list[Candidate]) -> tuple[Candidate, ...]:
+    seen: set[tuple[str, str]] = set()
+    out: list[Candidate] = []
+    for candidate in candidates:
+        if (candidate.provider, candidate.model) not in seen:
+            seen.add((candidate.provider, candidate.model))
+            out.append(candidate)
+    return tuple(out)
+
+
+def build_route_provider(
+    route: Route,
+    loaded: LoadedConfig,
+    *,
+    cooldowns: CooldownRegistry = COOLDOWNS,
+    sleep: Sleep | None = None,
+) -> FallbackProvider:
+    """The route as one `Provider`. Candidates are built on first use, each with its own retries."""
+
+    def build(candidate: Candidate, policy: RetryPolicy) -> Provider:
+        return build_provider(
+            ProviderSetup(
+                name=candidate.provider,
+                kind=candidate.kind,
+                config=candidate.config,
+                credentials=candidate.credentials,
+                retry=policy,
+                sleep=sleep,
+            )
+        )
+
+    return FallbackProvider(
+        route.candidates,
+        build=lambda c, p: build(c, _with_retries(p, c.config)),
+        settings=loaded.config.routing,
+        cooldowns=cooldowns,
+        sleep=sleep,
+    )
+
+
+def _with_retries(policy: RetryPolicy, config: ProviderConfig) -> RetryPolicy:
+    retries = config.max_retries if config.max_retries is not None else 2
+    return dataclasses.replace(policy, max_retries=retries)
