@@ -16,6 +16,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,6 +25,8 @@ from rupu.errors import ProviderError
 from rupu.providers.sse import SSEDecoder, SSEEvent
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from rupu.config import ProviderConfig
@@ -99,7 +102,7 @@ class HttpClient:
                 max_keepalive_connections=min(self.settings.max_connections, 100),
             )
             self._client = httpx.AsyncClient(
-                transport=AiohttpTransport(limits=limits),
+                transport=AiohttpTransport(limits=limits, verify=_ssl_context()),
                 timeout=httpx.Timeout(
                     self.settings.timeout,
                     connect=self.settings.connect_timeout,
@@ -158,6 +161,15 @@ class HttpClient:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+@cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verified-TLS context per process: building one costs ~60 ms, and a workflow builds a
+    client per step and per fallback."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 async def iter_sse(response: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:

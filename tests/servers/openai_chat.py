@@ -8,6 +8,7 @@ checked against the official `openai` SDK in tests/providers/test_openai_chat_fi
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import orjson
@@ -41,28 +42,49 @@ ROLES = {"system", "developer", "user", "assistant", "tool"}
 
 
 class ChatCompletionsServer(LoopbackServer):
+    """`auth_header`/`auth_scheme` say where the key must be (`api-key` without a scheme for Azure);
+    `extra_keys` are vendor body extensions this endpoint accepts (`reasoning`, `thinking`);
+    `query` are parameters every request must carry (Azure's `api-version`)."""
+
     def __init__(
-        self, *, api_key: str | None = "test-key", path: str = "/v1/chat/completions"
+        self,
+        *,
+        api_key: str | None = "test-key",
+        path: str = "/v1/chat/completions",
+        auth_header: str = "authorization",
+        auth_scheme: str | None = "Bearer",
+        extra_keys: frozenset[str] = frozenset(),
+        query: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.api_key = api_key
         self.path = path
+        self.auth_header = auth_header
+        self.auth_scheme = auth_scheme
+        self.extra_keys = extra_keys
+        self.query = query or {}
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post(self.path, self.handle)
 
     def validate(self, request: RecordedRequest) -> None:
-        if (
-            self.api_key is not None
-            and request.headers.get("authorization") != f"Bearer {self.api_key}"
-        ):
-            raise ValidationFailed("missing or wrong bearer key")
+        if self.api_key is None:
+            if "authorization" in request.headers:
+                raise ValidationFailed("a keyless endpoint got an authorization header")
+        else:
+            expected = f"{self.auth_scheme} {self.api_key}" if self.auth_scheme else self.api_key
+            if request.headers.get(self.auth_header) != expected:
+                raise ValidationFailed(f"missing or wrong key in {self.auth_header}")
+            if self.auth_header != "authorization" and "authorization" in request.headers:
+                raise ValidationFailed(f"the key belongs in {self.auth_header}, not authorization")
+        if request.query != self.query:
+            raise ValidationFailed(f"query must be {self.query}, got {request.query}")
         if not request.headers.get("content-type", "").startswith("application/json"):
             raise ValidationFailed("content-type must be application/json")
         body = request.body
         if not isinstance(body, dict):
             raise ValidationFailed("body must be a JSON object")
-        unknown = set(body) - ALLOWED_KEYS
+        unknown = set(body) - ALLOWED_KEYS - self.extra_keys
         if unknown:
             raise ValidationFailed(f"unknown keys {sorted(unknown)}")
         if not isinstance(body.get("model"), str) or not body["model"]:
@@ -86,15 +108,24 @@ class ChatCompletionsServer(LoopbackServer):
                 raise ValidationFailed("tool parameters must be a JSON Schema object")
         if "tools" in body and not body["tools"]:
             raise ValidationFailed("tools must not be empty when present")
-        from openai.types.chat import CompletionCreateParams
-        from pydantic import TypeAdapter, ValidationError
+        from pydantic import ValidationError
 
+        standard = {k: v for k, v in body.items() if k not in self.extra_keys}
         try:
-            TypeAdapter(CompletionCreateParams).validate_python(body)
+            _sdk_request_adapter().validate_python(standard)
         except ValidationError as exc:
             raise ValidationFailed(
                 f"openai SDK rejects the body: {exc.errors()[0]['msg']}"
             ) from None
+
+
+@cache
+def _sdk_request_adapter() -> Any:
+    """The openai SDK's request type as a validator (built once: building it takes ~0.1 s)."""
+    from openai.types.chat import CompletionCreateParams
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(CompletionCreateParams)
 
 
 def validate_message(index: int, message: Any) -> None:
