@@ -100,6 +100,7 @@ class ProviderError(RupuError):
         head = f"{provider}" + (f" ({', '.join(details)})" if details else "")
         tail = f" [request id {request_id}]" if request_id else ""
         super().__init__(f"{head}: {message}{tail}", hint=hint)
+        self.detail = message  # the provider's own words, without the provider/status prefix
         self.provider = provider
         self.model = model
         self.status = status

@@ -198,5 +198,5 @@ class FallbackProvider:
 
 
 def _short(exc: ProviderError) -> str:
-    text = " ".join(exc.message.split())
+    text = " ".join(exc.detail.split())
     return text if len(text) <= 120 else text[:119] + "…"

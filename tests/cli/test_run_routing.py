@@ -1,0 +1,238 @@
+"""`rupu run` end to end: presets with only their key, fallbacks and what the user and the transcript
+are told, errors that never fail over, tiers, service tier, and the claude-code stand-in."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import Workspace, run_rupu
+from tests.servers.openai_chat import (
+    ChatCompletionsServer,
+    error_reply,
+    stream_reply,
+    text_stream,
+    usage,
+)
+
+ENV = {"RUPU_PRIMARY_API_KEY": "kp", "RUPU_SECONDARY_API_KEY": "ks"}
+FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "providers" / "fake_claude.py"
+
+
+def agent(extra: str = "") -> str:
+    return f"---\nname: helper\nprovider: primary\nmodel: m1\n{extra}---\n\nYou help.\n"
+
+
+def events(workspace: Workspace) -> list[dict[str, Any]]:
+    (path,) = (workspace.home / "transcripts").glob("*.jsonl")
+    return [orjson.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def pair(workspace: Workspace) -> Iterator[tuple[ChatCompletionsServer, ChatCompletionsServer]]:
+    with (
+        ChatCompletionsServer(api_key="kp") as primary,
+        ChatCompletionsServer(api_key="ks") as secondary,
+    ):
+        workspace.write_config(
+            f'[providers.primary]\nbase_url = "{primary.base_url}"\n'
+            f'[providers.secondary]\nbase_url = "{secondary.base_url}"\n'
+        )
+        yield primary, secondary
+        primary.assert_clean()
+        secondary.assert_clean()
+
+
+@pytest.mark.parametrize("how", ["flag", "frontmatter"])
+def test_rate_limited_primary_fails_over_and_everyone_is_told(
+    workspace: Workspace, pair: tuple[ChatCompletionsServer, ChatCompletionsServer], how: str
+) -> None:
+    primary, secondary = pair
+    limited = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20s"}
+    primary.script.append(error_reply(429, "Rate limit reached", "requests", headers=limited))
+    secondary.script.append(
+        stream_reply(text_stream(["Covered."], model="m2", with_usage=usage(5, 2)))
+    )
+    if how == "flag":
+        workspace.write_agent("helper", agent("fallback: [other:x]\n"))
+        args = ["--fallback", "secondary:m2"]
+    else:
+        workspace.write_agent("helper", agent("fallback: [secondary:m2]\n"))
+        args = []
+    result = run_rupu("run", "--agent", "helper", "hi", *args, env=ENV)
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Covered.\n"
+    assert (
+        "failover: primary:m1 → secondary:m2 (rate limited: Rate limit reached; "
+        "api-key from env RUPU_SECONDARY_API_KEY)"
+    ) in result.stderr
+    assert "secondary (fallback for primary) · m2 · api-key from env RUPU_SECONDARY_API_KEY" in (
+        result.stderr
+    )
+    assert len(primary.requests) == 1 and secondary.requests[0].body["model"] == "m2"
+    recorded = events(workspace)
+    (failover,) = [e["data"] for e in recorded if e["type"] == "failover"]
+    assert failover["from_provider"] == "primary" and failover["to_provider"] == "secondary"
+    assert failover["error_class"] == "rate_limited" and failover["to_model"] == "m2"
+    assert failover["credential"] == "api-key from env RUPU_SECONDARY_API_KEY"
+    (served,) = [e["data"] for e in recorded if e["type"] == "usage"]
+    assert (served["provider"], served["model"]) == ("secondary", "m2")
+    assert served["credential"] == "api-key from env RUPU_SECONDARY_API_KEY"
+    assert "ks" not in "".join(str(e) for e in recorded if e["type"] != "assistant_message")
+
+
+def test_json_summary_names_who_served(
+    workspace: Workspace, pair: tuple[ChatCompletionsServer, ChatCompletionsServer]
+) -> None:
+    primary, secondary = pair
+    primary.script.append(error_reply(529, "Overloaded", "overloaded_error"))
+    secondary.script.append(stream_reply(text_stream(["ok"], with_usage=usage())))
+    workspace.write_agent("helper", agent())
+    result = run_rupu(
+        "run", "--agent", "helper", "hi", "--fallback", "secondary:m2", "--format", "json", env=ENV
+    )
+    assert result.code == 0, result.stderr
+    summary = orjson.loads(result.stdout)
+    assert summary["served_by"] == {
+        "provider": "secondary",
+        "model": "m2",
+        "credential": "api-key from env RUPU_SECONDARY_API_KEY",
+    }
+    assert summary["failovers"] == 1 and summary["provider"] == "primary"
+
+
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [
+        (
+            error_reply(429, "You exceeded your current quota", "insufficient_quota"),
+            "quota or billing exhausted on primary",
+        ),
+        (
+            error_reply(401, "Incorrect API key", "invalid_api_key"),
+            "rupu auth login --provider primary",
+        ),
+        (error_reply(400, "Unknown model m1", "invalid_request_error"), "check the model id"),
+    ],
+)
+def test_quota_auth_and_bad_request_never_fail_over(
+    workspace: Workspace,
+    pair: tuple[ChatCompletionsServer, ChatCompletionsServer],
+    reply: Any,
+    words: str,
+) -> None:
+    primary, secondary = pair
+    primary.script.append(reply)
+    workspace.write_agent("helper", agent("fallback: [secondary:m2]\n"))
+    result = run_rupu("run", "--agent", "helper", "hi", env=ENV)
+    assert result.code == 3
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr
+    assert secondary.requests == []
+    assert not [e for e in events(workspace) if e["type"] == "failover"]
+
+
+def test_fallback_without_a_key_fails_before_anything_is_sent(
+    workspace: Workspace, pair: tuple[ChatCompletionsServer, ChatCompletionsServer]
+) -> None:
+    workspace.write_agent("helper", agent())
+    result = run_rupu(
+        "run",
+        "--agent",
+        "helper",
+        "hi",
+        "--fallback",
+        "groq:llama",
+        env={"RUPU_PRIMARY_API_KEY": "kp"},
+    )
+    assert result.code == 2
+    assert "GROQ_API_KEY" in result.stderr and "remove 'groq:llama' from the fallback list" in (
+        result.stderr
+    )
+    assert pair[0].requests == []
+
+
+def test_preset_works_with_only_its_key_and_sends_the_service_tier(workspace: Workspace) -> None:
+    with ChatCompletionsServer(api_key="gsk-canary", path="/openai/v1/chat/completions") as server:
+        workspace.write_config(f'[providers.groq]\nbase_url = "{server.base_url}/openai/v1"\n')
+        workspace.write_agent(
+            "fast", "---\nname: fast\nprovider: groq\nserviceTier: flex\n---\n\nBe quick.\n"
+        )
+        server.script.append(
+            stream_reply(
+                text_stream(["Quick."], model="llama-3.3-70b-versatile", with_usage=usage())
+            )
+        )
+        result = run_rupu("run", "--agent", "fast", "hi", env={"GROQ_API_KEY": "gsk-canary"})
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Quick.\n"
+    body = server.requests[0].body
+    assert body["model"] == "llama-3.3-70b-versatile" and body["service_tier"] == "flex"
+    assert "groq · llama-3.3-70b-versatile [flex] · api-key from env GROQ_API_KEY" in result.stderr
+    assert "gsk-canary" not in result.output
+
+
+def test_unsupported_service_tier_is_a_config_error(workspace: Workspace) -> None:
+    workspace.write_agent(
+        "fast", "---\nname: fast\nprovider: groq\nserviceTier: priority\n---\n\nBe quick.\n"
+    )
+    result = run_rupu("run", "--agent", "fast", "hi", env={"GROQ_API_KEY": "k"})
+    assert result.code == 2
+    assert "does not offer service tier 'priority'" in result.stderr
+
+
+def test_local_ollama_needs_only_ollama_host(workspace: Workspace) -> None:
+    with ChatCompletionsServer(api_key=None) as server:
+        workspace.write_agent("local", "---\nname: local\nprovider: ollama\n---\n\nHelp.\n")
+        server.script.append(
+            stream_reply(text_stream(["Local."], model="llama3.2", with_usage=usage()))
+        )
+        host = server.base_url.removeprefix("http://")
+        result = run_rupu("run", "--agent", "local", "hi", env={"OLLAMA_HOST": host})
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Local.\n"
+    assert server.requests[0].body["model"] == "llama3.2"
+    assert "ollama · llama3.2 · none (no key needed)" in result.stderr
+
+
+def test_tier_model_resolves_to_the_provider_with_credentials(workspace: Workspace) -> None:
+    with ChatCompletionsServer(api_key="ck") as server:
+        workspace.write_config(
+            '[routing.tiers]\nfast = ["groq:llama-fast", "cerebras:gpt-oss-120b"]\n'
+            f'[providers.cerebras]\nbase_url = "{server.base_url}/v1"\n'
+        )
+        workspace.write_agent("quick", "---\nname: quick\nmodel: tier:fast\n---\n\nHelp.\n")
+        server.script.append(
+            stream_reply(text_stream(["Tiered."], model="gpt-oss-120b", with_usage=usage()))
+        )
+        result = run_rupu("run", "--agent", "quick", "hi", env={"CEREBRAS_API_KEY": "ck"})
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    assert "cerebras · gpt-oss-120b (tier:fast)" in result.stderr
+    assert server.requests[0].body["model"] == "gpt-oss-120b"
+
+
+def test_claude_code_runs_the_local_cli(workspace: Workspace, tmp_path: Path) -> None:
+    workspace.write_config(
+        "[providers.claude-code]\n"
+        f"command = [{orjson.dumps(sys.executable).decode()}, {orjson.dumps(str(FAKE_CLAUDE)).decode()}]\n"
+        'model = "claude-sonnet-4-6"\nmax_turns = 5\n'
+    )
+    workspace.write_agent("cc", "---\nname: cc\nprovider: claude-code\n---\n\nBe careful.\n")
+    record = tmp_path / "record.json"
+    result = run_rupu("run", "--agent", "cc", "fix it", env={"FAKE_CLAUDE_RECORD": str(record)})
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Hello world\n\nDone.\n"
+    assert "→ Bash: ls -la" in result.stderr
+    assert "claude-code · claude-sonnet-4-6 · none (no key needed)" in result.stderr
+    assert "$0.0123" in result.stderr
+    (used,) = [e["data"] for e in events(workspace) if e["type"] == "usage"]
+    assert used["cost_usd"] == pytest.approx(0.0123) and used["cache_read_tokens"] == 2000
+    assert orjson.loads(record.read_text())["options"]["--max-turns"] == "5"
