@@ -14,7 +14,13 @@ from rupu.auth.resolver import CredentialResolver
 from rupu.config import LoadedConfig, ProviderConfig
 from rupu.errors import ConfigError, CredentialError
 from rupu.providers.base import Provider, ProviderSetup
-from rupu.providers.registry import FACTORIES, build_provider, needs_credential, provider_kind
+from rupu.providers.registry import (
+    FACTORIES,
+    build_provider,
+    factory_for,
+    needs_credential,
+    provider_kind,
+)
 from rupu.providers.retry import RetryPolicy, Sleep
 from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
 from rupu.routing.fallback import Candidate, FallbackProvider
@@ -165,6 +171,8 @@ def route_for_target(
         name, entry_model = parse_entry(local)
         if unavailable_reason(name, entry_model, loaded, env) is None:
             candidates.append(make_candidate(name, entry_model, loaded, env))
+    for candidate in candidates[1:]:
+        factory_for(candidate.kind, candidate.provider)  # unknown kinds fail before the run
     return Route(
         primary=target,
         candidates=_unique(candidates),
