@@ -2,8 +2,10 @@
 
 A provider that answered 429 is cooled down until its reset time (from `retry-after` or the
 rate-limit reset headers, else `[routing] cooldown_secs`). While it cools, routes skip it instead of
-every concurrent step hitting it again. Keys are `provider@base_url`, so two endpoints that share a
-provider name (a test server, a gateway) never cool each other. The clock is injectable.
+every concurrent step hitting it again. Keys are `provider@base_url/model` (`Candidate.key`): two
+endpoints that share a provider name (a gateway, a test server) never cool each other, and since
+providers limit per model, a fallback to another model of the same provider stays open. The clock is
+injectable.
 """
 
 from __future__ import annotations

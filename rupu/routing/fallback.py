@@ -44,7 +44,9 @@ class Candidate:
 
     @property
     def key(self) -> str:
-        return f"{self.provider}@{self.config.base_url or self.kind}"
+        """What a rate limit cools down: this model on this endpoint (providers limit per model,
+        so a route from one model to another of the same provider stays open)."""
+        return f"{self.provider}@{self.config.base_url or self.kind}/{self.model}"
 
     @property
     def label(self) -> str:
@@ -55,7 +57,6 @@ ProviderBuilder = Callable[[Candidate, RetryPolicy], Provider]
 
 
 def fails_over(exc: ProviderError) -> bool:
-    """The retry hook of every candidate but the last: give up at once on classes that fail over."""
     return action_for(classify(exc)) == "failover"
 
 
@@ -89,10 +90,19 @@ class FallbackProvider:
 
     def _provider(self, index: int) -> Provider:
         if index not in self._providers:
-            last = index == len(self.candidates) - 1
-            policy = self._retry if last else dataclasses.replace(self._retry, give_up=fails_over)
+
+            def give_up(exc: ProviderError) -> bool:
+                """Rather than wait out a rate limit in place, move on, if anything later can
+                take the turn right now."""
+                return fails_over(exc) and self._usable_after(index)
+
+            policy = dataclasses.replace(self._retry, give_up=give_up)
             self._providers[index] = self._build(self.candidates[index], policy)
         return self._providers[index]
+
+    def _usable_after(self, index: int) -> bool:
+        later = self.candidates[index + 1 :]
+        return any(self._cooldowns.remaining(c.key) <= 0 for c in later)
 
     async def _usable(self) -> AsyncIterator[StreamEvent | list[int]]:
         """Yields a wait notice if every candidate is cooling, then the indices worth trying."""

@@ -260,6 +260,18 @@ async def test_last_candidate_still_retries_a_rate_limit_in_place(rig: Rig) -> N
 
 
 @pytest.mark.anyio
+async def test_rate_limit_waits_in_place_when_the_fallback_is_cooling(rig: Rig) -> None:
+    rig.cooldowns.cool_down(rig.route().candidates[1].key, 300, "HTTP 429 rate limit")
+    rig.primary.script.append(
+        error_reply(429, "slow down", "rate_limit_error", headers={"retry-after": "2"})
+    )
+    rig.primary.script.append(ok("waited"))
+    result, events = await turn(rig.provider())
+    assert result.message.text() == "waited" and rig.sleeps == [2.0]
+    assert not failovers(events) and rig.secondary.requests == []
+
+
+@pytest.mark.anyio
 async def test_all_failing_names_every_provider_tried(rig: Rig) -> None:
     rig.primary.script.append(error_reply(529, "Overloaded", "overloaded_error"))
     for _ in range(3):
