@@ -272,6 +272,21 @@ async def test_rate_limit_waits_in_place_when_the_fallback_is_cooling(rig: Rig) 
 
 
 @pytest.mark.anyio
+async def test_cooldown_is_per_model_so_a_sibling_model_stays_open(rig: Rig) -> None:
+    def reply(request: Any) -> Any:
+        if request.body["model"] == "m1":
+            return error_reply(429, "Rate limit reached", "requests", headers=LIMITED)
+        return ok(f"from {request.body['model']}")
+
+    rig.primary.default_reply = reply
+    for _ in range(2):
+        result, events = await turn(rig.provider(fallbacks=("primary:m-small",)))
+        assert result.message.text() == "from m-small"
+        assert failovers(events)[0].to_model == "m-small"
+    assert [r.body["model"] for r in rig.primary.requests] == ["m1", "m-small", "m-small"]
+
+
+@pytest.mark.anyio
 async def test_all_failing_names_every_provider_tried(rig: Rig) -> None:
     rig.primary.script.append(error_reply(529, "Overloaded", "overloaded_error"))
     for _ in range(3):
