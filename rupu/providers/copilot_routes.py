@@ -9,11 +9,12 @@ accepts, from the API's own `GET {api}/models` list.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rupu.errors import ProviderError, did_you_mean
+from rupu.errors import ProviderError
 from rupu.messages import ModelRequest, ToolResultPart
 
 Route = Literal["chat", "responses", "messages"]
@@ -122,7 +123,7 @@ def model_refusal(
     spec = ROUTES[route]
     message = f"model '{model}' is not available on Copilot's {spec.title} route ({spec.path})"
     advice = (
-        "Copilot model ids are route-specific and used exactly as written (e.g. claude-sonnet-4.6)"
+        "Copilot model ids are route-specific and sent exactly as written, e.g. claude-sonnet-4.6"
     )
     if models is None:
         hint = f"{advice}; see the ids your account can use in GitHub's Copilot model list"
@@ -141,7 +142,9 @@ def model_refusal(
             )
         elif ids:
             shown = ", ".join(ids[:MAX_LISTED_IDS]) + (", …" if len(ids) > MAX_LISTED_IDS else "")
-            hint = f"{advice}{did_you_mean(model, ids)}; ids this route accepts: {shown}"
+            close = difflib.get_close_matches(model, ids, n=1, cutoff=0.6)
+            suggest = f"did you mean '{close[0]}'? " if close else ""
+            hint = f"{suggest}ids this route accepts: {shown}; {advice}"
         else:
             hint = f"{advice}; the account's model list names no model for this route"
     return ProviderError(

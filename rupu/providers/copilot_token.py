@@ -183,8 +183,8 @@ def refused_error(provider: str, github: Credential, exc: ProviderError) -> Cred
         fix = f"run `rupu auth login --provider {provider} --mode sso` again"
     else:
         fix = (
-            f"sign in with `rupu auth login --provider {provider} --mode sso` (GitHub device code), "
-            "or set COPILOT_GITHUB_TOKEN to a token of an account with Copilot access"
+            f"run `rupu auth login --provider {provider} --mode sso` to sign in with a GitHub "
+            "device code, or set COPILOT_GITHUB_TOKEN to a token of an account with Copilot access"
         )
     return CredentialError(
         provider,
