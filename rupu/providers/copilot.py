@@ -11,7 +11,7 @@ A 401 on a token that had not expired yet (revoked, or a clock off) re-mints onc
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from rupu.auth.credentials import Credential, CredentialSource
@@ -120,7 +120,7 @@ class CopilotProvider:
             **EDITOR_HEADERS,
             "x-initiator": initiator,
             "openai-intent": OPENAI_INTENT,
-            **self._setup.config.headers,
+            **lowered(self._setup.config.headers),
             "authorization": f"Bearer {token.secret.reveal()}",
         }
 
@@ -229,7 +229,7 @@ def delegate_setup(
                 **EDITOR_HEADERS,
                 "x-initiator": initiator,
                 "openai-intent": OPENAI_INTENT,
-                **setup.config.headers,
+                **lowered(setup.config.headers),
             },
         }
     )
@@ -241,6 +241,12 @@ def delegate_setup(
         retry=setup.retry,
         sleep=setup.sleep,
     )
+
+
+def lowered(headers: Mapping[str, str]) -> dict[str, str]:
+    """Configured headers with lower-case names, so `Editor-Version = ...` replaces the built-in one
+    instead of being sent beside it."""
+    return {name.lower(): value for name, value in headers.items()}
 
 
 def create(setup: ProviderSetup) -> CopilotProvider:

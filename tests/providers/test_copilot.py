@@ -284,3 +284,17 @@ async def test_secrets_stay_out_of_reprs() -> None:
     shown = repr(token) + repr(credential) + str(credential) + credential.describe()
     assert token.secret.reveal() not in shown
     assert credential.secret == token.secret
+
+
+@pytest.mark.anyio
+async def test_configured_headers_replace_the_editor_headers() -> None:
+    with CopilotServer(clock=FakeClock()) as server:
+        server.script.append(answer("ok"))
+        async with open_copilot(
+            server, headers={"Editor-Version": "vscode/9.9.9", "X-Team": "core"}
+        ) as provider:
+            await complete(provider, ask())
+        server.assert_clean()
+    sent = server.requests[0].headers
+    assert sent["editor-version"] == "vscode/9.9.9"
+    assert sent["x-team"] == "core"
