@@ -11,7 +11,7 @@ from rupu.providers.copilot import CopilotBearerSource, CopilotProvider
 from rupu.providers.registry import FACTORIES, factory_for
 from tests.providers.copilot_setup import GITHUB_TOKEN, ask, complete, open_copilot
 from tests.servers.copilot import CopilotServer, FakeClock, github_error
-from tests.servers.openai_chat import stream_reply, text_stream, usage
+from tests.servers.openai_chat import completion, stream_reply, text_stream, usage
 
 
 def answer(*pieces: str, model: str = "gpt-4.1") -> object:
@@ -298,3 +298,15 @@ async def test_configured_headers_replace_the_editor_headers() -> None:
     sent = server.requests[0].headers
     assert sent["editor-version"] == "vscode/9.9.9"
     assert sent["x-team"] == "core"
+
+
+@pytest.mark.anyio
+async def test_whole_answers_when_stream_is_off() -> None:
+    with CopilotServer(clock=FakeClock()) as server:
+        server.script.append(completion("Whole.", model="gpt-4.1"))
+        async with open_copilot(server, stream=False) as provider:
+            turn = await complete(provider, ask())
+        server.assert_clean()
+    assert turn.message.text() == "Whole."
+    assert server.requests[0].body["stream"] is False
+    assert server.requests[0].headers["accept"] == "application/json"
