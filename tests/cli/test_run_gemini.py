@@ -149,3 +149,28 @@ def test_missing_key_names_both_variables(workspace: Workspace) -> None:
     assert result.code == 2
     assert "GEMINI_API_KEY" in result.stderr and "GOOGLE_API_KEY" in result.stderr
     assert server.requests == []
+
+
+def test_custom_provider_of_kind_gemini(workspace: Workspace) -> None:
+    """A gateway in front of AI Studio, declared under its own name with kind = "gemini"."""
+    with GeminiServer(api_key="gw-key-9") as server:
+        workspace.write_config(
+            f'[providers.gateway]\nkind = "gemini"\nbase_url = "{server.base_url}/v1beta"\n'
+            'default_model = "gemini-2.5-pro"\n'
+        )
+        workspace.write_agent("scout", AGENT.replace("provider: gemini", "provider: gateway"))
+        server.script.append(stream(THINKING))
+        result = run_rupu(
+            "run",
+            "--agent",
+            "scout",
+            "q",
+            "--model",
+            "gemini-2.5-pro",
+            env={"RUPU_GATEWAY_API_KEY": "gw-key-9"},
+        )
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Paris.\n"
+    assert server.requests[0].path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
+    assert "gateway · gemini-2.5-pro" in result.stderr
