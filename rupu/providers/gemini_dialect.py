@@ -296,7 +296,13 @@ class GeminiStreamDecoder:
             content = candidate.get("content")
             if content:
                 for part in content.get("parts") or ():
-                    self._part(part, events)
+                    text = part.get("text")
+                    if text is not None and len(part) == 1:
+                        # the common case, a bare text part, without the general dispatch
+                        if text:
+                            events.append(TextDelta(text))
+                    else:
+                        self._part(part, events)
             finish = candidate.get("finishReason")
             if finish:
                 self._finish = finish
