@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,13 +96,13 @@ async def _ripgrep(
     hits: list[str] = []
     truncated = False
     with anyio.move_on_after(GREP_TIMEOUT) as scope:
-        async with await anyio.open_process(argv, cwd=root, stdin=None) as process:
+        async with await anyio.open_process(argv, cwd=root, stdin=subprocess.DEVNULL) as process:
             assert process.stdout is not None and process.stderr is not None
             buffer = b""
             async for chunk in process.stdout:
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
-                hits.extend(line.decode("utf-8", "replace") for line in lines)
+                hits.extend(line.decode("utf-8", "replace").removeprefix("./") for line in lines)
                 if len(hits) >= cap:
                     truncated = True
                     process.kill()
