@@ -150,17 +150,19 @@ async def _connect(
     log_path = log_dir / f"mcp-{name}.log"
     errlog = stack.enter_context(await anyio.to_thread.run_sync(_open_log, log_path))
     transport = _transport(name, config, cwd=cwd, env=env, errlog=errlog)
+    # The handshake is bounded by the client's read timeout: a cancel scope cannot be wrapped
+    # around entering the client, whose task groups stay open after this function returns.
     client = Client(
         transport,
-        read_timeout_seconds=config.timeout_secs,
+        read_timeout_seconds=config.startup_timeout_secs,
         client_info=Implementation(name="rupu", version=__version__),
     )
     where = config.url or config.command
     try:
+        await stack.enter_async_context(client)
+        listed: list[Any] = []
+        cursor = None
         with anyio.fail_after(config.startup_timeout_secs):
-            await stack.enter_async_context(client)
-            listed: list[Any] = []
-            cursor = None
             for _ in range(MAX_LIST_PAGES):
                 page = await client.list_tools(cursor=cursor)
                 listed.extend(page.tools)
