@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from rupu.config import ToolsConfig
@@ -46,7 +47,7 @@ class Probe:
                 self.meeting.set()
             with anyio.fail_after(5):
                 await self.meeting.wait()
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         self.log.append(f"end {self.name}")
         return self.output
 
