@@ -13,8 +13,8 @@ import orjson
 from tests.cli.tools_fixtures import (
     mock_script,
     of_type,
-    rupu_env,
     run_detached,
+    rupu_env,
     transcript_events,
     write_agent,
 )
