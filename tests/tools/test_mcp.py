@@ -80,7 +80,8 @@ async def test_read_only_override_and_crash(root: Path) -> None:
     decider = ScriptedDecider(interactive=False)
     config = probe_config(read_only=True)
     async with open_box(root, mode="ask", tools=["*"], config=config, decider=decider) as box:
-        recorded, crashed = await box.call(("probe__record", {"note": "n3"}), ("probe__crash", {}))
+        recorded = await box.one("probe__record", {"note": "n3"})
+        crashed = await box.one("probe__crash", {})
         after = await box.one("probe__shout", {"text": "gone"})
         local = await box.one("list_dir", {})
     assert not recorded.is_error
