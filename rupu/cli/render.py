@@ -94,6 +94,8 @@ class RunRenderer:
                     self._in_thinking = True
                 self.err.write(event.text)  # type: ignore[union-attr]
                 self.err.flush()
+        elif kind == "tool_call_started" and not self._first_token:
+            self._clear_status()  # stop the waiting line before a permission prompt can appear
         elif kind == "response_started" and self._last_char != "\n":
             # A later turn (after tool calls) starts on a line of its own.
             self.out.write("\n")

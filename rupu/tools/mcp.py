@@ -111,7 +111,13 @@ def _kind(config: McpServerConfig, tool: Any) -> ToolKind:
 
 
 def _transport(
-    name: str, config: McpServerConfig, *, cwd: Path, env: Mapping[str, str], errlog: Any
+    stack: AsyncExitStack,
+    name: str,
+    config: McpServerConfig,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    errlog: Any,
 ) -> Any:
     if config.url is not None:
         if not config.headers:
@@ -120,7 +126,9 @@ def _transport(
         from mcp.client.streamable_http import streamable_http_client
 
         headers = expand(config.headers, env, f"mcp.servers.{name}.headers")
-        return streamable_http_client(config.url, http_client=httpx2.AsyncClient(headers=headers))
+        http_client = httpx2.AsyncClient(headers=headers)
+        stack.push_async_callback(http_client.aclose)  # closed after the session ends
+        return streamable_http_client(config.url, http_client=http_client)
     from mcp import StdioServerParameters
     from mcp.client.stdio import stdio_client
 
@@ -149,7 +157,7 @@ async def _connect(
 
     log_path = log_dir / f"mcp-{name}.log"
     errlog = stack.enter_context(await anyio.to_thread.run_sync(_open_log, log_path))
-    transport = _transport(name, config, cwd=cwd, env=env, errlog=errlog)
+    transport = _transport(stack, name, config, cwd=cwd, env=env, errlog=errlog)
     # The handshake is bounded by the client's read timeout: a cancel scope cannot be wrapped
     # around entering the client, whose task groups stay open after this function returns.
     client = Client(

@@ -1,5 +1,5 @@
 """A small MCP server for the tests, written with the official `mcp` package's server API.
-Run as `python mcp_server.py` (stdio)."""
+Run as `python mcp_server.py` (stdio) or `python mcp_server.py http PORT` (streamable HTTP)."""
 
 from __future__ import annotations
 
@@ -59,4 +59,7 @@ def crash() -> str:
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    if len(sys.argv) > 2 and sys.argv[1] == "http":
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run("stdio")

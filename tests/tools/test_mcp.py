@@ -5,8 +5,11 @@ error results (T14); a server that cannot start is reported before the run."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +114,44 @@ async def test_a_server_that_cannot_start_is_a_config_error(
         async with open_box(root, tools=["broken.*"], config=config):
             pass
     assert caught.value.hint is not None and "mcp-broken.log" in caught.value.hint
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def http_server_port() -> Iterator[int]:
+    """The test server on streamable HTTP, in its own process."""
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, SERVER, "http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as process:
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            yield port
+        finally:
+            process.terminate()
+
+
+async def test_streamable_http_server_with_headers(root: Path, http_server_port: int) -> None:
+    server = {
+        "url": f"http://127.0.0.1:{http_server_port}/mcp",
+        "headers": {"X-Probe": "${PROBE}"},
+    }
+    config = {"mcp": {"servers": {"web": server}}}
+    env = {"PROBE": "header-value"}
+    async with open_box(root, tools=["web.shout"], config=config, env=env) as box:
+        result = await box.one("web__shout", {"text": "over http"})
+    assert not result.is_error, result.content
+    assert result.content == "OVER HTTP"
