@@ -1,0 +1,490 @@
+"""A loopback Anthropic Messages API server (`POST /v1/messages`).
+
+Requests are validated as strictly as the real API does, plus rupu's own promises:
+- headers: a known `anthropic-version` (rupu sends 2023-06-01), JSON content type, exactly one
+  credential: `x-api-key` (or the key as a bearer, as the SDK sends it), or a sign-in token as
+  `Authorization: Bearer` with the subscription betas and the Claude Code identity line first;
+- body: only keys of the SDK's `MessageCreateParams`, `max_tokens` present, alternating roles starting
+  with `user`, blocks allowed for their role with exactly their keys, no empty text, every `tool_use`
+  answered by a `tool_result` at the start of the next user message, thinking budgets >= 1024 and
+  below `max_tokens`, closed tool schemas of type object;
+- and the body must validate against the anthropic SDK's own request TypedDict.
+A wrong key or token is not a protocol violation: it is answered with the API's 401.
+
+Streams are built by `response_stream` from block specs; what they produce is checked against the
+official `anthropic` SDK in tests/providers/test_anthropic_fidelity.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tests.servers.base import LoopbackServer, RecordedRequest, Reply, ValidationFailed, sse
+
+API_VERSION = "2023-06-01"
+# The version rupu sends, and the one the installed anthropic SDK sends; the stream is the same.
+KNOWN_VERSIONS = {API_VERSION, "2026-10-21"}
+SSO_BETAS = ("claude-code-20250219", "oauth-2025-04-20")
+IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
+MODEL = "claude-test-1"
+BLOCK_KEYS = {
+    "text": ({"type", "text"}, {"cache_control", "citations"}),
+    "thinking": ({"type", "thinking", "signature"}, set()),
+    "redacted_thinking": ({"type", "data"}, set()),
+    "tool_use": ({"type", "id", "name", "input"}, {"cache_control"}),
+    "tool_result": ({"type", "tool_use_id"}, {"content", "is_error", "cache_control"}),
+}
+ROLE_BLOCKS = {
+    "user": {"text", "tool_result"},
+    "assistant": {"text", "thinking", "redacted_thinking", "tool_use"},
+}
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+RATE_LIMIT_HEADERS = {
+    "anthropic-ratelimit-requests-limit": "50",
+    "anthropic-ratelimit-requests-remaining": "49",
+    "anthropic-ratelimit-requests-reset": "2026-01-01T00:00:01Z",
+    "anthropic-ratelimit-tokens-remaining": "39000",
+}
+
+
+class AnthropicServer(LoopbackServer):
+    def __init__(
+        self, *, api_key: str | None = "test-key", tokens: Sequence[str] = ("sso-token-1",)
+    ) -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.tokens = set(tokens)
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/messages", self.handle)
+
+    def validate(self, request: RecordedRequest) -> None:
+        headers = request.headers
+        if headers.get("anthropic-version") not in KNOWN_VERSIONS:
+            raise ValidationFailed(f"anthropic-version must be one of {sorted(KNOWN_VERSIONS)}")
+        if not headers.get("content-type", "").startswith("application/json"):
+            raise ValidationFailed("content-type must be application/json")
+        has_key, has_bearer = "x-api-key" in headers, "authorization" in headers
+        if has_key == has_bearer:
+            raise ValidationFailed("send exactly one of x-api-key and Authorization")
+        body = request.body
+        if not isinstance(body, dict):
+            raise ValidationFailed("body must be a JSON object")
+        validate_body(body)
+        if has_bearer and not headers["authorization"].startswith("Bearer "):
+            raise ValidationFailed("Authorization must be a Bearer token")
+        # A bearer that is the API key is the SDK's key auth; any other bearer is a sign-in token.
+        if has_bearer and headers["authorization"][7:] != self.api_key:
+            betas = {b.strip() for b in headers.get("anthropic-beta", "").split(",")}
+            if not set(SSO_BETAS) <= betas:
+                raise ValidationFailed(f"the subscription route needs anthropic-beta {SSO_BETAS}")
+            system = body.get("system")
+            if not isinstance(system, list) or not system or system[0].get("text") != IDENTITY:
+                raise ValidationFailed("the subscription route needs the Claude Code line first")
+        validate_with_sdk(body)
+
+    def next_reply(self, recorded: RecordedRequest) -> Reply:
+        headers = recorded.headers
+        if "x-api-key" in headers and headers["x-api-key"] != self.api_key:
+            return error_reply(401, "authentication_error", "invalid x-api-key")
+        bearer = headers.get("authorization", "")[7:]
+        if bearer and bearer != self.api_key and bearer not in self.tokens:
+            return error_reply(401, "authentication_error", "OAuth token has expired")
+        return super().next_reply(recorded)
+
+
+# -- request validation ---------------------------------------------------------------------------
+
+
+def validate_body(body: dict[str, Any]) -> None:
+    from anthropic.types.message_create_params import MessageCreateParamsStreaming
+
+    allowed = MessageCreateParamsStreaming.__required_keys__ | (
+        MessageCreateParamsStreaming.__optional_keys__
+    )
+    unknown = set(body) - allowed
+    if unknown:
+        raise ValidationFailed(f"unknown keys {sorted(unknown)}")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise ValidationFailed("model must be a non-empty string")
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise ValidationFailed("max_tokens is required and must be a positive integer")
+    if body.get("stream") is not True:
+        raise ValidationFailed("stream must be true")
+    validate_system(body.get("system"))
+    validate_tools(body.get("tools"))
+    thinking_on = validate_thinking(body.get("thinking"), max_tokens)
+    validate_output_config(body.get("output_config"))
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ValidationFailed("messages must be a non-empty list")
+    validate_messages(messages, thinking_on=thinking_on)
+
+
+def validate_system(system: Any) -> None:
+    if system is None or isinstance(system, str):
+        return
+    if not isinstance(system, list):
+        raise ValidationFailed("system must be a string or a list of text blocks")
+    for index, block in enumerate(system):
+        check_block(f"system[{index}]", block, {"text"})
+
+
+def validate_tools(tools: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list) or not tools:
+        raise ValidationFailed("tools must be a non-empty list when present")
+    names = set()
+    for tool in tools:
+        if set(tool) - {"name", "description", "input_schema", "cache_control"}:
+            raise ValidationFailed(f"tool has unknown keys {sorted(set(tool))}")
+        name = tool.get("name")
+        if not isinstance(name, str) or not TOOL_NAME.match(name):
+            raise ValidationFailed(f"tool name {name!r} does not match {TOOL_NAME.pattern}")
+        if name in names:
+            raise ValidationFailed(f"tool name {name!r} is not unique")
+        names.add(name)
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            raise ValidationFailed(f"tool {name}: input_schema must be a JSON Schema object")
+        if "description" in tool and not isinstance(tool["description"], str):
+            raise ValidationFailed(f"tool {name}: description must be a string")
+
+
+def validate_thinking(thinking: Any, max_tokens: int) -> bool:
+    if thinking is None:
+        return False
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        if set(thinking) != {"type", "budget_tokens"} or not isinstance(budget, int):
+            raise ValidationFailed("thinking enabled needs exactly type and budget_tokens")
+        if budget < 1024 or budget >= max_tokens:
+            raise ValidationFailed(f"budget_tokens {budget} must be >= 1024 and < max_tokens")
+        return True
+    if kind == "adaptive" and set(thinking) == {"type"}:
+        return True
+    if kind == "disabled" and set(thinking) == {"type"}:
+        return False
+    raise ValidationFailed(f"bad thinking config {thinking!r}")
+
+
+def validate_output_config(config: Any) -> None:
+    if config is None:
+        return
+    if not isinstance(config, dict) or set(config) - {"format", "effort"}:
+        raise ValidationFailed(f"bad output_config {config!r}")
+    fmt = config.get("format")
+    if fmt is not None and (
+        fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict)
+    ):
+        raise ValidationFailed("output_config.format must be {type: json_schema, schema}")
+    if fmt is not None:
+        check_closed(fmt["schema"], "output_config.format.schema")
+
+
+def check_closed(schema: dict[str, Any], where: str) -> None:
+    if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
+        raise ValidationFailed(f"{where}: objects must set additionalProperties: false")
+    for name, sub in (schema.get("properties") or {}).items():
+        check_closed(sub, f"{where}.{name}")
+    if isinstance(schema.get("items"), dict):
+        check_closed(schema["items"], f"{where}[]")
+
+
+def check_block(where: str, block: Any, allowed_types: set[str]) -> dict[str, Any]:
+    if not isinstance(block, dict) or block.get("type") not in allowed_types:
+        raise ValidationFailed(f"{where}: block type must be one of {sorted(allowed_types)}")
+    required, optional = BLOCK_KEYS[block["type"]]
+    keys = set(block)
+    if not required <= keys or keys - required - optional:
+        raise ValidationFailed(f"{where}: {block['type']} block has keys {sorted(keys)}")
+    if block["type"] == "text" and (
+        not isinstance(block["text"], str) or not block["text"].strip()
+    ):
+        raise ValidationFailed(f"{where}: text content blocks must be non-empty")
+    if block["type"] == "thinking" and not (
+        isinstance(block["signature"], str) and block["signature"]
+    ):
+        raise ValidationFailed(f"{where}: thinking blocks need their signature")
+    if block["type"] == "tool_use" and (
+        not TOOL_ID.match(str(block["id"])) or not isinstance(block["input"], dict)
+    ):
+        raise ValidationFailed(f"{where}: tool_use needs a valid id and an input object")
+    return block
+
+
+def validate_messages(messages: list[Any], *, thinking_on: bool) -> None:
+    pending: list[str] = []
+    previous_role = None
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict) or set(message) != {"role", "content"}:
+            raise ValidationFailed(f"{where}: a message has exactly role and content")
+        role = message["role"]
+        if role not in ROLE_BLOCKS:
+            raise ValidationFailed(f"{where}: role must be user or assistant")
+        if index == 0 and role != "user":
+            raise ValidationFailed("the first message must use the user role")
+        if role == previous_role:
+            raise ValidationFailed(f"{where}: roles must alternate (two {role} messages)")
+        previous_role = role
+        content = message["content"]
+        if isinstance(content, str):
+            if not content.strip():
+                raise ValidationFailed(f"{where}: content must be non-empty")
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": content}]
+        elif isinstance(content, list) and content:
+            blocks = [
+                check_block(f"{where}.content[{n}]", block, ROLE_BLOCKS[role])
+                for n, block in enumerate(content)
+            ]
+        else:
+            raise ValidationFailed(f"{where}: content must be a string or a non-empty list")
+        if role == "user":
+            check_tool_results(where, blocks, pending)
+            pending = []
+        else:
+            pending = [b["id"] for b in blocks if b["type"] == "tool_use"]
+            last_tool_turn = pending and index == len(messages) - 2
+            if thinking_on and last_tool_turn and blocks[0]["type"] == "tool_use":
+                raise ValidationFailed(
+                    f"{where}: with thinking on, the tool-use turn must start with its thinking"
+                )
+
+
+def check_tool_results(where: str, blocks: list[dict[str, Any]], pending: list[str]) -> None:
+    kinds = [b["type"] for b in blocks]
+    results = [b["tool_use_id"] for b in blocks if b["type"] == "tool_result"]
+    if "tool_result" in kinds[len(results) :]:
+        raise ValidationFailed(f"{where}: tool_result blocks must come first")
+    if set(results) != set(pending):
+        raise ValidationFailed(
+            f"{where}: tool_result ids {sorted(results)} do not answer tool_use ids {sorted(pending)}"
+        )
+
+
+@cache
+def _sdk_adapter() -> Any:
+    from anthropic.types.message_create_params import MessageCreateParamsStreaming
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(MessageCreateParamsStreaming)
+
+
+def _force(value: Any) -> Any:
+    """pydantic validates `Iterable` fields lazily; walking the result makes it validate them."""
+    if isinstance(value, dict):
+        return {k: _force(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) or type(value).__name__ == "ValidatorIterator":
+        return [_force(v) for v in value]
+    return value
+
+
+def validate_with_sdk(body: dict[str, Any]) -> None:
+    from pydantic import ValidationError
+
+    try:
+        _force(_sdk_adapter().validate_python(body))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValidationFailed(
+            f"anthropic SDK rejects the body at {first['loc']}: {first['msg']}"
+        ) from None
+
+
+# -- scripted responses ---------------------------------------------------------------------------
+
+
+@dataclass
+class Text:
+    pieces: list[str]
+
+
+@dataclass
+class Thinking:
+    pieces: list[str]
+    signature: str = "sig-" + "A" * 40
+    signature_parts: int = 1
+
+
+@dataclass
+class Redacted:
+    data: str
+
+
+@dataclass
+class ToolUse:
+    id: str
+    name: str
+    input: dict[str, Any]
+    split: int = 3
+
+
+Block = Text | Thinking | Redacted | ToolUse
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 25
+    output_tokens: int = 12
+    cache_read: int = 0
+    cache_write: int = 0
+    thinking_tokens: int | None = None
+
+
+def block_events(index: int, block: Block) -> list[bytes]:
+    def delta(payload: dict[str, Any]) -> bytes:
+        return sse(
+            {"type": "content_block_delta", "index": index, "delta": payload},
+            "content_block_delta",
+        )
+
+    match block:
+        case Text(pieces):
+            start: dict[str, Any] = {"type": "text", "text": ""}
+            deltas = [delta({"type": "text_delta", "text": p}) for p in pieces]
+        case Thinking(pieces, signature, parts):
+            start = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [delta({"type": "thinking_delta", "thinking": p}) for p in pieces]
+            step = -(-len(signature) // parts)
+            deltas += [
+                delta({"type": "signature_delta", "signature": signature[i : i + step]})
+                for i in range(0, len(signature), step)
+            ]
+        case Redacted(data):
+            start = {"type": "redacted_thinking", "data": data}
+            deltas = []
+        case ToolUse(call_id, name, arguments, split):
+            start = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+            text = orjson.dumps(arguments).decode()
+            step = max(1, -(-len(text) // split))
+            deltas = [delta({"type": "input_json_delta", "partial_json": ""})]
+            deltas += [
+                delta({"type": "input_json_delta", "partial_json": text[i : i + step]})
+                for i in range(0, len(text), step)
+            ]
+    head = sse(
+        {"type": "content_block_start", "index": index, "content_block": start},
+        "content_block_start",
+    )
+    tail = sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+    return [head, *deltas, tail]
+
+
+def message_start(model: str = MODEL, usage: Usage | None = None) -> bytes:
+    usage = usage or Usage()
+    return sse(
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_test_01",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": 1,
+                    "cache_read_input_tokens": usage.cache_read,
+                    "cache_creation_input_tokens": usage.cache_write,
+                },
+            },
+        },
+        "message_start",
+    )
+
+
+def message_end(stop_reason: str | None, usage: Usage | None = None) -> list[bytes]:
+    usage = usage or Usage()
+    final: dict[str, Any] = {"output_tokens": usage.output_tokens}
+    if usage.thinking_tokens is not None:
+        final["output_tokens_details"] = {"thinking_tokens": usage.thinking_tokens}
+    return [
+        sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": final,
+            },
+            "message_delta",
+        ),
+        sse({"type": "message_stop"}, "message_stop"),
+    ]
+
+
+PING = sse({"type": "ping"}, "ping")
+
+
+def response_stream(
+    blocks: Sequence[Block],
+    *,
+    stop_reason: str | None = "end_turn",
+    model: str = MODEL,
+    usage: Usage | None = None,
+    extra_events: Sequence[bytes] = (),
+    terminal: bool = True,
+) -> list[bytes]:
+    """A whole response: `message_start`, a ping, each block, `extra_events` (unknown events, say),
+    then `message_delta` and `message_stop` (left off when `terminal` is False: a truncated
+    stream)."""
+    chunks = [message_start(model, usage), PING]
+    for index, block in enumerate(blocks):
+        chunks += block_events(index, block)
+    chunks += list(extra_events)
+    end = message_end(stop_reason, usage)
+    return chunks + (end if terminal else end[:1])
+
+
+def error_event(error_type: str, message: str) -> bytes:
+    return sse(
+        {
+            "type": "error",
+            "error": {"type": error_type, "message": message},
+            "request_id": "req_stream_err",
+        },
+        "error",
+    )
+
+
+def stream_reply(chunks: list[bytes], **kwargs: Any) -> Reply:
+    headers = {"request-id": "req_test_123", **RATE_LIMIT_HEADERS, **kwargs.pop("headers", {})}
+    return Reply(chunks=chunks, headers=headers, **kwargs)
+
+
+def error_reply(
+    status: int, error_type: str, message: str, *, headers: dict[str, str] | None = None
+) -> Reply:
+    body = orjson.dumps(
+        {
+            "type": "error",
+            "error": {"type": error_type, "message": message},
+            "request_id": "req_err_1",
+        }
+    )
+    return Reply(
+        status=status,
+        body=body,
+        content_type="application/json",
+        headers={"request-id": "req_err_1", **(headers or {})},
+    )
+
+
+def html_502() -> Reply:
+    page = (
+        b"<html><head><title>502 Bad Gateway</title><style>body{color:red}</style></head>"
+        b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+    )
+    return Reply(status=502, body=page, content_type="text/html")
