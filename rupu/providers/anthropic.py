@@ -24,6 +24,7 @@ from rupu.providers.anthropic_encode import API_VERSION, SSO_BETAS, encode_reque
 from rupu.providers.base import ProviderSetup
 from rupu.providers.http import (
     DEFAULT_TIMEOUT,
+    IDLE_TIMEOUT,
     HttpClient,
     HttpSettings,
     network_error,
@@ -56,9 +57,10 @@ class AnthropicProvider:
         self.name = setup.name
         self._setup = setup
         self._url = messages_url(setup.config.base_url or DEFAULT_BASE_URL)
-        self._http = HttpClient(
-            setup.name, HttpSettings(timeout=setup.config.timeout or DEFAULT_TIMEOUT)
-        )
+        timeout = setup.config.timeout or DEFAULT_TIMEOUT
+        # A configured timeout also bounds the wait for the next byte of a stalled stream.
+        settings = HttpSettings(timeout=timeout, idle_timeout=min(timeout, IDLE_TIMEOUT))
+        self._http = HttpClient(setup.name, settings)
         self._limit = setup.config.max_concurrency
         self._limiter: anyio.Semaphore | None = None
 

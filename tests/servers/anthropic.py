@@ -62,9 +62,19 @@ class AnthropicServer(LoopbackServer):
         super().__init__()
         self.api_key = api_key
         self.tokens = set(tokens)
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self.handle)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await super().handle(request)
+        finally:
+            self.in_flight -= 1
 
     def validate(self, request: RecordedRequest) -> None:
         headers = request.headers

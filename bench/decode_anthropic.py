@@ -1,0 +1,120 @@
+"""Decode throughput of the Anthropic Messages dialect: rupu's provider vs the official SDK.
+
+Starts the loopback Messages server from tests/servers, streams one response of N text deltas through
+rupu's anthropic provider and through the `anthropic` SDK's async streaming client (raw events, its
+fastest path), and prints one JSON line:
+`{"dialect": "anthropic", "rupu_deltas_per_s": ..., "sdk_deltas_per_s": ..., "ratio": ...}`.
+
+Run from the repository root: `python bench/decode_anthropic.py [--deltas 20000] [--rounds 5]`.
+The best of `rounds` runs is reported for each side (the usual way to keep scheduler noise out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rupu.auth.credentials import Credential, FixedCredential, Secret  # noqa: E402
+from rupu.config import ProviderConfig  # noqa: E402
+from rupu.messages import Message, ModelRequest  # noqa: E402
+from rupu.providers.anthropic import create  # noqa: E402
+from rupu.providers.base import ProviderSetup  # noqa: E402
+from tests.servers.anthropic import (  # noqa: E402
+    MODEL,
+    AnthropicServer,
+    Text,
+    response_stream,
+    stream_reply,
+)
+from tests.servers.base import RecordedRequest, Reply  # noqa: E402
+
+KEY = "bench-key"
+
+
+def body(deltas: int) -> bytes:
+    """The whole response as one buffer, so the in-process server costs next to nothing."""
+    pieces = [f"tok{i % 1000} " for i in range(deltas)]
+    return b"".join(response_stream([Text(pieces)]))
+
+
+async def rupu_run(base_url: str, deltas: int) -> float:
+    setup = ProviderSetup(
+        name="anthropic",
+        kind="anthropic",
+        config=ProviderConfig(base_url=base_url),
+        credentials=FixedCredential(Credential("anthropic", "api-key", Secret(KEY), "bench")),
+    )
+    provider = create(setup)
+    request = ModelRequest(model=MODEL, system="", messages=[Message.user("go")])
+    try:
+        count = 0
+        started = time.perf_counter()
+        async for event in provider.stream(request):
+            if event.kind == "text_delta":
+                count += 1
+        elapsed = time.perf_counter() - started
+    finally:
+        await provider.aclose()
+    assert count == deltas, (count, deltas)
+    return deltas / elapsed
+
+
+async def sdk_run(base_url: str, deltas: int) -> float:
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(base_url=base_url, api_key=KEY, max_retries=0)
+    try:
+        count = 0
+        started = time.perf_counter()
+        stream = await client.messages.create(
+            model=MODEL,
+            max_tokens=1024,
+            messages=[{"role": "user", "content": "go"}],
+            stream=True,
+        )
+        async for event in stream:
+            if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                count += 1
+        elapsed = time.perf_counter() - started
+    finally:
+        await client.close()
+    assert count == deltas, (count, deltas)
+    return deltas / elapsed
+
+
+async def main(deltas: int, rounds: int) -> dict[str, object]:
+    payload = body(deltas)
+
+    def reply(_: RecordedRequest) -> Reply:
+        return stream_reply([payload])
+
+    with AnthropicServer(api_key=KEY) as server:
+        server.default_reply = reply
+        rupu_best = sdk_best = 0.0
+        for _ in range(rounds):
+            rupu_best = max(rupu_best, await rupu_run(server.base_url, deltas))
+            sdk_best = max(sdk_best, await sdk_run(server.base_url, deltas))
+        server.assert_clean()
+    return {
+        "dialect": "anthropic",
+        "deltas": deltas,
+        "rupu_deltas_per_s": round(rupu_best),
+        "sdk_deltas_per_s": round(sdk_best),
+        "ratio": round(rupu_best / sdk_best, 2),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deltas", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    result = anyio.run(main, args.deltas, args.rounds)
+    print(orjson.dumps(result).decode())
