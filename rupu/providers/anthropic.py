@@ -19,7 +19,12 @@ from rupu import __version__
 from rupu.auth.credentials import Credential
 from rupu.errors import CredentialError, ProviderError
 from rupu.messages import ModelRequest, RateLimitObserved, StreamEvent
-from rupu.providers.anthropic_decode import MessagesStreamDecoder, is_quota_text
+from rupu.providers.anthropic_decode import (
+    OVERLOADED_HINT,
+    QUOTA_HINT,
+    MessagesStreamDecoder,
+    is_quota_text,
+)
 from rupu.providers.anthropic_encode import API_VERSION, SSO_BETAS, encode_request
 from rupu.providers.base import ProviderSetup
 from rupu.providers.http import (
@@ -38,10 +43,6 @@ if TYPE_CHECKING:
     import anyio
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
-QUOTA_HINT = (
-    "quota or billing exhausted: check the plan, credits and spend limits at "
-    "console.anthropic.com; retrying will not help"
-)
 
 
 def messages_url(base_url: str) -> str:
@@ -190,8 +191,17 @@ class AnthropicProvider:
             exc.hint = QUOTA_HINT
         elif exc.status == 401:
             exc.hint = self._unauthorized_hint(credential)
-        elif exc.status == 404 and exc.error_type == "not_found_error":
-            exc.hint = f"check the model id '{request.model}' and base_url {self._url}"
+        elif exc.status == 404:
+            exc.hint = f"check the model id '{request.model}' and the base_url ({self._url})"
+        elif exc.status == 400 and exc.hint is None:
+            exc.hint = (
+                "Anthropic rejected the request: check the agent's model, maxTokens, effort and "
+                "outputSchema against what this model supports"
+            )
+        elif exc.status == 529 or exc.error_type == "overloaded_error":
+            exc.hint = OVERLOADED_HINT
+        elif exc.status is not None and exc.status >= 500 and exc.hint is None:
+            exc.hint = "Anthropic (or a proxy in front of it) failed; try again later"
         return exc
 
     def _unauthorized_hint(self, credential: Credential) -> str:

@@ -48,6 +48,12 @@ QUOTA_PHRASES = (
     "insufficient_quota",
 )
 
+OVERLOADED_HINT = "Anthropic is overloaded: try again in a minute, or lower max_concurrency"
+QUOTA_HINT = (
+    "quota or billing exhausted: check the plan, credits and spend limits at "
+    "console.anthropic.com; retrying will not help"
+)
+
 _TEXT, _THINKING, _REDACTED, _TOOL, _OTHER = range(5)
 
 
@@ -90,9 +96,9 @@ def stream_error(
     retryable = error_type in RETRYABLE_STREAM_ERRORS and not quota
     hint = None
     if quota:
-        hint = "quota or billing exhausted: check the account's plan and credits; retrying will not help"
+        hint = QUOTA_HINT
     elif error_type == "overloaded_error":
-        hint = "Anthropic is overloaded; retry later or lower max_concurrency"
+        hint = OVERLOADED_HINT
     return ProviderError(
         provider,
         f"error event in the response stream: {message}",
