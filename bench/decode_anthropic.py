@@ -21,19 +21,19 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rupu.auth.credentials import Credential, FixedCredential, Secret  # noqa: E402
-from rupu.config import ProviderConfig  # noqa: E402
-from rupu.messages import Message, ModelRequest  # noqa: E402
-from rupu.providers.anthropic import create  # noqa: E402
-from rupu.providers.base import ProviderSetup  # noqa: E402
-from tests.servers.anthropic import (  # noqa: E402
+from rupu.auth.credentials import Credential, FixedCredential, Secret
+from rupu.config import ProviderConfig
+from rupu.messages import Message, ModelRequest
+from rupu.providers.anthropic import create
+from rupu.providers.base import ProviderSetup
+from tests.servers.anthropic import (
     MODEL,
     AnthropicServer,
     Text,
     response_stream,
     stream_reply,
 )
-from tests.servers.base import RecordedRequest, Reply  # noqa: E402
+from tests.servers.base import RecordedRequest, Reply
 
 KEY = "bench-key"
 

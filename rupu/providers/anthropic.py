@@ -11,6 +11,7 @@ the I/O shell: headers, the HTTP call, concurrency limit, retries and error word
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import TYPE_CHECKING
 
 import orjson
@@ -18,7 +19,7 @@ import orjson
 from rupu import __version__
 from rupu.auth.credentials import Credential
 from rupu.errors import CredentialError, ProviderError
-from rupu.messages import ModelRequest, RateLimitObserved, StreamEvent
+from rupu.messages import ModelRequest, RateLimitObserved, StreamEvent, TextDelta
 from rupu.providers.anthropic_decode import (
     OVERLOADED_HINT,
     QUOTA_HINT,
@@ -41,6 +42,7 @@ from rupu.providers.sse import SSEDecoder
 
 if TYPE_CHECKING:
     import anyio
+    import httpx
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -66,42 +68,92 @@ class AnthropicProvider:
         self._limiter: anyio.Semaphore | None = None
 
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        attempt = self._attempt if self._limit is None else self._attempt_limited
         kwargs = {"sleep": self._setup.sleep} if self._setup.sleep else {}
-        return stream_with_retries(lambda: self._attempt(request), self._setup.retry, **kwargs)
+        return stream_with_retries(lambda: attempt(request), self._setup.retry, **kwargs)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     # -- one attempt ------------------------------------------------------------------------------
 
-    async def _attempt(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        if self._limit is None:
-            async for event in self._attempt_authenticated(request):
-                yield event
-            return
+    async def _attempt_limited(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """An attempt that holds one of `max_concurrency` slots (not during backoff sleeps)."""
         if self._limiter is None:
             import anyio
 
-            self._limiter = anyio.Semaphore(self._limit)
+            self._limiter = anyio.Semaphore(self._limit or 1)
         async with self._limiter:
-            async for event in self._attempt_authenticated(request):
+            async for event in self._attempt(request):
                 yield event
 
-    async def _attempt_authenticated(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    async def _attempt(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        import httpx
+
         credential = await self._credential(force_refresh=False)
-        try:
-            async for event in self._exchange(request, credential):
-                yield event
-        except ProviderError as exc:
-            # A 401 arrives before anything is streamed, so trying again cannot duplicate output.
-            if exc.status != 401 or credential.mode != "sso":
-                raise self._explain(exc, request, credential) from None
-            credential = await self._credential(force_refresh=True)
+        async with AsyncExitStack() as stack:
             try:
-                async for event in self._exchange(request, credential):
-                    yield event
-            except ProviderError as again:
-                raise self._explain(again, request, credential) from None
+                response = await stack.enter_async_context(self._open(request, credential))
+            except ProviderError as exc:
+                # A 401 arrives before anything is streamed, so asking again duplicates nothing.
+                if exc.status != 401 or credential.mode != "sso":
+                    raise self._explain(exc, request, credential) from None
+                credential = await self._credential(force_refresh=True)
+                try:
+                    response = await stack.enter_async_context(self._open(request, credential))
+                except ProviderError as again:
+                    raise self._explain(again, request, credential) from None
+            request_id = request_id_of(response.headers)
+            decoder = MessagesStreamDecoder(self.name, model=request.model, request_id=request_id)
+            snapshot = rate_limit_snapshot(response.headers)
+            if snapshot:
+                yield RateLimitObserved(snapshot)
+            sse = SSEDecoder()
+            feed = decoder.feed
+            loads = orjson.loads
+            try:
+                async for chunk in response.aiter_raw():
+                    for event in sse.feed(chunk):
+                        if not event.data:
+                            continue
+                        payload = loads(event.data)
+                        # Text deltas are nearly every event of a response: skip the dispatch.
+                        if payload["type"] == "content_block_delta":
+                            delta = payload["delta"]
+                            if delta["type"] == "text_delta":
+                                yield TextDelta(delta["text"])
+                                continue
+                        for item in feed(payload):
+                            yield item
+                        if decoder.finished:
+                            return
+            except (httpx.TransportError, OSError) as exc:
+                raise network_error(self.name, exc, during="the stream") from exc
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                raise ProviderError(
+                    self.name,
+                    "the stream carried an event rupu cannot read (not Messages API JSON)",
+                    model=request.model,
+                    error_type="malformed_stream",
+                    request_id=request_id,
+                    retryable=True,
+                ) from None
+            except ProviderError as exc:
+                raise self._explain(exc, request, credential) from None
+        raise ProviderError(
+            self.name,
+            "the stream ended before message_stop; the response is incomplete",
+            model=request.model,
+            error_type="truncated_stream",
+            request_id=request_id,
+            retryable=True,
+        )
+
+    def _open(
+        self, request: ModelRequest, credential: Credential
+    ) -> AbstractAsyncContextManager[httpx.Response]:
+        body = encode_request(request, provider=self.name, sso=credential.mode == "sso")
+        return self._http.stream("POST", self._url, headers=self.headers(credential), body=body)
 
     async def _credential(self, *, force_refresh: bool) -> Credential:
         source = self._setup.credentials
@@ -135,51 +187,6 @@ class AnthropicProvider:
         if betas:
             headers["anthropic-beta"] = ",".join(betas)
         return headers
-
-    async def _exchange(
-        self, request: ModelRequest, credential: Credential
-    ) -> AsyncIterator[StreamEvent]:
-        import httpx
-
-        body = encode_request(request, provider=self.name, sso=credential.mode == "sso")
-        headers = self.headers(credential)
-        async with self._http.stream("POST", self._url, headers=headers, body=body) as response:
-            request_id = request_id_of(response.headers)
-            decoder = MessagesStreamDecoder(self.name, model=request.model, request_id=request_id)
-            snapshot = rate_limit_snapshot(response.headers)
-            if snapshot:
-                yield RateLimitObserved(snapshot)
-            sse = SSEDecoder()
-            feed = decoder.feed
-            loads = orjson.loads
-            try:
-                async for chunk in response.aiter_raw():
-                    for event in sse.feed(chunk):
-                        if not event.data:
-                            continue
-                        for item in feed(loads(event.data)):
-                            yield item
-                        if decoder.finished:
-                            return
-            except (httpx.TransportError, OSError) as exc:
-                raise network_error(self.name, exc, during="the stream") from exc
-            except orjson.JSONDecodeError:
-                raise ProviderError(
-                    self.name,
-                    "the stream carried an event that is not JSON",
-                    model=request.model,
-                    error_type="malformed_stream",
-                    request_id=request_id,
-                    retryable=True,
-                ) from None
-        raise ProviderError(
-            self.name,
-            "the stream ended before message_stop; the response is incomplete",
-            model=request.model,
-            error_type="truncated_stream",
-            request_id=request_id,
-            retryable=True,
-        )
 
     def _explain(
         self, exc: ProviderError, request: ModelRequest, credential: Credential

@@ -183,3 +183,19 @@ def test_missing_key_says_where_it_looked(workspace: Workspace) -> None:
     assert result.code == 2
     assert "ANTHROPIC_API_KEY" in result.stderr and "Traceback" not in result.stderr
     assert server.requests == []
+
+
+def test_a_declared_provider_of_kind_anthropic_uses_its_own_key(workspace: Workspace) -> None:
+    with AnthropicServer(api_key="gw-key") as server:
+        workspace.write_config(
+            f'[providers.claude-gw]\nkind = "anthropic"\nbase_url = "{server.base_url}/v1"\n'
+            'default_model = "claude-test-1"\n'
+        )
+        workspace.write_agent("gw", "---\nname: gw\nprovider: claude-gw\n---\n\nBe brief.\n")
+        server.script.append(stream_reply(response_stream([Text(["via gateway"])])))
+        result = run_rupu("run", "--agent", "gw", "hi", env={"RUPU_CLAUDE_GW_API_KEY": "gw-key"})
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    assert result.stdout == "via gateway\n"
+    assert server.requests[0].headers["x-api-key"] == "gw-key"
+    assert server.requests[0].body["model"] == "claude-test-1"
