@@ -118,7 +118,7 @@ class AnthropicProvider:
                             continue
                         payload = loads(event.data)
                         # Text deltas are nearly every event of a response: skip the dispatch.
-                        if payload["type"] == "content_block_delta":
+                        if payload.get("type") == "content_block_delta":
                             delta = payload["delta"]
                             if delta["type"] == "text_delta":
                                 yield TextDelta(delta["text"])
@@ -129,7 +129,7 @@ class AnthropicProvider:
                             return
             except (httpx.TransportError, OSError) as exc:
                 raise network_error(self.name, exc, during="the stream") from exc
-            except (orjson.JSONDecodeError, KeyError, TypeError):
+            except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
                 raise ProviderError(
                     self.name,
                     "the stream carried an event rupu cannot read (not Messages API JSON)",
@@ -137,6 +137,7 @@ class AnthropicProvider:
                     error_type="malformed_stream",
                     request_id=request_id,
                     retryable=True,
+                    hint=f"check that base_url ({self._url}) is an Anthropic Messages API",
                 ) from None
             except ProviderError as exc:
                 raise self._explain(exc, request, credential) from None

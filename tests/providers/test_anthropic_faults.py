@@ -398,3 +398,13 @@ async def test_each_retry_asks_the_credential_source_again() -> None:
         server.script.extend([error_reply(529, "overloaded_error", "Overloaded"), stream_reply(OK)])
         await succeeds(server, credentials=tokens)
     assert tokens.gets == 2 and tokens.refreshes == 0
+
+
+@pytest.mark.anyio
+async def test_a_stream_that_is_not_messages_json_is_named_malformed() -> None:
+    garbage = [b"event: message_start\ndata: <html>oops</html>\n\n"]
+    with AnthropicServer() as server:
+        server.script.extend([stream_reply(garbage)] * 3)
+        error, _, sleep = await fails(server)
+    assert error.error_type == "malformed_stream" and len(sleep.delays) == 2
+    assert error.hint is not None and "base_url" in error.hint
