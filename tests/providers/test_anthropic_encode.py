@@ -24,7 +24,7 @@ from rupu.providers.anthropic_encode import (
     encode_request,
     thinking_settings,
 )
-from tests.servers.anthropic import validate_body, validate_with_sdk
+from tests.servers.anthropic_validate import validate_body, validate_with_sdk
 
 TOOL = ToolSpec(
     "read_file",
