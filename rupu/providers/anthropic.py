@@ -178,7 +178,11 @@ class AnthropicProvider:
         configured = {k.lower(): v for k, v in self._setup.config.headers.items()}
         betas = [b.strip() for b in configured.pop("anthropic-beta", "").split(",") if b.strip()]
         headers.update(configured)
-        if credential.mode == "sso":
+        if credential.extras.get("auth_scheme") == "bearer":
+            # A gateway (e.g. Copilot) that takes a plain bearer: no sign-in betas, no x-api-key.
+            headers["authorization"] = f"Bearer {credential.secret.reveal()}"
+            headers.pop("x-api-key", None)
+        elif credential.mode == "sso":
             betas = [*SSO_BETAS, *(b for b in betas if b not in SSO_BETAS)]
             headers["authorization"] = f"Bearer {credential.secret.reveal()}"
             headers.pop("x-api-key", None)

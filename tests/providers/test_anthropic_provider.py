@@ -161,3 +161,17 @@ async def test_usage_is_normalised_with_cache_apart_from_input() -> None:
         500,
     )
     assert turn.usage.total_tokens == 3527
+
+
+def test_gateway_bearer_scheme_sends_only_the_bearer() -> None:
+    from rupu.auth.credentials import Credential, Secret
+
+    provider = AnthropicProvider(
+        ProviderSetup("copilot", "anthropic", ProviderConfig(base_url="http://gw"), None)
+    )
+    credential = Credential(
+        "copilot", "api-key", Secret("tok-1"), "copilot token", extras={"auth_scheme": "bearer"}
+    )
+    headers = provider.headers(credential)
+    assert headers["authorization"] == "Bearer tok-1"
+    assert "x-api-key" not in headers and "anthropic-beta" not in headers
