@@ -22,6 +22,8 @@ BUILTIN_KINDS: dict[str, str] = {
 
 FACTORIES: dict[str, str] = {
     "openai-compatible": "rupu.providers.openai_chat:create",
+    "openai": "rupu.providers.openai_responses:create",
+    "openai-responses": "rupu.providers.openai_responses:create",
     "mock": "rupu.providers.mock:create",
 }
 
