@@ -25,6 +25,7 @@ from rupu.messages import (
 )
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+MIN_OUTPUT_TOKENS = 16  # the API rejects a smaller max_output_tokens
 
 EFFORTS: dict[Effort, str | None] = {
     "auto": None,
@@ -153,7 +154,7 @@ def encode_request(request: ModelRequest, dialect: Dialect) -> dict[str, Any]:
     if effort is not None or dialect.always_encrypted:
         body["include"] = [ENCRYPTED_REASONING]
     if request.max_tokens and dialect.send_max_output_tokens:
-        body["max_output_tokens"] = request.max_tokens
+        body["max_output_tokens"] = max(request.max_tokens, MIN_OUTPUT_TOKENS)
     if request.output_format == "json" or request.output_schema:
         body["text"] = {"format": _text_format(request)}
     if dialect.prompt_cache_key:

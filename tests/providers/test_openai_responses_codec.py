@@ -65,6 +65,11 @@ def test_effort_mapping(effort: Effort | None, sent: str | None) -> None:
         assert body["include"] == ["reasoning.encrypted_content"]
 
 
+def test_max_tokens_is_raised_to_the_api_minimum() -> None:
+    assert body_for(max_tokens=5)["max_output_tokens"] == 16
+    assert body_for(max_tokens=4096)["max_output_tokens"] == 4096
+
+
 def test_output_format_json_and_schema() -> None:
     assert body_for(output_format="json")["text"] == {"format": {"type": "json_object"}}
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
