@@ -185,7 +185,7 @@ class OpenAIResponsesProvider:
         try:
             async for chunk in response.aiter_raw():
                 for event in sse.feed(chunk):
-                    if event.event == TEXT_DELTA and decoder.started:
+                    if event.event == TEXT_DELTA and decoder.streaming:
                         # The fast path: nearly every event of a long answer is one of these.
                         decoder.text_streamed = True
                         yield TextDelta(loads(event.data)["delta"])
@@ -195,11 +195,12 @@ class OpenAIResponsesProvider:
                         continue
                     for item in decoder.feed(data):
                         yield item
-                    if decoder.finished:
-                        return
         except (httpx.TransportError, OSError) as exc:
+            if decoder.finished:
+                return  # the response was complete; only the connection's goodbye failed
             raise network_error(self.name, exc, during="the stream") from exc
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            # Only the fast path can raise these: `_parse` and the decoder check their input.
             raise ProviderError(
                 self.name,
                 f"the stream carried a malformed {TEXT_DELTA} event ({type(exc).__name__})",
@@ -207,7 +208,8 @@ class OpenAIResponsesProvider:
                 error_type="malformed_event",
                 request_id=decoder.request_id,
             ) from None
-        raise decoder.truncated()
+        if not decoder.finished:
+            raise decoder.truncated()
 
     def _parse(self, raw: str, decoder: ResponsesStreamDecoder) -> Mapping[str, Any] | None:
         if raw == "[DONE]":

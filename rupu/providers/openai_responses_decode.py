@@ -74,7 +74,8 @@ class _Call:
 
 
 class ResponsesStreamDecoder:
-    """One response's events in, rupu events out."""
+    """One response's events in, rupu events out. `streaming` is True between the first event and
+    the terminal one: the window in which the caller's text fast path may run."""
 
     __slots__ = (
         "_calls",
@@ -86,6 +87,7 @@ class ResponsesStreamDecoder:
         "provider",
         "request_id",
         "started",
+        "streaming",
         "text_streamed",
     )
 
@@ -97,6 +99,7 @@ class ResponsesStreamDecoder:
         self.request_id = request_id
         self.started = False
         self.finished = False
+        self.streaming = False
         self._calls: dict[int, _Call] = {}
         self._reasoning_text: dict[int, bool] = {}
         self._summary_index: dict[int, int] = {}
@@ -105,9 +108,12 @@ class ResponsesStreamDecoder:
 
     def start(self, served_model: str | None = None) -> ResponseStarted:
         self.started = True
+        self.streaming = True
         return ResponseStarted(model=served_model, request_id=self.request_id)
 
     def feed(self, data: Mapping[str, Any]) -> list[StreamEvent]:
+        if self.finished:
+            return []  # nothing counts after the terminal event
         kind = data.get("type")
         events: list[StreamEvent] = []
         if not self.started:
@@ -226,6 +232,7 @@ class ResponsesStreamDecoder:
         if kind == "response.failed" or status in ("failed", "cancelled"):
             raise self.failed_error(response)
         self.finished = True
+        self.streaming = False
         usage = response.get("usage")
         if usage:
             events.append(UsageReported(decode_usage(usage)))

@@ -142,3 +142,23 @@ def test_missing_key_names_the_variable(workspace: Workspace) -> None:
     assert result.code == 2
     assert "OPENAI_API_KEY" in result.stderr
     assert server.requests == []
+
+
+def test_custom_openai_responses_provider(workspace: Workspace) -> None:
+    with ResponsesServer(api_key="gw-secret") as server:
+        workspace.write_config(
+            f'[providers.gateway]\nkind = "openai-responses"\nbase_url = "{server.base_url}/v1"\n'
+            'default_model = "gw-model"\n'
+        )
+        workspace.write_agent(
+            "gw",
+            "---\nname: gw\ndescription: Via the gateway.\nprovider: gateway\n---\n\nBe brief.\n",
+        )
+        server.script.append(
+            stream_reply(ResponseStream(model="gw-model").text(["Via gateway."]).completed())
+        )
+        result = run_rupu("run", "--agent", "gw", "hi", env={"RUPU_GATEWAY_API_KEY": "gw-secret"})
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Via gateway.\n"
+    assert server.requests[0].body["model"] == "gw-model"

@@ -313,3 +313,32 @@ async def test_usage_is_normalised_and_rate_limits_are_observed() -> None:
         "x-ratelimit-reset-tokens": "6m0s",
     }
     assert turn.request_id == "req_usage"
+
+
+@pytest.mark.anyio
+async def test_connection_dropped_after_the_terminal_event_is_still_a_complete_turn() -> None:
+    chunks = [*answer("Complete.").chunks(), b": trailing comment\n\n"]
+    with ResponsesServer() as server:
+        server.script.append(stream_reply(chunks, drop_after=len(chunks) - 1))
+        turn, _ = await run_against(server, sleep=SleepRecorder())
+    assert len(server.requests) == 1
+    assert turn.message.text() == "Complete."
+    assert turn.stop_reason == "end_turn"
+
+
+@pytest.mark.anyio
+async def test_events_after_the_terminal_event_are_ignored() -> None:
+    stream = answer("Only this.")
+    stream.emit(
+        "response.output_text.delta",
+        item_id="msg_1",
+        output_index=0,
+        content_index=0,
+        delta=" and not this",
+        logprobs=[],
+    )
+    with ResponsesServer() as server:
+        server.script.append(stream_reply(stream))
+        turn, events = await run_against(server)
+    assert turn.message.text() == "Only this."
+    assert events[-1].kind == "response_finished"
