@@ -17,7 +17,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -74,7 +74,7 @@ def chatgpt_account_id(token: str) -> str | None:
 @dataclass(frozen=True, slots=True)
 class Route:
     url: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # carries the bearer secret
     dialect: Dialect
 
 

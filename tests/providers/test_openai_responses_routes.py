@@ -298,3 +298,13 @@ async def test_reasoning_without_encrypted_content_is_not_replayed() -> None:
         server.assert_clean()
     kinds = [item.get("type", "message") for item in server.requests[1].body["input"]]
     assert kinds == ["message", "function_call", "function_call_output"]
+
+
+def test_route_repr_hides_the_bearer() -> None:
+    from rupu.providers.openai_responses import OpenAIResponsesProvider
+
+    provider = make_provider(ProviderConfig(base_url="http://127.0.0.1:9"), secret="sk-hidden-1")
+    assert isinstance(provider, OpenAIResponsesProvider)
+    route = provider.route(credential("sk-hidden-1"))
+    assert route.headers["authorization"] == "Bearer sk-hidden-1"
+    assert "sk-hidden-1" not in repr(route)
