@@ -157,7 +157,7 @@ class OpenAIResponsesProvider:
                 async with self._http.stream(
                     "POST", route.url, headers=route.headers, body=body
                 ) as response:
-                    async for event in self._decode(response, request):
+                    async for event in responses_events(response, self.name, request.model):
                         yield event
                 return
             except ProviderError as exc:
@@ -169,67 +169,71 @@ class OpenAIResponsesProvider:
                     exc.model = request.model
                 raise
 
-    async def _decode(
-        self, response: httpx.Response, request: ModelRequest
-    ) -> AsyncIterator[StreamEvent]:
-        import httpx
-
-        decoder = ResponsesStreamDecoder(
-            self.name, model=request.model, request_id=request_id_of(response.headers)
-        )
-        snapshot = rate_limit_snapshot(response.headers)
-        if snapshot:
-            yield RateLimitObserved(snapshot)
-        sse = SSEDecoder()
-        loads = orjson.loads
-        try:
-            async for chunk in response.aiter_raw():
-                for event in sse.feed(chunk):
-                    if event.event == TEXT_DELTA and decoder.streaming:
-                        # The fast path: nearly every event of a long answer is one of these.
-                        decoder.text_streamed = True
-                        yield TextDelta(loads(event.data)["delta"])
-                        continue
-                    data = self._parse(event.data, decoder)
-                    if data is None:
-                        continue
-                    for item in decoder.feed(data):
-                        yield item
-        except (httpx.TransportError, OSError) as exc:
-            if decoder.finished:
-                return  # the response was complete; only the connection's goodbye failed
-            raise network_error(self.name, exc, during="the stream") from exc
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            # Only the fast path can raise these: `_parse` and the decoder check their input.
-            raise ProviderError(
-                self.name,
-                f"the stream carried a malformed {TEXT_DELTA} event ({type(exc).__name__})",
-                model=decoder.model,
-                error_type="malformed_event",
-                request_id=decoder.request_id,
-            ) from None
-        if not decoder.finished:
-            raise decoder.truncated()
-
-    def _parse(self, raw: str, decoder: ResponsesStreamDecoder) -> Mapping[str, Any] | None:
-        if raw == "[DONE]":
-            return None
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            raise ProviderError(
-                self.name,
-                f"the stream carried an event that is not a JSON object: {raw[:80]!r}",
-                model=decoder.model,
-                error_type="malformed_event",
-                request_id=decoder.request_id,
-            )
-        return data
-
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+async def responses_events(
+    response: httpx.Response, provider: str, model: str
+) -> AsyncIterator[StreamEvent]:
+    """A Responses API event stream as rupu events, ending in `ResponseFinished`; a stream that ends
+    before its terminal event raises. Reusable by any endpoint that speaks this dialect."""
+    import httpx
+
+    decoder = ResponsesStreamDecoder(
+        provider, model=model, request_id=request_id_of(response.headers)
+    )
+    snapshot = rate_limit_snapshot(response.headers)
+    if snapshot:
+        yield RateLimitObserved(snapshot)
+    sse = SSEDecoder()
+    loads = orjson.loads
+    try:
+        async for chunk in response.aiter_raw():
+            for event in sse.feed(chunk):
+                if event.event == TEXT_DELTA and decoder.streaming:
+                    # The fast path: nearly every event of a long answer is one of these.
+                    decoder.text_streamed = True
+                    yield TextDelta(loads(event.data)["delta"])
+                    continue
+                data = _parse(event.data, decoder)
+                if data is None:
+                    continue
+                for item in decoder.feed(data):
+                    yield item
+    except (httpx.TransportError, OSError) as exc:
+        if decoder.finished:
+            return  # the response was complete; only the connection's goodbye failed
+        raise network_error(provider, exc, during="the stream") from exc
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        # Only the fast path can raise these: `_parse` and the decoder check their input.
+        raise ProviderError(
+            provider,
+            f"the stream carried a malformed {TEXT_DELTA} event ({type(exc).__name__})",
+            model=model,
+            error_type="malformed_event",
+            request_id=decoder.request_id,
+        ) from None
+    if not decoder.finished:
+        raise decoder.truncated()
+
+
+def _parse(raw: str, decoder: ResponsesStreamDecoder) -> Mapping[str, Any] | None:
+    if raw == "[DONE]":
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise ProviderError(
+            decoder.provider,
+            f"the stream carried an event that is not a JSON object: {raw[:80]!r}",
+            model=decoder.model,
+            error_type="malformed_event",
+            request_id=decoder.request_id,
+        )
+    return data
 
 
 def create(setup: ProviderSetup) -> OpenAIResponsesProvider:
