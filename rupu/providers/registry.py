@@ -24,6 +24,7 @@ FACTORIES: dict[str, str] = {
     "openai-compatible": "rupu.providers.openai_chat:create",
     "openai": "rupu.providers.openai_responses:create",
     "openai-responses": "rupu.providers.openai_responses:create",
+    "copilot": "rupu.providers.copilot:create",
     "mock": "rupu.providers.mock:create",
 }
 
