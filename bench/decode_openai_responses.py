@@ -1,9 +1,9 @@
 """Decode throughput of the OpenAI Responses dialect: rupu's provider vs the official openai SDK.
 
-A loopback server (aiohttp, in a thread) streams one response of 20,000 `response.output_text.delta`
-events, shaped as the real API sends them. Both clients read it from the same server in the same run;
-each client reuses its connection pool, the first (warm-up) round is not timed, and the best of
-the timed rounds counts. Prints one JSON line:
+A loopback server (`bench/sse_server.py`, in its own process) streams one response of 20,000
+`response.output_text.delta` events, shaped as the real API sends them. Both clients read it from the
+same server in the same run; each reuses its connection pool, the first (warm-up) round is not
+timed, and the best of the timed rounds counts. Prints one JSON line:
 
     {"dialect": "openai-responses", "rupu_deltas_per_s": ..., "sdk_deltas_per_s": ..., "ratio": ...}
 
@@ -15,18 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.sse_server import running
+
 MODEL = "gpt-bench"
-WRITE_SIZE = 16 * 1024
 
 
 def event(kind: str, seq: int, **fields: Any) -> bytes:
@@ -80,43 +79,6 @@ def build_stream(deltas: int) -> bytes:
     final = {**response, "status": "completed", "output": [done_item], "usage": usage}
     out.append(event("response.completed", seq + 3, response=final))
     return b"".join(out)
-
-
-class Server:
-    def __init__(self, payload: bytes) -> None:
-        self.payload = payload
-        self.port = 0
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        await request.read()
-        response = web.StreamResponse(
-            headers={"content-type": "text/event-stream", "x-request-id": "req_bench"}
-        )
-        await response.prepare(request)
-        for start in range(0, len(self.payload), WRITE_SIZE):
-            await response.write(self.payload[start : start + WRITE_SIZE])
-        await response.write_eof()
-        return response
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        app = web.Application()
-        app.router.add_post("/v1/responses", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        loop.run_forever()
-
-    def start(self) -> str:
-        threading.Thread(target=self._serve, daemon=True).start()
-        self._ready.wait(10)
-        return f"http://127.0.0.1:{self.port}"
 
 
 async def rupu_rounds(base_url: str, rounds: int) -> list[tuple[int, float]]:
@@ -186,8 +148,8 @@ def main() -> None:
     parser.add_argument("--deltas", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    base_url = Server(build_stream(args.deltas)).start()
-    result = asyncio.run(measure(base_url, args.deltas, args.rounds))
+    with running(build_stream(args.deltas)) as base_url:
+        result = asyncio.run(measure(base_url, args.deltas, args.rounds))
     print(orjson.dumps(result).decode())
 
 
