@@ -25,6 +25,7 @@ FACTORIES: dict[str, str] = {
     "openai": "rupu.providers.openai_responses:create",
     "openai-responses": "rupu.providers.openai_responses:create",
     "copilot": "rupu.providers.copilot:create",
+    "gemini": "rupu.providers.gemini:create",
     "mock": "rupu.providers.mock:create",
 }
 
