@@ -16,9 +16,9 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -43,7 +43,7 @@ from rupu.providers.openai_responses_encode import (
     responses_url,
 )
 from rupu.providers.retry import stream_with_retries
-from rupu.providers.sse import SSEDecoder
+from rupu.providers.sse_data import SSEDataSplitter
 
 if TYPE_CHECKING:
     import httpx
@@ -186,18 +186,22 @@ async def responses_events(
     snapshot = rate_limit_snapshot(response.headers)
     if snapshot:
         yield RateLimitObserved(snapshot)
-    sse = SSEDecoder()
+    splitter = SSEDataSplitter()
     loads = orjson.loads
     try:
         async for chunk in response.aiter_raw():
-            for event in sse.feed(chunk):
-                if event.event == TEXT_DELTA and decoder.streaming:
+            for payload in splitter.feed(chunk):
+                if payload == b"[DONE]":  # not part of this API, but some proxies add it
+                    continue
+                data = loads(payload)
+                if type(data) is not dict:
+                    raise _malformed(
+                        decoder, f"an event that is not a JSON object: {payload[:80]!r}"
+                    )
+                if data.get("type") == TEXT_DELTA and decoder.streaming:
                     # The fast path: nearly every event of a long answer is one of these.
                     decoder.text_streamed = True
-                    yield TextDelta(loads(event.data)["delta"])
-                    continue
-                data = _parse(event.data, decoder)
-                if data is None:
+                    yield TextDelta(data["delta"])
                     continue
                 for item in decoder.feed(data):
                     yield item
@@ -206,34 +210,21 @@ async def responses_events(
             return  # the response was complete; only the connection's goodbye failed
         raise network_error(provider, exc, during="the stream") from exc
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        # Only the fast path can raise these: `_parse` and the decoder check their input.
-        raise ProviderError(
-            provider,
-            f"the stream carried a malformed {TEXT_DELTA} event ({type(exc).__name__})",
-            model=model,
-            error_type="malformed_event",
-            request_id=decoder.request_id,
-        ) from None
+        # Event data that is not JSON, or an object without the fields its type promises.
+        raise _malformed(decoder, f"a malformed event ({type(exc).__name__}: {exc})") from None
     if not decoder.finished:
         raise decoder.truncated()
 
 
-def _parse(raw: str, decoder: ResponsesStreamDecoder) -> Mapping[str, Any] | None:
-    if raw == "[DONE]":
-        return None
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        data = None
-    if not isinstance(data, dict):
-        raise ProviderError(
-            decoder.provider,
-            f"the stream carried an event that is not a JSON object: {raw[:80]!r}",
-            model=decoder.model,
-            error_type="malformed_event",
-            request_id=decoder.request_id,
-        )
-    return data
+def _malformed(decoder: ResponsesStreamDecoder, what: str) -> ProviderError:
+    return ProviderError(
+        decoder.provider,
+        f"the stream carried {what[:160]}",
+        model=decoder.model,
+        error_type="malformed_event",
+        request_id=decoder.request_id,
+        hint="check proxies or gateways between rupu and the provider",
+    )
 
 
 def create(setup: ProviderSetup) -> OpenAIResponsesProvider:

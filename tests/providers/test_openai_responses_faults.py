@@ -342,3 +342,18 @@ async def test_events_after_the_terminal_event_are_ignored() -> None:
         turn, events = await run_against(server)
     assert turn.message.text() == "Only this."
     assert events[-1].kind == "response_finished"
+
+
+@pytest.mark.anyio
+async def test_done_sentinel_from_a_proxy_is_ignored_and_garbage_is_reported() -> None:
+    with ResponsesServer() as server:
+        server.script.append(stream_reply([*answer("Fine.").chunks(), b"data: [DONE]\n\n"]))
+        server.script.append(
+            stream_reply([*ResponseStream().chunks(), b"event: x\ndata: <html>oops</html>\n\n"])
+        )
+        turn, _ = await run_against(server)
+        with pytest.raises(ProviderError) as caught:
+            await run_against(server, sleep=SleepRecorder())
+    assert turn.message.text() == "Fine."
+    assert caught.value.error_type == "malformed_event"
+    assert "proxies" in (caught.value.hint or "")
