@@ -1,8 +1,9 @@
 """Transcripts: one JSONL file per agent run at `$RUPU_HOME/transcripts/<run_id>.jsonl`.
 
 Each line is `{"type": ..., "ts": <unix seconds>, "data": {...}}`. Types: `run_start`, `turn_start`,
-`assistant_message`, `usage`, `retry`, `failover`, `rate_limits`, `turn_end`, `error`, `run_complete`
-(and the tool events the agent loop adds). A reader skips a torn last line and unknown types; a file without
+`assistant_message`, `usage`, `retry`, `rate_limits`, `turn_end`, `error`, `run_complete`, `failover`, and the
+tool events (`tool_audit`, `tool_call`, `permission`, `path_denied`, `file_edit`, `command_run`,
+`tool_result`, `context_trimmed`; see docs/tools.md). A reader skips a torn last line and unknown types; a file without
 `run_complete` is a run that was interrupted.
 """
 
@@ -38,7 +39,7 @@ class TranscriptWriter:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._file: IO[bytes] = os.fdopen(fd, "ab", buffering=0)
 
-    def write(self, kind: str, **data: Any) -> None:
+    def write(self, kind: str, /, **data: Any) -> None:
         line = orjson.dumps({"type": kind, "ts": round(time.time(), 3), "data": data}, default=str)
         self._file.write(line + b"\n")
 

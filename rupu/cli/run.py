@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -14,8 +15,10 @@ if TYPE_CHECKING:
 
     from rupu.agents.loop import AgentResult, RunTarget
     from rupu.agents.spec import AgentSpec
+    from rupu.cli.render import RunRenderer
     from rupu.providers.base import Provider
     from rupu.routing.plan import Route
+    from rupu.tools.setup import ToolSetup
 
 
 @click.command()
@@ -37,6 +40,16 @@ if TYPE_CHECKING:
 )
 @click.option("--hide-thinking", is_flag=True, help="Do not show the model's reasoning.")
 @click.option(
+    "--mode",
+    type=click.Choice(["ask", "bypass", "readonly"]),
+    help="Permission mode for tools (overrides the agent and config; default ask).",
+)
+@click.option(
+    "--workspace",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory the tools work in (default: the current directory).",
+)
+@click.option(
     "--fallback",
     "fallbacks",
     multiple=True,
@@ -55,6 +68,8 @@ def run(
     no_stream: bool,
     output_format: str,
     hide_thinking: bool,
+    mode: str | None,
+    workspace: Path | None,
     fallbacks: tuple[str, ...],
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
@@ -82,7 +97,8 @@ def run(
     )
     renderer.service_tier = route.service_tier
     renderer.requested_model = route.requested_model
-    result = anyio.run(_run, app, spec, route, text, renderer)
+    tool_setup = _tool_setup(app, spec, mode, workspace, renderer)
+    result = anyio.run(_run, app, spec, route, text, renderer, tool_setup)
     if output_format == "json":
         click.echo(renderer.json_summary(result))
     else:
@@ -115,12 +131,46 @@ def build_provider_for(
     return build_route_provider(route, app.config), route.candidates[0].credential
 
 
+def _tool_setup(
+    app: AppContext,
+    spec: AgentSpec,
+    mode: str | None,
+    workspace: Path | None,
+    renderer: RunRenderer,
+) -> ToolSetup:
+    from rupu.tools.permissions import default_decider, resolve_mode
+    from rupu.tools.setup import ToolSetup
+
+    chosen, source = resolve_mode(
+        cli=mode,
+        agent=spec.frontmatter.permission_mode,
+        config=app.config.config.permission_mode,
+    )
+    return ToolSetup(
+        loaded=app.config,
+        env=app.env,
+        workspace=(workspace or app.paths.cwd).resolve(),
+        mode=chosen,
+        mode_source=source,
+        decider=default_decider(),
+        private=[app.paths.home],
+        log_dir=app.paths.home / "logs",
+        notify=renderer.tool_note,
+    )
+
+
 async def _run(
-    app: AppContext, spec: AgentSpec, route: Route, prompt: str, renderer: object
+    app: AppContext,
+    spec: AgentSpec,
+    route: Route,
+    prompt: str,
+    renderer: object,
+    tool_setup: ToolSetup,
 ) -> AgentResult:
     from rupu.agents.loop import AgentRun
     from rupu.cli.render import RunRenderer
     from rupu.routing.plan import build_route_provider
+    from rupu.tools.setup import open_toolbox
     from rupu.transcripts import TranscriptWriter, new_run_id
 
     assert isinstance(renderer, RunRenderer)
@@ -131,7 +181,10 @@ async def _run(
     transcript = TranscriptWriter(app.paths.transcripts / f"{run_id}.jsonl")
     renderer.credential = credential
     try:
-        async with renderer.waiting():
+        async with (
+            open_toolbox(tool_setup, agent=spec.name, patterns=spec.frontmatter.tools) as tools,
+            renderer.waiting(),
+        ):
             agent_run = AgentRun(
                 run_id=run_id,
                 spec=spec,
@@ -139,6 +192,7 @@ async def _run(
                 provider=provider,
                 transcript=transcript,
                 credential=credential,
+                tools=tools,
                 on_event=renderer.on_event,
             )
             return await agent_run.run(prompt)

@@ -13,7 +13,7 @@ aiohttp's decodes a stream several times faster (see bench/). Heavy modules load
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -60,10 +60,13 @@ class HttpSettings:
     auth_scheme: str | None = None
 
     @classmethod
-    def for_provider(cls, config: ProviderConfig) -> HttpSettings:
+    def for_provider(
+        cls, config: ProviderConfig, *, idle_timeout: float | None = None
+    ) -> HttpSettings:
         """Timeout and endpoint options from a provider's config table."""
         return cls(
             timeout=config.timeout or DEFAULT_TIMEOUT,
+            idle_timeout=idle_timeout or IDLE_TIMEOUT,
             query=dict(config.query) or None,
             auth_header=config.auth_header,
             auth_scheme=config.auth_scheme,
@@ -84,13 +87,24 @@ class HttpSettings:
         return out
 
 
-class HttpClient:
-    """One connection pool for one provider."""
+ErrorMapper = Callable[[str, int, Mapping[str, str], bytes], ProviderError]
 
-    def __init__(self, provider: str, settings: HttpSettings | None = None) -> None:
+
+class HttpClient:
+    """One connection pool for one provider. `error_mapper` turns a non-2xx response into the error
+    to raise (a dialect with its own error envelope details passes its own)."""
+
+    def __init__(
+        self,
+        provider: str,
+        settings: HttpSettings | None = None,
+        *,
+        error_mapper: ErrorMapper | None = None,
+    ) -> None:
         self.provider = provider
         self.settings = settings or HttpSettings()
         self._client: httpx.AsyncClient | None = None
+        self._error_mapper: ErrorMapper = error_mapper or error_from_response
 
     def _get(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -135,9 +149,7 @@ class HttpClient:
         try:
             if response.status_code >= 400:
                 raw = await response.aread()
-                raise error_from_response(
-                    self.provider, response.status_code, response.headers, raw
-                )
+                raise self._error_mapper(self.provider, response.status_code, response.headers, raw)
             yield response
         finally:
             await response.aclose()
@@ -189,7 +201,11 @@ async def iter_sse(response: httpx.Response, provider: str) -> AsyncIterator[SSE
 def network_error(
     provider: str, exc: BaseException, *, during: str = "the request"
 ) -> ProviderError:
-    kind = type(exc).__name__
+    # httpx-aiohttp maps a refused connection (aiohttp ClientConnectorError) to httpx's
+    # ConnectTimeout; the aiohttp exception it chains is the precise one.
+    cause = exc.__cause__
+    named = cause if cause is not None and type(cause).__module__.startswith("aiohttp") else exc
+    kind = type(named).__name__
     timeout = "Timeout" in kind
     what = "timed out" if timeout else "connection failed"
     detail = str(exc).split("\n")[0][:160]

@@ -154,19 +154,16 @@ def advice(error_class: ErrorClass, provider: str) -> str | None:
     """What the user should do about an error the router will not fix by itself."""
     match error_class:
         case "quota":
-            return (
-                f"quota or billing exhausted on {provider}: add credits or raise the plan; rupu does "
-                "not fail over on quota errors because they need your action"
-            )
+            return f"quota or billing exhausted on {provider}: add credits or raise the plan"
         case "auth_invalid" | "auth_expired":
             return (
                 f"the credential for {provider} was rejected: run `rupu auth login --provider "
-                f"{provider}` or fix its key; rupu never switches to another credential by itself"
+                f"{provider}` or fix its key"
             )
         case "bad_request":
             return (
                 f"{provider} rejected the request as invalid: check the model id and the agent's "
-                "options; another provider would not fix this, so rupu does not fail over"
+                "options"
             )
         case "context_overflow":
             return "the conversation is larger than the model's context window: shorten the input or use a model with a larger window"

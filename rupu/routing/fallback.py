@@ -25,6 +25,11 @@ from rupu.routing.classify import ErrorClass, action_for, advice, classify, desc
 from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
 from rupu.routing.settings import RoutingConfig
 
+NOT_FAILED_OVER: dict[str, str] = {
+    "quota": "quota and billing need your action",
+    "auth_invalid": "rupu never switches to another credential by itself",
+    "auth_expired": "rupu never switches to another credential by itself",
+}
 NOT_OUTPUT = frozenset({"response_started", "rate_limit_observed", "retry_scheduled", "failover"})
 
 
@@ -191,9 +196,16 @@ class FallbackProvider:
     def _explain(
         self, exc: ProviderError, error_class: ErrorClass, candidate: Candidate, tried: list[str]
     ) -> ProviderError:
-        what_to_do = advice(error_class, candidate.provider)
-        if what_to_do is not None:
-            exc.hint = what_to_do
+        """The dialect's own hint stays; the router adds what to do when there is none, why it did
+        not fail over when it could have, and what else it tried."""
+        if exc.hint is None:
+            exc.hint = advice(error_class, candidate.provider)
+        action = action_for(error_class)
+        if len(self.candidates) > 1 and action in ("surface", "reauthenticate"):
+            why = NOT_FAILED_OVER.get(error_class, "another provider would not fix it")
+            exc.hint = (
+                f"{exc.hint}; not failed over: {why}" if exc.hint else f"not failed over: {why}"
+            )
         if tried:
             also = "also tried: " + ", ".join(tried)
             exc.hint = f"{exc.hint}; {also}" if exc.hint else also

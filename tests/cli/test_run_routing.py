@@ -20,7 +20,8 @@ from tests.servers.openai_chat import (
     usage,
 )
 
-ENV = {"RUPU_PRIMARY_API_KEY": "kp", "RUPU_SECONDARY_API_KEY": "ks"}
+KP, KS = "kp-canary-7f3a", "ks-canary-9b1c"
+ENV = {"RUPU_PRIMARY_API_KEY": KP, "RUPU_SECONDARY_API_KEY": KS}
 FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "providers" / "fake_claude.py"
 
 
@@ -36,8 +37,8 @@ def events(workspace: Workspace) -> list[dict[str, Any]]:
 @pytest.fixture
 def pair(workspace: Workspace) -> Iterator[tuple[ChatCompletionsServer, ChatCompletionsServer]]:
     with (
-        ChatCompletionsServer(api_key="kp") as primary,
-        ChatCompletionsServer(api_key="ks") as secondary,
+        ChatCompletionsServer(api_key=KP) as primary,
+        ChatCompletionsServer(api_key=KS) as secondary,
     ):
         workspace.write_config(
             f'[providers.primary]\nbase_url = "{primary.base_url}"\n'
@@ -83,7 +84,7 @@ def test_rate_limited_primary_fails_over_and_everyone_is_told(
     (served,) = [e["data"] for e in recorded if e["type"] == "usage"]
     assert (served["provider"], served["model"]) == ("secondary", "m2")
     assert served["credential"] == "api-key from env RUPU_SECONDARY_API_KEY"
-    assert "ks" not in "".join(str(e) for e in recorded if e["type"] != "assistant_message")
+    assert KS not in str(recorded) and KS not in result.output
 
 
 def test_json_summary_names_who_served(
@@ -111,7 +112,7 @@ def test_json_summary_names_who_served(
     [
         (
             error_reply(429, "You exceeded your current quota", "insufficient_quota"),
-            "quota or billing exhausted on primary",
+            "quota or billing exhausted",
         ),
         (
             error_reply(401, "Incorrect API key", "invalid_api_key"),
@@ -131,7 +132,7 @@ def test_quota_auth_and_bad_request_never_fail_over(
     workspace.write_agent("helper", agent("fallback: [secondary:m2]\n"))
     result = run_rupu("run", "--agent", "helper", "hi", env=ENV)
     assert result.code == 3
-    assert words in result.stderr
+    assert words in result.stderr and "not failed over" in result.stderr
     assert "Traceback" not in result.stderr
     assert secondary.requests == []
     assert not [e for e in events(workspace) if e["type"] == "failover"]
@@ -188,7 +189,7 @@ def test_unsupported_service_tier_is_a_config_error(workspace: Workspace) -> Non
 
 
 def test_local_ollama_needs_only_ollama_host(workspace: Workspace) -> None:
-    with ChatCompletionsServer(api_key=None) as server:
+    with ChatCompletionsServer(api_key=None, keyless=True) as server:
         workspace.write_agent("local", "---\nname: local\nprovider: ollama\n---\n\nHelp.\n")
         server.script.append(
             stream_reply(text_stream(["Local."], model="llama3.2", with_usage=usage()))

@@ -86,6 +86,7 @@ async def test_preset_path_key_and_quirks(workspace: Workspace, name: str) -> No
     reasoning_body = {"reasoning": {"effort": "high"}, "thinking": {"type": "enabled"}}
     server = ChatCompletionsServer(
         api_key="canary-key" if key_var else None,
+        keyless=key_var is None,
         path=path,
         auth_header=header,
         extra_keys=frozenset({"reasoning", "thinking"}),

@@ -8,7 +8,7 @@ checked against the official `openai` SDK in tests/providers/test_openai_chat_fi
 
 from __future__ import annotations
 
-from functools import cache
+import functools
 from typing import Any
 
 import orjson
@@ -44,7 +44,8 @@ ROLES = {"system", "developer", "user", "assistant", "tool"}
 class ChatCompletionsServer(LoopbackServer):
     """`auth_header`/`auth_scheme` say where the key must be (`api-key` without a scheme for Azure);
     `extra_keys` are vendor body extensions this endpoint accepts (`reasoning`, `thinking`);
-    `query` are parameters every request must carry (Azure's `api-version`)."""
+    `query` are parameters every request must carry (Azure's `api-version`); `keyless` refuses any
+    authorization header (a local server); `api_key=None` checks no key at all."""
 
     def __init__(
         self,
@@ -55,8 +56,10 @@ class ChatCompletionsServer(LoopbackServer):
         auth_scheme: str | None = "Bearer",
         extra_keys: frozenset[str] = frozenset(),
         query: dict[str, str] | None = None,
+        keyless: bool = False,
     ) -> None:
         super().__init__()
+        self.keyless = keyless
         self.api_key = api_key
         self.path = path
         self.auth_header = auth_header
@@ -68,10 +71,10 @@ class ChatCompletionsServer(LoopbackServer):
         app.router.add_post(self.path, self.handle)
 
     def validate(self, request: RecordedRequest) -> None:
-        if self.api_key is None:
+        if self.keyless:
             if "authorization" in request.headers:
                 raise ValidationFailed("a keyless endpoint got an authorization header")
-        else:
+        elif self.api_key is not None:
             expected = f"{self.auth_scheme} {self.api_key}" if self.auth_scheme else self.api_key
             if request.headers.get(self.auth_header) != expected:
                 raise ValidationFailed(f"missing or wrong key in {self.auth_header}")
@@ -112,16 +115,16 @@ class ChatCompletionsServer(LoopbackServer):
 
         standard = {k: v for k, v in body.items() if k not in self.extra_keys}
         try:
-            _sdk_request_adapter().validate_python(standard)
+            sdk_request_adapter().validate_python(standard)
         except ValidationError as exc:
             raise ValidationFailed(
                 f"openai SDK rejects the body: {exc.errors()[0]['msg']}"
             ) from None
 
 
-@cache
-def _sdk_request_adapter() -> Any:
-    """The openai SDK's request type as a validator (built once: building it takes ~0.1 s)."""
+@functools.cache
+def sdk_request_adapter() -> Any:
+    """The openai SDK's request type as a validator, built once (it takes tens of milliseconds)."""
     from openai.types.chat import CompletionCreateParams
     from pydantic import TypeAdapter
 
