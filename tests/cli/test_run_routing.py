@@ -237,3 +237,59 @@ def test_claude_code_runs_the_local_cli(workspace: Workspace, tmp_path: Path) ->
     (used,) = [e["data"] for e in events(workspace) if e["type"] == "usage"]
     assert used["cost_usd"] == pytest.approx(0.0123) and used["cache_read_tokens"] == 2000
     assert orjson.loads(record.read_text())["options"]["--max-turns"] == "5"
+
+
+def test_failover_crosses_dialects_to_a_custom_anthropic_gateway(workspace: Workspace) -> None:
+    from tests.servers import anthropic as messages_api
+
+    with (
+        ChatCompletionsServer(api_key=KP) as primary,
+        messages_api.AnthropicServer(api_key="gw-canary-3d2e") as gateway,
+    ):
+        workspace.write_config(
+            f'[providers.primary]\nbase_url = "{primary.base_url}"\n'
+            f'[providers.claude-gw]\nkind = "anthropic"\nbase_url = "{gateway.base_url}"\n'
+        )
+        workspace.write_agent("helper", agent("fallback: [claude-gw:claude-test-1]\n"))
+        primary.script.append(error_reply(529, "Overloaded", "overloaded_error"))
+        gateway.script.append(
+            messages_api.stream_reply(
+                messages_api.response_stream([messages_api.Text(["Via the gateway."])])
+            )
+        )
+        env = {"RUPU_PRIMARY_API_KEY": KP, "RUPU_CLAUDE_GW_API_KEY": "gw-canary-3d2e"}
+        result = run_rupu("run", "--agent", "helper", "hi", env=env)
+        gateway.assert_clean()
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Via the gateway.\n"
+    assert gateway.requests[0].headers["x-api-key"] == "gw-canary-3d2e"
+    assert "failover: primary:m1 → claude-gw:claude-test-1 (overloaded: Overloaded;" in (
+        result.stderr
+    )
+    assert (
+        "claude-gw (fallback for primary) · claude-test-1 · api-key from env RUPU_CLAUDE_GW_API_KEY"
+        in (result.stderr)
+    )
+
+
+def test_priority_service_tier_on_the_responses_api(workspace: Workspace) -> None:
+    from tests.servers import openai_responses as responses_api
+
+    with responses_api.ResponsesServer(api_key="sk-tier-canary") as server:
+        workspace.write_config(f'[providers.openai]\nbase_url = "{server.base_url}/v1"\n')
+        workspace.write_agent(
+            "fast",
+            "---\nname: fast\nprovider: openai\nmodel: gpt-test\nserviceTier: priority\n---\n\nGo.\n",
+        )
+        server.script.append(
+            responses_api.stream_reply(
+                responses_api.ResponseStream(model="gpt-test")
+                .text(["Fast."])
+                .completed(responses_api.usage(5, 2))
+            )
+        )
+        result = run_rupu("run", "--agent", "fast", "hi", env={"OPENAI_API_KEY": "sk-tier-canary"})
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    assert server.requests[0].body["service_tier"] == "priority"
+    assert "openai · gpt-test [priority] · api-key from env OPENAI_API_KEY" in result.stderr
