@@ -151,18 +151,10 @@ class SsoCredentialSource:
                 return flight.result.to_credential(self.where)
 
     def _due(self, current: StoredCredential, forced: bool, asked_at: float) -> bool:
-        now = self.clock()
-        recent = (
-            self._state.refreshed_at is not None
-            and self._state.refreshed_at >= asked_at - FORCE_DEBOUNCE
-        )
         if forced:
-            return not recent
-        if not needs_refresh(current, now):
-            return False
-        # A token the server issued with under a minute to live is used until it really expires,
-        # instead of refreshing on every request.
-        return not (recent and current.expires_at is not None and current.expires_at > now)
+            refreshed = self._state.refreshed_at
+            return refreshed is None or refreshed < asked_at - FORCE_DEBOUNCE
+        return needs_refresh(current, self.clock())
 
     def _raise_if_dead(self, current: StoredCredential) -> None:
         fingerprint = current.refresh_fingerprint()
@@ -214,35 +206,44 @@ class SsoCredentialSource:
             if latest.refresh_token is None:
                 raise CredentialError(
                     self.provider,
-                    "the stored sign-in has expired and has no refresh token",
+                    "the stored sign-in cannot be refreshed (it has no refresh token)",
                     hint=login_hint(self.provider),
                 )
-            try:
-                tokens = await self._call_token_endpoint(latest.refresh_token.get_secret_value())
-            except OAuthError as exc:
-                if exc.permanent:
-                    await self._remember_dead(latest, exc.error or "rejected")
-                    raise self._dead_error(exc.error or "rejected") from None
-                if latest.expires_at is not None and latest.expires_at > self.clock():
-                    self._adopt(latest, refreshed=False)
-                    return latest  # still valid: use it, and try again on the next request
-                raise CredentialError(
-                    self.provider,
-                    f"the sign-in expired and could not be refreshed: {_reason(exc)}",
-                    hint="check the network and retry; if it keeps failing, "
-                    + login_hint(self.provider),
-                ) from None
-            fresh = stored_from_tokens(self.provider, tokens, now=self.clock(), previous=latest)
-            try:
-                await anyio.to_thread.run_sync(self.store.put, fresh)
-            except StoreError as exc:
-                raise CredentialError(
-                    self.provider,
-                    f"the sign-in was refreshed but could not be saved ({exc.one_line()})",
-                    hint="fix the credential store, then " + login_hint(self.provider),
-                ) from None
-            self._adopt(fresh, refreshed=True)
-            return fresh
+            # Shielded: once the request is out, the server may have rotated the refresh token, so
+            # the answer must be stored even if the caller is cancelled (bounded by the timeout).
+            with anyio.CancelScope(shield=True):
+                return await self._exchange_and_store(latest)
+
+    async def _exchange_and_store(self, latest: StoredCredential) -> StoredCredential:
+        import anyio
+
+        assert latest.refresh_token is not None
+        try:
+            tokens = await self._call_token_endpoint(latest.refresh_token.get_secret_value())
+        except OAuthError as exc:
+            if exc.permanent:
+                await self._remember_dead(latest, exc.error or "rejected")
+                raise self._dead_error(exc.error or "rejected") from None
+            if latest.expires_at is not None and latest.expires_at > self.clock():
+                self._adopt(latest, refreshed=False)
+                return latest  # still valid: use it, and try again on the next request
+            raise CredentialError(
+                self.provider,
+                f"the sign-in expired and could not be refreshed: {_reason(exc)}",
+                hint="check the network and retry; if it keeps failing, "
+                + login_hint(self.provider),
+            ) from None
+        fresh = stored_from_tokens(self.provider, tokens, now=self.clock(), previous=latest)
+        try:
+            await anyio.to_thread.run_sync(self.store.put, fresh)
+        except StoreError as exc:
+            raise CredentialError(
+                self.provider,
+                f"the sign-in was refreshed but could not be saved ({exc.one_line()})",
+                hint="fix the credential store, then " + login_hint(self.provider),
+            ) from None
+        self._adopt(fresh, refreshed=True)
+        return fresh
 
     async def _call_token_endpoint(self, refresh_token: str) -> TokenSet:
         import anyio

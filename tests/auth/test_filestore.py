@@ -112,12 +112,18 @@ def test_readable_by_others_is_refused_with_chmod_fix(tmp_path: Path, mode: int,
     ("content", "expected"),
     [
         (b"", "is empty"),
-        (b'{"version": 1, "credentials": {"anthropic/api-key": {"provider": "anthr', "not valid JSON"),
+        (
+            b'{"version": 1, "credentials": {"anthropic/api-key": {"provider": "anthr',
+            "not valid JSON",
+        ),
         (f'"{CANARY}"'.encode(), "does not hold a JSON object"),
         (b'{"version": 7, "credentials": {}}', "newer rupu"),
         (
             json.dumps(
-                {"version": 1, "credentials": {"a/api-key": {"provider": "a", "mode": "x", "secret": CANARY}}}
+                {
+                    "version": 1,
+                    "credentials": {"a/api-key": {"provider": "a", "mode": "x", "secret": CANARY}},
+                }
             ).encode(),
             "invalid entry",
         ),
@@ -189,7 +195,10 @@ def test_readers_never_see_a_partial_file_and_mode_is_always_0600(tmp_path: Path
             if mode != 0o600:
                 bad_modes.append(mode)
 
-    workers = [threading.Thread(target=reader, args=(0,)), threading.Thread(target=reader, args=(1,))]
+    workers = [
+        threading.Thread(target=reader, args=(0,)),
+        threading.Thread(target=reader, args=(1,)),
+    ]
     workers.append(threading.Thread(target=poller))
     for worker in workers:
         worker.start()
@@ -229,7 +238,11 @@ def test_failed_write_keeps_the_original_and_leaves_no_temp_file(tmp_path: Path)
             try:
                 FileStore(path).put(key("big", secret="x" * 10_000))
             except StoreError as exc:
-                code = 0 if "cannot write" in exc.one_line() or "cannot create" in exc.one_line() else 3
+                code = (
+                    0
+                    if "cannot write" in exc.one_line() or "cannot create" in exc.one_line()
+                    else 3
+                )
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

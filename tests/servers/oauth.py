@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -74,6 +75,7 @@ class OAuthServer(LoopbackServer):
         self.device_interval = device_interval
         self.device_expires_in = device_expires_in
         self.authorize_mode = "approve"
+        self.token_delay = 0.0
         self.device_script: deque[str] = deque()
         self.faults: deque[Fault] = deque()
         self.codes: dict[str, dict[str, str]] = {}
@@ -121,7 +123,9 @@ class OAuthServer(LoopbackServer):
 
     def fail(self, message: str) -> web.Response:
         self.violations.append(message)
-        return web.json_response({"error": "invalid_request", "error_description": message}, status=400)
+        return web.json_response(
+            {"error": "invalid_request", "error_description": message}, status=400
+        )
 
     # -- authorize ----------------------------------------------------------------------------------
     async def authorize(self, request: web.Request) -> web.StreamResponse:
@@ -147,7 +151,11 @@ class OAuthServer(LoopbackServer):
         state = query["state"]
         params: dict[str, str]
         if self.authorize_mode == "deny":
-            params = {"error": "access_denied", "error_description": "The user said no", "state": state}
+            params = {
+                "error": "access_denied",
+                "error_description": "The user said no",
+                "state": state,
+            }
         elif self.authorize_mode == "wrong-state":
             params = {"code": "stolen", "state": "not-the-state"}
         elif self.authorize_mode == "no-code":
@@ -165,6 +173,8 @@ class OAuthServer(LoopbackServer):
     # -- token --------------------------------------------------------------------------------------
     async def token(self, request: web.Request) -> web.Response:
         recorded = await self.record(request)
+        if self.token_delay:
+            await asyncio.sleep(self.token_delay)
         content_type = recorded.headers.get("content-type", "")
         if "application/json" in content_type:
             fields = recorded.body if isinstance(recorded.body, dict) else {}
@@ -182,6 +192,7 @@ class OAuthServer(LoopbackServer):
             if fields.get("client_secret") != self.client_secret:
                 return self.fail("token: wrong client_secret")
         if self.faults and grant != "authorization_code":
+            self.counts["refresh" if grant == "refresh_token" else "poll"] += 1
             fault = self.faults.popleft()
             if isinstance(fault.body, str):
                 return web.Response(status=fault.status, text=fault.body, content_type="text/plain")
@@ -226,14 +237,16 @@ class OAuthServer(LoopbackServer):
             if family is None or family.revoked:
                 self.invalid_grants += 1
                 return web.json_response(
-                    {"error": "invalid_grant", "error_description": "refresh token revoked"}, status=400
+                    {"error": "invalid_grant", "error_description": "refresh token revoked"},
+                    status=400,
                 )
             if token in family.used_refresh:
                 family.revoked = True
                 self.reuse_detected += 1
                 self.invalid_grants += 1
                 return web.json_response(
-                    {"error": "invalid_grant", "error_description": "refresh token reused"}, status=400
+                    {"error": "invalid_grant", "error_description": "refresh token reused"},
+                    status=400,
                 )
             payload = self._issue(family_id)
             return web.json_response(payload)
