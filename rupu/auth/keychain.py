@@ -75,6 +75,7 @@ class KeychainStore:
         def work() -> None:
             try:
                 backend = self._backend if self._backend is not None else _system_backend()
+                _check_usable(backend)
                 box["value"] = what(backend)
             except BaseException as exc:
                 box["error"] = exc
@@ -162,13 +163,15 @@ class KeychainStore:
 def _system_backend() -> Any:
     import keyring
 
-    backend = keyring.get_keyring()
+    return keyring.get_keyring()
+
+
+def _check_usable(backend: Any) -> None:
     module = type(backend).__module__
     if module.startswith(_UNUSABLE_BACKENDS):
         raise KeychainUnavailable(_no_backend_reason(module))
     if module.startswith("keyring.backends.chainer") and not getattr(backend, "backends", None):
         raise KeychainUnavailable(_no_backend_reason(module))
-    return backend
 
 
 def _no_backend_reason(module: str) -> str:

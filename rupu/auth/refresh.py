@@ -212,7 +212,8 @@ class SsoCredentialSource:
             # Shielded: once the request is out, the server may have rotated the refresh token, so
             # the answer must be stored even if the caller is cancelled (bounded by the timeout).
             with anyio.CancelScope(shield=True):
-                return await self._exchange_and_store(latest)
+                fresh = await self._exchange_and_store(latest)
+            return fresh
 
     async def _exchange_and_store(self, latest: StoredCredential) -> StoredCredential:
         import anyio

@@ -1,5 +1,7 @@
 """Keyring backends for tests (real `keyring` backend classes, selected by passing an instance to
-`AuthStorage(keyring_backend=...)` or, in a subprocess, with PYTHON_KEYRING_BACKEND)."""
+`AuthStorage(keyring_backend=...)` or, in a subprocess, with PYTHON_KEYRING_BACKEND). Their negative
+priority keeps keyring's automatic detection from ever choosing them (every subclass of
+KeyringBackend registers itself)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from keyring.errors import KeyringLocked, PasswordDeleteError
 
 
 class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    priority = -1  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()
@@ -35,7 +37,7 @@ class MemoryKeyring(KeyringBackend):
 class HangingKeyring(KeyringBackend):
     """Never answers, like a D-Bus activation that hangs."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = -1  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()
@@ -57,7 +59,7 @@ class HangingKeyring(KeyringBackend):
 
 
 class LockedKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    priority = -1  # type: ignore[assignment]
 
     def get_password(self, service: str, username: str) -> str | None:
         raise KeyringLocked("Failed to unlock the collection!")

@@ -188,9 +188,9 @@ class OAuthServer(LoopbackServer):
             return self.fail(f"token: body must be {expected_kind}-encoded, got {body_kind}")
         if fields.get("client_id") != self.client_id:
             return self.fail("token: wrong client_id")
-        if self.client_secret and not grant.startswith("urn:"):
-            if fields.get("client_secret") != self.client_secret:
-                return self.fail("token: wrong client_secret")
+        secret_needed = self.client_secret and not grant.startswith("urn:")
+        if secret_needed and fields.get("client_secret") != self.client_secret:
+            return self.fail("token: wrong client_secret")
         if self.faults and grant != "authorization_code":
             self.counts["refresh" if grant == "refresh_token" else "poll"] += 1
             fault = self.faults.popleft()

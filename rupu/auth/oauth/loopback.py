@@ -77,15 +77,17 @@ async def authorize_in_browser(
         show_url(url)
         if open_browser is not None:
             await open_browser(url)
-        with anyio.move_on_after(wait) as scope:
-            code = await server.result()
-        if scope.cancelled_caught:
-            raise CredentialError(
-                profile.provider,
-                f"no answer from the browser within {wait:.0f}s; the sign-in was abandoned",
-                hint=f"run `rupu auth login --provider {profile.provider} --mode sso` again",
-            )
-    return Authorization(code, redirect_uri, pkce)
+        outcome: str | CredentialError = CredentialError(
+            profile.provider,
+            f"no answer from the browser within {wait:.0f}s; the sign-in was abandoned",
+            hint=f"run `rupu auth login --provider {profile.provider} --mode sso` again",
+        )
+        with anyio.move_on_after(wait):
+            outcome = await server.outcome()
+    # Raised only here, outside the listener's task group (which would wrap it in a group).
+    if isinstance(outcome, CredentialError):
+        raise outcome
+    return Authorization(outcome, redirect_uri, pkce)
 
 
 class CallbackServer:
@@ -100,10 +102,11 @@ class CallbackServer:
         self._code: str | None = None
         self._error: CredentialError | None = None
 
-    async def result(self) -> str:
+    async def outcome(self) -> str | CredentialError:
+        """The authorization code, or the error that ended the sign-in."""
         await self._done.wait()
         if self._error is not None:
-            raise self._error
+            return self._error
         assert self._code is not None
         return self._code
 
