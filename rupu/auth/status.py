@@ -3,13 +3,13 @@ now and where it comes from, what it shadows; and the storage backend. Never a s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rupu.auth.files import StoreError
 from rupu.auth.resolver import SSO_PROVIDERS, CredentialResolver, expiry_note
 from rupu.auth.store import AuthStorage
-from rupu.auth.stored import StoredCredential
+from rupu.auth.stored import MemoryStore, StoredCredential
 
 
 @dataclass(slots=True)
@@ -39,17 +39,28 @@ class StatusReport:
         return {"backend": self.backend, "providers": [p.as_dict() for p in self.providers]}
 
 
+class Snapshot(MemoryStore):
+    """Everything stored, read once (each keychain read is a D-Bus round trip)."""
+
+    def __init__(self, label: str, credentials: list[StoredCredential]) -> None:
+        super().__init__()
+        self.label = label
+        for credential in credentials:
+            self.put(credential)
+
+
 def collect_status(
     resolver: CredentialResolver, storage: AuthStorage, declared: list[str]
 ) -> StatusReport:
     names = [*SSO_PROVIDERS, *(n for n in declared if n not in SSO_PROVIDERS)]
     backend = backend_info(storage)
     try:
-        for credential in storage.list(probe=tuple(names)):
-            if credential.provider not in names:
-                names.append(credential.provider)
+        stored = storage.list(probe=tuple(names))
     except StoreError as exc:
         backend["problem"] = exc.one_line()
+    else:
+        resolver = replace(resolver, store=Snapshot(storage.label, stored))
+        names.extend(sorted({c.provider for c in stored} - set(names)))
     providers = [provider_status(resolver, name) for name in names]
     return StatusReport(backend, providers)
 

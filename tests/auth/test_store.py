@@ -102,7 +102,7 @@ def test_hung_keychain_is_bounded_and_trips_once(tmp_path: Path) -> None:
     store = storage(tmp_path, HangingKeyring(), keychain_timeout=0.3)
     started = time.monotonic()
     store.put(key())  # the probe times out: the file is used
-    with pytest.raises(KeychainUnavailable, match="did not answer within 0.3s"):
+    with pytest.raises(KeychainUnavailable, match=r"did not answer within 0\.3s"):
         store.keychain.get("anthropic", "api-key")
     assert time.monotonic() - started < 1.5
     assert store.chosen() == "file"

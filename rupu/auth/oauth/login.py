@@ -63,7 +63,7 @@ async def sign_in(
                     f"Opening your browser to sign in to {profile.provider}. If it does not open, visit:"
                 )
             say(url)
-            say(f"Waiting for the browser (up to {wait:.0f}s; Ctrl-C cancels)...")
+            say(f"Waiting for the browser (up to {wait:g}s; Ctrl-C cancels)...")
 
         opener = None if no_browser else open_browser
         authorization = await authorize_in_browser(

@@ -79,7 +79,7 @@ async def authorize_in_browser(
             await open_browser(url)
         outcome: str | CredentialError = CredentialError(
             profile.provider,
-            f"no answer from the browser within {wait:.0f}s; the sign-in was abandoned",
+            f"no answer from the browser within {wait:g}s; the sign-in was abandoned",
             hint=f"run `rupu auth login --provider {profile.provider} --mode sso` again",
         )
         with anyio.move_on_after(wait):
