@@ -314,7 +314,7 @@ def test_key_stays_out_of_process_arguments(workspace: Workspace) -> None:
                     scanned += 1
                     hits += ORACLE_KEY.encode() in argv
             time.sleep(0.05)
-        out, err = proc.communicate(timeout=15)
+        _out, err = proc.communicate(timeout=15)
         server.assert_clean()
     assert proc.returncode == 0, err
     assert scanned > 0 and hits == 0

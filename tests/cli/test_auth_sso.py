@@ -110,7 +110,7 @@ def test_no_browser_prints_the_url_and_waits(workspace: Workspace) -> None:
         answer = httpx.get(lines[-1].strip())
         callback = answer.headers["location"].replace("localhost", "127.0.0.1")
         page = httpx.get(callback)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
         server.assert_clean()
     assert page.status_code == 200
     assert proc.returncode == 0, err
