@@ -136,7 +136,7 @@ def parse_auth_file(path: Path, data: bytes) -> dict[str, StoredCredential]:
         raise StoreError(str(path), f"is not UTF-8 (byte {exc.start})", hint=fix) from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
-        what = "is empty" if not data.strip() else f"is not valid JSON ({exc.msg} at {where})"
+        what = "is empty" if not data.strip() else f"is not valid JSON ({exc.msg}; {where})"
         raise StoreError(str(path), what, hint=fix) from None
     if not isinstance(document, dict):
         raise StoreError(str(path), "does not hold a JSON object", hint=fix)

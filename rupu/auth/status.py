@@ -62,6 +62,9 @@ def collect_status(
         resolver = replace(resolver, store=Snapshot(storage.label, stored))
         names.extend(sorted({c.provider for c in stored} - set(names)))
     providers = [provider_status(resolver, name) for name in names]
+    for status in providers:
+        if status.problem and status.problem == backend["problem"]:
+            status.problem = "the credential store cannot be read (see problem below)"
     return StatusReport(backend, providers)
 
 
