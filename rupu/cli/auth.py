@@ -156,8 +156,13 @@ def _sign_in(
     from rupu.auth.oauth.endpoints import oauth_profile
     from rupu.errors import CredentialError
 
-    profile = oauth_profile(provider, app.config.provider(provider).oauth)
+    settings = app.config.provider(provider)
+    profile = oauth_profile(provider, settings.oauth)
     stored = anyio.run(_run_sign_in, profile, no_browser, wait)
+    if settings.project:  # the Google Cloud project a Gemini sign-in bills to
+        stored = stored.model_copy(
+            update={"extras": {**stored.extras, "project": settings.project}}
+        )
     try:
         with file_lock(storage.lock_dir / f"{provider}.sso.lock"):
             storage.put(stored)

@@ -52,7 +52,8 @@ def test_browser_sign_in_stores_a_refreshable_credential(
     workspace: Workspace, tmp_path: Path, provider: str
 ) -> None:
     with OAuthServer(**SERVERS[provider]) as server:
-        workspace.write_config(server.oauth_config(provider))
+        project = '[providers.gemini]\nproject = "proj-1"\n' if provider == "gemini" else ""
+        workspace.write_config(project + server.oauth_config(provider))
         started = time.time()
         result = run_rupu(
             "auth", "login", "--provider", provider, "--mode", "sso", env=browser_env(tmp_path)
@@ -67,6 +68,8 @@ def test_browser_sign_in_stores_a_refreshable_credential(
     entry = stored(workspace)[f"{provider}/sso"]
     assert entry["secret"].startswith("at-") and entry["refresh_token"].startswith("rt-")
     assert started + 3590 < entry["expires_at"] < time.time() + 3601
+    if provider == "gemini":
+        assert entry["extras"] == {"project": "proj-1"}
     if provider == "openai":
         assert entry["extras"] == {"chatgpt_account_id": "acct-123"}
         assert "account acct-123" in result.stderr
