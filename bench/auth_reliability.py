@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pydantic import SecretStr  # noqa: E402
+from pydantic import SecretStr
 
-from rupu.auth.filestore import FileStore  # noqa: E402
-from rupu.auth.stored import StoredCredential  # noqa: E402
-from tests.auth.harness import crash_writes, rotating_processes  # noqa: E402
-from tests.servers.oauth import OAuthServer  # noqa: E402
+from rupu.auth.filestore import FileStore
+from rupu.auth.stored import StoredCredential
+from tests.auth.harness import crash_writes, rotating_processes
+from tests.servers.oauth import OAuthServer
 
 
 def main() -> int:
