@@ -20,6 +20,7 @@ and builds the refreshing source. Both block (store reads); async code calls the
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ HEADLESS_WARNING = (
 )
 
 CandidateKind = Literal["stored-sso", "stored-key", "config-key", "env"]
+_warned_headless: set[Callable[[str], None]] = set()
+_warned_lock = threading.Lock()
 
 
 def custom_key_var(provider: str) -> str:
@@ -249,7 +252,11 @@ class CredentialResolver:
         if chosen.kind == "stored-sso":
             assert chosen.stored is not None
             if provider == "anthropic" and not self.interactive and self.warn is not None:
-                self.warn(HEADLESS_WARNING)
+                with _warned_lock:
+                    first = self.warn not in _warned_headless
+                    _warned_headless.add(self.warn)
+                if first:  # once per process (and per warning sink), not once per step
+                    self.warn(HEADLESS_WARNING)
             return self._sso_source(chosen.stored)
         return FixedCredential(self._key_credential(provider, chosen))
 

@@ -257,8 +257,13 @@ def logout(
                 raise UsageError("--all removes every stored credential", hint="add --yes")
             click.confirm("Remove every stored credential?", abort=True, err=True)
         names = tuple(sorted({*SSO_PROVIDERS, *_declared(app)}))
-        stored = storage.list(probe=names)
-        removed, problems = [], []
+        removed: list[str] = []
+        problems: list[str] = []
+        try:
+            stored = storage.list(probe=names)
+        except StoreError as exc:  # remove what can be removed anyway
+            problems.append(exc.one_line())
+            stored = []
         for credential in stored:
             try:
                 if storage.delete(credential.provider, credential.mode):
@@ -266,7 +271,10 @@ def logout(
             except StoreError as exc:
                 problems.append(exc.one_line())
         if storage.file.exists():
-            storage.file.clear()
+            try:
+                storage.file.clear()
+            except StoreError as exc:
+                problems.append(exc.one_line())
         _say(f"Removed {len(removed)} stored credential{'s' if len(removed) != 1 else ''}.")
         if problems:
             raise problems_error(problems)
