@@ -76,11 +76,13 @@ def run(
     import anyio
 
     from rupu.agents.catalog import resolve_agent
+    from rupu.auth.resolver import CredentialResolver
     from rupu.cli.render import RunRenderer
     from rupu.routing.plan import resolve_route
 
     text = _read_prompt(prompt)
     spec = resolve_agent(agent_ref, app.paths)
+    # Resolved before the event loop starts: reading the credential store blocks.
     route = resolve_route(
         spec,
         app.config,
@@ -89,6 +91,7 @@ def run(
         model=model,
         auth=auth,  # type: ignore[arg-type]
         fallbacks=fallbacks,
+        resolver=CredentialResolver.from_environment(app.paths, app.env, app.config),
     )
     renderer = RunRenderer(
         stream=not no_stream and output_format == "text",
@@ -125,9 +128,11 @@ def build_provider_for(
     """The provider instance (a route: `target`, then `fallbacks`, then [routing] local_fallback,
     sharing the process-wide cooldowns) and a description of the credential it uses (never the
     secret)."""
+    from rupu.auth.resolver import CredentialResolver
     from rupu.routing.plan import build_route_provider, route_for_target
 
-    route = route_for_target(target, app.config, app.env, fallbacks=fallbacks)
+    resolver = CredentialResolver.from_environment(app.paths, app.env, app.config)
+    route = route_for_target(target, app.config, app.env, fallbacks=fallbacks, resolver=resolver)
     return build_route_provider(route, app.config), route.candidates[0].credential
 
 

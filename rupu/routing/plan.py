@@ -57,9 +57,11 @@ def make_candidate(
     env: Mapping[str, str],
     *,
     auth: AuthMode | None = None,
+    resolver: CredentialResolver | None = None,
 ) -> Candidate:
     """A provider ready to build: kind, effective config (base_url filled from the environment),
-    model and credential. Raises `ConfigError`/`CredentialError` when it cannot be used."""
+    model and credential. Raises `ConfigError`/`CredentialError` when it cannot be used. Without a
+    `resolver`, only the environment is looked at (tests); commands pass the store-backed one."""
     from rupu.providers.presets import expand_base_url
 
     kind = provider_kind(name, loaded)
@@ -76,7 +78,7 @@ def make_candidate(
     credentials = None
     described = "none (no key needed)"
     if needs_credential(kind, config):
-        credentials = CredentialResolver(env).source(name, mode=auth)
+        credentials = (resolver or CredentialResolver(env)).source(name, mode=auth)
         credential = getattr(credentials, "credential", None)
         described = credential.describe() if credential is not None else "resolved at request time"
     return Candidate(
@@ -92,11 +94,15 @@ def make_candidate(
 
 
 def unavailable_reason(
-    name: str, model: str | None, loaded: LoadedConfig, env: Mapping[str, str]
+    name: str,
+    model: str | None,
+    loaded: LoadedConfig,
+    env: Mapping[str, str],
+    resolver: CredentialResolver | None = None,
 ) -> str | None:
     """Why `name` cannot serve right now (no credential, unknown, not built in), or None."""
     try:
-        candidate = make_candidate(name, model, loaded, env)
+        candidate = make_candidate(name, model, loaded, env, resolver=resolver)
     except (ConfigError, CredentialError) as exc:
         return exc.one_line()
     if candidate.kind not in FACTORIES:
@@ -118,6 +124,7 @@ def resolve_route(
     model: str | None = None,
     auth: AuthMode | None = None,
     fallbacks: Sequence[str] = (),
+    resolver: CredentialResolver | None = None,
 ) -> Route:
     """The route of a run: the agent's target (or its `tier:`), then `fallbacks` (from --fallback;
     they replace the agent's `fallback:` list), then `[routing] local_fallback`."""
@@ -126,14 +133,22 @@ def resolve_route(
     if is_tier(requested):
         assert requested is not None
         tier = requested.removeprefix(TIER_PREFIX)
-        found = _tier_candidates(tier, provider or front.provider, loaded, env)
+        found = _tier_candidates(tier, provider or front.provider, loaded, env, resolver)
         first = found[0]
         target = RunTarget(first.provider, first.kind, first.model, auth or front.auth)
-        candidates = [make_candidate(first.provider, first.model, loaded, env, auth=target.auth)]
+        candidates = [
+            make_candidate(
+                first.provider, first.model, loaded, env, auth=target.auth, resolver=resolver
+            )
+        ]
         candidates += found[1:]
     else:
         target = resolve_target(spec, loaded, provider=provider, model=model, auth=auth)
-        candidates = [make_candidate(target.provider, target.model, loaded, env, auth=target.auth)]
+        candidates = [
+            make_candidate(
+                target.provider, target.model, loaded, env, auth=target.auth, resolver=resolver
+            )
+        ]
     route = route_for_target(
         target,
         loaded,
@@ -141,6 +156,7 @@ def resolve_route(
         fallbacks=list(fallbacks) or list(front.fallback or ()),
         head=candidates,
         service_tier=front.service_tier,
+        resolver=resolver,
     )
     return dataclasses.replace(route, requested_model=requested if is_tier(requested) else None)
 
@@ -153,24 +169,27 @@ def route_for_target(
     fallbacks: Sequence[str] = (),
     head: Sequence[Candidate] = (),
     service_tier: str | None = None,
+    resolver: CredentialResolver | None = None,
 ) -> Route:
     """`target` (or the prepared `head` candidates), then each fallback entry, then the local
     fallback. A fallback without a credential is an error before anything is sent."""
     candidates = list(head) or [
-        make_candidate(target.provider, target.model, loaded, env, auth=target.auth)
+        make_candidate(
+            target.provider, target.model, loaded, env, auth=target.auth, resolver=resolver
+        )
     ]
     for entry in fallbacks:
         name, entry_model = parse_entry(entry)
         try:
-            candidates.append(make_candidate(name, entry_model, loaded, env))
+            candidates.append(make_candidate(name, entry_model, loaded, env, resolver=resolver))
         except CredentialError as exc:
             exc.hint = f"{exc.hint}; or remove '{entry}' from the fallback list"
             raise
     local = loaded.config.routing.local_fallback
     if local:
         name, entry_model = parse_entry(local)
-        if unavailable_reason(name, entry_model, loaded, env) is None:
-            candidates.append(make_candidate(name, entry_model, loaded, env))
+        if unavailable_reason(name, entry_model, loaded, env, resolver) is None:
+            candidates.append(make_candidate(name, entry_model, loaded, env, resolver=resolver))
     for candidate in candidates[1:]:
         factory_for(candidate.kind, candidate.provider)  # unknown kinds fail before the run
     return Route(
@@ -181,7 +200,11 @@ def route_for_target(
 
 
 def _tier_candidates(
-    tier: str, only: str | None, loaded: LoadedConfig, env: Mapping[str, str]
+    tier: str,
+    only: str | None,
+    loaded: LoadedConfig,
+    env: Mapping[str, str],
+    resolver: CredentialResolver | None,
 ) -> list[Candidate]:
     entries = [parse_entry(e) for e in tier_entries(tier, loaded.config.routing)]
     if only:
@@ -189,9 +212,9 @@ def _tier_candidates(
     found: list[Candidate] = []
     skipped: list[str] = []
     for name, model in entries:
-        reason = unavailable_reason(name, model, loaded, env)
+        reason = unavailable_reason(name, model, loaded, env, resolver)
         if reason is None:
-            found.append(make_candidate(name, model, loaded, env))
+            found.append(make_candidate(name, model, loaded, env, resolver=resolver))
         else:
             skipped.append(f"{name}:{model or ''} ({reason})")
     if not found:
