@@ -37,11 +37,12 @@ def _check_provider(app: AppContext, provider: str) -> str:
     from rupu.auth.resolver import SSO_PROVIDERS
     from rupu.auth.stored import check_provider_name
     from rupu.errors import UsageError, did_you_mean
+    from rupu.providers.presets import preset_names
 
     check_provider_name(provider)
-    known = sorted({*SSO_PROVIDERS, *_declared(app)})
-    if provider == "mock":
-        raise UsageError("the mock provider needs no credentials")
+    known = sorted({*SSO_PROVIDERS, *_declared(app), *preset_names()})
+    if provider in {"mock", "claude-code"} or app.config.provider(provider).keyless:
+        raise UsageError(f"the {provider} provider needs no credentials")
     if provider not in known:
         raise UsageError(
             f"unknown provider '{provider}'{did_you_mean(provider, known)}",

@@ -293,3 +293,30 @@ def test_priority_service_tier_on_the_responses_api(workspace: Workspace) -> Non
     assert result.code == 0, result.stderr
     assert server.requests[0].body["service_tier"] == "priority"
     assert "openai · gpt-test [priority] · api-key from env OPENAI_API_KEY" in result.stderr
+
+
+def test_a_preset_key_stored_with_rupu_auth_login(workspace: Workspace) -> None:
+    no_keychain = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    login = run_rupu(
+        "auth",
+        "login",
+        "--provider",
+        "groq",
+        "--mode",
+        "api-key",
+        input="gsk-stored-5e1f",
+        env=no_keychain,
+    )
+    assert login.code == 0, login.stderr
+    refused = run_rupu("auth", "login", "--provider", "ollama", input="x", env=no_keychain)
+    assert refused.code == 2 and "needs no credentials" in refused.stderr
+    with ChatCompletionsServer(
+        api_key="gsk-stored-5e1f", path="/openai/v1/chat/completions"
+    ) as server:
+        workspace.write_config(f'[providers.groq]\nbase_url = "{server.base_url}/openai/v1"\n')
+        workspace.write_agent("fast", "---\nname: fast\nprovider: groq\nmodel: m\n---\n\nGo.\n")
+        server.script.append(stream_reply(text_stream(["Stored."], model="m", with_usage=usage())))
+        result = run_rupu("run", "--agent", "fast", "hi", env=no_keychain)
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    assert "groq · m · api-key from auth.json" in result.stderr
