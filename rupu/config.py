@@ -56,6 +56,17 @@ class ProviderConfig(StrictModel):
     headers: dict[str, str] = Field(default_factory=dict)
     script: str | None = None
     oauth: OAuthEndpoints | None = None
+    allow_unknown_model: bool | None = None
+
+
+class ModelPrice(StrictModel):
+    """`[pricing.<provider>."<model>"]`, USD per million tokens. A missing cache price falls back to
+    the catalog's, then to the input price."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
 
 
 class Config(StrictModel):
@@ -63,6 +74,8 @@ class Config(StrictModel):
     default_model: str | None = None
     permission_mode: PermissionMode | None = None
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    allow_unknown_model: bool = False
+    pricing: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

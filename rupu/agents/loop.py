@@ -96,6 +96,7 @@ class AgentResult:
     transcript: Path
     error: RupuError | None = None
     messages: list[Message] = field(default_factory=list)
+    cost_usd: float | None = None
 
 
 @dataclass(slots=True)
@@ -111,6 +112,8 @@ class AgentRun:
     tools: ToolBox | None = None
     on_event: EventSink | None = None
     on_turn: Callable[[AssistantTurn], Awaitable[None]] | None = None
+    # Prices one call's usage in USD (None when unknown); see rupu.catalog.pricing.
+    pricing: Callable[[Usage], float | None] | None = None
 
     async def run(self, prompt: str, *, history: list[Message] | None = None) -> AgentResult:
         started = time.monotonic()
@@ -126,6 +129,7 @@ class AgentRun:
         )
         messages = [*(history or []), Message.user(prompt)]
         usage = Usage()
+        cost: float | None = 0.0 if self.pricing is not None else None
         turns: list[AssistantTurn] = []
         status: RunStatus = "aborted"
         error: RupuError | None = None
@@ -134,6 +138,8 @@ class AgentRun:
                 turn = await self._turn(turn_index, messages)
                 turns.append(turn)
                 usage = usage.add(turn.usage)
+                turn_cost = self._price(turn.usage)
+                cost = None if cost is None or turn_cost is None else round(cost + turn_cost, 12)
                 messages.append(turn.message)
                 if not turn.message.tool_calls() or self.tools is None:
                     status = "ok"
@@ -157,6 +163,7 @@ class AgentRun:
                 status=status,
                 total_tokens=usage.total_tokens,
                 usage=usage.as_dict(),
+                cost_usd=cost,
                 duration_ms=duration_ms,
                 error=error.one_line() if error else None,
             )
@@ -171,6 +178,7 @@ class AgentRun:
             self.transcript.path,
             error,
             messages,
+            cost,
         )
 
     async def _turn(self, index: int, messages: list[Message]) -> AssistantTurn:
@@ -202,6 +210,9 @@ class AgentRun:
             await self.on_turn(turn)
         return turn
 
+    def _price(self, usage: Usage) -> float | None:
+        return self.pricing(usage) if self.pricing is not None else None
+
     def _record(self, index: int, turn: AssistantTurn) -> None:
         thinking = [p.text for p in turn.message.parts if isinstance(p, ThinkingPart)]
         self.transcript.write(
@@ -219,6 +230,7 @@ class AgentRun:
             model=self.target.model,
             served_model=turn.served_model,
             **turn.usage.as_dict(),
+            cost_usd=self._price(turn.usage),
         )
         if turn.rate_limits:
             self.transcript.write(

@@ -12,6 +12,7 @@ from rupu.cli.context import AppContext
 if TYPE_CHECKING:
     from rupu.agents.loop import AgentResult, RunTarget
     from rupu.agents.spec import AgentSpec
+    from rupu.catalog.pricing import Pricer
     from rupu.providers.base import Provider
 
 
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
     help="text streams the answer; json prints one JSON object when the run ends.",
 )
 @click.option("--hide-thinking", is_flag=True, help="Do not show the model's reasoning.")
+@click.option(
+    "--allow-unknown-model",
+    is_flag=True,
+    help="Run even if the model id is not in the provider's catalog (a brand-new model).",
+)
 @click.pass_obj
 def run(
     app: AppContext,
@@ -44,6 +50,7 @@ def run(
     no_stream: bool,
     output_format: str,
     hide_thinking: bool,
+    allow_unknown_model: bool,
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
@@ -55,12 +62,13 @@ def run(
     text = _read_prompt(prompt)
     spec = resolve_agent(agent_ref, app.paths)
     target = resolve_target(spec, app.config, provider=provider, model=model, auth=auth)  # type: ignore[arg-type]
+    pricing = _check_model_and_price(app, spec, target, model, allow_unknown_model)
     renderer = RunRenderer(
         stream=not no_stream and output_format == "text",
         show_thinking=not hide_thinking and output_format == "text",
         target=target,
     )
-    result = anyio.run(_run, app, spec, target, text, renderer)
+    result = anyio.run(_run, app, spec, target, text, renderer, pricing)
     if output_format == "json":
         click.echo(renderer.json_summary(result))
     else:
@@ -104,13 +112,39 @@ def build_provider_for(app: AppContext, target: RunTarget) -> tuple[Provider, st
     return build_provider(setup), described
 
 
+def _check_model_and_price(
+    app: AppContext, spec: AgentSpec, target: RunTarget, model_flag: str | None, allow: bool
+) -> Pricer:
+    """Rejects an unknown model id before any request; returns the run's usage pricer."""
+    from rupu.catalog.catalog import ModelCatalog
+    from rupu.catalog.pricing import pricer
+    from rupu.catalog.validate import check_target
+
+    catalog = ModelCatalog(app.config, app.paths)
+    check_target(
+        app.paths,
+        app.config,
+        spec,
+        target,
+        model_flag=model_flag,
+        allow_unknown_flag=allow,
+        catalog=catalog,
+    )
+    return pricer(catalog.price(target.provider, target.model))
+
+
 def _describe(source: object) -> str:
     credential = getattr(source, "credential", None)
     return credential.describe() if credential is not None else "resolved at request time"
 
 
 async def _run(
-    app: AppContext, spec: AgentSpec, target: RunTarget, prompt: str, renderer: object
+    app: AppContext,
+    spec: AgentSpec,
+    target: RunTarget,
+    prompt: str,
+    renderer: object,
+    pricing: Pricer | None = None,
 ) -> AgentResult:
     from rupu.agents.loop import AgentRun
     from rupu.cli.render import RunRenderer
@@ -131,6 +165,7 @@ async def _run(
                 transcript=transcript,
                 credential=credential,
                 on_event=renderer.on_event,
+                pricing=pricing,
             )
             return await agent_run.run(prompt)
     finally:
