@@ -21,7 +21,8 @@ from rupu.catalog.schema import (
     load_baked,
     read_live,
 )
-from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ModelPrice
+from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ModelPrice, toml_line_finder
+from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.paths import Paths
 
 Source = Literal["custom", "live", "baked-in"]
@@ -59,6 +60,7 @@ class ModelCatalog:
         self.paths = paths
         self._live: dict[str, LiveCache | None] = {}
         self._entries: dict[str, list[CatalogEntry]] = {}
+        check_pricing_tables(loaded)
 
     # -- providers ----------------------------------------------------------------------------------
     def providers(self) -> list[str]:
@@ -113,25 +115,34 @@ class ModelCatalog:
     def _resolve_price(
         self, provider: str, model: str, entry: CatalogEntry | None
     ) -> Prices | None:
-        base = self._base_price(provider, model, entry)
+        listed = self._listed_price(provider, model, entry)
         override = self._override(provider, model, entry)
-        return apply_override(base, override) if override is not None else base
+        if override is not None:
+            return apply_override(listed, override)
+        if listed is not None:
+            return listed
+        return ZERO if self._free_by_default(provider) else None
 
-    def _base_price(self, provider: str, model: str, entry: CatalogEntry | None) -> Prices | None:
+    def _listed_price(self, provider: str, model: str, entry: CatalogEntry | None) -> Prices | None:
+        """The price in a baked-in list: the provider's own, or for a declared provider of a native
+        kind, the vendor's."""
         baked = self.baked(provider)
-        if baked is not None:
-            found = _find_baked(baked, entry.model if entry else model)
-            if found is not None and found.prices is not None:
-                return found.prices
-            return ZERO if baked.open else None
-        kind = self.loaded.provider(provider).kind or "openai-compatible"
-        source = KIND_PRICE_SOURCE.get(kind)
-        if source is not None:
-            native = load_baked(source)
-            found = _find_baked(native, model) if native is not None else None
-            if found is not None and found.prices is not None:
-                return found.prices
-        return ZERO
+        if baked is None:
+            kind = self.loaded.provider(provider).kind or "openai-compatible"
+            source = KIND_PRICE_SOURCE.get(kind)
+            baked = load_baked(source) if source is not None else None
+        if baked is None:
+            return None
+        found = _find_baked(baked, entry.model if entry else model)
+        if found is None and entry is not None:
+            found = _find_baked(baked, model)
+        return found.prices if found is not None else None
+
+    def _free_by_default(self, provider: str) -> bool:
+        """Declared providers cost nothing unless priced; so does a provider whose list is open
+        (mock)."""
+        baked = self.baked(provider)
+        return baked.open if baked is not None else True
 
     def _override(self, provider: str, model: str, entry: CatalogEntry | None) -> ModelPrice | None:
         table = self.loaded.config.pricing.get(provider) or {}
@@ -195,3 +206,27 @@ def _find_baked(catalog: ProviderCatalog, model: str) -> ModelInfo | None:
             if candidate == info.id or candidate in info.aliases:
                 return info
     return None
+
+
+def check_pricing_tables(loaded: LoadedConfig) -> None:
+    """A `[pricing.<provider>]` table must name a known provider; a typo would silently price
+    nothing."""
+    known = sorted({*BUILTIN_PROVIDERS, *loaded.config.providers})
+    for name in loaded.config.pricing:
+        if name in known:
+            continue
+        location = None
+        for path in reversed(loaded.files):
+            models = list(loaded.config.pricing[name])[:1]
+            line = toml_line_finder(path.read_text(encoding="utf-8-sig"))(
+                ["pricing", name, *models]
+            )
+            if line is not None:
+                location = Location(str(path), line)
+                break
+        raise ConfigError(
+            f"[pricing.{name}] names no provider{did_you_mean(name, known)}",
+            location=location,
+            field=f"pricing.{name}",
+            hint=f"known providers: {', '.join(known)}",
+        )

@@ -220,3 +220,18 @@ def test_damaged_cache_says_how_to_fix_it(workspace: Workspace) -> None:
         make(workspace).entries("gemini")
     assert "damaged" in caught.value.message
     assert "rupu models refresh --provider gemini" in (caught.value.hint or "")
+
+
+def test_pricing_for_an_unknown_provider_is_an_error(workspace: Workspace) -> None:
+    from rupu.config import load_config
+
+    path = workspace.write_config(
+        'default_model = "x"\n\n[pricing.antropic."claude-x"]\ninput = 1\noutput = 2\n'
+    )
+    paths = Paths(home=workspace.home, project=None, cwd=workspace.project)
+    with pytest.raises(ConfigError) as caught:
+        ModelCatalog(load_config(paths), paths)
+    assert (
+        caught.value.message
+        == f"{path}:3: [pricing.antropic] names no provider (did you mean 'anthropic'?)"
+    )

@@ -161,7 +161,7 @@ SHAPES: dict[str, Shape] = {
 def test_cost_matches_the_hand_computed_value(shape: str) -> None:
     strategy, normalise, hand, prices = SHAPES[shape]
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=100, deadline=None)
     @given(strategy)
     def check(raw: dict[str, Any]) -> None:
         got = usage_cost(normalise(raw), prices)
@@ -176,7 +176,7 @@ def test_cost_matches_the_hand_computed_value(shape: str) -> None:
 def test_cost_is_additive_over_turns(shape: str) -> None:
     strategy, normalise, _, prices = SHAPES[shape]
 
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=40, deadline=None)
     @given(st.lists(strategy, min_size=1, max_size=5))
     def check(raws: list[dict[str, Any]]) -> None:
         usages = [normalise(raw) for raw in raws]

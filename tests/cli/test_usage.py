@@ -254,9 +254,6 @@ async def test_costs_in_transcripts_and_usage_match_hand_computed_values(
     assert {r["provider"]: r["cost_usd"] for r in by_provider["rows"]} == pytest.approx(
         {"gemini": 0.096, "openai": 0.06525, "anthropic": 0.0501, "oracle": 0.00788, "copilot": 0.0}
     )
-    by_agent = orjson.loads(run_rupu("usage", "--group-by", "agent", "--format", "json").stdout)
-    assert {r["agent"] for r in by_agent["rows"]} == {f"{c[0]}-agent" for c in CASES}
-
     table = run_rupu("usage", "--group-by", "provider")
     assert table.code == 0, table.stderr
     lines = [line.split() for line in table.stdout.strip().splitlines()]
