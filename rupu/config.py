@@ -4,6 +4,7 @@ names the file and line it is in."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -123,9 +124,13 @@ def _read_layer(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        msg = str(getattr(exc, "msg", exc)).split(" (at line")[0]
-        raise ConfigError(f"TOML syntax error: {msg}", location=Location(str(path), line)) from None
+        text_of = str(exc)
+        found = re.search(r"\(at line (\d+), column (\d+)\)", text_of)
+        line, column = (int(found[1]), int(found[2])) if found else (None, None)
+        msg = text_of.split(" (at line", maxsplit=1)[0]
+        raise ConfigError(
+            f"TOML syntax error: {msg}", location=Location(str(path), line, column)
+        ) from None
     try:
         Config.model_validate(data)
     except ValidationError as exc:

@@ -38,7 +38,7 @@ class TranscriptWriter:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._file: IO[bytes] = os.fdopen(fd, "ab", buffering=0)
 
-    def write(self, kind: str, **data: Any) -> None:
+    def write(self, kind: str, /, **data: Any) -> None:
         line = orjson.dumps({"type": kind, "ts": round(time.time(), 3), "data": data}, default=str)
         self._file.write(line + b"\n")
 

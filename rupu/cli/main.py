@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from rupu import __version__
+
 # name -> (module, attribute, one-line help). Help text lives here so listing commands imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("rupu.cli.run", "run", "Run one agent on a prompt, streaming its answer."),
@@ -40,7 +42,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.version_option(package_name="rupu", prog_name="rupu")
+@click.version_option(__version__, prog_name="rupu")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """rupu: multi-agent workflows from Markdown agent files.

@@ -4,7 +4,8 @@ most OpenAI-compatible servers (Ollama, vLLM, llama.cpp, OpenRouter, Groq, ...).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import orjson
 
@@ -86,7 +87,9 @@ def encode_messages(system: str, messages: list[Message]) -> list[dict[str, Any]
     return out
 
 
-def encode_request(request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+def encode_request(
+    request: ModelRequest, *, stream: bool, reasoning_effort: bool = True
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
         "messages": encode_messages(request.system, request.messages),
@@ -108,7 +111,7 @@ def encode_request(request: ModelRequest, *, stream: bool) -> dict[str, Any]:
         ]
     if request.max_tokens:
         body["max_tokens"] = request.max_tokens
-    if request.effort and request.effort != "auto":
+    if reasoning_effort and request.effort and request.effort != "auto":
         body["reasoning_effort"] = "high" if request.effort == "max" else request.effort
     if request.output_format == "json":
         if request.output_schema:
@@ -196,31 +199,68 @@ class ChatStreamDecoder:
         return self._finish is not None
 
 
-class OpenAIChatProvider:
+@dataclass(frozen=True, slots=True)
+class ChatTarget:
+    """Where one request goes and the headers it carries besides content-type and accept."""
+
+    url: str
+    headers: Mapping[str, str]
+
+
+class ChatEndpoint(Protocol):
+    """Where a vendor hosts the dialect: the URL and auth/vendor headers for each request, and
+    whether the server accepts `reasoning_effort`. Vendors with their own auth (Copilot) supply one;
+    everyone else gets `ConfiguredEndpoint`."""
+
+    sends_reasoning_effort: bool
+
+    async def target(self, request: ModelRequest) -> ChatTarget: ...
+
+
+class ConfiguredEndpoint:
+    """`{base_url}/v1/chat/completions` with the configured headers and a bearer key."""
+
+    sends_reasoning_effort = True
+
     def __init__(self, setup: ProviderSetup) -> None:
         if not setup.config.base_url:
             raise ConfigError(
                 f"provider '{setup.name}' has no base_url", hint="set base_url in config.toml"
             )
-        self.name = setup.name
         self._setup = setup
         self._url = chat_completions_url(setup.config.base_url)
+
+    async def target(self, request: ModelRequest) -> ChatTarget:
+        headers = {"user-agent": f"rupu/{__version__}", **self._setup.config.headers}
+        if self._setup.credentials is not None:
+            credential = await self._setup.credentials.get()
+            headers["authorization"] = f"Bearer {credential.secret.reveal()}"
+        return ChatTarget(self._url, headers)
+
+
+class OpenAIChatProvider:
+    def __init__(self, setup: ProviderSetup, *, endpoint: ChatEndpoint | None = None) -> None:
+        self.name = setup.name
+        self._setup = setup
+        self._endpoint = endpoint or ConfiguredEndpoint(setup)
         self._stream = setup.config.stream
         self._http = HttpClient(
             setup.name, HttpSettings(timeout=setup.config.timeout or DEFAULT_TIMEOUT)
         )
 
-    async def _headers(self) -> dict[str, str]:
+    async def _target(self, request: ModelRequest) -> tuple[str, dict[str, str]]:
+        target = await self._endpoint.target(request)
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if self._stream else "application/json",
-            "user-agent": f"rupu/{__version__}",
-            **self._setup.config.headers,
+            **target.headers,
         }
-        if self._setup.credentials is not None:
-            credential = await self._setup.credentials.get()
-            headers["authorization"] = f"Bearer {credential.secret.reveal()}"
-        return headers
+        return target.url, headers
+
+    def _encode(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+        return encode_request(
+            request, stream=stream, reasoning_effort=self._endpoint.sends_reasoning_effort
+        )
 
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         attempt = self._attempt_stream if self._stream else self._attempt_whole
@@ -228,9 +268,9 @@ class OpenAIChatProvider:
         return stream_with_retries(lambda: attempt(request), self._setup.retry, **kwargs)
 
     async def _attempt_stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        body = encode_request(request, stream=True)
-        headers = await self._headers()
-        async with self._http.stream("POST", self._url, headers=headers, body=body) as response:
+        body = self._encode(request, stream=True)
+        url, headers = await self._target(request)
+        async with self._http.stream("POST", url, headers=headers, body=body) as response:
             decoder = ChatStreamDecoder(request_id_of(response.headers))
             snapshot = rate_limit_snapshot(response.headers)
             done = False
@@ -260,10 +300,10 @@ class OpenAIChatProvider:
             yield event
 
     async def _attempt_whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        body = encode_request(request, stream=False)
-        headers = await self._headers()
+        body = self._encode(request, stream=False)
+        url, headers = await self._target(request)
         data, response_headers = await self._http.request_json(
-            "POST", self._url, headers=headers, body=body
+            "POST", url, headers=headers, body=body
         )
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise ProviderError(self.name, "the response has no choices", model=request.model)

@@ -56,6 +56,11 @@ def test_streams_answer_with_bearer_key_and_declared_model(
         {"role": "user", "content": "review this"},
     ]
     assert "sk-oracle-canary-123" not in result.output
+    (transcript,) = (workspace.home / "transcripts").glob("*.jsonl")
+    recorded = transcript.read_text()
+    assert "sk-oracle-canary-123" not in recorded
+    assert '"credential":"api-key from env RUPU_ORACLE_API_KEY"' in recorded
+    assert '"input_tokens":12' in recorded and '"stop_reason":"end_turn"' in recorded
 
 
 def test_non_streaming_when_stream_false(workspace: Workspace) -> None:

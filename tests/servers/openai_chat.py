@@ -8,6 +8,7 @@ checked against the official `openai` SDK in tests/providers/test_openai_chat_fi
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
@@ -86,15 +87,23 @@ class ChatCompletionsServer(LoopbackServer):
                 raise ValidationFailed("tool parameters must be a JSON Schema object")
         if "tools" in body and not body["tools"]:
             raise ValidationFailed("tools must not be empty when present")
-        from openai.types.chat import CompletionCreateParams
-        from pydantic import TypeAdapter, ValidationError
+        from pydantic import ValidationError
 
         try:
-            TypeAdapter(CompletionCreateParams).validate_python(body)
+            sdk_request_adapter().validate_python(body)
         except ValidationError as exc:
             raise ValidationFailed(
                 f"openai SDK rejects the body: {exc.errors()[0]['msg']}"
             ) from None
+
+
+@functools.cache
+def sdk_request_adapter() -> Any:
+    """The openai SDK's request type as a validator, built once (it takes tens of milliseconds)."""
+    from openai.types.chat import CompletionCreateParams
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(CompletionCreateParams)
 
 
 def validate_message(index: int, message: Any) -> None:
