@@ -7,7 +7,7 @@ page body into models plus the request for the next page (None at the end).
 | openai (key)      | `{root}/v1/models`                         | Bearer                      | one page         |
 | openai (sign-in)  | `{backend}/codex/models?client_version=..` | Bearer + chatgpt-account-id | one page         |
 | gemini            | `{root}/v1beta/models?pageSize=1000`       | x-goog-api-key              | nextPageToken    |
-| copilot           | `{api}/models`                             | Bearer + editor headers     | one page         |
+| copilot           | `{api}/models`                             | Copilot token + editor hdrs | one page         |
 | openai-compatible | `{root}/v1/models`                         | Bearer                      | one page         |
 """
 
@@ -33,11 +33,6 @@ DEFAULT_BASE_URLS = {
     "copilot": "https://api.individual.githubcopilot.com",
 }
 DEFAULT_CHATGPT_BACKEND = "https://chatgpt.com/backend-api"
-COPILOT_HEADERS = {
-    "editor-version": "vscode/1.107.0",
-    "editor-plugin-version": "copilot-chat/0.35.0",
-    "copilot-integration-id": "vscode-chat",
-}
 # Families on api.openai.com that the Responses API cannot run (embeddings, audio, images, ...).
 OPENAI_NON_CHAT = (
     "embedding",
@@ -287,9 +282,11 @@ class CopilotLister:
     credential: Credential
 
     def first(self) -> PageRequest:
+        from rupu.providers.copilot_token import EDITOR_HEADERS
+
         headers = {
             **_base_headers(),
-            **COPILOT_HEADERS,
+            **EDITOR_HEADERS,
             "authorization": f"Bearer {self.credential.secret.reveal()}",
         }
         return PageRequest(f"{self.root}/models", headers)
@@ -338,7 +335,9 @@ def _gemini(provider: str, config: ProviderConfig, credential: Credential) -> Mo
 
 
 def _copilot(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
-    base = config.base_url or DEFAULT_BASE_URLS["copilot"]
+    """`credential` is the Copilot token (see `refresh.copilot_token_source`); its exchange names the
+    API host, which `[providers.copilot] base_url` overrides."""
+    base = config.base_url or credential.extras.get("api_base") or DEFAULT_BASE_URLS["copilot"]
     return CopilotLister(provider, base.rstrip("/"), credential)
 
 

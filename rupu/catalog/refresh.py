@@ -13,7 +13,7 @@ from typing import Literal
 from rupu.auth.credentials import CredentialSource
 from rupu.catalog.listing import LISTERS, ModelLister, PageRequest, lister_for
 from rupu.catalog.schema import LiveCache, LiveModel, write_live
-from rupu.config import LoadedConfig
+from rupu.config import LoadedConfig, ProviderConfig
 from rupu.errors import CredentialError, ProviderError, RupuError
 from rupu.paths import Paths
 from rupu.providers.http import HttpClient, HttpSettings
@@ -85,16 +85,20 @@ async def refresh_provider(
         if kind not in LISTERS:
             return RefreshResult(provider, "skipped", reason="its model list is fixed")
         try:
-            credential = await credentials(provider).get()
+            source: CredentialSource = credentials(provider)
+            credential = await source.get()
         except CredentialError as exc:
             if skip_without_credential:
                 return RefreshResult(provider, "skipped", reason=f"no credential ({exc.hint})")
             raise
-        lister = lister_for(provider, kind, config, credential)
-        assert lister is not None
         http = HttpClient(provider, HttpSettings(timeout=LIST_TIMEOUT, idle_timeout=LIST_TIMEOUT))
         try:
-            models, pages, source = await fetch_models(lister, http)
+            adapt = CREDENTIAL_ADAPTERS.get(kind)
+            if adapt is not None:
+                credential = await adapt(provider, config, source, http).get()
+            lister = lister_for(provider, kind, config, credential)
+            assert lister is not None
+            models, pages, first_url = await fetch_models(lister, http)
         finally:
             await http.aclose()
         if not models:
@@ -106,11 +110,33 @@ async def refresh_provider(
                 exit_code=3,
             )
         fetched_at = (now or _utc_now)().isoformat(timespec="seconds")
-        cache = LiveCache(provider=provider, fetched_at=fetched_at, source=source, models=models)
+        cache = LiveCache(provider=provider, fetched_at=fetched_at, source=first_url, models=models)
         path = write_live(paths, cache)
         return RefreshResult(provider, "ok", len(models), pages, path)
     except RupuError as exc:
         return RefreshResult(provider, "failed", reason=exc.one_line(), exit_code=exc.exit_code)
+
+
+def copilot_token_source(
+    provider: str, config: ProviderConfig, github: CredentialSource, http: HttpClient
+) -> CredentialSource:
+    """Copilot's API takes a short-lived Copilot token, exchanged for the GitHub token."""
+    from rupu.providers.copilot import CopilotBearerSource
+    from rupu.providers.copilot_token import DEFAULT_EXCHANGE_URL, CopilotTokenCache
+
+    tokens = CopilotTokenCache(
+        github,
+        http=http,
+        exchange_url=config.token_exchange_url or DEFAULT_EXCHANGE_URL,
+        provider=provider,
+    )
+    return CopilotBearerSource(provider, tokens)
+
+
+# Kinds whose stored credential is exchanged for another before the list request.
+CREDENTIAL_ADAPTERS: dict[
+    str, Callable[[str, ProviderConfig, CredentialSource, HttpClient], CredentialSource]
+] = {"copilot": copilot_token_source}
 
 
 def _utc_now() -> dt.datetime:

@@ -15,15 +15,14 @@ from rupu.errors import CredentialError
 from rupu.paths import Paths
 from tests.conftest import Workspace
 from tests.servers.base import Reply
+from tests.servers.copilot import CopilotServer
 from tests.servers.model_lists import (
     AnthropicModelsServer,
     CodexModelsServer,
     CompatibleServer,
-    CopilotModelsServer,
     GeminiModelsServer,
     OpenAIModelsServer,
     anthropic_model,
-    copilot_model,
     gemini_model,
     json_reply,
     openai_model,
@@ -266,31 +265,37 @@ async def test_gemini_invalid_key_and_empty_list(workspace: Workspace) -> None:
     assert not cache_path(paths, "gemini").exists()
 
 
-async def test_copilot_lists_chat_models_with_editor_headers(workspace: Workspace) -> None:
+async def test_copilot_exchanges_the_github_token_then_lists_chat_models(
+    workspace: Workspace,
+) -> None:
     models = [
-        copilot_model("claude-sonnet-4.6", "Claude Sonnet 4.6", 200_000, 32_000),
-        copilot_model("gpt-5", "GPT-5", 264_000, 64_000),
-        copilot_model("text-embedding-3-small", "Embedding", 8191, 1, kind="embeddings"),
+        {"id": "claude-sonnet-4.6", "supported_endpoints": ["/chat/completions", "/v1/messages"]},
+        {"id": "gpt-5-mini", "supported_endpoints": ["/responses"]},
+        {"id": "text-embedding-3-small", "type": "embeddings"},
     ]
-    with CopilotModelsServer(models, token="cop-1") as server:
-        loaded, paths = setup(workspace, {"copilot": {"base_url": server.base_url}})
+    with CopilotServer(github_token="ghp_list", api_prefix="/api", models=models) as server:
+        loaded, paths = setup(workspace, {"copilot": {"token_exchange_url": server.exchange_url}})
         ok = await refresh_provider(
-            "copilot", loaded=loaded, paths=paths, credentials=keys({"copilot": "cop-1"})
+            "copilot", loaded=loaded, paths=paths, credentials=keys({"copilot": "ghp_list"})
         )
-        denied = await refresh_provider(
-            "copilot", loaded=loaded, paths=paths, credentials=keys({"copilot": "cop-bad"})
+        refused = await refresh_provider(
+            "copilot", loaded=loaded, paths=paths, credentials=keys({"copilot": "ghp_other"})
         )
         server.assert_clean()
     assert ok.status == "ok", ok.reason
     cache = read_live(paths, "copilot")
     assert cache is not None
-    assert [(m.id, m.context_window, m.max_output) for m in cache.models] == [
-        ("claude-sonnet-4.6", 200_000, 32_000),
-        ("gpt-5", 264_000, 64_000),
-    ]
-    assert server.requests[0].headers["copilot-integration-id"] == "vscode-chat"
-    assert denied.status == "failed"
-    assert "Bad credentials" in (denied.reason or "")
+    assert [m.id for m in cache.models] == ["claude-sonnet-4.6", "gpt-5-mini"]
+    # The list request went to the API host the exchange named, with the Copilot token.
+    [listing] = server.model_requests
+    assert listing.path == "/api/models"
+    assert listing.headers["authorization"] == f"Bearer {next(iter(server.issued))}"
+    assert cache.source == f"{server.base_url}/api/models"
+    assert server.exchanges == 2
+    assert refused.status == "failed"
+    assert refused.exit_code == 2
+    assert "GitHub refused to issue a Copilot token" in (refused.reason or "")
+    assert "ghp_other" not in (refused.reason or "")
 
 
 @pytest.mark.parametrize("suffix", ["", "/v1", "/v1/"])
