@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from rupu.errors import ConfigError, Location
 from rupu.paths import Paths
@@ -70,6 +70,71 @@ class ModelPrice(StrictModel):
     cache_write: float | None = Field(default=None, ge=0)
 
 
+class BashToolConfig(StrictModel):
+    """`[tools.bash]`: the shell tool's limits and what it may see."""
+
+    timeout_secs: float = Field(default=120, gt=0)
+    max_timeout_secs: float = Field(default=600, gt=0)
+    output_limit: int = Field(default=100_000, ge=1000)
+    kill_after_bytes: int = Field(default=64_000_000, ge=1000)
+    env_passthrough: list[str] = Field(default_factory=list)
+    allow: list[str] = Field(default_factory=list)
+
+
+class GrepToolConfig(StrictModel):
+    ripgrep: str = "auto"
+
+
+class WebSearchConfig(StrictModel):
+    """`[tools.web_search]`: backend choice and endpoint overrides (gateways, tests)."""
+
+    provider: Literal["brave", "tavily", "serper"] | None = None
+    brave_url: str | None = None
+    tavily_url: str | None = None
+    serper_url: str | None = None
+    max_results: int = Field(default=5, ge=1, le=20)
+    timeout_secs: float = Field(default=20, gt=0)
+
+
+class ToolsConfig(StrictModel):
+    result_limit: int = Field(default=100_000, ge=1000)
+    bash: BashToolConfig = Field(default_factory=BashToolConfig)
+    grep: GrepToolConfig = Field(default_factory=GrepToolConfig)
+    web_search: WebSearchConfig = Field(default_factory=WebSearchConfig)
+
+
+class McpServerConfig(StrictModel):
+    """`[mcp.servers.<name>]`: a stdio server (`command`) or a streamable-HTTP one (`url`)."""
+
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_secs: float = Field(default=60, gt=0)
+    startup_timeout_secs: float = Field(default=30, gt=0)
+    read_only: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("set exactly one of command (stdio) or url (streamable HTTP)")
+        return self
+
+
+class McpConfig(StrictModel):
+    servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+
+    @field_validator("servers")
+    @classmethod
+    def _server_names(cls, value: dict[str, McpServerConfig]) -> dict[str, McpServerConfig]:
+        for name in value:
+            if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
+                raise ValueError(f"server name {name!r} may hold only letters, digits, '-' and '_'")
+        return value
+
+
 class Config(StrictModel):
     default_provider: str | None = None
     default_model: str | None = None
@@ -77,6 +142,8 @@ class Config(StrictModel):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     allow_unknown_model: bool = False
     pricing: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    mcp: McpConfig = Field(default_factory=McpConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """Transcripts: one JSONL file per agent run at `$RUPU_HOME/transcripts/<run_id>.jsonl`.
 
 Each line is `{"type": ..., "ts": <unix seconds>, "data": {...}}`. Types: `run_start`, `turn_start`,
-`assistant_message`, `usage`, `retry`, `rate_limits`, `turn_end`, `error`, `run_complete` (and the
-tool events the agent loop adds). A reader skips a torn last line and unknown types; a file without
+`assistant_message`, `usage`, `retry`, `rate_limits`, `turn_end`, `error`, `run_complete`, and the
+tool events (`tool_audit`, `tool_call`, `permission`, `path_denied`, `file_edit`, `command_run`,
+`tool_result`, `context_trimmed`; see docs/tools.md). A reader skips a torn last line and unknown types; a file without
 `run_complete` is a run that was interrupted.
 """
 

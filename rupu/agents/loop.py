@@ -10,12 +10,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from rupu.agents.overflow import (
+    MAX_TRIMS,
+    drop_oldest_exchange,
+    is_context_overflow,
+    overflow_error,
+)
 from rupu.agents.spec import AgentSpec
 from rupu.auth.credentials import AuthMode
 from rupu.config import LoadedConfig
-from rupu.errors import ConfigError, ProviderError, RupuError
+from rupu.errors import ConfigError, Interrupted, ProviderError, RupuError
 from rupu.messages import (
     AssistantTurn,
     Message,
@@ -84,6 +90,10 @@ class ToolBox(Protocol):
 
     async def run_calls(self, turn: AssistantTurn, transcript: TranscriptWriter) -> Message: ...
 
+    def audit(self) -> dict[str, Any]:
+        """What the run may do (mode, workspace, tool names), recorded as `tool_audit`."""
+        ...
+
 
 @dataclass(slots=True)
 class AgentResult:
@@ -127,6 +137,8 @@ class AgentRun:
             credential=self.credential,
             agent_path=str(self.spec.path),
         )
+        if self.tools is not None:
+            self.transcript.write("tool_audit", **self.tools.audit())
         messages = [*(history or []), Message.user(prompt)]
         usage = Usage()
         cost: float | None = 0.0 if self.pricing is not None else None
@@ -135,7 +147,7 @@ class AgentRun:
         error: RupuError | None = None
         try:
             for turn_index in range(front.max_turns or DEFAULT_MAX_TURNS):
-                turn = await self._turn(turn_index, messages)
+                turn = await self._fitting_turn(turn_index, messages)
                 turns.append(turn)
                 usage = usage.add(turn.usage)
                 turn_cost = self._price(turn.usage)
@@ -153,7 +165,7 @@ class AgentRun:
                     hint="raise maxTurns in the agent's frontmatter or narrow the task",
                 )
         except RupuError as exc:
-            status, error = "error", exc
+            status, error = ("aborted" if isinstance(exc, Interrupted) else "error"), exc
             self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
         finally:
             duration_ms = int((time.monotonic() - started) * 1000)
@@ -180,6 +192,26 @@ class AgentRun:
             messages,
             cost,
         )
+
+    async def _fitting_turn(self, index: int, messages: list[Message]) -> AssistantTurn:
+        """A turn; when the provider says the context is full, the oldest tool exchange is dropped
+        (noted in the transcript) and the turn is tried again."""
+        for _ in range(MAX_TRIMS):
+            try:
+                return await self._turn(index, messages)
+            except ProviderError as exc:
+                if not is_context_overflow(exc):
+                    raise
+                dropped = drop_oldest_exchange(messages)
+                if not dropped:
+                    raise overflow_error(exc) from None
+                self.transcript.write(
+                    "context_trimmed",
+                    turn_idx=index,
+                    dropped_messages=dropped,
+                    note="the provider reported a context overflow; the oldest tool exchange was dropped",
+                )
+        return await self._turn(index, messages)
 
     async def _turn(self, index: int, messages: list[Message]) -> AssistantTurn:
         front = self.spec.frontmatter

@@ -39,6 +39,7 @@ class RunRenderer:
         self._first_token = False
         self._in_thinking = False
         self._wrote_text = False
+        self._last_char = "\n"
         self._started = time.monotonic()
 
     @asynccontextmanager
@@ -83,6 +84,7 @@ class RunRenderer:
                 self.out.write(event.text)  # type: ignore[union-attr]
                 self.out.flush()
                 self._wrote_text = True
+                self._last_char = event.text[-1:] or self._last_char  # type: ignore[union-attr]
         elif kind == "thinking_delta":
             if not self._first_token:
                 self._clear_status()
@@ -92,11 +94,25 @@ class RunRenderer:
                     self._in_thinking = True
                 self.err.write(event.text)  # type: ignore[union-attr]
                 self.err.flush()
+        elif kind == "tool_call_started" and not self._first_token:
+            self._clear_status()  # stop the waiting line before a permission prompt can appear
+        elif kind == "response_started" and self._last_char != "\n":
+            # A later turn (after tool calls) starts on a line of its own.
+            self.out.write("\n")
+            self._last_char = "\n"
         elif kind == "retry_scheduled":
             self._clear_status()
             self.err.write(
                 f"retrying after {event.delay:.1f}s ({event.reason}, attempt {event.attempt})\n"  # type: ignore[union-attr]
             )
+
+    def tool_note(self, text: str) -> None:
+        """One line on stderr per tool call (or denial), so a person can follow what happens."""
+        self._clear_status()
+        if self._in_thinking:
+            self._end_thinking()
+        self.err.write(self._dim(f"· {text}") + "\n")
+        self.err.flush()
 
     def _end_thinking(self) -> None:
         self.err.write(f"{RESET}\n" if self.err_tty else "\n")

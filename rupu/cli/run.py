@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -13,7 +14,9 @@ if TYPE_CHECKING:
     from rupu.agents.loop import AgentResult, RunTarget
     from rupu.agents.spec import AgentSpec
     from rupu.catalog.pricing import Pricer
+    from rupu.cli.render import RunRenderer
     from rupu.providers.base import Provider
+    from rupu.tools.setup import ToolSetup
 
 
 @click.command()
@@ -39,6 +42,16 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Run even if the model id is not in the provider's catalog (a brand-new model).",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["ask", "bypass", "readonly"]),
+    help="Permission mode for tools (overrides the agent and config; default ask).",
+)
+@click.option(
+    "--workspace",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory the tools work in (default: the current directory).",
+)
 @click.pass_obj
 def run(
     app: AppContext,
@@ -51,6 +64,8 @@ def run(
     output_format: str,
     hide_thinking: bool,
     allow_unknown_model: bool,
+    mode: str | None,
+    workspace: Path | None,
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
@@ -68,7 +83,8 @@ def run(
         show_thinking=not hide_thinking and output_format == "text",
         target=target,
     )
-    result = anyio.run(_run, app, spec, target, text, renderer, pricing)
+    tool_setup = _tool_setup(app, spec, mode, workspace, renderer)
+    result = anyio.run(_run, app, spec, target, text, renderer, tool_setup, pricing)
     if output_format == "json":
         click.echo(renderer.json_summary(result))
     else:
@@ -138,16 +154,46 @@ def _describe(source: object) -> str:
     return credential.describe() if credential is not None else "resolved at request time"
 
 
+def _tool_setup(
+    app: AppContext,
+    spec: AgentSpec,
+    mode: str | None,
+    workspace: Path | None,
+    renderer: RunRenderer,
+) -> ToolSetup:
+    from rupu.tools.permissions import default_decider, resolve_mode
+    from rupu.tools.setup import ToolSetup
+
+    chosen, source = resolve_mode(
+        cli=mode,
+        agent=spec.frontmatter.permission_mode,
+        config=app.config.config.permission_mode,
+    )
+    return ToolSetup(
+        loaded=app.config,
+        env=app.env,
+        workspace=(workspace or app.paths.cwd).resolve(),
+        mode=chosen,
+        mode_source=source,
+        decider=default_decider(),
+        private=[app.paths.home],
+        log_dir=app.paths.home / "logs",
+        notify=renderer.tool_note,
+    )
+
+
 async def _run(
     app: AppContext,
     spec: AgentSpec,
     target: RunTarget,
     prompt: str,
     renderer: object,
+    tool_setup: ToolSetup,
     pricing: Pricer | None = None,
 ) -> AgentResult:
     from rupu.agents.loop import AgentRun
     from rupu.cli.render import RunRenderer
+    from rupu.tools.setup import open_toolbox
     from rupu.transcripts import TranscriptWriter, new_run_id
 
     assert isinstance(renderer, RunRenderer)
@@ -156,7 +202,10 @@ async def _run(
     transcript = TranscriptWriter(app.paths.transcripts / f"{run_id}.jsonl")
     renderer.credential = credential
     try:
-        async with renderer.waiting():
+        async with (
+            open_toolbox(tool_setup, agent=spec.name, patterns=spec.frontmatter.tools) as tools,
+            renderer.waiting(),
+        ):
             agent_run = AgentRun(
                 run_id=run_id,
                 spec=spec,
@@ -164,6 +213,7 @@ async def _run(
                 provider=provider,
                 transcript=transcript,
                 credential=credential,
+                tools=tools,
                 on_event=renderer.on_event,
                 pricing=pricing,
             )

@@ -8,7 +8,7 @@ aiohttp's decodes a stream several times faster (see bench/). Heavy modules load
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,13 +44,24 @@ class HttpSettings:
     max_connections: int = 1000
 
 
-class HttpClient:
-    """One connection pool for one provider."""
+ErrorMapper = Callable[[str, int, Mapping[str, str], bytes], ProviderError]
 
-    def __init__(self, provider: str, settings: HttpSettings | None = None) -> None:
+
+class HttpClient:
+    """One connection pool for one provider. `error_mapper` turns a non-2xx response into the error
+    to raise (a dialect with its own error envelope details passes its own)."""
+
+    def __init__(
+        self,
+        provider: str,
+        settings: HttpSettings | None = None,
+        *,
+        error_mapper: ErrorMapper | None = None,
+    ) -> None:
         self.provider = provider
         self.settings = settings or HttpSettings()
         self._client: httpx.AsyncClient | None = None
+        self._error_mapper: ErrorMapper = error_mapper or error_from_response
 
     def _get(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -89,9 +100,7 @@ class HttpClient:
         try:
             if response.status_code >= 400:
                 raw = await response.aread()
-                raise error_from_response(
-                    self.provider, response.status_code, response.headers, raw
-                )
+                raise self._error_mapper(self.provider, response.status_code, response.headers, raw)
             yield response
         finally:
             await response.aclose()

@@ -23,6 +23,7 @@ BUILTIN_KINDS: dict[str, str] = {
 FACTORIES: dict[str, str] = {
     "openai-compatible": "rupu.providers.openai_chat:create",
     "copilot": "rupu.providers.copilot:create",
+    "gemini": "rupu.providers.gemini:create",
     "mock": "rupu.providers.mock:create",
 }
 

@@ -1,0 +1,139 @@
+"""The bash tool: no secrets in its environment (acceptance 5, T7), output capped (T11), timeouts and
+leftover background jobs kill the whole process group (T10), no stdin."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.tools.helpers import open_box
+
+pytestmark = pytest.mark.anyio
+
+CANARIES = {
+    "ANTHROPIC_API_KEY": "canary-anthropic-0d2f9a1b",
+    "OPENAI_API_KEY": "canary-openai-77c1e0aa",
+    "GEMINI_API_KEY": "canary-gemini-5b8e2c10",
+    "RUPU_ORACLE_API_KEY": "canary-oracle-a1b2c3d4",
+    "RUPU_HOME_TOKEN": "canary-rupu-99887766",
+    "GH_TOKEN": "canary-ghtoken-11223344",
+    "GITHUB_TOKEN": "canary-github-55667788",
+    "COPILOT_GITHUB_TOKEN": "canary-copilot-13572468",
+    "BRAVE_API_KEY": "canary-brave-24681357",
+    "AWS_SECRET_ACCESS_KEY": "canary-aws-secret-0f0f0f0f",
+    "AWS_ACCESS_KEY_ID": "canary-aws-id-1e1e1e1e",
+    "DATABASE_PASSWORD": "canary-db-pass-2d2d2d2d",
+    "npm_config__authToken": "canary-npm-3c3c3c3c",
+}
+
+
+def environment(**extra: str) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "SAFE_VAR": "visible-value", **CANARIES, **extra}
+
+
+def live_members(pgid: int) -> list[int]:
+    """Processes in group `pgid` that are still running (zombies do not count)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(entry.name))
+    return alive
+
+
+async def test_environment_holds_no_provider_secrets(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / ".env").write_text(f"OPENAI_API_KEY={CANARIES['OPENAI_API_KEY']}\n")
+    async with open_box(root, env=environment()) as box:
+        shown = await box.one("bash", {"command": "env; cat .env"})
+    assert "SAFE_VAR=visible-value" in shown.content
+    transcript = (tmp_path / "transcript.jsonl").read_text()
+    for name, value in CANARIES.items():
+        assert value not in shown.content, name
+        assert value not in transcript, name
+        assert f"{name}=" not in shown.content.replace("OPENAI_API_KEY=[REDACTED]", ""), name
+    assert "OPENAI_API_KEY=[REDACTED]" in shown.content
+
+
+async def test_passthrough_is_an_explicit_opt_in(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    config = {"tools": {"bash": {"env_passthrough": ["GH_TOKEN"]}}}
+    async with open_box(root, env=environment(), config=config) as box:
+        shown = await box.one("bash", {"command": 'test -n "$GH_TOKEN" && echo has-gh-token'})
+    assert "has-gh-token" in shown.content
+
+
+async def test_exit_code_and_streams(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    async with open_box(root, env=environment()) as box:
+        result = await box.one("bash", {"command": "pwd; echo oops >&2; cat; exit 3"})
+        runs = box.events("command_run")
+    assert not result.is_error
+    assert result.content == f"exit code 3\n[stdout]\n{root.resolve()}\n[stderr]\noops"
+    assert runs[0]["exit_code"] == 3
+    assert runs[0]["stdout_bytes"] == len(str(root.resolve())) + 1
+    assert runs[0]["stderr_bytes"] == 5
+    assert runs[0]["argv"][1:] == ["-c", "pwd; echo oops >&2; cat; exit 3"]
+
+
+async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    async with open_box(root, env=environment()) as box:
+        result = await box.one(
+            "bash",
+            {"command": "echo pgid=$$; (sleep 1000 &); sleep 1000 & sleep 1000", "timeout_secs": 1},
+        )
+        runs = box.events("command_run")
+    assert result.is_error and "timed out after 1s" in result.content
+    pgid = int(result.content.split("pgid=")[1].split()[0])
+    assert live_members(pgid) == []
+    assert runs[0]["timed_out"] is True and runs[0]["exit_code"] is None
+
+
+async def test_background_jobs_do_not_outlive_the_call(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    async with open_box(root, env=environment()) as box:
+        result = await box.one("bash", {"command": "sleep 1000 & echo pgid=$$"})
+    assert not result.is_error
+    pgid = int(result.content.split("pgid=")[1].split()[0])
+    assert live_members(pgid) == []
+
+
+async def test_a_gigabyte_of_output_is_capped_and_killed(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    async with open_box(root, env=environment()) as box:
+        result = await box.one("bash", {"command": "echo pgid=$$; yes | head -c 1000000000"})
+        runs = box.events("command_run")
+    assert result.is_error and "was killed" in result.content
+    assert "bytes of output omitted" in result.content
+    assert len(result.content) < 110_000
+    assert runs[0]["output_flood"] is True
+    assert 64_000_000 < runs[0]["stdout_bytes"] < 1_000_000_000
+    assert live_members(int(result.content.split("pgid=")[1].split()[0])) == []
+
+
+async def test_long_output_keeps_start_and_end(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    config = {"tools": {"bash": {"output_limit": 1000}}}
+    async with open_box(root, env=environment(), config=config) as box:
+        result = await box.one("bash", {"command": "seq 1 100000"})
+    lines = result.content.splitlines()
+    assert lines[:3] == ["exit code 0", "[stdout]", "1"]
+    assert lines[-1] == "100000"
+    assert any("bytes of output omitted" in line for line in lines)
+    assert len(result.content) < 1200
