@@ -331,7 +331,7 @@ def _openai(provider: str, config: ProviderConfig, credential: Credential) -> Mo
 
 def _gemini(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
     base = config.base_url or DEFAULT_BASE_URLS["gemini"]
-    return GeminiLister(provider, api_root(base, "/v1beta", "/v1"), credential)
+    return GeminiLister(provider, api_root(base, "/v1beta", "/v1alpha", "/v1"), credential)
 
 
 def _copilot(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:

@@ -1,8 +1,9 @@
 """Each provider's raw usage, normalised to `rupu.messages.Usage` as wire-formats §7.9 defines it:
 `input_tokens` without cache, cache reads and writes apart, reasoning inside `output_tokens`.
 
-The chat-completions shape uses rupu's real decoder (`rupu.providers.openai_chat.decode_usage`). The
-native providers' decoders must give the same `Usage` for the same raw fields as these functions.
+Chat completions and Gemini use rupu's real decoders (`rupu.providers.openai_chat.decode_usage`,
+`rupu.providers.gemini_dialect.decode_usage`). Anthropic and OpenAI Responses use the normalisation
+below until their providers land; their decoders must give the same `Usage` for the same fields.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rupu.messages import Usage
+from rupu.providers.gemini_dialect import decode_usage as gemini_usage
 from rupu.providers.openai_chat import decode_usage as chat_usage
 
 __all__ = ["anthropic_usage", "chat_usage", "gemini_usage", "responses_usage"]
@@ -36,18 +38,5 @@ def responses_usage(raw: dict[str, Any]) -> Usage:
         output_tokens=raw["output_tokens"],
         cache_read_tokens=cached,
         reasoning_tokens=(raw.get("output_tokens_details") or {}).get("reasoning_tokens", 0),
-        reported=True,
-    )
-
-
-def gemini_usage(raw: dict[str, Any]) -> Usage:
-    """Gemini: cached tokens are inside `promptTokenCount`; thoughts are outside the candidates."""
-    cached = raw.get("cachedContentTokenCount", 0)
-    thoughts = raw.get("thoughtsTokenCount", 0)
-    return Usage(
-        input_tokens=raw["promptTokenCount"] - cached,
-        output_tokens=raw.get("candidatesTokenCount", 0) + thoughts,
-        cache_read_tokens=cached,
-        reasoning_tokens=thoughts,
         reported=True,
     )

@@ -163,6 +163,9 @@ class NoopTools:
             "user", [ToolResultPart(c.call_id, c.name, "ok") for c in turn.message.tool_calls()]
         )
 
+    def audit(self) -> dict[str, Any]:
+        return {"tools": ["noop"]}
+
 
 def script_for(path: Path, usages: tuple[Usage, Usage]) -> Path:
     fields = (
