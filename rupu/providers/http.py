@@ -143,7 +143,11 @@ async def iter_sse(response: httpx.Response, provider: str) -> AsyncIterator[SSE
 def network_error(
     provider: str, exc: BaseException, *, during: str = "the request"
 ) -> ProviderError:
-    kind = type(exc).__name__
+    # httpx-aiohttp maps a refused connection (aiohttp ClientConnectorError) to httpx's
+    # ConnectTimeout; the aiohttp exception it chains is the precise one.
+    cause = exc.__cause__
+    named = cause if cause is not None and type(cause).__module__.startswith("aiohttp") else exc
+    kind = type(named).__name__
     timeout = "Timeout" in kind
     what = "timed out" if timeout else "connection failed"
     detail = str(exc).split("\n")[0][:160]

@@ -22,6 +22,9 @@ BUILTIN_KINDS: dict[str, str] = {
 
 FACTORIES: dict[str, str] = {
     "openai-compatible": "rupu.providers.openai_chat:create",
+    "anthropic": "rupu.providers.anthropic:create",
+    "openai": "rupu.providers.openai_responses:create",
+    "openai-responses": "rupu.providers.openai_responses:create",
     "copilot": "rupu.providers.copilot:create",
     "gemini": "rupu.providers.gemini:create",
     "mock": "rupu.providers.mock:create",

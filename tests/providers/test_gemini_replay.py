@@ -56,6 +56,9 @@ class ReadTool:
     )
     seen: list[str] = field(default_factory=list)
 
+    def audit(self) -> dict[str, Any]:
+        return {"tools": [spec.name for spec in self.specs]}
+
     async def run_calls(self, turn: AssistantTurn, transcript: TranscriptWriter) -> Message:
         parts: list[Part] = []
         for call in turn.message.tool_calls():
