@@ -3,8 +3,10 @@ headers, auth failure, malformed bodies, and one provider's failure leaving the 
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+import orjson
 import pytest
 
 from rupu.auth.credentials import AuthMode, Credential, CredentialSource, FixedCredential, Secret
@@ -198,15 +200,13 @@ async def test_openai_sign_in_lists_the_chatgpt_backend_models(workspace: Worksp
         {"slug": "gpt-5.2-codex", "display_name": "GPT-5.2 Codex", "context_window": 272000},
         {"slug": "gpt-5.1-codex-mini", "display_name": "GPT-5.1 Codex mini"},
     ]
-    with CodexModelsServer(models, token="jwt-1", account="acct_9") as server:
-        loaded, paths = setup(
-            workspace, {"openai": {"sso_base_url": f"{server.base_url}/backend-api/codex"}}
-        )
+    claims = {"https://api.openai.com/auth": {"chatgpt_account_id": "acct_9"}}
+    payload = base64.urlsafe_b64encode(orjson.dumps(claims)).decode().rstrip("=")
+    token = f"eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln"
+    with CodexModelsServer(models, token=token, account="acct_9") as server:
+        loaded, paths = setup(workspace, {"openai": {"sso_base_url": server.base_url}})
         result = await refresh_provider(
-            "openai",
-            loaded=loaded,
-            paths=paths,
-            credentials=keys({"openai": "jwt-1"}, "sso", chatgpt_account_id="acct_9"),
+            "openai", loaded=loaded, paths=paths, credentials=keys({"openai": token}, "sso")
         )
         server.assert_clean()
     assert result.status == "ok", result.reason
@@ -216,6 +216,24 @@ async def test_openai_sign_in_lists_the_chatgpt_backend_models(workspace: Worksp
         ("gpt-5.2-codex", 272000),
         ("gpt-5.1-codex-mini", None),
     ]
+    assert server.requests[0].headers["originator"] == "rupu"
+
+
+async def test_configured_headers_reach_the_list_but_never_replace_the_key(
+    workspace: Workspace,
+) -> None:
+    with AnthropicModelsServer(ANTHROPIC[:1], api_key="sk-ant-h", page_size=1) as server:
+        headers = {"X-Gateway-Team": "infra", "x-api-key": "not-this-one"}
+        loaded, paths = setup(
+            workspace, {"anthropic": {"base_url": server.base_url, "headers": headers}}
+        )
+        result = await refresh_provider(
+            "anthropic", loaded=loaded, paths=paths, credentials=keys({"anthropic": "sk-ant-h"})
+        )
+        server.assert_clean()
+    assert result.status == "ok", result.reason
+    assert server.requests[0].headers["x-gateway-team"] == "infra"
+    assert server.requests[0].headers["x-api-key"] == "sk-ant-h"
 
 
 async def test_gemini_pages_with_page_tokens(workspace: Workspace) -> None:
