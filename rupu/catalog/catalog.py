@@ -94,15 +94,23 @@ class ModelCatalog:
         return self._entries[provider]
 
     def find(self, provider: str, model: str) -> CatalogEntry | None:
-        """The entry for `model` by id, alias, or (for a dated snapshot) its undated id."""
+        """The entry for `model` by id, alias, or (for a dated snapshot) its undated id. Gemini ids
+        may carry the API's `models/` prefix."""
         by_name: dict[str, CatalogEntry] = {}
         for entry in self.entries(provider):
             for name in (entry.model, *entry.aliases):
                 by_name.setdefault(name, entry)
+        if self.kind(provider) == "gemini":
+            model = model.removeprefix("models/")
         found = by_name.get(model)
         if found is None and (base := undated(model)) is not None:
             found = by_name.get(base)
         return found
+
+    def kind(self, provider: str) -> str:
+        if not self.is_declared(provider):
+            return provider
+        return self.loaded.provider(provider).kind or "openai-compatible"
 
     def known_ids(self, provider: str) -> list[str]:
         return [name for e in self.entries(provider) for name in (e.model, *e.aliases)]
@@ -128,8 +136,7 @@ class ModelCatalog:
         kind, the vendor's."""
         baked = self.baked(provider)
         if baked is None:
-            kind = self.loaded.provider(provider).kind or "openai-compatible"
-            source = KIND_PRICE_SOURCE.get(kind)
+            source = KIND_PRICE_SOURCE.get(self.kind(provider))
             baked = load_baked(source) if source is not None else None
         if baked is None:
             return None

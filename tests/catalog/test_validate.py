@@ -58,6 +58,7 @@ def test_known_ids_aliases_and_dated_snapshots_pass(workspace: Workspace) -> Non
         ("anthropic", "claude-haiku-4-5-20251001"),
         ("openai", "gpt-5-2025-08-07"),
         ("gemini", "gemini-2.5-pro"),
+        ("gemini", "models/gemini-2.5-flash"),
         ("mock", "echo"),
         ("mock", "anything-at-all"),
     ]:
