@@ -35,6 +35,7 @@ class OAuthEndpoints(StrictModel):
     token_url: str | None = None
     device_code_url: str | None = None
     client_id: str | None = None
+    client_secret: str | None = None
     scopes: list[str] | None = None
     redirect_port: int | None = Field(default=None, ge=0, le=65535)
 

@@ -108,3 +108,19 @@ def run_rupu(
 def rupu() -> type[object]:
     """Call as `rupu("run", "--agent", ...)`."""
     return run_rupu  # type: ignore[return-value]
+
+
+@pytest.fixture(autouse=True)
+def _secret_service_for_keychain_tests(request: pytest.FixtureRequest) -> None:
+    """Tests marked `keychain` get a real Secret Service (see tests/servers/secret_service.py); under
+    CI a missing one fails them instead of skipping."""
+    if request.node.get_closest_marker("keychain") is None:
+        return
+    from tests.servers.secret_service import ensure_secret_service
+
+    problem = ensure_secret_service()
+    if problem is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"no Secret Service for a keychain test: {problem}")
+    pytest.skip(f"no Secret Service: {problem}")

@@ -160,7 +160,7 @@ def refresh_models(app: AppContext, providers: tuple[str, ...]) -> None:
     for name in providers:
         provider_kind(name, app.config)
     names = list(dict.fromkeys(providers)) or refreshable_providers(app.config)
-    resolver = CredentialResolver(app.env)
+    resolver = CredentialResolver.from_environment(app.paths, app.env, app.config)
 
     async def go() -> list[Any]:
         return await refresh_all(

@@ -116,7 +116,8 @@ def build_provider_for(app: AppContext, target: RunTarget) -> tuple[Provider, st
     credentials = None
     described = "none (offline)"
     if target.kind not in KEYLESS_KINDS:
-        credentials = CredentialResolver(app.env).source(target.provider, mode=target.auth)
+        resolver = CredentialResolver.from_environment(app.paths, app.env, app.config)
+        credentials = resolver.source(target.provider, mode=target.auth)
         described = _describe(credentials)
     setup = ProviderSetup(
         name=target.provider,
@@ -191,13 +192,16 @@ async def _run(
     tool_setup: ToolSetup,
     pricing: Pricer | None = None,
 ) -> AgentResult:
+    import anyio
+
     from rupu.agents.loop import AgentRun
     from rupu.cli.render import RunRenderer
     from rupu.tools.setup import open_toolbox
     from rupu.transcripts import TranscriptWriter, new_run_id
 
     assert isinstance(renderer, RunRenderer)
-    provider, credential = build_provider_for(app, target)
+    # Resolving reads the credential store (keychain, file lock): keep it off the event loop.
+    provider, credential = await anyio.to_thread.run_sync(build_provider_for, app, target)
     run_id = new_run_id()
     transcript = TranscriptWriter(app.paths.transcripts / f"{run_id}.jsonl")
     renderer.credential = credential

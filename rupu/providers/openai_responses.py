@@ -113,6 +113,12 @@ class OpenAIResponsesProvider:
             **self._setup.config.headers,
             "authorization": f"Bearer {credential.secret.reveal()}",
         }
+        gateway_base = self._setup.config.base_url or credential.extras.get("api_base")
+        if credential.extras.get("auth_scheme") == "bearer" and gateway_base:
+            # A gateway (e.g. Copilot) serving the Responses API at `{api}/responses`.
+            return Route(
+                gateway_base.rstrip("/") + "/responses", headers, Dialect(replay_from=self.name)
+            )
         if credential.mode == "sso" and not self._custom:
             headers["chatgpt-account-id"] = self._account_id(credential)
             headers["originator"] = ORIGINATOR

@@ -1,0 +1,158 @@
+"""A whole sign-in: the provider's flow, the token exchange, and the `StoredCredential` to keep.
+
+OpenAI sign-ins carry the ChatGPT account id (JWT claim `https://api.openai.com/auth` →
+`chatgpt_account_id`) in `extras["chatgpt_account_id"]`; the ChatGPT backend needs it on every
+request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import SecretStr
+
+from rupu.auth.credentials import Secret
+from rupu.auth.oauth.device import Sleep, device_sign_in
+from rupu.auth.oauth.endpoints import OAuthProfile
+from rupu.auth.oauth.loopback import DEFAULT_WAIT, authorize_in_browser
+from rupu.auth.oauth.tokens import DeviceCode, TokenClient, TokenSet
+from rupu.auth.stored import StoredCredential
+
+OPENAI_AUTH_CLAIM = "https://api.openai.com/auth"
+
+
+async def sign_in(
+    profile: OAuthProfile,
+    *,
+    say: Callable[[str], None],
+    no_browser: bool = False,
+    wait: float = DEFAULT_WAIT,
+    clock: Callable[[], float] = time.time,
+    sleep: Sleep | None = None,
+) -> StoredCredential:
+    """Runs the provider's flow; returns what to store (the caller stores it)."""
+    client = TokenClient(profile)
+    if profile.flow == "device":
+
+        def show_code(code: DeviceCode) -> None:
+            url = code.verification_uri
+            say(
+                f"To sign in to {profile.provider}, open {url} and enter the code: {code.user_code}"
+            )
+            say(
+                "Only enter this code on the provider's own site; never give it to anyone who "
+                "asks for it. Waiting for approval (Ctrl-C cancels)..."
+            )
+
+        tokens = await device_sign_in(client, show_code=show_code, sleep=sleep)
+    else:
+
+        def show_url(url: str) -> None:
+            if no_browser:
+                say(f"Open this URL in a browser on this machine to sign in to {profile.provider}:")
+            else:
+                say(
+                    f"Opening your browser to sign in to {profile.provider}. If it does not open, visit:"
+                )
+            say(url)
+            say(f"Waiting for the browser (up to {wait:g}s; Ctrl-C cancels)...")
+
+        opener = None if no_browser else open_browser
+        authorization = await authorize_in_browser(
+            profile, show_url=show_url, open_browser=opener, wait=wait
+        )
+        tokens = await client.exchange_code(
+            authorization.code,
+            verifier=authorization.pkce.verifier,
+            redirect_uri=authorization.redirect_uri,
+            state=authorization.pkce.state,
+        )
+    return stored_from_tokens(profile.provider, tokens, now=clock())
+
+
+def stored_from_tokens(
+    provider: str,
+    tokens: TokenSet,
+    *,
+    now: float,
+    previous: StoredCredential | None = None,
+) -> StoredCredential:
+    """A sign-in credential from a token response. On refresh, `previous` supplies what the response
+    leaves out: the refresh token (kept unless a new one came) and the extras."""
+    extras = dict(previous.extras) if previous else {}
+    extras.update(tokens.extras)
+    if provider == "openai":
+        account = chatgpt_account_id(tokens.id_token) or chatgpt_account_id(tokens.access_token)
+        if account:
+            extras["chatgpt_account_id"] = account
+    refresh: SecretStr | None = None
+    if tokens.refresh_token is not None:
+        refresh = SecretStr(tokens.refresh_token.reveal())
+    elif previous is not None:
+        refresh = previous.refresh_token
+    return StoredCredential(
+        provider=provider,
+        mode="sso",
+        secret=SecretStr(tokens.access_token.reveal()),
+        refresh_token=refresh,
+        expires_at=now + tokens.expires_in if tokens.expires_in is not None else None,
+        extras=extras,
+        updated_at=now,
+    )
+
+
+def jwt_claims(token: Secret | None) -> dict[str, Any]:
+    """The payload of a JWT (unverified: rupu only reads its own account id from it)."""
+    if token is None:
+        return {}
+    parts = token.reveal().split(".")
+    if len(parts) != 3:
+        return {}
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        value = json.loads(base64.urlsafe_b64decode(payload))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def chatgpt_account_id(token: Secret | None) -> str | None:
+    claim = jwt_claims(token).get(OPENAI_AUTH_CLAIM)
+    if isinstance(claim, dict):
+        account = claim.get("chatgpt_account_id")
+        if isinstance(account, str) and account:
+            return account
+    return None
+
+
+async def open_browser(url: str) -> bool:
+    """Opens `url` in the browser `BROWSER` names, or the desktop's default browser. Does nothing
+    without a display (an SSH session), where a console browser would take over the terminal. Runs
+    in a daemon thread: some browser commands only return when the browser closes."""
+    if not (os.environ.get("BROWSER") or _has_display()):
+        return False
+
+    def launch() -> None:
+        import webbrowser
+
+        try:
+            webbrowser.open(url)
+        except Exception:  # a broken browser command must not break the sign-in
+            return
+
+    threading.Thread(target=launch, name="rupu-browser", daemon=True).start()
+    return True
+
+
+def _has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
