@@ -137,15 +137,15 @@ def test_refresh_fills_the_cache_and_list_shows_live_entries(workspace: Workspac
     assert refreshed.code == 0, refreshed.stderr
     lines = refreshed.stdout.strip().splitlines()
     cache = workspace.home / "cache" / "models"
-    assert lines == [
-        f"anthropic: 3 models (2 pages) -> {cache / 'anthropic.json'}",
-        "openai: skipped: no credential (set OPENAI_API_KEY, or run `rupu auth login --provider "
-        "openai --mode api-key`)",
-        f"gemini: 2 models (2 pages) -> {cache / 'gemini.json'}",
-        "copilot: skipped: no credential (set COPILOT_GITHUB_TOKEN or GH_TOKEN or GITHUB_TOKEN, or "
-        "run `rupu auth login --provider copilot --mode api-key`)",
-        f"oracle: 2 models -> {cache / 'oracle.json'}",
-    ]
+    assert len(lines) == 5
+    assert lines[0] == f"anthropic: 3 models (2 pages) -> {cache / 'anthropic.json'}"
+    assert lines[1].startswith("openai: skipped: no credential (")
+    assert "OPENAI_API_KEY" in lines[1]
+    assert "rupu auth login --provider openai" in lines[1]
+    assert lines[2] == f"gemini: 2 models (2 pages) -> {cache / 'gemini.json'}"
+    assert lines[3].startswith("copilot: skipped: no credential (")
+    assert "COPILOT_GITHUB_TOKEN" in lines[3]
+    assert lines[4] == f"oracle: 2 models -> {cache / 'oracle.json'}"
     for secret in env.values():
         assert secret not in refreshed.output
         assert all(secret not in p.read_text() for p in cache.iterdir())
@@ -190,7 +190,7 @@ def test_refresh_reports_each_failure_and_keeps_going(workspace: Workspace) -> N
         "anthropic: failed: anthropic (HTTP 401, authentication_error): invalid x-api-key"
         in result.stderr
     )
-    assert "openai: failed: openai: no API key found" in result.stderr
+    assert "openai: failed: openai: no credential found" in result.stderr
     assert "rupu: error: 2 of 3 providers failed to refresh: anthropic, openai" in result.stderr
     assert (workspace.home / "cache" / "models" / "gemini.json").is_file()
     assert "sk-wrong" not in result.output
