@@ -136,8 +136,10 @@ class OpenAIResponsesProvider:
         return Route(self._api_url, headers, Dialect(replay_from=self.name))
 
     def _account_id(self, credential: Credential) -> str:
-        account = credential.extras.get("account_id") or chatgpt_account_id(
-            credential.secret.reveal()
+        account = (
+            credential.extras.get("account_id")
+            or credential.extras.get("chatgpt_account_id")
+            or chatgpt_account_id(credential.secret.reveal())
         )
         if not account:
             raise CredentialError(
