@@ -187,7 +187,12 @@ class CodexModelsLister:
 
         secret = self.credential.secret.reveal()
         headers = {**_base_headers(), "authorization": f"Bearer {secret}", "originator": ORIGINATOR}
-        account = self.credential.extras.get("account_id") or chatgpt_account_id(secret)
+        extras = self.credential.extras
+        account = (
+            extras.get("account_id")
+            or extras.get("chatgpt_account_id")
+            or chatgpt_account_id(secret)
+        )
         if not account:
             raise CredentialError(
                 self.provider,
