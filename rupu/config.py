@@ -78,6 +78,17 @@ class ProviderConfig(StrictModel):
     allowed_tools: list[str] | None = None
     timeout_secs: float | None = Field(default=None, gt=0)
     model_complex: str | None = None
+    allow_unknown_model: bool | None = None
+
+
+class ModelPrice(StrictModel):
+    """`[pricing.<provider>."<model>"]`, USD per million tokens. A missing cache price falls back to
+    the catalog's, then to the input price."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
 
 
 class BashToolConfig(StrictModel):
@@ -151,6 +162,8 @@ class Config(StrictModel):
     permission_mode: PermissionMode | None = None
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    allow_unknown_model: bool = False
+    pricing: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
 

@@ -119,8 +119,7 @@ class Usage:
             else (self.cost_usd or 0.0) + (other.cost_usd or 0.0),
         )
 
-    def as_dict(self) -> dict[str, int | float | bool]:
-        extra = {"cost_usd": self.cost_usd} if self.cost_usd is not None else {}
+    def as_dict(self) -> dict[str, int | bool]:
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
@@ -128,7 +127,6 @@ class Usage:
             "cache_write_tokens": self.cache_write_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "reported": self.reported,
-            **extra,
         }
 
 

@@ -106,6 +106,7 @@ class AgentResult:
     transcript: Path
     error: RupuError | None = None
     messages: list[Message] = field(default_factory=list)
+    cost_usd: float | None = None
 
 
 @dataclass(slots=True)
@@ -121,6 +122,10 @@ class AgentRun:
     tools: ToolBox | None = None
     on_event: EventSink | None = None
     on_turn: Callable[[AssistantTurn], Awaitable[None]] | None = None
+    # Prices one call's usage in USD (None when unknown); see rupu.catalog.pricing.
+    pricing: Callable[[Usage], float | None] | None = None
+    # The pricer of another provider/model, for turns a fallback served (rupu.routing.checks).
+    price_of: Callable[[str, str], Callable[[Usage], float | None]] | None = None
 
     async def run(self, prompt: str, *, history: list[Message] | None = None) -> AgentResult:
         started = time.monotonic()
@@ -138,6 +143,7 @@ class AgentRun:
             self.transcript.write("tool_audit", **self.tools.audit())
         messages = [*(history or []), Message.user(prompt)]
         usage = Usage()
+        cost: float | None = 0.0 if self.pricing is not None or self.price_of else None
         turns: list[AssistantTurn] = []
         status: RunStatus = "aborted"
         error: RupuError | None = None
@@ -146,6 +152,8 @@ class AgentRun:
                 turn = await self._fitting_turn(turn_index, messages)
                 turns.append(turn)
                 usage = usage.add(turn.usage)
+                turn_cost = self._price(turn)
+                cost = None if cost is None or turn_cost is None else round(cost + turn_cost, 12)
                 messages.append(turn.message)
                 if not turn.message.tool_calls() or self.tools is None:
                     status = "ok"
@@ -169,6 +177,7 @@ class AgentRun:
                 status=status,
                 total_tokens=usage.total_tokens,
                 usage=usage.as_dict(),
+                cost_usd=cost,
                 duration_ms=duration_ms,
                 error=error.one_line() if error else None,
             )
@@ -183,6 +192,7 @@ class AgentRun:
             self.transcript.path,
             error,
             messages,
+            cost,
         )
 
     async def _fitting_turn(self, index: int, messages: list[Message]) -> AssistantTurn:
@@ -247,6 +257,15 @@ class AgentRun:
             await self.on_turn(turn)
         return turn
 
+    def _price(self, turn: AssistantTurn) -> float | None:
+        """The price the provider reported (claude-code), else that of whoever served the turn."""
+        if turn.usage.cost_usd is not None:
+            return turn.usage.cost_usd
+        served = turn.served_by
+        if served is not None and self.price_of is not None:
+            return self.price_of(served.provider, served.model)(turn.usage)
+        return self.pricing(turn.usage) if self.pricing is not None else None
+
     def _record(self, index: int, turn: AssistantTurn) -> None:
         thinking = [p.text for p in turn.message.parts if isinstance(p, ThinkingPart)]
         self.transcript.write(
@@ -267,6 +286,7 @@ class AgentRun:
             credential=served.credential if served else self.credential,
             served_model=turn.served_model,
             **turn.usage.as_dict(),
+            cost_usd=self._price(turn),
         )
         if turn.rate_limits:
             self.transcript.write("rate_limits", provider=provider, snapshot=turn.rate_limits)

@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("rupu.cli.run", "run", "Run one agent on a prompt, streaming its answer."),
     "agent": ("rupu.cli.agent", "agent", "List and show agents."),
     "transcript": ("rupu.cli.transcript", "transcript", "List and show run transcripts."),
+    "models": ("rupu.cli.models", "models", "List models and prices; refresh the live lists."),
+    "usage": ("rupu.cli.usage", "usage", "Token and cost totals from transcripts and runs."),
     "auth": ("rupu.cli.auth", "auth", "Sign in to providers and manage stored credentials."),
 }
 

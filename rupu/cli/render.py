@@ -161,13 +161,17 @@ class RunRenderer:
         tokens = f"{usage.input_tokens + usage.cache_read_tokens} in · {usage.output_tokens} out"
         if not usage.reported:
             tokens = "usage not reported"
-        elif usage.cost_usd is not None:
-            tokens += f" · ${usage.cost_usd:.4f}"
+        cost = None
+        if result.cost_usd is not None:
+            from rupu.catalog.pricing import format_cost
+
+            cost = format_cost(result.cost_usd)
         parts = [
             provider,
             model,
             credential,
             tokens,
+            cost,
             f"{result.duration_ms / 1000:.1f}s",
             result.run_id,
         ]
@@ -199,6 +203,7 @@ class RunRenderer:
             "text": result.text,
             "stop_reason": last.stop_reason if last else None,
             "usage": result.usage.as_dict(),
+            "cost_usd": result.cost_usd,
             "duration_ms": result.duration_ms,
             "transcript": str(result.transcript),
             "error": result.error.one_line() if result.error else None,

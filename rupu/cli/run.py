@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rupu.agents.spec import AgentSpec
     from rupu.cli.render import RunRenderer
     from rupu.providers.base import Provider
+    from rupu.routing.checks import PriceOf
     from rupu.routing.plan import Route
     from rupu.tools.setup import ToolSetup
 
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
     help="text streams the answer; json prints one JSON object when the run ends.",
 )
 @click.option("--hide-thinking", is_flag=True, help="Do not show the model's reasoning.")
+@click.option(
+    "--allow-unknown-model",
+    is_flag=True,
+    help="Run even if the model id is not in the provider's catalog (a brand-new model).",
+)
 @click.option(
     "--mode",
     type=click.Choice(["ask", "bypass", "readonly"]),
@@ -68,6 +74,7 @@ def run(
     no_stream: bool,
     output_format: str,
     hide_thinking: bool,
+    allow_unknown_model: bool,
     mode: str | None,
     workspace: Path | None,
     fallbacks: tuple[str, ...],
@@ -93,6 +100,7 @@ def run(
         fallbacks=fallbacks,
         resolver=CredentialResolver.from_environment(app.paths, app.env, app.config),
     )
+    price_of = _check_models_and_price(app, spec, route, model, allow_unknown_model)
     renderer = RunRenderer(
         stream=not no_stream and output_format == "text",
         show_thinking=not hide_thinking and output_format == "text",
@@ -101,7 +109,7 @@ def run(
     renderer.service_tier = route.service_tier
     renderer.requested_model = route.requested_model
     tool_setup = _tool_setup(app, spec, mode, workspace, renderer)
-    result = anyio.run(_run, app, spec, route, text, renderer, tool_setup)
+    result = anyio.run(_run, app, spec, route, text, renderer, tool_setup, price_of)
     if output_format == "json":
         click.echo(renderer.json_summary(result))
     else:
@@ -127,13 +135,28 @@ def build_provider_for(
 ) -> tuple[Provider, str]:
     """The provider instance (a route: `target`, then `fallbacks`, then [routing] local_fallback,
     sharing the process-wide cooldowns) and a description of the credential it uses (never the
-    secret)."""
+    secret). Blocks (credential store): call it off the event loop."""
     from rupu.auth.resolver import CredentialResolver
     from rupu.routing.plan import build_route_provider, route_for_target
 
     resolver = CredentialResolver.from_environment(app.paths, app.env, app.config)
     route = route_for_target(target, app.config, app.env, fallbacks=fallbacks, resolver=resolver)
     return build_route_provider(route, app.config), route.candidates[0].credential
+
+
+def _check_models_and_price(
+    app: AppContext, spec: AgentSpec, route: Route, model_flag: str | None, allow: bool
+) -> PriceOf:
+    """Rejects an unknown model id of any route entry before any request; returns the pricer of
+    each entry."""
+    from rupu.catalog.catalog import ModelCatalog
+    from rupu.routing.checks import check_route_models, route_prices
+
+    catalog = ModelCatalog(app.config, app.paths)
+    check_route_models(
+        route, spec, app.config, app.paths, catalog, model_flag=model_flag, allow_unknown=allow
+    )
+    return route_prices(catalog, route)
 
 
 def _tool_setup(
@@ -171,6 +194,7 @@ async def _run(
     prompt: str,
     renderer: object,
     tool_setup: ToolSetup,
+    price_of: PriceOf | None = None,
 ) -> AgentResult:
     from rupu.agents.loop import AgentRun
     from rupu.cli.render import RunRenderer
@@ -199,6 +223,8 @@ async def _run(
                 credential=credential,
                 tools=tools,
                 on_event=renderer.on_event,
+                pricing=price_of(target.provider, target.model) if price_of else None,
+                price_of=price_of,
             )
             return await agent_run.run(prompt)
     finally:

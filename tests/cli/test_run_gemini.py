@@ -81,6 +81,9 @@ def test_run_streams_and_records_the_transcript(workspace: Workspace, key_var: s
         "cache_write_tokens": 0,
         "reasoning_tokens": 9,
         "reported": True,
+        # gemini-2.5-flash at $0.30 in, $0.03 cached, $2.50 out (thoughts included) per MTok:
+        # 10·0.3 + 4·0.03 + 11·2.5 = 30.62 µ$
+        "cost_usd": pytest.approx(30.62e-6),
     }
     assert by_type["turn_end"]["stop_reason"] == "end_turn"
     assert by_type["turn_end"]["raw_reason"] == "STOP"

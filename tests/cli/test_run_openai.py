@@ -39,7 +39,10 @@ def transcript_events(workspace: Workspace) -> list[dict[str, Any]]:
 
 def configure(workspace: Workspace, server: ResponsesServer, *, org: bool = True) -> None:
     org_line = 'org_id = "org-canary"\n' if org else ""
-    workspace.write_config(f'[providers.openai]\nbase_url = "{server.base_url}/v1"\n{org_line}')
+    # The test model id is not in rupu's catalog: let it through the model check.
+    workspace.write_config(
+        f'[providers.openai]\nbase_url = "{server.base_url}/v1"\nallow_unknown_model = true\n{org_line}'
+    )
     workspace.write_agent("planner", AGENT)
 
 

@@ -59,6 +59,12 @@ def test_rate_limited_primary_fails_over_and_everyone_is_told(
     secondary.script.append(
         stream_reply(text_stream(["Covered."], model="m2", with_usage=usage(5, 2)))
     )
+    config = workspace.home / "config.toml"
+    config.write_text(
+        config.read_text()
+        + '[pricing.primary."m1"]\ninput = 100\noutput = 100\n'
+        + '[pricing.secondary."m2"]\ninput = 1\noutput = 2\n'
+    )
     if how == "flag":
         workspace.write_agent("helper", agent("fallback: [other:x]\n"))
         args = ["--fallback", "secondary:m2"]
@@ -84,6 +90,7 @@ def test_rate_limited_primary_fails_over_and_everyone_is_told(
     (served,) = [e["data"] for e in recorded if e["type"] == "usage"]
     assert (served["provider"], served["model"]) == ("secondary", "m2")
     assert served["credential"] == "api-key from env RUPU_SECONDARY_API_KEY"
+    assert served["cost_usd"] == pytest.approx((5 * 1 + 2 * 2) / 1e6), "priced as the fallback"
     assert KS not in str(recorded) and KS not in result.output
 
 
@@ -177,6 +184,8 @@ def test_preset_works_with_only_its_key_and_sends_the_service_tier(workspace: Wo
     assert body["model"] == "llama-3.3-70b-versatile" and body["service_tier"] == "flex"
     assert "groq · llama-3.3-70b-versatile [flex] · api-key from env GROQ_API_KEY" in result.stderr
     assert "gsk-canary" not in result.output
+    (used,) = [e["data"] for e in events(workspace) if e["type"] == "usage"]
+    assert used["cost_usd"] is None, "a hosted preset's price is unknown, not free"
 
 
 def test_unsupported_service_tier_is_a_config_error(workspace: Workspace) -> None:
@@ -201,6 +210,7 @@ def test_local_ollama_needs_only_ollama_host(workspace: Workspace) -> None:
     assert result.stdout == "Local.\n"
     assert server.requests[0].body["model"] == "llama3.2"
     assert "ollama · llama3.2 · none (no key needed)" in result.stderr
+    assert "$0.00" in result.stderr, "local inference costs nothing"
 
 
 def test_tier_model_resolves_to_the_provider_with_credentials(workspace: Workspace) -> None:
@@ -272,27 +282,38 @@ def test_failover_crosses_dialects_to_a_custom_anthropic_gateway(workspace: Work
     )
 
 
-def test_priority_service_tier_on_the_responses_api(workspace: Workspace) -> None:
+def test_priority_service_tier_on_the_responses_api_is_shown_and_priced(
+    workspace: Workspace,
+) -> None:
+    from rupu.catalog.catalog import ModelCatalog
+    from rupu.config import load_config
+    from rupu.paths import Paths
     from tests.servers import openai_responses as responses_api
 
     with responses_api.ResponsesServer(api_key="sk-tier-canary") as server:
         workspace.write_config(f'[providers.openai]\nbase_url = "{server.base_url}/v1"\n')
         workspace.write_agent(
             "fast",
-            "---\nname: fast\nprovider: openai\nmodel: gpt-test\nserviceTier: priority\n---\n\nGo.\n",
+            "---\nname: fast\nprovider: openai\nmodel: gpt-5\nserviceTier: priority\n---\n\nGo.\n",
         )
         server.script.append(
             responses_api.stream_reply(
-                responses_api.ResponseStream(model="gpt-test")
+                responses_api.ResponseStream(model="gpt-5")
                 .text(["Fast."])
-                .completed(responses_api.usage(5, 2))
+                .completed(responses_api.usage(5000, 2000))
             )
         )
         result = run_rupu("run", "--agent", "fast", "hi", env={"OPENAI_API_KEY": "sk-tier-canary"})
         server.assert_clean()
     assert result.code == 0, result.stderr
     assert server.requests[0].body["service_tier"] == "priority"
-    assert "openai · gpt-test [priority] · api-key from env OPENAI_API_KEY" in result.stderr
+    assert "openai · gpt-5 [priority] · api-key from env OPENAI_API_KEY" in result.stderr
+    paths = Paths(workspace.home, workspace.project, workspace.project)
+    price = ModelCatalog(load_config(paths), paths).price("openai", "gpt-5")
+    assert price is not None
+    standard = (5000 * price.input + 2000 * price.output) / 1e6
+    (used,) = [e["data"] for e in events(workspace) if e["type"] == "usage"]
+    assert used["cost_usd"] == pytest.approx(2 * standard), "priority is billed at about twice"
 
 
 def test_a_preset_key_stored_with_rupu_auth_login(workspace: Workspace) -> None:

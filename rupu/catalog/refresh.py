@@ -1,0 +1,184 @@
+"""`rupu models refresh`: fetch each provider's model list with its resolved credential and write
+`$RUPU_HOME/cache/models/<provider>.json`. Providers are fetched concurrently and independently: one
+provider's failure is reported and never stops the others."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rupu.auth.credentials import CredentialSource
+from rupu.catalog.listing import LISTERS, ModelLister, PageRequest, lister_for
+from rupu.catalog.schema import LiveCache, LiveModel, write_live
+from rupu.config import LoadedConfig, ProviderConfig
+from rupu.errors import CredentialError, ProviderError, RupuError
+from rupu.paths import Paths
+from rupu.providers.http import HttpClient, HttpSettings
+from rupu.providers.registry import provider_kind
+
+MAX_PAGES = 100
+LIST_TIMEOUT = 30.0
+
+CredentialLookup = Callable[[str], CredentialSource]
+Status = Literal["ok", "skipped", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    provider: str
+    status: Status
+    models: int = 0
+    pages: int = 0
+    path: Path | None = None
+    reason: str | None = None
+    exit_code: int = 0
+
+    def line(self) -> str:
+        if self.status == "ok":
+            pages = f" ({self.pages} pages)" if self.pages > 1 else ""
+            return f"{self.provider}: {self.models} models{pages} -> {self.path}"
+        return f"{self.provider}: {self.status}: {self.reason}"
+
+
+async def fetch_models(
+    lister: ModelLister, http: HttpClient, *, max_pages: int = MAX_PAGES
+) -> tuple[list[LiveModel], int, str]:
+    """Every page of the list: (models, pages fetched, the first page's URL)."""
+    request: PageRequest | None = lister.first()
+    assert request is not None
+    first_url = request.url
+    seen: set[str] = set()
+    models: dict[str, LiveModel] = {}
+    pages = 0
+    while request is not None:
+        if request.url in seen or pages >= max_pages:
+            raise ProviderError(
+                lister.provider,
+                f"the model list did not end after {pages} pages",
+                error_type="pagination_loop",
+            )
+        seen.add(request.url)
+        body, _ = await http.request_json("GET", request.url, headers=request.headers)
+        page, request = lister.parse(body, request)
+        pages += 1
+        for model in page:
+            models.setdefault(model.id, model)
+    return list(models.values()), pages, first_url
+
+
+async def refresh_provider(
+    provider: str,
+    *,
+    loaded: LoadedConfig,
+    paths: Paths,
+    credentials: CredentialLookup,
+    skip_without_credential: bool = False,
+    now: Callable[[], dt.datetime] | None = None,
+) -> RefreshResult:
+    """Fetches and caches one provider's list; every expected failure becomes a result line."""
+    try:
+        kind = provider_kind(provider, loaded)
+        config = loaded.provider(provider)
+        if kind not in LISTERS:
+            return RefreshResult(provider, "skipped", reason="its model list is fixed")
+        try:
+            source: CredentialSource = credentials(provider)
+            credential = await source.get()
+        except CredentialError as exc:
+            if skip_without_credential:
+                return RefreshResult(provider, "skipped", reason=f"no credential ({exc.hint})")
+            raise
+        http = HttpClient(provider, HttpSettings(timeout=LIST_TIMEOUT, idle_timeout=LIST_TIMEOUT))
+        try:
+            adapt = CREDENTIAL_ADAPTERS.get(kind)
+            if adapt is not None:
+                credential = await adapt(provider, config, source, http).get()
+            lister = lister_for(provider, kind, config, credential)
+            assert lister is not None
+            models, pages, first_url = await fetch_models(lister, http)
+        finally:
+            await http.aclose()
+        if not models:
+            return RefreshResult(
+                provider,
+                "failed",
+                pages=pages,
+                reason="the provider listed no models; the cache was left as it was",
+                exit_code=3,
+            )
+        fetched_at = (now or _utc_now)().isoformat(timespec="seconds")
+        cache = LiveCache(provider=provider, fetched_at=fetched_at, source=first_url, models=models)
+        path = write_live(paths, cache)
+        return RefreshResult(provider, "ok", len(models), pages, path)
+    except RupuError as exc:
+        return RefreshResult(provider, "failed", reason=exc.one_line(), exit_code=exc.exit_code)
+
+
+def copilot_token_source(
+    provider: str, config: ProviderConfig, github: CredentialSource, http: HttpClient
+) -> CredentialSource:
+    """Copilot's API takes a short-lived Copilot token, exchanged for the GitHub token."""
+    from rupu.providers.copilot import CopilotBearerSource
+    from rupu.providers.copilot_token import DEFAULT_EXCHANGE_URL, CopilotTokenCache
+
+    tokens = CopilotTokenCache(
+        github,
+        http=http,
+        exchange_url=config.token_exchange_url or DEFAULT_EXCHANGE_URL,
+        provider=provider,
+    )
+    return CopilotBearerSource(provider, tokens)
+
+
+# Kinds whose stored credential is exchanged for another before the list request.
+CREDENTIAL_ADAPTERS: dict[
+    str, Callable[[str, ProviderConfig, CredentialSource, HttpClient], CredentialSource]
+] = {"copilot": copilot_token_source}
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def refreshable_providers(loaded: LoadedConfig) -> list[str]:
+    """Every provider with a list endpoint: the built-ins except mock (and the local claude-code CLI,
+    which has none), then the declared ones."""
+    from rupu.config import BUILTIN_PROVIDERS
+
+    declared = sorted(
+        p
+        for p in loaded.config.providers
+        if p not in BUILTIN_PROVIDERS and loaded.config.providers[p].kind != "claude-code"
+    )
+    return [p for p in BUILTIN_PROVIDERS if p not in ("mock", "claude-code")] + declared
+
+
+async def refresh_all(
+    providers: Sequence[str],
+    *,
+    loaded: LoadedConfig,
+    paths: Paths,
+    credentials: CredentialLookup,
+    skip_without_credential: bool = False,
+) -> list[RefreshResult]:
+    """Refreshes `providers` concurrently; results come back in the order asked."""
+    import anyio
+
+    results: dict[str, RefreshResult] = {}
+
+    async def one(name: str) -> None:
+        results[name] = await refresh_provider(
+            name,
+            loaded=loaded,
+            paths=paths,
+            credentials=credentials,
+            skip_without_credential=skip_without_credential,
+        )
+
+    async with anyio.create_task_group() as group:
+        for name in providers:
+            group.start_soon(one, name)
+    return [results[name] for name in providers]
