@@ -1,0 +1,298 @@
+"""Run records: `$RUPU_HOME/runs/<run_id>/`.
+
+```
+run.json              what ran: workflow name and source, inputs, overrides, format version
+workflow.yaml         the workflow file as it was when the run started (resume runs this copy)
+events.jsonl          append-only event log, one JSON object a line
+state.json            the latest run status (rewritten atomically)
+steps/<step>.json     each finished step's result (atomic)
+units/<step>/<n>.json each finished unit's result (atomic); resume reuses these byte for byte
+transcripts/<step>/<n>.jsonl   one agent transcript per unit
+lock                  flock held by the process executing the run
+```
+
+A torn last line in `events.jsonl` (a crash mid-write) is cut off with a warning when the run is
+opened again; readers skip event types they do not know.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from rupu.errors import ConfigError, did_you_mean
+from rupu.workflows.index import RunIndex
+
+FORMAT_VERSION = 1
+
+
+def write_atomic(path: Path, payload: bytes, *, durable: bool = False) -> None:
+    """Readers see the old file or the new one, never a partial write."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, payload)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    temporary.replace(path)
+
+
+def dump(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+
+
+class EventLog:
+    """Append-only JSON lines. Each write is one unbuffered `write(2)` of a whole line."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.warnings: list[str] = []
+        self.seq = self._repair()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file: IO[bytes] = os.fdopen(fd, "ab", buffering=0)
+
+    def _repair(self) -> int:
+        if not self.path.exists():
+            return 0
+        raw = self.path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            keep = raw.rfind(b"\n") + 1
+            with self.path.open("r+b") as handle:
+                handle.truncate(keep)
+            self.warnings.append(
+                f"{self.path}: dropped a torn last line ({len(raw) - keep} bytes) left by a crash"
+            )
+            raw = raw[:keep]
+        return raw.count(b"\n")
+
+    def append(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        event = {"seq": self.seq, "ts": round(time.time(), 3), "type": kind, "run_id": self.run_id}
+        event.update(data)
+        self._file.write(orjson.dumps(event, default=str) + b"\n")
+        return event
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_events(path: Path) -> Iterator[dict[str, Any]]:
+    """Well-formed events only: torn or corrupt lines are skipped."""
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                event = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("type"), str):
+                yield event
+
+
+class RunLock:
+    """An exclusive `flock` on `<run>/lock`; the kernel drops it when the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, run_id: str) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ConfigError(
+                f"run {run_id} is being executed by another rupu process (pid {holder})",
+                hint="wait for it to finish, or stop that process first",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def held_elsewhere(self) -> bool:
+        if not self.path.exists():
+            return False
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """An open run directory."""
+
+    run_id: str
+    directory: Path
+    meta: dict[str, Any]
+    index: RunIndex
+    events: EventLog | None = None
+    lock: RunLock | None = None
+    _unit_dirs: set[str] = field(default_factory=set)
+
+    @property
+    def created(self) -> float:
+        return float(self.meta["created"])
+
+    def open_log(self) -> EventLog:
+        if self.events is None:
+            self.events = EventLog(self.directory / "events.jsonl", self.run_id)
+        return self.events
+
+    def take_lock(self) -> None:
+        self.lock = RunLock(self.directory / "lock")
+        self.lock.acquire(self.run_id)
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+            self.events = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def unit_path(self, step: str, unit: int) -> Path:
+        return self.directory / "units" / step / f"{unit}.json"
+
+    def transcript_path(self, step: str, unit: int) -> Path:
+        return self.directory / "transcripts" / step / f"{unit}.jsonl"
+
+    def write_unit(self, step: str, unit: int, record: dict[str, Any]) -> None:
+        if step not in self._unit_dirs:
+            (self.directory / "units" / step).mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._unit_dirs.add(step)
+        write_atomic(self.unit_path(step, unit), dump(record))
+
+    def read_units(self, step: str) -> dict[int, dict[str, Any]]:
+        directory = self.directory / "units" / step
+        found: dict[int, dict[str, Any]] = {}
+        if not directory.is_dir():
+            return found
+        for path in directory.glob("*.json"):
+            if path.stem.isdigit():
+                try:
+                    found[int(path.stem)] = orjson.loads(path.read_bytes())
+                except orjson.JSONDecodeError:
+                    continue
+        return found
+
+    def write_step(self, step: str, record: dict[str, Any]) -> None:
+        (self.directory / "steps").mkdir(exist_ok=True, mode=0o700)
+        write_atomic(self.directory / "steps" / f"{step}.json", dump(record))
+
+    def read_step(self, step: str) -> dict[str, Any] | None:
+        path = self.directory / "steps" / f"{step}.json"
+        if not path.is_file():
+            return None
+        value: dict[str, Any] = orjson.loads(path.read_bytes())
+        return value
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        write_atomic(self.directory / "state.json", dump(state), durable=True)
+
+    def read_state(self) -> dict[str, Any]:
+        path = self.directory / "state.json"
+        if not path.is_file():
+            return {"status": "unknown"}
+        value: dict[str, Any] = orjson.loads(path.read_bytes())
+        return value
+
+    def snapshot_text(self) -> str:
+        return (self.directory / "workflow.yaml").read_text(encoding="utf-8")
+
+
+class RunStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.index = RunIndex(root / "index.sqlite")
+
+    def create(
+        self,
+        run_id: str,
+        *,
+        workflow: str,
+        source: Path,
+        text: str,
+        inputs: dict[str, Any],
+        overrides: dict[str, Any],
+        steps_total: int,
+    ) -> RunRecord:
+        directory = self.root / run_id
+        directory.mkdir(parents=True, mode=0o700)
+        from rupu import __version__
+
+        meta: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "run_id": run_id,
+            "workflow": workflow,
+            "source": str(source),
+            "created": round(time.time(), 3),
+            "inputs": inputs,
+            "overrides": overrides,
+            "rupu_version": __version__,
+        }
+        (directory / "workflow.yaml").write_text(text, encoding="utf-8")
+        write_atomic(directory / "run.json", dump(meta), durable=True)
+        record = RunRecord(run_id, directory, meta, self.index)
+        record.write_state({"status": "running"})
+        self.index.record(
+            run_id,
+            workflow=workflow,
+            source=str(source),
+            status="running",
+            created=meta["created"],
+            steps_total=steps_total,
+        )
+        return record
+
+    def open(self, reference: str) -> RunRecord:
+        run_id = self.resolve_id(reference)
+        directory = self.root / run_id
+        meta = orjson.loads((directory / "run.json").read_bytes())
+        if int(meta.get("format", 0)) > FORMAT_VERSION:
+            raise ConfigError(
+                f"run {run_id} was written by a newer rupu (record format {meta['format']})",
+                hint="use that rupu version to resume or inspect it",
+            )
+        return RunRecord(run_id, directory, meta, self.index)
+
+    def resolve_id(self, reference: str) -> str:
+        if (self.root / reference / "run.json").is_file():
+            return reference
+        known = sorted(
+            (p.name for p in self.root.glob("run_*") if (p / "run.json").is_file()), reverse=True
+        )
+        matches = [k for k in known if k.startswith(reference)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ConfigError(
+                f"'{reference}' matches {len(matches)} runs",
+                hint="give more of the run id (see `rupu workflow runs`)",
+            )
+        raise ConfigError(
+            f"no workflow run '{reference}'{did_you_mean(reference, known)}",
+            hint="list runs with `rupu workflow runs`",
+        )
