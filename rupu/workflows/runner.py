@@ -45,24 +45,19 @@ class StepState:
 class Prior:
     """What an earlier attempt of this run left: unit results and approval decisions."""
 
-    record: RunRecord | None = None
     decisions: dict[str, tuple[str, str | None]] = field(default_factory=dict)
-    _units: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    units: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, record: RunRecord) -> Prior:
-        prior = cls(record)
+        prior = cls(units=record.read_units())
         for event in read_events(record.directory / "events.jsonl"):
             if event["type"] == "approval_decided" and isinstance(event.get("step"), str):
                 prior.decisions[event["step"]] = (str(event.get("decision")), event.get("reason"))
         return prior
 
     def unit(self, step: str, index: int) -> dict[str, Any] | None:
-        if self.record is None:
-            return None
-        if step not in self._units:
-            self._units[step] = self.record.read_units(step)
-        return self._units[step].get(index)
+        return self.units.get((step, index))
 
 
 class WorkflowRunner:
@@ -86,6 +81,7 @@ class WorkflowRunner:
             anyio.Semaphore(plan.max_concurrency) if plan.max_concurrency else None
         )
         self._log = record.open_log()
+        self._views: dict[str, dict[str, Any]] = {}
         self._scope: anyio.CancelScope | None = None
         self._interrupted = False
         self._fatal: str | None = None
@@ -130,7 +126,7 @@ class WorkflowRunner:
         finally:
             outcome = self._finalize(started)
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._update_index, outcome)
+                await anyio.to_thread.run_sync(self._flush, outcome)
         return outcome
 
     async def _step_task(self, planned: PlannedStep) -> None:
@@ -143,8 +139,7 @@ class WorkflowRunner:
             state.done.set()
 
     def _context(self) -> dict[str, Any]:
-        views = {k: s.view for k, s in self.states.items() if s.view is not None}
-        return {"inputs": self.plan.inputs, "steps": views}
+        return {"inputs": self.plan.inputs, "steps": self._views}
 
     async def _run_step(self, planned: PlannedStep, state: StepState) -> None:
         upstream = [self.states[need].status for need in planned.needs]
@@ -293,7 +288,7 @@ class WorkflowRunner:
         duration = int((time.monotonic() - state.started) * 1000) if state.started else 0
         record = step_record(planned, state.units, shown, error, state.decision, state.items)
         record["duration_ms"] = duration
-        state.view = view_of(record)
+        state.view = self._views[planned.id] = view_of(record)
         self.record.write_step(planned.id, record)
         self._emit(
             "step_finished",
@@ -365,7 +360,8 @@ class WorkflowRunner:
                 outputs[step] = str(view["output"])
         return outputs
 
-    def _update_index(self, outcome: RunOutcome) -> None:
+    def _flush(self, outcome: RunOutcome) -> None:
+        self.record.writer.flush()
         self.record.index.record(
             self.record.run_id,
             workflow=self.plan.name,

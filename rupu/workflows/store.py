@@ -4,10 +4,10 @@
 run.json              what ran: workflow name and source, inputs, overrides, format version
 workflow.yaml         the workflow file as it was when the run started (resume runs this copy)
 events.jsonl          append-only event log, one JSON object a line
+units.jsonl           append-only: each finished unit's result; resume reuses these byte for byte
 state.json            the latest run status (rewritten atomically)
 steps/<step>.json     each finished step's result (atomic)
-units/<step>/<n>.json each finished unit's result (atomic); resume reuses these byte for byte
-transcripts/<step>/<n>.jsonl   one agent transcript per unit
+transcripts/<step>.<n>.jsonl   one agent transcript per unit (n = 0 for a single-unit step)
 lock                  flock held by the process executing the run
 ```
 
@@ -28,7 +28,9 @@ from typing import IO, Any
 import orjson
 
 from rupu.errors import ConfigError, did_you_mean
+from rupu.transcripts import TranscriptWriter
 from rupu.workflows.index import RunIndex
+from rupu.workflows.writer import RecordWriter
 
 FORMAT_VERSION = 1
 
@@ -86,8 +88,8 @@ class EventLog:
         self._file.close()
 
 
-def read_events(path: Path) -> Iterator[dict[str, Any]]:
-    """Well-formed events only: torn or corrupt lines are skipped."""
+def read_events(path: Path, *, key: str = "type") -> Iterator[dict[str, Any]]:
+    """Well-formed lines only (objects with a string `key`): torn or corrupt lines are skipped."""
     if not path.exists():
         return
     with path.open("rb") as handle:
@@ -96,7 +98,7 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
                 event = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 continue
-            if isinstance(event, dict) and isinstance(event.get("type"), str):
+            if isinstance(event, dict) and isinstance(event.get(key), str):
                 yield event
 
 
@@ -140,6 +142,21 @@ class RunLock:
             self._fd = None
 
 
+class QueuedTranscript(TranscriptWriter):
+    """A transcript (same lines as `TranscriptWriter`) written through the run's `RecordWriter`."""
+
+    def __init__(self, path: Path, writer: RecordWriter) -> None:  # no file is opened here
+        self.path = path
+        self._writer = writer
+
+    def write(self, kind: str, **data: Any) -> None:
+        line = orjson.dumps({"type": kind, "ts": round(time.time(), 3), "data": data}, default=str)
+        self._writer.append(self.path, line + b"\n")
+
+    def close(self) -> None:
+        self._writer.close(self.path)
+
+
 @dataclass(slots=True)
 class RunRecord:
     """An open run directory."""
@@ -150,7 +167,8 @@ class RunRecord:
     index: RunIndex
     events: EventLog | None = None
     lock: RunLock | None = None
-    _unit_dirs: set[str] = field(default_factory=set)
+    writer: RecordWriter = field(default_factory=RecordWriter)
+    _units: IO[bytes] | None = None
 
     @property
     def created(self) -> float:
@@ -166,41 +184,39 @@ class RunRecord:
         self.lock.acquire(self.run_id)
 
     def close(self) -> None:
-        if self.events is not None:
-            self.events.close()
-            self.events = None
+        self.writer.shutdown()
+        for handle in (self.events, self._units):
+            if handle is not None:
+                handle.close()
+        self.events = self._units = None
         if self.lock is not None:
             self.lock.release()
             self.lock = None
 
-    def unit_path(self, step: str, unit: int) -> Path:
-        return self.directory / "units" / step / f"{unit}.json"
-
     def transcript_path(self, step: str, unit: int) -> Path:
-        return self.directory / "transcripts" / step / f"{unit}.jsonl"
+        return self.directory / "transcripts" / f"{step}.{unit}.jsonl"
 
-    def write_unit(self, step: str, unit: int, record: dict[str, Any]) -> None:
-        if step not in self._unit_dirs:
-            (self.directory / "units" / step).mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._unit_dirs.add(step)
-        write_atomic(self.unit_path(step, unit), dump(record))
+    def transcript(self, step: str, unit: int) -> QueuedTranscript:
+        return QueuedTranscript(self.transcript_path(step, unit), self.writer)
 
-    def read_units(self, step: str) -> dict[int, dict[str, Any]]:
-        directory = self.directory / "units" / step
-        found: dict[int, dict[str, Any]] = {}
-        if not directory.is_dir():
-            return found
-        for path in directory.glob("*.json"):
-            if path.stem.isdigit():
-                try:
-                    found[int(path.stem)] = orjson.loads(path.read_bytes())
-                except orjson.JSONDecodeError:
-                    continue
+    def append_unit(self, record: dict[str, Any]) -> None:
+        """One finished unit as one line of `units.jsonl` (a single unbuffered write)."""
+        if self._units is None:
+            fd = os.open(
+                self.directory / "units.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+            )
+            self._units = os.fdopen(fd, "ab", buffering=0)
+        self._units.write(orjson.dumps(record, default=str) + b"\n")
+
+    def read_units(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """The latest record of every unit; torn or unreadable lines are skipped."""
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        for record in read_events(self.directory / "units.jsonl", key="step"):
+            found[(str(record["step"]), int(record.get("unit", 0)))] = record
         return found
 
     def write_step(self, step: str, record: dict[str, Any]) -> None:
-        (self.directory / "steps").mkdir(exist_ok=True, mode=0o700)
-        write_atomic(self.directory / "steps" / f"{step}.json", dump(record))
+        self.writer.replace(self.directory / "steps" / f"{step}.json", dump(record))
 
     def read_step(self, step: str) -> dict[str, Any] | None:
         path = self.directory / "steps" / f"{step}.json"
@@ -241,6 +257,8 @@ class RunStore:
     ) -> RunRecord:
         directory = self.root / run_id
         directory.mkdir(parents=True, mode=0o700)
+        for sub in ("steps", "transcripts"):
+            (directory / sub).mkdir(mode=0o700)
         from rupu import __version__
 
         meta: dict[str, Any] = {

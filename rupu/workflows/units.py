@@ -127,7 +127,7 @@ class UnitRunner:
         before it re-raises."""
         call = unit.call
         started = time.monotonic()
-        transcript = TranscriptWriter(self.record.transcript_path(unit.step, unit.index))
+        transcript = self.record.transcript(unit.step, unit.index)
         self.emit(
             "unit_started",
             {
@@ -261,7 +261,7 @@ class UnitRunner:
                 )
             ),
         }
-        self.record.write_unit(unit.step, unit.index, outcome.record)
+        self.record.append_unit(outcome.record)
         self.emit(
             "unit_finished",
             {

@@ -18,6 +18,8 @@ from rupu.errors import ConfigError, Location
 
 MAX_FILE_BYTES = 1_000_000
 MAX_ALIASES = 100
+MAX_DEPTH = 100
+MAX_EXPANDED_NODES = 200_000
 
 
 @dataclass(slots=True)
@@ -98,24 +100,21 @@ def parse_yaml(path: Path, text: str) -> tuple[Any, YamlDoc]:
     """The data and its node map. Raises `ConfigError` at file:line:col for syntax errors,
     duplicate keys and too many aliases."""
     shown = str(path)
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        aliases = sum(1 for token in yaml.scan(text) if isinstance(token, yaml.AliasToken))
-        if aliases > MAX_ALIASES:
-            raise ConfigError(
-                f"too many YAML aliases ({aliases}, at most {MAX_ALIASES})",
-                location=Location(shown),
-                hint="write the values out instead of repeating *aliases",
-            )
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_depth(text, loader, shown)
+        root = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
         location = Location(shown, mark.line + 1, mark.column + 1) if mark else Location(shown)
         raise ConfigError(f"YAML syntax error: {problem}", location=location) from None
+    except RecursionError:
+        raise ConfigError("the YAML is nested too deeply", location=Location(shown)) from None
     doc = YamlDoc(path, text, root)
     if root is None:
         return None, doc
-    _refuse_duplicate_keys(root, shown)
+    _check_nodes(root, shown)
     loader = yaml.SafeLoader("")
     try:
         data = loader.construct_document(root)
@@ -130,12 +129,37 @@ def parse_yaml(path: Path, text: str) -> tuple[Any, YamlDoc]:
     return data, doc
 
 
-def _refuse_duplicate_keys(root: yaml.Node, shown: str) -> None:
+def _check_depth(text: str, loader: Any, shown: str) -> None:
+    """Streams the parser's events first: composing very deep nesting can crash libyaml."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else None
+                raise ConfigError(
+                    f"the YAML is nested more than {MAX_DEPTH} levels deep",
+                    location=Location(shown, line),
+                )
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+
+
+def _check_nodes(root: yaml.Node, shown: str) -> None:
+    """Refuses duplicate keys, and alias bombs: every revisit of a node is an `*alias`."""
     stack = [root]
     seen_nodes: set[int] = set()
+    aliases = 0
     while stack:
         node = stack.pop()
         if id(node) in seen_nodes:
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise ConfigError(
+                    f"too many YAML aliases (more than {MAX_ALIASES})",
+                    location=Location(shown, node.start_mark.line + 1),
+                    hint="write the values out instead of repeating *aliases",
+                )
             continue
         seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
@@ -152,3 +176,25 @@ def _refuse_duplicate_keys(root: yaml.Node, shown: str) -> None:
                 stack.append(value)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
+    if aliases and _expanded_size(root, {}) > MAX_EXPANDED_NODES:
+        raise ConfigError(
+            f"the YAML expands to more than {MAX_EXPANDED_NODES} values through its aliases",
+            location=Location(shown),
+            hint="write the values out instead of nesting *aliases",
+        )
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes the document has once every alias is expanded (memoised, so linear)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a cycle through an alias counts once
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            size += _expanded_size(key, memo) + _expanded_size(value, memo)
+    elif isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            size += _expanded_size(child, memo)
+    memo[id(node)] = size
+    return size
