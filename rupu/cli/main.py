@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("rupu.cli.run", "run", "Run one agent on a prompt, streaming its answer."),
     "agent": ("rupu.cli.agent", "agent", "List and show agents."),
     "transcript": ("rupu.cli.transcript", "transcript", "List and show run transcripts."),
+    "workflow": ("rupu.cli.workflow", "workflow", "Run, list, show and resume workflows."),
 }
 
 

@@ -34,7 +34,7 @@ def plan_workflow(
     paths: Paths,
     config: LoadedConfig,
     *,
-    inputs: Mapping[str, Any],
+    inputs: Mapping[str, Any] | None,
     overrides: Overrides | None = None,
 ) -> Plan:
     agents = AgentLookup(paths, loaded.path.parent, root_for(loaded.path, paths))
@@ -101,7 +101,7 @@ class Engine:
             text=loaded.doc.text,
             inputs=plan.inputs,
             overrides=overrides.as_dict(),
-            steps_total=len(plan.steps),
+            steps=list(plan.steps),
         )
         record.take_lock()
         return Execution(plan, record, pool, None, self.sleep, list(loaded.warnings))

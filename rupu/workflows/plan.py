@@ -87,13 +87,14 @@ def build_plan(
     agents: AgentLookup,
     config: LoadedConfig,
     *,
-    inputs: Mapping[str, Any],
+    inputs: Mapping[str, Any] | None,
     overrides: Overrides | None = None,
 ) -> Plan:
+    """`inputs=None` plans without checking inputs (for `rupu workflow show`)."""
     overrides = overrides or Overrides()
     workflow = loaded.workflow
     defaults = workflow.defaults
-    typed_inputs = resolve_inputs(workflow.inputs, inputs)
+    typed_inputs = resolve_inputs(workflow.inputs, inputs) if inputs is not None else {}
     steps: dict[str, PlannedStep] = {}
     targets: dict[tuple[str, str | None], RunTarget] = {}
     for index, step in enumerate(workflow.steps):

@@ -253,7 +253,7 @@ class RunStore:
         text: str,
         inputs: dict[str, Any],
         overrides: dict[str, Any],
-        steps_total: int,
+        steps: list[str],
     ) -> RunRecord:
         directory = self.root / run_id
         directory.mkdir(parents=True, mode=0o700)
@@ -269,6 +269,7 @@ class RunStore:
             "created": round(time.time(), 3),
             "inputs": inputs,
             "overrides": overrides,
+            "steps": steps,
             "rupu_version": __version__,
         }
         (directory / "workflow.yaml").write_text(text, encoding="utf-8")
@@ -281,7 +282,7 @@ class RunStore:
             source=str(source),
             status="running",
             created=meta["created"],
-            steps_total=steps_total,
+            steps_total=len(steps),
         )
         return record
 
