@@ -3,6 +3,7 @@ a cycle are always rejected, naming a real cycle."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import anyio
@@ -115,7 +116,7 @@ def test_cyclic_graphs_are_always_rejected_with_a_real_cycle(
     assert "dependency cycle: " in message
     names = message.split("dependency cycle: ")[1].split(" -> ")
     assert names[0] == names[-1]
-    for a, b in zip(names, names[1:], strict=False):
+    for a, b in itertools.pairwise(names):
         assert (int(a[1:]), int(b[1:])) in edges
 
 
