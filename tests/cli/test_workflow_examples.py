@@ -55,8 +55,16 @@ def test_the_live_view_draws_steps_on_a_terminal(workspace: Workspace) -> None:
         "COLUMNS": "160",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rupu", "workflow", "run", str(EXAMPLES / "fanout.yaml")]
-        + ["--provider", "mock"],
+        [
+            sys.executable,
+            "-m",
+            "rupu",
+            "workflow",
+            "run",
+            str(EXAMPLES / "fanout.yaml"),
+            "--provider",
+            "mock",
+        ],
         stdout=subprocess.PIPE,
         stderr=follower,
         stdin=subprocess.DEVNULL,
