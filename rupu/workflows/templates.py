@@ -203,7 +203,7 @@ def items_from(value: Any) -> list[Any]:
             if isinstance(parsed, list):
                 return parsed
             raise TemplateError("for_each rendered text starting with '[' that is not a list")
-        return [line.strip() for line in text.splitlines() if line.strip()]
+        return [line.strip() for line in text.split("\n") if line.strip()]
     if value is None:
         return []
     raise TemplateError(
