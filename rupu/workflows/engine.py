@@ -142,6 +142,7 @@ class Engine:
         except BaseException:
             record.close()
             raise
+        record.writer.flush()
         return Execution(plan, record, pool, Prior.load(record), self.sleep, warnings)
 
 

@@ -231,21 +231,33 @@ class WorkflowRunner:
     async def _run_units(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> None:
         state.units = [None] * len(units)
         step_limit = anyio.Semaphore(planned.max_parallel) if planned.max_parallel else None
+        pending = [unit for unit in units if not self._reuse(planned, state, unit)]
+        if len(pending) == 1:  # no task group needed for a single unit
+            slots = Slots()
+            await slots.acquire(
+                self._workflow_limit, self.pool.limit(pending[0].call.target.provider)
+            )
+            await self._unit_task(planned, state, pending[0], slots)
+            return
         async with anyio.create_task_group() as group:
-            for unit in units:
-                prior = self.prior.unit(planned.id, unit.index)
-                if (
-                    prior is not None
-                    and prior.get("status") == "succeeded"
-                    and prior.get("input_hash") == unit.input_hash
-                ):
-                    state.units[unit.index] = UnitOutcome.from_record(prior)
-                    self._emit("unit_reused", {"step": planned.id, "unit": unit.index})
-                    continue
+            for unit in pending:
                 slots = Slots()
                 provider_limit = self.pool.limit(unit.call.target.provider)
                 await slots.acquire(step_limit, self._workflow_limit, provider_limit)
                 group.start_soon(self._unit_task, planned, state, unit, slots)
+
+    def _reuse(self, planned: PlannedStep, state: StepState, unit: Unit) -> bool:
+        """Takes an earlier attempt's result when it succeeded with the same inputs."""
+        prior = self.prior.unit(planned.id, unit.index)
+        if (
+            prior is None
+            or prior.get("status") != "succeeded"
+            or prior.get("input_hash") != unit.input_hash
+        ):
+            return False
+        state.units[unit.index] = UnitOutcome.from_record(prior)
+        self._emit("unit_reused", {"step": planned.id, "unit": unit.index})
+        return True
 
     async def _unit_task(
         self, planned: PlannedStep, state: StepState, unit: Unit, slots: Slots

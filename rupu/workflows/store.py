@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -53,15 +53,14 @@ def dump(value: Any) -> bytes:
 
 
 class EventLog:
-    """Append-only JSON lines. Each write is one unbuffered `write(2)` of a whole line."""
+    """Append-only JSON lines, written in order by the run's `RecordWriter`."""
 
-    def __init__(self, path: Path, run_id: str) -> None:
+    def __init__(self, path: Path, run_id: str, writer: RecordWriter) -> None:
         self.path = path
         self.run_id = run_id
         self.warnings: list[str] = []
         self.seq = self._repair()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._file: IO[bytes] = os.fdopen(fd, "ab", buffering=0)
+        self._writer = writer
 
     def _repair(self) -> int:
         if not self.path.exists():
@@ -81,11 +80,11 @@ class EventLog:
         self.seq += 1
         event = {"seq": self.seq, "ts": round(time.time(), 3), "type": kind, "run_id": self.run_id}
         event.update(data)
-        self._file.write(orjson.dumps(event, default=str) + b"\n")
+        self._writer.append(self.path, orjson.dumps(event, default=str) + b"\n")
         return event
 
     def close(self) -> None:
-        self._file.close()
+        self._writer.close(self.path)
 
 
 def read_events(path: Path, *, key: str = "type") -> Iterator[dict[str, Any]]:
@@ -168,7 +167,6 @@ class RunRecord:
     events: EventLog | None = None
     lock: RunLock | None = None
     writer: RecordWriter = field(default_factory=RecordWriter)
-    _units: IO[bytes] | None = None
 
     @property
     def created(self) -> float:
@@ -176,7 +174,7 @@ class RunRecord:
 
     def open_log(self) -> EventLog:
         if self.events is None:
-            self.events = EventLog(self.directory / "events.jsonl", self.run_id)
+            self.events = EventLog(self.directory / "events.jsonl", self.run_id, self.writer)
         return self.events
 
     def take_lock(self) -> None:
@@ -184,11 +182,10 @@ class RunRecord:
         self.lock.acquire(self.run_id)
 
     def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+            self.events = None
         self.writer.shutdown()
-        for handle in (self.events, self._units):
-            if handle is not None:
-                handle.close()
-        self.events = self._units = None
         if self.lock is not None:
             self.lock.release()
             self.lock = None
@@ -200,13 +197,9 @@ class RunRecord:
         return QueuedTranscript(self.transcript_path(step, unit), self.writer)
 
     def append_unit(self, record: dict[str, Any]) -> None:
-        """One finished unit as one line of `units.jsonl` (a single unbuffered write)."""
-        if self._units is None:
-            fd = os.open(
-                self.directory / "units.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
-            )
-            self._units = os.fdopen(fd, "ab", buffering=0)
-        self._units.write(orjson.dumps(record, default=str) + b"\n")
+        """One finished unit as one line of `units.jsonl`."""
+        line = orjson.dumps(record, default=str) + b"\n"
+        self.writer.append(self.directory / "units.jsonl", line)
 
     def read_units(self) -> dict[tuple[str, int], dict[str, Any]]:
         """The latest record of every unit; torn or unreadable lines are skipped."""

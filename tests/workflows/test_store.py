@@ -61,22 +61,25 @@ def test_write_atomic_replaces_without_leftovers(tmp_path: Path) -> None:
 
 def test_event_log_repairs_a_torn_line_and_continues_the_sequence(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
-    log = EventLog(path, "run_x")
+    writer = RecordWriter()
+    log = EventLog(path, "run_x", writer)
     log.append("one", {"a": 1})
     log.append("two", {})
     log.close()
+    writer.flush()
     with path.open("ab") as handle:
         handle.write(b'{"seq": 3, "type": "thr')
-    log = EventLog(path, "run_x")
+    log = EventLog(path, "run_x", writer)
     assert log.warnings and "torn last line (23 bytes)" in log.warnings[0]
     log.append("three", {})
     log.close()
+    writer.shutdown()
     events = list(read_events(path))
     assert [(e["seq"], e["type"]) for e in events] == [(1, "one"), (2, "two"), (3, "three")]
 
 
 def test_record_writer_keeps_per_file_order_and_reports_errors(tmp_path: Path) -> None:
-    writer = RecordWriter(threads=3)
+    writer = RecordWriter()
     files = [tmp_path / f"t{n}.jsonl" for n in range(10)]
     for line in range(50):
         for path in files:
