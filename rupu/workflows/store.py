@@ -61,6 +61,7 @@ class EventLog:
         self.warnings: list[str] = []
         self.seq = self._repair()
         self._writer = writer
+        self._target = str(path)
 
     def _repair(self) -> int:
         if not self.path.exists():
@@ -80,11 +81,11 @@ class EventLog:
         self.seq += 1
         event = {"seq": self.seq, "ts": round(time.time(), 3), "type": kind, "run_id": self.run_id}
         event.update(data)
-        self._writer.append(self.path, orjson.dumps(event, default=str) + b"\n")
+        self._writer.append(self._target, orjson.dumps(event, default=str) + b"\n")
         return event
 
     def close(self) -> None:
-        self._writer.close(self.path)
+        self._writer.close(self._target)
 
 
 def read_events(path: Path, *, key: str = "type") -> Iterator[dict[str, Any]]:
@@ -144,16 +145,17 @@ class RunLock:
 class QueuedTranscript(TranscriptWriter):
     """A transcript (same lines as `TranscriptWriter`) written through the run's `RecordWriter`."""
 
-    def __init__(self, path: Path, writer: RecordWriter) -> None:  # no file is opened here
-        self.path = path
+    def __init__(self, path: str, writer: RecordWriter) -> None:  # no file is opened here
+        self.path = Path(path)
+        self._target = path
         self._writer = writer
 
     def write(self, kind: str, **data: Any) -> None:
         line = orjson.dumps({"type": kind, "ts": round(time.time(), 3), "data": data}, default=str)
-        self._writer.append(self.path, line + b"\n")
+        self._writer.append(self._target, line + b"\n")
 
     def close(self) -> None:
-        self._writer.close(self.path)
+        self._writer.close(self._target)
 
 
 @dataclass(slots=True)
@@ -167,6 +169,10 @@ class RunRecord:
     events: EventLog | None = None
     lock: RunLock | None = None
     writer: RecordWriter = field(default_factory=RecordWriter)
+    _root: str = ""
+
+    def __post_init__(self) -> None:
+        self._root = str(self.directory)
 
     @property
     def created(self) -> float:
@@ -190,16 +196,19 @@ class RunRecord:
             self.lock.release()
             self.lock = None
 
-    def transcript_path(self, step: str, unit: int) -> Path:
-        return self.directory / "transcripts" / f"{step}.{unit}.jsonl"
+    @staticmethod
+    def transcript_name(step: str, unit: int) -> str:
+        """The transcript's path relative to the run directory."""
+        return f"transcripts/{step}.{unit}.jsonl"
 
     def transcript(self, step: str, unit: int) -> QueuedTranscript:
-        return QueuedTranscript(self.transcript_path(step, unit), self.writer)
+        name = self.transcript_name(step, unit)
+        return QueuedTranscript(f"{self._root}/{name}", self.writer)
 
     def append_unit(self, record: dict[str, Any]) -> None:
         """One finished unit as one line of `units.jsonl`."""
         line = orjson.dumps(record, default=str) + b"\n"
-        self.writer.append(self.directory / "units.jsonl", line)
+        self.writer.append(f"{self._root}/units.jsonl", line)
 
     def read_units(self) -> dict[tuple[str, int], dict[str, Any]]:
         """The latest record of every unit; torn or unreadable lines are skipped."""
@@ -209,7 +218,7 @@ class RunRecord:
         return found
 
     def write_step(self, step: str, record: dict[str, Any]) -> None:
-        self.writer.replace(self.directory / "steps" / f"{step}.json", dump(record))
+        self.writer.replace(f"{self._root}/steps/{step}.json", dump(record))
 
     def read_step(self, step: str) -> dict[str, Any] | None:
         path = self.directory / "steps" / f"{step}.json"

@@ -255,11 +255,7 @@ class UnitRunner:
             "tokens": outcome.tokens,
             "duration_ms": outcome.duration_ms,
             "attempts": outcome.attempts,
-            "transcript": str(
-                self.record.transcript_path(unit.step, unit.index).relative_to(
-                    self.record.directory
-                )
-            ),
+            "transcript": self.record.transcript_name(unit.step, unit.index),
         }
         self.record.append_unit(outcome.record)
         self.emit(

@@ -15,8 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-_Op = tuple[str, Path, bytes]
-_STOP = ("stop", Path(), b"")
+_Op = tuple[str, str, bytes]
+_STOP = ("stop", "", b"")
 # After a batch, wait this long so the next one is bigger: fewer wake-ups and fewer syscalls.
 _BATCH_PAUSE = 0.002
 # Several threads, because file creation is slow on some disks and overlaps well across threads;
@@ -33,7 +33,8 @@ class RecordWriter:
         self._done = 0
         self._error: OSError | None = None
 
-    def _submit(self, kind: str, path: Path, data: bytes = b"") -> None:
+    def _submit(self, kind: str, path: str, data: bytes = b"") -> None:
+        """Called from one thread only (the event loop's)."""
         if not self._threads:
             for number, jobs in enumerate(self._queues):
                 thread = threading.Thread(
@@ -41,18 +42,17 @@ class RecordWriter:
                 )
                 thread.start()
                 self._threads.append(thread)
-        with self._lock:
-            self._queued += 1
+        self._queued += 1
         self._queues[hash(path) % len(self._queues)].put((kind, path, data))
 
-    def append(self, path: Path, data: bytes) -> None:
+    def append(self, path: str, data: bytes) -> None:
         """Appends to `path`, creating it (0600) on first use; the file stays open until `close`."""
         self._submit("append", path, data)
 
-    def close(self, path: Path) -> None:
+    def close(self, path: str) -> None:
         self._submit("close", path)
 
-    def replace(self, path: Path, data: bytes) -> None:
+    def replace(self, path: str, data: bytes) -> None:
         """Writes `path` atomically: a temporary file, then a rename over the old one."""
         self._submit("replace", path, data)
 
@@ -76,7 +76,7 @@ class RecordWriter:
         self._threads.clear()
 
     def _work(self, queued: queue.SimpleQueue[_Op]) -> None:
-        handles: dict[Path, int] = {}
+        handles: dict[str, int] = {}
         try:
             while True:
                 batch = [queued.get()]
@@ -98,8 +98,8 @@ class RecordWriter:
             for fd in handles.values():
                 os.close(fd)
 
-    def _run(self, jobs: list[_Op], handles: dict[Path, int]) -> None:
-        pending: dict[Path, list[bytes]] = {}
+    def _run(self, jobs: list[_Op], handles: dict[str, int]) -> None:
+        pending: dict[str, list[bytes]] = {}
         for kind, path, data in jobs:
             if kind == "append":
                 pending.setdefault(path, []).append(data)
@@ -113,14 +113,14 @@ class RecordWriter:
                 else:
                     from rupu.workflows.store import write_atomic
 
-                    write_atomic(path, data)
+                    write_atomic(Path(path), data)
             except OSError as exc:
                 self._error = self._error or exc
         for path in list(pending):
             self._write_pending(path, pending, handles)
 
     def _write_pending(
-        self, path: Path, pending: dict[Path, list[bytes]], handles: dict[Path, int]
+        self, path: str, pending: dict[str, list[bytes]], handles: dict[str, int]
     ) -> None:
         chunks = pending.pop(path, None)
         if not chunks:
