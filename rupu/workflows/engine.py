@@ -24,7 +24,7 @@ from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.plan import Overrides, Plan, build_plan
 from rupu.workflows.results import Observer, RunOutcome
 from rupu.workflows.runner import Prior, WorkflowRunner
-from rupu.workflows.store import RunRecord, RunStore, read_events
+from rupu.workflows.store import RunRecord, RunStore, read_events, repair_jsonl
 
 FINISHED = frozenset({"succeeded"})
 
@@ -134,7 +134,8 @@ class Engine:
                 overrides=overrides,
             )
             log = record.open_log()
-            warnings = list(log.warnings)
+            _, torn = repair_jsonl(record.directory / "units.jsonl")
+            warnings = [*log.warnings, *([torn] if torn else [])]
             _mark_lost_units(record)
             if decide is not None:
                 _decide(record, state, *decide)

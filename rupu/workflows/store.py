@@ -52,30 +52,32 @@ def dump(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
 
 
+def repair_jsonl(path: Path) -> tuple[int, str | None]:
+    """Cuts off a torn last line (a crash mid-write), so the next append starts a fresh line.
+    Returns the number of whole lines and a warning when something was cut."""
+    if not path.exists():
+        return 0, None
+    raw = path.read_bytes()
+    warning = None
+    if raw and not raw.endswith(b"\n"):
+        keep = raw.rfind(b"\n") + 1
+        with path.open("r+b") as handle:
+            handle.truncate(keep)
+        warning = f"{path}: dropped a torn last line ({len(raw) - keep} bytes) left by a crash"
+        raw = raw[:keep]
+    return raw.count(b"\n"), warning
+
+
 class EventLog:
     """Append-only JSON lines, written in order by the run's `RecordWriter`."""
 
     def __init__(self, path: Path, run_id: str, writer: RecordWriter) -> None:
         self.path = path
         self.run_id = run_id
-        self.warnings: list[str] = []
-        self.seq = self._repair()
+        self.seq, warning = repair_jsonl(path)
+        self.warnings: list[str] = [warning] if warning else []
         self._writer = writer
         self._target = str(path)
-
-    def _repair(self) -> int:
-        if not self.path.exists():
-            return 0
-        raw = self.path.read_bytes()
-        if raw and not raw.endswith(b"\n"):
-            keep = raw.rfind(b"\n") + 1
-            with self.path.open("r+b") as handle:
-                handle.truncate(keep)
-            self.warnings.append(
-                f"{self.path}: dropped a torn last line ({len(raw) - keep} bytes) left by a crash"
-            )
-            raw = raw[:keep]
-        return raw.count(b"\n")
 
     def append(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1

@@ -133,9 +133,14 @@ async def test_torn_event_line_is_dropped_and_unknown_events_ignored(
     with (directory / "units.jsonl").open("ab") as handle:
         handle.write(b'{"step": "fan", "unit": 0, "sta')
     execution = make_engine(workspace, {"mock": FakeProvider("mock")}).reopen(outcome.run_id)
-    assert any("torn last line" in w for w in execution.warnings)
+    assert [w.split(": ")[1] for w in execution.warnings] == [
+        "dropped a torn last line (17 bytes) left by a crash",
+        "dropped a torn last line (31 bytes) left by a crash",
+    ]
     outcome = await run(execution)
     assert outcome.status == "succeeded"
+    units = [orjson.loads(line) for line in (directory / "units.jsonl").read_bytes().splitlines()]
+    assert [(u["unit"], u["status"]) for u in units if u["step"] == "fan"][-1] == (3, "succeeded")
     kinds = [e["type"] for e in read_events(directory / "events.jsonl")]
     assert "from_the_future" in kinds and kinds[-1] == "run_finished"
 
