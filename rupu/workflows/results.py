@@ -124,4 +124,4 @@ class RunOutcome:
         }
 
     def event(self) -> dict[str, Any]:
-        return self.state()
+        return {**self.state(), "outputs": self.outputs}

@@ -123,6 +123,9 @@ class WorkflowRunner:
                     group.cancel_scope.cancel()
                 for planned in self.plan.steps.values():
                     group.start_soon(self._step_task, planned)
+        except Exception as exc:  # a bug: record the run as failed, keep the traceback
+            self._fatal = self._fatal or f"internal error: {type(exc).__name__}: {exc}"
+            raise
         finally:
             outcome = self._finalize(started)
             with anyio.CancelScope(shield=True):
