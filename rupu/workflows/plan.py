@@ -18,7 +18,8 @@ from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location
 from rupu.workflows.catalog import AgentLookup
 from rupu.workflows.inputs import resolve_inputs
-from rupu.workflows.loader import LoadedWorkflow, StepTemplates
+from rupu.workflows.loader import LoadedWorkflow
+from rupu.workflows.references import StepTemplates
 from rupu.workflows.spec import OutputFormat, Step
 from rupu.workflows.templates import CompiledTemplate
 
