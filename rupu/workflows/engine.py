@@ -136,10 +136,10 @@ class Engine:
             log = record.open_log()
             _, torn = repair_jsonl(record.directory / "units.jsonl")
             warnings = [*log.warnings, *([torn] if torn else [])]
+            pool = self._pool(plan)
             _mark_lost_units(record)
             if decide is not None:
                 _decide(record, state, *decide)
-            pool = self._pool(plan)
         except BaseException:
             record.close()
             raise

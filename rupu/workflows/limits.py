@@ -87,11 +87,17 @@ class Slots:
         self._held: list[anyio.Semaphore] = []
 
     async def acquire(self, *limits: anyio.Semaphore | None) -> None:
+        """Takes every limit, in order; a free one is taken without yielding to the event loop, so
+        a large fan-out starts all its units in one pass."""
         try:
             for limit in limits:
-                if limit is not None:
+                if limit is None:
+                    continue
+                try:
+                    limit.acquire_nowait()
+                except anyio.WouldBlock:
                     await limit.acquire()
-                    self._held.append(limit)
+                self._held.append(limit)
         except BaseException:
             self.release()
             raise

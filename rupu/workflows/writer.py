@@ -2,48 +2,57 @@
 
 Creating a file or calling `write(2)` can cost a millisecond on some disks; with a thousand
 concurrent units that would stall the event loop for seconds. So every run-record write (event log,
-unit results, transcripts, step results) is queued here and done by a few threads; each takes whatever has
-queued up for it and joins the appends to each file into one `write(2)`.
-`flush()` waits until everything queued so far is written; a run calls it before it reports.
+unit results, transcripts, step results) is handed to a few writer threads. The event loop only
+appends to an in-memory list; each thread wakes every `INTERVAL` seconds (or at once on `flush()`),
+takes its whole list, joins the appends to each file into one `write(2)`, and keeps every file's
+order (a path always belongs to the same thread). Waking on a timer rather than per write keeps the
+threads from fighting the event loop for the GIL. Records reach the disk within `INTERVAL`; a run
+calls `flush()` before it reports.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import threading
-import time
 from pathlib import Path
 
 _Op = tuple[str, str, bytes]
-_STOP = ("stop", "", b"")
-# After a batch, wait this long so the next one is bigger: fewer wake-ups and fewer syscalls.
-_BATCH_PAUSE = 0.002
-# Several threads, because file creation is slow on some disks and overlaps well across threads;
-# every path always goes to the same thread, which keeps each file's writes in order.
-_THREADS = 4
+INTERVAL = 0.02
+# Several threads, because file creation is slow on some disks and overlaps well across threads.
+THREADS = 4
+
+
+class _Lane:
+    """One writer thread's queue: a list the event loop appends to and the thread swaps out."""
+
+    __slots__ = ("handles", "jobs", "lock", "thread", "wake")
+
+    def __init__(self) -> None:
+        self.jobs: list[_Op] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.handles: dict[str, int] = {}
+        self.thread: threading.Thread | None = None
 
 
 class RecordWriter:
-    def __init__(self, threads: int = _THREADS) -> None:
-        self._queues: list[queue.SimpleQueue[_Op]] = [queue.SimpleQueue() for _ in range(threads)]
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Condition()
+    def __init__(self, threads: int = THREADS) -> None:
+        self._lanes = [_Lane() for _ in range(threads)]
+        self._done = threading.Condition()
         self._queued = 0
-        self._done = 0
+        self._written = 0
+        self._stopping = False
         self._error: OSError | None = None
 
     def _submit(self, kind: str, path: str, data: bytes = b"") -> None:
-        """Called from one thread only (the event loop's)."""
-        if not self._threads:
-            for number, jobs in enumerate(self._queues):
-                thread = threading.Thread(
-                    target=self._work, args=(jobs,), name=f"rupu-records-{number}", daemon=True
-                )
-                thread.start()
-                self._threads.append(thread)
-        self._queued += 1
-        self._queues[hash(path) % len(self._queues)].put((kind, path, data))
+        lane = self._lanes[hash(path) % len(self._lanes)]
+        if lane.thread is None:
+            lane.thread = threading.Thread(target=self._work, args=(lane,), daemon=True)
+            lane.thread.name = "rupu-records"
+            lane.thread.start()
+        with lane.lock:
+            self._queued += 1
+            lane.jobs.append((kind, path, data))
 
     def append(self, path: str, data: bytes) -> None:
         """Appends to `path`, creating it (0600) on first use; the file stays open until `close`."""
@@ -58,45 +67,43 @@ class RecordWriter:
 
     def flush(self) -> None:
         """Blocks until every write queued so far is done; raises the first write error, if any."""
-        with self._lock:
-            target = self._queued
-            self._lock.wait_for(lambda: self._done >= target)
+        target = self._queued
+        for lane in self._lanes:
+            lane.wake.set()
+        with self._done:
+            self._done.wait_for(lambda: self._written >= target)
             error, self._error = self._error, None
         if error is not None:
             raise error
 
     def shutdown(self) -> None:
-        if not self._threads:
-            return
         self.flush()
-        for jobs in self._queues:
-            jobs.put(_STOP)
-        for thread in self._threads:
-            thread.join()
-        self._threads.clear()
+        self._stopping = True
+        for lane in self._lanes:
+            lane.wake.set()
+            if lane.thread is not None:
+                lane.thread.join()
+                lane.thread = None
+        self._stopping = False
 
-    def _work(self, queued: queue.SimpleQueue[_Op]) -> None:
-        handles: dict[str, int] = {}
+    def _work(self, lane: _Lane) -> None:
         try:
             while True:
-                batch = [queued.get()]
-                while True:
-                    try:
-                        batch.append(queued.get_nowait())
-                    except queue.Empty:
-                        break
-                stop = any(job[0] == "stop" for job in batch)
-                jobs = [job for job in batch if job[0] != "stop"]
-                self._run(jobs, handles)
-                with self._lock:
-                    self._done += len(jobs)
-                    self._lock.notify_all()
-                if stop:
+                lane.wake.wait(INTERVAL)
+                lane.wake.clear()
+                with lane.lock:
+                    jobs, lane.jobs = lane.jobs, []
+                if jobs:
+                    self._run(jobs, lane.handles)
+                    with self._done:
+                        self._written += len(jobs)
+                        self._done.notify_all()
+                elif self._stopping:
                     return
-                time.sleep(_BATCH_PAUSE)
         finally:
-            for fd in handles.values():
+            for fd in lane.handles.values():
                 os.close(fd)
+            lane.handles.clear()
 
     def _run(self, jobs: list[_Op], handles: dict[str, int]) -> None:
         pending: dict[str, list[bytes]] = {}
