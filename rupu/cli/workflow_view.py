@@ -66,7 +66,7 @@ class PlainView(Observer):
         elif kind == "unit_started":
             item = f" item {event['item']!r}" if event.get("item") is not None else ""
             self._say(f"  {name} running on {event.get('provider')} · {event.get('model')}{item}")
-        elif kind == "unit_finished":
+        elif kind == "unit_finished" and self._fan_out.get(str(step)):
             status = event.get("status")
             detail = f": {event['error']}" if event.get("error") else ""
             took = (

@@ -99,6 +99,12 @@ class WorkflowRunner:
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         self.observer.event(self._log.append(kind, data))
 
+    @property
+    def _stopping(self) -> bool:
+        """Nothing new starts once the run fails fast or is interrupted (cancellation only reaches
+        a task at its next await, so this is checked before every start)."""
+        return self._fatal is not None or self._interrupted
+
     def interrupt(self) -> None:
         """Stop scheduling and cancel everything in flight (the first Ctrl-C)."""
         self._interrupted = True
@@ -137,7 +143,8 @@ class WorkflowRunner:
         try:
             for need in planned.needs:
                 await self.states[need].done.wait()
-            await self._run_step(planned, state)
+            if not self._stopping:
+                await self._run_step(planned, state)
         finally:
             state.done.set()
 
@@ -244,6 +251,8 @@ class WorkflowRunner:
             return
         async with anyio.create_task_group() as group:
             for unit in pending:
+                if self._stopping:
+                    break
                 slots = Slots()
                 provider_limit = self.pool.limit(unit.call.target.provider)
                 await slots.acquire(step_limit, self._workflow_limit, provider_limit)
@@ -265,6 +274,9 @@ class WorkflowRunner:
     async def _unit_task(
         self, planned: PlannedStep, state: StepState, unit: Unit, slots: Slots
     ) -> None:
+        if self._stopping:
+            slots.release()
+            return
         outcome = UnitOutcome(unit.index, "failed")
         state.units[unit.index] = outcome
         try:

@@ -19,6 +19,7 @@ from tests.conftest import Workspace
 from tests.workflows.helpers import (
     Answer,
     FakeProvider,
+    boom,
     events_of,
     make_engine,
     start,
@@ -151,3 +152,38 @@ def test_build_graph_accepts_exactly_the_acyclic_graphs(graph: tuple[int, list[E
     assert all(index[a] < index[b] for a, b in named)
     stage_of = {step: k for k, stage in enumerate(built.stages()) for step in stage}
     assert all(stage_of[a] < stage_of[b] for a, b in named)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(dags(), st.data())
+def test_after_a_failure_nothing_new_starts(
+    workspace: Workspace,
+    dag: tuple[int, set[Edge], list[int], set[Edge], list[float]],
+    data: st.DataObject,
+) -> None:
+    n, edges, order, via_template, delays = dag
+    failing = data.draw(st.integers(0, n - 1))
+    write_agents(workspace, {"worker": "mock"})
+    write_workflow(workspace, dag_yaml(n, edges, order, via_template))
+
+    def respond(prompt: str, _: object) -> Answer:
+        step = int(prompt.split()[1][1:])
+        return Answer("ok", delay=delays[step], error=boom() if step == failing else None)
+
+    engine = make_engine(workspace, {"mock": FakeProvider("mock", respond)})
+    outcome = anyio.run(start(engine).run)
+    assert outcome.status == "failed"
+    events = events_of(engine, outcome.run_id)
+    failed_at = next(
+        e["seq"] for e in events if e["type"] == "unit_finished" and e["status"] == "failed"
+    )
+    assert not [e for e in events if e["type"] == "unit_started" and e["seq"] > failed_at]
+    graph: nx.DiGraph[int] = nx.DiGraph(list(edges))
+    graph.add_nodes_from(range(n))
+    downstream = nx.descendants(graph, failing)
+    started = {int(e["step"][1:]) for e in events if e["type"] == "unit_started"}
+    assert not started & set(downstream)

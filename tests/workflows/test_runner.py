@@ -145,7 +145,7 @@ steps:
     )
     fake = FakeProvider(
         "mock",
-        lambda p, _: Answer(error=boom("no")) if p == "security" else Answer(delay=30),
+        lambda p, _: Answer(delay=0.05, error=boom("no")) if p == "security" else Answer(delay=30),
     )
     outcome = await run(start(make_engine(workspace, {"mock": fake})))
     assert outcome.status == "failed"
@@ -290,3 +290,25 @@ steps:
     assert sorted(t.provider for t in built) == ["alpha", "mock"]
     assert len(fakes["mock"].prompts) == 5 and fakes["alpha"].prompts == ["c"]
     assert all(f.closed for f in fakes.values())
+
+
+async def test_nothing_new_starts_after_a_failure_even_without_awaits(
+    workspace: Workspace,
+) -> None:
+    write_agents(workspace, {"worker": "mock"})
+    write_workflow(
+        workspace,
+        """
+name: flow
+steps:
+  - {id: a, agent: worker, prompt: fail}
+  - {id: b, agent: worker, prompt: other}
+  - {id: c, agent: worker, prompt: "{{ item }}", for_each: [x, y]}
+""",
+    )
+    fake = FakeProvider("mock", lambda p, _: Answer(error=boom()) if p == "fail" else Answer(p))
+    recorder = Recorder()
+    outcome = await run(start(make_engine(workspace, {"mock": fake})), recorder)
+    assert outcome.status == "failed"
+    assert fake.prompts == ["fail"]
+    assert [e["step"] for e in recorder.of("step_started")] == ["a"]
