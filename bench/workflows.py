@@ -12,6 +12,8 @@ Each measurement runs in a fresh process (so peak RSS is that run's own) with a 
   process) that answers each request after 200 ms with a streamed reply (goal <= 1.2 s wall,
   <= 120 MiB). The server checks the bearer key only: the test suite's full request validation runs
   the openai SDK's validators, which would make the server, not rupu, the bottleneck.
+- `transport`: the same 1000 requests through the provider alone (no engine), the floor for
+  `streamed`; `streamed.run_s - transport.wall_s` is what the engine adds.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ GOALS = {
     "streamed_seconds": 1.2,
     "streamed_rss_mib": 120.0,
 }
+REPEATS = 3
 AGENT = "---\nname: worker\nprovider: {provider}\nmodel: {model}\n---\nYou work.\n"
 
 
@@ -92,6 +95,13 @@ def _chain(n: int, *, linked: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _best_of(count: int, measure: Any) -> dict[str, Any]:
+    """The fastest of `count` runs: a busy machine only ever adds time."""
+    results = [measure(attempt) for attempt in range(count)]
+    best: dict[str, Any] = min(results, key=lambda r: r.get("run_s", r.get("wall_s", 0)))
+    return best
+
+
 def child_step_overhead(tmp: Path) -> dict[str, Any]:
     runs = {}
     for name, n, linked in (
@@ -100,12 +110,15 @@ def child_step_overhead(tmp: Path) -> dict[str, Any]:
         ("wide_1000", 1000, False),
     ):
         project = _project(tmp / name, "mock", "echo", _chain(n, linked=linked))
-        runs[name] = _run(project, tmp / name / "home")
+        runs[name] = _best_of(
+            REPEATS, lambda attempt, p=project, h=tmp / name: _run(p, h / f"home{attempt}")
+        )
     slope = (runs["chain_1000"]["run_s"] - runs["chain_100"]["run_s"]) / 900 * 1000
     return {
         "per_step_ms": round(slope, 3),
         "chain_1000_per_step_ms": round(runs["chain_1000"]["run_s"], 4),
         "wide_1000_per_step_ms": round(runs["wide_1000"]["run_s"], 4),
+        "best_of": REPEATS,
         "runs": runs,
         "peak_rss_mib": round(_peak_rss_mib(), 1),
     }
@@ -148,16 +161,76 @@ with Server(api_key="bench-key") as server:
 """
 
 
-def child_streamed(tmp: Path, n: int = 1000, latency: float = 0.2) -> dict[str, Any]:
+def _start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(ROOT), str(latency)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert server.stdout is not None
+    return server, server.stdout.readline().strip()
+
+
+def _stop_server(server: subprocess.Popen[str]) -> None:
+    if server.stdin is not None:
+        server.stdin.close()
+    server.wait(10)
+
+
+def child_transport(tmp: Path, n: int = 1000, latency: float = 0.2) -> dict[str, Any]:
+    """The same 1000 streamed requests through the provider alone, without the workflow engine:
+    the floor the `streamed` figure is measured against."""
+    import anyio
+
+    from rupu.auth.credentials import Credential, FixedCredential, Secret
+    from rupu.config import ProviderConfig
+    from rupu.messages import Message, ModelRequest
+    from rupu.providers.base import ProviderSetup, TurnBuilder
+    from rupu.providers.openai_chat import OpenAIChatProvider
+
+    server, base_url = _start_server(latency)
     try:
-        assert server.stdout is not None
-        base_url = server.stdout.readline().strip()
+        credential = Credential("loop", "api-key", Secret("bench-key"), "bench")
+        provider = OpenAIChatProvider(
+            ProviderSetup(
+                "loop",
+                "openai-compatible",
+                ProviderConfig(base_url=f"{base_url}/v1"),
+                FixedCredential(credential),
+            )
+        )
+
+        async def one(index: int) -> None:
+            builder = TurnBuilder("loop")
+            request = ModelRequest("bench-model", "You work.", [Message.user(f"unit {index}")])
+            async for event in provider.stream(request):
+                builder.add(event)
+            builder.result()
+
+        async def main() -> float:
+            began = time.perf_counter()
+            async with anyio.create_task_group() as group:
+                for index in range(n):
+                    group.start_soon(one, index)
+            elapsed = time.perf_counter() - began
+            await provider.aclose()
+            return elapsed
+
+        wall = anyio.run(main)
+    finally:
+        _stop_server(server)
+    return {
+        "requests": n,
+        "latency_s": latency,
+        "wall_s": round(wall, 4),
+        "peak_rss_mib": round(_peak_rss_mib(), 1),
+    }
+
+
+def child_streamed(tmp: Path, n: int = 1000, latency: float = 0.2) -> dict[str, Any]:
+    server, base_url = _start_server(latency)
+    try:
         project = _project(tmp, "loop", "bench-model", FOR_EACH.format(n=n))
         home = tmp / "home"
         home.mkdir()
@@ -167,9 +240,7 @@ def child_streamed(tmp: Path, n: int = 1000, latency: float = 0.2) -> dict[str, 
         os.environ["RUPU_LOOP_API_KEY"] = "bench-key"
         result = _run(project, home)
     finally:
-        if server.stdin is not None:
-            server.stdin.close()
-        server.wait(10)
+        _stop_server(server)
     return {"units": n, "latency_s": latency, **result, "peak_rss_mib": round(_peak_rss_mib(), 1)}
 
 
@@ -177,6 +248,7 @@ CHILDREN = {
     "step_overhead": child_step_overhead,
     "for_each": child_for_each,
     "streamed": child_streamed,
+    "transport": child_transport,
 }
 
 

@@ -222,7 +222,7 @@ def _call(
             config,
             provider=chosen_provider,
             model=chosen_model,
-            auth=None if switched else auth,
+            auth=auth,
         )
     except ConfigError as exc:
         key_name = exc.field if exc.field in ("provider", "model") else "agent"
