@@ -2,7 +2,7 @@
 here, before any request), create or reopen the run record, and execute it.
 
 The provider builder is injected (`rupu workflow` passes the CLI's `build_provider_for`), which is
-also the seam tests use.
+also the seam tests use; so is `toolbox`, which opens the tools of each agent run.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from rupu.workflows.plan import Overrides, Plan, build_plan
 from rupu.workflows.results import Observer, RunOutcome
 from rupu.workflows.runner import Prior, WorkflowRunner
 from rupu.workflows.store import RunRecord, RunStore, read_events, repair_jsonl
+from rupu.workflows.units import ToolboxOpener
 
 FINISHED = frozenset({"succeeded"})
 
@@ -52,6 +53,7 @@ class Execution:
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     warnings: list[str] = field(default_factory=list)
     runner: WorkflowRunner | None = None
+    toolbox: ToolboxOpener | None = None
 
     @property
     def run_id(self) -> str:
@@ -59,7 +61,13 @@ class Execution:
 
     async def run(self, observer: Observer | None = None) -> RunOutcome:
         self.runner = WorkflowRunner(
-            self.plan, self.record, self.pool, observer=observer, sleep=self.sleep, prior=self.prior
+            self.plan,
+            self.record,
+            self.pool,
+            observer=observer,
+            sleep=self.sleep,
+            prior=self.prior,
+            toolbox=self.toolbox,
         )
         try:
             return await self.runner.run(resumed=self.prior is not None)
@@ -78,6 +86,7 @@ class Engine:
     config: LoadedConfig
     build: ProviderBuilder
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    toolbox: ToolboxOpener | None = None
 
     @property
     def store(self) -> RunStore:
@@ -104,7 +113,8 @@ class Engine:
             steps=list(plan.steps),
         )
         record.take_lock()
-        return Execution(plan, record, pool, None, self.sleep, list(loaded.warnings))
+        warnings = list(loaded.warnings)
+        return Execution(plan, record, pool, None, self.sleep, warnings, toolbox=self.toolbox)
 
     def reopen(
         self, reference: str, *, decide: tuple[str | None, str, str | None] | None = None
@@ -144,7 +154,8 @@ class Engine:
             record.close()
             raise
         record.writer.flush()
-        return Execution(plan, record, pool, Prior.load(record), self.sleep, warnings)
+        prior = Prior.load(record)
+        return Execution(plan, record, pool, prior, self.sleep, warnings, toolbox=self.toolbox)
 
 
 def _mark_lost_units(record: RunRecord) -> None:

@@ -24,7 +24,7 @@ from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.results import Observer, RunOutcome, step_record, view_of
 from rupu.workflows.store import RunRecord, read_events
 from rupu.workflows.templates import TemplateError, is_truthy, items_from
-from rupu.workflows.units import Unit, UnitOutcome, UnitRunner, input_hash
+from rupu.workflows.units import ToolboxOpener, Unit, UnitOutcome, UnitRunner, input_hash
 
 PARKED = frozenset({"awaiting_approval", "blocked"})
 
@@ -70,6 +70,7 @@ class WorkflowRunner:
         observer: Observer | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         prior: Prior | None = None,
+        toolbox: ToolboxOpener | None = None,
     ) -> None:
         self.plan = plan
         self.record = record
@@ -94,6 +95,7 @@ class WorkflowRunner:
             sleep,
             on_usage=self.observer.usage,
             interrupted=lambda: self._interrupted,
+            toolbox=toolbox,
         )
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:

@@ -8,14 +8,15 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio
 import orjson
 
-from rupu.agents.loop import AgentRun
+from rupu.agents.loop import AgentRun, ToolBox
+from rupu.agents.spec import AgentSpec
 from rupu.errors import ConfigError, CredentialError, ProviderError, RupuError
 from rupu.messages import StreamEvent, Usage
 from rupu.transcripts import TranscriptWriter
@@ -29,6 +30,8 @@ UnitStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
 Emit = Callable[[str, dict[str, Any]], None]
 Sleep = Callable[[float], Awaitable[None]]
 UsageSink = Callable[[str, int, int], None]
+# Opens the tools of one agent run (the CLI's seam for `tools:` in agent files); None: no tools.
+ToolboxOpener = Callable[[AgentSpec], AbstractAsyncContextManager[ToolBox | None]]
 
 
 class UnitFailure(Exception):
@@ -121,6 +124,7 @@ class UnitRunner:
     sleep: Sleep
     on_usage: UsageSink | None = None
     interrupted: Callable[[], bool] = lambda: False
+    toolbox: ToolboxOpener | None = None
 
     async def run(self, unit: Unit, outcome: UnitOutcome) -> None:
         """Fills `outcome`. Never raises except for cancellation; a cancelled unit is recorded
@@ -188,6 +192,14 @@ class UnitRunner:
         self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter
     ) -> tuple[str, Any]:
         call = unit.call
+        opener = self.toolbox
+        async with opener(call.agent) if opener is not None else nullcontext() as tools:
+            return await self._converse(unit, outcome, transcript, tools)
+
+    async def _converse(
+        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter, tools: ToolBox | None
+    ) -> tuple[str, Any]:
+        call = unit.call
         provider, credential = self.pool.get(call.target)
         agent_run = AgentRun(
             run_id=f"{self.run_id}/{unit.step}/{unit.index}",
@@ -196,6 +208,7 @@ class UnitRunner:
             provider=provider,
             transcript=transcript,
             credential=credential,
+            tools=tools,
             on_event=self._usage_sink(unit) if self.on_usage else None,
         )
         result = await agent_run.run(unit.prompt)

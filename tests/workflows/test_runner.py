@@ -4,10 +4,14 @@ timeouts, `when`, and provider sharing (reliability cases X8-X10)."""
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
 from rupu.agents.loop import RunTarget
+from rupu.agents.spec import AgentSpec
+from rupu.messages import ToolSpec
 from tests.conftest import Workspace
 from tests.workflows.helpers import (
     Answer,
@@ -312,3 +316,35 @@ steps:
     assert outcome.status == "failed"
     assert fake.prompts == ["fail"]
     assert [e["step"] for e in recorder.of("step_started")] == ["a"]
+
+
+async def test_each_agent_run_gets_its_toolbox_from_the_seam(workspace: Workspace) -> None:
+    write_agents(workspace, {"worker": "mock"})
+    write_workflow(
+        workspace,
+        "name: flow\nsteps:\n  - {id: a, agent: worker, prompt: go, for_each: [1, 2]}\n",
+    )
+    opened: list[str] = []
+    closed: list[str] = []
+
+    class Tools:
+        specs = [ToolSpec("read_file", "Read a file.", {"type": "object", "properties": {}})]
+
+        async def run_calls(self, turn: object, transcript: object) -> object:
+            raise AssertionError("no tool calls expected")
+
+    @asynccontextmanager
+    async def opener(spec: AgentSpec) -> AsyncIterator[Tools]:
+        opened.append(spec.name)
+        try:
+            yield Tools()
+        finally:
+            closed.append(spec.name)
+
+    fake = FakeProvider("mock")
+    engine = make_engine(workspace, {"mock": fake})
+    engine.toolbox = opener  # type: ignore[assignment]
+    outcome = await run(start(engine))
+    assert outcome.status == "succeeded"
+    assert opened == closed == ["worker", "worker"]
+    assert [[t.name for t in r.tools] for r in fake.requests] == [["read_file"], ["read_file"]]
