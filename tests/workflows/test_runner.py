@@ -328,7 +328,8 @@ async def test_each_agent_run_gets_its_toolbox_from_the_seam(workspace: Workspac
     closed: list[str] = []
 
     class Tools:
-        specs = [ToolSpec("read_file", "Read a file.", {"type": "object", "properties": {}})]
+        def __init__(self) -> None:
+            self.specs = [ToolSpec("read_file", "Read a file.", {"type": "object"})]
 
         async def run_calls(self, turn: object, transcript: object) -> object:
             raise AssertionError("no tool calls expected")
