@@ -126,6 +126,7 @@ class StepRow:
     done: int = 0
     failed: int = 0
     error: str | None = None
+    where: str = ""
     units: dict[int, UnitRow] = field(default_factory=dict)
 
 
@@ -179,6 +180,7 @@ class LiveView(Observer):
             )
             where = f"{event.get('provider')} · {event.get('model')}"
             row.units[unit] = UnitRow(str(label)[:40], where=where)
+            row.where = row.where or where
         elif kind in ("unit_finished", "unit_reused"):
             self._unit_done(row, unit, event, now)
         elif kind == "step_finished":
@@ -205,7 +207,14 @@ class LiveView(Observer):
     def render(self) -> RenderableType:
         from rich.table import Table
 
-        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        table = Table(
+            box=None,
+            pad_edge=False,
+            show_header=True,
+            header_style="bold",
+            caption=self.note or None,
+            caption_justify="left",
+        )
         for column in ("", "STEP", "STATE", "UNITS", "ELAPSED", "TOKENS", "WHERE / DETAIL"):
             table.add_column(column, overflow="ellipsis", no_wrap=True)
         now = time.monotonic()
@@ -213,9 +222,7 @@ class LiveView(Observer):
             elapsed = _elapsed(row.started, row.ended, now)
             units = f"{row.done}/{row.total}" if row.total > 1 else ""
             live_tokens = row.tokens + sum(u.tokens for u in row.units.values() if u.ended is None)
-            detail = row.error or ""
-            if not detail and len(row.units) == 1 and row.total == 1:
-                detail = next(iter(row.units.values())).where
+            detail = row.error or (row.where if row.total == 1 else "")
             table.add_row(
                 SYMBOLS.get(row.status, "·"),
                 row.step,
@@ -240,8 +247,6 @@ class LiveView(Observer):
                 hidden = len(row.units) - len(shown)
                 if hidden > 0:
                     table.add_row("", f"  … {hidden} more", "", "", "", "", "")
-        if self.note:
-            table.add_row("", self.note, "", "", "", "", "")
         return table
 
 
