@@ -13,6 +13,7 @@ Each measurement runs in a fresh process (so peak RSS is that run's own) with a 
   server (another process) that answers each request after 200 ms with a streamed reply
   (goal <= 1.2 s wall, <= 120 MiB). The server checks the bearer key only: the test suite's full request validation runs
   the openai SDK's validators, which would make the server, not rupu, the bottleneck.
+- `streamed_steps`: the same 1000 calls as 1000 independent steps instead of one fan-out.
 - `transport`: the same 1000 requests through the provider alone (no engine), the floor for
   `streamed`; `streamed.run_s - transport.wall_s` is what the engine adds.
 """
@@ -233,10 +234,10 @@ def child_transport(tmp: Path, n: int = 1000, latency: float = 0.2) -> dict[str,
     }
 
 
-def child_streamed(tmp: Path, n: int = 1000, latency: float = 0.2) -> dict[str, Any]:
+def _streamed(tmp: Path, workflow: str, n: int, latency: float) -> dict[str, Any]:
     server, base_url = _start_server(latency)
     try:
-        project = _project(tmp, "loop", "bench-model", FAN_OUT_ONLY.format(n=n))
+        project = _project(tmp, "loop", "bench-model", workflow)
         home = tmp / "home"
         home.mkdir()
         (home / "config.toml").write_text(
@@ -246,13 +247,24 @@ def child_streamed(tmp: Path, n: int = 1000, latency: float = 0.2) -> dict[str, 
         result = _run(project, home)
     finally:
         _stop_server(server)
-    return {"units": n, "latency_s": latency, **result, "peak_rss_mib": round(_peak_rss_mib(), 1)}
+    return {"latency_s": latency, **result, "peak_rss_mib": round(_peak_rss_mib(), 1)}
+
+
+def child_streamed(tmp: Path, n: int = 1000, latency: float = 0.2) -> dict[str, Any]:
+    """One `for_each` step of `n` units."""
+    return {"units": n, **_streamed(tmp, FAN_OUT_ONLY.format(n=n), n, latency)}
+
+
+def child_streamed_steps(tmp: Path, n: int = 1000, latency: float = 0.2) -> dict[str, Any]:
+    """`n` independent steps of one unit each."""
+    return _streamed(tmp, _chain(n, linked=False), n, latency)
 
 
 CHILDREN = {
     "step_overhead": child_step_overhead,
     "for_each": child_for_each,
     "streamed": child_streamed,
+    "streamed_steps": child_streamed_steps,
     "transport": child_transport,
 }
 
