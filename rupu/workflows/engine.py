@@ -153,7 +153,7 @@ class Engine:
         except BaseException:
             record.close()
             raise
-        record.writer.flush()
+        record.flush()
         prior = Prior.load(record)
         return Execution(plan, record, pool, prior, self.sleep, warnings, toolbox=self.toolbox)
 

@@ -390,7 +390,7 @@ class WorkflowRunner:
         return outputs
 
     def _flush(self, outcome: RunOutcome) -> None:
-        self.record.writer.flush()
+        self.record.flush()
         self.record.index.record(
             self.record.run_id,
             workflow=self.plan.name,

@@ -4,15 +4,19 @@
 run.json              what ran: workflow name and source, inputs, overrides, format version
 workflow.yaml         the workflow file as it was when the run started (resume runs this copy)
 events.jsonl          append-only event log, one JSON object a line
-units.jsonl           append-only: each finished unit's result; resume reuses these byte for byte
+units.jsonl           append-only: each finished unit's result, written as it finishes; resume
+                      reuses these byte for byte
 state.json            the latest run status (rewritten atomically)
 steps/<step>.json     each finished step's result (atomic)
 transcripts/<step>.<n>.jsonl   one agent transcript per unit (n = 0 for a single-unit step)
 lock                  flock held by the process executing the run
 ```
 
-A torn last line in `events.jsonl` (a crash mid-write) is cut off with a warning when the run is
-opened again; readers skip event types they do not know.
+`events.jsonl` and `units.jsonl` are written by the event loop within the tick an event happens in
+(a unit's start before its request goes out); transcripts and step results go through the
+background `RecordWriter`, so slow file creation never stalls the loop. A torn last line in a JSONL
+file (a crash mid-write) is cut off with a warning when the run is opened again; readers skip event
+types they do not know.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import orjson
 from rupu.errors import ConfigError, did_you_mean
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.index import RunIndex
-from rupu.workflows.writer import RecordWriter
+from rupu.workflows.writer import RecordWriter, TickFile
 
 FORMAT_VERSION = 1
 
@@ -69,25 +73,29 @@ def repair_jsonl(path: Path) -> tuple[int, str | None]:
 
 
 class EventLog:
-    """Append-only JSON lines, written in order by the run's `RecordWriter`."""
+    """Append-only JSON lines; each event is on disk within the event-loop tick it happened in."""
 
-    def __init__(self, path: Path, run_id: str, writer: RecordWriter) -> None:
+    def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
         self.run_id = run_id
         self.seq, warning = repair_jsonl(path)
         self.warnings: list[str] = [warning] if warning else []
-        self._writer = writer
-        self._target = str(path)
+        self._file = TickFile(str(path))
 
     def append(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
         event = {"seq": self.seq, "ts": round(time.time(), 3), "type": kind, "run_id": self.run_id}
         event.update(data)
-        self._writer.append(self._target, orjson.dumps(event, default=str) + b"\n")
+        # A unit is on record as started before its request goes out, so a resume after SIGKILL
+        # knows it was in flight.
+        self._file.append(orjson.dumps(event, default=str) + b"\n", now=kind == "unit_started")
         return event
 
+    def flush(self) -> None:
+        self._file.flush()
+
     def close(self) -> None:
-        self._writer.close(self._target)
+        self._file.close()
 
 
 def read_events(path: Path, *, key: str = "type") -> Iterator[dict[str, Any]]:
@@ -172,6 +180,7 @@ class RunRecord:
     lock: RunLock | None = None
     writer: RecordWriter = field(default_factory=RecordWriter)
     _root: str = ""
+    _units: TickFile | None = None
 
     def __post_init__(self) -> None:
         self._root = str(self.directory)
@@ -182,7 +191,7 @@ class RunRecord:
 
     def open_log(self) -> EventLog:
         if self.events is None:
-            self.events = EventLog(self.directory / "events.jsonl", self.run_id, self.writer)
+            self.events = EventLog(self.directory / "events.jsonl", self.run_id)
         return self.events
 
     def take_lock(self) -> None:
@@ -194,9 +203,19 @@ class RunRecord:
             self.events.close()
             self.events = None
         self.writer.shutdown()
+        if self._units is not None:
+            self._units.close()
+            self._units = None
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+
+    def flush(self) -> None:
+        """Everything appended so far is written (blocking: call it from a worker thread)."""
+        for handle in (self.events, self._units):
+            if handle is not None:
+                handle.flush()
+        self.writer.flush()
 
     @staticmethod
     def transcript_name(step: str, unit: int) -> str:
@@ -208,9 +227,11 @@ class RunRecord:
         return QueuedTranscript(f"{self._root}/{name}", self.writer)
 
     def append_unit(self, record: dict[str, Any]) -> None:
-        """One finished unit as one line of `units.jsonl`."""
-        line = orjson.dumps(record, default=str) + b"\n"
-        self.writer.append(f"{self._root}/units.jsonl", line)
+        """One finished unit as one line of `units.jsonl`, on disk before anything that waited for it
+        starts: a unit that finished is not run again, even after a SIGKILL."""
+        if self._units is None:
+            self._units = TickFile(f"{self._root}/units.jsonl")
+        self._units.append(orjson.dumps(record, default=str) + b"\n")
 
     def read_units(self) -> dict[tuple[str, int], dict[str, Any]]:
         """The latest record of every unit; torn or unreadable lines are skipped."""

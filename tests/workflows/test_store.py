@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import orjson
+import pytest
 
 from rupu.workflows.index import RunIndex
 from rupu.workflows.store import EventLog, RunLock, read_events, write_atomic
-from rupu.workflows.writer import RecordWriter
+from rupu.workflows.writer import RecordWriter, TickFile
 from tests.conftest import REPO_ROOT
 
 WRITER = """
@@ -61,19 +64,16 @@ def test_write_atomic_replaces_without_leftovers(tmp_path: Path) -> None:
 
 def test_event_log_repairs_a_torn_line_and_continues_the_sequence(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
-    writer = RecordWriter()
-    log = EventLog(path, "run_x", writer)
+    log = EventLog(path, "run_x")
     log.append("one", {"a": 1})
     log.append("two", {})
     log.close()
-    writer.flush()
     with path.open("ab") as handle:
         handle.write(b'{"seq": 3, "type": "thr')
-    log = EventLog(path, "run_x", writer)
+    log = EventLog(path, "run_x")
     assert log.warnings and "torn last line (23 bytes)" in log.warnings[0]
     log.append("three", {})
     log.close()
-    writer.shutdown()
     events = list(read_events(path))
     assert [(e["seq"], e["type"]) for e in events] == [(1, "one"), (2, "two"), (3, "three")]
 
@@ -99,6 +99,20 @@ def test_record_writer_keeps_per_file_order_and_reports_errors(tmp_path: Path) -
     else:
         raise AssertionError("a failed write must surface at flush")
     writer.shutdown()
+
+
+@pytest.mark.anyio
+async def test_tick_file_joins_one_tick_of_appends_into_one_write(tmp_path: Path) -> None:
+    path = tmp_path / "units.jsonl"
+    ticked = TickFile(str(path))
+    for n in range(100):
+        ticked.append(b"%d\n" % n)
+    assert not path.exists()
+    await anyio.lowlevel.checkpoint()
+    assert path.read_bytes().splitlines() == [b"%d" % n for n in range(100)]
+    ticked.append(b"last\n")
+    ticked.close()
+    assert path.read_bytes().endswith(b"99\nlast\n")
 
 
 def test_run_lock_is_exclusive_and_released(tmp_path: Path) -> None:
