@@ -13,7 +13,7 @@ lock                  flock held by the process executing the run
 ```
 
 `events.jsonl` and `units.jsonl` are written by the event loop within the tick an event happens in
-(a unit's start before its request goes out); transcripts and step results go through the
+(one `write(2)` per tick for everything that happened in it); transcripts and step results go through the
 background `RecordWriter`, so slow file creation never stalls the loop. A torn last line in a JSONL
 file (a crash mid-write) is cut off with a warning when the run is opened again; readers skip event
 types they do not know.
@@ -86,9 +86,7 @@ class EventLog:
         self.seq += 1
         event = {"seq": self.seq, "ts": round(time.time(), 3), "type": kind, "run_id": self.run_id}
         event.update(data)
-        # A unit is on record as started before its request goes out, so a resume after SIGKILL
-        # knows it was in flight.
-        self._file.append(orjson.dumps(event, default=str) + b"\n", now=kind == "unit_started")
+        self._file.append(orjson.dumps(event, default=str) + b"\n")
         return event
 
     def flush(self) -> None:

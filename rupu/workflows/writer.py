@@ -158,13 +158,8 @@ class TickFile:
         self._pending: list[bytes] = []
         self._scheduled = False
 
-    def append(self, data: bytes, *, now: bool = False) -> None:
-        """`now` writes at once (with anything pending), for records that must be on disk before
-        the caller does what they describe."""
+    def append(self, data: bytes) -> None:
         self._pending.append(data)
-        if now:
-            self.flush()
-            return
         if self._scheduled:
             return
         try:

@@ -56,7 +56,8 @@ def server(workspace: Workspace) -> Iterator[Server]:
 
 
 def start_run(workspace: Workspace, *args: str) -> tuple[subprocess.Popen[str], str]:
-    """Starts `rupu workflow run flow --format json` and returns once all three slow units run."""
+    """Starts `rupu workflow run flow --format json` and returns once all three slow units are
+    running and on record as started."""
     env = {**os.environ, **KEY, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "rupu", "workflow", "run", "flow", "--format", "json", *args],
@@ -75,6 +76,11 @@ def start_run(workspace: Workspace, *args: str) -> tuple[subprocess.Popen[str], 
         event = orjson.loads(line)
         run_id = event["run_id"]
         running += event["type"] == "unit_started" and event["step"] == "fan"
+    events = workspace.home / "runs" / run_id / "events.jsonl"
+    deadline = time.monotonic() + 10
+    while events.read_bytes().count(b'"type":"unit_started"') < 4:
+        assert time.monotonic() < deadline, "the unit_started events never reached the disk"
+        time.sleep(0.01)
     return proc, run_id
 
 
