@@ -14,6 +14,8 @@ Each measurement runs in a fresh process (so peak RSS is that run's own) with a 
   (goal <= 1.2 s wall, <= 120 MiB). The server checks the bearer key only: the test suite's full request validation runs
   the openai SDK's validators, which would make the server, not rupu, the bottleneck.
 - `streamed_steps`: the same 1000 calls as 1000 independent steps instead of one fan-out.
+- `streamed_tmpfs`: `streamed` with the run record on tmpfs, which shows what the disk costs: each
+  unit writes its own transcript file, and creating a file can take ~0.75 ms on a slow disk.
 - `transport`: the same 1000 requests through the provider alone (no engine), the floor for
   `streamed`; `streamed.run_s - transport.wall_s` is what the engine adds.
 """
@@ -269,11 +271,22 @@ def child_streamed_steps(tmp: Path, n: int = 1000, latency: float = 0.2) -> dict
     return {"best_of": REPEATS, **best}
 
 
+def child_streamed_tmpfs(tmp: Path) -> dict[str, Any]:
+    """`streamed` with the run record on tmpfs: the same run without the disk's file-creation
+    latency (a thousand transcript files)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        return {"skipped": "no /dev/shm"}
+    with tempfile.TemporaryDirectory(prefix="rupu-bench-", dir=shm) as on_tmpfs:
+        return child_streamed(Path(on_tmpfs))
+
+
 CHILDREN = {
     "step_overhead": child_step_overhead,
     "for_each": child_for_each,
     "streamed": child_streamed,
     "streamed_steps": child_streamed_steps,
+    "streamed_tmpfs": child_streamed_tmpfs,
     "transport": child_transport,
 }
 
