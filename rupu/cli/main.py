@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "models": ("rupu.cli.models", "models", "List models and prices; refresh the live lists."),
     "usage": ("rupu.cli.usage", "usage", "Token and cost totals from transcripts and runs."),
     "auth": ("rupu.cli.auth", "auth", "Sign in to providers and manage stored credentials."),
+    "workflow": ("rupu.cli.workflow", "workflow", "Run, list, show and resume workflows."),
 }
 
 

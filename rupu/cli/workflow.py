@@ -1,0 +1,240 @@
+"""`rupu workflow run|list|show|runs|show-run|resume|approve|reject`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from rupu.cli.context import AppContext
+
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json streams the run's events as JSON lines on stdout.",
+)
+_PLAIN = click.option("--plain", is_flag=True, help="One line per event instead of the live view.")
+
+
+@click.group()
+def workflow() -> None:
+    """Run YAML workflows of agents (.rupu/workflows shadows ~/.rupu/workflows by name)."""
+
+
+@workflow.command("run")
+@click.argument("reference", metavar="NAME|PATH")
+@click.option(
+    "--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="A workflow input."
+)
+@click.option("--provider", help="Run every step on this provider (e.g. mock for a dry run).")
+@click.option("--model", help="Run every step on this model.")
+@_PLAIN
+@_FORMAT
+@click.pass_obj
+def run_workflow(
+    app: AppContext,
+    reference: str,
+    inputs: tuple[str, ...],
+    provider: str | None,
+    model: str | None,
+    plain: bool,
+    fmt: str,
+) -> None:
+    """Run a workflow by name or path. Everything is checked before the first request."""
+    from rupu.cli.workflow_exec import execute, make_engine
+    from rupu.workflows.catalog import load_reference
+    from rupu.workflows.inputs import parse_assignments
+    from rupu.workflows.plan import Overrides
+
+    loaded = load_reference(reference, app.paths)
+    given = parse_assignments(inputs)
+    execution = make_engine(app).start(loaded, given, Overrides(provider, model))
+    execute(execution, fmt=fmt, plain=plain)
+
+
+@workflow.command("resume")
+@click.argument("run_id", metavar="RUN")
+@_PLAIN
+@_FORMAT
+@click.pass_obj
+def resume_workflow(app: AppContext, run_id: str, plain: bool, fmt: str) -> None:
+    """Continue a run: only failed, interrupted and unstarted units run again."""
+    from rupu.cli.workflow_exec import execute, make_engine
+
+    execute(make_engine(app).reopen(run_id), fmt=fmt, plain=plain)
+
+
+@workflow.command("approve")
+@click.argument("run_id", metavar="RUN")
+@click.option("--step", help="The step to approve (needed when several wait).")
+@_PLAIN
+@_FORMAT
+@click.pass_obj
+def approve_workflow(app: AppContext, run_id: str, step: str | None, plain: bool, fmt: str) -> None:
+    """Approve a parked step and continue the run."""
+    from rupu.cli.workflow_exec import execute, make_engine
+
+    execute(make_engine(app).reopen(run_id, decide=(step, "approved", None)), fmt=fmt, plain=plain)
+
+
+@workflow.command("reject")
+@click.argument("run_id", metavar="RUN")
+@click.option("--step", help="The step to reject (needed when several wait).")
+@click.option("--reason", help="Why; recorded in the run.")
+@_PLAIN
+@_FORMAT
+@click.pass_obj
+def reject_workflow(
+    app: AppContext, run_id: str, step: str | None, reason: str | None, plain: bool, fmt: str
+) -> None:
+    """Reject a parked step: it and the steps after it do not run."""
+    from rupu.cli.workflow_exec import execute, make_engine
+
+    decision = (step, "rejected", reason)
+    execute(make_engine(app).reopen(run_id, decide=decision), fmt=fmt, plain=plain)
+
+
+@workflow.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_obj
+def list_workflows_cmd(app: AppContext, fmt: str) -> None:
+    """Every workflow with its scope and step count; broken files are listed as errors."""
+    import orjson
+
+    from rupu.cli.tables import print_table
+    from rupu.workflows.catalog import list_workflows
+
+    entries = list_workflows(app.paths)
+    rows = [
+        {
+            "name": e.name,
+            "scope": e.scope,
+            "steps": len(e.loaded.workflow.steps) if e.loaded else None,
+            "description": (e.loaded.workflow.description or "") if e.loaded else "",
+            "path": str(e.path),
+            "error": e.error.one_line() if e.error else None,
+        }
+        for e in entries
+    ]
+    if fmt == "json":
+        click.echo(orjson.dumps({"workflows": rows}, option=orjson.OPT_INDENT_2).decode())
+        return
+    good = [r for r in rows if r["error"] is None]
+    if not rows:
+        click.echo(
+            "no workflows found: add NAME.yaml to .rupu/workflows/ or ~/.rupu/workflows/", err=True
+        )
+        return
+    print_table(
+        ["NAME", "SCOPE", "STEPS", "DESCRIPTION"],
+        [[str(r["name"]), str(r["scope"]), str(r["steps"]), str(r["description"])] for r in good],
+    )
+    for row in rows:
+        if row["error"]:
+            click.echo(f"error: {row['error']}", err=True)
+
+
+@workflow.command("show")
+@click.argument("reference", metavar="NAME|PATH")
+@click.option("--provider", help="Show the plan as it would run on this provider.")
+@click.option("--model", help="Show the plan as it would run on this model.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_obj
+def show_workflow(
+    app: AppContext, reference: str, provider: str | None, model: str | None, fmt: str
+) -> None:
+    """A workflow's inputs, steps and graph, with each step's resolved provider and model."""
+    from rupu.cli.workflow_show import describe_plan, print_plan
+    from rupu.workflows.catalog import load_reference
+    from rupu.workflows.engine import plan_workflow
+    from rupu.workflows.plan import Overrides
+
+    loaded = load_reference(reference, app.paths)
+    plan = plan_workflow(
+        loaded, app.paths, app.config, inputs=None, overrides=Overrides(provider, model)
+    )
+    for warning in loaded.warnings:
+        click.echo(f"rupu: warning: {warning}", err=True)
+    if fmt == "json":
+        import orjson
+
+        click.echo(orjson.dumps(describe_plan(plan), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print_plan(plan)
+
+
+@workflow.command("runs")
+@click.option("--limit", default=50, show_default=True, help="Show at most this many runs.")
+@click.option("--workflow", "name", help="Only runs of this workflow.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_obj
+def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
+    """Recent workflow runs, newest first."""
+    import datetime as dt
+
+    import orjson
+
+    from rupu.cli.tables import print_table
+    from rupu.workflows.store import RunLock
+
+    rows = app_store(app).index.recent(limit=limit, workflow=name)
+    items: list[dict[str, Any]] = []
+    for row in rows:
+        status = row.status
+        if (
+            status == "running"
+            and not RunLock(app.paths.runs / row.run_id / "lock").held_elsewhere()
+        ):
+            status = "stopped"
+        items.append(
+            {
+                "run_id": row.run_id,
+                "workflow": row.workflow,
+                "status": status,
+                "steps": f"{row.steps_done}/{row.steps_total}",
+                "tokens": row.tokens,
+                "started": dt.datetime.fromtimestamp(row.created).strftime("%Y-%m-%d %H:%M:%S"),
+                "failed": row.failed,
+                "error": row.error,
+            }
+        )
+    if fmt == "json":
+        click.echo(orjson.dumps({"runs": items}, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not items:
+        click.echo("no workflow runs yet: start one with `rupu workflow run NAME`", err=True)
+        return
+    print_table(
+        ["RUN ID", "WORKFLOW", "STATUS", "STEPS", "TOKENS", "STARTED"],
+        [
+            [i["run_id"], i["workflow"], i["status"], i["steps"], str(i["tokens"]), i["started"]]
+            for i in items
+        ],
+    )
+
+
+@workflow.command("show-run")
+@click.argument("run_id", metavar="RUN")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_obj
+def show_run(app: AppContext, run_id: str, fmt: str) -> None:
+    """One run: its status, inputs, each step and unit, errors and where the transcripts are."""
+    from rupu.cli.workflow_show import describe_run, print_run
+
+    record = app_store(app).open(run_id)
+    summary = describe_run(record)
+    if fmt == "json":
+        import orjson
+
+        click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2, default=str).decode())
+    else:
+        print_run(summary)
+
+
+def app_store(app: AppContext) -> Any:
+    from rupu.workflows.store import RunStore
+
+    return RunStore(app.paths.runs)

@@ -1,0 +1,213 @@
+"""Text and JSON for `rupu workflow show` (a workflow's plan and graph) and `show-run` (a run)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+import click
+
+from rupu.workflows.plan import Plan, PlannedStep
+from rupu.workflows.store import RunLock, RunRecord
+
+SYMBOLS = {
+    "succeeded": "✓",
+    "failed": "✗",
+    "skipped": "-",
+    "cancelled": "⊘",
+    "interrupted": "⊘",
+    "awaiting_approval": "?",
+    "rejected": "✗",
+    "not started": "·",
+}
+
+
+def _calls(planned: PlannedStep) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": call.key,
+            "sub": call.sub,
+            "agent": call.agent.name,
+            "provider": call.target.provider,
+            "model": call.target.model,
+            "auth": call.target.auth,
+            "output": call.output,
+        }
+        for call in planned.calls
+    ]
+
+
+def describe_plan(plan: Plan) -> dict[str, Any]:
+    loaded = plan.loaded
+    graph = loaded.graph
+    return {
+        "name": plan.name,
+        "description": loaded.workflow.description,
+        "path": str(loaded.path),
+        "inputs": {
+            name: spec.model_dump(exclude_none=True)
+            for name, spec in loaded.workflow.inputs.items()
+        },
+        "max_concurrency": plan.max_concurrency,
+        "steps": [
+            {
+                "id": p.id,
+                "kind": p.kind,
+                "needs": p.needs,
+                "calls": _calls(p),
+                "continue_on_error": p.continue_on_error,
+                "max_parallel": p.max_parallel,
+                "approval": p.step.approval is not None,
+                "when": p.step.when,
+                "for_each": p.step.for_each,
+            }
+            for p in plan.steps.values()
+        ],
+        "stages": graph.stages(),
+        "edges": [list(e) for e in graph.edges()],
+    }
+
+
+def print_plan(plan: Plan) -> None:
+    loaded = plan.loaded
+    workflow = loaded.workflow
+    title = f"workflow {plan.name}"
+    click.echo(title + (f": {workflow.description}" if workflow.description else ""))
+    click.echo(f"file: {loaded.path}")
+    if workflow.inputs:
+        click.echo("inputs:")
+        for name, spec in workflow.inputs.items():
+            facts = [spec.type, "required" if spec.required else f"default {spec.default!r}"]
+            if spec.enum:
+                facts.append("one of " + ", ".join(map(str, spec.enum)))
+            note = f"  {spec.description}" if spec.description else ""
+            click.echo(f"  {name} ({', '.join(facts)}){note}")
+    click.echo("stages:")
+    width = max(len(s) for s in plan.steps)
+    for number, stage in enumerate(loaded.graph.stages(), 1):
+        for position, step_id in enumerate(stage):
+            planned = plan.steps[step_id]
+            lead = f"{number:>2}." if position == 0 else "   "
+            click.echo(f"  {lead} {step_id.ljust(width)}  {_shape(planned)}")
+            subs = planned.calls if planned.step.parallel is not None else []
+            for index, call in enumerate(subs):
+                branch = "└" if index == len(subs) - 1 else "├"
+                click.echo(
+                    f"        {' ' * width}  {branch} {call.sub}: {call.agent.name} on "
+                    f"{call.target.provider} · {call.target.model}"
+                )
+    edges = loaded.graph.edges()
+    if edges:
+        click.echo("graph:")
+        for step_id in loaded.graph.order:
+            feeds = loaded.graph.feeds(step_id)
+            if feeds:
+                click.echo(f"  {step_id} ──▶ {', '.join(feeds)}")
+
+
+def _shape(planned: PlannedStep) -> str:
+    step = planned.step
+    extras = []
+    if step.when is not None:
+        extras.append("when …")
+    if step.approval is not None:
+        extras.append("approval")
+    if planned.continue_on_error:
+        extras.append("continue_on_error")
+    if planned.max_parallel:
+        extras.append(f"max_parallel {planned.max_parallel}")
+    if planned.calls and planned.calls[0].output == "json" and step.parallel is None:
+        extras.append("output json")
+    suffix = f"  [{', '.join(extras)}]" if extras else ""
+    if step.parallel is not None:
+        return f"parallel ×{len(step.parallel)}{suffix}"
+    if not planned.calls:
+        return f"approval gate{suffix}"
+    call = planned.calls[0]
+    where = f"{call.agent.name} on {call.target.provider} · {call.target.model}"
+    if step.for_each is not None:
+        return f"for_each → {where}{suffix}"
+    return f"{where}{suffix}"
+
+
+def describe_run(record: RunRecord) -> dict[str, Any]:
+    meta = record.meta
+    state = record.read_state()
+    status = str(state.get("status"))
+    if status == "running" and not RunLock(record.directory / "lock").held_elsewhere():
+        status = "stopped"
+    units_by_step: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (step, _), unit in sorted(record.read_units().items()):
+        units_by_step[step].append(unit)
+    steps = []
+    for step_id in meta.get("steps") or []:
+        found = record.read_step(step_id) or {"step": step_id, "status": "not started"}
+        found.pop("results", None)
+        found.pop("sub_results", None)
+        found["unit_records"] = [
+            {
+                k: u.get(k)
+                for k in ("unit", "sub", "item", "status", "error", "tokens", "transcript")
+            }
+            for u in units_by_step.get(step_id, [])
+        ]
+        steps.append(found)
+    return {
+        "run_id": record.run_id,
+        "workflow": meta.get("workflow"),
+        "source": meta.get("source"),
+        "created": meta.get("created"),
+        "inputs": meta.get("inputs"),
+        "overrides": meta.get("overrides"),
+        "status": status,
+        "state": state,
+        "directory": str(record.directory),
+        "steps": steps,
+    }
+
+
+def print_run(summary: dict[str, Any]) -> None:
+    state = summary["state"]
+    started = dt.datetime.fromtimestamp(float(summary["created"])).strftime("%Y-%m-%d %H:%M:%S")
+    click.echo(f"run {summary['run_id']}: workflow {summary['workflow']} ({summary['source']})")
+    click.echo(
+        f"status: {summary['status'].replace('_', ' ')} · started {started} · "
+        f"{(state.get('duration_ms') or 0) / 1000:.1f}s · {state.get('tokens', 0)} tokens"
+    )
+    if summary["inputs"]:
+        click.echo("inputs: " + ", ".join(f"{k}={v!r}" for k, v in summary["inputs"].items()))
+    overrides = {k: v for k, v in (summary["overrides"] or {}).items() if v}
+    if overrides:
+        click.echo("overrides: " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
+    click.echo("steps:")
+    width = max([len(s["step"]) for s in summary["steps"]] or [4])
+    for step in summary["steps"]:
+        status = str(step.get("status"))
+        units = step.get("unit_records") or []
+        ok = sum(1 for u in units if u["status"] == "succeeded")
+        count = f"{ok}/{len(units)} units ok" if len(units) > 1 else ""
+        line = (
+            f"  {SYMBOLS.get(status, '·')} {step['step'].ljust(width)}  {status.replace('_', ' ')}"
+        )
+        click.echo(f"{line}  {count}".rstrip())
+        for unit in units:
+            if unit["status"] != "succeeded":
+                label = unit.get("sub") or f"unit {unit['unit']}"
+                click.echo(f"      {label}: {unit['status']}: {unit.get('error')}")
+        if step.get("error") and not units:
+            click.echo(f"      {step['error']}")
+        if status == "awaiting_approval" and step.get("prompt"):
+            click.echo(f"      waiting for approval: {step['prompt']}")
+    if state.get("error"):
+        click.echo(f"error: {state['error']}")
+    click.echo(f"record: {summary['directory']}")
+    next_step = {
+        "failed": f"rupu workflow resume {summary['run_id']}",
+        "interrupted": f"rupu workflow resume {summary['run_id']}",
+        "stopped": f"rupu workflow resume {summary['run_id']}",
+        "partial": f"rupu workflow resume {summary['run_id']}",
+        "awaiting_approval": f"rupu workflow approve|reject {summary['run_id']}",
+    }.get(summary["status"])
+    if next_step:
+        click.echo(f"next: {next_step}")

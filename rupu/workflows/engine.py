@@ -1,0 +1,204 @@
+"""Putting a run together: load and plan the workflow, build its providers (credentials are resolved
+here, before any request), create or reopen the run record, and execute it.
+
+The provider builder is injected (`rupu workflow` passes the CLI's `build_provider_for`), which is
+also the seam tests use; so is `toolbox`, which opens the tools of each agent run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from rupu.config import LoadedConfig
+from rupu.errors import ConfigError
+from rupu.paths import Paths
+from rupu.transcripts import new_run_id
+from rupu.workflows.catalog import AgentLookup, root_for
+from rupu.workflows.limits import ProviderBuilder, ProviderPool
+from rupu.workflows.loader import LoadedWorkflow, parse_workflow
+from rupu.workflows.plan import Overrides, Plan, build_plan
+from rupu.workflows.results import Observer, RunOutcome
+from rupu.workflows.runner import Prior, WorkflowRunner
+from rupu.workflows.store import RunRecord, RunStore, read_events, repair_jsonl
+from rupu.workflows.units import ToolboxOpener
+
+FINISHED = frozenset({"succeeded"})
+
+
+def plan_workflow(
+    loaded: LoadedWorkflow,
+    paths: Paths,
+    config: LoadedConfig,
+    *,
+    inputs: Mapping[str, Any] | None,
+    overrides: Overrides | None = None,
+) -> Plan:
+    agents = AgentLookup(paths, loaded.path.parent, root_for(loaded.path, paths))
+    return build_plan(loaded, agents, config, inputs=inputs, overrides=overrides)
+
+
+@dataclass(slots=True)
+class Execution:
+    """One execution of a run: a new run, or a resumed one."""
+
+    plan: Plan
+    record: RunRecord
+    pool: ProviderPool
+    prior: Prior | None = None
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    warnings: list[str] = field(default_factory=list)
+    runner: WorkflowRunner | None = None
+    toolbox: ToolboxOpener | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    async def run(self, observer: Observer | None = None) -> RunOutcome:
+        self.runner = WorkflowRunner(
+            self.plan,
+            self.record,
+            self.pool,
+            observer=observer,
+            sleep=self.sleep,
+            prior=self.prior,
+            toolbox=self.toolbox,
+        )
+        try:
+            return await self.runner.run(resumed=self.prior is not None)
+        finally:
+            await self.pool.aclose()
+            self.record.close()
+
+    def interrupt(self) -> None:
+        if self.runner is not None:
+            self.runner.interrupt()
+
+
+@dataclass(slots=True)
+class Engine:
+    paths: Paths
+    config: LoadedConfig
+    build: ProviderBuilder
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    toolbox: ToolboxOpener | None = None
+
+    @property
+    def store(self) -> RunStore:
+        return RunStore(self.paths.runs)
+
+    def _pool(self, plan: Plan) -> ProviderPool:
+        pool = ProviderPool(self.build, self.config)
+        pool.prepare(plan.targets)
+        return pool
+
+    def start(
+        self, loaded: LoadedWorkflow, inputs: Mapping[str, Any], overrides: Overrides
+    ) -> Execution:
+        """Everything is checked and every provider built before the run record exists."""
+        plan = plan_workflow(loaded, self.paths, self.config, inputs=inputs, overrides=overrides)
+        pool = self._pool(plan)
+        record = self.store.create(
+            new_run_id(),
+            workflow=loaded.name,
+            source=loaded.path,
+            text=loaded.doc.text,
+            inputs=plan.inputs,
+            overrides=overrides.as_dict(),
+            steps=list(plan.steps),
+        )
+        record.take_lock()
+        warnings = list(loaded.warnings)
+        return Execution(plan, record, pool, None, self.sleep, warnings, toolbox=self.toolbox)
+
+    def reopen(
+        self, reference: str, *, decide: tuple[str | None, str, str | None] | None = None
+    ) -> Execution:
+        """A stored run, ready to resume. `decide` = (step or None, "approved"|"rejected", reason)
+        records an approval decision first."""
+        record = self.store.open(reference)
+        record.take_lock()
+        try:
+            state = record.read_state()
+            if state.get("status") in FINISHED and decide is None:
+                raise ConfigError(
+                    f"run {record.run_id} already succeeded; there is nothing to resume",
+                    hint="start a new run with `rupu workflow run`",
+                )
+            meta = record.meta
+            source = Path(str(meta.get("source", "workflow.yaml")))
+            loaded = parse_workflow(
+                record.snapshot_text(), source, root=root_for(source, self.paths)
+            )
+            overrides = Overrides(**(meta.get("overrides") or {}))
+            plan = plan_workflow(
+                loaded,
+                self.paths,
+                self.config,
+                inputs=meta.get("inputs") or {},
+                overrides=overrides,
+            )
+            log = record.open_log()
+            _, torn = repair_jsonl(record.directory / "units.jsonl")
+            warnings = [*log.warnings, *([torn] if torn else [])]
+            pool = self._pool(plan)
+            _mark_lost_units(record)
+            if decide is not None:
+                _decide(record, state, *decide)
+        except BaseException:
+            record.close()
+            raise
+        record.flush()
+        prior = Prior.load(record)
+        return Execution(plan, record, pool, prior, self.sleep, warnings, toolbox=self.toolbox)
+
+
+def _mark_lost_units(record: RunRecord) -> None:
+    """Units whose process died mid-run (started, never finished) are logged as interrupted."""
+    last: dict[tuple[str, int], str] = {}
+    for event in read_events(record.directory / "events.jsonl"):
+        if event["type"] in ("unit_started", "unit_finished") and "step" in event:
+            last[(str(event["step"]), int(event.get("unit", 0)))] = event["type"]
+    log = record.open_log()
+    for (step, unit), kind in last.items():
+        if kind == "unit_started":
+            log.append(
+                "unit_finished",
+                {
+                    "step": step,
+                    "unit": unit,
+                    "status": "interrupted",
+                    "error": "the rupu process running this unit stopped",
+                },
+            )
+
+
+def _decide(
+    record: RunRecord, state: dict[str, Any], step: str | None, decision: str, reason: str | None
+) -> None:
+    pending = list(state.get("awaiting_approval") or [])
+    if not pending:
+        raise ConfigError(
+            f"run {record.run_id} is not waiting for an approval (status: {state.get('status')})",
+            hint="see it with `rupu workflow show-run " + record.run_id + "`",
+        )
+    if step is None:
+        if len(pending) > 1:
+            raise ConfigError(
+                f"run {record.run_id} waits for approval of several steps: {', '.join(pending)}",
+                hint="name one with --step",
+            )
+        step = pending[0]
+    if step not in pending:
+        raise ConfigError(
+            f"step '{step}' of run {record.run_id} is not waiting for approval",
+            hint=f"waiting: {', '.join(pending)}",
+        )
+    record.open_log().append(
+        "approval_decided", {"step": step, "decision": decision, "reason": reason}
+    )

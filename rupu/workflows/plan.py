@@ -1,0 +1,258 @@
+"""Binding a loaded workflow to agents, providers and inputs: the last checks before any token.
+
+For every step (and every `parallel` entry) the agent is found and its provider, model and auth
+mode resolved, with command-line overrides beating the step's, which beat the agent's. Any problem
+is a `ConfigError` at the step's file:line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rupu.agents.loop import RunTarget, resolve_target
+from rupu.agents.spec import AgentSpec
+from rupu.auth.credentials import AuthMode
+from rupu.config import LoadedConfig
+from rupu.errors import ConfigError, Location
+from rupu.workflows.catalog import AgentLookup
+from rupu.workflows.inputs import resolve_inputs
+from rupu.workflows.loader import LoadedWorkflow
+from rupu.workflows.references import StepTemplates
+from rupu.workflows.spec import OutputFormat, Step
+from rupu.workflows.templates import CompiledTemplate
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """`--provider` / `--model` for every step of a run."""
+
+    provider: str | None = None
+    model: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"provider": self.provider, "model": self.model}
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCall:
+    """What one unit of a step runs: the agent, where, with which prompt template and contract."""
+
+    key: str
+    sub: str | None
+    agent: AgentSpec
+    target: RunTarget
+    prompt: CompiledTemplate
+    output: OutputFormat
+    schema: dict[str, Any] | None
+    timeout: float | None
+    retries: int
+
+
+@dataclass(slots=True)
+class PlannedStep:
+    step: Step
+    index: int
+    templates: StepTemplates
+    calls: list[AgentCall]
+    needs: list[str]
+    continue_on_error: bool
+    max_parallel: int | None
+
+    @property
+    def id(self) -> str:
+        return self.step.id
+
+    @property
+    def kind(self) -> str:
+        return self.step.kind
+
+
+@dataclass(slots=True)
+class Plan:
+    loaded: LoadedWorkflow
+    steps: dict[str, PlannedStep]
+    inputs: dict[str, Any]
+    overrides: Overrides
+    max_concurrency: int | None
+    targets: list[RunTarget] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+
+def build_plan(
+    loaded: LoadedWorkflow,
+    agents: AgentLookup,
+    config: LoadedConfig,
+    *,
+    inputs: Mapping[str, Any] | None,
+    overrides: Overrides | None = None,
+) -> Plan:
+    """`inputs=None` plans without checking inputs (for `rupu workflow show`)."""
+    overrides = overrides or Overrides()
+    workflow = loaded.workflow
+    defaults = workflow.defaults
+    typed_inputs = resolve_inputs(workflow.inputs, inputs) if inputs is not None else {}
+    steps: dict[str, PlannedStep] = {}
+    targets: dict[tuple[str, str | None], RunTarget] = {}
+    for index, step in enumerate(workflow.steps):
+        calls = _calls(loaded, index, step, agents, config, overrides)
+        for call in calls:
+            targets.setdefault((call.target.provider, call.target.auth), call.target)
+        steps[step.id] = PlannedStep(
+            step=step,
+            index=index,
+            templates=loaded.templates[step.id],
+            calls=calls,
+            needs=loaded.graph.needs(step.id),
+            continue_on_error=(
+                step.continue_on_error
+                if step.continue_on_error is not None
+                else defaults.continue_on_error
+            ),
+            max_parallel=step.max_parallel or defaults.max_parallel,
+        )
+    return Plan(
+        loaded,
+        steps,
+        typed_inputs,
+        overrides,
+        workflow.max_concurrency,
+        list(targets.values()),
+    )
+
+
+def _calls(
+    loaded: LoadedWorkflow,
+    index: int,
+    step: Step,
+    agents: AgentLookup,
+    config: LoadedConfig,
+    overrides: Overrides,
+) -> list[AgentCall]:
+    defaults = loaded.workflow.defaults
+    templates = loaded.templates[step.id]
+    base: list[str | int] = ["steps", index]
+    if step.parallel is not None:
+        calls = []
+        for sub_index, sub in enumerate(step.parallel):
+            loc: list[str | int] = [*base, "parallel", sub_index]
+            output = sub.output or step.output
+            calls.append(
+                _call(
+                    loaded,
+                    loc,
+                    key=f"{step.id}/{sub.id}",
+                    sub=sub.id,
+                    agent_name=sub.agent,
+                    provider=sub.provider or step.provider,
+                    model=sub.model or step.model,
+                    auth=sub.auth or step.auth,
+                    prompt=templates.subs[sub.id],
+                    output=output.format if output else "text",
+                    timeout=sub.timeout or step.timeout or defaults.timeout,
+                    retries=_first(sub.retries, step.retries, defaults.retries),
+                    agents=agents,
+                    config=config,
+                    overrides=overrides,
+                )
+            )
+        return calls
+    if step.agent is None:
+        return []
+    assert templates.prompt is not None
+    return [
+        _call(
+            loaded,
+            base,
+            key=step.id,
+            sub=None,
+            agent_name=step.agent,
+            provider=step.provider,
+            model=step.model,
+            auth=step.auth,
+            prompt=templates.prompt,
+            output=step.output.format if step.output else "text",
+            timeout=step.timeout or defaults.timeout,
+            retries=_first(step.retries, defaults.retries),
+            agents=agents,
+            config=config,
+            overrides=overrides,
+        )
+    ]
+
+
+def _first(*values: int | None) -> int:
+    return next((v for v in values if v is not None), 0)
+
+
+def _call(
+    loaded: LoadedWorkflow,
+    loc: list[str | int],
+    *,
+    key: str,
+    sub: str | None,
+    agent_name: str,
+    provider: str | None,
+    model: str | None,
+    auth: AuthMode | None,
+    prompt: CompiledTemplate,
+    output: OutputFormat,
+    timeout: float | None,
+    retries: int,
+    agents: AgentLookup,
+    config: LoadedConfig,
+    overrides: Overrides,
+) -> AgentCall:
+    doc = loaded.doc
+    try:
+        agent = agents.find(agent_name)
+    except ConfigError as exc:
+        raise _relocated(exc, doc.where([*loc, "agent"]), f"step '{key}'") from None
+    own_provider = provider or agent.frontmatter.provider or config.config.default_provider
+    chosen_provider = overrides.provider or provider
+    switched = overrides.provider is not None and overrides.provider != own_provider
+    chosen_model = overrides.model or (None if switched else model)
+    try:
+        target = resolve_target(
+            agent,
+            config,
+            provider=chosen_provider,
+            model=chosen_model,
+            auth=auth,
+        )
+    except ConfigError as exc:
+        key_name = exc.field if exc.field in ("provider", "model") else "agent"
+        node_loc = [*loc, key_name] if doc.node([*loc, key_name])[0] is not None else loc
+        raise _relocated(exc, doc.where(node_loc), f"step '{key}'") from None
+    schema = loaded.schemas.get(key)
+    return AgentCall(
+        key=key,
+        sub=sub,
+        agent=_asking_for(agent, output, schema),
+        target=target,
+        prompt=prompt,
+        output=output,
+        schema=schema,
+        timeout=timeout,
+        retries=retries,
+    )
+
+
+def _relocated(exc: ConfigError, location: Location, prefix: str) -> ConfigError:
+    if exc.location is not None:
+        return exc
+    return ConfigError(
+        f"{prefix}: {exc.message}", location=location, field=exc.field, hint=exc.hint
+    )
+
+
+def _asking_for(agent: AgentSpec, output: OutputFormat, schema: dict[str, Any] | None) -> AgentSpec:
+    """The agent asked for JSON (with the step's schema) when the step's output is json."""
+    if output != "json":
+        return agent
+    front = agent.frontmatter.model_copy(update={"output_format": "json", "output_schema": schema})
+    return agent.model_copy(update={"frontmatter": front})

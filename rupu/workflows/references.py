@@ -1,0 +1,224 @@
+"""Step templates and what they read: compiling every template of every step (with the file:line of
+syntax errors and unknown names), and turning `depends_on` plus the `steps.<id>` references into the
+step graph, rejecting unknown, self, later and cyclic references before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rupu.errors import ConfigError, Location, did_you_mean
+from rupu.workflows.graph import CycleError, WorkflowGraph, build_graph
+from rupu.workflows.spec import Step, Workflow
+from rupu.workflows.templates import CompiledTemplate, TemplateError, compile_template
+from rupu.workflows.yamldoc import YamlDoc
+
+STEP_FIELDS = (
+    "output",
+    "json",
+    "success",
+    "skipped",
+    "status",
+    "results",
+    "error",
+    "sub_results",
+    "decision",
+)
+
+
+@dataclass(slots=True)
+class StepTemplates:
+    prompt: CompiledTemplate | None = None
+    when: CompiledTemplate | None = None
+    for_each: CompiledTemplate | list[Any] | None = None
+    approval: CompiledTemplate | None = None
+    subs: dict[str, CompiledTemplate] = field(default_factory=dict)
+
+
+def _label(doc: YamlDoc, loc: list[str | int]) -> str:
+    """`step 'plan' prompt` for `["steps", 0, "prompt"]`."""
+    node, _ = doc.node(loc[:2])
+    step_id = "?"
+    if node is not None:
+        for key, value in getattr(node, "value", []):
+            if getattr(key, "value", None) == "id":
+                step_id = str(value.value)
+    return f"step '{step_id}' " + ".".join(str(p) for p in loc[2:])
+
+
+def _compile(
+    doc: YamlDoc, loc: list[str | int], source: str, allowed: set[str]
+) -> CompiledTemplate:
+    what = _label(doc, loc)
+    try:
+        compiled = compile_template(source)
+    except TemplateError as exc:
+        raise ConfigError(
+            f"template syntax error in {what}: {exc.message}",
+            location=_template_where(doc, loc, exc.lineno),
+            field=what,
+        ) from None
+    for name in sorted(compiled.names - allowed):
+        hint_names = ", ".join(sorted(allowed))
+        raise ConfigError(
+            f"unknown variable '{name}' in {what}{did_you_mean(name, allowed)}",
+            location=doc.where(loc),
+            field=what,
+            hint=f"templates here can read: {hint_names}",
+        )
+    return compiled
+
+
+def _template_where(doc: YamlDoc, loc: list[str | int], lineno: int | None) -> Location:
+    return Location(doc.shown, doc.content_line(loc, lineno or 1))
+
+
+def compile_step(index: int, step: Step, doc: YamlDoc) -> StepTemplates:
+    base = {"inputs", "steps"}
+    loc: list[str | int] = ["steps", index]
+    out = StepTemplates()
+    if step.prompt is not None:
+        allowed = base | ({"item", "loop"} if step.for_each is not None else set())
+        out.prompt = _compile(doc, [*loc, "prompt"], step.prompt, allowed)
+    if isinstance(step.when, str):
+        out.when = _compile(doc, [*loc, "when"], step.when, base)
+    if isinstance(step.for_each, str):
+        out.for_each = _compile(doc, [*loc, "for_each"], step.for_each, base)
+    elif isinstance(step.for_each, list):
+        out.for_each = [
+            _compile(doc, [*loc, "for_each", i], item, base) if isinstance(item, str) else item
+            for i, item in enumerate(step.for_each)
+        ]
+    if step.approval is not None and step.approval.prompt is not None:
+        out.approval = _compile(doc, [*loc, "approval", "prompt"], step.approval.prompt, base)
+    for sub_index, sub in enumerate(step.parallel or []):
+        sub_loc: list[str | int] = [*loc, "parallel", sub_index, "prompt"]
+        out.subs[sub.id] = _compile(doc, sub_loc, sub.prompt, base)
+    return out
+
+
+def templates_with_locations(
+    index: int, templates: StepTemplates
+) -> list[tuple[list[str | int], CompiledTemplate]]:
+    loc: list[str | int] = ["steps", index]
+    found: list[tuple[list[str | int], CompiledTemplate]] = []
+    for key in ("prompt", "when", "approval"):
+        compiled = getattr(templates, key)
+        if compiled is not None:
+            found.append(([*loc, key] if key != "approval" else [*loc, key, "prompt"], compiled))
+    if isinstance(templates.for_each, CompiledTemplate):
+        found.append(([*loc, "for_each"], templates.for_each))
+    elif isinstance(templates.for_each, list):
+        for i, item in enumerate(templates.for_each):
+            if isinstance(item, CompiledTemplate):
+                found.append(([*loc, "for_each", i], item))
+    for sub_index, compiled in enumerate(templates.subs.values()):
+        found.append(([*loc, "parallel", sub_index, "prompt"], compiled))
+    return found
+
+
+def build_step_graph(
+    workflow: Workflow, templates: dict[str, StepTemplates], doc: YamlDoc
+) -> WorkflowGraph:
+    ids = [s.id for s in workflow.steps]
+    position = {step_id: i for i, step_id in enumerate(ids)}
+    edges: list[tuple[str, str]] = []
+    for index, step in enumerate(workflow.steps):
+        for dep_index, dep in enumerate(step.depends_on):
+            if dep not in position:
+                raise ConfigError(
+                    f"step '{step.id}' depends on unknown step '{dep}'{did_you_mean(dep, ids)}",
+                    location=doc.where(["steps", index, "depends_on", dep_index]),
+                    field=f"steps.{index}.depends_on",
+                    hint=f"steps: {', '.join(ids)}",
+                )
+            edges.append((dep, step.id))
+        for loc, compiled in templates_with_locations(index, templates[step.id]):
+            edges.extend(_reference_edges(step, index, loc, compiled, workflow, position, doc))
+    try:
+        return build_graph(ids, edges)
+    except CycleError as exc:
+        first = exc.cycle[0]
+        raise ConfigError(
+            exc.message,
+            location=doc.where(["steps", position[first], "depends_on"]),
+            field=f"steps.{position[first]}.depends_on",
+            hint="remove one of these dependencies",
+        ) from None
+
+
+def _reference_edges(
+    step: Step,
+    index: int,
+    loc: list[str | int],
+    compiled: CompiledTemplate,
+    workflow: Workflow,
+    position: dict[str, int],
+    doc: YamlDoc,
+) -> list[tuple[str, str]]:
+    what = _label(doc, loc)
+
+    def fail(message: str, lineno: int, hint: str | None = None) -> ConfigError:
+        return ConfigError(
+            message, location=_template_where(doc, loc, lineno), field=what, hint=hint
+        )
+
+    for name, lineno in compiled.input_refs:
+        if name not in workflow.inputs:
+            declared = ", ".join(sorted(workflow.inputs)) or "none"
+            raise fail(
+                f"{what} reads unknown input '{name}'{did_you_mean(name, workflow.inputs)}",
+                lineno,
+                f"declared inputs: {declared}; declare it under `inputs:`",
+            )
+    if compiled.dynamic_steps is not None:
+        raise fail(
+            f"{what} reads `steps` without naming a step",
+            compiled.dynamic_steps,
+            "write steps.<id>.<field> (or steps['<id>'].<field>) so the step can be scheduled after it",
+        )
+    edges = []
+    for ref in compiled.step_refs:
+        if ref.step not in position:
+            raise fail(
+                f"{what} reads unknown step '{ref.step}'{did_you_mean(ref.step, position)}",
+                ref.lineno,
+                f"steps: {', '.join(position)}",
+            )
+        if ref.step == step.id:
+            raise fail(f"{what} reads its own step '{step.id}'", ref.lineno)
+        if position[ref.step] > index and ref.step not in step.depends_on:
+            raise fail(
+                f"{what} reads step '{ref.step}', which is declared later (line "
+                f"{doc.line(['steps', position[ref.step]])})",
+                ref.lineno,
+                f"move '{ref.step}' above '{step.id}', or list it in `depends_on`",
+            )
+        target = workflow.steps[position[ref.step]]
+        _check_field(ref.field, target, lambda m, h=None, n=ref.lineno: fail(m, n, h), what)
+        edges.append((ref.step, step.id))
+    return edges
+
+
+def _check_field(field_name: str | None, target: Step, fail: Any, what: str) -> None:
+    if field_name is None:
+        return
+    ref = f"steps.{target.id}.{field_name}"
+    if field_name not in STEP_FIELDS:
+        raise fail(
+            f"{what} reads unknown field '{ref}'{did_you_mean(field_name, STEP_FIELDS)}",
+            f"fields: {', '.join(STEP_FIELDS)}",
+        )
+    json_anywhere = (target.output is not None and target.output.format == "json") or any(
+        s.output is not None and s.output.format == "json" for s in target.parallel or []
+    )
+    if field_name == "json" and not json_anywhere:
+        raise fail(
+            f"{what} reads {ref}, but step '{target.id}' has text output",
+            f"give step '{target.id}' `output: json`, or read {target.id}.output",
+        )
+    if field_name == "sub_results" and target.parallel is None:
+        raise fail(f"{what} reads {ref}, but '{target.id}' is not a parallel step")
+    if field_name == "decision" and target.approval is None:
+        raise fail(f"{what} reads {ref}, but '{target.id}' has no approval")

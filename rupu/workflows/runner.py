@@ -1,0 +1,405 @@
+"""The scheduler: every step is a task that waits for the steps it needs, then runs its units
+concurrently within the step, workflow and provider limits.
+
+- Without `continue_on_error`, the first failed unit cancels the whole run (siblings included) and
+  the run fails naming the step and unit. With it, the step is recorded as failed and later steps
+  see `steps.<id>.success == false`; the run ends `partial`.
+- An `approval` step parks: it and everything after it wait, the rest of the graph finishes, and
+  the run ends `awaiting_approval` until `rupu workflow approve|reject`.
+- `interrupt()` (Ctrl-C) cancels everything in flight; the run record is written before returning.
+- On resume, a unit whose earlier result succeeded with the same inputs is reused as recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from rupu.workflows.limits import ProviderPool, Slots
+from rupu.workflows.plan import Plan, PlannedStep
+from rupu.workflows.results import Observer, RunOutcome, step_record, view_of
+from rupu.workflows.store import RunRecord, read_events
+from rupu.workflows.templates import TemplateError, is_truthy, items_from
+from rupu.workflows.units import ToolboxOpener, Unit, UnitOutcome, UnitRunner, input_hash
+
+PARKED = frozenset({"awaiting_approval", "blocked"})
+
+
+@dataclass(slots=True)
+class StepState:
+    status: str = "pending"
+    units: list[UnitOutcome | None] = field(default_factory=list)
+    view: dict[str, Any] | None = None
+    started: float = 0.0
+    items: list[Any] | None = None
+    decision: str | None = None
+    error: str | None = None
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+@dataclass(slots=True)
+class Prior:
+    """What an earlier attempt of this run left: unit results and approval decisions."""
+
+    decisions: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    units: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, record: RunRecord) -> Prior:
+        prior = cls(units=record.read_units())
+        for event in read_events(record.directory / "events.jsonl"):
+            if event["type"] == "approval_decided" and isinstance(event.get("step"), str):
+                prior.decisions[event["step"]] = (str(event.get("decision")), event.get("reason"))
+        return prior
+
+    def unit(self, step: str, index: int) -> dict[str, Any] | None:
+        return self.units.get((step, index))
+
+
+class WorkflowRunner:
+    def __init__(
+        self,
+        plan: Plan,
+        record: RunRecord,
+        pool: ProviderPool,
+        *,
+        observer: Observer | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        prior: Prior | None = None,
+        toolbox: ToolboxOpener | None = None,
+    ) -> None:
+        self.plan = plan
+        self.record = record
+        self.pool = pool
+        self.observer = observer or Observer()
+        self.prior = prior or Prior()
+        self.states = {step_id: StepState() for step_id in plan.steps}
+        self._workflow_limit = (
+            anyio.Semaphore(plan.max_concurrency) if plan.max_concurrency else None
+        )
+        self._log = record.open_log()
+        self._views: dict[str, dict[str, Any]] = {}
+        self._scope: anyio.CancelScope | None = None
+        self._interrupted = False
+        self._fatal: str | None = None
+        self._fatal_step: str | None = None
+        self.units = UnitRunner(
+            record.run_id,
+            record,
+            pool,
+            self._emit,
+            sleep,
+            on_usage=self.observer.usage,
+            interrupted=lambda: self._interrupted,
+            toolbox=toolbox,
+        )
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        self.observer.event(self._log.append(kind, data))
+
+    @property
+    def _stopping(self) -> bool:
+        """Nothing new starts once the run fails fast or is interrupted (cancellation only reaches
+        a task at its next await, so this is checked before every start)."""
+        return self._fatal is not None or self._interrupted
+
+    def interrupt(self) -> None:
+        """Stop scheduling and cancel everything in flight (the first Ctrl-C)."""
+        self._interrupted = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def run(self, *, resumed: bool = False) -> RunOutcome:
+        started = time.monotonic()
+        self._emit(
+            "run_resumed" if resumed else "run_started",
+            {
+                "workflow": self.plan.name,
+                "inputs": self.plan.inputs,
+                "steps": list(self.plan.steps),
+                "overrides": self.plan.overrides.as_dict(),
+            },
+        )
+        try:
+            async with anyio.create_task_group() as group:
+                self._scope = group.cancel_scope
+                if self._interrupted:
+                    group.cancel_scope.cancel()
+                for planned in self.plan.steps.values():
+                    group.start_soon(self._step_task, planned)
+        except Exception as exc:  # a bug: record the run as failed, keep the traceback
+            self._fatal = self._fatal or f"internal error: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            outcome = self._finalize(started)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._flush, outcome)
+        return outcome
+
+    async def _step_task(self, planned: PlannedStep) -> None:
+        state = self.states[planned.id]
+        try:
+            for need in planned.needs:
+                await self.states[need].done.wait()
+            if not self._stopping:
+                await self._run_step(planned, state)
+        finally:
+            state.done.set()
+
+    def _context(self) -> dict[str, Any]:
+        return {"inputs": self.plan.inputs, "steps": self._views}
+
+    async def _run_step(self, planned: PlannedStep, state: StepState) -> None:
+        upstream = [self.states[need].status for need in planned.needs]
+        if "rejected" in upstream or "skipped_rejected" in upstream:
+            self._settle(
+                planned, state, "skipped_rejected", error="an upstream approval was rejected"
+            )
+            return
+        if any(status in PARKED for status in upstream):
+            state.status = "blocked"
+            return
+        state.status = "running"
+        state.started = time.monotonic()
+        step = planned.step
+        context = self._context()
+        try:
+            if step.when is not None:
+                when = step.when if isinstance(step.when, bool) else None
+                if planned.templates.when is not None:
+                    when = is_truthy(planned.templates.when.evaluate(context))
+                if not when:
+                    self._settle(planned, state, "skipped", error=None)
+                    return
+            if step.approval is not None and step.approval.required:
+                decided = self.prior.decisions.get(planned.id)
+                if decided is None:
+                    self._park(planned, state, context)
+                    return
+                state.decision = decided[0]
+                if decided[0] != "approved":
+                    self._settle(planned, state, "rejected", error=decided[1] or "rejected")
+                    return
+            units = self._units(planned, state, context)
+        except TemplateError as exc:
+            self._settle(planned, state, "failed", error=f"step '{planned.id}': {exc.message}")
+            if not planned.continue_on_error:
+                self._fail(planned.id, f"step '{planned.id}' failed: {exc.message}")
+            return
+        self._emit(
+            "step_started",
+            {"step": planned.id, "kind": planned.kind, "units": len(units)},
+        )
+        await self._run_units(planned, state, units)
+        failed = any(u is None or not u.ok for u in state.units)
+        self._settle(planned, state, "failed" if failed else "succeeded")
+
+    def _units(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> list[Unit]:
+        step = planned.step
+        if not planned.calls:
+            return []
+        if step.parallel is not None:
+            return [
+                self._unit(planned, i, call, call.prompt.render(context), None)
+                for i, call in enumerate(planned.calls)
+            ]
+        call = planned.calls[0]
+        if step.for_each is None:
+            return [self._unit(planned, 0, call, call.prompt.render(context), None)]
+        source = planned.templates.for_each
+        if isinstance(source, list):
+            raw: Any = [s.evaluate(context) if hasattr(s, "evaluate") else s for s in source]
+        else:
+            assert source is not None
+            raw = source.evaluate(context)
+        items = items_from(raw)
+        state.items = items
+        units = []
+        length = len(items)
+        for index, item in enumerate(items):
+            loop = {
+                "index": index + 1,
+                "index0": index,
+                "first": index == 0,
+                "last": index == length - 1,
+                "length": length,
+            }
+            try:
+                prompt = call.prompt.render({**context, "item": item, "loop": loop})
+            except TemplateError as exc:
+                raise TemplateError(
+                    f"unit {index} (item {item!r}): prompt: {exc.message}"
+                ) from None
+            units.append(self._unit(planned, index, call, prompt, item))
+        return units
+
+    def _unit(self, planned: PlannedStep, index: int, call: Any, prompt: str, item: Any) -> Unit:
+        return Unit(planned.id, index, call, prompt, item, input_hash(call, prompt))
+
+    async def _run_units(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> None:
+        state.units = [None] * len(units)
+        step_limit = anyio.Semaphore(planned.max_parallel) if planned.max_parallel else None
+        pending = [unit for unit in units if not self._reuse(planned, state, unit)]
+        if len(pending) == 1:  # no task group needed for a single unit
+            slots = Slots()
+            await slots.acquire(
+                self._workflow_limit, self.pool.limit(pending[0].call.target.provider)
+            )
+            await self._unit_task(planned, state, pending[0], slots)
+            return
+        async with anyio.create_task_group() as group:
+            for unit in pending:
+                if self._stopping:
+                    break
+                slots = Slots()
+                provider_limit = self.pool.limit(unit.call.target.provider)
+                await slots.acquire(step_limit, self._workflow_limit, provider_limit)
+                group.start_soon(self._unit_task, planned, state, unit, slots)
+
+    def _reuse(self, planned: PlannedStep, state: StepState, unit: Unit) -> bool:
+        """Takes an earlier attempt's result when it succeeded with the same inputs."""
+        prior = self.prior.unit(planned.id, unit.index)
+        if (
+            prior is None
+            or prior.get("status") != "succeeded"
+            or prior.get("input_hash") != unit.input_hash
+        ):
+            return False
+        state.units[unit.index] = UnitOutcome.from_record(prior)
+        self._emit("unit_reused", {"step": planned.id, "unit": unit.index})
+        return True
+
+    async def _unit_task(
+        self, planned: PlannedStep, state: StepState, unit: Unit, slots: Slots
+    ) -> None:
+        if self._stopping:
+            slots.release()
+            return
+        outcome = UnitOutcome(unit.index, "failed")
+        state.units[unit.index] = outcome
+        try:
+            await self.units.run(unit, outcome)
+        finally:
+            slots.release()
+        if not outcome.ok and not planned.continue_on_error:
+            where = f" (item {unit.item!r})" if unit.item is not None else ""
+            self._fail(planned.id, f"{unit.label}{where} failed: {outcome.error}")
+
+    def _fail(self, step: str, message: str) -> None:
+        if self._fatal is None and not self._interrupted:
+            self._fatal, self._fatal_step = message, step
+            if self._scope is not None:
+                self._scope.cancel()
+
+    def _park(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> None:
+        template = planned.templates.approval
+        prompt = (
+            template.render(context) if template is not None else f"approve step '{planned.id}'?"
+        )
+        state.status = "awaiting_approval"
+        self.record.write_step(
+            planned.id, {"step": planned.id, "status": "awaiting_approval", "prompt": prompt}
+        )
+        self._emit("approval_requested", {"step": planned.id, "prompt": prompt})
+
+    def _settle(
+        self, planned: PlannedStep, state: StepState, status: str, *, error: str | None = None
+    ) -> None:
+        if error is None and status == "failed":
+            failures = [u for u in state.units if u is not None and not u.ok]
+            error = failures[0].error if failures else "not finished"
+        state.status, state.error = status, error
+        shown = "skipped" if status == "skipped_rejected" else status
+        duration = int((time.monotonic() - state.started) * 1000) if state.started else 0
+        record = step_record(planned, state.units, shown, error, state.decision, state.items)
+        record["duration_ms"] = duration
+        state.view = self._views[planned.id] = view_of(record)
+        self.record.write_step(planned.id, record)
+        self._emit(
+            "step_finished",
+            {
+                "step": planned.id,
+                "status": shown,
+                "tokens": record["tokens"],
+                "duration_ms": duration,
+                "error": error,
+            },
+        )
+
+    def _finalize(self, started: float) -> RunOutcome:
+        for planned in self.plan.steps.values():
+            state = self.states[planned.id]
+            if state.status == "running":
+                if planned.id == self._fatal_step:
+                    self._settle(planned, state, "failed")
+                else:
+                    status = "interrupted" if self._interrupted else "cancelled"
+                    self._settle(planned, state, status, error=status)
+        statuses = {k: s.status for k, s in self.states.items()}
+        failed = [k for k, s in statuses.items() if s == "failed"]
+        awaiting = [k for k, s in statuses.items() if s == "awaiting_approval"]
+        if self._interrupted:
+            status = "interrupted"
+        elif self._fatal is not None:
+            status = "failed"
+        elif awaiting:
+            status = "awaiting_approval"
+        elif "rejected" in statuses.values():
+            status = "rejected"
+        elif failed:
+            status = "partial"
+        else:
+            status = "succeeded"
+        tokens = sum(
+            u.tokens
+            for s in self.states.values()
+            for u in s.units
+            if u is not None and not u.reused
+        )
+        outcome = RunOutcome(
+            run_id=self.record.run_id,
+            status=status,
+            failed=failed,
+            awaiting=awaiting,
+            error=self._fatal,
+            tokens=tokens,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            outputs=self._final_outputs(),
+            steps_done=sum(
+                1 for s in statuses.values() if s not in ("pending", "running", "blocked")
+            ),
+        )
+        self.record.write_state(outcome.state())
+        self._emit("run_finished", outcome.event())
+        return outcome
+
+    def _final_outputs(self) -> dict[str, str]:
+        """The outputs of the steps nothing else reads (the run's results)."""
+        graph = self.plan.loaded.graph
+        outputs: dict[str, str] = {}
+        for step in graph.order:
+            view = self.states[step].view
+            if graph.feeds(step) or view is None or self.states[step].status != "succeeded":
+                continue
+            if view.get("output"):
+                outputs[step] = str(view["output"])
+        return outputs
+
+    def _flush(self, outcome: RunOutcome) -> None:
+        self.record.flush()
+        self.record.index.record(
+            self.record.run_id,
+            workflow=self.plan.name,
+            source=str(self.record.meta.get("source", "")),
+            status=outcome.status,
+            created=self.record.created,
+            steps_total=len(self.plan.steps),
+            steps_done=outcome.steps_done,
+            failed=outcome.failed,
+            tokens=outcome.tokens,
+            error=outcome.error,
+        )

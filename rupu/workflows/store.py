@@ -1,0 +1,340 @@
+"""Run records: `$RUPU_HOME/runs/<run_id>/`.
+
+```
+run.json              what ran: workflow name and source, inputs, overrides, format version
+workflow.yaml         the workflow file as it was when the run started (resume runs this copy)
+events.jsonl          append-only event log, one JSON object a line
+units.jsonl           append-only: each finished unit's result, written as it finishes; resume
+                      reuses these byte for byte
+state.json            the latest run status (rewritten atomically)
+steps/<step>.json     each finished step's result (atomic)
+transcripts/<step>.<n>.jsonl   one agent transcript per unit (n = 0 for a single-unit step)
+lock                  flock held by the process executing the run
+```
+
+`events.jsonl` and `units.jsonl` are written by the event loop within the tick an event happens in
+(one `write(2)` per tick for everything that happened in it); transcripts and step results go through the
+background `RecordWriter`, so slow file creation never stalls the loop. A torn last line in a JSONL
+file (a crash mid-write) is cut off with a warning when the run is opened again; readers skip event
+types they do not know.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from rupu.errors import ConfigError, did_you_mean
+from rupu.transcripts import TranscriptWriter
+from rupu.workflows.index import RunIndex
+from rupu.workflows.writer import RecordWriter, TickFile
+
+FORMAT_VERSION = 1
+
+
+def write_atomic(path: Path, payload: bytes, *, durable: bool = False) -> None:
+    """Readers see the old file or the new one, never a partial write."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, payload)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    temporary.replace(path)
+
+
+def dump(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+
+
+def repair_jsonl(path: Path) -> tuple[int, str | None]:
+    """Cuts off a torn last line (a crash mid-write), so the next append starts a fresh line.
+    Returns the number of whole lines and a warning when something was cut."""
+    if not path.exists():
+        return 0, None
+    raw = path.read_bytes()
+    warning = None
+    if raw and not raw.endswith(b"\n"):
+        keep = raw.rfind(b"\n") + 1
+        with path.open("r+b") as handle:
+            handle.truncate(keep)
+        warning = f"{path}: dropped a torn last line ({len(raw) - keep} bytes) left by a crash"
+        raw = raw[:keep]
+    return raw.count(b"\n"), warning
+
+
+class EventLog:
+    """Append-only JSON lines; each event is on disk within the event-loop tick it happened in."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.seq, warning = repair_jsonl(path)
+        self.warnings: list[str] = [warning] if warning else []
+        self._file = TickFile(str(path))
+
+    def append(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        event = {"seq": self.seq, "ts": round(time.time(), 3), "type": kind, "run_id": self.run_id}
+        event.update(data)
+        self._file.append(orjson.dumps(event, default=str) + b"\n")
+        return event
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_events(path: Path, *, key: str = "type") -> Iterator[dict[str, Any]]:
+    """Well-formed lines only (objects with a string `key`): torn or corrupt lines are skipped."""
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                event = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get(key), str):
+                yield event
+
+
+class RunLock:
+    """An exclusive `flock` on `<run>/lock`; the kernel drops it when the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, run_id: str) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ConfigError(
+                f"run {run_id} is being executed by another rupu process (pid {holder})",
+                hint="wait for it to finish, or stop that process first",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def held_elsewhere(self) -> bool:
+        if not self.path.exists():
+            return False
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class QueuedTranscript(TranscriptWriter):
+    """A transcript (same lines as `TranscriptWriter`) written through the run's `RecordWriter`."""
+
+    def __init__(self, path: str, writer: RecordWriter) -> None:  # no file is opened here
+        self.path = Path(path)
+        self._target = path
+        self._writer = writer
+
+    def write(self, kind: str, **data: Any) -> None:
+        line = orjson.dumps({"type": kind, "ts": round(time.time(), 3), "data": data}, default=str)
+        self._writer.append(self._target, line + b"\n")
+
+    def close(self) -> None:
+        self._writer.close(self._target)
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """An open run directory."""
+
+    run_id: str
+    directory: Path
+    meta: dict[str, Any]
+    index: RunIndex
+    events: EventLog | None = None
+    lock: RunLock | None = None
+    writer: RecordWriter = field(default_factory=RecordWriter)
+    _root: str = ""
+    _units: TickFile | None = None
+
+    def __post_init__(self) -> None:
+        self._root = str(self.directory)
+
+    @property
+    def created(self) -> float:
+        return float(self.meta["created"])
+
+    def open_log(self) -> EventLog:
+        if self.events is None:
+            self.events = EventLog(self.directory / "events.jsonl", self.run_id)
+        return self.events
+
+    def take_lock(self) -> None:
+        self.lock = RunLock(self.directory / "lock")
+        self.lock.acquire(self.run_id)
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+            self.events = None
+        self.writer.shutdown()
+        if self._units is not None:
+            self._units.close()
+            self._units = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def flush(self) -> None:
+        """Everything appended so far is written (blocking: call it from a worker thread)."""
+        for handle in (self.events, self._units):
+            if handle is not None:
+                handle.flush()
+        self.writer.flush()
+
+    @staticmethod
+    def transcript_name(step: str, unit: int) -> str:
+        """The transcript's path relative to the run directory."""
+        return f"transcripts/{step}.{unit}.jsonl"
+
+    def transcript(self, step: str, unit: int) -> QueuedTranscript:
+        name = self.transcript_name(step, unit)
+        return QueuedTranscript(f"{self._root}/{name}", self.writer)
+
+    def append_unit(self, record: dict[str, Any]) -> None:
+        """One finished unit as one line of `units.jsonl`, on disk before anything that waited for it
+        starts: a unit that finished is not run again, even after a SIGKILL."""
+        if self._units is None:
+            self._units = TickFile(f"{self._root}/units.jsonl")
+        self._units.append(orjson.dumps(record, default=str) + b"\n")
+
+    def read_units(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """The latest record of every unit; torn or unreadable lines are skipped."""
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        for record in read_events(self.directory / "units.jsonl", key="step"):
+            found[(str(record["step"]), int(record.get("unit", 0)))] = record
+        return found
+
+    def write_step(self, step: str, record: dict[str, Any]) -> None:
+        self.writer.replace(f"{self._root}/steps/{step}.json", dump(record))
+
+    def read_step(self, step: str) -> dict[str, Any] | None:
+        path = self.directory / "steps" / f"{step}.json"
+        if not path.is_file():
+            return None
+        value: dict[str, Any] = orjson.loads(path.read_bytes())
+        return value
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        write_atomic(self.directory / "state.json", dump(state), durable=True)
+
+    def read_state(self) -> dict[str, Any]:
+        path = self.directory / "state.json"
+        if not path.is_file():
+            return {"status": "unknown"}
+        value: dict[str, Any] = orjson.loads(path.read_bytes())
+        return value
+
+    def snapshot_text(self) -> str:
+        return (self.directory / "workflow.yaml").read_text(encoding="utf-8")
+
+
+class RunStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.index = RunIndex(root / "index.sqlite")
+
+    def create(
+        self,
+        run_id: str,
+        *,
+        workflow: str,
+        source: Path,
+        text: str,
+        inputs: dict[str, Any],
+        overrides: dict[str, Any],
+        steps: list[str],
+    ) -> RunRecord:
+        directory = self.root / run_id
+        directory.mkdir(parents=True, mode=0o700)
+        for sub in ("steps", "transcripts"):
+            (directory / sub).mkdir(mode=0o700)
+        from rupu import __version__
+
+        meta: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "run_id": run_id,
+            "workflow": workflow,
+            "source": str(source),
+            "created": round(time.time(), 3),
+            "inputs": inputs,
+            "overrides": overrides,
+            "steps": steps,
+            "rupu_version": __version__,
+        }
+        (directory / "workflow.yaml").write_text(text, encoding="utf-8")
+        write_atomic(directory / "run.json", dump(meta), durable=True)
+        record = RunRecord(run_id, directory, meta, self.index)
+        record.write_state({"status": "running"})
+        self.index.record(
+            run_id,
+            workflow=workflow,
+            source=str(source),
+            status="running",
+            created=meta["created"],
+            steps_total=len(steps),
+        )
+        return record
+
+    def open(self, reference: str) -> RunRecord:
+        run_id = self.resolve_id(reference)
+        directory = self.root / run_id
+        meta = orjson.loads((directory / "run.json").read_bytes())
+        if int(meta.get("format", 0)) > FORMAT_VERSION:
+            raise ConfigError(
+                f"run {run_id} was written by a newer rupu (record format {meta['format']})",
+                hint="use that rupu version to resume or inspect it",
+            )
+        return RunRecord(run_id, directory, meta, self.index)
+
+    def resolve_id(self, reference: str) -> str:
+        if (self.root / reference / "run.json").is_file():
+            return reference
+        known = sorted(
+            (p.name for p in self.root.glob("run_*") if (p / "run.json").is_file()), reverse=True
+        )
+        matches = [k for k in known if k.startswith(reference)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ConfigError(
+                f"'{reference}' matches {len(matches)} runs",
+                hint="give more of the run id (see `rupu workflow runs`)",
+            )
+        raise ConfigError(
+            f"no workflow run '{reference}'{did_you_mean(reference, known)}",
+            hint="list runs with `rupu workflow runs`",
+        )

@@ -1,0 +1,294 @@
+"""Running one unit of a step (a single agent call, one `for_each` item, or one `parallel` entry):
+timeout, retries, the JSON contract with its one corrective re-prompt, the transcript and the
+atomically written result that resume reuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import orjson
+
+from rupu.agents.loop import AgentRun, ToolBox
+from rupu.agents.spec import AgentSpec
+from rupu.errors import ConfigError, CredentialError, ProviderError, RupuError
+from rupu.messages import StreamEvent, Usage
+from rupu.transcripts import TranscriptWriter
+from rupu.workflows.contracts import check_output, corrective_prompt
+from rupu.workflows.limits import ProviderPool
+from rupu.workflows.plan import AgentCall
+from rupu.workflows.store import RunRecord
+
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
+UnitStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
+Emit = Callable[[str, dict[str, Any]], None]
+Sleep = Callable[[float], Awaitable[None]]
+UsageSink = Callable[[str, int, int], None]
+# Opens the tools of one agent run (the CLI's seam for `tools:` in agent files); None: no tools.
+ToolboxOpener = Callable[[AgentSpec], AbstractAsyncContextManager[ToolBox | None]]
+
+
+class UnitFailure(Exception):
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+
+@dataclass(slots=True)
+class Unit:
+    """One unit of work of a step; `prompt` is already rendered."""
+
+    step: str
+    index: int
+    call: AgentCall
+    prompt: str
+    item: Any = None
+    input_hash: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.call.sub is not None:
+            return f"step '{self.step}' entry '{self.call.sub}'"
+        return (
+            f"step '{self.step}' unit {self.index}"
+            if self.item is not None
+            else f"step '{self.step}'"
+        )
+
+
+@dataclass(slots=True)
+class UnitOutcome:
+    index: int
+    status: UnitStatus
+    output: str = ""
+    json: Any = None
+    error: str | None = None
+    tokens: int = 0
+    duration_ms: int = 0
+    attempts: int = 0
+    reused: bool = False
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> UnitOutcome:
+        return cls(
+            index=int(record["unit"]),
+            status=record["status"],
+            output=record.get("output", ""),
+            json=record.get("json"),
+            error=record.get("error"),
+            tokens=int(record.get("tokens") or 0),
+            duration_ms=int(record.get("duration_ms") or 0),
+            attempts=int(record.get("attempts") or 0),
+            reused=True,
+            record=record,
+        )
+
+
+def input_hash(call: AgentCall, prompt: str) -> str:
+    """What a completed unit's result depends on; resume reuses a result only when this matches."""
+    material = [
+        call.agent.name,
+        call.agent.system_prompt,
+        call.target.provider,
+        call.target.model,
+        call.target.auth,
+        prompt,
+        call.output,
+        call.schema,
+    ]
+    return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def retry_delay(attempt: int) -> float:
+    return float(min(2 ** (attempt - 1), 30))
+
+
+@dataclass(slots=True)
+class UnitRunner:
+    run_id: str
+    record: RunRecord
+    pool: ProviderPool
+    emit: Emit
+    sleep: Sleep
+    on_usage: UsageSink | None = None
+    interrupted: Callable[[], bool] = lambda: False
+    toolbox: ToolboxOpener | None = None
+
+    async def run(self, unit: Unit, outcome: UnitOutcome) -> None:
+        """Fills `outcome`. Never raises except for cancellation; a cancelled unit is recorded
+        before it re-raises."""
+        call = unit.call
+        started = time.monotonic()
+        transcript = self.record.transcript(unit.step, unit.index)
+        self.emit(
+            "unit_started",
+            {
+                "step": unit.step,
+                "unit": unit.index,
+                "sub": call.sub,
+                "item": unit.item,
+                "agent": call.agent.name,
+                "provider": call.target.provider,
+                "model": call.target.model,
+            },
+        )
+        try:
+            await self._attempts(unit, outcome, transcript)
+        except anyio.get_cancelled_exc_class():
+            outcome.status = "interrupted" if self.interrupted() else "cancelled"
+            outcome.error = "interrupted (Ctrl-C)" if self.interrupted() else "cancelled"
+            raise
+        finally:
+            transcript.close()
+            outcome.duration_ms = int((time.monotonic() - started) * 1000)
+            self._finish(unit, outcome)
+
+    async def _attempts(
+        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter
+    ) -> None:
+        call = unit.call
+        while True:
+            outcome.attempts += 1
+            try:
+                scope = anyio.fail_after(call.timeout) if call.timeout else nullcontext()
+                with scope:
+                    outcome.output, outcome.json = await self._attempt(unit, outcome, transcript)
+                outcome.status, outcome.error = "succeeded", None
+                return
+            except TimeoutError:
+                failure = UnitFailure(f"timed out after {call.timeout:g}s")
+            except UnitFailure as exc:
+                failure = exc
+            outcome.error = failure.message
+            if not failure.retryable or outcome.attempts > call.retries:
+                outcome.status = "failed"
+                return
+            delay = retry_delay(outcome.attempts)
+            self.emit(
+                "unit_retry",
+                {
+                    "step": unit.step,
+                    "unit": unit.index,
+                    "attempt": outcome.attempts + 1,
+                    "delay": delay,
+                    "error": failure.message,
+                },
+            )
+            await self.sleep(delay)
+
+    async def _attempt(
+        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter
+    ) -> tuple[str, Any]:
+        call = unit.call
+        opener = self.toolbox
+        async with opener(call.agent) if opener is not None else nullcontext() as tools:
+            return await self._converse(unit, outcome, transcript, tools)
+
+    async def _converse(
+        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter, tools: ToolBox | None
+    ) -> tuple[str, Any]:
+        call = unit.call
+        provider, credential = self.pool.get(call.target)
+        agent_run = AgentRun(
+            run_id=f"{self.run_id}/{unit.step}/{unit.index}",
+            spec=call.agent,
+            target=call.target,
+            provider=provider,
+            transcript=transcript,
+            credential=credential,
+            tools=tools,
+            on_event=self._usage_sink(unit) if self.on_usage else None,
+        )
+        result = await agent_run.run(unit.prompt)
+        outcome.tokens += result.usage.total_tokens
+        if result.error is not None:
+            raise UnitFailure(result.error.one_line(), retryable=_retryable(result.error))
+        if call.output != "json":
+            return result.text, None
+        checked = check_output(result.text, call.schema)
+        if not checked.ok:
+            self.emit(
+                "contract_retry",
+                {"step": unit.step, "unit": unit.index, "errors": checked.errors},
+            )
+            result = await agent_run.run(
+                corrective_prompt(checked.errors, call.schema), history=result.messages
+            )
+            outcome.tokens += result.usage.total_tokens
+            if result.error is not None:
+                raise UnitFailure(result.error.one_line(), retryable=_retryable(result.error))
+            checked = check_output(result.text, call.schema)
+            if not checked.ok:
+                raise UnitFailure(
+                    "the output does not match its JSON contract after one corrective re-prompt: "
+                    + "; ".join(checked.errors)
+                )
+        return orjson.dumps(checked.value).decode(), checked.value
+
+    def _usage_sink(self, unit: Unit) -> Callable[[StreamEvent], None]:
+        sink = self.on_usage
+        assert sink is not None
+        seen = Usage()
+
+        def on_event(event: StreamEvent) -> None:
+            nonlocal seen
+            if event.kind == "usage_reported":
+                seen = seen.add(event.usage)
+                sink(unit.step, unit.index, seen.total_tokens)
+
+        return on_event
+
+    def _finish(self, unit: Unit, outcome: UnitOutcome) -> None:
+        call = unit.call
+        outcome.record = {
+            "step": unit.step,
+            "unit": unit.index,
+            "sub": call.sub,
+            "item": unit.item,
+            "status": outcome.status,
+            "output": outcome.output,
+            "json": outcome.json,
+            "error": outcome.error,
+            "input_hash": unit.input_hash,
+            "agent": call.agent.name,
+            "provider": call.target.provider,
+            "model": call.target.model,
+            "tokens": outcome.tokens,
+            "duration_ms": outcome.duration_ms,
+            "attempts": outcome.attempts,
+            "transcript": self.record.transcript_name(unit.step, unit.index),
+        }
+        self.record.append_unit(outcome.record)
+        self.emit(
+            "unit_finished",
+            {
+                "step": unit.step,
+                "unit": unit.index,
+                "sub": call.sub,
+                "status": outcome.status,
+                "tokens": outcome.tokens,
+                "duration_ms": outcome.duration_ms,
+                "error": outcome.error,
+            },
+        )
+
+
+def _retryable(error: RupuError) -> bool:
+    """A step retry helps with flaky providers, not with bad credentials or a bad request."""
+    if isinstance(error, ConfigError | CredentialError):
+        return False
+    if isinstance(error, ProviderError):
+        return error.status not in PERMANENT_STATUSES and error.error_type != "max_turns"
+    return True

@@ -1,0 +1,194 @@
+"""Ctrl-C, SIGKILL and approvals against a real `rupu` process (X11, X13): the run record is
+flushed, the exit code is 130, and resume finishes the run reusing what completed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import REPO_ROOT, Workspace, run_rupu
+from tests.servers.base import RecordedRequest, Reply
+from tests.servers.openai_chat import ChatCompletionsServer, stream_reply, text_stream
+
+WORKFLOW = """
+name: flow
+steps:
+  - id: first
+    agent: worker
+    prompt: quick start
+  - id: fan
+    agent: worker
+    for_each: [a, b, c]
+    prompt: "slow {{ item }} after {{ steps.first.output }}"
+"""
+KEY = {"RUPU_ALPHA_API_KEY": "k"}
+
+
+class Server(ChatCompletionsServer):
+    slow = True
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        prompt = request.body["messages"][-1]["content"]
+        delay = 30.0 if self.slow and prompt.startswith("slow") else 0.0
+        return stream_reply(text_stream([prompt.split()[0], " ", prompt.split()[1]]), delay=delay)
+
+
+@pytest.fixture
+def server(workspace: Workspace) -> Iterator[Server]:
+    with Server(api_key="k") as found:
+        found.default_reply = found.answer
+        workspace.write_config(f'[providers.alpha]\nbase_url = "{found.base_url}"\n')
+        workspace.write_agent(
+            "worker", "---\nname: worker\nprovider: alpha\nmodel: m\n---\nWork.\n", project=True
+        )
+        directory = workspace.project / ".rupu" / "workflows"
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "flow.yaml").write_text(WORKFLOW)
+        yield found
+
+
+def start_run(workspace: Workspace, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Starts `rupu workflow run flow --format json` and returns once all three slow units are
+    running and on record as started."""
+    env = {**os.environ, **KEY, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rupu", "workflow", "run", "flow", "--format", "json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=workspace.project,
+    )
+    assert proc.stdout is not None
+    running, run_id = 0, ""
+    while running < 3:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else "rupu exited early"
+        event = orjson.loads(line)
+        run_id = event["run_id"]
+        running += event["type"] == "unit_started" and event["step"] == "fan"
+    events = workspace.home / "runs" / run_id / "events.jsonl"
+    deadline = time.monotonic() + 10
+    while events.read_bytes().count(b'"type":"unit_started"') < 4:
+        assert time.monotonic() < deadline, "the unit_started events never reached the disk"
+        time.sleep(0.01)
+    return proc, run_id
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_ctrl_c_flushes_the_record_exits_130_and_resume_finishes(
+    workspace: Workspace, server: Server
+) -> None:
+    proc, run_id = start_run(workspace)
+    interrupted_at = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=10)
+    assert time.monotonic() - interrupted_at < 2
+    assert proc.returncode == 130, stderr
+    assert f"interrupted; run {run_id} is saved (resume it with `rupu workflow resume" in stderr
+    assert "Traceback" not in stderr
+    assert orjson.loads(stdout.splitlines()[-1])["status"] == "interrupted"
+    directory = workspace.home / "runs" / run_id
+    assert orjson.loads((directory / "state.json").read_bytes())["status"] == "interrupted"
+    fan_units = [u for u in lines(directory / "units.jsonl") if u["step"] == "fan"]
+    assert sorted((u["unit"], u["status"]) for u in fan_units) == [
+        (0, "interrupted"),
+        (1, "interrupted"),
+        (2, "interrupted"),
+    ]
+    assert orjson.loads((directory / "steps" / "fan.json").read_bytes())["status"] == "interrupted"
+    assert lines(directory / "events.jsonl")[-1]["type"] == "run_finished"
+
+    server.slow = False
+    before = len(server.requests)
+    resumed = run_rupu("workflow", "resume", run_id, "--format", "json", env=KEY)
+    assert resumed.code == 0, resumed.stderr
+    events = [orjson.loads(line) for line in resumed.stdout.splitlines()]
+    assert [(e["step"], e["unit"]) for e in events if e["type"] == "unit_reused"] == [("first", 0)]
+    assert events[-1]["status"] == "succeeded"
+    prompts = sorted(r.body["messages"][-1]["content"] for r in server.requests[before:])
+    assert prompts == [
+        "slow a after quick start",
+        "slow b after quick start",
+        "slow c after quick start",
+    ]
+
+
+def test_a_second_ctrl_c_exits_at_once(workspace: Workspace, server: Server) -> None:
+    proc, _ = start_run(workspace)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert proc.returncode == 130
+
+
+def test_resume_after_sigkill_reruns_the_units_that_were_running(
+    workspace: Workspace, server: Server
+) -> None:
+    proc, run_id = start_run(workspace)
+    proc.kill()
+    proc.communicate(timeout=10)
+    runs = run_rupu("workflow", "runs")
+    assert f"{run_id}  flow      stopped" in runs.stdout
+    server.slow = False
+    before = len(server.requests)
+    resumed = run_rupu("workflow", "resume", run_id, "--plain", env=KEY)
+    assert resumed.code == 0, resumed.stderr
+    assert "first reused from the earlier attempt" in resumed.stderr
+    assert len(server.requests) - before == 3
+    directory = workspace.home / "runs" / run_id
+    lost = [
+        e
+        for e in lines(directory / "events.jsonl")
+        if e["type"] == "unit_finished" and e.get("status") == "interrupted"
+    ]
+    assert sorted(e["unit"] for e in lost) == [0, 1, 2]  # type: ignore[type-var]
+    final = [u for u in lines(directory / "units.jsonl") if u["step"] == "fan"]
+    assert sorted(u["unit"] for u in final) == [0, 1, 2]  # type: ignore[type-var]
+    assert {u["status"] for u in final} == {"succeeded"}
+
+
+GATED = """
+name: gated
+steps:
+  - id: build
+    agent: worker
+    prompt: quick build
+  - id: ship
+    agent: worker
+    approval: {prompt: "ship {{ steps.build.output }}?"}
+    prompt: quick ship
+"""
+
+
+def test_approve_and_reject_from_the_command_line(workspace: Workspace, server: Server) -> None:
+    (workspace.project / ".rupu" / "workflows" / "gated.yaml").write_text(GATED)
+    parked = run_rupu("workflow", "run", "gated", "--plain", env=KEY)
+    assert parked.code == 0, parked.stderr
+    run_id = parked.stderr.split("── ")[1].split(" ")[0]
+    assert "? ship waits for approval: ship quick build?" in parked.stderr
+    assert f"approve: rupu workflow approve {run_id}" in parked.stderr
+    assert "awaiting_approval" in run_rupu("workflow", "runs").stdout
+    approved = run_rupu("workflow", "approve", run_id, env=KEY)
+    assert approved.code == 0, approved.stderr
+    assert approved.stdout == "quick ship\n"
+
+    parked = run_rupu("workflow", "run", "gated", "--plain", env=KEY)
+    run_id = parked.stderr.split("── ")[1].split(" ")[0]
+    rejected = run_rupu("workflow", "reject", run_id, "--reason", "not today", env=KEY)
+    assert rejected.code == 1
+    assert f"run {run_id} was rejected" in rejected.stderr
+    shown = run_rupu("workflow", "show-run", run_id).stdout
+    assert "✗ ship   rejected" in shown and "not today" in shown
