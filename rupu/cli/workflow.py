@@ -31,6 +31,11 @@ def workflow() -> None:
 )
 @click.option("--provider", help="Run every step on this provider (e.g. mock for a dry run).")
 @click.option("--model", help="Run every step on this model.")
+@click.option(
+    "--mode",
+    type=click.Choice(["ask", "bypass", "readonly"]),
+    help="Tool permission mode for every step (steps never prompt: ask denies writes and commands).",
+)
 @_PLAIN
 @_FORMAT
 @click.pass_obj
@@ -40,6 +45,7 @@ def run_workflow(
     inputs: tuple[str, ...],
     provider: str | None,
     model: str | None,
+    mode: str | None,
     plain: bool,
     fmt: str,
 ) -> None:
@@ -51,7 +57,7 @@ def run_workflow(
 
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
-    execution = make_engine(app).start(loaded, given, Overrides(provider, model))
+    execution = make_engine(app, mode=mode).start(loaded, given, Overrides(provider, model))
     execute(execution, fmt=fmt, plain=plain)
 
 

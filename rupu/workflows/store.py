@@ -158,7 +158,7 @@ class QueuedTranscript(TranscriptWriter):
         self._target = path
         self._writer = writer
 
-    def write(self, kind: str, **data: Any) -> None:
+    def write(self, kind: str, /, **data: Any) -> None:
         line = orjson.dumps({"type": kind, "ts": round(time.time(), 3), "data": data}, default=str)
         self._writer.append(self._target, line + b"\n")
 

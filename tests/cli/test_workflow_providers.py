@@ -160,6 +160,6 @@ def test_a_missing_credential_stops_the_run_before_any_request(
     env = {k: v for k, v in KEYS.items() if "GAMMA" not in k}
     result = run_rupu("workflow", "run", "three", env=env)
     assert result.code == 2
-    assert "gamma: no API key found (looked in RUPU_GAMMA_API_KEY)" in result.stderr
+    assert "gamma: no credential found" in result.stderr
     assert all(server.requests == [] for server in servers.values())
     assert "Traceback" not in result.stderr
