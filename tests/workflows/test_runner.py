@@ -331,6 +331,9 @@ async def test_each_agent_run_gets_its_toolbox_from_the_seam(workspace: Workspac
         def __init__(self) -> None:
             self.specs = [ToolSpec("read_file", "Read a file.", {"type": "object"})]
 
+        def audit(self) -> dict[str, object]:
+            return {"tools": ["read_file"]}
+
         async def run_calls(self, turn: object, transcript: object) -> object:
             raise AssertionError("no tool calls expected")
 
