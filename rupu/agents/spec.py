@@ -12,9 +12,9 @@ from pydantic import Field, ValidationError, field_validator
 from rupu.agents.yaml_lines import yaml_line_finder
 from rupu.errors import ConfigError, Location
 from rupu.strict import StrictModel, validation_to_config_error
+from rupu.textfiles import read_text
 
 EFFORT_ALIASES = {"adaptive": "auto", "xhigh": "max"}
-MAX_AGENT_FILE_BYTES = 1_000_000
 
 
 class Frontmatter(StrictModel):
@@ -114,21 +114,4 @@ def parse_agent(text: str, path: Path, scope: Literal["global", "project", "path
 
 
 def load_agent_file(path: Path, scope: Literal["global", "project", "path"]) -> AgentSpec:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read agent file: {exc.strerror}", location=Location(str(path))
-        ) from None
-    if len(raw) > MAX_AGENT_FILE_BYTES:
-        raise ConfigError("agent file is larger than 1 MB", location=Location(str(path)))
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            f"not valid UTF-8 (byte {exc.start})",
-            location=Location(str(path), line),
-            hint="save it as UTF-8",
-        ) from None
-    return parse_agent(text, path, scope)
+    return parse_agent(read_text(path, what="agent file"), path, scope)

@@ -176,7 +176,8 @@ def load_schema_file(
             location=location,
             field=field,
         )
-    from rupu.workflows.yamldoc import parse_yaml, read_text
+    from rupu.textfiles import read_text
+    from rupu.workflows.yamldoc import parse_yaml
 
     text = read_text(resolved, what="schema file")
     data, _ = parse_yaml(resolved, text)

@@ -15,11 +15,12 @@ from pydantic import ValidationError
 
 from rupu.errors import ConfigError
 from rupu.strict import validation_to_config_error
+from rupu.textfiles import read_text
 from rupu.workflows.contracts import check_schema, load_schema_file
 from rupu.workflows.graph import WorkflowGraph
 from rupu.workflows.references import StepTemplates, build_step_graph, compile_step
 from rupu.workflows.spec import OutputContract, Step, Workflow
-from rupu.workflows.yamldoc import YamlDoc, parse_yaml, read_text
+from rupu.workflows.yamldoc import YamlDoc, parse_yaml
 
 _TYPE_TAGS = frozenset({"str", "bool", "int", "float", "list", "dict", "none"})
 _MODEL_NAMES = frozenset(

@@ -16,7 +16,6 @@ import yaml
 
 from rupu.errors import ConfigError, Location
 
-MAX_FILE_BYTES = 1_000_000
 MAX_ALIASES = 100
 MAX_DEPTH = 100
 MAX_EXPANDED_NODES = 200_000
@@ -69,31 +68,6 @@ class YamlDoc:
         if node.style in ("|", ">"):
             first += 1
         return first + max(lineno, 1) - 1
-
-
-def read_text(path: Path, *, what: str) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read {what}: {exc.strerror}", location=Location(str(path))
-        ) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(
-            f"{what} is larger than {MAX_FILE_BYTES // 1_000_000} MB ({len(raw)} bytes)",
-            location=Location(str(path)),
-            hint="split it into smaller files",
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            f"not valid UTF-8 (byte {exc.start})",
-            location=Location(str(path), line),
-            hint="save the file as UTF-8",
-        ) from None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
 def parse_yaml(path: Path, text: str) -> tuple[Any, YamlDoc]:
