@@ -48,6 +48,7 @@ class RunTarget:
     kind: str
     model: str
     auth: AuthMode | None = None
+    fallbacks: tuple[str, ...] = ()
 
 
 def resolve_target(

@@ -32,6 +32,14 @@ def workflow() -> None:
 @click.option("--provider", help="Run every step on this provider (e.g. mock for a dry run).")
 @click.option("--model", help="Run every step on this model.")
 @click.option(
+    "--fallback",
+    "fallbacks",
+    multiple=True,
+    metavar="PROVIDER:MODEL",
+    help="Fail over to this provider:model when a step's provider is rate limited or overloaded "
+    "(repeatable, tried in order; replaces step and agent fallback lists).",
+)
+@click.option(
     "--mode",
     type=click.Choice(["ask", "bypass", "readonly"]),
     help="Tool permission mode for every step (steps never prompt: ask denies writes and commands).",
@@ -45,6 +53,7 @@ def run_workflow(
     inputs: tuple[str, ...],
     provider: str | None,
     model: str | None,
+    fallbacks: tuple[str, ...],
     mode: str | None,
     plain: bool,
     fmt: str,
@@ -57,7 +66,8 @@ def run_workflow(
 
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
-    execution = make_engine(app, mode=mode).start(loaded, given, Overrides(provider, model))
+    overrides = Overrides(provider, model, fallbacks)
+    execution = make_engine(app, mode=mode).start(loaded, given, overrides)
     execute(execution, fmt=fmt, plain=plain)
 
 

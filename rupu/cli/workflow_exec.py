@@ -36,7 +36,7 @@ def make_engine(app: AppContext, *, mode: str | None = None) -> Engine:
     return Engine(
         app.paths,
         app.config,
-        lambda target: build_provider_for(app, target),
+        lambda target: build_provider_for(app, target, fallbacks=target.fallbacks),
         toolbox=_toolbox_opener(app, mode),
     )
 

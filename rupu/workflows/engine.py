@@ -135,7 +135,9 @@ class Engine:
             loaded = parse_workflow(
                 record.snapshot_text(), source, root=root_for(source, self.paths)
             )
-            overrides = Overrides(**(meta.get("overrides") or {}))
+            saved = dict(meta.get("overrides") or {})
+            saved["fallbacks"] = tuple(saved.get("fallbacks") or ())
+            overrides = Overrides(**saved)
             plan = plan_workflow(
                 loaded,
                 self.paths,

@@ -48,7 +48,7 @@ class ProviderPool:
     build: ProviderBuilder
     config: LoadedConfig
     # Keyed by model too: a routed provider sends the model of its route, not the request's.
-    _instances: dict[tuple[str, str, str | None], tuple[Provider, str]] = field(
+    _instances: dict[tuple[str, str, str | None, tuple[str, ...]], tuple[Provider, str]] = field(
         default_factory=dict
     )
     _limits: dict[str, anyio.Semaphore | None] = field(default_factory=dict)
@@ -58,7 +58,7 @@ class ProviderPool:
             self.get(target)
 
     def get(self, target: RunTarget) -> tuple[Provider, str]:
-        key = (target.provider, target.model, target.auth)
+        key = (target.provider, target.model, target.auth, target.fallbacks)
         found = self._instances.get(key)
         if found is None:
             found = self.build(target)

@@ -7,6 +7,7 @@ is a `ConfigError` at the step's file:line.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,13 +27,14 @@ from rupu.workflows.templates import CompiledTemplate
 
 @dataclass(frozen=True, slots=True)
 class Overrides:
-    """`--provider` / `--model` for every step of a run."""
+    """`--provider` / `--model` / `--fallback` for every step of a run."""
 
     provider: str | None = None
     model: str | None = None
+    fallbacks: tuple[str, ...] = ()
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {"provider": self.provider, "model": self.model}
+    def as_dict(self) -> dict[str, str | list[str] | None]:
+        return {"provider": self.provider, "model": self.model, "fallbacks": list(self.fallbacks)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,7 @@ def _calls(
                     provider=sub.provider or step.provider,
                     model=sub.model or step.model,
                     auth=sub.auth or step.auth,
+                    fallback=sub.fallback if sub.fallback is not None else step.fallback,
                     prompt=templates.subs[sub.id],
                     output=output.format if output else "text",
                     timeout=sub.timeout or step.timeout or defaults.timeout,
@@ -174,6 +177,7 @@ def _calls(
             provider=step.provider,
             model=step.model,
             auth=step.auth,
+            fallback=step.fallback,
             prompt=templates.prompt,
             output=step.output.format if step.output else "text",
             timeout=step.timeout or defaults.timeout,
@@ -199,6 +203,7 @@ def _call(
     provider: str | None,
     model: str | None,
     auth: AuthMode | None,
+    fallback: list[str] | None,
     prompt: CompiledTemplate,
     output: OutputFormat,
     timeout: float | None,
@@ -228,6 +233,11 @@ def _call(
         key_name = exc.field if exc.field in ("provider", "model") else "agent"
         node_loc = [*loc, key_name] if doc.node([*loc, key_name])[0] is not None else loc
         raise _relocated(exc, doc.where(node_loc), f"step '{key}'") from None
+    # Fallback chain: --fallback, then the step's, then the agent's (unless the provider was switched).
+    chain = (
+        overrides.fallbacks or fallback or ([] if switched else agent.frontmatter.fallback or [])
+    )
+    target = dataclasses.replace(target, fallbacks=tuple(chain))
     schema = loaded.schemas.get(key)
     return AgentCall(
         key=key,

@@ -109,6 +109,7 @@ class ParallelStep(StrictModel):
     provider: str | None = None
     model: str | None = None
     auth: Literal["api-key", "sso"] | None = None
+    fallback: list[str] | None = None
     output: Output | None = None
     timeout: Duration | None = None
     retries: int | None = Field(default=None, ge=0, le=10)
@@ -134,6 +135,7 @@ class Step(StrictModel):
     provider: str | None = None
     model: str | None = None
     auth: Literal["api-key", "sso"] | None = None
+    fallback: list[str] | None = None
     output: Output | None = None
     approval: Approval | None = None
 
