@@ -183,16 +183,12 @@ class CodexModelsLister:
     credential: Credential
 
     def first(self) -> PageRequest:
-        from rupu.providers.openai_responses import ORIGINATOR, chatgpt_account_id
+        from rupu.auth.jwt import account_id_of
+        from rupu.providers.openai_responses import ORIGINATOR
 
         secret = self.credential.secret.reveal()
         headers = {**_base_headers(), "authorization": f"Bearer {secret}", "originator": ORIGINATOR}
-        extras = self.credential.extras
-        account = (
-            extras.get("account_id")
-            or extras.get("chatgpt_account_id")
-            or chatgpt_account_id(secret)
-        )
+        account = account_id_of(self.credential)
         if not account:
             raise CredentialError(
                 self.provider,

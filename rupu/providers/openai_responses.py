@@ -13,8 +13,6 @@ Wire encoding and event decoding live in `openai_responses_encode` / `openai_res
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ import orjson
 
 from rupu import __version__
 from rupu.auth.credentials import Credential, CredentialSource
+from rupu.auth.jwt import account_id_of
 from rupu.errors import ConfigError, CredentialError, ProviderError
 from rupu.messages import ModelRequest, RateLimitObserved, StreamEvent, TextDelta
 from rupu.providers.base import ProviderSetup
@@ -49,25 +48,7 @@ if TYPE_CHECKING:
 
 DEFAULT_BASE_URL = "https://api.openai.com"
 DEFAULT_SSO_BASE_URL = "https://chatgpt.com"
-AUTH_CLAIM = "https://api.openai.com/auth"
 ORIGINATOR = "rupu"
-
-
-def chatgpt_account_id(token: str) -> str | None:
-    """The `chatgpt_account_id` claim of a ChatGPT access token (a JWT whose payload is base64url
-    without padding), or None when the token is not such a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    payload = parts[1]
-    try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        claims = orjson.loads(raw)
-    except (binascii.Error, ValueError):
-        return None
-    auth = claims.get(AUTH_CLAIM) if isinstance(claims, dict) else None
-    account = auth.get("chatgpt_account_id") if isinstance(auth, dict) else None
-    return account if isinstance(account, str) and account else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +116,7 @@ class OpenAIResponsesProvider:
         return Route(self._api_url, headers, Dialect(replay_from=self.name))
 
     def _account_id(self, credential: Credential) -> str:
-        account = (
-            credential.extras.get("account_id")
-            or credential.extras.get("chatgpt_account_id")
-            or chatgpt_account_id(credential.secret.reveal())
-        )
+        account = account_id_of(credential)
         if not account:
             raise CredentialError(
                 self.name,

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from rupu.auth.credentials import Credential, FixedCredential
+from rupu.auth.jwt import chatgpt_account_id
 from rupu.config import ProviderConfig
 from rupu.errors import CredentialError, ProviderError
 from rupu.messages import Message, ToolResultPart
-from rupu.providers.openai_responses import chatgpt_account_id
 from tests.providers.responses_support import (
     WEATHER_TOOL,
     credential,

@@ -7,26 +7,20 @@ request.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from pydantic import SecretStr
 
-from rupu.auth.credentials import Secret
+from rupu.auth.jwt import chatgpt_account_id
 from rupu.auth.oauth.device import Sleep, device_sign_in
 from rupu.auth.oauth.endpoints import OAuthProfile
 from rupu.auth.oauth.loopback import DEFAULT_WAIT, authorize_in_browser
 from rupu.auth.oauth.tokens import DeviceCode, TokenClient, TokenSet
 from rupu.auth.stored import StoredCredential
-
-OPENAI_AUTH_CLAIM = "https://api.openai.com/auth"
 
 
 async def sign_in(
@@ -90,7 +84,8 @@ def stored_from_tokens(
     extras = dict(previous.extras) if previous else {}
     extras.update(tokens.extras)
     if provider == "openai":
-        account = chatgpt_account_id(tokens.id_token) or chatgpt_account_id(tokens.access_token)
+        candidates = [t.reveal() for t in (tokens.id_token, tokens.access_token) if t is not None]
+        account = next((a for a in map(chatgpt_account_id, candidates) if a), None)
         if account:
             extras["chatgpt_account_id"] = account
     refresh: SecretStr | None = None
@@ -107,30 +102,6 @@ def stored_from_tokens(
         extras=extras,
         updated_at=now,
     )
-
-
-def jwt_claims(token: Secret | None) -> dict[str, Any]:
-    """The payload of a JWT (unverified: rupu only reads its own account id from it)."""
-    if token is None:
-        return {}
-    parts = token.reveal().split(".")
-    if len(parts) != 3:
-        return {}
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        value = json.loads(base64.urlsafe_b64decode(payload))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def chatgpt_account_id(token: Secret | None) -> str | None:
-    claim = jwt_claims(token).get(OPENAI_AUTH_CLAIM)
-    if isinstance(claim, dict):
-        account = claim.get("chatgpt_account_id")
-        if isinstance(account, str) and account:
-            return account
-    return None
 
 
 async def open_browser(url: str) -> bool:
