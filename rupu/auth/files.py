@@ -11,12 +11,12 @@ import contextlib
 import errno
 import fcntl
 import os
-import secrets
 import stat
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from rupu.atomicfile import replace_file
 from rupu.errors import CredentialError
 
 LOCK_TIMEOUT = 30.0
@@ -87,46 +87,13 @@ def read_private_file(path: Path) -> bytes | None:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Replaces `path` atomically: a 0600 temp file in the same directory, written, fsynced, renamed
-    over `path`, then the directory fsynced. A crash leaves the old or the new content, never a mix."""
-    directory = path.parent
-    ensure_private_dir(directory)
-    tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    """Replaces `path` atomically and durably with a 0600 file (see `rupu.atomicfile`). A crash
+    leaves the old or the new content, never a mix."""
+    ensure_private_dir(path.parent)
     try:
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
+        replace_file(path, data)
     except OSError as exc:
-        raise _os_error(tmp, "cannot create", exc) from None
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise _os_error(path, "cannot write", exc) from None
-    fsync_dir(directory)
-
-
-def fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def remove_stale_temps(path: Path) -> None:

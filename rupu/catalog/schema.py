@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -16,6 +14,7 @@ from typing import Literal
 import orjson
 from pydantic import Field, ValidationError
 
+from rupu.atomicfile import replace_file
 from rupu.errors import ConfigError, Location
 from rupu.paths import Paths
 from rupu.strict import StrictModel
@@ -123,19 +122,9 @@ def read_live(paths: Paths, provider: str) -> LiveCache | None:
 
 
 def write_live(paths: Paths, cache: LiveCache) -> Path:
-    """Writes the cache to a temporary file in the same directory, fsyncs it and renames it over the
-    old one, so a reader never sees half a file."""
+    """Writes the cache atomically, so a reader never sees half a file."""
     path = cache_path(paths, cache.provider)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = orjson.dumps(cache.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(path, data)
     return path

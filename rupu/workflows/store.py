@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from rupu.atomicfile import replace_file
 from rupu.errors import ConfigError, did_you_mean
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.index import RunIndex
@@ -41,15 +42,7 @@ FORMAT_VERSION = 1
 
 def write_atomic(path: Path, payload: bytes, *, durable: bool = False) -> None:
     """Readers see the old file or the new one, never a partial write."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, payload)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    temporary.replace(path)
+    replace_file(path, payload, durable=durable)
 
 
 def dump(value: Any) -> bytes:
