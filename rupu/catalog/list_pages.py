@@ -64,15 +64,22 @@ def _malformed(provider: str, url: str, what: str) -> ProviderError:
     )
 
 
-def _items(provider: str, body: Any, key: str, url: str) -> list[dict[str, Any]]:
+def _entries(
+    provider: str, body: Any, key: str, url: str, id_keys: tuple[str, ...] = ("id",)
+) -> list[tuple[str, dict[str, Any]]]:
+    """(model id, entry) for each object of the list `body[key]`; the id is the first of `id_keys`
+    present. A missing list, a non-object entry or an entry without an id is a malformed page."""
     if not isinstance(body, dict) or not isinstance(body.get(key), list):
         raise _malformed(provider, url, f"no '{key}' list")
-    items: list[dict[str, Any]] = []
+    entries: list[tuple[str, dict[str, Any]]] = []
     for item in body[key]:
         if not isinstance(item, dict):
             raise _malformed(provider, url, f"'{key}' holds a non-object")
-        items.append(item)
-    return items
+        model_id = next((v for v in map(_str, map(item.get, id_keys)) if v), None)
+        if model_id is None:
+            raise _malformed(provider, url, f"a model has no {id_keys[0]}")
+        entries.append((model_id, item))
+    return entries
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -116,10 +123,7 @@ class AnthropicLister:
 
     def parse(self, body: Any, request: PageRequest) -> Page:
         models = []
-        for item in _items(self.provider, body, "data", request.url):
-            model_id = _str(item.get("id"))
-            if model_id is None:
-                raise _malformed(self.provider, request.url, "a model has no id")
+        for model_id, item in _entries(self.provider, body, "data", request.url):
             models.append(
                 LiveModel(
                     id=model_id,
@@ -156,10 +160,7 @@ class OpenAIModelsLister:
 
     def parse(self, body: Any, request: PageRequest) -> Page:
         models = []
-        for item in _items(self.provider, body, "data", request.url):
-            model_id = _str(item.get("id"))
-            if model_id is None:
-                raise _malformed(self.provider, request.url, "a model has no id")
+        for model_id, item in _entries(self.provider, body, "data", request.url):
             if self.chat_only and any(word in model_id for word in OPENAI_NON_CHAT):
                 continue
             models.append(
@@ -202,10 +203,7 @@ class CodexModelsLister:
 
     def parse(self, body: Any, request: PageRequest) -> Page:
         models = []
-        for item in _items(self.provider, body, "models", request.url):
-            slug = _str(item.get("slug")) or _str(item.get("id"))
-            if slug is None:
-                raise _malformed(self.provider, request.url, "a model has no slug")
+        for slug, item in _entries(self.provider, body, "models", request.url, ("slug", "id")):
             models.append(
                 LiveModel(
                     id=slug,
@@ -240,10 +238,7 @@ class GeminiLister:
         if body == {}:  # Google leaves out empty repeated fields
             return [], None
         models = []
-        for item in _items(self.provider, body, "models", request.url):
-            name = _str(item.get("name"))
-            if name is None:
-                raise _malformed(self.provider, request.url, "a model has no name")
+        for name, item in _entries(self.provider, body, "models", request.url, ("name",)):
             methods = item.get("supportedGenerationMethods")
             if isinstance(methods, list) and "generateContent" not in methods:
                 continue
@@ -277,10 +272,7 @@ class CopilotLister:
 
     def parse(self, body: Any, request: PageRequest) -> Page:
         models = []
-        for item in _items(self.provider, body, "data", request.url):
-            model_id = _str(item.get("id"))
-            if model_id is None:
-                raise _malformed(self.provider, request.url, "a model has no id")
+        for model_id, item in _entries(self.provider, body, "data", request.url):
             caps = _dict(item.get("capabilities"))
             if caps.get("type") not in (None, "chat"):
                 continue
