@@ -203,7 +203,7 @@ def load_config(paths: Paths) -> LoadedConfig:
             provider_files[name] = path
     config = Config.model_validate(merged)
     loaded = LoadedConfig(config, tuple(p for p, _ in layers), provider_files)
-    _check_providers(loaded, layers)
+    _check_providers(loaded)
     return loaded
 
 
@@ -235,16 +235,21 @@ def _read_layer(path: Path) -> dict[str, Any]:
     return data
 
 
-def _check_providers(loaded: LoadedConfig, layers: Sequence[tuple[Path, dict[str, Any]]]) -> None:
+def _provider_table(loaded: LoadedConfig, name: str) -> Location | None:
+    """Where `[providers.<name>]` was (last) defined; read only when an error needs it."""
+    path = loaded.provider_files.get(name)
+    if path is None:
+        return None
+    line = toml_line_finder(path.read_text(encoding="utf-8-sig"))(["providers", name])
+    return Location(str(path), line)
+
+
+def _check_providers(loaded: LoadedConfig) -> None:
     for name, provider in loaded.config.providers.items():
-        path = loaded.provider_files.get(name)
-        text = path.read_text(encoding="utf-8-sig") if path else ""
-        line = toml_line_finder(text)(["providers", name]) if path else None
-        where = Location(str(path), line) if path else None
         if name in BUILTIN_PROVIDERS and provider.kind is not None:
             raise ConfigError(
                 f"'{name}' is a built-in provider name and cannot be declared with kind",
-                location=where,
+                location=_provider_table(loaded, name),
                 field=f"providers.{name}",
                 hint=f"rename the table, e.g. [providers.my-{name}]",
             )
@@ -257,7 +262,7 @@ def _check_providers(loaded: LoadedConfig, layers: Sequence[tuple[Path, dict[str
         ):
             raise ConfigError(
                 f"provider '{name}' has no base_url",
-                location=where,
+                location=_provider_table(loaded, name),
                 field=f"providers.{name}.base_url",
                 hint='add base_url = "http://host:port/v1"',
             )
