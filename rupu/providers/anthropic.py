@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from rupu import __version__
-from rupu.auth.credentials import Credential
+from rupu.auth.credentials import Credential, CredentialSource
 from rupu.errors import CredentialError, ProviderError
 from rupu.messages import ModelRequest, RateLimitObserved, StreamEvent, TextDelta
 from rupu.providers.anthropic_decode import (
@@ -37,7 +37,7 @@ from rupu.providers.http import (
     rate_limit_snapshot,
     request_id_of,
 )
-from rupu.providers.retry import stream_with_retries
+from rupu.providers.retry import stream_with_retries, with_fresh_credential_on_401
 from rupu.providers.sse import SSEDecoder
 
 if TYPE_CHECKING:
@@ -88,21 +88,21 @@ class AnthropicProvider:
                 yield event
 
     async def _attempt(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        async for event in with_fresh_credential_on_401(
+            self._source(), lambda credential: self._send(request, credential)
+        ):
+            yield event
+
+    async def _send(
+        self, request: ModelRequest, credential: Credential
+    ) -> AsyncIterator[StreamEvent]:
         import httpx
 
-        credential = await self._credential(force_refresh=False)
         async with AsyncExitStack() as stack:
             try:
                 response = await stack.enter_async_context(self._open(request, credential))
             except ProviderError as exc:
-                # A 401 arrives before anything is streamed, so asking again duplicates nothing.
-                if exc.status != 401 or credential.mode != "sso":
-                    raise self._explain(exc, request, credential) from None
-                credential = await self._credential(force_refresh=True)
-                try:
-                    response = await stack.enter_async_context(self._open(request, credential))
-                except ProviderError as again:
-                    raise self._explain(again, request, credential) from None
+                raise self._explain(exc, request, credential) from None
             request_id = request_id_of(response.headers)
             decoder = MessagesStreamDecoder(self.name, model=request.model, request_id=request_id)
             snapshot = rate_limit_snapshot(response.headers)
@@ -156,7 +156,7 @@ class AnthropicProvider:
         body = encode_request(request, provider=self.name, sso=credential.mode == "sso")
         return self._http.stream("POST", self._url, headers=self.headers(credential), body=body)
 
-    async def _credential(self, *, force_refresh: bool) -> Credential:
+    def _source(self) -> CredentialSource:
         source = self._setup.credentials
         if source is None:
             raise CredentialError(
@@ -164,7 +164,7 @@ class AnthropicProvider:
                 "no credential was given to the anthropic provider",
                 hint="set ANTHROPIC_API_KEY, or run `rupu auth login --provider anthropic`",
             )
-        return await source.get(force_refresh=force_refresh)
+        return source
 
     def headers(self, credential: Credential) -> dict[str, str]:
         """The request headers for `credential`; config `headers` may add or override any but the

@@ -46,7 +46,7 @@ from rupu.providers.http import (
     rate_limit_snapshot,
     request_id_of,
 )
-from rupu.providers.retry import stream_with_retries
+from rupu.providers.retry import stream_with_retries, with_fresh_credential_on_401
 from rupu.providers.sse_data import SSEDataSplitter
 
 if TYPE_CHECKING:
@@ -116,24 +116,24 @@ class GeminiProvider:
                 "no credential was given to the provider",
                 hint="set GEMINI_API_KEY, or run `rupu auth login --provider gemini`",
             )
-        credential = await source.get()
-        refreshed = False
-        while True:
-            try:
-                route = await self._route(request, credential)
-                async with self._http.stream(
-                    "POST", route.url, headers=route.headers, body=route.body
-                ) as response:
-                    async for event in self._events(response, route):
-                        yield event
-                return
-            except ProviderError as exc:
-                exc.model = exc.model or request.model
-                if exc.status == 401 and credential.mode == "sso" and not refreshed:
-                    refreshed = True
-                    credential = await source.get(force_refresh=True)
-                    continue
-                raise
+        try:
+            async for event in with_fresh_credential_on_401(
+                source, lambda credential: self._send(request, credential)
+            ):
+                yield event
+        except ProviderError as exc:
+            exc.model = exc.model or request.model
+            raise
+
+    async def _send(
+        self, request: ModelRequest, credential: Credential
+    ) -> AsyncIterator[StreamEvent]:
+        route = await self._route(request, credential)
+        async with self._http.stream(
+            "POST", route.url, headers=route.headers, body=route.body
+        ) as response:
+            async for event in self._events(response, route):
+                yield event
 
     async def _route(self, request: ModelRequest, credential: Credential) -> Route:
         config = self._config

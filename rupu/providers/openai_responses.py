@@ -40,7 +40,7 @@ from rupu.providers.openai_responses_encode import (
     encode_request,
     responses_url,
 )
-from rupu.providers.retry import stream_with_retries
+from rupu.providers.retry import stream_with_retries, with_fresh_credential_on_401
 from rupu.providers.sse_data import SSEDataSplitter
 
 if TYPE_CHECKING:
@@ -131,30 +131,29 @@ class OpenAIResponsesProvider:
         return stream_with_retries(lambda: self._attempt(request), self._setup.retry, **kwargs)
 
     async def _attempt(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        source = self._source()
-        credential = await source.get()
-        refreshed = False
-        while True:
-            route = self.route(credential)
-            body = encode_request(request, route.dialect)
-            tier = request.service_tier or self._setup.config.service_tier
-            if tier:
-                body["service_tier"] = tier
-            try:
-                async with self._http.stream(
-                    "POST", route.url, headers=route.headers, body=body
-                ) as response:
-                    async for event in responses_events(response, self.name, request.model):
-                        yield event
-                return
-            except ProviderError as exc:
-                if exc.status == 401 and credential.mode == "sso" and not refreshed:
-                    refreshed = True
-                    credential = await source.get(force_refresh=True)
-                    continue
-                if exc.model is None:
-                    exc.model = request.model
-                raise
+        try:
+            async for event in with_fresh_credential_on_401(
+                self._source(), lambda credential: self._send(request, credential)
+            ):
+                yield event
+        except ProviderError as exc:
+            if exc.model is None:
+                exc.model = request.model
+            raise
+
+    async def _send(
+        self, request: ModelRequest, credential: Credential
+    ) -> AsyncIterator[StreamEvent]:
+        route = self.route(credential)
+        body = encode_request(request, route.dialect)
+        tier = request.service_tier or self._setup.config.service_tier
+        if tier:
+            body["service_tier"] = tier
+        async with self._http.stream(
+            "POST", route.url, headers=route.headers, body=body
+        ) as response:
+            async for event in responses_events(response, self.name, request.model):
+                yield event
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -12,6 +12,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from rupu.auth.credentials import Credential, CredentialSource
 from rupu.errors import ProviderError
 from rupu.messages import RetryScheduled, StreamEvent
 
@@ -76,3 +77,23 @@ async def stream_with_retries(
             reason = exc.error_type or (f"HTTP {exc.status}" if exc.status else "error")
             yield RetryScheduled(attempt=retries, delay=delay, reason=reason)
             await sleep(delay)
+
+
+async def with_fresh_credential_on_401(
+    source: CredentialSource,
+    attempt: Callable[[Credential], AsyncIterator[StreamEvent]],
+) -> AsyncIterator[StreamEvent]:
+    """One attempt with the current credential. When the provider rejects a sign-in token (401,
+    which arrives before any output, so nothing repeats), the token is refreshed once and the attempt
+    made again; an API key is never refreshed and the 401 goes to the caller."""
+    credential = await source.get()
+    try:
+        async for event in attempt(credential):
+            yield event
+        return
+    except ProviderError as exc:
+        if exc.status != 401 or credential.mode != "sso":
+            raise
+    credential = await source.get(force_refresh=True)
+    async for event in attempt(credential):
+        yield event
