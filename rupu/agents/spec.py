@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from rupu.agents.yaml_lines import yaml_line_finder
 from rupu.errors import ConfigError, Location
 from rupu.strict import StrictModel, validation_to_config_error
 from rupu.textfiles import read_text
+from rupu.yamldoc import parse_yaml
 
 EFFORT_ALIASES = {"adaptive": "auto", "xhigh": "max"}
 
@@ -91,13 +90,7 @@ def split_frontmatter(text: str, path: str) -> tuple[str, str]:
 def parse_agent(text: str, path: Path, scope: Literal["global", "project", "path"]) -> AgentSpec:
     shown = str(path)
     header, body = split_frontmatter(text, shown)
-    try:
-        data = yaml.safe_load(header)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark else None
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"YAML syntax error: {problem}", location=Location(shown, line)) from None
+    data, doc = parse_yaml(path, header, first_line=2)
     if not isinstance(data, dict):
         raise ConfigError(
             "the frontmatter must be a YAML mapping of keys", location=Location(shown, 2)
@@ -105,9 +98,7 @@ def parse_agent(text: str, path: Path, scope: Literal["global", "project", "path
     try:
         frontmatter = Frontmatter.model_validate(data)
     except ValidationError as exc:
-        raise validation_to_config_error(
-            exc, Frontmatter, path=shown, find_line=yaml_line_finder(header, offset=1)
-        ) from None
+        raise validation_to_config_error(exc, Frontmatter, path=shown, find_line=doc.line) from None
     return AgentSpec(
         frontmatter=frontmatter, system_prompt=body.strip("\n"), path=path, scope=scope
     )

@@ -104,11 +104,11 @@ def check_target(
 
 def _model_line(spec: AgentSpec) -> int | None:
     from rupu.agents.spec import split_frontmatter
-    from rupu.agents.yaml_lines import yaml_line_finder
+    from rupu.yamldoc import line_finder
 
     try:
         text = spec.path.read_text(encoding="utf-8")
         header, _ = split_frontmatter(text, str(spec.path))
     except (OSError, UnicodeDecodeError, ConfigError):
         return None
-    return yaml_line_finder(header, offset=1)(["model"])
+    return line_finder(header, first_line=2)(["model"])

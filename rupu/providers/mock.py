@@ -159,9 +159,7 @@ def _count(request: ModelRequest) -> int:
 
 
 def load_script(path: Path) -> list[ScriptedTurn]:
-    import yaml
-
-    from rupu.agents.yaml_lines import yaml_line_finder
+    from rupu.yamldoc import parse_yaml
 
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -169,12 +167,8 @@ def load_script(path: Path) -> list[ScriptedTurn]:
         raise ConfigError(
             f"cannot read the mock script: {exc.strerror}", field="providers.mock.script"
         ) from None
-    try:
-        data = yaml.safe_load(text) or []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise ConfigError(f"{path}:{line}: YAML syntax error in the mock script") from None
+    data, doc = parse_yaml(path, text.removeprefix("\ufeff"))
+    data = data or []
     if isinstance(data, dict):
         data = data.get("turns", [])
     if not isinstance(data, list):
@@ -186,7 +180,7 @@ def load_script(path: Path) -> list[ScriptedTurn]:
         except ValidationError as exc:
 
             def find_line(loc: Sequence[str | int], i: int = index) -> int | None:
-                return yaml_line_finder(text)([i, *loc])
+                return doc.line([i, *loc])
 
             raise validation_to_config_error(
                 exc, ScriptedTurn, path=str(path), find_line=find_line

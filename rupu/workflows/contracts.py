@@ -177,7 +177,7 @@ def load_schema_file(
             field=field,
         )
     from rupu.textfiles import read_text
-    from rupu.workflows.yamldoc import parse_yaml
+    from rupu.yamldoc import parse_yaml
 
     text = read_text(resolved, what="schema file")
     data, _ = parse_yaml(resolved, text)

@@ -20,7 +20,7 @@ from rupu.workflows.contracts import check_schema, load_schema_file
 from rupu.workflows.graph import WorkflowGraph
 from rupu.workflows.references import StepTemplates, build_step_graph, compile_step
 from rupu.workflows.spec import OutputContract, Step, Workflow
-from rupu.workflows.yamldoc import YamlDoc, parse_yaml
+from rupu.yamldoc import YamlDoc, parse_yaml
 
 _TYPE_TAGS = frozenset({"str", "bool", "int", "float", "list", "dict", "none"})
 _MODEL_NAMES = frozenset(

@@ -12,7 +12,7 @@ from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.workflows.graph import CycleError, WorkflowGraph, build_graph
 from rupu.workflows.spec import Step, Workflow
 from rupu.workflows.templates import CompiledTemplate, TemplateError, compile_template
-from rupu.workflows.yamldoc import YamlDoc
+from rupu.yamldoc import YamlDoc
 
 STEP_FIELDS = (
     "output",

@@ -69,3 +69,20 @@ def test_non_utf8_reports_byte_offset(tmp_path: Path) -> None:
     path.write_bytes(b"---\nname: a\ndescription: caf\xe9\n---\n")
     with pytest.raises(ConfigError, match=r"a.md:3: not valid UTF-8 \(byte 28\)"):
         load_agent_file(path, "global")
+
+
+def test_deeply_nested_frontmatter_is_one_config_error() -> None:
+    nested = "  - " + "- " * 5000 + "1\n"  # 5000 sequences, one inside the other
+    with pytest.raises(ConfigError) as info:
+        parse_agent(f"---\nname: a\ndeep:\n{nested}---\nbody\n", Path("a.md"), "global")
+    assert info.value.one_line().startswith("a.md:")
+    assert "nested more than 100 levels deep" in info.value.one_line()
+
+
+def test_duplicate_frontmatter_keys_are_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_agent("---\nname: a\nmodel: x\nmodel: y\n---\nbody\n", Path("a.md"), "global")
+    assert (
+        info.value.one_line()
+        == "a.md:4: duplicate key 'model' (first at line 3) (remove one of them)"
+    )

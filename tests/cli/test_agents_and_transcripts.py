@@ -104,3 +104,18 @@ def test_mock_script_plays_turns(workspace: Workspace) -> None:
     assert "thinking: pondering" in result.stderr
     hidden = run_rupu("run", "--agent", "echoer", "--hide-thinking", "x")
     assert "pondering" not in hidden.stderr
+
+
+def test_a_deeply_nested_agent_breaks_neither_list_nor_other_runs(workspace: Workspace) -> None:
+    nested = "  - " + "- " * 5000 + "1\n"  # 5000 sequences, one inside the other
+    deep = workspace.write_agent("deep", f"---\nname: deep\nx:\n{nested}---\nbody\n")
+    workspace.write_agent("ok", agent("ok", "mock", "fine"))
+    listed = run_rupu("agent", "list")
+    assert listed.code == 0, listed.stderr
+    assert "Traceback" not in listed.stderr
+    assert f"{deep}:" in listed.stderr and "nested more than 100 levels deep" in listed.stderr
+    assert "ok" in listed.stdout
+    assert run_rupu("run", "--agent", "ok", "hi").code == 0
+    failed = run_rupu("run", "--agent", "deep", "hi")
+    assert failed.code == 2 and "Traceback" not in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr
