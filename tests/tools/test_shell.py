@@ -60,17 +60,39 @@ async def test_environment_holds_no_provider_secrets(tmp_path: Path) -> None:
     for name, value in CANARIES.items():
         assert value not in shown.content, name
         assert value not in transcript, name
-        assert f"{name}=" not in shown.content.replace("OPENAI_API_KEY=[REDACTED]", ""), name
-    assert "OPENAI_API_KEY=[REDACTED]" in shown.content
+        assert f"{name}=" not in shown.content.replace("OPENAI_API_KEY=[REDACTED secret]", ""), name
+    assert "OPENAI_API_KEY=[REDACTED secret]" in shown.content
 
 
-async def test_passthrough_is_an_explicit_opt_in(tmp_path: Path) -> None:
+async def test_passthrough_is_an_explicit_opt_in_and_the_value_stays_masked(
+    tmp_path: Path,
+) -> None:
     root = tmp_path / "ws"
     root.mkdir()
-    config = {"tools": {"bash": {"env_passthrough": ["GH_TOKEN"]}}}
+    config = {"tools": {"bash": {"env_passthrough": ["npm_config__authToken"]}}}
     async with open_box(root, env=environment(), config=config) as box:
-        shown = await box.one("bash", {"command": 'test -n "$GH_TOKEN" && echo has-gh-token'})
-    assert "has-gh-token" in shown.content
+        shown = await box.one(
+            "bash",
+            {"command": 'test -n "$npm_config__authToken" && echo "has $npm_config__authToken"'},
+        )
+    assert "has [REDACTED secret]" in shown.content
+    assert CANARIES["npm_config__authToken"] not in shown.content
+
+
+async def test_passthrough_of_a_credential_rupu_uses_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    config = {"tools": {"bash": {"env_passthrough": ["GH_TOKEN", "ANTHROPIC_API_KEY"]}}}
+    async with open_box(root, env=environment(), config=config) as box:
+        shown = await box.one(
+            "bash", {"command": "echo gh=${GH_TOKEN:-unset} a=${ANTHROPIC_API_KEY:-unset}"}
+        )
+        audit = box.toolbox.audit()
+    assert "gh=unset a=unset" in shown.content
+    assert (
+        "env_passthrough: ANTHROPIC_API_KEY, GH_TOKEN not passed to commands "
+        "(each holds a credential rupu uses)"
+    ) in audit["notes"]
 
 
 async def test_exit_code_and_streams(tmp_path: Path) -> None:
