@@ -216,7 +216,7 @@ class AgentToolBox:
         problem = _argument_problem(self._validators[tool.name], args)
         if problem is not None:
             return CallOutcome(f"error: invalid arguments for {tool.name}: {problem}", True)
-        summary = tool.summary(args)
+        summary = self.redact(tool.summary(args))
         request = PermissionRequest(tool.name, tool.kind, summary, call.call_id)
         command = str(args.get("command")) if tool.name == "bash" else None
         verdict = await self.gate.check(request, command=command)
