@@ -12,7 +12,7 @@ from rupu.redact import SHAPES, Redactor, SecretValues, kind_of, looks_secret_na
 SECRET_CHARS = st.sampled_from(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+="
 )
-MARKERS = [marker(kind) for kind, _ in SHAPES] + [marker("secret")]
+MARKERS = [marker(kind) for kind, *_ in SHAPES] + [marker("secret")]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 
 from rupu.config import ToolsConfig
 from rupu.redact import SecretValues
-from rupu.tools.base import ToolContext, ToolKind, schema
+from rupu.tools.base import ToolContext, ToolFailure, ToolKind, schema
 from rupu.tools.environment import is_secret_name, scrub_environment
 from rupu.tools.permissions import DenyDecider, PermissionGate
 from rupu.tools.setup import check_patterns, server_wanted, tool_allowed
@@ -105,6 +105,42 @@ async def test_results_are_capped_with_a_marker_and_redacted(tmp_path: Path) -> 
     assert message.parts[0].content.endswith("[REDACTED openai key]")  # type: ignore[union-attr]
     transcript.close()
     assert secret not in (tmp_path / "t.jsonl").read_text()
+
+
+@dataclass
+class Leaky:
+    """A tool that puts a secret in a record and in its error, as any tool (MCP included) might."""
+
+    secret: str
+    name: str = "leaky.tool"
+    kind: ToolKind = "write"
+    description: str = "leaks"
+    parameters: dict[str, Any] = field(default_factory=lambda: schema({"x": {"type": "string"}}))
+
+    def summary(self, args: Mapping[str, Any]) -> str:
+        return f"leaky {args.get('x')}"
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> str:
+        ctx.record(
+            "file_edit", kind="modify", diff=f"-KEY={self.secret}\n+KEY=x", argv=[self.secret]
+        )
+        raise ToolFailure(f"cannot use {self.secret}", hint=f"drop {self.secret}")
+
+
+async def test_every_record_and_error_of_any_tool_is_redacted(tmp_path: Path) -> None:
+    secret = "canary-known-value-99aa"
+    known = SecretValues(others=frozenset([secret]))
+    notes: list[str] = []
+    box = box_of(tmp_path, [Leaky(secret)], secrets=lambda: known, notify=notes.append)
+    transcript = TranscriptWriter(tmp_path / "t.jsonl")
+    message = await box.run_calls(turn(("leaky__tool", {"x": secret})), transcript)
+    transcript.close()
+    content = message.parts[0].content  # type: ignore[union-attr]
+    assert content == "error: cannot use [REDACTED secret]\nhint: drop [REDACTED secret]"
+    text = (tmp_path / "t.jsonl").read_text()
+    assert secret not in text and secret not in "".join(notes)
+    assert '"diff":"-KEY=[REDACTED secret]\\n+KEY=x"' in text
+    assert '"kind":"modify"' in text
 
 
 async def test_dotted_names_go_out_wire_safe_and_come_back(tmp_path: Path, transcript: Any) -> None:
