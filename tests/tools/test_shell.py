@@ -7,7 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from rupu.redact import Redactor
+from rupu.tools.shell import CappedBuffer, cut_cleanly
 from tests.tools.helpers import open_box
 
 pytestmark = pytest.mark.anyio
@@ -159,3 +163,36 @@ async def test_long_output_keeps_start_and_end(tmp_path: Path) -> None:
     assert lines[-1] == "100000"
     assert any("bytes of output omitted" in line for line in lines)
     assert len(result.content) < 1200
+
+
+SECRET_LETTERS = "QWZXJKVBFGHLMNOPSUY"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    secret=st.text(st.sampled_from(SECRET_LETTERS), min_size=12, max_size=60),
+    offset=st.integers(min_value=0, max_value=3000),
+    chunk=st.integers(min_value=1, max_value=700),
+)
+def test_a_key_cut_where_output_is_left_out_leaves_no_piece(
+    secret: str, offset: int, chunk: int
+) -> None:
+    stream = ("x " * 1500)[:offset] + secret + " x" * 1500
+    buffer = CappedBuffer(1000)
+    data = stream.encode()
+    for start in range(0, len(data), chunk):
+        buffer.write(data[start : start + chunk])
+    shown = Redactor.of([secret])(buffer.text())
+    pieces = {secret[i : i + 4] for i in range(len(secret) - 3)}
+    assert not any(piece in shown for piece in pieces)
+
+
+def test_a_private_key_whose_start_was_left_out_is_dropped_to_its_end_line() -> None:
+    head, tail = cut_cleanly(
+        "log line\nBEGINNING-OF-A-W",
+        "ORD-END rest\nAAAA+/==\nBBBB\n-----END RSA PRIVATE KEY-----\nafter",
+    )
+    assert head == "log line\n"
+    assert tail == "\nafter"
+    _, kept = cut_cleanly("x", " words before\n-----END PRIVATE KEY-----\n")
+    assert kept == " words before\n-----END PRIVATE KEY-----\n"
