@@ -85,9 +85,8 @@ def kind_of(value: str) -> str:
 def is_protected(value: str, protected: Iterable[str]) -> bool:
     """A value that is part of a protected path, or a path below one, is not a secret."""
     for path in protected:
-        if not path:
-            continue
-        if value in path or value.startswith(path.rstrip("/") + "/"):
+        base = path.rstrip("/")
+        if base and (value in path or value.startswith(base + "/")):
             return True
     return False
 

@@ -86,6 +86,10 @@ def test_protected_paths_are_never_masked() -> None:
     )
     error = f"error: {home}/config.toml is inside rupu's private directory"
     assert redact(error) == error
+    # a home of "/" protects "/" only, not every value that starts with a slash
+    assert (
+        Redactor.of(["/abcdefgh+key"], protected=["/"])("k=/abcdefgh+key") == "k=[REDACTED secret]"
+    )
 
 
 def test_secret_names() -> None:

@@ -80,7 +80,7 @@ class KnownSecrets:
             others = {
                 value.strip()
                 for name, value in self.env.items()
-                if looks_secret_name(name) and value.strip()
+                if looks_secret_name(name) and value.strip() and not _is_path(value.strip())
             }
             self._base = SecretValues(frozenset(credentials), frozenset(others - credentials))
             self._refresh()
@@ -158,3 +158,12 @@ def _secret_settings(data: Any, name: str = "") -> Iterable[str]:
             yield from _secret_settings(item, name)
     elif isinstance(data, str) and (name.lower() in SECRET_SETTINGS or looks_secret_name(name)):
         yield data
+
+
+def _is_path(value: str) -> bool:
+    """`SECRETS_DIR=/run/secrets` names where secrets are, which is not one."""
+    if not value.startswith(("/", "~/")):
+        return False
+    with contextlib.suppress(OSError, ValueError):
+        return Path(value).expanduser().exists()
+    return False

@@ -81,6 +81,8 @@ def test_provider_variables_are_credentials_and_other_secret_names_are_masked_on
         "RUPU_ORACLE_API_KEY": "custom-env-0011",
         "NPM_TOKEN": "npm-env-0012",
         "RUPU_HOME": "/home/someone/.rupu",
+        "SECRETS_DIR": "/usr/bin",
+        "PASSWORD_FILE_SLASHED": "/not/a/real/path/abc",
         "HOME": "/home/someone",
     }
     config = LoadedConfig(config_of({"oracle": {}}))
@@ -92,7 +94,8 @@ def test_provider_variables_are_credentials_and_other_secret_names_are_masked_on
         "custom-env-0011",
     } <= values.credentials
     assert "npm-env-0012" in values.others and "npm-env-0012" not in values.credentials
-    assert not {"/home/someone/.rupu", "/home/someone"} & values.every()
+    assert not {"/home/someone/.rupu", "/home/someone", "/usr/bin"} & values.every()
+    assert "/not/a/real/path/abc" in values.others
     assert "GROQ_API_KEY" in provider_key_vars(None)
 
 
