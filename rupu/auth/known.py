@@ -117,15 +117,10 @@ class KnownSecrets:
     def _stored_credentials(self) -> Iterator[str]:
         if self.store is None:
             return
-        from rupu.auth.store import AuthStorage
-
         stored: list[StoredCredential] = []
-        probe = tuple(BUILTIN_KEY_VARS) + tuple(self.config.config.providers if self.config else ())
         with contextlib.suppress(RupuError, OSError):
-            if isinstance(self.store, AuthStorage):
-                stored = self.store.list(probe=probe)  # the keychain cannot list its entries
-            else:
-                stored = self.store.list()
+            # the keychain part reads the entries rupu recorded storing (it cannot list them)
+            stored = self.store.list()
         for credential in stored:
             yield from self._resolved(credential.secret.get_secret_value())
             if credential.refresh_token is not None:

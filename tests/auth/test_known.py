@@ -14,6 +14,7 @@ from rupu.auth.store import AuthStorage
 from rupu.auth.stored import MemoryStore, StoredCredential
 from rupu.config import Config, LoadedConfig, load_config
 from rupu.paths import Paths
+from tests.auth.keyrings import MemoryKeyring
 from tests.conftest import Workspace
 
 GLOBAL = """\
@@ -147,6 +148,22 @@ def test_auth_json_entries_are_known(workspace: Workspace) -> None:
     )
     values = KnownSecrets({}, None, store=AuthStorage(workspace.home))()
     assert "auth-json-key-0016" in values.credentials
+
+
+def test_keychain_entries_rupu_stored_are_known(workspace: Workspace) -> None:
+    backend = MemoryKeyring()
+    storage = AuthStorage(workspace.home, keyring_backend=backend)
+    storage.put(
+        StoredCredential(
+            provider="gemini",
+            mode="api-key",
+            secret=SecretStr("keychain-key-0019"),
+            updated_at=time.time(),
+        )
+    )
+    assert backend.items, "the credential went to the keychain"
+    again = AuthStorage(workspace.home, keyring_backend=backend)
+    assert "keychain-key-0019" in KnownSecrets({}, None, store=again)().credentials
 
 
 def test_an_unreadable_store_leaves_the_other_sources(workspace: Workspace) -> None:

@@ -23,6 +23,7 @@ from rupu.auth.store import AuthStorage
 from rupu.auth.stored import StoredCredential
 from tests.cli.tools_fixtures import run_detached, write_agent
 from tests.conftest import Workspace
+from tests.servers.base import LoopbackServer
 from tests.servers.openai_chat import (
     ChatCompletionsServer,
     stream_reply,
@@ -44,7 +45,7 @@ CANARIES = {
 }
 
 
-def config_text(server: ChatCompletionsServer) -> str:
+def config_text(server: LoopbackServer) -> str:
     return f"""\
 [providers.local]
 kind = "openai-compatible"
@@ -61,7 +62,7 @@ env_passthrough = ["ANTHROPIC_API_KEY", "ORACLE_KEY", "SAFE_PASSED"]
 """
 
 
-def prepare(workspace: Workspace, server: ChatCompletionsServer) -> None:
+def prepare(workspace: Workspace, server: LoopbackServer) -> None:
     workspace.write_config(config_text(server))
     storage = AuthStorage(workspace.home, env={"RUPU_AUTH_BACKEND": "file"})
     storage.put(
@@ -101,7 +102,7 @@ def files_under(root: Path) -> Iterator[str]:
             yield path.read_text(errors="replace")
 
 
-def tool_outputs(server: ChatCompletionsServer) -> dict[str, str]:
+def tool_outputs(server: LoopbackServer) -> dict[str, str]:
     last = server.requests[-1].body
     return {m["tool_call_id"]: m["content"] for m in last["messages"] if m["role"] == "tool"}
 
@@ -112,7 +113,7 @@ def assert_no_canary(places: dict[str, str]) -> None:
             assert text.count(value) == 0, f"the {name} canary reached {where}"
 
 
-def assert_tools_saw_masks(server: ChatCompletionsServer, workspace: Workspace) -> None:
+def assert_tools_saw_masks(server: LoopbackServer, workspace: Workspace) -> None:
     outputs = tool_outputs(server)
     assert len(outputs) == 6
     env_output = outputs["c_env"]
@@ -129,7 +130,7 @@ def assert_tools_saw_masks(server: ChatCompletionsServer, workspace: Workspace) 
     assert (workspace.project / "deploy.env").read_text().endswith("MODE=prod\n")
 
 
-def model_received(server: ChatCompletionsServer) -> dict[str, str]:
+def model_received(server: LoopbackServer) -> dict[str, str]:
     return {f"request {i} body": r.raw.decode() for i, r in enumerate(server.requests)}
 
 
