@@ -80,7 +80,7 @@ class KnownSecrets:
             others = {
                 value.strip()
                 for name, value in self.env.items()
-                if looks_secret_name(name) and value.strip() and not _is_path(value.strip())
+                if value.strip() and _secret_setting(name, value) and not _is_path(value.strip())
             }
             self._base = SecretValues(frozenset(credentials), frozenset(others - credentials))
             self._refresh()
@@ -107,12 +107,17 @@ class KnownSecrets:
                 yield value
 
     def _config_credentials(self) -> Iterator[str]:
-        files = self.config.files if self.config is not None else ()
-        for path in files:
+        """From the merged config, and from each file (a key the project file overrides is still
+        written in the global one)."""
+        if self.config is None:
+            return
+        layers: list[Any] = [self.config.config.model_dump(mode="python")]
+        for path in self.config.files:
             with contextlib.suppress(OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-                data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-                for value in _secret_settings(data):
-                    yield from self._resolved(value)
+                layers.append(tomllib.loads(Path(path).read_text(encoding="utf-8")))
+        for layer in layers:
+            for value in _secret_settings(layer):
+                yield from self._resolved(value)
 
     def _stored_credentials(self) -> Iterator[str]:
         if self.store is None:
@@ -151,8 +156,15 @@ def _secret_settings(data: Any, name: str = "") -> Iterable[str]:
     elif isinstance(data, list):
         for item in data:
             yield from _secret_settings(item, name)
-    elif isinstance(data, str) and (name.lower() in SECRET_SETTINGS or looks_secret_name(name)):
+    elif isinstance(data, str) and _secret_setting(name, data):
         yield data
+
+
+def _secret_setting(name: str, value: str) -> bool:
+    lowered = name.lower()
+    if lowered.endswith("url") or value.startswith(("http://", "https://")):
+        return False  # token_url, token_exchange_url: where tokens come from
+    return lowered in SECRET_SETTINGS or looks_secret_name(name)
 
 
 def _is_path(value: str) -> bool:

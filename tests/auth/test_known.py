@@ -36,6 +36,10 @@ api_key = "BARE_KEY_VAR"
 
 [providers.anthropic.oauth]
 client_secret = "oauth-client-secret-0002"
+token_url = "http://127.0.0.1:9/oauth/token"
+
+[providers.copilot]
+token_exchange_url = "http://127.0.0.1:9/copilot_internal/v2/token"
 
 [mcp.servers.gh]
 command = "gh-mcp"
@@ -71,7 +75,17 @@ def test_every_secret_setting_of_every_config_file_is_known(workspace: Workspace
         "gateway-token-0006",
         "mcp-gh-token-0007",
     } <= values.credentials
-    assert not {"rupu-title", "debuglevel", "/usr/bin", "$ORACLE_KEY"} & values.every()
+    assert (
+        not {
+            "rupu-title",
+            "debuglevel",
+            "/usr/bin",
+            "$ORACLE_KEY",
+            "http://127.0.0.1:9/oauth/token",
+            "http://127.0.0.1:9/copilot_internal/v2/token",
+        }
+        & values.every()
+    )
 
 
 def test_provider_variables_are_credentials_and_other_secret_names_are_masked_only() -> None:
@@ -83,6 +97,7 @@ def test_provider_variables_are_credentials_and_other_secret_names_are_masked_on
         "NPM_TOKEN": "npm-env-0012",
         "RUPU_HOME": "/home/someone/.rupu",
         "SECRETS_DIR": "/usr/bin",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.example/idtoken",
         "PASSWORD_FILE_SLASHED": "/not/a/real/path/abc",
         "HOME": "/home/someone",
     }
@@ -95,7 +110,15 @@ def test_provider_variables_are_credentials_and_other_secret_names_are_masked_on
         "custom-env-0011",
     } <= values.credentials
     assert "npm-env-0012" in values.others and "npm-env-0012" not in values.credentials
-    assert not {"/home/someone/.rupu", "/home/someone", "/usr/bin"} & values.every()
+    assert (
+        not {
+            "/home/someone/.rupu",
+            "/home/someone",
+            "/usr/bin",
+            "https://pipelines.example/idtoken",
+        }
+        & values.every()
+    )
     assert "/not/a/real/path/abc" in values.others
     assert "GROQ_API_KEY" in provider_key_vars(None)
 
