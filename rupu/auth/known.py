@@ -127,7 +127,11 @@ class KnownSecrets:
             # the keychain part reads the entries rupu recorded storing (it cannot list them)
             stored = self.store.list()
         for credential in stored:
-            yield from self._resolved(credential.secret.get_secret_value())
+            secret = credential.secret.get_secret_value()
+            if credential.mode == "sso":  # a token as issued, never a reference
+                yield secret
+            else:
+                yield from self._resolved(secret)
             if credential.refresh_token is not None:
                 yield credential.refresh_token.get_secret_value()
 

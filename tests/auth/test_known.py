@@ -141,7 +141,7 @@ def test_stored_credentials_are_known(workspace: Workspace) -> None:
         StoredCredential(
             provider="anthropic",
             mode="sso",
-            secret=SecretStr("stored-access-0013"),
+            secret=SecretStr("STORED_ACCESS_0013"),  # would read as a variable's name
             refresh_token=SecretStr("stored-refresh-0014"),
             expires_at=now + 3600,
             updated_at=now,
@@ -153,7 +153,7 @@ def test_stored_credentials_are_known(workspace: Workspace) -> None:
         )
     )
     values = KnownSecrets({"STORED_REF": "stored-ref-value-0015"}, None, store=store)()
-    assert {"stored-access-0013", "stored-refresh-0014", "stored-ref-value-0015"} <= (
+    assert {"STORED_ACCESS_0013", "stored-refresh-0014", "stored-ref-value-0015"} <= (
         values.credentials
     )
     assert "$STORED_REF" not in values.every()
