@@ -118,3 +118,9 @@ def run_key_command(provider: str, command: str, env: Mapping[str, str], *, wher
     with _cache_lock:
         _cache[command] = value
     return value
+
+
+def command_results() -> tuple[str, ...]:
+    """Every key a `!command` printed in this process so far (to mask them in tool output)."""
+    with _cache_lock:
+        return tuple(_cache.values())

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from rupu.agents.loop import AgentResult, RunTarget
     from rupu.agents.spec import AgentSpec
+    from rupu.auth.known import KnownSecrets
     from rupu.cli.render import RunRenderer
     from rupu.providers.base import Provider
     from rupu.routing.checks import PriceOf
@@ -184,7 +185,19 @@ def _tool_setup(
         private=[app.paths.home],
         log_dir=app.paths.home / "logs",
         notify=renderer.tool_note,
+        secrets=known_secrets(app),
+        protected=[str(app.paths.home)],
     )
+
+
+def known_secrets(app: AppContext) -> KnownSecrets:
+    """Every secret this process can know of, the credential store's included (read when the tools
+    open)."""
+    from rupu.auth.known import KnownSecrets
+    from rupu.auth.store import AuthStorage
+
+    store = AuthStorage(app.paths.home, env=app.env)
+    return KnownSecrets(app.env, app.config, store=store)
 
 
 async def _run(

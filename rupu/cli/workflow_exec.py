@@ -42,10 +42,12 @@ def make_engine(app: AppContext, *, mode: str | None = None) -> Engine:
 
 
 def _toolbox_opener(app: AppContext, mode: str | None) -> ToolboxOpener:
+    from rupu.cli.run import known_secrets
     from rupu.tools.permissions import DenyDecider, resolve_mode
     from rupu.tools.setup import ToolSetup, open_toolbox
 
     resolve_mode(cli=mode)  # an unknown --mode fails before anything runs
+    secrets = known_secrets(app)  # one for the run: the store is read once, not once per unit
 
     def opener(agent: AgentSpec) -> AbstractAsyncContextManager[ToolBox | None]:
         chosen, source = resolve_mode(
@@ -62,6 +64,8 @@ def _toolbox_opener(app: AppContext, mode: str | None) -> ToolboxOpener:
             decider=DenyDecider(),
             private=[app.paths.home],
             log_dir=app.paths.home / "logs",
+            secrets=secrets,
+            protected=[str(app.paths.home)],
         )
         return open_toolbox(setup, agent=agent.name, patterns=agent.frontmatter.tools)
 

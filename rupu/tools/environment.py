@@ -1,59 +1,50 @@
-"""The environment tool subprocesses get, and redaction of secrets from tool output.
+"""The environment the commands the model runs (the bash tool) get.
 
-Subprocesses (the bash tool) inherit rupu's environment minus anything that looks like a credential:
-provider keys, tokens, secrets, passwords and every `RUPU_*` variable. A variable is passed anyway
-only when `[tools.bash] env_passthrough` names it. The values removed are also masked wherever tool
-output shows them (`cat .env` prints the same key the environment held).
+Subprocesses inherit rupu's environment minus anything that looks like a credential, by name and by
+value: variables named like secrets (`*_API_KEY`, `*_TOKEN`, `*_PASSWORD`, ...) and every `RUPU_*`
+variable are removed, and so is any variable whose value is, or contains, a credential rupu knows
+(`rupu.auth.known`), whatever its name (`api_key = "$ORACLE_KEY"` makes `ORACLE_KEY` one).
+`[tools.bash] env_passthrough` hands a secret-named variable over anyway, except one holding a
+credential rupu uses: that is never passed.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 
-SECRET_NAME = re.compile(
-    r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY)",
-    re.IGNORECASE,
-)
-SECRET_NAMES = frozenset({"GH_TOKEN", "GITHUB_TOKEN", "COPILOT_GITHUB_TOKEN", "HF_TOKEN"})
-MIN_REDACTED_LENGTH = 8
-REDACTED = "[REDACTED]"
+from rupu.redact import MIN_SECRET_LENGTH, looks_secret_name
 
 
 def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return upper in SECRET_NAMES or upper.startswith("RUPU_") or bool(SECRET_NAME.search(upper))
+    return looks_secret_name(name) or name.upper().startswith("RUPU_")
+
+
+def holds_credential(value: str, credentials: Iterable[str]) -> bool:
+    return any(len(c) >= MIN_SECRET_LENGTH and c in value for c in credentials)
+
+
+@dataclass(slots=True)
+class ScrubbedEnvironment:
+    """`env` for the subprocess; `refused` names the `env_passthrough` variables that were not
+    passed because they hold a credential."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
 
 
 def scrub_environment(
-    env: Mapping[str, str], *, passthrough: Iterable[str] = ()
-) -> tuple[dict[str, str], list[str]]:
-    """(the environment without secrets, the secret values that were removed)."""
+    env: Mapping[str, str],
+    *,
+    passthrough: Iterable[str] = (),
+    credentials: Collection[str] = (),
+) -> ScrubbedEnvironment:
     allowed = set(passthrough)
-    kept: dict[str, str] = {}
-    removed: list[str] = []
+    result = ScrubbedEnvironment()
     for name, value in env.items():
-        if name in allowed or not is_secret_name(name):
-            kept[name] = value
-        elif value:
-            removed.append(value)
-    return kept, removed
-
-
-@dataclass(frozen=True, slots=True)
-class Redactor:
-    """Replaces known secret values (longest first, so a key containing another is masked whole)."""
-
-    values: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, values: Iterable[str]) -> Redactor:
-        unique = {v for v in values if len(v) >= MIN_REDACTED_LENGTH}
-        return cls(tuple(sorted(unique, key=len, reverse=True)))
-
-    def __call__(self, text: str) -> str:
-        for value in self.values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        return text
+        if holds_credential(value, credentials):
+            if name in allowed:
+                result.refused.append(name)
+        elif name in allowed or not is_secret_name(name):
+            result.env[name] = value
+    return result

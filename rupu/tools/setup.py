@@ -13,18 +13,22 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rupu.config import LoadedConfig, PermissionMode
 from rupu.errors import ConfigError, did_you_mean
 from rupu.tools.base import BuiltinTool, Tool
-from rupu.tools.environment import Redactor, scrub_environment
+from rupu.tools.environment import scrub_environment
 from rupu.tools.files import EDIT_FILE, LIST_DIR, READ_FILE, WRITE_FILE
 from rupu.tools.permissions import Decider, DenyDecider, PermissionGate
 from rupu.tools.search import GLOB, GREP
 from rupu.tools.shell import BASH
 from rupu.tools.toolbox import AgentToolBox
-from rupu.tools.web_search import WEB_SEARCH, pick_backend
+from rupu.tools.web_search import BACKENDS, WEB_SEARCH, pick_backend
 from rupu.tools.workspace import Workspace
+
+if TYPE_CHECKING:
+    from rupu.auth.known import KnownSecrets
 
 BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
     READ_FILE,
@@ -99,6 +103,22 @@ class ToolSetup:
     private: Sequence[Path] = ()
     log_dir: Path | None = None
     notify: Callable[[str], None] | None = None
+    # The secrets to mask and keep from commands (`rupu.auth.known.KnownSecrets`, which the CLI
+    # builds with the credential store); without one, those of `env` and the config files.
+    secrets: KnownSecrets | None = None
+    # Never masked: RUPU_HOME, the home directory (the workspace is added).
+    protected: Sequence[str] = ()
+
+
+async def _loaded_secrets(setup: ToolSetup) -> KnownSecrets:
+    """The setup's secrets, loaded (reading the credential store blocks: done in a thread)."""
+    import anyio
+
+    from rupu.auth.known import KnownSecrets
+
+    source = setup.secrets or KnownSecrets(setup.env, setup.loaded)
+    await anyio.to_thread.run_sync(source.load)
+    return source
 
 
 @asynccontextmanager
@@ -127,7 +147,17 @@ async def open_toolbox(
             continue
         builtins.append(tool)
     servers = {n: c for n, c in config.mcp.servers.items() if server_wanted(n, patterns)}
-    scrubbed, removed = scrub_environment(setup.env, passthrough=config.tools.bash.env_passthrough)
+    secrets = await _loaded_secrets(setup)
+    tool_keys = frozenset(v for v in (setup.env.get(b.key_var, "").strip() for b in BACKENDS) if v)
+    passthrough = config.tools.bash.env_passthrough
+    refused = scrub_environment(
+        setup.env, passthrough=passthrough, credentials=secrets().credentials | tool_keys
+    ).refused
+    if refused:
+        notes.append(
+            f"env_passthrough: {', '.join(sorted(refused))} not passed to commands "
+            "(each holds a credential rupu uses)"
+        )
     log_dir = setup.log_dir or Path(tempfile.gettempdir()) / "rupu-logs"
     workspace = Workspace(setup.workspace, private=setup.private)
     async with connect_servers(
@@ -148,8 +178,15 @@ async def open_toolbox(
             workspace=workspace,
             settings=config.tools,
             env=setup.env,
-            scrubbed_env=scrubbed,
-            redact=Redactor.of(removed),
+            secrets=secrets,
+            passthrough=tuple(passthrough),
+            tool_keys=tool_keys,
+            protected=(
+                *setup.protected,
+                *(setup.env.get(v, "") for v in ("HOME", "RUPU_HOME")),
+                str(workspace.root),
+                str(setup.workspace),
+            ),
             notify=setup.notify,
             notes=notes,
         )

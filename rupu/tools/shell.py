@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,9 @@ from rupu.tools.base import BuiltinTool, ToolContext, ToolFailure, schema
 KILL_GRACE_SECONDS = 1.0
 DRAIN_GRACE_SECONDS = 2.0
 READ_CHUNK = 65536
+PARTIAL_LIMIT = 512
+_KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+_BASE64_LINES = re.compile(r"\s*(?:[A-Za-z0-9+/=]+\r?\n)*")
 
 
 class CappedBuffer:
@@ -52,9 +56,27 @@ class CappedBuffer:
         head = self._head.decode("utf-8", "replace")
         if kept >= self.total:
             return head + self._tail.decode("utf-8", "replace")
-        omitted = self.total - kept
+        head, tail = cut_cleanly(head, self._tail.decode("utf-8", "replace"))
+        omitted = self.total - len(head.encode()) - len(tail.encode())
         marker = f"\n[rupu: {omitted} bytes of output omitted here]\n"
-        return head + marker + self._tail.decode("utf-8", "replace")
+        return head + marker + tail
+
+
+def cut_cleanly(head: str, tail: str) -> tuple[str, str]:
+    """The kept start and end of a stream without the pieces of a word or key cut in two where
+    output was left out: such a piece matches neither the key's value nor its shape, so redaction
+    could not mask it. A private key whose start was left out goes up to its END line."""
+    end = len(head)
+    while end > 0 and len(head) - end < PARTIAL_LIMIT and not head[end - 1].isspace():
+        end -= 1
+    start = 0
+    while start < len(tail) and start < PARTIAL_LIMIT and not tail[start].isspace():
+        start += 1
+    tail = tail[start:]
+    key_end = _KEY_END.search(tail)
+    if key_end is not None and _BASE64_LINES.fullmatch(tail[: key_end.start()]):
+        tail = tail[key_end.end() :]
+    return head[:end], tail
 
 
 def shell_argv(command: str) -> list[str]:

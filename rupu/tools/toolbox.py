@@ -5,20 +5,26 @@ check the arguments against its schema (text that was not JSON is an error resul
 permission gate, run it, cap and redact the output, record `tool_result`. Consecutive read-only calls
 run concurrently; writes and commands run one at a time, in the order the model asked for them.
 Nothing here ends the run except the user choosing "stop" at a permission prompt.
+
+Every tool's text passes through here, so this is where secrets are masked (`rupu.redact`): the
+result the model gets, and every record a call writes (`tool_call`, `tool_result`, `command_run`,
+`file_edit`, ...), built-in and MCP tools alike. Commands get an environment scrubbed of the
+credentials known at the moment of the call.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rupu.config import ToolsConfig
 from rupu.messages import AssistantTurn, Message, Part, ToolCallPart, ToolResultPart, ToolSpec
-from rupu.tools.base import Tool, ToolContext, ToolFailure, cap_text, one_line
-from rupu.tools.environment import Redactor
+from rupu.redact import Redactor, SecretValues, redact_data
+from rupu.tools.base import Recorder, Tool, ToolContext, ToolFailure, cap_text, one_line
+from rupu.tools.environment import scrub_environment
 from rupu.tools.permissions import PermissionGate, PermissionRequest
 from rupu.tools.workspace import Workspace
 from rupu.transcripts import TranscriptWriter
@@ -77,13 +83,19 @@ class AgentToolBox:
     workspace: Workspace
     settings: ToolsConfig
     env: Mapping[str, str]
-    scrubbed_env: Mapping[str, str]
-    redact: Redactor = field(default_factory=Redactor)
+    # The secrets known now (`rupu.auth.known.KnownSecrets`); asked again at each call.
+    secrets: Callable[[], SecretValues] = SecretValues
+    passthrough: Collection[str] = ()
+    # Credentials the tools themselves use (web search keys): kept from commands like rupu's own.
+    tool_keys: frozenset[str] = frozenset()
+    # Never masked, even when a secret value is part of them (RUPU_HOME, the home directory).
+    protected: Sequence[str] = ()
     notify: Notify | None = None
     notes: list[str] = field(default_factory=list)
     specs: list[ToolSpec] = field(init=False)
     _by_name: dict[str, Tool] = field(init=False)
     _validators: dict[str, Any] = field(init=False, default_factory=dict)
+    _redactor: tuple[SecretValues, Redactor] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         taken: set[str] = set()
@@ -106,6 +118,30 @@ class AgentToolBox:
 
     def lookup(self, name: str) -> Tool | None:
         return self._by_name.get(name)
+
+    def redactor(self) -> Redactor:
+        values = self.secrets()
+        if self._redactor is None or self._redactor[0] != values:
+            self._redactor = values, Redactor.of(values.every(), protected=self.protected)
+        return self._redactor[1]
+
+    def redact(self, text: str) -> str:
+        return self.redactor()(text)
+
+    def scrubbed_env(self) -> dict[str, str]:
+        credentials = self.secrets().credentials | self.tool_keys
+        return scrub_environment(
+            self.env, passthrough=self.passthrough, credentials=credentials
+        ).env
+
+    def _recorder(self, transcript: TranscriptWriter) -> Recorder:
+        """`transcript.write` with every string of the record redacted."""
+
+        def record(event: str, /, **data: Any) -> None:
+            redact = self.redactor()
+            transcript.write(event, **{k: redact_data(v, redact) for k, v in data.items()})
+
+        return record
 
     async def run_calls(self, turn: AssistantTurn, transcript: TranscriptWriter) -> Message:
         import anyio
@@ -143,11 +179,12 @@ class AgentToolBox:
     async def _run_call(self, call: ToolCallPart, transcript: TranscriptWriter) -> ToolResultPart:
         tool = self.lookup(call.name)
         shown = tool.name if tool is not None else call.name
-        transcript.write("tool_call", call_id=call.call_id, tool=shown, input=call.arguments)
+        record = self._recorder(transcript)
+        record("tool_call", call_id=call.call_id, tool=shown, input=call.arguments)
         started = time.monotonic()
-        outcome = await self._outcome(tool, call, transcript)
+        outcome = await self._outcome(tool, call, record)
         content, truncated = cap_text(self.redact(outcome.content), self.settings.result_limit)
-        transcript.write(
+        record(
             "tool_result",
             call_id=call.call_id,
             tool=shown,
@@ -159,7 +196,7 @@ class AgentToolBox:
         return ToolResultPart(call.call_id, call.name, content, is_error=outcome.is_error)
 
     async def _outcome(
-        self, tool: Tool | None, call: ToolCallPart, transcript: TranscriptWriter
+        self, tool: Tool | None, call: ToolCallPart, record: Recorder
     ) -> CallOutcome:
         args = call.arguments
         if tool is None:
@@ -179,12 +216,12 @@ class AgentToolBox:
         problem = _argument_problem(self._validators[tool.name], args)
         if problem is not None:
             return CallOutcome(f"error: invalid arguments for {tool.name}: {problem}", True)
-        summary = tool.summary(args)
+        summary = self.redact(tool.summary(args))
         request = PermissionRequest(tool.name, tool.kind, summary, call.call_id)
         command = str(args.get("command")) if tool.name == "bash" else None
         verdict = await self.gate.check(request, command=command)
         if tool.kind != "read":
-            transcript.write(
+            record(
                 "permission",
                 call_id=call.call_id,
                 tool=tool.name,
@@ -201,17 +238,15 @@ class AgentToolBox:
             workspace=self.workspace,
             settings=self.settings,
             env=self.env,
-            record=transcript.write,
+            record=record,
             call_id=call.call_id,
-            scrubbed_env=self.scrubbed_env,
+            scrubbed_env=self.scrubbed_env(),
         )
         try:
             return CallOutcome(await tool.run(dict(args), ctx))
         except ToolFailure as exc:
             if exc.code == "path_denied":
-                transcript.write(
-                    "path_denied", call_id=call.call_id, tool=tool.name, reason=exc.message
-                )
+                record("path_denied", call_id=call.call_id, tool=tool.name, reason=exc.message)
                 self._say(f"denied {summary}: {exc.message}")
             hint = f"\nhint: {exc.hint}" if exc.hint else ""
             return CallOutcome(f"error: {exc.message}{hint}", True)

@@ -71,6 +71,23 @@ async def test_server_tools_are_listed_called_and_gated(root: Path) -> None:
     assert not (root / "notes.log").exists()
 
 
+async def test_what_a_server_returns_and_its_errors_are_redacted(root: Path) -> None:
+    token = "canary-mcp-token-5566aa"
+    shaped = "sk-proj-" + "M" * 40
+    env = {"PATH": os.environ["PATH"], "SERVICE_TOKEN": token}
+    config = probe_config(env={"PROBE_TOKEN": "${SERVICE_TOKEN}"})
+    async with open_box(root, tools=["probe.*"], config=config, env=env) as box:
+        seen, failed = await box.call(
+            ("probe__environment", {}), ("probe__fail", {"reason": f"bad key {shaped}"})
+        )
+        results = box.events("tool_result")
+        calls = box.events("tool_call")
+    assert seen.content == "PROBE_TOKEN=[REDACTED secret]"
+    assert failed.is_error and "refused: bad key [REDACTED openai key]" in failed.content
+    recorded = repr(results) + repr(calls)
+    assert token not in recorded and shaped not in recorded
+
+
 async def test_writes_run_in_bypass_and_in_the_workspace(root: Path) -> None:
     async with open_box(root, mode="bypass", tools=["probe.record"], config=probe_config()) as box:
         assert [t.name for t in box.toolbox.tools] == ["probe.record"]

@@ -7,7 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from rupu.redact import Redactor
+from rupu.tools.shell import CappedBuffer, cut_cleanly
 from tests.tools.helpers import open_box
 
 pytestmark = pytest.mark.anyio
@@ -60,17 +64,39 @@ async def test_environment_holds_no_provider_secrets(tmp_path: Path) -> None:
     for name, value in CANARIES.items():
         assert value not in shown.content, name
         assert value not in transcript, name
-        assert f"{name}=" not in shown.content.replace("OPENAI_API_KEY=[REDACTED]", ""), name
-    assert "OPENAI_API_KEY=[REDACTED]" in shown.content
+        assert f"{name}=" not in shown.content.replace("OPENAI_API_KEY=[REDACTED secret]", ""), name
+    assert "OPENAI_API_KEY=[REDACTED secret]" in shown.content
 
 
-async def test_passthrough_is_an_explicit_opt_in(tmp_path: Path) -> None:
+async def test_passthrough_is_an_explicit_opt_in_and_the_value_stays_masked(
+    tmp_path: Path,
+) -> None:
     root = tmp_path / "ws"
     root.mkdir()
-    config = {"tools": {"bash": {"env_passthrough": ["GH_TOKEN"]}}}
+    config = {"tools": {"bash": {"env_passthrough": ["npm_config__authToken"]}}}
     async with open_box(root, env=environment(), config=config) as box:
-        shown = await box.one("bash", {"command": 'test -n "$GH_TOKEN" && echo has-gh-token'})
-    assert "has-gh-token" in shown.content
+        shown = await box.one(
+            "bash",
+            {"command": 'test -n "$npm_config__authToken" && echo "has $npm_config__authToken"'},
+        )
+    assert "has [REDACTED secret]" in shown.content
+    assert CANARIES["npm_config__authToken"] not in shown.content
+
+
+async def test_passthrough_of_a_credential_rupu_uses_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    config = {"tools": {"bash": {"env_passthrough": ["GH_TOKEN", "ANTHROPIC_API_KEY"]}}}
+    async with open_box(root, env=environment(), config=config) as box:
+        shown = await box.one(
+            "bash", {"command": "echo gh=${GH_TOKEN:-unset} a=${ANTHROPIC_API_KEY:-unset}"}
+        )
+        audit = box.toolbox.audit()
+    assert "gh=unset a=unset" in shown.content
+    assert (
+        "env_passthrough: ANTHROPIC_API_KEY, GH_TOKEN not passed to commands "
+        "(each holds a credential rupu uses)"
+    ) in audit["notes"]
 
 
 async def test_exit_code_and_streams(tmp_path: Path) -> None:
@@ -137,3 +163,36 @@ async def test_long_output_keeps_start_and_end(tmp_path: Path) -> None:
     assert lines[-1] == "100000"
     assert any("bytes of output omitted" in line for line in lines)
     assert len(result.content) < 1200
+
+
+SECRET_LETTERS = "QWZXJKVBFGHLMNOPSUY"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    secret=st.text(st.sampled_from(SECRET_LETTERS), min_size=12, max_size=60),
+    offset=st.integers(min_value=0, max_value=3000),
+    chunk=st.integers(min_value=1, max_value=700),
+)
+def test_a_key_cut_where_output_is_left_out_leaves_no_piece(
+    secret: str, offset: int, chunk: int
+) -> None:
+    stream = ("x " * 1500)[:offset] + secret + " x" * 1500
+    buffer = CappedBuffer(1000)
+    data = stream.encode()
+    for start in range(0, len(data), chunk):
+        buffer.write(data[start : start + chunk])
+    shown = Redactor.of([secret])(buffer.text())
+    pieces = {secret[i : i + 4] for i in range(len(secret) - 3)}
+    assert not any(piece in shown for piece in pieces)
+
+
+def test_a_private_key_whose_start_was_left_out_is_dropped_to_its_end_line() -> None:
+    head, tail = cut_cleanly(
+        "log line\nBEGINNING-OF-A-W",
+        "ORD-END rest\nAAAA+/==\nBBBB\n-----END RSA PRIVATE KEY-----\nafter",
+    )
+    assert head == "log line\n"
+    assert tail == "\nafter"
+    _, kept = cut_cleanly("x", " words before\n-----END PRIVATE KEY-----\n")
+    assert kept == " words before\n-----END PRIVATE KEY-----\n"

@@ -13,8 +13,9 @@ import anyio.lowlevel
 import pytest
 
 from rupu.config import ToolsConfig
-from rupu.tools.base import ToolContext, ToolKind, schema
-from rupu.tools.environment import Redactor, is_secret_name, scrub_environment
+from rupu.redact import SecretValues
+from rupu.tools.base import ToolContext, ToolFailure, ToolKind, schema
+from rupu.tools.environment import is_secret_name, scrub_environment
 from rupu.tools.permissions import DenyDecider, PermissionGate
 from rupu.tools.setup import check_patterns, server_wanted, tool_allowed
 from rupu.tools.toolbox import AgentToolBox, wire_name
@@ -66,7 +67,6 @@ def box_of(tmp_path: Path, tools: list[Any], **kwargs: Any) -> AgentToolBox:
         workspace=Workspace(tmp_path),
         settings=ToolsConfig.model_validate(kwargs.pop("settings", {})),
         env={},
-        scrubbed_env={},
         **kwargs,
     )
 
@@ -93,17 +93,54 @@ async def test_reads_run_concurrently_and_writes_in_order(tmp_path: Path, transc
 async def test_results_are_capped_with_a_marker_and_redacted(tmp_path: Path) -> None:
     secret = "sk-canary-redact-me-123456"
     tools = [Probe("big", "read", [], output=("x" * 5000) + secret)]
-    box = box_of(tmp_path, tools, settings={"result_limit": 1000}, redact=Redactor.of([secret]))
+    known = SecretValues(credentials=frozenset([secret]))
+    box = box_of(tmp_path, tools, settings={"result_limit": 1000}, secrets=lambda: known)
     transcript = TranscriptWriter(tmp_path / "t.jsonl")
     message = await box.run_calls(turn(("big", {})), transcript)
     content = message.parts[0].content  # type: ignore[union-attr]
     assert content.startswith("x" * 1000)
-    assert "[rupu: output truncated: 4010 more characters not shown" in content
-    small = box_of(tmp_path, tools, redact=Redactor.of([secret]))
+    assert "[rupu: output truncated: 4021 more characters not shown" in content
+    small = box_of(tmp_path, tools, secrets=lambda: known)
     message = await small.run_calls(turn(("big", {})), transcript)
-    assert message.parts[0].content.endswith("[REDACTED]")  # type: ignore[union-attr]
+    assert message.parts[0].content.endswith("[REDACTED openai key]")  # type: ignore[union-attr]
     transcript.close()
     assert secret not in (tmp_path / "t.jsonl").read_text()
+
+
+@dataclass
+class Leaky:
+    """A tool that puts a secret in a record and in its error, as any tool (MCP included) might."""
+
+    secret: str
+    name: str = "leaky.tool"
+    kind: ToolKind = "write"
+    description: str = "leaks"
+    parameters: dict[str, Any] = field(default_factory=lambda: schema({"x": {"type": "string"}}))
+
+    def summary(self, args: Mapping[str, Any]) -> str:
+        return f"leaky {args.get('x')}"
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> str:
+        ctx.record(
+            "file_edit", kind="modify", diff=f"-KEY={self.secret}\n+KEY=x", argv=[self.secret]
+        )
+        raise ToolFailure(f"cannot use {self.secret}", hint=f"drop {self.secret}")
+
+
+async def test_every_record_and_error_of_any_tool_is_redacted(tmp_path: Path) -> None:
+    secret = "canary-known-value-99aa"
+    known = SecretValues(others=frozenset([secret]))
+    notes: list[str] = []
+    box = box_of(tmp_path, [Leaky(secret)], secrets=lambda: known, notify=notes.append)
+    transcript = TranscriptWriter(tmp_path / "t.jsonl")
+    message = await box.run_calls(turn(("leaky__tool", {"x": secret})), transcript)
+    transcript.close()
+    content = message.parts[0].content  # type: ignore[union-attr]
+    assert content == "error: cannot use [REDACTED secret]\nhint: drop [REDACTED secret]"
+    text = (tmp_path / "t.jsonl").read_text()
+    assert secret not in text and secret not in "".join(notes)
+    assert '"diff":"-KEY=[REDACTED secret]\\n+KEY=x"' in text
+    assert '"kind":"modify"' in text
 
 
 async def test_dotted_names_go_out_wire_safe_and_come_back(tmp_path: Path, transcript: Any) -> None:
@@ -182,7 +219,23 @@ def test_secret_names(name: str, secret: bool) -> None:
 
 
 def test_scrub_keeps_passthrough() -> None:
-    kept, removed = scrub_environment({"A_TOKEN": "t" * 10, "PATH": "/bin"}, passthrough=[])
-    assert kept == {"PATH": "/bin"} and removed == ["t" * 10]
-    kept, _ = scrub_environment({"A_TOKEN": "t"}, passthrough=["A_TOKEN"])
-    assert kept == {"A_TOKEN": "t"}
+    scrubbed = scrub_environment({"A_TOKEN": "t" * 10, "PATH": "/bin"}, passthrough=[])
+    assert scrubbed.env == {"PATH": "/bin"} and scrubbed.refused == []
+    assert scrub_environment({"A_TOKEN": "t"}, passthrough=["A_TOKEN"]).env == {"A_TOKEN": "t"}
+
+
+def test_scrub_drops_by_value_and_refuses_passthrough_of_a_credential() -> None:
+    key = "canary-oracle-7f3e2d1c"
+    env = {
+        "ORACLE_KEY": key,
+        "DATABASE_URL": f"postgres://u:{key}@db/x",
+        "GH_TOKEN": key,
+        "NPM_TOKEN": "npm-token-value-123",
+        "SHORT": "abc",
+        "PATH": "/bin",
+    }
+    scrubbed = scrub_environment(
+        env, passthrough=["GH_TOKEN", "NPM_TOKEN"], credentials=[key, "abc"]
+    )
+    assert scrubbed.env == {"NPM_TOKEN": "npm-token-value-123", "SHORT": "abc", "PATH": "/bin"}
+    assert scrubbed.refused == ["GH_TOKEN"]
