@@ -14,6 +14,7 @@ from pathlib import Path
 from rupu.agents.catalog import AgentCatalog
 from rupu.agents.spec import AgentSpec, load_agent_file
 from rupu.errors import ConfigError, did_you_mean
+from rupu.filemodes import check_private
 from rupu.paths import Paths
 from rupu.workflows.loader import LoadedWorkflow, load_workflow
 
@@ -60,9 +61,11 @@ def _dirs(paths: Paths) -> list[tuple[str, Path]]:
 
 def _by_name(name: str, paths: Paths) -> LoadedWorkflow:
     for _, directory in _dirs(paths):
+        check_private(directory)
         for suffix in SUFFIXES:
             path = directory / f"{name}{suffix}"
             if path.is_file():
+                check_private(path)
                 return load_workflow(path, root=root_for(path, paths))
     entries = list_workflows(paths)
     for entry in entries:
@@ -87,8 +90,10 @@ def list_workflows(paths: Paths) -> list[WorkflowEntry]:
     for scope, directory in _dirs(paths):
         if not directory.is_dir():
             continue
+        check_private(directory)
         for path in sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES):
             try:
+                check_private(path)
                 loaded = load_workflow(path, root=root_for(path, paths))
             except ConfigError as exc:
                 broken.append(WorkflowEntry(path.stem, path, scope, error=exc))

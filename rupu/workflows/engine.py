@@ -124,6 +124,7 @@ class Engine:
         record = self.store.open(reference)
         record.take_lock()
         try:
+            record.check_records()
             state = record.read_state()
             if state.get("status") in FINISHED and decide is None:
                 raise ConfigError(

@@ -354,12 +354,8 @@ class WorkflowRunner:
             status = "partial"
         else:
             status = "succeeded"
-        tokens = sum(
-            u.tokens
-            for s in self.states.values()
-            for u in s.units
-            if u is not None and not u.reused
-        )
+        # The whole run's tokens: units reused from an earlier attempt spent theirs in that attempt.
+        tokens = sum(u.tokens for s in self.states.values() for u in s.units if u is not None)
         outcome = RunOutcome(
             run_id=self.record.run_id,
             status=status,
@@ -402,4 +398,11 @@ class WorkflowRunner:
             failed=outcome.failed,
             tokens=outcome.tokens,
             error=outcome.error,
+            units_done=sum(
+                1
+                for s in self.states.values()
+                for u in s.units
+                if u is not None and u.status in ("succeeded", "failed")
+            ),
+            units_total=sum(len(s.units) for s in self.states.values()),
         )

@@ -16,7 +16,8 @@ lock                  flock held by the process executing the run
 (one `write(2)` per tick for everything that happened in it); transcripts and step results go through the
 background `RecordWriter`, so slow file creation never stalls the loop. A torn last line in a JSONL
 file (a crash mid-write) is cut off with a warning when the run is opened again; readers skip event
-types they do not know.
+types they do not know. A JSON record that is not readable (`run.json`, `state.json`, `steps/*.json`)
+stops only the commands that need that run, with one line naming the file; other runs are unaffected.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from typing import Any
 import orjson
 
 from rupu.atomicfile import replace_file
-from rupu.errors import ConfigError, did_you_mean
+from rupu.errors import ConfigError, Location, did_you_mean
+from rupu.filemodes import private_dir
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.index import RunIndex
 from rupu.workflows.writer import RecordWriter, TickFile
@@ -47,6 +49,49 @@ def write_atomic(path: Path, payload: bytes, *, durable: bool = False) -> None:
 
 def dump(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """The JSON object in one run record file; anything else is a one-line `ConfigError` naming it."""
+    try:
+        value = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        reason = f"cannot read it: {exc.strerror or type(exc).__name__}"
+    except orjson.JSONDecodeError as exc:
+        reason = f"not valid JSON ({exc})"
+    else:
+        if isinstance(value, dict):
+            return value
+        reason = f"not a JSON object (a {type(value).__name__})"
+    run = next((p for p in path.parents if p.name.startswith("run_")), path.parent)
+    raise ConfigError(
+        f"damaged run record: {reason}",
+        location=Location(str(path)),
+        hint=f"this run cannot be shown or resumed until the file is restored (or `rm -r {run}`); "
+        "other runs are unaffected",
+    )
+
+
+def _check_meta(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    problems = [
+        name
+        for name, ok in (
+            ("run_id", isinstance(meta.get("run_id"), str)),
+            ("workflow", isinstance(meta.get("workflow"), str)),
+            ("created", isinstance(meta.get("created"), int | float)),
+            ("steps", isinstance(meta.get("steps"), list)),
+            ("format", isinstance(meta.get("format", 0), int)),
+        )
+        if not ok
+    ]
+    if problems:
+        raise ConfigError(
+            f"damaged run record: missing or wrong {', '.join(problems)}",
+            location=Location(str(path)),
+            hint=f"this run cannot be shown or resumed until the file is restored (or `rm -r "
+            f"{path.parent}`); other runs are unaffected",
+        )
+    return meta
 
 
 def repair_jsonl(path: Path) -> tuple[int, str | None]:
@@ -238,8 +283,13 @@ class RunRecord:
         path = self.directory / "steps" / f"{step}.json"
         if not path.is_file():
             return None
-        value: dict[str, Any] = orjson.loads(path.read_bytes())
-        return value
+        return read_record(path)
+
+    def check_records(self) -> None:
+        """Raises the one-line error of the first unreadable `state.json` or `steps/*.json`."""
+        self.read_state()
+        for path in sorted((self.directory / "steps").glob("*.json")):
+            read_record(path)
 
     def write_state(self, state: dict[str, Any]) -> None:
         write_atomic(self.directory / "state.json", dump(state), durable=True)
@@ -248,8 +298,15 @@ class RunRecord:
         path = self.directory / "state.json"
         if not path.is_file():
             return {"status": "unknown"}
-        value: dict[str, Any] = orjson.loads(path.read_bytes())
-        return value
+        state = read_record(path)
+        if not isinstance(state.get("status"), str):
+            raise ConfigError(
+                "damaged run record: no status",
+                location=Location(str(path)),
+                hint=f"this run cannot be shown or resumed until the file is restored (or `rm -r "
+                f"{self.directory}`); other runs are unaffected",
+            )
+        return state
 
     def snapshot_text(self) -> str:
         return (self.directory / "workflow.yaml").read_text(encoding="utf-8")
@@ -257,8 +314,8 @@ class RunRecord:
 
 class RunStore:
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.index = RunIndex(root / "index.sqlite")
+        self.root = private_dir(root, home=root.parent)
+        self.index = RunIndex(root / "index.sqlite", rebuild=self.index_rows)
 
     def create(
         self,
@@ -288,7 +345,7 @@ class RunStore:
             "steps": steps,
             "rupu_version": __version__,
         }
-        (directory / "workflow.yaml").write_text(text, encoding="utf-8")
+        write_atomic(directory / "workflow.yaml", text.encode("utf-8"))
         write_atomic(directory / "run.json", dump(meta), durable=True)
         record = RunRecord(run_id, directory, meta, self.index)
         record.write_state({"status": "running"})
@@ -305,7 +362,8 @@ class RunStore:
     def open(self, reference: str) -> RunRecord:
         run_id = self.resolve_id(reference)
         directory = self.root / run_id
-        meta = orjson.loads((directory / "run.json").read_bytes())
+        path = directory / "run.json"
+        meta = _check_meta(path, read_record(path))
         if int(meta.get("format", 0)) > FORMAT_VERSION:
             raise ConfigError(
                 f"run {run_id} was written by a newer rupu (record format {meta['format']})",
@@ -331,3 +389,38 @@ class RunStore:
             f"no workflow run '{reference}'{did_you_mean(reference, known)}",
             hint="list runs with `rupu workflow runs`",
         )
+
+    def index_rows(self) -> list[dict[str, Any]]:
+        """An index row for every run folder whose `run.json` is readable (to rebuild the index)."""
+        from rupu.workflows.progress import read_progress
+
+        rows: list[dict[str, Any]] = []
+        for directory in sorted(self.root.glob("run_*")):
+            try:
+                record = self.open(directory.name)
+            except ConfigError:
+                continue
+            try:
+                state = record.read_state()
+            except ConfigError:
+                state = {"status": "unreadable"}
+            progress = read_progress(directory)
+            tokens = state.get("tokens")
+            failed = state.get("failed")
+            rows.append(
+                {
+                    "run_id": record.run_id,
+                    "workflow": str(record.meta["workflow"]),
+                    "source": str(record.meta.get("source", "")),
+                    "status": str(state["status"]),
+                    "created": record.created,
+                    "steps_total": len(record.meta["steps"]),
+                    "steps_done": len(list((directory / "steps").glob("*.json"))),
+                    "failed": [str(f) for f in failed] if isinstance(failed, list) else [],
+                    "tokens": tokens if isinstance(tokens, int) else progress.tokens,
+                    "error": str(state["error"]) if state.get("error") else None,
+                    "units_done": progress.units_done,
+                    "units_total": progress.units_total,
+                }
+            )
+        return rows
