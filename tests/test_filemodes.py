@@ -98,6 +98,17 @@ def test_owned_by_another_user_is_refused_with_the_chown(workspace: Workspace, t
     one_line_refusal(args, path, f"chown root {shlex.quote(str(path))}")
 
 
+def test_a_path_into_a_checked_directory_is_checked_too(workspace: Workspace) -> None:
+    agent = workspace.write_agent("worker", AGENT.format(name="worker"), project=True)
+    flow = workflow_file(workspace)
+    for path in (agent, flow):
+        path.chmod(0o664)
+    one_line_refusal(
+        ("run", "--agent", ".rupu/agents/worker.md", "hi"), agent, f"chmod go-w {agent}"
+    )
+    one_line_refusal(("workflow", "run", ".rupu/workflows/flow.yaml"), flow, f"chmod go-w {flow}")
+
+
 def test_one_refused_agent_file_leaves_the_others_working(workspace: Workspace) -> None:
     workspace.write_config('default_provider = "mock"\n')
     bad = workspace.write_agent("bad", AGENT.format(name="bad"))

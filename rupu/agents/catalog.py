@@ -83,5 +83,8 @@ def resolve_agent(reference: str, paths: Paths) -> AgentSpec:
             candidate = paths.cwd / candidate
         if not candidate.is_file():
             raise ConfigError(f"agent file not found: {reference}", field="agent")
+        if candidate.parent.resolve() in {d.resolve() for _, d in paths.agent_dirs()}:
+            check_private(candidate.parent)
+            check_private(candidate)
         return load_agent_file(candidate, "path")
     return AgentCatalog.scan(paths).find(reference)

@@ -50,6 +50,9 @@ def load_reference(reference: str, paths: Paths) -> LoadedWorkflow:
                 f"workflow file not found: {reference}",
                 hint="pass a path to a .yaml file or a workflow name (see `rupu workflow list`)",
             )
+        if candidate.parent.resolve() in {d.resolve() for _, d in paths.workflow_dirs()}:
+            check_private(candidate.parent)
+            check_private(candidate)
         return load_workflow(candidate, root=root_for(candidate, paths))
     return _by_name(reference, paths)
 
