@@ -155,6 +155,7 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
                 "step": step_id,
                 "status": ("interrupted" if dead else "running") if started else "not started",
             }
+        found["step"] = step_id
         found.pop("results", None)
         found.pop("sub_results", None)
         found["units_planned"] = counted.planned if counted is not None else None

@@ -56,7 +56,7 @@ def latest_units(directory: Path) -> dict[tuple[str, int], dict[str, Any]]:
     found: dict[tuple[str, int], dict[str, Any]] = {}
     for record in read_events(directory / "units.jsonl", key="step"):
         unit = record.get("unit", 0)
-        if isinstance(unit, int):
+        if type(unit) is int:
             found[(str(record["step"]), unit)] = record
     return found
 
@@ -64,7 +64,7 @@ def latest_units(directory: Path) -> dict[tuple[str, int], dict[str, Any]]:
 def read_progress(directory: Path) -> RunProgress:
     progress = RunProgress()
     for event in read_events(directory / "events.jsonl"):
-        if event["type"] == "step_started" and isinstance(event.get("units"), int):
+        if event["type"] == "step_started" and type(event.get("units")) is int:
             progress.step(str(event.get("step"))).planned = event["units"]
     for (step, _), record in latest_units(directory).items():
         status = record.get("status")
@@ -74,5 +74,5 @@ def read_progress(directory: Path) -> RunProgress:
         found.finished += 1
         found.succeeded += status == "succeeded"
         tokens = record.get("tokens")
-        found.tokens += tokens if isinstance(tokens, int) else 0
+        found.tokens += tokens if type(tokens) is int else 0
     return progress

@@ -51,20 +51,37 @@ def dump(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
 
 
-def read_record(path: Path) -> dict[str, Any]:
-    """The JSON object in one run record file; anything else is a one-line `ConfigError` naming it."""
-    try:
-        value = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        reason = f"cannot read it: {exc.strerror or type(exc).__name__}"
-    except orjson.JSONDecodeError as exc:
-        reason = f"not valid JSON ({exc})"
-    else:
-        if isinstance(value, dict):
-            return value
-        reason = f"not a JSON object (a {type(value).__name__})"
+_NUMBER = (int, float)
+_OPTIONAL_TEXT = (str, type(None))
+# The fields each record must have (name: accepted types); None marks a field that may be absent.
+_RUN_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "run_id": ((str,), True),
+    "workflow": ((str,), True),
+    "created": (_NUMBER, True),
+    "steps": ((list,), True),
+    "format": ((int,), False),
+    "source": ((str,), False),
+    "inputs": ((dict,), False),
+    "overrides": ((dict,), False),
+}
+_STATE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "status": ((str,), True),
+    "tokens": ((int,), False),
+    "duration_ms": (_NUMBER, False),
+    "error": (_OPTIONAL_TEXT, False),
+    "failed": ((list,), False),
+    "awaiting_approval": ((list,), False),
+}
+_STEP_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "status": ((str,), True),
+    "error": (_OPTIONAL_TEXT, False),
+    "prompt": (_OPTIONAL_TEXT, False),
+}
+
+
+def _damaged(path: Path, reason: str) -> ConfigError:
     run = next((p for p in path.parents if p.name.startswith("run_")), path.parent)
-    raise ConfigError(
+    return ConfigError(
         f"damaged run record: {reason}",
         location=Location(str(path)),
         hint=f"this run cannot be shown or resumed until the file is restored (or `rm -r {run}`); "
@@ -72,26 +89,28 @@ def read_record(path: Path) -> dict[str, Any]:
     )
 
 
-def _check_meta(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    problems = [
+def read_record(
+    path: Path, fields: dict[str, tuple[tuple[type, ...], bool]] | None = None
+) -> dict[str, Any]:
+    """The JSON object in one run record file, with `fields` of the right types; anything else is
+    a one-line `ConfigError` naming the file."""
+    try:
+        value = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise _damaged(path, f"cannot read it: {exc.strerror or type(exc).__name__}") from None
+    except orjson.JSONDecodeError as exc:
+        raise _damaged(path, f"not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise _damaged(path, f"not a JSON object (a {type(value).__name__})")
+    wrong = [
         name
-        for name, ok in (
-            ("run_id", isinstance(meta.get("run_id"), str)),
-            ("workflow", isinstance(meta.get("workflow"), str)),
-            ("created", isinstance(meta.get("created"), int | float)),
-            ("steps", isinstance(meta.get("steps"), list)),
-            ("format", isinstance(meta.get("format", 0), int)),
-        )
-        if not ok
+        for name, (types, required) in (fields or {}).items()
+        if (name in value or required)
+        and (not isinstance(value.get(name), types) or isinstance(value.get(name), bool))
     ]
-    if problems:
-        raise ConfigError(
-            f"damaged run record: missing or wrong {', '.join(problems)}",
-            location=Location(str(path)),
-            hint=f"this run cannot be shown or resumed until the file is restored (or `rm -r "
-            f"{path.parent}`); other runs are unaffected",
-        )
-    return meta
+    if wrong:
+        raise _damaged(path, f"missing or wrong {', '.join(wrong)}")
+    return value
 
 
 def repair_jsonl(path: Path) -> tuple[int, str | None]:
@@ -273,7 +292,9 @@ class RunRecord:
         """The latest record of every unit; torn or unreadable lines are skipped."""
         found: dict[tuple[str, int], dict[str, Any]] = {}
         for record in read_events(self.directory / "units.jsonl", key="step"):
-            found[(str(record["step"]), int(record.get("unit", 0)))] = record
+            unit = record.get("unit", 0)
+            if isinstance(unit, int) and not isinstance(unit, bool):
+                found[(str(record["step"]), unit)] = record
         return found
 
     def write_step(self, step: str, record: dict[str, Any]) -> None:
@@ -283,13 +304,13 @@ class RunRecord:
         path = self.directory / "steps" / f"{step}.json"
         if not path.is_file():
             return None
-        return read_record(path)
+        return read_record(path, _STEP_FIELDS)
 
     def check_records(self) -> None:
         """Raises the one-line error of the first unreadable `state.json` or `steps/*.json`."""
         self.read_state()
         for path in sorted((self.directory / "steps").glob("*.json")):
-            read_record(path)
+            read_record(path, _STEP_FIELDS)
 
     def write_state(self, state: dict[str, Any]) -> None:
         write_atomic(self.directory / "state.json", dump(state), durable=True)
@@ -298,14 +319,7 @@ class RunRecord:
         path = self.directory / "state.json"
         if not path.is_file():
             return {"status": "unknown"}
-        state = read_record(path)
-        if not isinstance(state.get("status"), str):
-            raise ConfigError(
-                "damaged run record: no status",
-                location=Location(str(path)),
-                hint=f"this run cannot be shown or resumed until the file is restored (or `rm -r "
-                f"{self.directory}`); other runs are unaffected",
-            )
+        state = read_record(path, _STATE_FIELDS)
         return state
 
     def snapshot_text(self) -> str:
@@ -363,7 +377,9 @@ class RunStore:
         run_id = self.resolve_id(reference)
         directory = self.root / run_id
         path = directory / "run.json"
-        meta = _check_meta(path, read_record(path))
+        meta = read_record(path, _RUN_FIELDS)
+        if not all(isinstance(step, str) for step in meta["steps"]):
+            raise _damaged(path, "missing or wrong steps")
         if int(meta.get("format", 0)) > FORMAT_VERSION:
             raise ConfigError(
                 f"run {run_id} was written by a newer rupu (record format {meta['format']})",

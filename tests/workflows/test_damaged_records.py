@@ -8,7 +8,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from rupu.cli.workflow_show import describe_run, print_run
+from rupu.errors import ConfigError
+from rupu.workflows.runner import Prior
+from rupu.workflows.store import RunStore
 from tests.conftest import Workspace, run_rupu
 
 FLOW = """name: flow
@@ -64,7 +70,11 @@ DAMAGE = {
         b"\xff\xfe\x00garbage",
         "damaged run record: not valid JSON",
     ),
-    "state.json no status": ("state.json", b'{"tokens": 1}', "damaged run record: no status"),
+    "state.json no status": (
+        "state.json",
+        b'{"tokens": 1}',
+        "damaged run record: missing or wrong status",
+    ),
     "step file": ("steps/fan.json", b'"just a string"', "damaged run record: not a JSON object"),
 }
 
@@ -127,3 +137,70 @@ def test_the_index_rebuild_skips_a_damaged_run(workspace: Workspace, flow: Path)
     (workspace.home / "runs" / "index.sqlite").write_bytes(b"garbage" * 200)
     runs = listed("rebuilt it from 1 run folder\n")
     assert [r["run_id"] for r in runs] == [healthy]
+
+
+def _stored_run(root: Path) -> str:
+    store = RunStore(root)
+    record = store.create(
+        "run_01TESTTESTTESTTESTTESTTEST",
+        workflow="flow",
+        source=root / "flow.yaml",
+        text=FLOW,
+        inputs={},
+        overrides={},
+        steps=["first", "fan"],
+    )
+    record.close()
+    return record.run_id
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(
+        ["run.json", "state.json", "steps/first.json", "units.jsonl", "events.jsonl"]
+    ),
+    content=st.binary(max_size=64)
+    | JSON_VALUES.map(orjson.dumps)
+    | st.dictionaries(
+        st.sampled_from(["step", "unit", "type", "status", "tokens", "units", "error"]),
+        JSON_VALUES,
+    ).map(lambda d: orjson.dumps(d) + b"\n"),
+)
+def test_any_bytes_in_a_record_open_cleanly_or_fail_as_one_line(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    root = tmp_path / "home" / "runs"
+    if not (root / "run_01TESTTESTTESTTESTTESTTEST").is_dir():
+        _stored_run(root)
+    target = root / "run_01TESTTESTTESTTESTTESTTEST" / name
+    original = target.read_bytes() if target.exists() else None
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(content)
+    try:
+        record = RunStore(root).open("run_01TESTTESTTESTTESTTESTTEST")
+        record.check_records()
+        print_run(describe_run(record))
+        Prior.load(record)
+    except ConfigError as exc:
+        assert not name.endswith(".jsonl")  # lines it cannot use are skipped
+        assert exc.exit_code == 2
+        assert exc.one_line().startswith(f"{target}: ")
+        assert "\n" not in exc.one_line()
+    finally:
+        if original is None:
+            target.unlink()
+        else:
+            target.write_bytes(original)
