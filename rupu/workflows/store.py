@@ -33,10 +33,11 @@ from typing import Any
 import orjson
 
 from rupu.atomicfile import replace_file
-from rupu.errors import ConfigError, Location, did_you_mean
+from rupu.errors import ConfigError, did_you_mean
 from rupu.filemodes import private_dir
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.index import RunIndex
+from rupu.workflows.recordfile import RUN_FIELDS, STATE_FIELDS, STEP_FIELDS, damaged, read_record
 from rupu.workflows.writer import RecordWriter, TickFile
 
 FORMAT_VERSION = 1
@@ -49,68 +50,6 @@ def write_atomic(path: Path, payload: bytes, *, durable: bool = False) -> None:
 
 def dump(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
-
-
-_NUMBER = (int, float)
-_OPTIONAL_TEXT = (str, type(None))
-# The fields each record must have (name: accepted types); None marks a field that may be absent.
-_RUN_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "run_id": ((str,), True),
-    "workflow": ((str,), True),
-    "created": (_NUMBER, True),
-    "steps": ((list,), True),
-    "format": ((int,), False),
-    "source": ((str,), False),
-    "inputs": ((dict,), False),
-    "overrides": ((dict,), False),
-}
-_STATE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "status": ((str,), True),
-    "tokens": ((int,), False),
-    "duration_ms": (_NUMBER, False),
-    "error": (_OPTIONAL_TEXT, False),
-    "failed": ((list,), False),
-    "awaiting_approval": ((list,), False),
-}
-_STEP_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "status": ((str,), True),
-    "error": (_OPTIONAL_TEXT, False),
-    "prompt": (_OPTIONAL_TEXT, False),
-}
-
-
-def _damaged(path: Path, reason: str) -> ConfigError:
-    run = next((p for p in path.parents if p.name.startswith("run_")), path.parent)
-    return ConfigError(
-        f"damaged run record: {reason}",
-        location=Location(str(path)),
-        hint=f"this run cannot be shown or resumed until the file is restored (or `rm -r {run}`); "
-        "other runs are unaffected",
-    )
-
-
-def read_record(
-    path: Path, fields: dict[str, tuple[tuple[type, ...], bool]] | None = None
-) -> dict[str, Any]:
-    """The JSON object in one run record file, with `fields` of the right types; anything else is
-    a one-line `ConfigError` naming the file."""
-    try:
-        value = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise _damaged(path, f"cannot read it: {exc.strerror or type(exc).__name__}") from None
-    except orjson.JSONDecodeError as exc:
-        raise _damaged(path, f"not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise _damaged(path, f"not a JSON object (a {type(value).__name__})")
-    wrong = [
-        name
-        for name, (types, required) in (fields or {}).items()
-        if (name in value or required)
-        and (not isinstance(value.get(name), types) or isinstance(value.get(name), bool))
-    ]
-    if wrong:
-        raise _damaged(path, f"missing or wrong {', '.join(wrong)}")
-    return value
 
 
 def repair_jsonl(path: Path) -> tuple[int, str | None]:
@@ -304,13 +243,13 @@ class RunRecord:
         path = self.directory / "steps" / f"{step}.json"
         if not path.is_file():
             return None
-        return read_record(path, _STEP_FIELDS)
+        return read_record(path, STEP_FIELDS)
 
     def check_records(self) -> None:
         """Raises the one-line error of the first unreadable `state.json` or `steps/*.json`."""
         self.read_state()
         for path in sorted((self.directory / "steps").glob("*.json")):
-            read_record(path, _STEP_FIELDS)
+            read_record(path, STEP_FIELDS)
 
     def write_state(self, state: dict[str, Any]) -> None:
         write_atomic(self.directory / "state.json", dump(state), durable=True)
@@ -319,7 +258,7 @@ class RunRecord:
         path = self.directory / "state.json"
         if not path.is_file():
             return {"status": "unknown"}
-        state = read_record(path, _STATE_FIELDS)
+        state = read_record(path, STATE_FIELDS)
         return state
 
     def snapshot_text(self) -> str:
@@ -377,9 +316,9 @@ class RunStore:
         run_id = self.resolve_id(reference)
         directory = self.root / run_id
         path = directory / "run.json"
-        meta = read_record(path, _RUN_FIELDS)
+        meta = read_record(path, RUN_FIELDS)
         if not all(isinstance(step, str) for step in meta["steps"]):
-            raise _damaged(path, "missing or wrong steps")
+            raise damaged(path, "missing or wrong steps")
         if int(meta.get("format", 0)) > FORMAT_VERSION:
             raise ConfigError(
                 f"run {run_id} was written by a newer rupu (record format {meta['format']})",
