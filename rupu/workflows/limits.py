@@ -16,7 +16,7 @@ import anyio
 
 from rupu.agents.loop import RunTarget
 from rupu.config import LoadedConfig
-from rupu.openfiles import unit_budget
+from rupu.openfiles import raise_soft_limit, unit_budget
 from rupu.providers.base import Provider
 
 # Default in-flight requests per provider when config.toml sets no `max_concurrency`: generous
@@ -84,7 +84,9 @@ class ProviderPool:
 
 
 def descriptor_limit() -> anyio.Semaphore | None:
-    """The units a run may have in flight within its open-file budget (None: unlimited)."""
+    """The units a run may have in flight within its open-file budget (None: unlimited). The soft
+    limit is raised first, for runs started from Python rather than the CLI."""
+    raise_soft_limit()
     budget = unit_budget()
     return anyio.Semaphore(budget) if budget is not None else None
 
