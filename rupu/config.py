@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 
 from rupu.errors import ConfigError, Location
+from rupu.filemodes import check_private
 from rupu.paths import Paths
 from rupu.providers.chat_compat import ChatCompat
 from rupu.routing.settings import RoutingConfig
@@ -208,6 +209,7 @@ def load_config(paths: Paths) -> LoadedConfig:
 
 
 def _read_layer(path: Path) -> dict[str, Any]:
+    check_private(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:

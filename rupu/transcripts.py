@@ -1,6 +1,7 @@
 """Transcripts: one JSONL file per agent run at `$RUPU_HOME/transcripts/<run_id>.jsonl`.
 
-Each line is `{"type": ..., "ts": <unix seconds>, "data": {...}}`. Types: `run_start`, `turn_start`,
+Each line is `{"type": ..., "ts": <unix seconds>, "data": {...}}`. Types: `run_start`, `user_prompt`
+(the prompt the run was given, `text`), `turn_start`,
 `assistant_message`, `usage`, `retry`, `rate_limits`, `turn_end`, `error`, `run_complete`, `failover`, and the
 tool events (`tool_audit`, `tool_call`, `permission`, `path_denied`, `file_edit`, `command_run`,
 `tool_result`, `context_trimmed`; see docs/tools.md). A reader skips a torn last line and unknown types; a file without
@@ -58,6 +59,7 @@ class TranscriptSummary:
     started: float | None = None
     total_tokens: int | None = None
     duration_ms: int | None = None
+    prompt: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -86,6 +88,8 @@ def summarize(path: Path, *, keep_events: bool = False) -> TranscriptSummary:
             summary.provider = data.get("provider")
             summary.model = data.get("model")
             summary.started = event.get("ts")
+        elif event["type"] == "user_prompt" and summary.prompt is None:
+            summary.prompt = str(data.get("text", ""))
         elif event["type"] == "run_complete":
             summary.status = data.get("status", "unknown")
             summary.total_tokens = data.get("total_tokens")
@@ -97,3 +101,19 @@ def list_transcripts(directory: Path) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(directory.glob("run_*.jsonl"), reverse=True)
+
+
+def summary_fields(summary: TranscriptSummary) -> dict[str, Any]:
+    """One transcript's summary as `rupu transcript list --format json` prints it."""
+    return {
+        "run_id": summary.run_id,
+        "agent": summary.agent,
+        "provider": summary.provider,
+        "model": summary.model,
+        "status": summary.status,
+        "started": summary.started,
+        "total_tokens": summary.total_tokens,
+        "duration_ms": summary.duration_ms,
+        "prompt": summary.prompt,
+        "path": str(summary.path),
+    }

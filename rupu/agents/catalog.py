@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rupu.agents.spec import AgentSpec, load_agent_file
 from rupu.errors import ConfigError, did_you_mean
+from rupu.filemodes import check_private
 from rupu.paths import Paths
 
 
@@ -30,9 +31,11 @@ class AgentCatalog:
         for scope, directory in paths.agent_dirs():
             if not directory.is_dir():
                 continue
+            check_private(directory)
             seen_here: dict[str, Path] = {}
             for file in sorted(directory.glob("*.md")):
                 try:
+                    check_private(file)
                     spec = load_agent_file(file, "project" if scope == "project" else "global")
                 except ConfigError as exc:
                     catalog.broken.append(BrokenAgent(file, scope, exc))
@@ -80,5 +83,8 @@ def resolve_agent(reference: str, paths: Paths) -> AgentSpec:
             candidate = paths.cwd / candidate
         if not candidate.is_file():
             raise ConfigError(f"agent file not found: {reference}", field="agent")
+        if candidate.parent.resolve() in {d.resolve() for _, d in paths.agent_dirs()}:
+            check_private(candidate.parent)
+            check_private(candidate)
         return load_agent_file(candidate, "path")
     return AgentCatalog.scan(paths).find(reference)

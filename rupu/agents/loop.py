@@ -140,6 +140,7 @@ class AgentRun:
             credential=self.credential,
             agent_path=str(self.spec.path),
         )
+        self.transcript.write("user_prompt", text=prompt)
         if self.tools is not None:
             self.transcript.write("tool_audit", **self.tools.audit())
         messages = [*(history or []), Message.user(prompt)]

@@ -20,6 +20,9 @@ class AppContext:
 
     @classmethod
     def from_environment(cls, *, debug: bool = False) -> AppContext:
+        from rupu.openfiles import raise_soft_limit
+
+        raise_soft_limit()
         env = dict(os.environ)
         return cls(Paths.discover(env, Path.cwd()), env, debug)
 

@@ -211,6 +211,7 @@ async def _run(
 ) -> AgentResult:
     from rupu.agents.loop import AgentRun
     from rupu.cli.render import RunRenderer
+    from rupu.filemodes import private_dir
     from rupu.routing.plan import build_route_provider
     from rupu.tools.setup import open_toolbox
     from rupu.transcripts import TranscriptWriter, new_run_id
@@ -220,7 +221,8 @@ async def _run(
     provider = build_route_provider(route, app.config)
     credential = route.candidates[0].credential
     run_id = new_run_id()
-    transcript = TranscriptWriter(app.paths.transcripts / f"{run_id}.jsonl")
+    directory = private_dir(app.paths.transcripts, home=app.paths.home)
+    transcript = TranscriptWriter(directory / f"{run_id}.jsonl")
     renderer.credential = credential
     try:
         async with (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from rupu.cli.context import AppContext
@@ -14,21 +16,27 @@ def transcript() -> None:
 
 @transcript.command("list")
 @click.option("--limit", default=50, show_default=True, help="Show at most this many runs.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.pass_obj
-def list_transcripts_cmd(app: AppContext, limit: int) -> None:
+def list_transcripts_cmd(app: AppContext, limit: int, fmt: str) -> None:
     """Recent runs, newest first."""
     import datetime as dt
 
-    from rupu.cli.tables import print_table
-    from rupu.transcripts import list_transcripts, summarize
+    import orjson
 
-    paths = list_transcripts(app.paths.transcripts)[:limit]
-    if not paths:
+    from rupu.cli.tables import print_table
+    from rupu.transcripts import list_transcripts, summarize, summary_fields
+
+    summaries = [summarize(p) for p in list_transcripts(_directory(app))[:limit]]
+    if fmt == "json":
+        items = [summary_fields(s) for s in summaries]
+        click.echo(orjson.dumps({"transcripts": items}, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not summaries:
         click.echo("no transcripts yet: run an agent with `rupu run --agent NAME`", err=True)
         return
     rows = []
-    for path in paths:
-        s = summarize(path)
+    for s in summaries:
         started = (
             dt.datetime.fromtimestamp(s.started).strftime("%Y-%m-%d %H:%M:%S") if s.started else "-"
         )
@@ -46,6 +54,13 @@ def list_transcripts_cmd(app: AppContext, limit: int) -> None:
     print_table(["RUN ID", "AGENT", "PROVIDER", "MODEL", "STATUS", "TOKENS", "STARTED"], rows)
 
 
+def _directory(app: AppContext) -> Path:
+    """`$RUPU_HOME/transcripts` (a symlink leading out of the home is refused)."""
+    from rupu.filemodes import private_dir
+
+    return private_dir(app.paths.transcripts, home=app.paths.home)
+
+
 @transcript.command("show")
 @click.argument("run_id")
 @click.option(
@@ -59,12 +74,13 @@ def show_transcript(app: AppContext, run_id: str, fmt: str) -> None:
     from rupu.errors import ConfigError, did_you_mean
     from rupu.transcripts import list_transcripts, summarize
 
-    path = app.paths.transcripts / f"{run_id}.jsonl"
+    directory = _directory(app)
+    path = directory / f"{run_id}.jsonl"
     if not path.is_file():
-        known = [p.stem for p in list_transcripts(app.paths.transcripts)]
+        known = [p.stem for p in list_transcripts(directory)]
         matches = [k for k in known if k.startswith(run_id)]
         if len(matches) == 1:
-            path = app.paths.transcripts / f"{matches[0]}.jsonl"
+            path = directory / f"{matches[0]}.jsonl"
         else:
             raise ConfigError(
                 f"no transcript '{run_id}'{did_you_mean(run_id, known)}",
@@ -90,6 +106,8 @@ def show_transcript(app: AppContext, run_id: str, fmt: str) -> None:
                 click.echo(
                     f"[tool call] {call.get('tool')} {orjson.dumps(call.get('input')).decode()}"
                 )
+        elif kind == "user_prompt":
+            click.echo(f"[user] {data.get('text', '')}")
         elif kind in ("run_start", "turn_start"):
             continue
         else:

@@ -194,24 +194,31 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
     import orjson
 
     from rupu.cli.tables import print_table
+    from rupu.workflows.progress import read_progress
     from rupu.workflows.store import RunLock
 
     rows = app_store(app).index.recent(limit=limit, workflow=name)
     items: list[dict[str, Any]] = []
     for row in rows:
-        status = row.status
-        if (
-            status == "running"
-            and not RunLock(app.paths.runs / row.run_id / "lock").held_elsewhere()
-        ):
-            status = "stopped"
+        status, tokens, steps_done = row.status, row.tokens, row.steps_done
+        units_done, units_total = row.units_done, row.units_total
+        directory = app.paths.runs / row.run_id
+        if status == "running" and not RunLock(directory / "lock").held_elsewhere():
+            # Its process died without writing a final state (SIGKILL, power loss): the run
+            # folder still says how far it got.
+            progress = read_progress(directory)
+            status, tokens = "interrupted", progress.tokens
+            units_done, units_total = progress.units_done, progress.units_total
+            steps_done = max(progress.steps_done, len(list((directory / "steps").glob("*.json"))))
         items.append(
             {
                 "run_id": row.run_id,
                 "workflow": row.workflow,
                 "status": status,
-                "steps": f"{row.steps_done}/{row.steps_total}",
-                "tokens": row.tokens,
+                "steps": f"{steps_done}/{row.steps_total}",
+                "units_done": units_done,
+                "units_total": units_total,
+                "tokens": tokens,
                 "started": dt.datetime.fromtimestamp(row.created).strftime("%Y-%m-%d %H:%M:%S"),
                 "failed": row.failed,
                 "error": row.error,
@@ -224,9 +231,17 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
         click.echo("no workflow runs yet: start one with `rupu workflow run NAME`", err=True)
         return
     print_table(
-        ["RUN ID", "WORKFLOW", "STATUS", "STEPS", "TOKENS", "STARTED"],
+        ["RUN ID", "WORKFLOW", "STATUS", "STEPS", "UNITS", "TOKENS", "STARTED"],
         [
-            [i["run_id"], i["workflow"], i["status"], i["steps"], str(i["tokens"]), i["started"]]
+            [
+                i["run_id"],
+                i["workflow"],
+                i["status"],
+                i["steps"],
+                f"{i['units_done']}/{i['units_total']}",
+                str(i["tokens"]),
+                i["started"],
+            ]
             for i in items
         ],
     )

@@ -92,15 +92,22 @@ def execute(execution: Execution, *, fmt: str, plain: bool) -> RunOutcome:
     interrupted_by: list[int] = []
 
     async def main() -> RunOutcome:
+        from rupu.errors import RupuError
+
         finished: list[RunOutcome] = []
+        failures: list[RupuError] = []
         async with anyio.create_task_group() as group:
             group.start_soon(_watch_signals, execution, interrupted_by)
             if live is not None:
                 group.start_soon(_refresh, live)
             try:
                 finished.append(await execution.run(observer))
+            except RupuError as exc:  # raised here, not wrapped in the task group's ExceptionGroup
+                failures.append(exc)
             finally:
                 group.cancel_scope.cancel()
+        if failures:
+            raise failures[0]
         return finished[0]
 
     if live is not None:

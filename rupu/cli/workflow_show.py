@@ -132,19 +132,34 @@ def _shape(planned: PlannedStep) -> str:
 
 
 def describe_run(record: RunRecord) -> dict[str, Any]:
+    from rupu.workflows.progress import read_progress
+
     meta = record.meta
     state = record.read_state()
     status = str(state.get("status"))
-    if status == "running" and not RunLock(record.directory / "lock").held_elsewhere():
-        status = "stopped"
+    progress = read_progress(record.directory)
+    dead = status == "running" and not RunLock(record.directory / "lock").held_elsewhere()
+    if dead:  # its process died before writing a final state: the folder says how far it got
+        status = "interrupted"
+        state = {**state, "status": status, "tokens": progress.tokens}
     units_by_step: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for (step, _), unit in sorted(record.read_units().items()):
         units_by_step[step].append(unit)
     steps = []
     for step_id in meta.get("steps") or []:
-        found = record.read_step(step_id) or {"step": step_id, "status": "not started"}
+        found = record.read_step(step_id)
+        counted = progress.steps.get(step_id)
+        if found is None:
+            started = counted is not None and counted.planned is not None
+            found = {
+                "step": step_id,
+                "status": ("interrupted" if dead else "running") if started else "not started",
+            }
+        found["step"] = step_id
         found.pop("results", None)
         found.pop("sub_results", None)
+        found["units_planned"] = counted.planned if counted is not None else None
+        found["units_finished"] = counted.finished if counted is not None else 0
         found["unit_records"] = [
             {
                 k: u.get(k)
@@ -162,6 +177,8 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
         "overrides": meta.get("overrides"),
         "status": status,
         "state": state,
+        "units_done": progress.units_done,
+        "units_total": progress.units_total,
         "directory": str(record.directory),
         "steps": steps,
     }
@@ -173,7 +190,8 @@ def print_run(summary: dict[str, Any]) -> None:
     click.echo(f"run {summary['run_id']}: workflow {summary['workflow']} ({summary['source']})")
     click.echo(
         f"status: {summary['status'].replace('_', ' ')} · started {started} · "
-        f"{(state.get('duration_ms') or 0) / 1000:.1f}s · {state.get('tokens', 0)} tokens"
+        f"{(state.get('duration_ms') or 0) / 1000:.1f}s · {state.get('tokens', 0)} tokens · "
+        f"{summary['units_done']}/{summary['units_total']} units finished"
     )
     if summary["inputs"]:
         click.echo("inputs: " + ", ".join(f"{k}={v!r}" for k, v in summary["inputs"].items()))
@@ -186,7 +204,8 @@ def print_run(summary: dict[str, Any]) -> None:
         status = str(step.get("status"))
         units = step.get("unit_records") or []
         ok = sum(1 for u in units if u["status"] == "succeeded")
-        count = f"{ok}/{len(units)} units ok" if len(units) > 1 else ""
+        planned = max(step.get("units_planned") or 0, len(units))
+        count = f"{ok}/{planned} units ok" if planned > 1 else ""
         line = (
             f"  {SYMBOLS.get(status, '·')} {step['step'].ljust(width)}  {status.replace('_', ' ')}"
         )
@@ -205,7 +224,6 @@ def print_run(summary: dict[str, Any]) -> None:
     next_step = {
         "failed": f"rupu workflow resume {summary['run_id']}",
         "interrupted": f"rupu workflow resume {summary['run_id']}",
-        "stopped": f"rupu workflow resume {summary['run_id']}",
         "partial": f"rupu workflow resume {summary['run_id']}",
         "awaiting_approval": f"rupu workflow approve|reject {summary['run_id']}",
     }.get(summary["status"])

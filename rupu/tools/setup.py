@@ -164,7 +164,7 @@ async def open_toolbox(
         servers, cwd=workspace.root, env=setup.env, log_dir=log_dir
     ) as mcp_tools:
         tools = builtins + [t for t in mcp_tools if tool_allowed(t.name, patterns)]
-        if not tools:
+        if not tools and not notes:  # with notes, an empty tool box still records them
             yield None
             return
         yield AgentToolBox(

@@ -200,6 +200,9 @@ class AgentToolBox:
     ) -> CallOutcome:
         args = call.arguments
         if tool is None:
+            unavailable = [n for n in self.notes if n.startswith(f"{call.name} is unavailable")]
+            if unavailable:  # asked for in `tools:` but not offered (web_search without a key)
+                return CallOutcome(f"error: {unavailable[0]}", True)
             names = ", ".join(s.name for s in self.specs)
             return CallOutcome(
                 f"error: unknown tool '{call.name}'; the tools you can call are: {names}", True

@@ -14,6 +14,7 @@ from pathlib import Path
 from rupu.agents.catalog import AgentCatalog
 from rupu.agents.spec import AgentSpec, load_agent_file
 from rupu.errors import ConfigError, did_you_mean
+from rupu.filemodes import check_private
 from rupu.paths import Paths
 from rupu.workflows.loader import LoadedWorkflow, load_workflow
 
@@ -49,6 +50,9 @@ def load_reference(reference: str, paths: Paths) -> LoadedWorkflow:
                 f"workflow file not found: {reference}",
                 hint="pass a path to a .yaml file or a workflow name (see `rupu workflow list`)",
             )
+        if candidate.parent.resolve() in {d.resolve() for _, d in paths.workflow_dirs()}:
+            check_private(candidate.parent)
+            check_private(candidate)
         return load_workflow(candidate, root=root_for(candidate, paths))
     return _by_name(reference, paths)
 
@@ -60,9 +64,11 @@ def _dirs(paths: Paths) -> list[tuple[str, Path]]:
 
 def _by_name(name: str, paths: Paths) -> LoadedWorkflow:
     for _, directory in _dirs(paths):
+        check_private(directory)
         for suffix in SUFFIXES:
             path = directory / f"{name}{suffix}"
             if path.is_file():
+                check_private(path)
                 return load_workflow(path, root=root_for(path, paths))
     entries = list_workflows(paths)
     for entry in entries:
@@ -87,8 +93,10 @@ def list_workflows(paths: Paths) -> list[WorkflowEntry]:
     for scope, directory in _dirs(paths):
         if not directory.is_dir():
             continue
+        check_private(directory)
         for path in sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES):
             try:
+                check_private(path)
                 loaded = load_workflow(path, root=root_for(path, paths))
             except ConfigError as exc:
                 broken.append(WorkflowEntry(path.stem, path, scope, error=exc))

@@ -124,6 +124,7 @@ class Engine:
         record = self.store.open(reference)
         record.take_lock()
         try:
+            record.check_records()
             state = record.read_state()
             if state.get("status") in FINISHED and decide is None:
                 raise ConfigError(
@@ -164,8 +165,9 @@ def _mark_lost_units(record: RunRecord) -> None:
     """Units whose process died mid-run (started, never finished) are logged as interrupted."""
     last: dict[tuple[str, int], str] = {}
     for event in read_events(record.directory / "events.jsonl"):
-        if event["type"] in ("unit_started", "unit_finished") and "step" in event:
-            last[(str(event["step"]), int(event.get("unit", 0)))] = event["type"]
+        unit = event.get("unit", 0)
+        if event["type"] in ("unit_started", "unit_finished") and isinstance(unit, int):
+            last[(str(event.get("step")), unit)] = event["type"]
     log = record.open_log()
     for (step, unit), kind in last.items():
         if kind == "unit_started":

@@ -2,14 +2,17 @@
 
 WAL mode and a busy timeout let several rupu processes write at once without "database is locked"
 failures; every write is one short transaction. The run directories stay the source of truth: the
-index only summarises them.
+index only summarises them, so an index that is not a readable SQLite database (or not ours) is
+deleted and rebuilt from the run folders, with a warning on stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +31,21 @@ CREATE TABLE IF NOT EXISTS runs (
     steps_done INTEGER NOT NULL DEFAULT 0,
     failed TEXT NOT NULL DEFAULT '',
     tokens INTEGER NOT NULL DEFAULT 0,
-    error TEXT
+    error TEXT,
+    units_done INTEGER NOT NULL DEFAULT 0,
+    units_total INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created DESC);
 """
+_COLUMNS = (
+    "run_id, workflow, source, status, created, updated, steps_total, steps_done, failed, tokens,"
+    " error, units_done, units_total"
+)
+_ADDED_COLUMNS = ("units_done", "units_total")  # absent from indexes written by rupu before them
+# SQLite result codes that say nothing about the file's content (busy, locked, I/O, disk full, ...):
+# only the other errors make the index garbage worth rebuilding.
+_TRANSIENT = frozenset({3, 5, 6, 7, 8, 9, 10, 13, 14})
+RowSource = Callable[[], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +61,50 @@ class RunRow:
     failed: str
     tokens: int
     error: str | None
+    units_done: int = 0
+    units_total: int = 0
+
+
+def _is_garbage(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is None or (code & 0xFF) not in _TRANSIENT
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"rupu: warning: {text}\n")
+    sys.stderr.flush()
 
 
 class RunIndex:
-    def __init__(self, path: Path) -> None:
+    """`rebuild` lists the rows the run folders hold (for an index found to be garbage)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        rebuild: RowSource | None = None,
+        notify: Callable[[str], None] = _say,
+    ) -> None:
         self.path = path
+        self._rebuild = rebuild
+        self._notify = notify
+        self._checked = False
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        if not self._checked:
+            self._checked = True
+            self._check()
+        connection = self._open()
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):  # 0600 from the start; SQLite gives its
+            self.path.touch(mode=0o600, exist_ok=False)  # -wal and -shm files the same mode
         connection = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
         )
@@ -66,9 +115,42 @@ class RunIndex:
                 connection.execute("PRAGMA journal_mode = DELETE")
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.executescript(_SCHEMA)
-            yield connection
-        finally:
+            present = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
+            for column in _ADDED_COLUMNS:
+                if column not in present:
+                    connection.execute(
+                        f"ALTER TABLE runs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+                    )
+        except BaseException:
             connection.close()
+            raise
+        return connection
+
+    def _check(self) -> None:
+        """Opens the index once and reads every row; garbage is replaced by a rebuilt index."""
+        try:
+            connection = self._open()
+            try:
+                connection.execute(f"SELECT {_COLUMNS} FROM runs").fetchall()
+                connection.execute("PRAGMA quick_check").fetchall()
+            finally:
+                connection.close()
+        except sqlite3.DatabaseError as exc:
+            if not _is_garbage(exc):
+                raise
+            self._replace(str(exc))
+
+    def _replace(self, reason: str) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                self.path.with_name(self.path.name + suffix).unlink()
+        rows = self._rebuild() if self._rebuild is not None else []
+        for row in rows:
+            self.record(**row)
+        self._notify(
+            f"{self.path} was unreadable ({reason}); rebuilt it from {len(rows)} run "
+            f"folder{'s' * (len(rows) != 1)}"
+        )
 
     def record(
         self,
@@ -83,6 +165,8 @@ class RunIndex:
         failed: list[str] | None = None,
         tokens: int = 0,
         error: str | None = None,
+        units_done: int = 0,
+        units_total: int = 0,
     ) -> None:
         """Insert or update one run's row."""
         row = (
@@ -97,20 +181,22 @@ class RunIndex:
             ",".join(failed or []),
             tokens,
             error,
+            units_done,
+            units_total,
         )
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs (run_id, workflow, source, status, created, updated, steps_total,"
-                " steps_done, failed, tokens, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                f"INSERT INTO runs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(run_id) DO UPDATE SET status=excluded.status,"
                 " updated=excluded.updated, steps_total=excluded.steps_total,"
                 " steps_done=excluded.steps_done, failed=excluded.failed,"
-                " tokens=excluded.tokens, error=excluded.error",
+                " tokens=excluded.tokens, error=excluded.error,"
+                " units_done=excluded.units_done, units_total=excluded.units_total",
                 row,
             )
 
     def recent(self, *, limit: int = 50, workflow: str | None = None) -> list[RunRow]:
-        query = "SELECT * FROM runs"
+        query = f"SELECT {_COLUMNS} FROM runs"
         params: list[Any] = []
         if workflow:
             query += " WHERE workflow = ?"
@@ -122,7 +208,7 @@ class RunIndex:
 
     def get(self, run_id: str) -> RunRow | None:
         with self._connect() as db:
-            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            row = db.execute(f"SELECT {_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return RunRow(*row) if row else None
 
     def ids_starting(self, prefix: str) -> list[str]:

@@ -2,8 +2,9 @@
 provider shares its connection pool, and the concurrency limits (per step, per workflow, per
 provider).
 
-Limits are acquired in one fixed order (step, workflow, provider) before a unit is started, and
-running units never wait for anything else, so the limits cannot deadlock.
+Limits are acquired in one fixed order (step, workflow, provider, descriptors) before a unit is
+started, and running units never wait for anything else, so the limits cannot deadlock. The
+descriptor limit keeps a fan-out within the open files the process may have (`rupu.openfiles`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import anyio
 
 from rupu.agents.loop import RunTarget
 from rupu.config import LoadedConfig
+from rupu.openfiles import raise_soft_limit, unit_budget
 from rupu.providers.base import Provider
 
 # Default in-flight requests per provider when config.toml sets no `max_concurrency`: generous
@@ -79,6 +81,14 @@ class ProviderPool:
             with anyio.CancelScope(shield=True):
                 await provider.aclose()
         self._instances.clear()
+
+
+def descriptor_limit() -> anyio.Semaphore | None:
+    """The units a run may have in flight within its open-file budget (None: unlimited). The soft
+    limit is raised first, for runs started from Python rather than the CLI."""
+    raise_soft_limit()
+    budget = unit_budget()
+    return anyio.Semaphore(budget) if budget is not None else None
 
 
 class Slots:

@@ -19,7 +19,8 @@ from typing import Any
 
 import anyio
 
-from rupu.workflows.limits import ProviderPool, Slots
+from rupu.errors import RupuError
+from rupu.workflows.limits import ProviderPool, Slots, descriptor_limit
 from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.results import Observer, RunOutcome, step_record, view_of
 from rupu.workflows.store import RunRecord, read_events
@@ -81,6 +82,7 @@ class WorkflowRunner:
         self._workflow_limit = (
             anyio.Semaphore(plan.max_concurrency) if plan.max_concurrency else None
         )
+        self._descriptors = descriptor_limit()
         self._log = record.open_log()
         self._views: dict[str, dict[str, Any]] = {}
         self._scope: anyio.CancelScope | None = None
@@ -246,9 +248,8 @@ class WorkflowRunner:
         pending = [unit for unit in units if not self._reuse(planned, state, unit)]
         if len(pending) == 1:  # no task group needed for a single unit
             slots = Slots()
-            await slots.acquire(
-                self._workflow_limit, self.pool.limit(pending[0].call.target.provider)
-            )
+            provider_limit = self.pool.limit(pending[0].call.target.provider)
+            await slots.acquire(self._workflow_limit, provider_limit, self._descriptors)
             await self._unit_task(planned, state, pending[0], slots)
             return
         async with anyio.create_task_group() as group:
@@ -257,7 +258,9 @@ class WorkflowRunner:
                     break
                 slots = Slots()
                 provider_limit = self.pool.limit(unit.call.target.provider)
-                await slots.acquire(step_limit, self._workflow_limit, provider_limit)
+                await slots.acquire(
+                    step_limit, self._workflow_limit, provider_limit, self._descriptors
+                )
                 group.start_soon(self._unit_task, planned, state, unit, slots)
 
     def _reuse(self, planned: PlannedStep, state: StepState, unit: Unit) -> bool:
@@ -354,12 +357,8 @@ class WorkflowRunner:
             status = "partial"
         else:
             status = "succeeded"
-        tokens = sum(
-            u.tokens
-            for s in self.states.values()
-            for u in s.units
-            if u is not None and not u.reused
-        )
+        # The whole run's tokens: units reused from an earlier attempt spent theirs in that attempt.
+        tokens = sum(u.tokens for s in self.states.values() for u in s.units if u is not None)
         outcome = RunOutcome(
             run_id=self.record.run_id,
             status=status,
@@ -390,7 +389,16 @@ class WorkflowRunner:
         return outputs
 
     def _flush(self, outcome: RunOutcome) -> None:
-        self.record.flush()
+        try:
+            self.record.flush()
+        except OSError as exc:
+            run_id = self.record.run_id
+            raise RupuError(
+                f"run {run_id}: could not write its record {exc.filename or ''}: "
+                f"{exc.strerror or exc}",
+                hint=f"free disk space or raise the open-file limit (`ulimit -n`), then "
+                f"`rupu workflow resume {run_id}`",
+            ) from None
         self.record.index.record(
             self.record.run_id,
             workflow=self.plan.name,
@@ -402,4 +410,11 @@ class WorkflowRunner:
             failed=outcome.failed,
             tokens=outcome.tokens,
             error=outcome.error,
+            units_done=sum(
+                1
+                for s in self.states.values()
+                for u in s.units
+                if u is not None and u.status in ("succeeded", "failed")
+            ),
+            units_total=sum(len(s.units) for s in self.states.values()),
         )

@@ -16,7 +16,8 @@ lock                  flock held by the process executing the run
 (one `write(2)` per tick for everything that happened in it); transcripts and step results go through the
 background `RecordWriter`, so slow file creation never stalls the loop. A torn last line in a JSONL
 file (a crash mid-write) is cut off with a warning when the run is opened again; readers skip event
-types they do not know.
+types they do not know. A JSON record that is not readable (`run.json`, `state.json`, `steps/*.json`)
+stops only the commands that need that run, with one line naming the file; other runs are unaffected.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ import orjson
 
 from rupu.atomicfile import replace_file
 from rupu.errors import ConfigError, did_you_mean
+from rupu.filemodes import private_dir
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.index import RunIndex
+from rupu.workflows.recordfile import RUN_FIELDS, STATE_FIELDS, STEP_FIELDS, damaged, read_record
 from rupu.workflows.writer import RecordWriter, TickFile
 
 FORMAT_VERSION = 1
@@ -228,7 +231,9 @@ class RunRecord:
         """The latest record of every unit; torn or unreadable lines are skipped."""
         found: dict[tuple[str, int], dict[str, Any]] = {}
         for record in read_events(self.directory / "units.jsonl", key="step"):
-            found[(str(record["step"]), int(record.get("unit", 0)))] = record
+            unit = record.get("unit", 0)
+            if isinstance(unit, int) and not isinstance(unit, bool):
+                found[(str(record["step"]), unit)] = record
         return found
 
     def write_step(self, step: str, record: dict[str, Any]) -> None:
@@ -238,8 +243,13 @@ class RunRecord:
         path = self.directory / "steps" / f"{step}.json"
         if not path.is_file():
             return None
-        value: dict[str, Any] = orjson.loads(path.read_bytes())
-        return value
+        return read_record(path, STEP_FIELDS)
+
+    def check_records(self) -> None:
+        """Raises the one-line error of the first unreadable `state.json` or `steps/*.json`."""
+        self.read_state()
+        for path in sorted((self.directory / "steps").glob("*.json")):
+            read_record(path, STEP_FIELDS)
 
     def write_state(self, state: dict[str, Any]) -> None:
         write_atomic(self.directory / "state.json", dump(state), durable=True)
@@ -248,8 +258,8 @@ class RunRecord:
         path = self.directory / "state.json"
         if not path.is_file():
             return {"status": "unknown"}
-        value: dict[str, Any] = orjson.loads(path.read_bytes())
-        return value
+        state = read_record(path, STATE_FIELDS)
+        return state
 
     def snapshot_text(self) -> str:
         return (self.directory / "workflow.yaml").read_text(encoding="utf-8")
@@ -257,8 +267,8 @@ class RunRecord:
 
 class RunStore:
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.index = RunIndex(root / "index.sqlite")
+        self.root = private_dir(root, home=root.parent)
+        self.index = RunIndex(root / "index.sqlite", rebuild=self.index_rows)
 
     def create(
         self,
@@ -288,7 +298,7 @@ class RunStore:
             "steps": steps,
             "rupu_version": __version__,
         }
-        (directory / "workflow.yaml").write_text(text, encoding="utf-8")
+        write_atomic(directory / "workflow.yaml", text.encode("utf-8"))
         write_atomic(directory / "run.json", dump(meta), durable=True)
         record = RunRecord(run_id, directory, meta, self.index)
         record.write_state({"status": "running"})
@@ -305,7 +315,10 @@ class RunStore:
     def open(self, reference: str) -> RunRecord:
         run_id = self.resolve_id(reference)
         directory = self.root / run_id
-        meta = orjson.loads((directory / "run.json").read_bytes())
+        path = directory / "run.json"
+        meta = read_record(path, RUN_FIELDS)
+        if not all(isinstance(step, str) for step in meta["steps"]):
+            raise damaged(path, "missing or wrong steps")
         if int(meta.get("format", 0)) > FORMAT_VERSION:
             raise ConfigError(
                 f"run {run_id} was written by a newer rupu (record format {meta['format']})",
@@ -331,3 +344,38 @@ class RunStore:
             f"no workflow run '{reference}'{did_you_mean(reference, known)}",
             hint="list runs with `rupu workflow runs`",
         )
+
+    def index_rows(self) -> list[dict[str, Any]]:
+        """An index row for every run folder whose `run.json` is readable (to rebuild the index)."""
+        from rupu.workflows.progress import read_progress
+
+        rows: list[dict[str, Any]] = []
+        for directory in sorted(self.root.glob("run_*")):
+            try:
+                record = self.open(directory.name)
+            except ConfigError:
+                continue
+            try:
+                state = record.read_state()
+            except ConfigError:
+                state = {"status": "unreadable"}
+            progress = read_progress(directory)
+            tokens = state.get("tokens")
+            failed = state.get("failed")
+            rows.append(
+                {
+                    "run_id": record.run_id,
+                    "workflow": str(record.meta["workflow"]),
+                    "source": str(record.meta.get("source", "")),
+                    "status": str(state["status"]),
+                    "created": record.created,
+                    "steps_total": len(record.meta["steps"]),
+                    "steps_done": len(list((directory / "steps").glob("*.json"))),
+                    "failed": [str(f) for f in failed] if isinstance(failed, list) else [],
+                    "tokens": tokens if isinstance(tokens, int) else progress.tokens,
+                    "error": str(state["error"]) if state.get("error") else None,
+                    "units_done": progress.units_done,
+                    "units_total": progress.units_total,
+                }
+            )
+        return rows

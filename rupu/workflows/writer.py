@@ -7,20 +7,31 @@ appends to an in-memory list; each thread wakes every `INTERVAL` seconds (or at 
 takes its whole list, joins the appends to each file into one `write(2)`, and keeps every file's
 order (a path always belongs to the same thread). Waking on a timer rather than per write keeps the
 threads from fighting the event loop for the GIL. Records reach the disk within `INTERVAL`; a run
-calls `flush()` before it reports.
+calls `flush()` before it reports. When the process is out of file descriptors, a thread closes the
+files it holds open (appends reopen them) and tries again for a while before it reports the error,
+so a burst of finishing units does not lose a record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import functools
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 _Op = tuple[str, str, bytes]
+T = TypeVar("T")
 INTERVAL = 0.02
 # Several threads, because file creation is slow on some disks and overlaps well across threads.
 THREADS = 4
+# How long a write waits for descriptors to come free before its error is reported.
+FD_RETRY_SECONDS = 10.0
+_OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE})
 
 
 class _Lane:
@@ -121,7 +132,7 @@ class RecordWriter:
                 else:
                     from rupu.workflows.store import write_atomic
 
-                    write_atomic(Path(path), data)
+                    _patiently(functools.partial(write_atomic, Path(path), data), handles)
             except OSError as exc:
                 self._error = self._error or exc
         for path in list(pending):
@@ -136,11 +147,29 @@ class RecordWriter:
         try:
             fd = handles.get(path)
             if fd is None:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                fd = _patiently(
+                    lambda: os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), handles
+                )
                 handles[path] = fd
             os.write(fd, b"".join(chunks))
         except OSError as exc:
             self._error = self._error or exc
+
+
+def _patiently(action: Callable[[], T], handles: dict[str, int]) -> T:
+    """`action()`; while the process is out of descriptors, closes this thread's open files and
+    tries again, for up to `FD_RETRY_SECONDS`."""
+    deadline = time.monotonic() + FD_RETRY_SECONDS
+    while True:
+        try:
+            return action()
+        except OSError as exc:
+            if exc.errno not in _OUT_OF_FDS or time.monotonic() > deadline:
+                raise
+        for fd in handles.values():
+            os.close(fd)
+        handles.clear()
+        time.sleep(INTERVAL)
 
 
 class TickFile:

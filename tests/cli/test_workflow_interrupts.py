@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT, Workspace, run_rupu
 from tests.servers.base import RecordedRequest, Reply
-from tests.servers.openai_chat import ChatCompletionsServer, stream_reply, text_stream
+from tests.servers.openai_chat import ChatCompletionsServer, stream_reply, text_stream, usage
 
 WORKFLOW = """
 name: flow
@@ -38,7 +38,8 @@ class Server(ChatCompletionsServer):
     def answer(self, request: RecordedRequest) -> Reply:
         prompt = request.body["messages"][-1]["content"]
         delay = 30.0 if self.slow and prompt.startswith("slow") else 0.0
-        return stream_reply(text_stream([prompt.split()[0], " ", prompt.split()[1]]), delay=delay)
+        pieces = [prompt.split()[0], " ", prompt.split()[1]]
+        return stream_reply(text_stream(pieces, with_usage=usage()), delay=delay)
 
 
 @pytest.fixture
@@ -140,8 +141,15 @@ def test_resume_after_sigkill_reruns_the_units_that_were_running(
     proc, run_id = start_run(workspace)
     proc.kill()
     proc.communicate(timeout=10)
-    runs = run_rupu("workflow", "runs")
-    assert f"{run_id}  flow      stopped" in runs.stdout
+    listed = orjson.loads(run_rupu("workflow", "runs", "--format", "json").stdout)["runs"][0]
+    assert (listed["run_id"], listed["status"]) == (run_id, "interrupted")
+    assert (listed["steps"], listed["units_done"], listed["units_total"]) == ("1/2", 1, 4)
+    assert listed["tokens"] == 15  # the finished unit's
+    shown = run_rupu("workflow", "show-run", run_id)
+    assert "status: interrupted" in shown.stdout
+    assert "1/4 units finished" in shown.stdout
+    assert "fan    interrupted  0/3 units ok" in shown.stdout
+    assert f"next: rupu workflow resume {run_id}" in shown.stdout
     server.slow = False
     before = len(server.requests)
     resumed = run_rupu("workflow", "resume", run_id, "--plain", env=KEY)
@@ -158,6 +166,17 @@ def test_resume_after_sigkill_reruns_the_units_that_were_running(
     final = [u for u in lines(directory / "units.jsonl") if u["step"] == "fan"]
     assert sorted(u["unit"] for u in final) == [0, 1, 2]  # type: ignore[type-var]
     assert {u["status"] for u in final} == {"succeeded"}
+    after = orjson.loads(run_rupu("workflow", "runs", "--format", "json").stdout)["runs"][0]
+    spent = sum(int(str(u["tokens"])) for u in lines(directory / "units.jsonl"))
+    assert (after["status"], after["steps"], after["units_done"], after["units_total"]) == (
+        "succeeded",
+        "2/2",
+        4,
+        4,
+    )
+    assert after["tokens"] == spent > 0
+    detail = orjson.loads(run_rupu("workflow", "show-run", run_id, "--format", "json").stdout)
+    assert (detail["state"]["tokens"], detail["units_done"], detail["units_total"]) == (spent, 4, 4)
 
 
 GATED = """
