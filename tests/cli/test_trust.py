@@ -51,7 +51,8 @@ def refused(result: CliResult, path: Path, line: int, what: str) -> None:
 
 def test_base_url_with_an_env_credential_is_refused_until_trusted(workspace: Workspace) -> None:
     workspace.write_agent("planner", AGENT, project=True)
-    with ResponsesServer(api_key=KEY) as server:
+    server = ResponsesServer(api_key=KEY)
+    with server:
         config = project_config(workspace, server)
         env = {"OPENAI_API_KEY": KEY}
         result = run_rupu("run", "--agent", "planner", "hi", env=env)
@@ -75,7 +76,8 @@ def test_base_url_with_an_env_credential_is_refused_until_trusted(workspace: Wor
 
 def test_base_url_without_any_credential_needs_no_trust(workspace: Workspace) -> None:
     workspace.write_agent("planner", AGENT, project=True)
-    with ResponsesServer(api_key=KEY) as server:
+    server = ResponsesServer(api_key=KEY)
+    with server:
         project_config(workspace, server, f'api_key = "{KEY}"\n')
         reply(server)
         result = run_rupu("run", "--agent", "planner", "hi")
@@ -86,7 +88,8 @@ def test_base_url_without_any_credential_needs_no_trust(workspace: Workspace) ->
 def test_key_command_is_refused_and_never_runs(workspace: Workspace, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     workspace.write_agent("planner", AGENT, project=True)
-    with ResponsesServer(api_key=KEY) as server:
+    server = ResponsesServer(api_key=KEY)
+    with server:
         config = project_config(workspace, server, f'api_key = "!touch {marker}; echo {KEY}"\n')
         result = run_rupu("run", "--agent", "planner", "hi")
         refused(result, config, 4, "api_key runs a program")
@@ -121,7 +124,8 @@ def test_each_dangerous_config_setting_is_refused(
     workspace: Workspace, extra: str, line: int, what: str
 ) -> None:
     workspace.write_agent("planner", AGENT, project=True)
-    with ResponsesServer(api_key=KEY) as server:
+    server = ResponsesServer(api_key=KEY)
+    with server:
         # top-level keys go before the first table
         head = extra.format(url=server.base_url) if extra.startswith("permission") else ""
         tail = "" if head else extra.format(url=server.base_url)
