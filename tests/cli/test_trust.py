@@ -5,13 +5,18 @@ exit 2 and nothing sent; trusting the project (or `--trust` / `RUPU_TRUST=1`) ma
 from __future__ import annotations
 
 import os
+import pty
+import select
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.conftest import CliResult, Workspace, run_rupu
+from tests.conftest import REPO_ROOT, CliResult, Workspace, run_rupu
 from tests.servers.openai_responses import ResponsesServer, ResponseStream, stream_reply, usage
 
 KEY = "sk-proj-canary-trust-7a1b"
@@ -261,3 +266,65 @@ def test_trust_file_is_written_without_group_access(workspace: Workspace) -> Non
     finally:
         os.umask(old)
     assert stat.S_IMODE((workspace.home / "trust.json").stat().st_mode) == 0o600
+
+
+def run_on_terminal(workspace: Workspace, answer: bytes, timeout: float = 30) -> tuple[int, bytes]:
+    """`rupu run --agent bold hi` with stdin and stderr on a pty; types `answer` at the question."""
+    master, slave = pty.openpty()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    with subprocess.Popen(
+        [sys.executable, "-m", "rupu", "run", "--agent", "bold", "hi"],
+        stdin=slave,
+        stderr=slave,
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=workspace.project,
+    ) as process:
+        os.close(slave)
+        seen = b""
+        answered = False
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.1)
+                if ready:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:
+                        break
+                    seen += chunk
+                    if not answered and b"[y/N]" in seen:
+                        answered = True
+                        os.write(master, answer + b"\n")
+                if process.poll() is not None and not ready:
+                    break
+            code = process.wait(timeout=5)
+        finally:
+            process.kill()
+            os.close(master)
+    return code, seen
+
+
+BOLD = "---\nname: bold\nprovider: mock\npermissionMode: bypass\n---\nGo.\n"
+
+
+def test_on_a_terminal_yes_records_trust_and_runs(workspace: Workspace) -> None:
+    agent = workspace.write_agent("bold", BOLD, project=True)
+    code, seen = run_on_terminal(workspace, b"y")
+    assert code == 0, seen.decode()
+    text = seen.decode()
+    assert f"{agent}:4: agent 'bold' asks for permissionMode: bypass" in text
+    assert f"Trust the project {workspace.project.resolve()}?" in text
+    assert text.count("[y/N]") == 1
+    listed = orjson.loads(run_rupu("trust", "--list", "--format", "json").stdout)
+    assert [p["status"] for p in listed["projects"]] == ["trusted"]
+    assert run_rupu("run", "--agent", "bold", "hi").code == 0
+
+
+def test_on_a_terminal_anything_but_yes_refuses(workspace: Workspace) -> None:
+    workspace.write_agent("bold", BOLD, project=True)
+    code, seen = run_on_terminal(workspace, b"n")
+    assert code == 2, seen.decode()
+    assert "is not trusted" in seen.decode()
+    assert not (workspace.home / "trust.json").exists()
