@@ -46,6 +46,7 @@ class Finding:
     path: Path
     location: Location
     what: str
+    key: str = ""  # the setting, e.g. "permissionMode" or "providers.openai.base_url"
 
 
 class UntrustedProject(ConfigError):
@@ -78,7 +79,8 @@ def config_findings(paths: Paths, has_credential: HasCredential) -> list[Finding
     found: list[Finding] = []
 
     def add(loc: Sequence[str], what: str) -> None:
-        found.append(Finding(project, Location(str(project), find_line(list(loc))), what))
+        location = Location(str(project), find_line(list(loc)))
+        found.append(Finding(project, location, what, ".".join(loc)))
 
     for name, table in (data.get("providers") or {}).items():
         _provider_findings(name, table, _dig(mine, "providers", name) or {}, has_credential, add)
@@ -188,7 +190,7 @@ def agent_findings(spec: AgentSpec, paths: Paths) -> list[Finding]:
     found: list[Finding] = []
 
     def add(key: str, what: str) -> None:
-        found.append(Finding(spec.path, _front_location(spec.path, key), what))
+        found.append(Finding(spec.path, _front_location(spec.path, key), what, key))
 
     if front.permission_mode == "bypass":
         add("permissionMode", f"agent '{spec.name}' asks for permissionMode: bypass")

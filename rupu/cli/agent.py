@@ -61,14 +61,20 @@ def list_agents(app: AppContext, fmt: str) -> None:
 @click.argument("name")
 @click.pass_obj
 def show_agent(app: AppContext, name: str) -> None:
-    """An agent's settings and system prompt."""
+    """An agent's settings (each with where it came from and whether that scope is trusted) and its
+    system prompt."""
     from rupu.agents.catalog import resolve_agent
+    from rupu.provenance import Provenance
 
     spec = resolve_agent(name, app.paths)
-    front = spec.frontmatter.model_dump(by_alias=True, exclude_none=True)
-    click.echo(f"# {spec.name}  ({spec.scope}: {spec.path})")
-    for key, value in front.items():
-        if key != "name":
-            click.echo(f"{key}: {value}")
+    provenance = Provenance(app.paths)
+    home = provenance.file(spec.path, None, spec.scope)
+    click.echo(f"# {spec.name}  ({home.describe()})")
+    rows = provenance.agent_settings(spec)
+    width = max((len(f"{key}: {value}") for key, value, _ in rows), default=0)
+    for key, value, origin in rows:
+        click.echo(f"{f'{key}: {value}'.ljust(width)}  ({origin.describe()})")
+    for line in app.untrusted_lines([spec]):
+        click.echo(f"needs trust: {line}")
     click.echo("---")
     click.echo(spec.system_prompt)

@@ -43,6 +43,24 @@ class AppContext:
     ) -> None:
         """Refuses (or, on a terminal, asks once to trust) the project settings this invocation would
         use: its config.toml and the given agents. Call before any credential is resolved."""
+        self.trust_gate().check(self._findings(agents, mode_flag=mode_flag))
+
+    def untrusted_lines(self, agents: Iterable[AgentSpec] = ()) -> list[str]:
+        """`file:line: what` for each setting that a run would refuse until the project is trusted."""
+        from rupu.trust import TrustStore
+
+        root = self.paths.project
+        if root is None or self.trust_once:
+            return []
+        findings = self._findings(agents)
+        if not findings:
+            return []
+        store = TrustStore.load(self.paths.home)
+        return [f"{f.location}: {f.what}" for f in findings if not store.trusts(root, f.path)]
+
+    def _findings(
+        self, agents: Iterable[AgentSpec], *, mode_flag: str | None = None
+    ) -> list[Finding]:
         from rupu.trust_check import agent_findings, config_findings
 
         _ = self.config  # a broken file is reported as such first, not as a trust problem
@@ -50,9 +68,9 @@ class AppContext:
         for spec in {id(s): s for s in agents}.values():
             found = agent_findings(spec, self.paths)
             if mode_flag is not None:
-                found = [f for f in found if "permission" not in f.what]
+                found = [f for f in found if f.key != "permissionMode"]
             findings.extend(found)
-        self.trust_gate().check(findings)
+        return findings
 
     def trust_gate(self) -> TrustGate:
         from rupu.trust_check import TrustGate
