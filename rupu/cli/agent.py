@@ -45,9 +45,7 @@ def list_agents(app: AppContext, fmt: str) -> None:
         )
         return
     if not rows and not errors:
-        click.echo(
-            "no agents found: add NAME.md files to .rupu/agents/ or ~/.rupu/agents/", err=True
-        )
+        click.echo(_nothing_found(app), err=True)
         return
     print_table(
         ["NAME", "SCOPE", "PROVIDER", "MODEL", "DESCRIPTION"],
@@ -55,6 +53,26 @@ def list_agents(app: AppContext, fmt: str) -> None:
     )
     for broken in errors:
         click.echo(f"error: {broken['error']}", err=True)
+
+
+def _nothing_found(app: AppContext) -> str:
+    """Where `agent list` looked and how to start."""
+    looked = [f"  {directory} ({scope})" for scope, directory in app.paths.agent_dirs()]
+    if app.paths.project is None:
+        looked.append(f"  no project: no .rupu/ directory in {app.paths.cwd} or above it")
+    return "\n".join(
+        [
+            "no agents found; looked in:",
+            *looked,
+            "to start, create an agent file, e.g. .rupu/agents/hello.md in your project:",
+            "  ---",
+            "  name: hello",
+            "  provider: mock",
+            "  ---",
+            "  You say hello back.",
+            'then run: rupu run --agent hello "Hello"  (every key: docs/agents.md)',
+        ]
+    )
 
 
 @agent.command("show")
