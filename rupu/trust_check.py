@@ -57,8 +57,8 @@ class UntrustedProject(ConfigError):
         super().__init__(
             f"{finding.what}{others}; the project {root} is not trusted",
             location=finding.location,
-            hint=f"review its .rupu/ files, then run `rupu trust {root}` "
-            "(or pass --trust / set RUPU_TRUST=1 for one invocation)",
+            hint=f"review its .rupu/ files, then run `rupu trust {root}`; or pass --trust or set "
+            "RUPU_TRUST=1 for one invocation",
         )
         self.finding = finding
         self.root = root
