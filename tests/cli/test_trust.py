@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from tests.conftest import REPO_ROOT, CliResult, Workspace, run_rupu
+from tests.servers.model_lists import OpenAIModelsServer
 from tests.servers.openai_responses import ResponsesServer, ResponseStream, stream_reply, usage
 
 KEY = "sk-proj-canary-trust-7a1b"
@@ -328,3 +329,50 @@ def test_on_a_terminal_anything_but_yes_refuses(workspace: Workspace) -> None:
     assert code == 2, seen.decode()
     assert "is not trusted" in seen.decode()
     assert not (workspace.home / "trust.json").exists()
+
+
+def test_models_refresh_does_not_send_your_key_to_an_untrusted_base_url(
+    workspace: Workspace,
+) -> None:
+    server = OpenAIModelsServer([{"id": "gpt-x", "object": "model", "owned_by": "t"}], api_key=KEY)
+    with server:
+        config = workspace.write_config(
+            f'[providers.openai]\nbase_url = "{server.base_url}/v1"\n', project=True
+        )
+        result = run_rupu("models", "refresh", "--provider", "openai", env={"OPENAI_API_KEY": KEY})
+        refused(result, config, 2, "base_url would send your openai credential")
+        assert server.requests == []
+        ok = run_rupu(
+            "models",
+            "refresh",
+            "--provider",
+            "openai",
+            env={"OPENAI_API_KEY": KEY, "RUPU_TRUST": "1"},
+        )
+    assert ok.code == 0, ok.output
+    assert len(server.requests) == 1
+
+
+def test_a_mode_flag_overrides_the_agents_bypass_so_no_trust_is_needed(
+    workspace: Workspace,
+) -> None:
+    workspace.write_agent("bold", BOLD, project=True)
+    result = run_rupu("run", "--agent", "bold", "--mode", "readonly", "hi")
+    assert result.code == 0, result.output
+
+
+def test_resuming_a_run_checks_trust_again(workspace: Workspace) -> None:
+    text = "---\nname: calm\nprovider: mock\n---\nGo.\n"
+    agent = workspace.write_agent("calm", text, project=True)
+    flows = workspace.project / ".rupu" / "workflows"
+    flows.mkdir()
+    (flows / "go.yaml").write_text(
+        "name: go\nsteps:\n  - id: one\n    agent: calm\n    prompt: hi\n"
+        "  - id: two\n    depends_on: one\n    approval: {prompt: ok?}\n"
+    )
+    parked = run_rupu("workflow", "run", "go", "--plain")
+    assert parked.code == 0, parked.output
+    [run_dir] = [p for p in (workspace.home / "runs").iterdir() if p.is_dir()]
+    agent.write_text(text.replace("provider: mock", "provider: mock\npermissionMode: bypass"))
+    result = run_rupu("workflow", "approve", run_dir.name, "--plain")
+    refused(result, agent, 4, "permissionMode: bypass")
