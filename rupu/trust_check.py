@@ -53,12 +53,16 @@ class UntrustedProject(ConfigError):
     """A run would use a setting from a project the user has not trusted (exit 2)."""
 
     def __init__(self, finding: Finding, root: Path, *, more: int = 0) -> None:
+        from rupu.trust import project_files
+
         others = f" (and {more} more setting{'s' if more > 1 else ''})" if more else ""
+        standard = finding.path.resolve() in {p.resolve() for p in project_files(root)}
+        target = root if standard else finding.path
         super().__init__(
             f"{finding.what}{others}; the project {root} is not trusted",
             location=finding.location,
-            hint=f"review its .rupu/ files, then run `rupu trust {root}`; or pass --trust or set "
-            "RUPU_TRUST=1 for one invocation",
+            hint=f"review its .rupu/ files, then run `rupu trust {target}`; or pass --trust or "
+            "set RUPU_TRUST=1 for one invocation",
         )
         self.finding = finding
         self.root = root

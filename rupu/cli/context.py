@@ -65,7 +65,7 @@ class AppContext:
 
         _ = self.config  # a broken file is reported as such first, not as a trust problem
         findings: list[Finding] = config_findings(self.paths, self._has_credential)
-        for spec in {id(s): s for s in agents}.values():
+        for spec in {s.path: s for s in agents}.values():
             found = agent_findings(spec, self.paths)
             if mode_flag is not None:
                 found = [f for f in found if f.key != "permissionMode"]

@@ -32,10 +32,21 @@ def _project(app: AppContext, directory: Path | None) -> Path:
     return root
 
 
+def _project_of(app: AppContext, file: Path) -> Path:
+    from rupu.errors import UsageError
+    from rupu.paths import find_project_root
+
+    root = find_project_root(file.parent, app.paths.home)
+    if root is None:
+        raise UsageError(
+            f"{file} is not inside a rupu project (no .rupu/ directory above it)",
+            hint="files outside a project need no trust",
+        )
+    return root
+
+
 @click.command()
-@click.argument(
-    "directory", required=False, type=click.Path(file_okay=False, path_type=Path), metavar="[DIR]"
-)
+@click.argument("directory", required=False, type=click.Path(path_type=Path), metavar="[DIR|FILE]")
 @click.option("--list", "list_all", is_flag=True, help="List the trusted projects.")
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
@@ -44,15 +55,20 @@ def _project(app: AppContext, directory: Path | None) -> Path:
 def trust(app: AppContext, directory: Path | None, list_all: bool, fmt: str) -> None:
     """Trust the project in DIR (default: the current project): its .rupu/ config, agents and
     workflows may then run programs, choose hosts for your credentials and widen tool permissions.
-    Trust covers the files as they are now; changing a file's settings needs trust again."""
+    Trust covers the files as they are now; changing a file's settings needs trust again. FILE
+    trusts one agent file elsewhere in a project (one a workflow names by path)."""
     from rupu.trust import TrustStore
 
     store = TrustStore.load(app.paths.home)
     if list_all:
         _print_list(store, fmt)
         return
+    extra: list[Path] = []
+    if directory is not None and directory.is_file():
+        extra = [directory.expanduser().resolve()]
+        directory = _project_of(app, extra[0])
     root = _project(app, directory)
-    names = store.trust(root)
+    names = store.trust(root, extra=extra)
     store.save()
     click.echo(f"trusted {root}")
     for name in names:

@@ -376,3 +376,19 @@ def test_resuming_a_run_checks_trust_again(workspace: Workspace) -> None:
     agent.write_text(text.replace("provider: mock", "provider: mock\npermissionMode: bypass"))
     result = run_rupu("workflow", "approve", run_dir.name, "--plain")
     refused(result, agent, 4, "permissionMode: bypass")
+
+
+def test_an_agent_file_elsewhere_in_the_project_is_trusted_by_path(workspace: Workspace) -> None:
+    (workspace.project / ".rupu").mkdir()
+    elsewhere = workspace.project / "ops" / "bold.md"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(BOLD)
+    result = run_rupu("run", "--agent", "ops/bold.md", "hi")
+    refused(result, elsewhere, 4, "permissionMode: bypass")
+    assert f"run `rupu trust {elsewhere}`" in result.stderr
+    assert run_rupu("trust").code == 0
+    assert run_rupu("run", "--agent", "ops/bold.md", "hi").code == 2
+    trusted = run_rupu("trust", "ops/bold.md")
+    assert trusted.code == 0, trusted.output
+    assert "ops/bold.md" in trusted.stdout
+    assert run_rupu("run", "--agent", "ops/bold.md", "hi").code == 0
