@@ -45,18 +45,25 @@ class AppContext:
         use: its config.toml and the given agents. Call before any credential is resolved."""
         self.trust_gate().check(self._findings(agents, mode_flag=mode_flag))
 
-    def untrusted_lines(self, agents: Iterable[AgentSpec] = ()) -> list[str]:
-        """`file:line: what` for each setting that a run would refuse until the project is trusted."""
+    def untrusted_lines(
+        self, agents: Iterable[AgentSpec] = (), *, include_trusted: bool = False
+    ) -> list[str]:
+        """`file:line: what` for each setting that a run would refuse until the project is trusted
+        (with `include_trusted`, also those the user already trusted)."""
         from rupu.trust import TrustStore
 
         root = self.paths.project
-        if root is None or self.trust_once:
+        if root is None or (self.trust_once and not include_trusted):
             return []
         findings = self._findings(agents)
         if not findings:
             return []
         store = TrustStore.load(self.paths.home)
-        return [f"{f.location}: {f.what}" for f in findings if not store.trusts(root, f.path)]
+        return [
+            f"{f.location}: {f.what}"
+            for f in findings
+            if include_trusted or not store.trusts(root, f.path)
+        ]
 
     def _findings(
         self, agents: Iterable[AgentSpec], *, mode_flag: str | None = None

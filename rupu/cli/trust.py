@@ -68,6 +68,7 @@ def trust(app: AppContext, directory: Path | None, list_all: bool, fmt: str) -> 
         extra = [directory.expanduser().resolve()]
         directory = _project_of(app, extra[0])
     root = _project(app, directory)
+    allowed = _needing_trust(app, root, extra)
     names = store.trust(root, extra=extra)
     store.save()
     click.echo(f"trusted {root}")
@@ -75,6 +76,30 @@ def trust(app: AppContext, directory: Path | None, list_all: bool, fmt: str) -> 
         click.echo(f"  {name}")
     if not names:
         click.echo("  (no settings files yet; files added later need trust again)")
+    if allowed:
+        click.echo("settings this allows:")
+        for line in allowed:
+            click.echo(f"  {line}")
+
+
+def _needing_trust(app: AppContext, root: Path, extra: list[Path]) -> list[str]:
+    """What the project's files do that needs trust (reported for the current project only)."""
+    from rupu.agents.catalog import AgentCatalog
+    from rupu.agents.spec import load_agent_file
+    from rupu.errors import ConfigError
+
+    if app.paths.project is None or app.paths.project.resolve() != root.resolve():
+        return []
+    agents = [s for s in AgentCatalog.scan(app.paths).agents.values() if s.scope == "project"]
+    for path in extra:
+        try:
+            agents.append(load_agent_file(path, "path"))
+        except ConfigError:
+            continue
+    try:
+        return app.untrusted_lines(agents, include_trusted=True)
+    except ConfigError:
+        return []
 
 
 def _print_list(store: TrustStore, fmt: str) -> None:

@@ -392,3 +392,14 @@ def test_an_agent_file_elsewhere_in_the_project_is_trusted_by_path(workspace: Wo
     assert trusted.code == 0, trusted.output
     assert "ops/bold.md" in trusted.stdout
     assert run_rupu("run", "--agent", "ops/bold.md", "hi").code == 0
+
+
+def test_trust_prints_the_settings_it_allows(workspace: Workspace) -> None:
+    agent = workspace.write_agent("bold", BOLD, project=True)
+    for _ in range(2):  # also when trusting again
+        result = run_rupu("trust")
+        assert result.code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert lines[lines.index("settings this allows:") + 1] == (
+            f"  {agent}:4: agent 'bold' asks for permissionMode: bypass"
+        )
