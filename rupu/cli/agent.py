@@ -45,9 +45,7 @@ def list_agents(app: AppContext, fmt: str) -> None:
         )
         return
     if not rows and not errors:
-        click.echo(
-            "no agents found: add NAME.md files to .rupu/agents/ or ~/.rupu/agents/", err=True
-        )
+        click.echo(_nothing_found(app), err=True)
         return
     print_table(
         ["NAME", "SCOPE", "PROVIDER", "MODEL", "DESCRIPTION"],
@@ -57,18 +55,44 @@ def list_agents(app: AppContext, fmt: str) -> None:
         click.echo(f"error: {broken['error']}", err=True)
 
 
+def _nothing_found(app: AppContext) -> str:
+    """Where `agent list` looked and how to start."""
+    looked = [f"  {directory} ({scope})" for scope, directory in app.paths.agent_dirs()]
+    if app.paths.project is None:
+        looked.append(f"  no project: no .rupu/ directory in {app.paths.cwd} or above it")
+    return "\n".join(
+        [
+            "no agents found; looked in:",
+            *looked,
+            "to start, create an agent file, e.g. .rupu/agents/hello.md in your project:",
+            "  ---",
+            "  name: hello",
+            "  provider: mock",
+            "  ---",
+            "  You say hello back.",
+            'then run: rupu run --agent hello "Hello"  (every key: docs/agents.md)',
+        ]
+    )
+
+
 @agent.command("show")
 @click.argument("name")
 @click.pass_obj
 def show_agent(app: AppContext, name: str) -> None:
-    """An agent's settings and system prompt."""
+    """An agent's settings (each with where it came from and whether that scope is trusted) and its
+    system prompt."""
     from rupu.agents.catalog import resolve_agent
+    from rupu.provenance import Provenance
 
     spec = resolve_agent(name, app.paths)
-    front = spec.frontmatter.model_dump(by_alias=True, exclude_none=True)
-    click.echo(f"# {spec.name}  ({spec.scope}: {spec.path})")
-    for key, value in front.items():
-        if key != "name":
-            click.echo(f"{key}: {value}")
+    provenance = Provenance(app.paths)
+    home = provenance.file(spec.path, None, spec.scope)
+    click.echo(f"# {spec.name}  ({home.describe()})")
+    rows = provenance.agent_settings(spec)
+    width = max((len(f"{key}: {value}") for key, value, _ in rows), default=0)
+    for key, value, origin in rows:
+        click.echo(f"{f'{key}: {value}'.ljust(width)}  ({origin.describe()})")
+    for line in app.untrusted_lines([spec]):
+        click.echo(f"needs trust: {line}")
     click.echo("---")
     click.echo(spec.system_prompt)

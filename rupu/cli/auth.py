@@ -157,6 +157,7 @@ def _sign_in(
     from rupu.auth.oauth.endpoints import oauth_profile
     from rupu.errors import CredentialError
 
+    app.require_trust()
     settings = app.config.provider(provider)
     profile = oauth_profile(provider, settings.oauth)
     stored = anyio.run(_run_sign_in, profile, no_browser, wait)

@@ -21,6 +21,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "usage": ("rupu.cli.usage", "usage", "Token and cost totals from transcripts and runs."),
     "auth": ("rupu.cli.auth", "auth", "Sign in to providers and manage stored credentials."),
     "workflow": ("rupu.cli.workflow", "workflow", "Run, list, show and resume workflows."),
+    "trust": (
+        "rupu.cli.trust",
+        "trust",
+        "Trust a project's .rupu/ settings, or list trusted ones.",
+    ),
+    "untrust": ("rupu.cli.trust", "untrust", "Forget the trust given to a project."),
 }
 
 
@@ -42,18 +48,31 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option(
+    "--trust",
+    "trust_once",
+    is_flag=True,
+    help="Trust the current project's .rupu/ settings for this invocation only (also RUPU_TRUST=1).",
+)
 @click.version_option(__version__, prog_name="rupu")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, trust_once: bool) -> None:
     """rupu: multi-agent workflows from Markdown agent files.
 
     State lives in $RUPU_HOME (default ~/.rupu); a project's .rupu/ directory layers on top.
     """
     from rupu.cli.context import AppContext
 
-    ctx.obj = AppContext.from_environment(debug=debug)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        return
+    ctx.obj = AppContext.from_environment(debug=debug, trust=trust_once)
 
 
 def main(argv: list[str] | None = None) -> Any:

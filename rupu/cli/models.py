@@ -159,6 +159,7 @@ def refresh_models(app: AppContext, providers: tuple[str, ...]) -> None:
 
     for name in providers:
         provider_kind(name, app.config)
+    app.require_trust()
     names = list(dict.fromkeys(providers)) or refreshable_providers(app.config)
     resolver = CredentialResolver.from_environment(app.paths, app.env, app.config)
 

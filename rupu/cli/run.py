@@ -90,6 +90,7 @@ def run(
 
     text = _read_prompt(prompt)
     spec = resolve_agent(agent_ref, app.paths)
+    app.require_trust([spec], mode_flag=mode)
     # Resolved before the event loop starts: reading the credential store blocks.
     route = resolve_route(
         spec,

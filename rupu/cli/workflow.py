@@ -164,6 +164,7 @@ def show_workflow(
 ) -> None:
     """A workflow's inputs, steps and graph, with each step's resolved provider and model."""
     from rupu.cli.workflow_show import describe_plan, print_plan
+    from rupu.provenance import Provenance, workflow_origins
     from rupu.workflows.catalog import load_reference
     from rupu.workflows.engine import plan_workflow
     from rupu.workflows.plan import Overrides
@@ -174,12 +175,16 @@ def show_workflow(
     )
     for warning in loaded.warnings:
         click.echo(f"rupu: warning: {warning}", err=True)
+    origins = workflow_origins(Provenance(app.paths), plan)
+    agents = [call.agent for step in plan.steps.values() for call in step.calls]
+    needs_trust = app.untrusted_lines(agents)
     if fmt == "json":
         import orjson
 
-        click.echo(orjson.dumps(describe_plan(plan), option=orjson.OPT_INDENT_2).decode())
+        described = describe_plan(plan, origins, needs_trust)
+        click.echo(orjson.dumps(described, option=orjson.OPT_INDENT_2).decode())
     else:
-        print_plan(plan)
+        print_plan(plan, origins, needs_trust)
 
 
 @workflow.command("runs")

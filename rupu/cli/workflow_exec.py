@@ -38,6 +38,9 @@ def make_engine(app: AppContext, *, mode: str | None = None) -> Engine:
         app.config,
         lambda target: build_provider_for(app, target, fallbacks=target.fallbacks),
         toolbox=_toolbox_opener(app, mode),
+        check_plan=lambda plan: app.require_trust(
+            [call.agent for step in plan.steps.values() for call in step.calls], mode_flag=mode
+        ),
     )
 
 

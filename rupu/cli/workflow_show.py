@@ -8,8 +8,11 @@ from typing import Any
 
 import click
 
+from rupu.provenance import Origin
 from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.store import RunLock, RunRecord
+
+Origins = dict[tuple[str, str | None], dict[str, Origin]]
 
 SYMBOLS = {
     "succeeded": "✓",
@@ -23,9 +26,13 @@ SYMBOLS = {
 }
 
 
-def _calls(planned: PlannedStep) -> list[dict[str, Any]]:
+def _calls(planned: PlannedStep, origins: Origins) -> list[dict[str, Any]]:
     return [
         {
+            "origins": {
+                key: origin.as_dict()
+                for key, origin in origins.get((planned.id, call.sub), {}).items()
+            },
             "key": call.key,
             "sub": call.sub,
             "agent": call.agent.name,
@@ -38,7 +45,9 @@ def _calls(planned: PlannedStep) -> list[dict[str, Any]]:
     ]
 
 
-def describe_plan(plan: Plan) -> dict[str, Any]:
+def describe_plan(
+    plan: Plan, origins: Origins | None = None, needs_trust: list[str] | None = None
+) -> dict[str, Any]:
     loaded = plan.loaded
     graph = loaded.graph
     return {
@@ -55,7 +64,7 @@ def describe_plan(plan: Plan) -> dict[str, Any]:
                 "id": p.id,
                 "kind": p.kind,
                 "needs": p.needs,
-                "calls": _calls(p),
+                "calls": _calls(p, origins or {}),
                 "continue_on_error": p.continue_on_error,
                 "max_parallel": p.max_parallel,
                 "approval": p.step.approval is not None,
@@ -66,10 +75,13 @@ def describe_plan(plan: Plan) -> dict[str, Any]:
         ],
         "stages": graph.stages(),
         "edges": [list(e) for e in graph.edges()],
+        "needs_trust": needs_trust or [],
     }
 
 
-def print_plan(plan: Plan) -> None:
+def print_plan(
+    plan: Plan, origins: Origins | None = None, needs_trust: list[str] | None = None
+) -> None:
     loaded = plan.loaded
     workflow = loaded.workflow
     title = f"workflow {plan.name}"
@@ -104,6 +116,30 @@ def print_plan(plan: Plan) -> None:
             feeds = loaded.graph.feeds(step_id)
             if feeds:
                 click.echo(f"  {step_id} ──▶ {', '.join(feeds)}")
+    _print_origins(plan, origins or {})
+    for line in needs_trust or []:
+        click.echo(f"needs trust: {line}")
+
+
+def _print_origins(plan: Plan, origins: Origins) -> None:
+    """Where each step's agent, provider and model came from."""
+    if not origins:
+        return
+    click.echo("settings:")
+    for planned in plan.steps.values():
+        for call in planned.calls:
+            found = origins.get((planned.id, call.sub))
+            if found is None:
+                continue
+            name = planned.id + (f"/{call.sub}" if call.sub else "")
+            click.echo(f"  {name}")
+            values = {
+                "agent": call.agent.name,
+                "provider": call.target.provider,
+                "model": call.target.model,
+            }
+            for key, origin in found.items():
+                click.echo(f"    {key} {values[key]}  ({origin.describe()})")
 
 
 def _shape(planned: PlannedStep) -> str:

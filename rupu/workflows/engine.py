@@ -87,12 +87,16 @@ class Engine:
     build: ProviderBuilder
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     toolbox: ToolboxOpener | None = None
+    # Refuses a plan before any provider is built (project trust); raises to refuse.
+    check_plan: Callable[[Plan], None] | None = None
 
     @property
     def store(self) -> RunStore:
         return RunStore(self.paths.runs)
 
     def _pool(self, plan: Plan) -> ProviderPool:
+        if self.check_plan is not None:
+            self.check_plan(plan)
         pool = ProviderPool(self.build, self.config)
         pool.prepare(plan.targets)
         return pool
