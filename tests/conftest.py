@@ -1,5 +1,6 @@
 """Fixtures every test gets: a private RUPU_HOME and project directory, provider secrets removed from
-the environment, and `rupu` run as a real subprocess."""
+the environment, `rupu` run as a real subprocess, and loopback servers that fail the test at teardown
+when they rejected a request the test did not expect."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.servers.base import LoopbackServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SECRET_VARS = (
@@ -66,6 +69,27 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Works
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(project)
     yield Workspace(home, project)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_servers_reject_nothing() -> Iterator[None]:
+    """Fail the test at teardown if any loopback server it started recorded a violation that the test
+    did not take with `server.take_violations()`."""
+    LoopbackServer.started.clear()
+    yield
+    started = list(LoopbackServer.started)
+    LoopbackServer.started.clear()
+    rejected = [
+        f"{type(server).__name__} at {server.base_url} rejected: {violation}"
+        for server in started
+        for violation in server.violations
+    ]
+    if rejected:
+        pytest.fail(
+            "loopback servers rejected requests the test did not expect:\n"
+            + "\n".join(f"  - {line}" for line in rejected),
+            pytrace=False,
+        )
 
 
 @dataclass

@@ -168,7 +168,6 @@ async def test_context_overflow_drops_the_oldest_exchange(tmp_path: Path) -> Non
         )
         async with running(tmp_path, chat_setup(server), agent(["list_dir"])) as run:
             result = await run.run("look around")
-        server.assert_clean()
     assert result.status == "ok" and result.text == "done"
     sizes = [len(r.body["messages"]) for r in server.requests]
     assert sizes == [2, 4, 6, 4]  # system+user, +call+result, +call+result, then trimmed

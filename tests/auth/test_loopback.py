@@ -105,7 +105,6 @@ async def test_code_exchange_verifies_pkce_and_state() -> None:
             redirect_uri=authorization.redirect_uri,
             state=authorization.pkce.state,
         )
-        server.assert_clean()
     assert tokens.access_token.reveal().startswith("at-")
     assert browser.pages[0][0] == 200 and "signed in" in browser.pages[0][1]
     assert authorization.redirect_uri.startswith("http://localhost:")

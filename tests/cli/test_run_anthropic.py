@@ -66,7 +66,6 @@ def test_run_streams_the_answer_and_records_the_turn(workspace: Workspace) -> No
         result = run_rupu(
             "run", "--agent", "reviewer", "review this", env={"ANTHROPIC_API_KEY": KEY}
         )
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Looks good.\n"
     assert "thinking: Checking the diff.\n" in result.stderr
@@ -199,7 +198,6 @@ def test_a_declared_provider_of_kind_anthropic_uses_its_own_key(workspace: Works
         workspace.write_agent("gw", "---\nname: gw\nprovider: claude-gw\n---\n\nBe brief.\n")
         server.script.append(stream_reply(response_stream([Text(["via gateway"])])))
         result = run_rupu("run", "--agent", "gw", "hi", env={"RUPU_CLAUDE_GW_API_KEY": "gw-key"})
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "via gateway\n"
     assert server.requests[0].headers["x-api-key"] == "gw-key"

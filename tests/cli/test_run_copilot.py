@@ -66,7 +66,6 @@ def test_copilot_agent_streams_answer_and_records_transcript(
             )
         )
         result = run_agent(workspace, server, var=var)
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Tabs or spaces?\n"
     assert "copilot · gpt-4.1 (served by gpt-4.1-2025-04-14)" in result.stderr
@@ -122,7 +121,6 @@ def test_unknown_model_id_lists_what_the_route_accepts(workspace: Workspace) -> 
     # lets it through so the route's own refusal is what is tested here.
     with CopilotServer(github_token=GITHUB_TOKEN) as server:
         result = run_agent(workspace, server, model="gpt-4-1", flags=("--allow-unknown-model",))
-        server.assert_clean()
     assert result.code == 3
     assert "model 'gpt-4-1' is not available on Copilot's chat completions route" in result.stderr
     assert "did you mean 'gpt-4.1'" in result.stderr

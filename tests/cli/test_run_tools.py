@@ -77,7 +77,6 @@ def test_scripted_edit_through_two_tool_round_trips(workspace: Workspace) -> Non
             cwd=workspace.project,
             env={"RUPU_LOCAL_API_KEY": KEY},
         )
-        server.assert_clean()
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Changed the greeting.\n"
     assert (workspace.project / "greet.py").read_text() == 'def greet():\n    return "hi"\n'
@@ -301,7 +300,6 @@ def test_mcp_tool_is_called_and_its_result_returned(workspace: Workspace) -> Non
         result = run_detached(
             "run", "--agent", "m", "try it", cwd=workspace.project, env={"RUPU_LOCAL_API_KEY": KEY}
         )
-        server.assert_clean()
     assert result.returncode == 0, result.stderr
     first, second = (r.body for r in server.requests)
     assert [t["function"]["name"] for t in first["tools"]] == ["probe__shout"]
@@ -339,7 +337,6 @@ def test_bash_sees_no_provider_secrets(workspace: Workspace) -> None:
             cwd=workspace.project,
             env=canaries,
         )
-        server.assert_clean()
     assert result.returncode == 0, result.stderr
     shown = tool_messages(server.requests[1].body)[0]["content"]
     assert "PATH=" in shown

@@ -59,8 +59,6 @@ def test_rate_limited_primary_fails_over_and_cools_down(workspace: Workspace, wh
         result = run_rupu(
             *args, env={"RUPU_ALPHA_API_KEY": "k-primary", "RUPU_BETA_API_KEY": "k-secondary"}
         )
-        primary.assert_clean()
-        secondary.assert_clean()
     assert result.code == 0, result.stderr
     assert len(secondary.requests) == 20
     assert {r.body["model"] for r in secondary.requests} == {"beta-1"}
