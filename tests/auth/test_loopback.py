@@ -194,7 +194,9 @@ async def test_fixed_port_falls_back_to_the_registered_second_port() -> None:
         squatter.listen()
         listener = await bind_loopback("openai", (first, second), 0.1)
         async with listener:
-            host, port = listener.extra(anyio.abc.SocketAttribute.local_address)[:2]
+            address = listener.extra(anyio.abc.SocketAttribute.local_address)
+    assert isinstance(address, tuple)
+    host, port = address[:2]
     assert (host, port) == ("127.0.0.1", second)
 
 

@@ -119,9 +119,9 @@ async def test_concurrent_users_make_exactly_one_token_call(
             start.set()
     assert server.counts["refresh"] == 1
     assert len(results) == users
-    assert {c.secret.reveal() for c in results} == {
-        store.get("openai", "sso").secret.get_secret_value()
-    }  # type: ignore[union-attr]
+    saved = store.get("openai", "sso")
+    assert saved is not None
+    assert {c.secret.reveal() for c in results} == {saved.secret.get_secret_value()}
     assert all(c.secret.reveal() != old.secret.get_secret_value() for c in results)
     assert all(c.expires_at is not None and c.expires_at - clock.now >= 60 for c in results)
 
