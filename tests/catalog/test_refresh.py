@@ -191,7 +191,7 @@ async def test_openai_key_lists_chat_models_only(workspace: Workspace) -> None:
 
 
 async def test_openai_sign_in_lists_the_chatgpt_backend_models(workspace: Workspace) -> None:
-    models = [
+    models: list[dict[str, Any]] = [
         {"slug": "gpt-5.2-codex", "display_name": "GPT-5.2 Codex", "context_window": 272000},
         {"slug": "gpt-5.1-codex-mini", "display_name": "GPT-5.1 Codex mini"},
     ]
@@ -277,7 +277,7 @@ async def test_gemini_invalid_key_and_empty_list(workspace: Workspace) -> None:
 async def test_copilot_exchanges_the_github_token_then_lists_chat_models(
     workspace: Workspace,
 ) -> None:
-    models = [
+    models: list[dict[str, Any]] = [
         {"id": "claude-sonnet-4.6", "supported_endpoints": ["/chat/completions", "/v1/messages"]},
         {"id": "gpt-5-mini", "supported_endpoints": ["/responses"]},
         {"id": "text-embedding-3-small", "type": "embeddings"},
