@@ -22,6 +22,7 @@ from rupu.providers.anthropic_decode import MessagesStreamDecoder
 from rupu.providers.base import TurnBuilder
 from rupu.providers.sse import SSEDecoder
 from tests.servers.anthropic import (
+    Block,
     Redacted,
     Text,
     Thinking,
@@ -50,7 +51,7 @@ def fold(events: list[StreamEvent]) -> AssistantTurn:
     return builder.result()
 
 
-MIXED = [
+MIXED: list[Block] = [
     Thinking(["Let me ", "think."], signature="c2lnbmF0dXJl" * 8, signature_parts=3),
     Redacted("opaque-redacted-data=="),
     Text(["The answer ", "is 4."]),

@@ -33,7 +33,7 @@ OK = response_stream([Text(["Hello", " there"])])
 
 
 def in_backoff_window(delay: float, retry_index: int) -> bool:
-    nominal = min(0.5 * 2**retry_index, 8.0)
+    nominal: float = min(0.5 * 2**retry_index, 8.0)
     return 0.75 * nominal <= delay <= nominal
 
 

@@ -10,11 +10,12 @@ from rupu.messages import Message, ModelRequest, ToolCallPart, ToolResultPart
 from rupu.providers.copilot import CopilotBearerSource, CopilotProvider
 from rupu.providers.registry import FACTORIES, factory_for
 from tests.providers.copilot_setup import GITHUB_TOKEN, ask, complete, open_copilot
+from tests.servers.base import Reply
 from tests.servers.copilot import CopilotServer, FakeClock, github_error
 from tests.servers.openai_chat import completion, stream_reply, text_stream, usage
 
 
-def answer(*pieces: str, model: str = "gpt-4.1") -> object:
+def answer(*pieces: str, model: str = "gpt-4.1") -> Reply:
     return stream_reply(text_stream(list(pieces), model=model, with_usage=usage(20, 4, cached=8)))
 
 

@@ -4,7 +4,7 @@ streamed content is never retried."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 
@@ -20,10 +20,10 @@ from rupu.messages import (
 from rupu.providers.retry import RetryPolicy, stream_with_retries
 from tests.providers.anthropic_support import RecordedSleep
 
-Step = list[StreamEvent] | tuple[list[StreamEvent], ProviderError]
+Step = Sequence[StreamEvent] | tuple[Sequence[StreamEvent], ProviderError]
 
 
-def scripted(steps: list[Step]) -> tuple[Callable[[], AsyncIterator[StreamEvent]], list[int]]:
+def scripted(steps: Sequence[Step]) -> tuple[Callable[[], AsyncIterator[StreamEvent]], list[int]]:
     """An attempt factory playing one step per attempt: events, then optionally an error."""
     calls: list[int] = []
 
@@ -48,7 +48,7 @@ DONE: list[StreamEvent] = [ResponseStarted("m"), TextDelta("ok"), ResponseFinish
 
 
 async def drive(
-    steps: list[Step], policy: RetryPolicy | None = None
+    steps: Sequence[Step], policy: RetryPolicy | None = None
 ) -> tuple[list[StreamEvent], RecordedSleep, int]:
     attempt, calls = scripted(steps)
     sleep = RecordedSleep()
