@@ -13,6 +13,7 @@ import orjson
 from tests.conftest import Workspace, run_rupu
 from tests.servers.anthropic import (
     AnthropicServer,
+    Block,
     Text,
     Thinking,
     Usage,
@@ -33,7 +34,10 @@ effort: low
 
 You review code.
 """
-ANSWER = [Thinking(["Checking ", "the diff."], signature="sig-cli"), Text(["Looks ", "good."])]
+ANSWER: list[Block] = [
+    Thinking(["Checking ", "the diff."], signature="sig-cli"),
+    Text(["Looks ", "good."]),
+]
 
 
 def setup(workspace: Workspace, server: AnthropicServer, extra: str = "") -> None:

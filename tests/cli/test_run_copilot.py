@@ -82,7 +82,7 @@ def test_copilot_agent_streams_answer_and_records_transcript(
     by_type = {e["type"]: e["data"] for e in events}
     assert by_type["run_start"]["provider"] == "copilot"  # type: ignore[index]
     assert by_type["run_start"]["model"] == "gpt-4.1"  # type: ignore[index]
-    assert by_type["usage"] == {  # type: ignore[comparison-overlap]
+    assert by_type["usage"] == {
         "provider": "copilot",
         "model": "gpt-4.1",
         "credential": f"api-key from env {var}",

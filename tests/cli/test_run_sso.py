@@ -56,7 +56,7 @@ def run_and_check(workspace: Workspace, expected: str) -> dict[str, Any]:
     assert "sso from" in result.stderr
     (path,) = (workspace.home / "transcripts").glob("*.jsonl")
     events = [json.loads(line) for line in path.read_text().splitlines()]
-    start = events[0]["data"]
+    start: dict[str, Any] = events[0]["data"]
     assert start["credential"].startswith("sso from")
     turn_end = next(e for e in events if e["type"] == "turn_end")["data"]
     assert turn_end["stop_reason"] == "end_turn"

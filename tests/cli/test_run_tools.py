@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -34,8 +35,8 @@ def local_provider(workspace: Workspace, server: ChatCompletionsServer, extra: s
     workspace.write_config(f'[providers.local]\nbase_url = "{server.base_url}"\n{extra}')
 
 
-def tool_messages(body: dict[str, object]) -> list[dict[str, str]]:
-    return [m for m in body["messages"] if m["role"] == "tool"]  # type: ignore[union-attr, index]
+def tool_messages(body: dict[str, Any]) -> list[dict[str, str]]:
+    return [m for m in body["messages"] if m["role"] == "tool"]
 
 
 def test_scripted_edit_through_two_tool_round_trips(workspace: Workspace) -> None:
@@ -218,7 +219,7 @@ def test_prompt_injection_is_denied_under_the_default_mode(workspace: Workspace)
 
 
 def test_mode_precedence(workspace: Workspace) -> None:
-    turns = [
+    turns: list[dict[str, Any]] = [
         {"tool_calls": [{"name": "write_file", "arguments": {"path": "out.txt", "content": "x"}}]},
         {"text": "ok"},
     ]
@@ -257,7 +258,7 @@ def test_unknown_modes_are_rejected_when_files_load(workspace: Workspace) -> Non
 
 
 def test_ask_without_a_terminal_never_waits_on_stdin(workspace: Workspace) -> None:
-    turns = [
+    turns: list[dict[str, Any]] = [
         {"tool_calls": [{"name": "bash", "arguments": {"command": "touch ran"}}]},
         {"text": "done"},
     ]
