@@ -6,6 +6,7 @@ beats `retry-after`; both are honoured up to the 60 s cap."""
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
 
@@ -38,10 +39,10 @@ def in_backoff_window(delay: float, retry_index: int) -> bool:
 
 
 async def fails(
-    server: AnthropicServer, **kwargs: object
+    server: AnthropicServer, **kwargs: Any
 ) -> tuple[ProviderError, list[StreamEvent], RecordedSleep]:
     sleep = RecordedSleep()
-    provider = make_provider(server.base_url, sleep=sleep, **kwargs)  # type: ignore[arg-type]
+    provider = make_provider(server.base_url, sleep=sleep, **kwargs)
     events: list[StreamEvent] = []
     with pytest.raises(ProviderError) as caught:
         async for event in provider.stream(request()):
@@ -51,10 +52,10 @@ async def fails(
 
 
 async def succeeds(
-    server: AnthropicServer, **kwargs: object
+    server: AnthropicServer, **kwargs: Any
 ) -> tuple[list[StreamEvent], RecordedSleep]:
     sleep = RecordedSleep()
-    provider = make_provider(server.base_url, sleep=sleep, **kwargs)  # type: ignore[arg-type]
+    provider = make_provider(server.base_url, sleep=sleep, **kwargs)
     turn, events = await run_turn(provider, request())
     await provider.aclose()
     assert turn.message.text() == "Hello there"

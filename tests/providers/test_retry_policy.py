@@ -5,6 +5,7 @@ streamed content is never retried."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -39,9 +40,9 @@ def scripted(steps: Sequence[Step]) -> tuple[Callable[[], AsyncIterator[StreamEv
     return attempt, calls
 
 
-def failure(**kwargs: object) -> ProviderError:
+def failure(**kwargs: Any) -> ProviderError:
     kwargs.setdefault("retryable", True)
-    return ProviderError("p", "boom", **kwargs)  # type: ignore[arg-type]
+    return ProviderError("p", "boom", **kwargs)
 
 
 DONE: list[StreamEvent] = [ResponseStarted("m"), TextDelta("ok"), ResponseFinished("end_turn")]
