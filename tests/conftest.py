@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,9 +129,9 @@ def run_rupu(
 
 
 @pytest.fixture
-def rupu() -> type[object]:
+def rupu() -> Callable[..., CliResult]:
     """Call as `rupu("run", "--agent", ...)`."""
-    return run_rupu  # type: ignore[return-value]
+    return run_rupu
 
 
 @pytest.fixture(autouse=True)

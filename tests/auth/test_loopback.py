@@ -7,6 +7,7 @@ import socket
 import string
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import anyio
 import httpx
@@ -36,7 +37,7 @@ def test_verifier_and_state_are_long_random_and_unreserved() -> None:
     assert pair.state != pair.verifier and pair.verifier not in repr(pair)
 
 
-def profile_for(server: OAuthServer, **changes: object) -> OAuthProfile:
+def profile_for(server: OAuthServer, **changes: Any) -> OAuthProfile:
     base = OAuthProfile(
         provider="openai",
         flow="pkce",
@@ -47,7 +48,7 @@ def profile_for(server: OAuthServer, **changes: object) -> OAuthProfile:
         redirect_ports=(0,),
         redirect_path="/auth/callback",
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 def free_port() -> int:

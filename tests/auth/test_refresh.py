@@ -219,7 +219,9 @@ async def test_leader_cancelled_mid_request_still_stores_the_rotated_token(
         later = await source(server, store, clock, tmp_path).get()
     assert server.counts["refresh"] == 1 and server.invalid_grants == 0
     assert got[0].secret == later.secret
-    assert store.get("openai", "sso").secret.get_secret_value() == later.secret.reveal()  # type: ignore[union-attr]
+    saved = store.get("openai", "sso")
+    assert saved is not None
+    assert saved.secret.get_secret_value() == later.secret.reveal()
 
 
 @pytest.mark.anyio
