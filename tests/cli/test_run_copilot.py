@@ -5,6 +5,7 @@ stop reason. No GitHub token or Copilot token appears in any output."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -39,7 +40,7 @@ def run_agent(
     return run_rupu("run", "--agent", "pair", *flags, "write a haiku", env={var: GITHUB_TOKEN})
 
 
-def transcript_events(workspace: Workspace) -> list[dict[str, object]]:
+def transcript_events(workspace: Workspace) -> list[dict[str, Any]]:
     [path] = list((workspace.home / "transcripts").glob("*.jsonl"))
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
@@ -80,8 +81,8 @@ def test_copilot_agent_streams_answer_and_records_transcript(
 
     events = transcript_events(workspace)
     by_type = {e["type"]: e["data"] for e in events}
-    assert by_type["run_start"]["provider"] == "copilot"  # type: ignore[index]
-    assert by_type["run_start"]["model"] == "gpt-4.1"  # type: ignore[index]
+    assert by_type["run_start"]["provider"] == "copilot"
+    assert by_type["run_start"]["model"] == "gpt-4.1"
     assert by_type["usage"] == {
         "provider": "copilot",
         "model": "gpt-4.1",
@@ -95,8 +96,8 @@ def test_copilot_agent_streams_answer_and_records_transcript(
         "reported": True,
         "cost_usd": 0.0,
     }
-    assert by_type["turn_end"]["stop_reason"] == "end_turn"  # type: ignore[index]
-    assert by_type["run_complete"]["status"] == "ok"  # type: ignore[index]
+    assert by_type["turn_end"]["stop_reason"] == "end_turn"
+    assert by_type["run_complete"]["status"] == "ok"
     transcript = "".join(p.read_text() for p in Path(workspace.home / "transcripts").glob("*"))
     assert_no_secrets(server, result.stdout, result.stderr, transcript)
 

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -86,7 +87,7 @@ def start_run(workspace: Workspace, *args: str) -> tuple[subprocess.Popen[str], 
     return proc, run_id
 
 
-def lines(path: Path) -> list[dict[str, object]]:
+def lines(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
@@ -229,9 +230,9 @@ def test_resume_after_sigkill_reruns_the_units_that_were_running(
         for e in lines(directory / "events.jsonl")
         if e["type"] == "unit_finished" and e.get("status") == "interrupted"
     ]
-    assert sorted(e["unit"] for e in lost) == [0, 1, 2]  # type: ignore[type-var]
+    assert sorted(e["unit"] for e in lost) == [0, 1, 2]
     final = [u for u in lines(directory / "units.jsonl") if u["step"] == "fan"]
-    assert sorted(u["unit"] for u in final) == [0, 1, 2]  # type: ignore[type-var]
+    assert sorted(u["unit"] for u in final) == [0, 1, 2]
     assert {u["status"] for u in final} == {"succeeded"}
 
 
