@@ -33,14 +33,16 @@ def main() -> None:
     script = Path(sys.executable).parent / "rupu"
     rupu = [str(script)] if script.exists() else [sys.executable, "-m", "rupu"]
     results: dict[str, object] = {"bench": "cold_start", "runs": args.runs}
-    results["python_bare_ms"] = median_ms([sys.executable, "-c", "pass"], args.runs)
-    results["rupu_help_ms"] = median_ms([*rupu, "--help"], args.runs)
+    bare_ms = median_ms([sys.executable, "-c", "pass"], args.runs)
+    help_ms = median_ms([*rupu, "--help"], args.runs)
+    results["python_bare_ms"] = bare_ms
+    results["rupu_help_ms"] = help_ms
     results["rupu_version_ms"] = median_ms([*rupu, "--version"], args.runs)
     results["import_openai_ms"] = median_ms([sys.executable, "-c", "import openai"], args.runs)
     llm = shutil.which("llm")
     if llm:
         results["llm_help_ms"] = median_ms([llm, "--help"], args.runs)
-    results["rupu_over_bare_ms"] = round(results["rupu_help_ms"] - results["python_bare_ms"], 1)  # type: ignore[operator]
+    results["rupu_over_bare_ms"] = round(help_ms - bare_ms, 1)
     print(json.dumps(results))
 
 

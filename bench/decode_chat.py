@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     results: dict[str, object] = {"bench": "decode_chat", "deltas": args.deltas}
+    rates: dict[str, int] = {}
     with running(build_body(args.deltas)) as base:
         for name, fn in [
             ("rupu", via_rupu),
@@ -142,12 +143,9 @@ def main() -> None:
             ("httpx_raw", via_httpx),
             ("openai_sdk", via_openai_sdk),
         ]:
-            results[f"{name}_deltas_per_s"] = round(
-                asyncio.run(measure(fn, base, args.deltas, args.repeat))
-            )
-    results["rupu_vs_openai_sdk"] = round(
-        results["rupu_deltas_per_s"] / results["openai_sdk_deltas_per_s"], 1
-    )  # type: ignore[operator]
+            rates[name] = round(asyncio.run(measure(fn, base, args.deltas, args.repeat)))
+            results[f"{name}_deltas_per_s"] = rates[name]
+    results["rupu_vs_openai_sdk"] = round(rates["rupu"] / rates["openai_sdk"], 1)
     print(json.dumps(results))
 
 

@@ -1,16 +1,19 @@
 """Fixtures every test gets: a private RUPU_HOME and project directory, provider secrets removed from
-the environment, and `rupu` run as a real subprocess."""
+the environment, `rupu` run as a real subprocess, and loopback servers that fail the test at teardown
+when they rejected a request the test did not expect."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.servers.base import LoopbackServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SECRET_VARS = (
@@ -68,6 +71,27 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Works
     yield Workspace(home, project)
 
 
+@pytest.fixture(autouse=True)
+def _loopback_servers_reject_nothing() -> Iterator[None]:
+    """Fail the test at teardown if any loopback server it started recorded a violation that the test
+    did not take with `server.take_violations()`."""
+    LoopbackServer.started.clear()
+    yield
+    started = list(LoopbackServer.started)
+    LoopbackServer.started.clear()
+    rejected = [
+        f"{type(server).__name__} at {server.base_url} rejected: {violation}"
+        for server in started
+        for violation in server.violations
+    ]
+    if rejected:
+        pytest.fail(
+            "loopback servers rejected requests the test did not expect:\n"
+            + "\n".join(f"  - {line}" for line in rejected),
+            pytrace=False,
+        )
+
+
 @dataclass
 class CliResult:
     code: int
@@ -105,9 +129,9 @@ def run_rupu(
 
 
 @pytest.fixture
-def rupu() -> type[object]:
+def rupu() -> Callable[..., CliResult]:
     """Call as `rupu("run", "--agent", ...)`."""
-    return run_rupu  # type: ignore[return-value]
+    return run_rupu
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -114,7 +115,9 @@ trees = st.recursive(
 
 
 @given(trees, trees)
-def test_deep_merge_top_wins_on_leaves_and_keeps_base_only_keys(base: dict, top: dict) -> None:  # type: ignore[type-arg]
+def test_deep_merge_top_wins_on_leaves_and_keeps_base_only_keys(
+    base: dict[str, Any], top: dict[str, Any]
+) -> None:
     merged = deep_merge(base, top)
     for key, value in top.items():
         if not isinstance(value, dict) or not isinstance(base.get(key), dict):

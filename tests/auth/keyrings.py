@@ -13,10 +13,10 @@ from keyring.errors import KeyringLocked, PasswordDeleteError
 
 
 class MemoryKeyring(KeyringBackend):
-    priority = -1  # type: ignore[assignment]
+    priority = -1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring's __init__ is unannotated
         self.items: dict[tuple[str, str], str] = {}
         self.calls: list[str] = []
 
@@ -37,10 +37,10 @@ class MemoryKeyring(KeyringBackend):
 class HangingKeyring(KeyringBackend):
     """Never answers, like a D-Bus activation that hangs."""
 
-    priority = -1  # type: ignore[assignment]
+    priority = -1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring's __init__ is unannotated
         self.calls = 0
 
     def _hang(self) -> None:
@@ -59,7 +59,10 @@ class HangingKeyring(KeyringBackend):
 
 
 class LockedKeyring(KeyringBackend):
-    priority = -1  # type: ignore[assignment]
+    priority = -1
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring's __init__ is unannotated
 
     def get_password(self, service: str, username: str) -> str | None:
         raise KeyringLocked("Failed to unlock the collection!")

@@ -60,7 +60,6 @@ async def test_pending_then_approved() -> None:
     with OAuthServer(device_interval=5) as server:
         server.device_script.extend(["pending", "pending", "approve"])
         token, shown = await run(server, time, stats)
-        server.assert_clean()
     assert token.startswith("at-") and shown[0].user_code == "WDJB-MJHT"
     assert stats.polls == 3 and time.sleeps == [5, 5, 5]
 
@@ -104,7 +103,6 @@ async def test_terminal_errors_stop_polling(step: str, message: str) -> None:
         server.device_script.extend(["pending", step, "approve"])
         with pytest.raises(OAuthError) as caught:
             await run(server, time, stats)
-        server.assert_clean()
     assert message in caught.value.one_line()
     assert "rupu auth login --provider copilot --mode sso" in caught.value.one_line()
     assert server.counts["poll"] == 2 and stats.polls == 2

@@ -9,6 +9,7 @@ import signal
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,11 @@ def test_corrupt_file_is_reported_without_content_and_left_alone(
     os.write(fd, content)
     os.close(fd)
     store = FileStore(path)
-    for action in (lambda: store.get("a", "api-key"), lambda: store.put(key("other"))):
+    actions: list[Callable[[], object]] = [
+        lambda: store.get("a", "api-key"),
+        lambda: store.put(key("other")),
+    ]
+    for action in actions:
         with pytest.raises(StoreError) as caught:
             action()
         message = caught.value.one_line()

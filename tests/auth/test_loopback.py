@@ -7,6 +7,7 @@ import socket
 import string
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import anyio
 import httpx
@@ -36,7 +37,7 @@ def test_verifier_and_state_are_long_random_and_unreserved() -> None:
     assert pair.state != pair.verifier and pair.verifier not in repr(pair)
 
 
-def profile_for(server: OAuthServer, **changes: object) -> OAuthProfile:
+def profile_for(server: OAuthServer, **changes: Any) -> OAuthProfile:
     base = OAuthProfile(
         provider="openai",
         flow="pkce",
@@ -47,7 +48,7 @@ def profile_for(server: OAuthServer, **changes: object) -> OAuthProfile:
         redirect_ports=(0,),
         redirect_path="/auth/callback",
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 def free_port() -> int:
@@ -105,7 +106,6 @@ async def test_code_exchange_verifies_pkce_and_state() -> None:
             redirect_uri=authorization.redirect_uri,
             state=authorization.pkce.state,
         )
-        server.assert_clean()
     assert tokens.access_token.reveal().startswith("at-")
     assert browser.pages[0][0] == 200 and "signed in" in browser.pages[0][1]
     assert authorization.redirect_uri.startswith("http://localhost:")
@@ -195,7 +195,9 @@ async def test_fixed_port_falls_back_to_the_registered_second_port() -> None:
         squatter.listen()
         listener = await bind_loopback("openai", (first, second), 0.1)
         async with listener:
-            host, port = listener.extra(anyio.abc.SocketAttribute.local_address)[:2]
+            address = listener.extra(anyio.abc.SocketAttribute.local_address)
+    assert isinstance(address, tuple)
+    host, port = address[:2]
     assert (host, port) == ("127.0.0.1", second)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from rupu.auth.credentials import Credential, CredentialSource
+from rupu.auth.credentials import AuthMode, Credential, CredentialSource
 from rupu.auth.keyref import KeyRef, parse_key_ref
 from rupu.auth.refresh import SsoCredentialSource
 from rupu.auth.resolver import HEADLESS_WARNING, CredentialResolver
@@ -87,14 +87,14 @@ def described(source: CredentialSource) -> str:
     ],
 )
 def test_precedence(
-    stored: list[str], env: dict[str, str], forced: str | None, expected: str
+    stored: list[str], env: dict[str, str], forced: AuthMode | None, expected: str
 ) -> None:
     store = MemoryStore()
     if "key" in stored:
         store.put(stored_key("anthropic", "stored-key"))
     if "sso" in stored:
         store.put(stored_sso("anthropic"))
-    source = resolver(store, env).source("anthropic", mode=forced)  # type: ignore[arg-type]
+    source = resolver(store, env).source("anthropic", mode=forced)
     assert described(source) == expected
 
 

@@ -8,6 +8,7 @@ import json
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import keyring.backends.fail
 import keyring.backends.null
@@ -42,13 +43,13 @@ def sso(provider: str = "openai") -> StoredCredential:
 
 
 def storage(
-    home: Path, backend: object, notices: list[str] | None = None, **kw: object
+    home: Path, backend: object, notices: list[str] | None = None, **kw: Any
 ) -> AuthStorage:
     return AuthStorage(
         home,
         keyring_backend=backend,
         notice=notices.append if notices is not None else None,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

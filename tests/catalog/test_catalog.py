@@ -54,7 +54,11 @@ def test_generated_data_is_in_sync_with_the_source() -> None:
 
 def test_baked_in_data_covers_the_built_in_providers() -> None:
     assert baked_providers() == ["anthropic", "copilot", "gemini", "mock", "openai"]
-    ids = {p: {m.id for m in load_baked(p).models} for p in baked_providers()}  # type: ignore[union-attr]
+    ids: dict[str, set[str]] = {}
+    for provider in baked_providers():
+        baked = load_baked(provider)
+        assert baked is not None
+        ids[provider] = {m.id for m in baked.models}
     assert {"claude-opus-4-7", "claude-sonnet-4-6", "claude-haiku-4-5"} <= ids["anthropic"]
     assert {"gpt-5", "gpt-5-mini", "gpt-4.1", "o3", "o4-mini"} <= ids["openai"]
     assert {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"} <= ids["gemini"]
@@ -149,11 +153,16 @@ def test_declared_provider_is_open_until_refreshed(workspace: Workspace) -> None
     ]
 
 
+def canonical(catalog: ModelCatalog, provider: str, model: str) -> str | None:
+    entry = catalog.find(provider, model)
+    return entry.model if entry is not None else None
+
+
 def test_find_accepts_aliases_and_dated_snapshots(workspace: Workspace) -> None:
     catalog = make(workspace)
-    assert catalog.find("anthropic", "claude-opus-4-20250514").model == "claude-opus-4-0"  # type: ignore[union-attr]
-    assert catalog.find("openai", "gpt-4o-2024-08-06").model == "gpt-4o"  # type: ignore[union-attr]
-    assert catalog.find("anthropic", "claude-sonnet-4-6-20260301").model == "claude-sonnet-4-6"  # type: ignore[union-attr]
+    assert canonical(catalog, "anthropic", "claude-opus-4-20250514") == "claude-opus-4-0"
+    assert canonical(catalog, "openai", "gpt-4o-2024-08-06") == "gpt-4o"
+    assert canonical(catalog, "anthropic", "claude-sonnet-4-6-20260301") == "claude-sonnet-4-6"
     assert catalog.find("anthropic", "claude-sonet-4-6") is None
     assert undated("gpt-5-2025-08-07") == "gpt-5"
     assert undated("gpt-5") is None
@@ -206,7 +215,8 @@ def test_gateway_of_a_native_kind_is_priced_like_the_vendor(workspace: Workspace
         workspace,
         {"providers": {"claude-proxy": {"kind": "anthropic", "base_url": "http://127.0.0.1:9"}}},
     )
-    assert catalog.price("claude-proxy", "claude-haiku-4-5").input == 1  # type: ignore[union-attr]
+    prices = catalog.price("claude-proxy", "claude-haiku-4-5")
+    assert prices is not None and prices.input == 1
     assert catalog.price("claude-proxy", "house-model") == Prices(
         input=0, output=0, cache_read=0, cache_write=0
     )

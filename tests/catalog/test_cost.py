@@ -59,12 +59,13 @@ def anthropic_raw(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def anthropic_cost(raw: dict[str, Any], p: dict[str, Fraction]) -> Fraction:
-    return (
+    cost: Fraction = (
         raw["input_tokens"] * p["input"]
         + raw["cache_read_input_tokens"] * p["cache_read"]
         + raw["cache_creation_input_tokens"] * p["cache_write"]
         + raw["output_tokens"] * p["output"]
     ) / 1_000_000
+    return cost
 
 
 @st.composite
@@ -81,11 +82,12 @@ def responses_raw(draw: st.DrawFn) -> dict[str, Any]:
 
 def responses_cost(raw: dict[str, Any], p: dict[str, Fraction]) -> Fraction:
     cached = raw["input_tokens_details"]["cached_tokens"]
-    return (
+    cost: Fraction = (
         (raw["input_tokens"] - cached) * p["input"]
         + cached * p["cache_read"]
         + raw["output_tokens"] * p["output"]
     ) / 1_000_000
+    return cost
 
 
 @st.composite
@@ -102,11 +104,12 @@ def chat_raw(draw: st.DrawFn) -> dict[str, Any]:
 
 def chat_cost(raw: dict[str, Any], p: dict[str, Fraction]) -> Fraction:
     cached = raw["prompt_tokens_details"]["cached_tokens"]
-    return (
+    cost: Fraction = (
         (raw["prompt_tokens"] - cached) * p["input"]
         + cached * p["cache_read"]
         + raw["completion_tokens"] * p["output"]
     ) / 1_000_000
+    return cost
 
 
 @st.composite
@@ -124,11 +127,12 @@ def gemini_raw(draw: st.DrawFn) -> dict[str, Any]:
 def gemini_cost(raw: dict[str, Any], p: dict[str, Fraction]) -> Fraction:
     cached = raw["cachedContentTokenCount"]
     billed_output = raw["candidatesTokenCount"] + raw["thoughtsTokenCount"]
-    return (
+    cost: Fraction = (
         (raw["promptTokenCount"] - cached) * p["input"]
         + cached * p["cache_read"]
         + billed_output * p["output"]
     ) / 1_000_000
+    return cost
 
 
 CHAT_PRICES = Prices(input=0.6, output=2.2, cache_read=0.11, cache_write=0.6)

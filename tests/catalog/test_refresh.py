@@ -64,7 +64,6 @@ async def test_anthropic_pages_through_the_list_into_the_cache(workspace: Worksp
         result = await refresh_provider(
             "anthropic", loaded=loaded, paths=paths, credentials=keys({"anthropic": "sk-ant-k1"})
         )
-        server.assert_clean()
     assert result.status == "ok", result.reason
     assert (result.models, result.pages) == (5, 3)
     assert [r.query.get("after_id") for r in server.requests] == [
@@ -94,7 +93,6 @@ async def test_anthropic_sign_in_uses_a_bearer_token(workspace: Workspace) -> No
             paths=paths,
             credentials=keys({"anthropic": "sk-ant-oat-1"}, "sso"),
         )
-        server.assert_clean()
     assert result.status == "ok", result.reason
     request = server.requests[0]
     assert request.headers["authorization"] == "Bearer sk-ant-oat-1"
@@ -107,7 +105,6 @@ async def test_auth_failure_is_reported_without_the_secret(workspace: Workspace)
         result = await refresh_provider(
             "anthropic", loaded=loaded, paths=paths, credentials=keys({"anthropic": "sk-wrong-77"})
         )
-        server.assert_clean()
     assert result.status == "failed"
     assert result.exit_code == 3
     assert "HTTP 401" in (result.reason or "")
@@ -146,7 +143,6 @@ async def test_malformed_bodies_fail_and_keep_the_old_cache(
         result = await refresh_provider(
             "anthropic", loaded=loaded, paths=paths, credentials=keys({"anthropic": "k"})
         )
-        server.assert_clean()
     assert first.status == "ok"
     assert result.status == "failed"
     assert expected in (result.reason or "")
@@ -186,7 +182,6 @@ async def test_openai_key_lists_chat_models_only(workspace: Workspace) -> None:
         result = await refresh_provider(
             "openai", loaded=loaded, paths=paths, credentials=keys({"openai": "sk-proj-1"})
         )
-        server.assert_clean()
     assert result.status == "ok", result.reason
     cache = read_live(paths, "openai")
     assert cache is not None
@@ -196,7 +191,7 @@ async def test_openai_key_lists_chat_models_only(workspace: Workspace) -> None:
 
 
 async def test_openai_sign_in_lists_the_chatgpt_backend_models(workspace: Workspace) -> None:
-    models = [
+    models: list[dict[str, Any]] = [
         {"slug": "gpt-5.2-codex", "display_name": "GPT-5.2 Codex", "context_window": 272000},
         {"slug": "gpt-5.1-codex-mini", "display_name": "GPT-5.1 Codex mini"},
     ]
@@ -208,7 +203,6 @@ async def test_openai_sign_in_lists_the_chatgpt_backend_models(workspace: Worksp
         result = await refresh_provider(
             "openai", loaded=loaded, paths=paths, credentials=keys({"openai": token}, "sso")
         )
-        server.assert_clean()
     assert result.status == "ok", result.reason
     cache = read_live(paths, "openai")
     assert cache is not None
@@ -230,7 +224,6 @@ async def test_configured_headers_reach_the_list_but_never_replace_the_key(
         result = await refresh_provider(
             "anthropic", loaded=loaded, paths=paths, credentials=keys({"anthropic": "sk-ant-h"})
         )
-        server.assert_clean()
     assert result.status == "ok", result.reason
     assert server.requests[0].headers["x-gateway-team"] == "infra"
     assert server.requests[0].headers["x-api-key"] == "sk-ant-h"
@@ -249,7 +242,6 @@ async def test_gemini_pages_with_page_tokens(workspace: Workspace) -> None:
         result = await refresh_provider(
             "gemini", loaded=loaded, paths=paths, credentials=keys({"gemini": "AIza-1"})
         )
-        server.assert_clean()
     assert result.status == "ok", result.reason
     assert result.pages == 3
     assert [r.query.get("pageToken") for r in server.requests] == [None, "page-2", "page-4"]
@@ -275,7 +267,6 @@ async def test_gemini_invalid_key_and_empty_list(workspace: Workspace) -> None:
         empty = await refresh_provider(
             "gemini", loaded=loaded, paths=paths, credentials=keys({"gemini": "AIza-right"})
         )
-        server.assert_clean()
     assert wrong.status == "failed"
     assert "API key not valid" in (wrong.reason or "")
     assert empty.status == "failed"
@@ -286,7 +277,7 @@ async def test_gemini_invalid_key_and_empty_list(workspace: Workspace) -> None:
 async def test_copilot_exchanges_the_github_token_then_lists_chat_models(
     workspace: Workspace,
 ) -> None:
-    models = [
+    models: list[dict[str, Any]] = [
         {"id": "claude-sonnet-4.6", "supported_endpoints": ["/chat/completions", "/v1/messages"]},
         {"id": "gpt-5-mini", "supported_endpoints": ["/responses"]},
         {"id": "text-embedding-3-small", "type": "embeddings"},
@@ -299,7 +290,6 @@ async def test_copilot_exchanges_the_github_token_then_lists_chat_models(
         refused = await refresh_provider(
             "copilot", loaded=loaded, paths=paths, credentials=keys({"copilot": "ghp_other"})
         )
-        server.assert_clean()
     assert ok.status == "ok", ok.reason
     cache = read_live(paths, "copilot")
     assert cache is not None
@@ -323,7 +313,6 @@ async def test_declared_provider_lists_base_v1_models(workspace: Workspace, suff
         result = await refresh_provider(
             "oracle", loaded=loaded, paths=paths, credentials=keys({"oracle": "k-oracle"})
         )
-        server.assert_clean()
     assert result.status == "ok", result.reason
     assert server.requests[0].path == "/v1/models"
     cache = read_live(paths, "oracle")

@@ -44,7 +44,6 @@ def assert_run_uses(
         oracle_config(workspace, server.base_url)
         server.script.append(stream_reply(text_stream(["Fine."], with_usage=usage(3, 1))))
         result = run_rupu("run", "--agent", "oracle-review", "review this", env=env)
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert server.requests[0].headers["authorization"] == f"Bearer {key}"
     footer = result.stderr.splitlines()[-1]
@@ -279,7 +278,6 @@ def test_run_with_a_key_command_in_config(workspace: Workspace, tmp_path: Path) 
         workspace.write_agent("oracle-review", AGENT)
         server.script.append(stream_reply(text_stream(["ok"])))
         result = run_rupu("run", "--agent", "oracle-review", "hi", env=NO_KEYCHAIN)
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert f"(command `cat {secret_file}`)" in result.stderr
 
@@ -315,6 +313,5 @@ def test_key_stays_out_of_process_arguments(workspace: Workspace) -> None:
                     hits += ORACLE_KEY.encode() in argv
             time.sleep(0.05)
         _out, err = proc.communicate(timeout=15)
-        server.assert_clean()
     assert proc.returncode == 0, err
     assert scanned > 0 and hits == 0

@@ -34,7 +34,7 @@ AGENT = "---\nname: review\nprovider: oracle\nmodel: m\n---\n\nReview.\n"
 
 
 def scan(texts: dict[str, str], secrets: list[str]) -> list[str]:
-    hits = []
+    hits: list[str] = []
     for name, text in texts.items():
         hits.extend(f"{name}: exact canary" for secret in secrets if secret in text)
         hits.extend(f"{name}: pattern {p.pattern}" for p in PATTERNS if p.search(text))

@@ -58,7 +58,6 @@ def test_browser_sign_in_stores_a_refreshable_credential(
         result = run_rupu(
             "auth", "login", "--provider", provider, "--mode", "sso", env=browser_env(tmp_path)
         )
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert f"Signed in to {provider} (expires in 59m, refreshes automatically" in result.stderr
     visit = browser_log(tmp_path)
@@ -114,7 +113,6 @@ def test_no_browser_prints_the_url_and_waits(workspace: Workspace) -> None:
         callback = answer.headers["location"].replace("localhost", "127.0.0.1")
         page = httpx.get(callback)
         _out, err = proc.communicate(timeout=30)
-        server.assert_clean()
     assert page.status_code == 200
     assert proc.returncode == 0, err
     assert "openai/sso" in stored(workspace)
@@ -149,7 +147,6 @@ def test_forged_state_is_ignored_until_the_wait_ends(workspace: Workspace, tmp_p
             "1.5",
             env=browser_env(tmp_path),
         )
-        server.assert_clean()
     assert browser_log(tmp_path)[0]["callback_status"] == 400
     assert result.code == 2
     assert "no answer from the browser within 1.5s" in result.stderr
@@ -163,7 +160,6 @@ def test_copilot_device_code_sign_in(workspace: Workspace) -> None:
         result = run_rupu(
             "auth", "login", "--provider", "copilot", "--mode", "sso", env=NO_KEYCHAIN
         )
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert f"open {server.base_url}/device and enter the code: WDJB-MJHT" in result.stderr
     assert "never give it to anyone" in result.stderr

@@ -132,8 +132,6 @@ def test_refresh_fills_the_cache_and_list_shows_live_entries(workspace: Workspac
         }
         refreshed = run_rupu("models", "refresh", env=env)
         listed = run_rupu("models", "list")
-        for server in (anthropic, gemini, oracle):
-            server.assert_clean()
     assert refreshed.code == 0, refreshed.stderr
     lines = refreshed.stdout.strip().splitlines()
     cache = workspace.home / "cache" / "models"
@@ -215,7 +213,6 @@ def test_typo_in_an_agent_model_is_caught_before_the_request(workspace: Workspac
         requests_after_typo = len(oracle.requests)
         oracle.script.append(stream_reply(text_stream(["hi"], with_usage=usage(10, 2))))
         allowed = run_rupu("run", "--agent", "coder", "--allow-unknown-model", "hello", env=env)
-        oracle.assert_clean()
     assert typo.code == 2
     assert typo.stdout == ""
     assert typo.stderr.startswith(

@@ -13,6 +13,7 @@ import orjson
 from tests.conftest import Workspace, run_rupu
 from tests.servers.anthropic import (
     AnthropicServer,
+    Block,
     Text,
     Thinking,
     Usage,
@@ -33,7 +34,10 @@ effort: low
 
 You review code.
 """
-ANSWER = [Thinking(["Checking ", "the diff."], signature="sig-cli"), Text(["Looks ", "good."])]
+ANSWER: list[Block] = [
+    Thinking(["Checking ", "the diff."], signature="sig-cli"),
+    Text(["Looks ", "good."]),
+]
 
 
 def setup(workspace: Workspace, server: AnthropicServer, extra: str = "") -> None:
@@ -66,7 +70,6 @@ def test_run_streams_the_answer_and_records_the_turn(workspace: Workspace) -> No
         result = run_rupu(
             "run", "--agent", "reviewer", "review this", env={"ANTHROPIC_API_KEY": KEY}
         )
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Looks good.\n"
     assert "thinking: Checking the diff.\n" in result.stderr
@@ -199,7 +202,6 @@ def test_a_declared_provider_of_kind_anthropic_uses_its_own_key(workspace: Works
         workspace.write_agent("gw", "---\nname: gw\nprovider: claude-gw\n---\n\nBe brief.\n")
         server.script.append(stream_reply(response_stream([Text(["via gateway"])])))
         result = run_rupu("run", "--agent", "gw", "hi", env={"RUPU_CLAUDE_GW_API_KEY": "gw-key"})
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "via gateway\n"
     assert server.requests[0].headers["x-api-key"] == "gw-key"

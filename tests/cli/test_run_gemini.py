@@ -50,7 +50,6 @@ def test_run_streams_and_records_the_transcript(workspace: Workspace, key_var: s
         setup(workspace, server)
         server.script.append(stream(THINKING))
         result = run_rupu("run", "--agent", "scout", "capital of France?", env={key_var: KEY})
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Paris.\n"
     assert "thinking: The capital of France is Paris." in result.stderr
@@ -106,7 +105,6 @@ def test_hide_thinking_and_json_output(workspace: Workspace) -> None:
             "json",
             env={"GEMINI_API_KEY": KEY},
         )
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert "thinking:" not in result.output
     summary = json.loads(result.stdout)
@@ -121,7 +119,6 @@ def test_vertex_route_from_config(workspace: Workspace) -> None:
         setup(workspace, server, 'project = "acme-ml"\nregion = "us-east5"\n')
         server.script.append(stream(text_chunks(["from Vertex"])))
         result = run_rupu("run", "--agent", "scout", "hi", env={"GEMINI_API_KEY": KEY})
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "from Vertex\n"
     assert server.requests[0].path.startswith("/v1/projects/acme-ml/locations/us-east5/")
@@ -173,7 +170,6 @@ def test_custom_provider_of_kind_gemini(workspace: Workspace) -> None:
             "gemini-2.5-pro",
             env={"RUPU_GATEWAY_API_KEY": "gw-key-9"},
         )
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Paris.\n"
     assert server.requests[0].path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent"

@@ -45,8 +45,6 @@ def pair(workspace: Workspace) -> Iterator[tuple[ChatCompletionsServer, ChatComp
             f'[providers.secondary]\nbase_url = "{secondary.base_url}"\n'
         )
         yield primary, secondary
-        primary.assert_clean()
-        secondary.assert_clean()
 
 
 @pytest.mark.parametrize("how", ["flag", "frontmatter"])
@@ -177,7 +175,6 @@ def test_preset_works_with_only_its_key_and_sends_the_service_tier(workspace: Wo
             )
         )
         result = run_rupu("run", "--agent", "fast", "hi", env={"GROQ_API_KEY": "gsk-canary"})
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Quick.\n"
     body = server.requests[0].body
@@ -205,7 +202,6 @@ def test_local_ollama_needs_only_ollama_host(workspace: Workspace) -> None:
         )
         host = server.base_url.removeprefix("http://")
         result = run_rupu("run", "--agent", "local", "hi", env={"OLLAMA_HOST": host})
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Local.\n"
     assert server.requests[0].body["model"] == "llama3.2"
@@ -224,7 +220,6 @@ def test_tier_model_resolves_to_the_provider_with_credentials(workspace: Workspa
             stream_reply(text_stream(["Tiered."], model="gpt-oss-120b", with_usage=usage()))
         )
         result = run_rupu("run", "--agent", "quick", "hi", env={"CEREBRAS_API_KEY": "ck"})
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert "cerebras · gpt-oss-120b (tier:fast)" in result.stderr
     assert server.requests[0].body["model"] == "gpt-oss-120b"
@@ -269,7 +264,6 @@ def test_failover_crosses_dialects_to_a_custom_anthropic_gateway(workspace: Work
         )
         env = {"RUPU_PRIMARY_API_KEY": KP, "RUPU_CLAUDE_GW_API_KEY": "gw-canary-3d2e"}
         result = run_rupu("run", "--agent", "helper", "hi", env=env)
-        gateway.assert_clean()
     assert result.code == 0, result.stderr
     assert result.stdout == "Via the gateway.\n"
     assert gateway.requests[0].headers["x-api-key"] == "gw-canary-3d2e"
@@ -304,7 +298,6 @@ def test_priority_service_tier_on_the_responses_api_is_shown_and_priced(
             )
         )
         result = run_rupu("run", "--agent", "fast", "hi", env={"OPENAI_API_KEY": "sk-tier-canary"})
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert server.requests[0].body["service_tier"] == "priority"
     assert "openai · gpt-5 [priority] · api-key from env OPENAI_API_KEY" in result.stderr
@@ -338,6 +331,5 @@ def test_a_preset_key_stored_with_rupu_auth_login(workspace: Workspace) -> None:
         workspace.write_agent("fast", "---\nname: fast\nprovider: groq\nmodel: m\n---\n\nGo.\n")
         server.script.append(stream_reply(text_stream(["Stored."], model="m", with_usage=usage())))
         result = run_rupu("run", "--agent", "fast", "hi", env=no_keychain)
-        server.assert_clean()
     assert result.code == 0, result.stderr
     assert "groq · m · api-key from auth.json" in result.stderr

@@ -33,10 +33,10 @@ def test_rate_limited_primary_fails_over_and_cools_down(workspace: Workspace, wh
     with ExitStack() as stack:
         primary = stack.enter_context(ChatCompletionsServer(api_key="k-primary"))
         secondary = stack.enter_context(ChatCompletionsServer(api_key="k-secondary"))
-        primary.default_reply = lambda _r: error_reply(  # type: ignore[assignment]
+        primary.default_reply = lambda _r: error_reply(
             429, "Rate limit reached", "rate_limit_error", headers={"retry-after": "30"}
         )
-        secondary.default_reply = lambda _r: stream_reply(  # type: ignore[assignment]
+        secondary.default_reply = lambda _r: stream_reply(
             text_stream(["from secondary"], with_usage=usage(5, 2))
         )
         workspace.write_config(
@@ -59,8 +59,6 @@ def test_rate_limited_primary_fails_over_and_cools_down(workspace: Workspace, wh
         result = run_rupu(
             *args, env={"RUPU_ALPHA_API_KEY": "k-primary", "RUPU_BETA_API_KEY": "k-secondary"}
         )
-        primary.assert_clean()
-        secondary.assert_clean()
     assert result.code == 0, result.stderr
     assert len(secondary.requests) == 20
     assert {r.body["model"] for r in secondary.requests} == {"beta-1"}

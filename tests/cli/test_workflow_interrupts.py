@@ -10,12 +10,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
+from tests.cli.test_auth_sso import NO_KEYCHAIN, SERVERS
 from tests.conftest import REPO_ROOT, Workspace, run_rupu
 from tests.servers.base import RecordedRequest, Reply
+from tests.servers.oauth import OAuthServer
 from tests.servers.openai_chat import ChatCompletionsServer, stream_reply, text_stream, usage
 
 WORKFLOW = """
@@ -85,7 +88,7 @@ def start_run(workspace: Workspace, *args: str) -> tuple[subprocess.Popen[str], 
     return proc, run_id
 
 
-def lines(path: Path) -> list[dict[str, object]]:
+def lines(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
@@ -127,12 +130,85 @@ def test_ctrl_c_flushes_the_record_exits_130_and_resume_finishes(
     ]
 
 
-def test_a_second_ctrl_c_exits_at_once(workspace: Workspace, server: Server) -> None:
-    proc, _ = start_run(workspace)
+SIGNED_IN = """
+name: signed
+steps:
+  - id: only
+    agent: signed
+    prompt: hi
+"""
+
+
+def interrupt_twice(proc: subprocess.Popen[str], oauth: OAuthServer) -> tuple[str, str]:
+    """Ctrl-C once rupu is waiting for the token server, and again once it says it is stopping;
+    returns the rest of stdout and stderr."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    while not oauth.requests:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "rupu never asked to refresh the sign-in"
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
+    first = ""
+    while not first.startswith("rupu: interrupting:"):
+        first = proc.stderr.readline()
+        assert first, "rupu exited before it acknowledged the first Ctrl-C"
+    assert first == (
+        "rupu: interrupting: cancelling running steps and saving the run record"
+        " (Ctrl-C again to exit at once)\n"
+    )
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=10)
-    assert proc.returncode == 130
+    return proc.communicate(timeout=10)
+
+
+def test_a_second_ctrl_c_exits_at_once(workspace: Workspace) -> None:
+    """The first Ctrl-C lands while the run is inside a sign-in refresh, which is shielded from
+    cancellation (the server may already have rotated the token), and the token server does not
+    answer: the graceful stop cannot finish, so only the second Ctrl-C can end the process."""
+    entry = {
+        "provider": "anthropic",
+        "mode": "sso",
+        "secret": "sk-ant-oat01-expired",
+        "refresh_token": "sk-ant-ort01-live",
+        "expires_at": time.time() - 10,
+        "updated_at": time.time() - 3600,
+    }
+    fd = os.open(workspace.home / "auth.json", os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, orjson.dumps({"version": 1, "credentials": {"anthropic/sso": entry}}))
+    os.close(fd)
+    workspace.write_agent(
+        "signed",
+        "---\nname: signed\nprovider: anthropic\nmodel: claude-sonnet-4-6\nauth: sso\n---\nHi.\n",
+    )
+    (workspace.home / "workflows").mkdir()
+    (workspace.home / "workflows" / "signed.yaml").write_text(SIGNED_IN)
+    with OAuthServer(**SERVERS["anthropic"]) as oauth:
+        oauth.token_delay = 300.0
+        workspace.write_config(
+            '[providers.anthropic]\nbase_url = "http://127.0.0.1:9"\n'
+            + oauth.oauth_config("anthropic")
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rupu", "workflow", "run", "signed", "--format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **NO_KEYCHAIN, "PYTHONPATH": str(REPO_ROOT)},
+            cwd=workspace.project,
+        )
+        try:
+            stdout, stderr = interrupt_twice(proc, oauth)
+        finally:
+            proc.kill()  # a no-op once it exited
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert stderr == "\nrupu: interrupted again; exiting now\n"
+    # The hard exit skipped the graceful stop: no run_finished event, no saved final status.
+    events = [orjson.loads(line) for line in stdout.splitlines()]
+    assert events and all(event["type"] != "run_finished" for event in events)
+    state = workspace.home / "runs" / events[0]["run_id"] / "state.json"
+    assert orjson.loads(state.read_bytes())["status"] == "running"
 
 
 def test_resume_after_sigkill_reruns_the_units_that_were_running(
@@ -162,9 +238,9 @@ def test_resume_after_sigkill_reruns_the_units_that_were_running(
         for e in lines(directory / "events.jsonl")
         if e["type"] == "unit_finished" and e.get("status") == "interrupted"
     ]
-    assert sorted(e["unit"] for e in lost) == [0, 1, 2]  # type: ignore[type-var]
+    assert sorted(e["unit"] for e in lost) == [0, 1, 2]
     final = [u for u in lines(directory / "units.jsonl") if u["step"] == "fan"]
-    assert sorted(u["unit"] for u in final) == [0, 1, 2]  # type: ignore[type-var]
+    assert sorted(u["unit"] for u in final) == [0, 1, 2]
     assert {u["status"] for u in final} == {"succeeded"}
     after = orjson.loads(run_rupu("workflow", "runs", "--format", "json").stdout)["runs"][0]
     spent = sum(int(str(u["tokens"])) for u in lines(directory / "units.jsonl"))

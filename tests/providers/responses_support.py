@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from rupu.auth.credentials import AuthMode, Credential, FixedCredential, Secret
+from rupu.auth.credentials import AuthMode, Credential, CredentialSource, FixedCredential, Secret
 from rupu.config import ProviderConfig
 from rupu.messages import AssistantTurn, Message, ModelRequest, StreamEvent, ToolSpec
 from rupu.providers.base import Provider, ProviderSetup, TurnBuilder
@@ -41,7 +42,7 @@ def credential(
 def make_provider(
     config: ProviderConfig,
     *,
-    source: object | None = None,
+    source: CredentialSource | None = None,
     secret: str = "sk-test-key",
     mode: AuthMode = "api-key",
     sleep: SleepRecorder | None = None,
@@ -54,7 +55,7 @@ def make_provider(
         name=name,
         kind=kind,
         config=config,
-        credentials=credentials,  # type: ignore[arg-type]
+        credentials=credentials,
         retry=RetryPolicy(max_retries=max_retries),
         sleep=sleep,
     )
@@ -67,14 +68,14 @@ def request(
     system: str = "You are terse.",
     history: list[Message] | None = None,
     tools: list[ToolSpec] | None = None,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> ModelRequest:
     return ModelRequest(
         model="gpt-test",
         system=system,
         messages=[*(history or []), Message.user(prompt)] if prompt else list(history or []),
         tools=tools or [],
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

@@ -13,6 +13,7 @@ from rupu.errors import ProviderError
 from rupu.messages import (
     AssistantTurn,
     ResponseFinished,
+    StopReason,
     StreamEvent,
     TextPart,
     ThinkingPart,
@@ -22,6 +23,7 @@ from rupu.providers.anthropic_decode import MessagesStreamDecoder
 from rupu.providers.base import TurnBuilder
 from rupu.providers.sse import SSEDecoder
 from tests.servers.anthropic import (
+    Block,
     Redacted,
     Text,
     Thinking,
@@ -50,7 +52,7 @@ def fold(events: list[StreamEvent]) -> AssistantTurn:
     return builder.result()
 
 
-MIXED = [
+MIXED: list[Block] = [
     Thinking(["Let me ", "think."], signature="c2lnbmF0dXJl" * 8, signature_parts=3),
     Redacted("opaque-redacted-data=="),
     Text(["The answer ", "is 4."]),
@@ -101,9 +103,11 @@ def test_blocks_fold_into_one_turn_with_signatures_joined_and_tool_input_parsed(
         (None, "unknown"),
     ],
 )
-def test_every_stop_reason_is_mapped_and_the_raw_one_kept(raw: str | None, expected: str) -> None:
+def test_every_stop_reason_is_mapped_and_the_raw_one_kept(
+    raw: str | None, expected: StopReason
+) -> None:
     _, events = decode(response_stream([Text(["x"])], stop_reason=raw))
-    assert events[-1] == ResponseFinished(expected, raw)  # type: ignore[arg-type]
+    assert events[-1] == ResponseFinished(expected, raw)
 
 
 def test_unknown_events_deltas_blocks_and_pings_are_tolerated() -> None:

@@ -6,6 +6,7 @@ beats `retry-after`; both are honoured up to the 60 s cap."""
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
 
@@ -33,15 +34,15 @@ OK = response_stream([Text(["Hello", " there"])])
 
 
 def in_backoff_window(delay: float, retry_index: int) -> bool:
-    nominal = min(0.5 * 2**retry_index, 8.0)
+    nominal: float = min(0.5 * 2**retry_index, 8.0)
     return 0.75 * nominal <= delay <= nominal
 
 
 async def fails(
-    server: AnthropicServer, **kwargs: object
+    server: AnthropicServer, **kwargs: Any
 ) -> tuple[ProviderError, list[StreamEvent], RecordedSleep]:
     sleep = RecordedSleep()
-    provider = make_provider(server.base_url, sleep=sleep, **kwargs)  # type: ignore[arg-type]
+    provider = make_provider(server.base_url, sleep=sleep, **kwargs)
     events: list[StreamEvent] = []
     with pytest.raises(ProviderError) as caught:
         async for event in provider.stream(request()):
@@ -51,10 +52,10 @@ async def fails(
 
 
 async def succeeds(
-    server: AnthropicServer, **kwargs: object
+    server: AnthropicServer, **kwargs: Any
 ) -> tuple[list[StreamEvent], RecordedSleep]:
     sleep = RecordedSleep()
-    provider = make_provider(server.base_url, sleep=sleep, **kwargs)  # type: ignore[arg-type]
+    provider = make_provider(server.base_url, sleep=sleep, **kwargs)
     turn, events = await run_turn(provider, request())
     await provider.aclose()
     assert turn.message.text() == "Hello there"
@@ -86,7 +87,6 @@ async def test_429_waits_as_long_as_the_server_says(
             ]
         )
         events, sleep = await succeeds(server)
-        server.assert_clean()
     assert sleep.delays == [expected]
     assert retries(events) == [RetryScheduled(attempt=1, delay=expected, reason="rate_limit_error")]
     assert len(server.requests) == 2
@@ -343,7 +343,6 @@ async def test_api_key_401_is_not_retried_and_names_the_key_source() -> None:
 
     with AnthropicServer() as server:
         error, _, sleep = await fails(server, credentials=api_key("sk-ant-wrong-canary"))
-        server.assert_clean()
     assert (len(server.requests), sleep.delays) == (1, [])
     assert (error.status, error.error_type) == (401, "authentication_error")
     assert error.hint is not None and "env ANTHROPIC_API_KEY" in error.hint
@@ -366,7 +365,6 @@ async def test_sso_401_refreshes_the_token_once_and_retries_once() -> None:
     with AnthropicServer(tokens=["sso-token-1"]) as server:
         server.script.append(stream_reply(OK))
         _, sleep = await succeeds(server, credentials=tokens)
-        server.assert_clean()
     assert tokens.refreshes == 1 and sleep.delays == []
     assert [r.headers["authorization"] for r in server.requests] == [
         "Bearer sso-expired",
@@ -383,7 +381,6 @@ async def test_sso_401_after_a_refresh_is_reported_with_the_login_command() -> N
     tokens = RotatingTokens(["sso-expired", "sso-also-expired"])
     with AnthropicServer(tokens=["sso-token-1"]) as server:
         error, _, sleep = await fails(server, credentials=tokens)
-        server.assert_clean()
     assert tokens.refreshes == 1 and len(server.requests) == 2 and sleep.delays == []
     assert error.status == 401
     assert (

@@ -150,7 +150,6 @@ async def test_sdk_and_rupu_read_the_same_response(name: str) -> None:
         provider = make_provider(server.base_url)
         turn, _ = await run_turn(provider, request())
         await provider.aclose()
-        server.assert_clean()
     assert rupu_view(turn) == sdk_view(final)
     assert turn.raw_reason == final.stop_reason == stop_reason
     assert turn.served_model == final.model
@@ -178,7 +177,6 @@ async def test_a_replayed_tool_turn_validates_against_the_sdk_request_types() ->
         ]
         second, _ = await run_turn(provider, request(messages=follow_up, effort="medium"))
         await provider.aclose()
-        server.assert_clean()
     replayed = server.requests[1].body["messages"][1]["content"]
     assert [block["type"] for block in replayed] == [
         "redacted_thinking",

@@ -51,7 +51,6 @@ async def test_api_key_request_headers_and_body() -> None:
         provider = make_provider(server.base_url + "/v1")
         turn, events = await run_turn(provider, request("hello"))
         await provider.aclose()
-        server.assert_clean()
     sent = server.requests[0]
     assert sent.path == "/v1/messages"
     assert sent.headers["x-api-key"] == "test-key"
@@ -83,7 +82,6 @@ async def test_subscription_utilisation_headers_are_kept_in_the_snapshot() -> No
         provider = make_provider(server.base_url, credentials=RotatingTokens(["tok"]))
         turn, _ = await run_turn(provider, request())
         await provider.aclose()
-        server.assert_clean()
     assert turn.rate_limits["anthropic-ratelimit-unified-5h-utilization"] == 0.42
     assert turn.rate_limits["anthropic-ratelimit-unified-reset"] == "2026-01-01T05:00:00Z"
 
@@ -97,7 +95,6 @@ async def test_configured_headers_are_sent_and_betas_merged_for_both_auth_forms(
             provider = make_provider(server.base_url, credentials=credentials, headers=extra)
             await run_turn(provider, request())
             await provider.aclose()
-        server.assert_clean()
     keyed, signed_in = server.requests
     assert keyed.headers["x-gateway-team"] == signed_in.headers["x-gateway-team"] == "infra"
     assert keyed.headers["anthropic-beta"] == "context-1m-2025-08-07,oauth-2025-04-20"
@@ -114,7 +111,6 @@ async def test_configured_headers_cannot_replace_the_credential() -> None:
         provider = make_provider(server.base_url, headers=extra)
         await run_turn(provider, request())
         await provider.aclose()
-        server.assert_clean()
     assert server.requests[0].headers["x-api-key"] == "test-key"
     assert "authorization" not in server.requests[0].headers
 
@@ -138,7 +134,6 @@ async def test_max_concurrency_caps_requests_in_flight(limit: int | None, expect
             for _ in range(5):
                 group.start_soon(one)
         await provider.aclose()
-        server.assert_clean()
     assert texts == ["Hello there"] * 5
     assert server.max_in_flight == expected
 

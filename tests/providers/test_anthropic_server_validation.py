@@ -115,7 +115,7 @@ def test_server_refuses_bad_headers_with_400_and_records_it(headers: dict[str, s
         response = httpx.post(f"{server.base_url}/v1/messages", json=VALID, headers=headers)
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
-    assert len(server.violations) == 1
+    assert len(server.take_violations()) == 1
 
 
 def test_sign_in_request_with_betas_and_identity_passes_validation() -> None:

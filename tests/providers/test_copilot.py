@@ -10,11 +10,12 @@ from rupu.messages import Message, ModelRequest, ToolCallPart, ToolResultPart
 from rupu.providers.copilot import CopilotBearerSource, CopilotProvider
 from rupu.providers.registry import FACTORIES, factory_for
 from tests.providers.copilot_setup import GITHUB_TOKEN, ask, complete, open_copilot
+from tests.servers.base import Reply
 from tests.servers.copilot import CopilotServer, FakeClock, github_error
 from tests.servers.openai_chat import completion, stream_reply, text_stream, usage
 
 
-def answer(*pieces: str, model: str = "gpt-4.1") -> object:
+def answer(*pieces: str, model: str = "gpt-4.1") -> Reply:
     return stream_reply(text_stream(list(pieces), model=model, with_usage=usage(20, 4, cached=8)))
 
 
@@ -29,7 +30,6 @@ async def test_chat_route_streams_with_copilot_token_and_headers() -> None:
         server.script.append(answer("Hello", " there."))
         async with open_copilot(server) as provider:
             turn = await complete(provider, ask("hi", effort="high", max_tokens=300))
-        server.assert_clean()
     assert turn.message.text() == "Hello there."
     assert turn.stop_reason == "end_turn"
     assert turn.usage.input_tokens == 12
@@ -70,7 +70,6 @@ async def test_tool_results_are_sent_as_agent_initiated() -> None:
                 ],
             )
             await complete(provider, request)
-        server.assert_clean()
     assert server.requests[0].headers["x-initiator"] == "agent"
     assert server.requests[0].body["messages"][-1]["role"] == "tool"
 
@@ -101,7 +100,6 @@ async def test_fifty_concurrent_requests_make_exactly_one_exchange() -> None:
             async with anyio.create_task_group() as group:
                 for _ in range(50):
                     group.start_soon(one)
-        server.assert_clean()
     assert server.exchanges == 1
     assert texts == ["ok"] * 50
     assert len(server.requests) == 50
@@ -119,7 +117,6 @@ async def test_request_near_expiry_remints_first(remaining: int, exchanges: int)
             first_token = server.requests[0].headers["authorization"]
             clock.now = server.issued[first_token.removeprefix("Bearer ")] - remaining
             await complete(provider, ask())
-        server.assert_clean()
     assert server.exchanges == exchanges
     used_new_token = server.requests[1].headers["authorization"] != first_token
     assert used_new_token == (exchanges == 2)
@@ -133,7 +130,6 @@ async def test_401_on_fresh_token_remints_and_retries_once() -> None:
             await complete(provider, ask())
             server.revoke_issued()
             turn = await complete(provider, ask())
-        server.assert_clean()
     assert turn.message.text() == "ok"
     assert turn.retries == []
     assert server.exchanges == 2
@@ -184,7 +180,6 @@ async def test_api_host_comes_from_the_token_response() -> None:
         server.script.append(answer("ok"))
         async with open_copilot(server) as provider:
             await complete(provider, ask())
-        server.assert_clean()
     assert server.requests[0].path == "/enterprise-api/chat/completions"
 
 
@@ -195,7 +190,6 @@ async def test_base_url_overrides_the_api_host() -> None:
         server.script.append(answer("ok"))
         async with open_copilot(server, base_url=f"{server.base_url}/gateway/") as provider:
             await complete(provider, ask())
-        server.assert_clean()
     assert server.requests[0].path == "/gateway/chat/completions"
 
 
@@ -244,7 +238,6 @@ async def test_refused_model_names_the_ids_the_route_accepts(
         async with open_copilot(server) as provider:
             with pytest.raises(ProviderError) as caught:
                 await complete(provider, ask(model=model))
-        server.assert_clean()
     assert server.requests[0].body["model"] == model
     text = caught.value.one_line()
     assert f"model '{model}' is not available on Copilot's chat completions route" in text
@@ -294,7 +287,6 @@ async def test_configured_headers_replace_the_editor_headers() -> None:
             server, headers={"Editor-Version": "vscode/9.9.9", "X-Team": "core"}
         ) as provider:
             await complete(provider, ask())
-        server.assert_clean()
     sent = server.requests[0].headers
     assert sent["editor-version"] == "vscode/9.9.9"
     assert sent["x-team"] == "core"
@@ -306,7 +298,6 @@ async def test_whole_answers_when_stream_is_off() -> None:
         server.script.append(completion("Whole.", model="gpt-4.1"))
         async with open_copilot(server, stream=False) as provider:
             turn = await complete(provider, ask())
-        server.assert_clean()
     assert turn.message.text() == "Whole."
     assert server.requests[0].body["stream"] is False
     assert server.requests[0].headers["accept"] == "application/json"

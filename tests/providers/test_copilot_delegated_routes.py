@@ -55,7 +55,6 @@ async def test_claude_models_take_the_messages_route() -> None:
         )
         async with open_copilot(exchange, base_url=gateway.base_url) as provider:
             turn = await complete(provider, ask("hi", model="claude-sonnet-4.6"))
-        gateway.assert_clean()
     assert turn.message.text() == "From Claude."
     (request,) = gateway.requests
     assert request.path == "/v1/messages"
@@ -70,7 +69,6 @@ async def test_gpt5_models_take_the_responses_route() -> None:
         gateway.script.append(responses_server.stream_reply(stream))
         async with open_copilot(exchange, base_url=gateway.base_url) as provider:
             turn = await complete(provider, ask("hi", model="gpt-5"))
-        gateway.assert_clean()
     assert turn.message.text() == "From GPT-5."
     (request,) = gateway.requests
     assert request.path == "/responses"

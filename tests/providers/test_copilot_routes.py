@@ -15,6 +15,7 @@ from rupu.providers.copilot_routes import (
     FAMILY_ROUTES,
     ROUTES,
     ListedModel,
+    Route,
     initiator_of,
     is_model_refusal,
     listed_models,
@@ -86,13 +87,17 @@ def test_delegated_setup_points_the_dialect_at_the_copilot_host() -> None:
         retry=RetryPolicy(max_retries=0),
         sleep=no_sleep,
     )
-    for route, kind in (("messages", "anthropic"), ("responses", "openai-responses")):
+    routes: tuple[tuple[Route, ProviderKind], ...] = (
+        ("messages", "anthropic"),
+        ("responses", "openai-responses"),
+    )
+    for route, kind in routes:
         setup = delegate_setup(
             parent,
-            route,  # type: ignore[arg-type]
+            route,
             api_base="https://api.business.githubcopilot.com",
             initiator="agent",
-            credentials=object(),  # type: ignore[arg-type]
+            credentials=object(),  # type: ignore[arg-type]  # a stand-in that is only passed on
         )
         assert setup.name == "copilot"
         assert setup.kind == kind
@@ -113,7 +118,7 @@ def test_delegated_setup_points_the_dialect_at_the_copilot_host() -> None:
             "chat",
             api_base="x",
             initiator="user",
-            credentials=object(),  # type: ignore[arg-type]
+            credentials=object(),  # type: ignore[arg-type]  # a stand-in that is only passed on
         )
 
 

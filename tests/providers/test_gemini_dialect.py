@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from rupu.messages import (
     Message,
     ModelRequest,
+    ResponseFinished,
     TextDelta,
     TextPart,
     ThinkingPart,
@@ -209,6 +210,7 @@ def test_decoder_synthesizes_stable_unique_call_ids() -> None:
     ]
     assert other_ids[0] not in {s.call_id for s in started}
     (_usage_event, done) = decoder.finish()
+    assert isinstance(done, ResponseFinished)
     assert done.stop_reason == "tool_use" and done.raw_reason == "STOP"
 
 
@@ -304,7 +306,7 @@ def test_google_403_permission_denied_is_not_retried() -> None:
 EVENTS = st.lists(
     st.tuples(
         st.text(
-            st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=20
+            st.characters(blacklist_characters="\r\n", blacklist_categories=["Cs"]), max_size=20
         ),
         st.booleans(),
     ),

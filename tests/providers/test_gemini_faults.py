@@ -39,7 +39,6 @@ async def test_429_with_retry_delay_waits_that_long_then_succeeds() -> None:
         server.script.append(rate_limited("34.07s"))
         server.script.append(stream(text_chunks(["after the wait"])))
         events, turn = await run_turn(provider_for(server, sleep=sleep), request())
-        server.assert_clean()
     assert sleep.delays == [34.07]
     retries = [e for e in events if isinstance(e, RetryScheduled)]
     assert [(r.delay, r.reason) for r in retries] == [(34.07, "RESOURCE_EXHAUSTED")]
@@ -56,7 +55,6 @@ async def test_429_through_code_assist_envelope_is_retried_too() -> None:
             server, credentials=sso_credentials(extras={"project": "test-project"}), sleep=sleep
         )
         _, turn = await run_turn(provider, request())
-        server.assert_clean()
     assert sleep.delays == [1.5]
     assert turn.message.text() == "ok"
 
@@ -158,7 +156,6 @@ async def test_truncated_before_any_content_is_retried() -> None:
         server.script.append(stream(empty_then_cut))
         server.script.append(stream(text_chunks(["second try"])))
         _, turn = await run_turn(provider_for(server, sleep=sleep), request())
-        server.assert_clean()
     assert turn.message.text() == "second try"
     assert len(sleep.delays) == 1
 

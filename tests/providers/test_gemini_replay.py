@@ -109,7 +109,6 @@ async def test_signatures_and_ids_are_replayed_and_usage_adds_up(tmp_path: Path)
         server.script.append(stream(first_turn))
         server.script.append(stream(second_turn))
         result, tools = await run_agent(server, tmp_path)
-        server.assert_clean()
     assert result.status == "ok"
     assert result.text == "Both read."
     first, second = (r.body for r in server.requests)
@@ -171,7 +170,6 @@ async def test_server_given_ids_round_trip_on_code_assist(tmp_path: Path) -> Non
         await run_agent(
             server, tmp_path, credentials=sso_credentials(extras={"project": "test-project"})
         )
-        server.assert_clean()
     inner = server.requests[1].body["request"]
     call = inner["contents"][1]["parts"][0]["functionCall"]
     response = inner["contents"][2]["parts"][0]["functionResponse"]

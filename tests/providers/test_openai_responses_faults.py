@@ -50,7 +50,6 @@ async def test_429_waits_as_told_then_retries(headers: dict[str, str], delay: fl
         )
         server.script.append(stream_reply(answer()))
         turn, events = await run_against(server, sleep=sleep)
-        server.assert_clean()
     assert sleep.delays == [delay]
     assert len(server.requests) == 2
     assert [e.delay for e in events if isinstance(e, RetryScheduled)] == [delay]
@@ -169,7 +168,6 @@ async def test_disconnect_before_any_content_is_retried() -> None:
         server.script.append(stream_reply(answer(), drop_after=2))
         server.script.append(stream_reply(answer("Second try.")))
         turn, _ = await run_against(server, sleep=sleep)
-        server.assert_clean()
     assert len(sleep.delays) == 1
     assert turn.message.text() == "Second try."
 

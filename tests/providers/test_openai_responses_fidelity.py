@@ -117,7 +117,6 @@ async def test_sdk_and_rupu_read_the_same_stream(script: str) -> None:
         provider = make_provider(ProviderConfig(base_url=server.base_url))
         turn, _ = await run_turn(provider, request(tools=[WEATHER_TOOL]))
         await provider.aclose()
-        server.assert_clean()
 
     text, calls, terminal = _sdk_view(sdk_events)
     assert terminal in ("response.completed", "response.incomplete")
@@ -141,7 +140,6 @@ async def test_sdk_stream_helper_accumulates_the_same_final_response() -> None:
         ) as stream:
             final = await stream.get_final_response()
         await client.close()
-        server.assert_clean()
     assert final.output_text == "Checking both."
     assert [item.type for item in final.output] == [
         "reasoning",
@@ -183,7 +181,6 @@ async def test_sdk_reads_the_codex_route_with_the_same_headers_rupu_sends() -> N
             )
         ]
         await client.close()
-        server.assert_clean()
     done = [e.item for e in events if e.type == "response.output_item.done"]
     assert done[0].type == "reasoning"
     assert done[0].encrypted_content == "enc_reasoning_blob"

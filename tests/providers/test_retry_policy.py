@@ -4,7 +4,8 @@ streamed content is never retried."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -20,10 +21,10 @@ from rupu.messages import (
 from rupu.providers.retry import RetryPolicy, stream_with_retries
 from tests.providers.anthropic_support import RecordedSleep
 
-Step = list[StreamEvent] | tuple[list[StreamEvent], ProviderError]
+Step = Sequence[StreamEvent] | tuple[Sequence[StreamEvent], ProviderError]
 
 
-def scripted(steps: list[Step]) -> tuple[Callable[[], AsyncIterator[StreamEvent]], list[int]]:
+def scripted(steps: Sequence[Step]) -> tuple[Callable[[], AsyncIterator[StreamEvent]], list[int]]:
     """An attempt factory playing one step per attempt: events, then optionally an error."""
     calls: list[int] = []
 
@@ -39,16 +40,16 @@ def scripted(steps: list[Step]) -> tuple[Callable[[], AsyncIterator[StreamEvent]
     return attempt, calls
 
 
-def failure(**kwargs: object) -> ProviderError:
+def failure(**kwargs: Any) -> ProviderError:
     kwargs.setdefault("retryable", True)
-    return ProviderError("p", "boom", **kwargs)  # type: ignore[arg-type]
+    return ProviderError("p", "boom", **kwargs)
 
 
 DONE: list[StreamEvent] = [ResponseStarted("m"), TextDelta("ok"), ResponseFinished("end_turn")]
 
 
 async def drive(
-    steps: list[Step], policy: RetryPolicy | None = None
+    steps: Sequence[Step], policy: RetryPolicy | None = None
 ) -> tuple[list[StreamEvent], RecordedSleep, int]:
     attempt, calls = scripted(steps)
     sleep = RecordedSleep()

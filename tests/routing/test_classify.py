@@ -7,7 +7,7 @@ import pytest
 from rupu.errors import CredentialError, ProviderError
 from rupu.providers.http import error_from_response
 from rupu.providers.ratelimit import parse_duration, reset_after
-from rupu.routing.classify import action_for, advice, classify
+from rupu.routing.classify import ErrorClass, action_for, advice, classify
 from rupu.routing.cooldown import CooldownRegistry
 
 
@@ -63,8 +63,8 @@ def test_credential_error_is_reauthenticate() -> None:
 @pytest.mark.parametrize(
     "error_class", ["quota", "auth_invalid", "bad_request", "context_overflow"]
 )
-def test_surfaced_classes_say_what_to_do(error_class: str) -> None:
-    text = advice(error_class, "groq")  # type: ignore[arg-type]
+def test_surfaced_classes_say_what_to_do(error_class: ErrorClass) -> None:
+    text = advice(error_class, "groq")
     assert text is not None and len(text) > 30
 
 

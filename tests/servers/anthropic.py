@@ -102,7 +102,7 @@ class AnthropicServer(LoopbackServer):
 
 @dataclass
 class Text:
-    pieces: list[str]
+    pieces: Sequence[str]  # one text_delta each; a plain str streams one character per delta
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 Subclasses add routes. Each test scripts what the server answers (`script`) and reads back what it
 received (`requests`). Request validation failures are answered with HTTP 400 *and* recorded in
-`violations`, which the `assert_clean()` call at the end of a test turns into a failure, so a sloppy
-request can never pass unnoticed.
+`violations`. Every server entered during a test is listed in `LoopbackServer.started`, and an autouse
+fixture in tests/conftest.py fails the test at teardown with any violation the test did not claim with
+`take_violations()`, so a sloppy request can never pass unnoticed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import orjson
 from aiohttp import web
@@ -52,6 +53,9 @@ class ValidationFailed(Exception):
 class LoopbackServer:
     """Start with `with Server() as server:`; `server.base_url` is `http://127.0.0.1:<port>`."""
 
+    # Servers entered since the conftest fixture last emptied it (at the start of each test).
+    started: ClassVar[list[LoopbackServer]] = []
+
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
@@ -75,7 +79,8 @@ class LoopbackServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> LoopbackServer:
+    def __enter__(self) -> Self:
+        LoopbackServer.started.append(self)
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
@@ -98,9 +103,7 @@ class LoopbackServer:
         loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=2048)
         loop.run_until_complete(site.start())
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
         self._ready.set()
         loop.run_forever()
         loop.close()
@@ -110,7 +113,16 @@ class LoopbackServer:
             await self._runner.cleanup()
 
     def assert_clean(self) -> None:
+        """Optional: the conftest fixture checks every server at teardown. Useful mid-test, to fail
+        on a rejected request before the assertions that depend on the reply."""
         assert not self.violations, f"the server rejected requests: {self.violations}"
+
+    def take_violations(self) -> list[str]:
+        """The violations so far, for a test that provokes them on purpose: taken ones no longer fail
+        the test at teardown."""
+        taken = self.violations[:]
+        del self.violations[: len(taken)]  # not a new list: the server thread may be appending
+        return taken
 
     # -- request handling ---------------------------------------------------------------------------
     async def record(self, request: web.Request) -> RecordedRequest:

@@ -18,6 +18,7 @@ that the official SDK parses everything it produces.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -310,7 +311,7 @@ class ResponseStream:
         return self
 
     def text(
-        self, pieces: list[str], *, item_id: str = "msg_1", refusal: bool = False
+        self, pieces: Sequence[str], *, item_id: str = "msg_1", refusal: bool = False
     ) -> ResponseStream:
         item = {
             "id": item_id,

@@ -140,7 +140,7 @@ def make_engine(
             built.append(target)
         return providers[target.provider], f"test credential for {target.provider}"
 
-    engine = Engine(paths, load_config(paths), build)  # type: ignore[arg-type]
+    engine = Engine(paths, load_config(paths), build)
     if sleep is not None:
         engine.sleep = sleep
     return engine

@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from rupu.errors import ConfigError
+from rupu.workflows.engine import Engine
 from rupu.workflows.store import read_events
 from tests.conftest import Workspace
 from tests.workflows.helpers import (
@@ -37,8 +38,8 @@ steps:
 """
 
 
-def unit_lines(engine: object, run_id: str) -> list[bytes]:
-    path = engine.paths.runs / run_id / "units.jsonl"  # type: ignore[attr-defined]
+def unit_lines(engine: Engine, run_id: str) -> list[bytes]:
+    path = engine.paths.runs / run_id / "units.jsonl"
     return path.read_bytes().splitlines()
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from rupu.agents.loop import RunTarget
 from rupu.agents.spec import AgentSpec
-from rupu.messages import ToolSpec
+from rupu.messages import AssistantTurn, Message, ToolSpec
+from rupu.transcripts import TranscriptWriter
 from tests.conftest import Workspace
 from tests.workflows.helpers import (
     Answer,
@@ -334,7 +335,7 @@ async def test_each_agent_run_gets_its_toolbox_from_the_seam(workspace: Workspac
         def audit(self) -> dict[str, object]:
             return {"tools": ["read_file"]}
 
-        async def run_calls(self, turn: object, transcript: object) -> object:
+        async def run_calls(self, turn: AssistantTurn, transcript: TranscriptWriter) -> Message:
             raise AssertionError("no tool calls expected")
 
     @asynccontextmanager
@@ -347,7 +348,7 @@ async def test_each_agent_run_gets_its_toolbox_from_the_seam(workspace: Workspac
 
     fake = FakeProvider("mock")
     engine = make_engine(workspace, {"mock": fake})
-    engine.toolbox = opener  # type: ignore[assignment]
+    engine.toolbox = opener
     outcome = await run(start(engine))
     assert outcome.status == "succeeded"
     assert opened == closed == ["worker", "worker"]

@@ -83,15 +83,15 @@ def test_record_writer_keeps_per_file_order_and_reports_errors(tmp_path: Path) -
     files = [tmp_path / f"t{n}.jsonl" for n in range(10)]
     for line in range(50):
         for path in files:
-            writer.append(path, orjson.dumps({"n": line}) + b"\n")
+            writer.append(str(path), orjson.dumps({"n": line}) + b"\n")
     for path in files:
-        writer.close(path)
-    writer.replace(tmp_path / "step.json", b"{}")
+        writer.close(str(path))
+    writer.replace(str(tmp_path / "step.json"), b"{}")
     writer.flush()
     for path in files:
         assert [orjson.loads(x)["n"] for x in path.read_bytes().splitlines()] == list(range(50))
         assert path.stat().st_mode & 0o777 == 0o600
-    writer.append(tmp_path / "missing" / "dir.jsonl", b"x")
+    writer.append(str(tmp_path / "missing" / "dir.jsonl"), b"x")
     try:
         writer.flush()
     except FileNotFoundError:
