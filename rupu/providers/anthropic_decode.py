@@ -28,6 +28,7 @@ from rupu.messages import (
     UsageReported,
 )
 from rupu.providers.base import parse_arguments
+from rupu.providers.failures import QuotaExhausted, provider_error
 
 STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn",
@@ -39,14 +40,6 @@ STOP_REASONS: dict[str, StopReason] = {
     "model_context_window_exceeded": "context_overflow",
 }
 RETRYABLE_STREAM_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
-QUOTA_PHRASES = (
-    "billing",
-    "spend limit",
-    "spend_limit",
-    "credit balance",
-    "usage limits",
-    "insufficient_quota",
-)
 
 OVERLOADED_HINT = "Anthropic is overloaded: try again in a minute, or lower max_concurrency"
 QUOTA_HINT = (
@@ -78,11 +71,6 @@ def decode_usage(raw: Mapping[str, Any], into: Usage) -> None:
     into.reported = True
 
 
-def is_quota_text(text: str) -> bool:
-    lowered = text.lower()
-    return any(phrase in lowered for phrase in QUOTA_PHRASES)
-
-
 def stream_error(
     provider: str, payload: Mapping[str, Any], *, model: str | None, request_id: str | None
 ) -> ProviderError:
@@ -92,22 +80,18 @@ def stream_error(
     error_type = error.get("type")
     message = error.get("message") or "the provider reported an error mid-stream"
     request_id = payload.get("request_id") or request_id
-    quota = is_quota_text(f"{error_type} {message}")
-    retryable = error_type in RETRYABLE_STREAM_ERRORS and not quota
-    hint = None
-    if quota:
-        hint = QUOTA_HINT
-    elif error_type == "overloaded_error":
-        hint = OVERLOADED_HINT
-    return ProviderError(
+    error = provider_error(
         provider,
         f"error event in the response stream: {message}",
         model=model,
         error_type=str(error_type) if error_type else "stream_error",
         request_id=str(request_id) if request_id else None,
-        retryable=retryable,
-        hint=hint,
+        retryable=error_type in RETRYABLE_STREAM_ERRORS,
+        hint=OVERLOADED_HINT if error_type == "overloaded_error" else None,
     )
+    if isinstance(error, QuotaExhausted):
+        error.hint = QUOTA_HINT
+    return error
 
 
 class MessagesStreamDecoder:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from rupu.errors import ProviderError
+from rupu.providers.failures import is_quota_error, provider_error
 from rupu.providers.sse import SSEDecoder, SSEEvent
 
 if TYPE_CHECKING:
@@ -34,17 +35,6 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 5.0
 IDLE_TIMEOUT = 120.0
-
-QUOTA_MARKERS = (
-    "insufficient_quota",
-    "billing",
-    "credit_balance",
-    "spend_limit",
-    "quota_exceeded",
-    "usage_limit_reached",
-    "usage_not_included",
-)
-
 
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 
@@ -258,16 +248,11 @@ def parse_error_body(raw: bytes) -> tuple[str | None, str | None]:
     return (str(etype) if etype is not None else None), (str(message) if message else None)
 
 
-def is_quota_error(error_type: str | None, message: str | None) -> bool:
-    text = f"{error_type or ''} {message or ''}".lower()
-    return any(marker in text for marker in QUOTA_MARKERS)
-
-
 def error_from_response(
     provider: str, status: int, headers: Mapping[str, str], raw: bytes
 ) -> ProviderError:
     error_type, message = parse_error_body(raw)
-    quota = is_quota_error(error_type, message)
+    quota = status == 402 or is_quota_error(error_type, message)
     retryable = status in (408, 409, 429) or status >= 500
     should = headers.get("x-should-retry")
     if should in ("true", "false"):
@@ -279,7 +264,7 @@ def error_from_response(
 
     from rupu.providers.ratelimit import reset_after
 
-    return ProviderError(
+    return provider_error(
         provider,
         message or excerpt(raw),
         status=status,

@@ -31,6 +31,7 @@ from rupu.messages import (
 )
 from rupu.providers.base import ProviderSetup
 from rupu.providers.chat_compat import DEFAULT_COMPAT, apply_compat, chat_url
+from rupu.providers.failures import provider_error
 from rupu.providers.http import (
     HttpClient,
     HttpSettings,
@@ -321,7 +322,7 @@ class OpenAIChatProvider:
         retryable = any(
             w in (error_type or "") for w in ("server", "overloaded", "network", "timeout")
         )
-        return ProviderError(
+        return provider_error(
             self.name,
             message or "the provider reported an error mid-stream",
             error_type=error_type,

@@ -12,6 +12,8 @@ import orjson
 import pytest
 
 from tests.conftest import Workspace, run_rupu
+from tests.servers.anthropic import AnthropicServer
+from tests.servers.anthropic import error_reply as anthropic_error
 from tests.servers.openai_chat import (
     ChatCompletionsServer,
     error_reply,
@@ -341,3 +343,43 @@ def test_a_preset_key_stored_with_rupu_auth_login(workspace: Workspace) -> None:
         server.assert_clean()
     assert result.code == 0, result.stderr
     assert "groq · m · api-key from auth.json" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "message"),
+    [
+        (
+            400,
+            "invalid_request_error",
+            "Your credit balance is too low to access the Anthropic API.",
+        ),
+        (429, "rate_limit_error", "Your credit balance is too low"),
+    ],
+)
+def test_credit_balance_too_low_is_neither_retried_nor_failed_over(
+    workspace: Workspace, status: int, error_type: str, message: str
+) -> None:
+    with (
+        AnthropicServer(api_key="ak-canary") as anthropic,
+        ChatCompletionsServer(api_key=KS) as secondary,
+    ):
+        workspace.write_config(
+            f'[providers.anthropic]\nbase_url = "{anthropic.base_url}"\n'
+            f'[providers.secondary]\nbase_url = "{secondary.base_url}"\n'
+        )
+        anthropic.script.append(anthropic_error(status, error_type, message))
+        workspace.write_agent(
+            "helper",
+            "---\nname: helper\nprovider: anthropic\nmodel: claude-sonnet-4-6\n"
+            "fallback: [secondary:m2]\n---\n\nYou help.\n",
+        )
+        result = run_rupu(
+            "run", "--agent", "helper", "hi", env={"ANTHROPIC_API_KEY": "ak-canary", **ENV}
+        )
+        anthropic.assert_clean()
+        secondary.assert_clean()
+    assert result.code == 3, result.stderr
+    assert "credit balance is too low" in result.stderr
+    assert "not failed over: quota and billing need your action" in result.stderr
+    assert len(anthropic.requests) == 1, "a quota error is not retried"
+    assert secondary.requests == [], "a quota error does not fail over"
