@@ -50,6 +50,7 @@ class SourceModel(SourceDefaults):
 class SourceProvider(_Strict):
     note: str | None = None
     open: bool = False
+    default_model: str | None = None
     defaults: SourceDefaults = Field(default_factory=SourceDefaults)
     models: list[SourceModel]
 
@@ -88,10 +89,15 @@ def render(source: dict[str, Any]) -> dict[str, bytes]:
                     "capabilities": {cap: cap in caps for cap in ("tools", "reasoning", "images")},
                 }
             )
+        if spec.default_model is not None and spec.default_model not in {m.id for m in spec.models}:
+            raise SystemExit(
+                f"{provider}: default_model '{spec.default_model}' is not in its models"
+            )
         document = {
             "provider": provider,
             "generated_from": SOURCE_NAME,
             "open": spec.open,
+            "default_model": spec.default_model,
             "note": spec.note,
             "models": models,
         }

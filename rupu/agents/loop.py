@@ -36,7 +36,6 @@ from rupu.providers.registry import provider_kind
 from rupu.transcripts import TranscriptWriter
 
 DEFAULT_MAX_TURNS = 50
-FALLBACK_MODELS = {"mock": "echo"}
 
 RunStatus = Literal["ok", "error", "aborted"]
 EventSink = Callable[[StreamEvent], None]
@@ -60,7 +59,7 @@ def resolve_target(
     auth: AuthMode | None = None,
 ) -> RunTarget:
     """Flags beat the agent, the agent beats the provider's `default_model`, which beats the config's
-    `default_model`."""
+    `default_model`, which beats the default the catalog marks for a built-in provider."""
     front = spec.frontmatter
     name = provider or front.provider or loaded.config.default_provider
     if not name:
@@ -74,7 +73,7 @@ def resolve_target(
     chosen = chosen or loaded.provider(name).default_model
     if not chosen and name == (loaded.config.default_provider or name):
         chosen = loaded.config.default_model
-    chosen = chosen or FALLBACK_MODELS.get(kind)
+    chosen = chosen or catalog_default(name)
     if not chosen:
         raise ConfigError(
             f"no model for provider '{name}'",
@@ -82,6 +81,15 @@ def resolve_target(
             hint=f"add `model:` to the agent, set [providers.{name}] default_model, or pass --model",
         )
     return RunTarget(provider=name, kind=kind, model=chosen, auth=auth or front.auth)
+
+
+def catalog_default(provider: str) -> str | None:
+    """The model the baked-in catalog marks as the default of a built-in provider."""
+    from rupu.catalog.schema import load_baked
+    from rupu.config import BUILTIN_PROVIDERS
+
+    baked = load_baked(provider) if provider in BUILTIN_PROVIDERS else None
+    return baked.default_model if baked is not None else None
 
 
 class ToolBox(Protocol):

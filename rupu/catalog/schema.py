@@ -53,11 +53,13 @@ class ModelInfo(StrictModel):
 
 
 class ProviderCatalog(StrictModel):
-    """One provider's baked-in list. `open` means any model id is accepted (the mock provider)."""
+    """One provider's baked-in list. `open` means any model id is accepted (the mock provider);
+    `default_model` is the model an agent that names none runs on."""
 
     provider: str
     generated_from: str
     open: bool = False
+    default_model: str | None = None
     note: str | None = None
     models: list[ModelInfo]
 

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rupu.agents.loop import RunTarget, resolve_target
+from rupu.agents.loop import RunTarget, catalog_default, resolve_target
 from rupu.agents.spec import AgentSpec
 from rupu.auth.credentials import AuthMode
 from rupu.auth.resolver import CredentialResolver
@@ -68,7 +68,7 @@ def make_candidate(
     config = loaded.provider(name)
     if config.base_url:
         config = config.model_copy(update={"base_url": expand_base_url(name, config.base_url, env)})
-    chosen = model or config.default_model
+    chosen = model or config.default_model or catalog_default(name)
     if not chosen:
         raise ConfigError(
             f"no model for provider '{name}'",

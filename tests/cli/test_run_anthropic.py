@@ -204,3 +204,21 @@ def test_a_declared_provider_of_kind_anthropic_uses_its_own_key(workspace: Works
     assert result.stdout == "via gateway\n"
     assert server.requests[0].headers["x-api-key"] == "gw-key"
     assert server.requests[0].body["model"] == "claude-test-1"
+
+
+def test_an_agent_that_names_only_the_provider_runs_on_the_catalog_default(
+    workspace: Workspace,
+) -> None:
+    with AnthropicServer(api_key=KEY) as server:
+        # Only the loopback address: no model, no default_model, no allow_unknown_model.
+        workspace.write_config(f'[providers.anthropic]\nbase_url = "{server.base_url}"\n')
+        workspace.write_agent("plain", "---\nname: plain\nprovider: anthropic\n---\n\nHelp.\n")
+        server.script.append(stream_reply(response_stream([Text(["Hi."])])))
+        result = run_rupu("run", "--agent", "plain", "hi", env={"ANTHROPIC_API_KEY": KEY})
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Hi.\n"
+    assert server.requests[0].body["model"] == "claude-sonnet-4-6"
+    listed = run_rupu("models", "list", "--provider", "anthropic", "--format", "json")
+    (default,) = [r["model"] for r in orjson.loads(listed.stdout)["rows"] if r["default"]]
+    assert default == "claude-sonnet-4-6"
