@@ -233,6 +233,8 @@ def parse_error_body(raw: bytes) -> tuple[str | None, str | None]:
         return None, None
     if not isinstance(data, dict):
         return None, None
+    if "error" not in data and "detail" in data:
+        return None, _detail_text(data["detail"])
     err = data.get("error", data)
     if isinstance(err, list) and err and isinstance(err[0], dict):
         err = err[0].get("error", err[0])
@@ -246,6 +248,20 @@ def parse_error_body(raw: bytes) -> tuple[str | None, str | None]:
     if isinstance(code, str) and code != etype and etype:
         etype = f"{etype}/{code}"
     return (str(etype) if etype is not None else None), (str(message) if message else None)
+
+
+def _detail_text(detail: Any) -> str | None:
+    """The words of a `{"detail": ...}` body (the ChatGPT backend's, FastAPI's): a string, an object
+    with a message, or a list of validation errors with `msg`."""
+    if isinstance(detail, str):
+        return detail or None
+    if isinstance(detail, dict):
+        text = detail.get("message") or detail.get("msg") or detail.get("detail")
+        return str(text) if text else None
+    if isinstance(detail, list):
+        texts = [str(d.get("msg")) for d in detail if isinstance(d, dict) and d.get("msg")]
+        return "; ".join(texts) or None
+    return None
 
 
 def error_from_response(

@@ -80,6 +80,21 @@ class ResponsesServer(LoopbackServer):
             )
         return await super().handle(request)
 
+    def next_reply(self, recorded: RecordedRequest) -> Reply:
+        body = recorded.body
+        if (
+            recorded.path == CODEX_PATH
+            and isinstance(body, dict)
+            and body.get("instructions") == ""
+        ):
+            # What the ChatGPT backend answers to empty instructions.
+            return Reply(
+                status=400,
+                body=orjson.dumps({"detail": "Instructions are not valid"}),
+                content_type="application/json",
+            )
+        return super().next_reply(recorded)
+
     # -- validation -----------------------------------------------------------------------------------
     def validate(self, request: RecordedRequest) -> None:
         if not request.headers.get("content-type", "").startswith("application/json"):
