@@ -26,6 +26,7 @@ from rupu.messages import (
     AssistantTurn,
     Message,
     ModelRequest,
+    ServedBy,
     StreamEvent,
     ThinkingPart,
     ToolSpec,
@@ -104,6 +105,13 @@ class ToolBox(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FailedTurn:
+    usage: Usage
+    cost: float | None
+    rate_limits: dict[str, str | int | float]
+
+
 @dataclass(slots=True)
 class AgentResult:
     run_id: str
@@ -116,6 +124,8 @@ class AgentResult:
     error: RupuError | None = None
     messages: list[Message] = field(default_factory=list)
     cost_usd: float | None = None
+    # The latest quota headers: of the last turn, or of the failed attempt that ended the run.
+    rate_limits: dict[str, str | int | float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -135,6 +145,8 @@ class AgentRun:
     pricing: Callable[[Usage], float | None] | None = None
     # The pricer of another provider/model, for turns a fallback served (rupu.routing.checks).
     price_of: Callable[[str, str], Callable[[Usage], float | None]] | None = None
+    # What a turn that failed mid-stream had already been billed for (usage, quota headers).
+    failed_turn: FailedTurn | None = None
 
     async def run(self, prompt: str, *, history: list[Message] | None = None) -> AgentResult:
         started = time.monotonic()
@@ -177,6 +189,12 @@ class AgentRun:
                 )
         except RupuError as exc:
             status, error = ("aborted" if isinstance(exc, Interrupted) else "error"), exc
+            failed = self.failed_turn
+            if failed is not None and failed.usage.reported:
+                usage = usage.add(failed.usage)
+                cost = (
+                    None if cost is None or failed.cost is None else round(cost + failed.cost, 12)
+                )
             self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
         finally:
             duration_ms = int((time.monotonic() - started) * 1000)
@@ -191,6 +209,9 @@ class AgentRun:
                 error=error.one_line() if error else None,
             )
         text = turns[-1].message.text() if turns else ""
+        rate_limits = turns[-1].rate_limits if turns else {}
+        if self.failed_turn is not None and self.failed_turn.rate_limits:
+            rate_limits = self.failed_turn.rate_limits
         return AgentResult(
             self.run_id,
             status,
@@ -202,6 +223,7 @@ class AgentRun:
             error,
             messages,
             cost,
+            rate_limits,
         )
 
     async def _fitting_turn(self, index: int, messages: list[Message]) -> AssistantTurn:
@@ -239,6 +261,19 @@ class AgentRun:
         )
         self.transcript.write("turn_start", turn_idx=index)
         builder = TurnBuilder(self.target.provider)
+        self.failed_turn = None
+        try:
+            await self._stream(index, request, builder)
+        except ProviderError:
+            self._record_failed(builder)
+            raise
+        turn = builder.result()
+        self._record(index, turn)
+        if self.on_turn is not None:
+            await self.on_turn(turn)
+        return turn
+
+    async def _stream(self, index: int, request: ModelRequest, builder: TurnBuilder) -> None:
         sink = self.on_event
         async for event in self.provider.stream(request):
             builder.add(event)
@@ -260,20 +295,39 @@ class AgentRun:
                     error_class=event.error_class,
                     reason=event.reason,
                 )
-        turn = builder.result()
-        self._record(index, turn)
-        if self.on_turn is not None:
-            await self.on_turn(turn)
-        return turn
 
     def _price(self, turn: AssistantTurn) -> float | None:
+        return self._price_usage(turn.usage, turn.served_by)
+
+    def _price_usage(self, usage: Usage, served: ServedBy | None) -> float | None:
         """The price the provider reported (claude-code), else that of whoever served the turn."""
-        if turn.usage.cost_usd is not None:
-            return turn.usage.cost_usd
-        served = turn.served_by
+        if usage.cost_usd is not None:
+            return usage.cost_usd
         if served is not None and self.price_of is not None:
-            return self.price_of(served.provider, served.model)(turn.usage)
-        return self.pricing(turn.usage) if self.pricing is not None else None
+            return self.price_of(served.provider, served.model)(usage)
+        return self.pricing(usage) if self.pricing is not None else None
+
+    def _record_failed(self, builder: TurnBuilder) -> None:
+        """A turn that failed after the provider reported usage was still billed: its usage, cost
+        and quota headers are recorded, though its partial answer is not."""
+        served = builder.served_by
+        usage = builder.usage
+        cost = self._price_usage(usage, served) if usage.reported else None
+        self.failed_turn = FailedTurn(usage, cost, dict(builder.rate_limits))
+        provider = served.provider if served else self.target.provider
+        if usage.reported:
+            self.transcript.write(
+                "usage",
+                provider=provider,
+                model=served.model if served else self.target.model,
+                credential=served.credential if served else self.credential,
+                served_model=None,
+                **usage.as_dict(),
+                cost_usd=cost,
+                failed=True,
+            )
+        if builder.rate_limits:
+            self.transcript.write("rate_limits", provider=provider, snapshot=builder.rate_limits)
 
     def _record(self, index: int, turn: AssistantTurn) -> None:
         thinking = [p.text for p in turn.message.parts if isinstance(p, ThinkingPart)]

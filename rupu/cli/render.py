@@ -136,9 +136,8 @@ class RunRenderer:
             self.out.write("\n")
         self.out.flush()
         self.err.write(self.footer(result) + "\n")
-        last = result.turns[-1] if result.turns else None
-        if last is not None and last.rate_limits:
-            quota = " ".join(f"{k}={v}" for k, v in sorted(last.rate_limits.items()))
+        if result.rate_limits:
+            quota = " ".join(f"{k}={v}" for k, v in sorted(result.rate_limits.items()))
             self.err.write(self._dim(f"quota: {quota}") + "\n")
         self.err.flush()
 

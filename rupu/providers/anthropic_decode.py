@@ -134,7 +134,11 @@ class MessagesStreamDecoder:
             message = payload.get("message") or {}
             self.model = message.get("model") or self.model
             decode_usage(message.get("usage") or {}, self.usage)
-            return [ResponseStarted(model=message.get("model"), request_id=self.request_id)]
+            # Reported now too: the input is billed even if the stream fails before message_stop.
+            return [
+                ResponseStarted(model=message.get("model"), request_id=self.request_id),
+                UsageReported(self.usage),
+            ]
         if kind == "message_delta":
             delta = payload.get("delta") or {}
             if delta.get("stop_reason") is not None:

@@ -132,10 +132,19 @@ class TurnBuilder:
                 self._failovers.append(event)
                 self._served_by = ServedBy(provider, model, credential)
                 self.provider = provider
+                self._rate_limits = {}  # the quota headers of who serves now, not who failed
             case ResponseFinished(stop_reason=stop_reason, raw_reason=raw_reason):
                 self._finish(stop_reason, raw_reason)
             case _:
                 assert_never(event)
+
+    @property
+    def rate_limits(self) -> dict[str, str | int | float]:
+        return self._rate_limits
+
+    @property
+    def served_by(self) -> ServedBy | None:
+        return self._served_by
 
     def _flush_text(self) -> None:
         if self._text:

@@ -100,3 +100,19 @@ def provider_error(
         reset_after=reset_after,
         hint=hint,
     )
+
+
+RateLimits = dict[str, str | int | float]
+_RATE_LIMITS = "rate_limits"
+
+
+def note_rate_limits(error: ProviderError, snapshot: RateLimits) -> ProviderError:
+    """Keeps the quota headers of an error response (a 429 carries the most telling ones) with the
+    error, for the retry wrapper to report as a `RateLimitObserved` event."""
+    setattr(error, _RATE_LIMITS, dict(snapshot))
+    return error
+
+
+def rate_limits_of(error: ProviderError) -> RateLimits:
+    snapshot = getattr(error, _RATE_LIMITS, None)
+    return dict(snapshot) if isinstance(snapshot, dict) else {}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from rupu.errors import ProviderError
-from rupu.providers.failures import is_quota_error, provider_error
+from rupu.providers.failures import is_quota_error, note_rate_limits, provider_error
 from rupu.providers.sse import SSEDecoder, SSEEvent
 
 if TYPE_CHECKING:
@@ -139,7 +139,13 @@ class HttpClient:
         try:
             if response.status_code >= 400:
                 raw = await response.aread()
-                raise self._error_mapper(self.provider, response.status_code, response.headers, raw)
+                error = self._error_mapper(
+                    self.provider, response.status_code, response.headers, raw
+                )
+                snapshot = rate_limit_snapshot(response.headers)
+                if snapshot:
+                    note_rate_limits(error, snapshot)
+                raise error
             yield response
         finally:
             await response.aclose()
