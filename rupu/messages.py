@@ -96,6 +96,7 @@ class Usage:
     reasoning_tokens: int = 0
     reported: bool = False
     cost_usd: float | None = None  # only when the provider itself reports a price (claude-code)
+    service_tier: str | None = None  # the tier the provider says it served (`flex`, `priority`)
 
     @property
     def total_tokens(self) -> int:
@@ -117,6 +118,7 @@ class Usage:
             cost_usd=None
             if self.cost_usd is None and other.cost_usd is None
             else (self.cost_usd or 0.0) + (other.cost_usd or 0.0),
+            service_tier=self.service_tier if self.service_tier == other.service_tier else None,
         )
 
     def as_dict(self) -> dict[str, int | bool]:

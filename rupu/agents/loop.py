@@ -323,6 +323,7 @@ class AgentRun:
                 credential=served.credential if served else self.credential,
                 served_model=None,
                 **usage.as_dict(),
+                service_tier=usage.service_tier,
                 cost_usd=cost,
                 failed=True,
             )
@@ -349,6 +350,7 @@ class AgentRun:
             credential=served.credential if served else self.credential,
             served_model=turn.served_model,
             **turn.usage.as_dict(),
+            service_tier=turn.usage.service_tier,
             cost_usd=self._price(turn),
         )
         if turn.rate_limits:

@@ -65,6 +65,9 @@ def decode_usage(raw: Mapping[str, Any], into: Usage) -> None:
     value = raw.get("cache_creation_input_tokens")
     if value is not None:
         into.cache_write_tokens = int(value)
+    tier = raw.get("service_tier")
+    if isinstance(tier, str) and tier:
+        into.service_tier = tier
     details = raw.get("output_tokens_details")
     if isinstance(details, Mapping) and details.get("thinking_tokens") is not None:
         into.reasoning_tokens = int(details["thinking_tokens"])

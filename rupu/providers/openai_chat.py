@@ -141,13 +141,14 @@ class ChatStreamDecoder:
     """Sans-IO: one parsed chunk in, events out. Tool calls are keyed by `index` (some gateways
     change ids mid-stream)."""
 
-    __slots__ = ("_calls", "_finish", "_started", "request_id", "usage")
+    __slots__ = ("_calls", "_finish", "_started", "_tier", "request_id", "usage")
 
     def __init__(self, request_id: str | None = None) -> None:
         self.request_id = request_id
         self._started = False
         self._calls: set[int] = set()
         self._finish: str | None = None
+        self._tier: str | None = None
         self.usage: Usage | None = None
 
     def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
@@ -177,6 +178,9 @@ class ChatStreamDecoder:
                     events.append(ToolCallDelta(index, arguments))
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
+        tier = chunk.get("service_tier")
+        if isinstance(tier, str) and tier:
+            self._tier = tier
         usage = chunk.get("usage")
         if usage:
             self.usage = decode_usage(usage)
@@ -185,6 +189,7 @@ class ChatStreamDecoder:
     def finish(self) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         if self.usage is not None:
+            self.usage.service_tier = self._tier
             events.append(UsageReported(self.usage))
         reason: StopReason = FINISH_REASONS.get(self._finish or "", "unknown")
         if self._calls and reason in ("end_turn", "unknown"):

@@ -235,7 +235,10 @@ class ResponsesStreamDecoder:
         self.streaming = False
         usage = response.get("usage")
         if usage:
-            events.append(UsageReported(decode_usage(usage)))
+            decoded = decode_usage(usage)
+            tier = response.get("service_tier")
+            decoded.service_tier = tier if isinstance(tier, str) and tier else None
+            events.append(UsageReported(decoded))
         if kind == "response.incomplete" or status == "incomplete":
             details = response.get("incomplete_details") or {}
             reason = details.get("reason") or "incomplete"

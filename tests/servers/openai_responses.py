@@ -396,10 +396,14 @@ class ResponseStream:
         self._done(index, {**item, "arguments": text, "status": "completed"})
         return self
 
-    def completed(self, with_usage: dict[str, Any] | None = None) -> ResponseStream:
+    def completed(
+        self, with_usage: dict[str, Any] | None = None, *, service_tier: str | None = None
+    ) -> ResponseStream:
+        """`service_tier`: the tier the server says it served (absent when None)."""
+        tier = {"service_tier": service_tier} if service_tier is not None else {}
         return self.emit(
             "response.completed",
-            response=self.response("completed", usage=with_usage or usage()),
+            response=self.response("completed", usage=with_usage or usage(), **tier),
         )
 
     def incomplete(self, reason: str, with_usage: dict[str, Any] | None = None) -> ResponseStream:
