@@ -163,10 +163,14 @@ class ModelRequest:
 
 @dataclass(slots=True)
 class ResponseStarted:
-    """The provider accepted the request. `model` is the model the provider says served it."""
+    """The provider accepted the request. `model` is the model the provider says served it;
+    `credential` how a provider that signs requests itself (claude-code: the CLI's own login) says it
+    did, and `note` what the user should know about that credential."""
 
     model: str | None = None
     request_id: str | None = None
+    credential: str | None = None
+    note: str | None = None
     kind: Literal["response_started"] = "response_started"
 
 
@@ -302,3 +306,4 @@ class AssistantTurn:
     retries: list[RetryScheduled] = field(default_factory=list)
     served_by: ServedBy | None = None
     failovers: list[FailedOver] = field(default_factory=list)
+    credential: str | None = None  # as the provider reported it (ResponseStarted.credential)

@@ -147,6 +147,7 @@ class AgentRun:
     price_of: Callable[[str, str], Callable[[Usage], float | None]] | None = None
     # What a turn that failed mid-stream had already been billed for (usage, quota headers).
     failed_turn: FailedTurn | None = None
+    _noted: bool = False  # the provider's credential note is recorded once per run
 
     async def run(self, prompt: str, *, history: list[Message] | None = None) -> AgentResult:
         started = time.monotonic()
@@ -279,7 +280,10 @@ class AgentRun:
             builder.add(event)
             if sink is not None:
                 sink(event)
-            if event.kind == "retry_scheduled":
+            if event.kind == "response_started" and event.note and not self._noted:
+                self._noted = True
+                self.transcript.write("note", text=event.note)
+            elif event.kind == "retry_scheduled":
                 self.transcript.write(
                     "retry", attempt=event.attempt, delay=round(event.delay, 3), reason=event.reason
                 )
@@ -347,7 +351,7 @@ class AgentRun:
             "usage",
             provider=provider,
             model=served.model if served else self.target.model,
-            credential=served.credential if served else self.credential,
+            credential=turn.credential or (served.credential if served else self.credential),
             served_model=turn.served_model,
             **turn.usage.as_dict(),
             service_tier=turn.usage.service_tier,

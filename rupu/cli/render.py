@@ -42,6 +42,7 @@ class RunRenderer:
         self._in_thinking = False
         self._wrote_text = False
         self._last_char = "\n"
+        self._noted = False
         self._started = time.monotonic()
 
     @asynccontextmanager
@@ -77,6 +78,11 @@ class RunRenderer:
 
     def on_event(self, event: StreamEvent) -> None:
         kind = event.kind
+        if event.kind == "response_started" and event.note and not self._noted:
+            # Said once per run, before the answer: what the user should know about the credential.
+            self._noted = True
+            self._clear_status()
+            self.err.write(self._dim(f"note: {event.note}") + "\n")
         if kind == "text_delta":
             if not self._first_token:
                 self._clear_status()
@@ -147,6 +153,8 @@ class RunRenderer:
         routed = last.served_by if last else None
         provider = self.target.provider
         model, credential = self.target.model, self.credential
+        if last is not None and last.credential:
+            credential = last.credential
         if routed is not None:
             provider = f"{routed.provider} (fallback for {self.target.provider})"
             model, credential = routed.model, routed.credential

@@ -14,6 +14,7 @@ from rupu.auth.resolver import CredentialResolver
 from rupu.config import LoadedConfig, ProviderConfig
 from rupu.errors import ConfigError, CredentialError
 from rupu.providers.base import Provider, ProviderSetup
+from rupu.providers.claude_code_stream import CLI_LOGIN
 from rupu.providers.registry import (
     FACTORIES,
     build_provider,
@@ -76,7 +77,7 @@ def make_candidate(
             hint=f"write it as {name}:MODEL, or set [providers.{name}] default_model",
         )
     credentials = None
-    described = "none (no key needed)"
+    described = CLI_LOGIN if kind == "claude-code" else "none (no key needed)"
     if needs_credential(kind, config):
         credentials = (resolver or CredentialResolver(env)).source(name, mode=auth)
         credential = getattr(credentials, "credential", None)

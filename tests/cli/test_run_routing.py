@@ -244,10 +244,19 @@ def test_claude_code_runs_the_local_cli(workspace: Workspace, tmp_path: Path) ->
     assert result.code == 0, result.stderr
     assert result.stdout == "Hello world\n\nDone.\n"
     assert "→ Bash: ls -la" in result.stderr
-    assert "claude-code · claude-sonnet-4-6 · none (no key needed)" in result.stderr
+    login = "the claude CLI's own login (Claude subscription)"
+    assert f"claude-code · claude-sonnet-4-6 · {login}" in result.stderr
+    assert "note: claude-code runs the claude CLI headless on its Claude subscription" in (
+        result.stderr
+    )
+    assert result.stderr.count("note: claude-code") == 1
+    recorded = events(workspace)
+    (note,) = [e["data"]["text"] for e in recorded if e["type"] == "note"]
+    assert "consumer-terms" in note
     assert "$0.0123" in result.stderr
-    (used,) = [e["data"] for e in events(workspace) if e["type"] == "usage"]
+    (used,) = [e["data"] for e in recorded if e["type"] == "usage"]
     assert used["cost_usd"] == pytest.approx(0.0123) and used["cache_read_tokens"] == 2000
+    assert used["credential"] == login
     assert orjson.loads(record.read_text())["options"]["--max-turns"] == "5"
 
 
