@@ -50,6 +50,7 @@ class SourceModel(SourceDefaults):
 class SourceProvider(_Strict):
     note: str | None = None
     open: bool = False
+    priced: bool = True
     default_model: str | None = None
     defaults: SourceDefaults = Field(default_factory=SourceDefaults)
     models: list[SourceModel]
@@ -68,7 +69,7 @@ def render(source: dict[str, Any]) -> dict[str, bytes]:
                     raise SystemExit(f"{provider}: model id or alias '{name}' appears twice")
                 seen.add(name)
             price = model.price or spec.defaults.price
-            if price is None:
+            if price is None and spec.priced:
                 raise SystemExit(f"{provider}/{model.id}: no price (set `price` or a default)")
             caps = model.caps if model.caps is not None else (spec.defaults.caps or [])
             models.append(
@@ -85,7 +86,9 @@ def render(source: dict[str, Any]) -> dict[str, bytes]:
                         "cache_write": price.input
                         if price.cache_write is None
                         else price.cache_write,
-                    },
+                    }
+                    if price is not None
+                    else None,
                     "capabilities": {cap: cap in caps for cap in ("tools", "reasoning", "images")},
                 }
             )
@@ -97,6 +100,7 @@ def render(source: dict[str, Any]) -> dict[str, bytes]:
             "provider": provider,
             "generated_from": SOURCE_NAME,
             "open": spec.open,
+            "priced": spec.priced,
             "default_model": spec.default_model,
             "note": spec.note,
             "models": models,

@@ -261,9 +261,12 @@ class OpenAIChatProvider:
 
     def _encode(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
         """The request body, adjusted to this endpoint's quirks (`[providers.x.compat]`)."""
-        body = encode_request(
-            request, stream=stream, reasoning_effort=self._endpoint.sends_reasoning_effort
-        )
+        effort = self._endpoint.sends_reasoning_effort
+        if effort and self._compat.effort_models == "catalog":
+            from rupu.catalog.schema import reasons
+
+            effort = reasons(self.name, request.model) is True
+        body = encode_request(request, stream=stream, reasoning_effort=effort)
         return apply_compat(
             body,
             self._compat,

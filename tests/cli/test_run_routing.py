@@ -392,3 +392,28 @@ def test_credit_balance_too_low_is_neither_retried_nor_failed_over(
     assert "not failed over: quota and billing need your action" in result.stderr
     assert len(anthropic.requests) == 1, "a quota error is not retried"
     assert secondary.requests == [], "a quota error does not fail over"
+
+
+def test_groq_sends_reasoning_effort_only_to_reasoning_models(workspace: Workspace) -> None:
+    with ChatCompletionsServer(api_key="gsk-canary", path="/openai/v1/chat/completions") as server:
+        workspace.write_config(f'[providers.groq]\nbase_url = "{server.base_url}/openai/v1"\n')
+        models = ["llama-3.3-70b-versatile", "openai/gpt-oss-120b", "qwen/qwen3-32b"]
+        for model in models:
+            workspace.write_agent(
+                model.replace("/", "-"),
+                f"---\nname: {model.replace('/', '-')}\nprovider: groq\nmodel: {model}\n"
+                "effort: high\n---\n\nThink.\n",
+            )
+            server.script.append(stream_reply(text_stream(["ok"], model=model, with_usage=usage())))
+            result = run_rupu(
+                "run", "--agent", model.replace("/", "-"), "hi", env={"GROQ_API_KEY": "gsk-canary"}
+            )
+            assert result.code == 0, result.stderr
+        server.assert_clean()
+    sent = {r.body["model"]: r.body.get("reasoning_effort") for r in server.requests}
+    assert sent == {
+        "llama-3.3-70b-versatile": None,
+        "openai/gpt-oss-120b": "high",
+        "qwen/qwen3-32b": "high",
+    }
+    assert "reasoning_effort" not in server.requests[0].body
