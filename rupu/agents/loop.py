@@ -327,7 +327,7 @@ class AgentRun:
                 credential=served.credential if served else self.credential,
                 served_model=None,
                 **usage.as_dict(),
-                service_tier=usage.service_tier,
+                **_tier(usage),
                 cost_usd=cost,
                 failed=True,
             )
@@ -354,7 +354,7 @@ class AgentRun:
             credential=turn.credential or (served.credential if served else self.credential),
             served_model=turn.served_model,
             **turn.usage.as_dict(),
-            service_tier=turn.usage.service_tier,
+            **_tier(turn.usage),
             cost_usd=self._price(turn),
         )
         if turn.rate_limits:
@@ -366,6 +366,11 @@ class AgentRun:
             raw_reason=turn.raw_reason,
             request_id=turn.request_id,
         )
+
+
+def _tier(usage: Usage) -> dict[str, str]:
+    """`service_tier` for a usage event, when the provider said which tier served the call."""
+    return {"service_tier": usage.service_tier} if usage.service_tier else {}
 
 
 def _error_fields(exc: RupuError) -> dict[str, object]:
