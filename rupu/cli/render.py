@@ -153,13 +153,13 @@ class RunRenderer:
         routed = last.served_by if last else None
         provider = self.target.provider
         model, credential = self.target.model, self.credential
-        if last is not None and last.credential:
-            credential = last.credential
         if routed is not None:
             provider = f"{routed.provider} (fallback for {self.target.provider})"
             model, credential = routed.model, routed.credential
         elif self.service_tier:
             model += f" [{self.service_tier}]"
+        if last is not None and last.credential:
+            credential = last.credential  # as the provider itself reported it (claude-code)
         if self.requested_model:
             model += f" ({self.requested_model})"
         if served and served != (routed.model if routed else self.target.model):
@@ -195,7 +195,11 @@ class RunRenderer:
             "provider": self.target.provider,
             "model": self.target.model,
             "served_model": last.served_model if last else None,
-            "credential": self.credential,
+            "credential": (
+                last.credential
+                if last is not None and last.credential and last.served_by is None
+                else self.credential
+            ),
             "service_tier": self.service_tier,
             "served_by": (
                 {
