@@ -96,6 +96,7 @@ class Usage:
     reasoning_tokens: int = 0
     reported: bool = False
     cost_usd: float | None = None  # only when the provider itself reports a price (claude-code)
+    service_tier: str | None = None  # the tier the provider says it served (`flex`, `priority`)
 
     @property
     def total_tokens(self) -> int:
@@ -117,6 +118,7 @@ class Usage:
             cost_usd=None
             if self.cost_usd is None and other.cost_usd is None
             else (self.cost_usd or 0.0) + (other.cost_usd or 0.0),
+            service_tier=self.service_tier if self.service_tier == other.service_tier else None,
         )
 
     def as_dict(self) -> dict[str, int | bool]:
@@ -161,10 +163,14 @@ class ModelRequest:
 
 @dataclass(slots=True)
 class ResponseStarted:
-    """The provider accepted the request. `model` is the model the provider says served it."""
+    """The provider accepted the request. `model` is the model the provider says served it;
+    `credential` how a provider that signs requests itself (claude-code: the CLI's own login) says it
+    did, and `note` what the user should know about that credential."""
 
     model: str | None = None
     request_id: str | None = None
+    credential: str | None = None
+    note: str | None = None
     kind: Literal["response_started"] = "response_started"
 
 
@@ -300,3 +306,4 @@ class AssistantTurn:
     retries: list[RetryScheduled] = field(default_factory=list)
     served_by: ServedBy | None = None
     failovers: list[FailedOver] = field(default_factory=list)
+    credential: str | None = None  # as the provider reported it (ResponseStarted.credential)

@@ -50,6 +50,8 @@ class SourceModel(SourceDefaults):
 class SourceProvider(_Strict):
     note: str | None = None
     open: bool = False
+    priced: bool = True
+    default_model: str | None = None
     defaults: SourceDefaults = Field(default_factory=SourceDefaults)
     models: list[SourceModel]
 
@@ -67,7 +69,7 @@ def render(source: dict[str, Any]) -> dict[str, bytes]:
                     raise SystemExit(f"{provider}: model id or alias '{name}' appears twice")
                 seen.add(name)
             price = model.price or spec.defaults.price
-            if price is None:
+            if price is None and spec.priced:
                 raise SystemExit(f"{provider}/{model.id}: no price (set `price` or a default)")
             caps = model.caps if model.caps is not None else (spec.defaults.caps or [])
             models.append(
@@ -84,14 +86,22 @@ def render(source: dict[str, Any]) -> dict[str, bytes]:
                         "cache_write": price.input
                         if price.cache_write is None
                         else price.cache_write,
-                    },
+                    }
+                    if price is not None
+                    else None,
                     "capabilities": {cap: cap in caps for cap in ("tools", "reasoning", "images")},
                 }
+            )
+        if spec.default_model is not None and spec.default_model not in {m.id for m in spec.models}:
+            raise SystemExit(
+                f"{provider}: default_model '{spec.default_model}' is not in its models"
             )
         document = {
             "provider": provider,
             "generated_from": SOURCE_NAME,
             "open": spec.open,
+            "priced": spec.priced,
+            "default_model": spec.default_model,
             "note": spec.note,
             "models": models,
         }

@@ -26,6 +26,7 @@ from rupu.messages import (
     AssistantTurn,
     Message,
     ModelRequest,
+    ServedBy,
     StreamEvent,
     ThinkingPart,
     ToolSpec,
@@ -36,7 +37,6 @@ from rupu.providers.registry import provider_kind
 from rupu.transcripts import TranscriptWriter
 
 DEFAULT_MAX_TURNS = 50
-FALLBACK_MODELS = {"mock": "echo"}
 
 RunStatus = Literal["ok", "error", "aborted"]
 EventSink = Callable[[StreamEvent], None]
@@ -60,7 +60,7 @@ def resolve_target(
     auth: AuthMode | None = None,
 ) -> RunTarget:
     """Flags beat the agent, the agent beats the provider's `default_model`, which beats the config's
-    `default_model`."""
+    `default_model`, which beats the default the catalog marks for a built-in provider."""
     front = spec.frontmatter
     name = provider or front.provider or loaded.config.default_provider
     if not name:
@@ -74,7 +74,7 @@ def resolve_target(
     chosen = chosen or loaded.provider(name).default_model
     if not chosen and name == (loaded.config.default_provider or name):
         chosen = loaded.config.default_model
-    chosen = chosen or FALLBACK_MODELS.get(kind)
+    chosen = chosen or catalog_default(name)
     if not chosen:
         raise ConfigError(
             f"no model for provider '{name}'",
@@ -82,6 +82,15 @@ def resolve_target(
             hint=f"add `model:` to the agent, set [providers.{name}] default_model, or pass --model",
         )
     return RunTarget(provider=name, kind=kind, model=chosen, auth=auth or front.auth)
+
+
+def catalog_default(provider: str) -> str | None:
+    """The model the baked-in catalog marks as the default of a built-in provider."""
+    from rupu.catalog.schema import load_baked
+    from rupu.config import BUILTIN_PROVIDERS
+
+    baked = load_baked(provider) if provider in BUILTIN_PROVIDERS else None
+    return baked.default_model if baked is not None else None
 
 
 class ToolBox(Protocol):
@@ -96,6 +105,13 @@ class ToolBox(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FailedTurn:
+    usage: Usage
+    cost: float | None
+    rate_limits: dict[str, str | int | float]
+
+
 @dataclass(slots=True)
 class AgentResult:
     run_id: str
@@ -108,6 +124,8 @@ class AgentResult:
     error: RupuError | None = None
     messages: list[Message] = field(default_factory=list)
     cost_usd: float | None = None
+    # The latest quota headers: of the last turn, or of the failed attempt that ended the run.
+    rate_limits: dict[str, str | int | float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -127,6 +145,9 @@ class AgentRun:
     pricing: Callable[[Usage], float | None] | None = None
     # The pricer of another provider/model, for turns a fallback served (rupu.routing.checks).
     price_of: Callable[[str, str], Callable[[Usage], float | None]] | None = None
+    # What a turn that failed mid-stream had already been billed for (usage, quota headers).
+    failed_turn: FailedTurn | None = None
+    _noted: bool = False  # the provider's credential note is recorded once per run
 
     async def run(self, prompt: str, *, history: list[Message] | None = None) -> AgentResult:
         started = time.monotonic()
@@ -170,6 +191,12 @@ class AgentRun:
                 )
         except RupuError as exc:
             status, error = ("aborted" if isinstance(exc, Interrupted) else "error"), exc
+            failed = self.failed_turn
+            if failed is not None and failed.usage.reported:
+                usage = usage.add(failed.usage)
+                cost = (
+                    None if cost is None or failed.cost is None else round(cost + failed.cost, 12)
+                )
             self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
         finally:
             duration_ms = int((time.monotonic() - started) * 1000)
@@ -184,6 +211,9 @@ class AgentRun:
                 error=error.one_line() if error else None,
             )
         text = turns[-1].message.text() if turns else ""
+        rate_limits = turns[-1].rate_limits if turns else {}
+        if self.failed_turn is not None and self.failed_turn.rate_limits:
+            rate_limits = self.failed_turn.rate_limits
         return AgentResult(
             self.run_id,
             status,
@@ -195,6 +225,7 @@ class AgentRun:
             error,
             messages,
             cost,
+            rate_limits,
         )
 
     async def _fitting_turn(self, index: int, messages: list[Message]) -> AssistantTurn:
@@ -232,12 +263,28 @@ class AgentRun:
         )
         self.transcript.write("turn_start", turn_idx=index)
         builder = TurnBuilder(self.target.provider)
+        self.failed_turn = None
+        try:
+            await self._stream(index, request, builder)
+        except ProviderError:
+            self._record_failed(builder)
+            raise
+        turn = builder.result()
+        self._record(index, turn)
+        if self.on_turn is not None:
+            await self.on_turn(turn)
+        return turn
+
+    async def _stream(self, index: int, request: ModelRequest, builder: TurnBuilder) -> None:
         sink = self.on_event
         async for event in self.provider.stream(request):
             builder.add(event)
             if sink is not None:
                 sink(event)
-            if event.kind == "retry_scheduled":
+            if event.kind == "response_started" and event.note and not self._noted:
+                self._noted = True
+                self.transcript.write("note", text=event.note)
+            elif event.kind == "retry_scheduled":
                 self.transcript.write(
                     "retry", attempt=event.attempt, delay=round(event.delay, 3), reason=event.reason
                 )
@@ -253,20 +300,40 @@ class AgentRun:
                     error_class=event.error_class,
                     reason=event.reason,
                 )
-        turn = builder.result()
-        self._record(index, turn)
-        if self.on_turn is not None:
-            await self.on_turn(turn)
-        return turn
 
     def _price(self, turn: AssistantTurn) -> float | None:
+        return self._price_usage(turn.usage, turn.served_by)
+
+    def _price_usage(self, usage: Usage, served: ServedBy | None) -> float | None:
         """The price the provider reported (claude-code), else that of whoever served the turn."""
-        if turn.usage.cost_usd is not None:
-            return turn.usage.cost_usd
-        served = turn.served_by
+        if usage.cost_usd is not None:
+            return usage.cost_usd
         if served is not None and self.price_of is not None:
-            return self.price_of(served.provider, served.model)(turn.usage)
-        return self.pricing(turn.usage) if self.pricing is not None else None
+            return self.price_of(served.provider, served.model)(usage)
+        return self.pricing(usage) if self.pricing is not None else None
+
+    def _record_failed(self, builder: TurnBuilder) -> None:
+        """A turn that failed after the provider reported usage was still billed: its usage, cost
+        and quota headers are recorded, though its partial answer is not."""
+        served = builder.served_by
+        usage = builder.usage
+        cost = self._price_usage(usage, served) if usage.reported else None
+        self.failed_turn = FailedTurn(usage, cost, dict(builder.rate_limits))
+        provider = served.provider if served else self.target.provider
+        if usage.reported:
+            self.transcript.write(
+                "usage",
+                provider=provider,
+                model=served.model if served else self.target.model,
+                credential=served.credential if served else self.credential,
+                served_model=None,
+                **usage.as_dict(),
+                **_tier(usage),
+                cost_usd=cost,
+                failed=True,
+            )
+        if builder.rate_limits:
+            self.transcript.write("rate_limits", provider=provider, snapshot=builder.rate_limits)
 
     def _record(self, index: int, turn: AssistantTurn) -> None:
         thinking = [p.text for p in turn.message.parts if isinstance(p, ThinkingPart)]
@@ -285,9 +352,10 @@ class AgentRun:
             "usage",
             provider=provider,
             model=served.model if served else self.target.model,
-            credential=served.credential if served else self.credential,
+            credential=turn.credential or (served.credential if served else self.credential),
             served_model=turn.served_model,
             **turn.usage.as_dict(),
+            **_tier(turn.usage),
             cost_usd=self._price(turn),
         )
         if turn.rate_limits:
@@ -299,6 +367,11 @@ class AgentRun:
             raw_reason=turn.raw_reason,
             request_id=turn.request_id,
         )
+
+
+def _tier(usage: Usage) -> dict[str, str]:
+    """`service_tier` for a usage event, when the provider said which tier served the call."""
+    return {"service_tier": usage.service_tier} if usage.service_tier else {}
 
 
 def _error_fields(exc: RupuError) -> dict[str, object]:

@@ -37,8 +37,10 @@ class KeyRef:
     text: str = ""
 
     def describe(self) -> str:
+        """What status lines and footers show: a command as `!command` only (its text may carry a
+        secret, `!echo sk-...`, or name a vault path), an env var by name."""
         if self.form == "command":
-            return f"command `{self.text}`"
+            return "!command"
         if self.form == "env":
             return f"env {self.text}"
         return "literal"

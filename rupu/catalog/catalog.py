@@ -50,6 +50,7 @@ class CatalogEntry:
     prices: Prices | None = None
     capabilities: Capabilities | None = None
     aliases: list[str] = field(default_factory=list)
+    default: bool = False
 
 
 class ModelCatalog:
@@ -73,6 +74,14 @@ class ModelCatalog:
 
     def baked(self, provider: str) -> ProviderCatalog | None:
         return None if self.is_declared(provider) else load_baked(provider)
+
+    def default_model(self, provider: str) -> str | None:
+        """The model an agent that names none runs on: the config's, else the catalog's mark."""
+        configured = self.loaded.provider(provider).default_model
+        if configured:
+            return configured
+        baked = self.baked(provider)
+        return baked.default_model if baked is not None else None
 
     def live(self, provider: str) -> LiveCache | None:
         if provider not in self._live:
@@ -200,8 +209,10 @@ class ModelCatalog:
             if is_new or "max_output" in given:
                 row.max_output = custom.max_output
         entries = sorted(rows.values(), key=lambda e: e.model)
+        default = self.default_model(provider)
         for entry in entries:
             entry.prices = self._resolve_price(provider, entry.model, entry)
+            entry.default = entry.model == default or default in entry.aliases
         return entries
 
 

@@ -4,7 +4,8 @@ excludes cache reads and writes, which are counted apart, and reasoning tokens a
 
     cost = (input·p_in + output·p_out + cache_read·p_cache_read + cache_write·p_cache_write) / 1e6
 
-with prices in USD per million tokens.
+with prices in USD per million tokens. A service tier scales it where the vendor prices the tier
+differently (`tier_factor`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,34 @@ PER_TOKENS = 1_000_000
 ZERO = Prices(input=0, output=0, cache_read=0, cache_write=0)
 
 Pricer = Callable[[Usage], float | None]
+
+# OpenAI bills Flex at the Batch price (half) and Priority at about twice the standard price; other
+# vendors' tiers (Groq's flex) cost the same as their default.
+SERVICE_TIER_PRICE: dict[tuple[str, str], float] = {
+    ("openai", "flex"): 0.5,
+    ("openai", "priority"): 2.0,
+    ("openai-responses", "flex"): 0.5,
+    ("openai-responses", "priority"): 2.0,
+}
+
+
+def tier_factor(kind: str, service_tier: str | None) -> float:
+    """The price of `service_tier` on a provider of wire `kind`, relative to its list price."""
+    return SERVICE_TIER_PRICE.get((kind, service_tier or ""), 1.0)
+
+
+def tiered(base: Pricer, kind: str, requested: str | None = None) -> Pricer:
+    """`base` scaled by the tier that served each call: the one the provider reported, else the one
+    requested (a provider that does not say which tier it served)."""
+
+    def price(usage: Usage) -> float | None:
+        cost = base(usage)
+        if cost is None:
+            return None
+        factor = tier_factor(kind, usage.service_tier or requested)
+        return cost if factor == 1.0 else round(cost * factor, 12)
+
+    return price
 
 
 def usage_cost(usage: Usage, prices: Prices) -> float:

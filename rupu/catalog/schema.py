@@ -53,11 +53,15 @@ class ModelInfo(StrictModel):
 
 
 class ProviderCatalog(StrictModel):
-    """One provider's baked-in list. `open` means any model id is accepted (the mock provider)."""
+    """One provider's baked-in list. `open` means any model id is accepted (the mock provider);
+    `default_model` is the model an agent that names none runs on; `priced` is false for a list kept
+    only for the models' capabilities (a preset's: which models reason)."""
 
     provider: str
     generated_from: str
     open: bool = False
+    priced: bool = True
+    default_model: str | None = None
     note: str | None = None
     models: list[ModelInfo]
 
@@ -75,6 +79,18 @@ class LiveCache(StrictModel):
     fetched_at: str
     source: str
     models: list[LiveModel]
+
+
+def reasons(provider: str, model: str) -> bool | None:
+    """Whether the baked-in list of `provider` marks `model` (by id or alias) as a reasoning model;
+    None when the list does not know the model (or there is no list)."""
+    catalog = load_baked(provider)
+    if catalog is None:
+        return None
+    for info in catalog.models:
+        if model == info.id or model in info.aliases:
+            return info.capabilities.reasoning if info.capabilities is not None else False
+    return None
 
 
 def baked_providers() -> list[str]:

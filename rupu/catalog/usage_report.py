@@ -20,19 +20,20 @@ from typing import Any, Literal
 import orjson
 
 from rupu.catalog.catalog import ModelCatalog
-from rupu.catalog.pricing import Pricer, pricer
+from rupu.catalog.pricing import Pricer, pricer, tiered
 from rupu.errors import UsageError
 from rupu.messages import Usage
 from rupu.paths import Paths
 from rupu.transcripts import read_events
 
-GroupBy = Literal["provider", "model", "agent", "workflow", "day"]
+GroupBy = Literal["provider", "model", "agent", "workflow", "day", "tier"]
 GROUP_COLUMNS: dict[GroupBy, tuple[str, ...]] = {
     "provider": ("PROVIDER",),
     "model": ("PROVIDER", "MODEL"),
     "agent": ("AGENT",),
     "workflow": ("WORKFLOW",),
     "day": ("DAY",),
+    "tier": ("TIER",),
 }
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -40,6 +41,9 @@ _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 @dataclass(frozen=True, slots=True)
 class UsageCall:
+    """One call. `run_id` is its transcript's run; `run` is what RUNS counts: the workflow run for a
+    unit of a workflow, else the transcript's run."""
+
     run_id: str
     ts: float
     provider: str
@@ -48,6 +52,7 @@ class UsageCall:
     workflow: str | None
     usage: Usage
     cost: float | None
+    run: str = ""
 
 
 @dataclass(slots=True)
@@ -63,7 +68,7 @@ class UsageTotals:
     unpriced_calls: int = 0
 
     def add(self, call: UsageCall) -> None:
-        self.runs.add(call.run_id)
+        self.runs.add(call.run or call.run_id)
         self.calls += 1
         self.input_tokens += call.usage.input_tokens
         self.output_tokens += call.usage.output_tokens
@@ -122,16 +127,17 @@ def parse_since(text: str, *, now: float) -> float:
         ) from None
 
 
-def transcript_files(paths: Paths) -> Iterator[tuple[Path, str | None]]:
-    """(transcript, workflow name or None) for standalone runs, then workflow runs."""
+def transcript_files(paths: Paths) -> Iterator[tuple[Path, str | None, str | None]]:
+    """(transcript, workflow name, workflow run id) for standalone runs (no workflow, no run id:
+    the transcript is the run), then the units of workflow runs."""
     if paths.transcripts.is_dir():
         for path in sorted(paths.transcripts.glob("*.jsonl")):
-            yield path, None
+            yield path, None, None
     if paths.runs.is_dir():
         for run_dir in sorted(p for p in paths.runs.iterdir() if p.is_dir()):
             workflow = workflow_name(run_dir)
             for path in sorted(run_dir.rglob("*.jsonl")):
-                yield path, workflow
+                yield path, workflow, run_dir.name
 
 
 def workflow_name(run_dir: Path) -> str:
@@ -150,7 +156,11 @@ def workflow_name(run_dir: Path) -> str:
 
 
 def read_calls(
-    path: Path, workflow: str | None, price: Callable[[str, str], Pricer]
+    path: Path,
+    workflow: str | None,
+    price: Callable[[str, str], Pricer],
+    *,
+    run: str | None = None,
 ) -> Iterator[UsageCall]:
     """The calls (usage events) of one transcript; nothing when the file is not a transcript."""
     started = False
@@ -176,6 +186,7 @@ def read_calls(
                 cache_write_tokens=_count(data, "cache_write_tokens"),
                 reasoning_tokens=_count(data, "reasoning_tokens"),
                 reported=bool(data.get("reported", True)),
+                service_tier=_text(data, "service_tier"),
             )
             recorded = data.get("cost_usd")
             if isinstance(recorded, int | float) and not isinstance(recorded, bool):
@@ -192,7 +203,13 @@ def read_calls(
                 workflow,
                 usage,
                 cost,
+                run or run_id,
             )
+
+
+def _text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
 
 
 def _count(data: dict[str, Any], key: str) -> int:
@@ -209,6 +226,8 @@ def group_key(call: UsageCall, group_by: GroupBy) -> tuple[str, ...]:
         return (call.agent or "-",)
     if group_by == "workflow":
         return (call.workflow or "-",)
+    if group_by == "tier":
+        return (call.usage.service_tier or "-",)
     return (dt.datetime.fromtimestamp(call.ts).strftime("%Y-%m-%d"),)
 
 
@@ -221,13 +240,14 @@ def build_report(
         key = (provider, model)
         if key not in pricers:
             known = provider in catalog.providers()
-            pricers[key] = pricer(catalog.price(provider, model) if known else None)
+            base = pricer(catalog.price(provider, model) if known else None)
+            pricers[key] = tiered(base, catalog.kind(provider)) if known else base
         return pricers[key]
 
     report = UsageReport(group_by, since, {}, UsageTotals())
     seen_runs: set[str] = set()
-    for path, workflow in transcript_files(paths):
-        calls = list(read_calls(path, workflow, price))
+    for path, workflow, run in transcript_files(paths):
+        calls = list(read_calls(path, workflow, price, run=run))
         if not calls or calls[0].run_id in seen_runs:
             continue
         seen_runs.add(calls[0].run_id)

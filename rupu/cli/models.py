@@ -11,7 +11,7 @@ from rupu.cli.context import AppContext
 if TYPE_CHECKING:
     from rupu.catalog.catalog import CatalogEntry, ModelCatalog
 
-HEADERS = ["PROVIDER", "MODEL", "SOURCE", "CONTEXT", "MAX OUT", "PRICE"]
+HEADERS = ["PROVIDER", "MODEL", "SOURCE", "CONTEXT", "MAX OUT", "PRICE", "DEFAULT"]
 CSV_HEADERS = [
     "provider",
     "model",
@@ -22,6 +22,7 @@ CSV_HEADERS = [
     "output_price",
     "cache_read_price",
     "cache_write_price",
+    "default",
 ]
 
 
@@ -76,6 +77,7 @@ def _table_row(entry: CatalogEntry) -> list[str]:
         _tokens(entry.context_window),
         _tokens(entry.max_output),
         price,
+        "default" if entry.default else "",
     ]
 
 
@@ -103,6 +105,7 @@ def _json(catalog: ModelCatalog, names: list[str], entries: list[CatalogEntry]) 
             "max_output": e.max_output,
             "prices": e.prices.model_dump() if e.prices is not None else None,
             "capabilities": e.capabilities.model_dump() if e.capabilities is not None else None,
+            "default": e.default,
         }
         for e in entries
     ]
@@ -135,6 +138,7 @@ def _csv(entries: list[CatalogEntry]) -> None:
                     if p is not None
                     else ["", "", "", ""]
                 ),
+                "true" if e.default else "false",
             ]
         )
 

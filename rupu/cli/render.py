@@ -42,6 +42,7 @@ class RunRenderer:
         self._in_thinking = False
         self._wrote_text = False
         self._last_char = "\n"
+        self._noted = False
         self._started = time.monotonic()
 
     @asynccontextmanager
@@ -77,6 +78,11 @@ class RunRenderer:
 
     def on_event(self, event: StreamEvent) -> None:
         kind = event.kind
+        if event.kind == "response_started" and event.note and not self._noted:
+            # Said once per run, before the answer: what the user should know about the credential.
+            self._noted = True
+            self._clear_status()
+            self.err.write(self._dim(f"note: {event.note}") + "\n")
         if kind == "text_delta":
             if not self._first_token:
                 self._clear_status()
@@ -136,9 +142,8 @@ class RunRenderer:
             self.out.write("\n")
         self.out.flush()
         self.err.write(self.footer(result) + "\n")
-        last = result.turns[-1] if result.turns else None
-        if last is not None and last.rate_limits:
-            quota = " ".join(f"{k}={v}" for k, v in sorted(last.rate_limits.items()))
+        if result.rate_limits:
+            quota = " ".join(f"{k}={v}" for k, v in sorted(result.rate_limits.items()))
             self.err.write(self._dim(f"quota: {quota}") + "\n")
         self.err.flush()
 
@@ -153,6 +158,8 @@ class RunRenderer:
             model, credential = routed.model, routed.credential
         elif self.service_tier:
             model += f" [{self.service_tier}]"
+        if last is not None and last.credential:
+            credential = last.credential  # as the provider itself reported it (claude-code)
         if self.requested_model:
             model += f" ({self.requested_model})"
         if served and served != (routed.model if routed else self.target.model):
@@ -188,7 +195,11 @@ class RunRenderer:
             "provider": self.target.provider,
             "model": self.target.model,
             "served_model": last.served_model if last else None,
-            "credential": self.credential,
+            "credential": (
+                last.credential
+                if last is not None and last.credential and last.served_by is None
+                else self.credential
+            ),
             "service_tier": self.service_tier,
             "served_by": (
                 {

@@ -22,7 +22,7 @@ NUMBER_COLUMNS = ["RUNS", "CALLS", "INPUT", "CACHE READ", "CACHE WRITE", "OUTPUT
 @click.option(
     "--group-by",
     "group_by",
-    type=click.Choice(["provider", "model", "agent", "workflow", "day"]),
+    type=click.Choice(["provider", "model", "agent", "workflow", "day", "tier"]),
     default="model",
     show_default=True,
 )
@@ -38,6 +38,8 @@ def usage(app: AppContext, since: str | None, group_by: str, fmt: str) -> None:
     """Token and cost totals from $RUPU_HOME/transcripts and $RUPU_HOME/runs.
 
     INPUT excludes cached tokens (CACHE READ / CACHE WRITE); OUTPUT includes reasoning tokens.
+    RUNS counts runs (a workflow run once, however many steps and units it had); TIER is the service
+    tier the provider said it served.
     """
     import time
 

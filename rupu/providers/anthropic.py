@@ -24,10 +24,10 @@ from rupu.providers.anthropic_decode import (
     OVERLOADED_HINT,
     QUOTA_HINT,
     MessagesStreamDecoder,
-    is_quota_text,
 )
 from rupu.providers.anthropic_encode import API_VERSION, SSO_BETAS, encode_request
 from rupu.providers.base import ProviderSetup
+from rupu.providers.failures import QuotaExhausted
 from rupu.providers.http import (
     DEFAULT_TIMEOUT,
     IDLE_TIMEOUT,
@@ -198,8 +198,7 @@ class AnthropicProvider:
     ) -> ProviderError:
         """Adds what only the Anthropic dialect knows: its quota wording, and why a key failed."""
         exc.model = exc.model or request.model
-        if exc.status is not None and is_quota_text(f"{exc.error_type or ''} {exc.message}"):
-            exc.retryable = False
+        if isinstance(exc, QuotaExhausted):
             exc.hint = QUOTA_HINT
         elif exc.status == 401:
             exc.hint = self._unauthorized_hint(credential)

@@ -28,6 +28,7 @@ from rupu.messages import (
     UsageReported,
 )
 from rupu.providers.base import parse_arguments
+from rupu.providers.failures import QuotaExhausted, provider_error
 
 STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn",
@@ -39,14 +40,6 @@ STOP_REASONS: dict[str, StopReason] = {
     "model_context_window_exceeded": "context_overflow",
 }
 RETRYABLE_STREAM_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
-QUOTA_PHRASES = (
-    "billing",
-    "spend limit",
-    "spend_limit",
-    "credit balance",
-    "usage limits",
-    "insufficient_quota",
-)
 
 OVERLOADED_HINT = "Anthropic is overloaded: try again in a minute, or lower max_concurrency"
 QUOTA_HINT = (
@@ -72,15 +65,13 @@ def decode_usage(raw: Mapping[str, Any], into: Usage) -> None:
     value = raw.get("cache_creation_input_tokens")
     if value is not None:
         into.cache_write_tokens = int(value)
+    tier = raw.get("service_tier")
+    if isinstance(tier, str) and tier:
+        into.service_tier = tier
     details = raw.get("output_tokens_details")
     if isinstance(details, Mapping) and details.get("thinking_tokens") is not None:
         into.reasoning_tokens = int(details["thinking_tokens"])
     into.reported = True
-
-
-def is_quota_text(text: str) -> bool:
-    lowered = text.lower()
-    return any(phrase in lowered for phrase in QUOTA_PHRASES)
 
 
 def stream_error(
@@ -92,22 +83,18 @@ def stream_error(
     error_type = error.get("type")
     message = error.get("message") or "the provider reported an error mid-stream"
     request_id = payload.get("request_id") or request_id
-    quota = is_quota_text(f"{error_type} {message}")
-    retryable = error_type in RETRYABLE_STREAM_ERRORS and not quota
-    hint = None
-    if quota:
-        hint = QUOTA_HINT
-    elif error_type == "overloaded_error":
-        hint = OVERLOADED_HINT
-    return ProviderError(
+    error = provider_error(
         provider,
         f"error event in the response stream: {message}",
         model=model,
         error_type=str(error_type) if error_type else "stream_error",
         request_id=str(request_id) if request_id else None,
-        retryable=retryable,
-        hint=hint,
+        retryable=error_type in RETRYABLE_STREAM_ERRORS,
+        hint=OVERLOADED_HINT if error_type == "overloaded_error" else None,
     )
+    if isinstance(error, QuotaExhausted):
+        error.hint = QUOTA_HINT
+    return error
 
 
 class MessagesStreamDecoder:
@@ -150,7 +137,11 @@ class MessagesStreamDecoder:
             message = payload.get("message") or {}
             self.model = message.get("model") or self.model
             decode_usage(message.get("usage") or {}, self.usage)
-            return [ResponseStarted(model=message.get("model"), request_id=self.request_id)]
+            # Reported now too: the input is billed even if the stream fails before message_stop.
+            return [
+                ResponseStarted(model=message.get("model"), request_id=self.request_id),
+                UsageReported(self.usage),
+            ]
         if kind == "message_delta":
             delta = payload.get("delta") or {}
             if delta.get("stop_reason") is not None:

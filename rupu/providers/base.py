@@ -84,6 +84,7 @@ class TurnBuilder:
         self._retries: list[RetryScheduled] = []
         self._failovers: list[FailedOver] = []
         self._served_by: ServedBy | None = None
+        self._credential: str | None = None
 
     def add(self, event: StreamEvent) -> None:
         match event:
@@ -95,9 +96,10 @@ class TurnBuilder:
                 if self._text:
                     self._flush_text()
                 self._thinking.append(text)
-            case ResponseStarted(model=model, request_id=request_id):
+            case ResponseStarted(model=model, request_id=request_id, credential=credential):
                 self._served = model or self._served
                 self._request_id = request_id or self._request_id
+                self._credential = credential or self._credential
             case ThinkingFinished(signature=signature, redacted=redacted, item_id=item_id):
                 self._flush_text()
                 thinking = "".join(self._thinking)
@@ -132,10 +134,20 @@ class TurnBuilder:
                 self._failovers.append(event)
                 self._served_by = ServedBy(provider, model, credential)
                 self.provider = provider
+                self._rate_limits = {}  # the quota headers of who serves now, not who failed
+                self._credential = None
             case ResponseFinished(stop_reason=stop_reason, raw_reason=raw_reason):
                 self._finish(stop_reason, raw_reason)
             case _:
                 assert_never(event)
+
+    @property
+    def rate_limits(self) -> dict[str, str | int | float]:
+        return self._rate_limits
+
+    @property
+    def served_by(self) -> ServedBy | None:
+        return self._served_by
 
     def _flush_text(self) -> None:
         if self._text:
@@ -165,6 +177,7 @@ class TurnBuilder:
             retries=self._retries,
             served_by=self._served_by,
             failovers=self._failovers,
+            credential=self._credential,
         )
 
     def result(self) -> AssistantTurn:

@@ -32,6 +32,8 @@ class ChatCompat(StrictModel):
     - `supports_tools`: false for endpoints without function calling (an agent with tools fails
       before anything is sent).
     - `service_tiers`: the `service_tier` values the endpoint accepts (default none).
+    - `effort_models`: `all` (default) sends `effort` to every model; `catalog` only to the models
+      rupu's catalog list of this provider marks as reasoning models (Groq rejects it elsewhere).
     - `chat_path`: when set, the request goes to `base_url + chat_path` verbatim instead of the usual
       `<root>/v1/chat/completions` normalisation (for bases like `.../v4` or `.../compat`).
     """
@@ -42,6 +44,7 @@ class ChatCompat(StrictModel):
     stream_usage: bool = True
     supports_tools: bool = True
     service_tiers: list[str] = Field(default_factory=list)
+    effort_models: Literal["all", "catalog"] = "all"
     chat_path: str | None = None
 
 

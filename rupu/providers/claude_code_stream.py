@@ -39,6 +39,27 @@ _USAGE_LIMIT = re.compile(r"usage limit reached\|(\d+)", re.I)
 _AUTH_WORDS = ("invalid api key", "/login", "authentication", "oauth token", "not logged in")
 
 
+CLI_LOGIN = "the claude CLI's own login"
+SUBSCRIPTION_NOTE = (
+    "claude-code runs the claude CLI headless on its Claude subscription login: this use counts "
+    "against the plan's usage limits and falls under Anthropic's consumer terms "
+    "(anthropic.com/legal/consumer-terms); for unattended automation, give the CLI an API key "
+    "(ANTHROPIC_API_KEY) or use provider: anthropic with a key"
+)
+
+
+def cli_login(api_key_source: str | None) -> str:
+    """The label of the claude CLI's own credential, from its init line's `apiKeySource` ("none" is
+    its sign-in with a Claude subscription; anything else names where its API key came from)."""
+    if api_key_source is None:
+        return CLI_LOGIN
+    if api_key_source == "none":
+        return f"{CLI_LOGIN} (Claude subscription)"
+    if api_key_source == "/login managed key":
+        return f"{CLI_LOGIN} (Console API key)"
+    return f"{CLI_LOGIN} (API key from {api_key_source})"
+
+
 def tool_note(block: Mapping[str, Any]) -> str:
     """`→ Bash: ls -la` for a tool_use block: the tool and a one-line gist of its input."""
     name = str(block.get("name") or "tool")
@@ -98,9 +119,13 @@ class ClaudeCodeDecoder:
         if not self._started and kind in ("system", "stream_event", "assistant", "result"):
             self._started = True
             init = data if kind == "system" else {}
+            source = init.get("apiKeySource")
             events.append(
                 ResponseStarted(
-                    model=init.get("model") or self.model, request_id=data.get("session_id")
+                    model=init.get("model") or self.model,
+                    request_id=data.get("session_id"),
+                    credential=cli_login(source if isinstance(source, str) else None),
+                    note=SUBSCRIPTION_NOTE if source == "none" else None,
                 )
             )
         if kind == "stream_event":

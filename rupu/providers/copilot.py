@@ -41,7 +41,9 @@ from rupu.providers.openai_chat import ChatTarget, OpenAIChatProvider
 from rupu.providers.retry import RetryPolicy, stream_with_retries
 
 OPENAI_INTENT = "conversation-edits"
-_NOT_CONTENT = frozenset({"response_started", "rate_limit_observed", "retry_scheduled"})
+_NOT_CONTENT = frozenset(
+    {"response_started", "usage_reported", "rate_limit_observed", "retry_scheduled"}
+)
 
 
 @dataclass(slots=True)

@@ -46,9 +46,17 @@ class CopilotToken:
     expires_at: float
     api_base: str
     refresh_in: float | None = None
+    minted_at: float | None = None
 
     def remaining(self, now: float) -> float:
         return self.expires_at - now
+
+    def refresh_margin(self) -> float:
+        """How long before expiry to mint a new one: 60 s, or half the lifetime of a token minted
+        with less than two minutes to live (else every request would mint one)."""
+        if self.minted_at is None:
+            return REMINT_MARGIN
+        return min(REMINT_MARGIN, max(self.expires_at - self.minted_at, 0.0) / 2)
 
 
 def token_fields(token: str) -> dict[str, str]:
@@ -90,7 +98,7 @@ def parse_token_response(data: Any, *, now: float, provider: str = "copilot") ->
     expires_at = _number(data.get("expires_at")) or _number(fields.get("exp"))
     if expires_at is None:
         expires_at = now + (refresh_in + REMINT_MARGIN if refresh_in else FALLBACK_LIFETIME)
-    return CopilotToken(Secret(token), expires_at, api_base_of(data, fields), refresh_in)
+    return CopilotToken(Secret(token), expires_at, api_base_of(data, fields), refresh_in, now)
 
 
 def _number(value: object) -> float | None:
@@ -131,11 +139,12 @@ class CopilotTokenCache:
         self._token: CopilotToken | None = None
 
     async def get(self, *, reject: CopilotToken | None = None) -> CopilotToken:
-        """The current token, minted again when fewer than 60 s remain or when `reject` (a token the
-        API refused) is still the current one; a caller that was beaten to it gets the new token."""
+        """The current token, minted again when less than its refresh margin (60 s, or half a short
+        token's lifetime) remains or when `reject` (a token the API refused) is still the current
+        one; a caller that was beaten to it gets the new token."""
         async with self._lock:
             token = self._token
-            stale = token is None or token.remaining(self._clock()) < REMINT_MARGIN
+            stale = token is None or token.remaining(self._clock()) < token.refresh_margin()
             if stale or (reject is not None and token is reject):
                 token = self._token = await self._exchange()
             assert token is not None

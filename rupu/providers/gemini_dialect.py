@@ -36,6 +36,7 @@ from rupu.messages import (
     Usage,
     UsageReported,
 )
+from rupu.providers.failures import provider_error
 
 # Google's documented stand-in for a missing signature on replayed Gemini 3 function calls (history
 # that did not come from Gemini); without it the API rejects the request.
@@ -377,7 +378,7 @@ def stream_error(
         "DEADLINE_EXCEEDED",
         "RESOURCE_EXHAUSTED",
     )
-    return ProviderError(
+    return provider_error(
         provider,
         str(error.get("message") or "the provider reported an error mid-stream"),
         status=status,

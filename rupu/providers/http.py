@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from rupu.errors import ProviderError
+from rupu.providers.failures import is_quota_error, note_rate_limits, provider_error
 from rupu.providers.sse import SSEDecoder, SSEEvent
 
 if TYPE_CHECKING:
@@ -34,17 +35,6 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 5.0
 IDLE_TIMEOUT = 120.0
-
-QUOTA_MARKERS = (
-    "insufficient_quota",
-    "billing",
-    "credit_balance",
-    "spend_limit",
-    "quota_exceeded",
-    "usage_limit_reached",
-    "usage_not_included",
-)
-
 
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 
@@ -149,7 +139,13 @@ class HttpClient:
         try:
             if response.status_code >= 400:
                 raw = await response.aread()
-                raise self._error_mapper(self.provider, response.status_code, response.headers, raw)
+                error = self._error_mapper(
+                    self.provider, response.status_code, response.headers, raw
+                )
+                snapshot = rate_limit_snapshot(response.headers)
+                if snapshot:
+                    note_rate_limits(error, snapshot)
+                raise error
             yield response
         finally:
             await response.aclose()
@@ -243,6 +239,8 @@ def parse_error_body(raw: bytes) -> tuple[str | None, str | None]:
         return None, None
     if not isinstance(data, dict):
         return None, None
+    if "error" not in data and "detail" in data:
+        return None, _detail_text(data["detail"])
     err = data.get("error", data)
     if isinstance(err, list) and err and isinstance(err[0], dict):
         err = err[0].get("error", err[0])
@@ -258,16 +256,25 @@ def parse_error_body(raw: bytes) -> tuple[str | None, str | None]:
     return (str(etype) if etype is not None else None), (str(message) if message else None)
 
 
-def is_quota_error(error_type: str | None, message: str | None) -> bool:
-    text = f"{error_type or ''} {message or ''}".lower()
-    return any(marker in text for marker in QUOTA_MARKERS)
+def _detail_text(detail: Any) -> str | None:
+    """The words of a `{"detail": ...}` body (the ChatGPT backend's, FastAPI's): a string, an object
+    with a message, or a list of validation errors with `msg`."""
+    if isinstance(detail, str):
+        return detail or None
+    if isinstance(detail, dict):
+        text = detail.get("message") or detail.get("msg") or detail.get("detail")
+        return str(text) if text else None
+    if isinstance(detail, list):
+        texts = [str(d.get("msg")) for d in detail if isinstance(d, dict) and d.get("msg")]
+        return "; ".join(texts) or None
+    return None
 
 
 def error_from_response(
     provider: str, status: int, headers: Mapping[str, str], raw: bytes
 ) -> ProviderError:
     error_type, message = parse_error_body(raw)
-    quota = is_quota_error(error_type, message)
+    quota = status == 402 or is_quota_error(error_type, message)
     retryable = status in (408, 409, 429) or status >= 500
     should = headers.get("x-should-retry")
     if should in ("true", "false"):
@@ -279,7 +286,7 @@ def error_from_response(
 
     from rupu.providers.ratelimit import reset_after
 
-    return ProviderError(
+    return provider_error(
         provider,
         message or excerpt(raw),
         status=status,

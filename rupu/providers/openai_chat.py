@@ -31,6 +31,7 @@ from rupu.messages import (
 )
 from rupu.providers.base import ProviderSetup
 from rupu.providers.chat_compat import DEFAULT_COMPAT, apply_compat, chat_url
+from rupu.providers.failures import provider_error
 from rupu.providers.http import (
     HttpClient,
     HttpSettings,
@@ -140,13 +141,14 @@ class ChatStreamDecoder:
     """Sans-IO: one parsed chunk in, events out. Tool calls are keyed by `index` (some gateways
     change ids mid-stream)."""
 
-    __slots__ = ("_calls", "_finish", "_started", "request_id", "usage")
+    __slots__ = ("_calls", "_finish", "_started", "_tier", "request_id", "usage")
 
     def __init__(self, request_id: str | None = None) -> None:
         self.request_id = request_id
         self._started = False
         self._calls: set[int] = set()
         self._finish: str | None = None
+        self._tier: str | None = None
         self.usage: Usage | None = None
 
     def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
@@ -176,6 +178,9 @@ class ChatStreamDecoder:
                     events.append(ToolCallDelta(index, arguments))
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
+        tier = chunk.get("service_tier")
+        if isinstance(tier, str) and tier:
+            self._tier = tier
         usage = chunk.get("usage")
         if usage:
             self.usage = decode_usage(usage)
@@ -184,6 +189,7 @@ class ChatStreamDecoder:
     def finish(self) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         if self.usage is not None:
+            self.usage.service_tier = self._tier
             events.append(UsageReported(self.usage))
         reason: StopReason = FINISH_REASONS.get(self._finish or "", "unknown")
         if self._calls and reason in ("end_turn", "unknown"):
@@ -255,9 +261,12 @@ class OpenAIChatProvider:
 
     def _encode(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
         """The request body, adjusted to this endpoint's quirks (`[providers.x.compat]`)."""
-        body = encode_request(
-            request, stream=stream, reasoning_effort=self._endpoint.sends_reasoning_effort
-        )
+        effort = self._endpoint.sends_reasoning_effort
+        if effort and self._compat.effort_models == "catalog":
+            from rupu.catalog.schema import reasons
+
+            effort = reasons(self.name, request.model) is True
+        body = encode_request(request, stream=stream, reasoning_effort=effort)
         return apply_compat(
             body,
             self._compat,
@@ -321,7 +330,7 @@ class OpenAIChatProvider:
         retryable = any(
             w in (error_type or "") for w in ("server", "overloaded", "network", "timeout")
         )
-        return ProviderError(
+        return provider_error(
             self.name,
             message or "the provider reported an error mid-stream",
             error_type=error_type,

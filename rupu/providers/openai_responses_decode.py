@@ -31,7 +31,7 @@ from rupu.messages import (
     UsageReported,
 )
 from rupu.providers.base import parse_arguments
-from rupu.providers.http import is_quota_error
+from rupu.providers.failures import QuotaExhausted, provider_error
 
 TEXT_DELTA = "response.output_text.delta"
 TERMINAL = frozenset(
@@ -235,7 +235,10 @@ class ResponsesStreamDecoder:
         self.streaming = False
         usage = response.get("usage")
         if usage:
-            events.append(UsageReported(decode_usage(usage)))
+            decoded = decode_usage(usage)
+            tier = response.get("service_tier")
+            decoded.service_tier = tier if isinstance(tier, str) and tier else None
+            events.append(UsageReported(decoded))
         if kind == "response.incomplete" or status == "incomplete":
             details = response.get("incomplete_details") or {}
             reason = details.get("reason") or "incomplete"
@@ -263,21 +266,21 @@ class ResponsesStreamDecoder:
         return self._error(str(code), str(message))
 
     def _error(self, code: str, message: str) -> ProviderError:
-        quota = is_quota_error(code, message)
         hint = None
-        if quota:
-            hint = "quota or usage limit reached: check the plan, credits or reset time; retrying will not help"
-        elif code == "context_length_exceeded":
+        if code == "context_length_exceeded":
             hint = "the conversation is too long for the model: shorten the input"
-        return ProviderError(
+        error = provider_error(
             self.provider,
             message,
             model=self.model,
             error_type=code,
             request_id=self.request_id,
-            retryable=(code in RETRYABLE_CODES) and not quota,
+            retryable=code in RETRYABLE_CODES,
             hint=hint,
         )
+        if isinstance(error, QuotaExhausted):
+            error.hint = "quota or usage limit reached: check the plan, credits or reset time; retrying will not help"
+        return error
 
     def truncated(self) -> ProviderError:
         return ProviderError(

@@ -128,6 +128,9 @@ def _arguments_text(arguments: dict[str, Any]) -> str:
     return orjson.dumps(arguments).decode()
 
 
+MINIMAL_INSTRUCTIONS = "You are a helpful assistant."
+
+
 def encode_request(request: ModelRequest, dialect: Dialect) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
@@ -135,8 +138,11 @@ def encode_request(request: ModelRequest, dialect: Dialect) -> dict[str, Any]:
         "stream": True,
         "store": False,
     }
-    if request.system or dialect.instructions_required:
+    if request.system:
         body["instructions"] = request.system
+    elif dialect.instructions_required:
+        # The ChatGPT backend rejects `instructions: ""` ("Instructions are not valid").
+        body["instructions"] = MINIMAL_INSTRUCTIONS
     if request.tools:
         body["tools"] = [
             {

@@ -4,6 +4,7 @@ Connection errors, timeouts, 408/409/429/5xx/529 and retryable in-stream errors 
 `max_retries` times with backoff `min(0.5 * 2^n, 8) s` times a jitter in [0.75, 1]; `retry-after-ms`
 and `retry-after` are honoured up to `max_retry_after`. An attempt that has already emitted content is
 never retried here (its partial turn must not be glued to another): the error goes to the caller.
+The quota headers of a failed response (a 429's) are passed on as a `RateLimitObserved` event first.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from dataclasses import dataclass
 
 from rupu.auth.credentials import Credential, CredentialSource
 from rupu.errors import ProviderError
-from rupu.messages import RetryScheduled, StreamEvent
+from rupu.messages import RateLimitObserved, RetryScheduled, StreamEvent
+from rupu.providers.failures import rate_limits_of
 
 Sleep = Callable[[float], Awaitable[None]]
 
-_NOT_CONTENT = frozenset({"response_started", "rate_limit_observed", "retry_scheduled"})
+_NOT_CONTENT = frozenset(
+    {"response_started", "usage_reported", "rate_limit_observed", "retry_scheduled"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,9 @@ async def stream_with_retries(
                 yield event
             return
         except ProviderError as exc:
+            snapshot = rate_limits_of(exc)
+            if snapshot:
+                yield RateLimitObserved(snapshot)
             if emitted or not exc.retryable or retries >= policy.max_retries:
                 raise
             if policy.give_up is not None and policy.give_up(exc):

@@ -1,6 +1,6 @@
 """A route against the model catalog: every entry's model id is checked before any request, and each
 entry gets its own pricer (a fallback's turns cost what the fallback charges; a service tier scales
-the price where the vendor prices it differently)."""
+the price where the vendor prices it differently: see `rupu.catalog.pricing.tier_factor`)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,11 @@ from collections.abc import Callable
 
 from rupu.agents.spec import AgentSpec
 from rupu.catalog.catalog import ModelCatalog
-from rupu.catalog.pricing import Pricer, pricer
+from rupu.catalog.pricing import Pricer, pricer, tiered
 from rupu.catalog.validate import check_model, check_target, unknown_models_allowed
 from rupu.config import LoadedConfig
-from rupu.messages import Usage
 from rupu.paths import Paths
 from rupu.routing.plan import Route
-
-# OpenAI bills Flex at the Batch price (half) and Priority at about twice the standard price; other
-# vendors' tiers (Groq's flex) cost the same as their default.
-SERVICE_TIER_PRICE: dict[tuple[str, str], float] = {
-    ("openai", "flex"): 0.5,
-    ("openai", "priority"): 2.0,
-    ("openai-responses", "flex"): 0.5,
-    ("openai-responses", "priority"): 2.0,
-}
 
 PriceOf = Callable[[str, str], Pricer]
 
@@ -63,8 +53,8 @@ def check_route_models(
 
 
 def route_prices(catalog: ModelCatalog, route: Route) -> PriceOf:
-    """The pricer of each (provider, model) of the route, the service tier applied where the entry
-    is sent it."""
+    """The pricer of each (provider, model) of the route: at the service tier the provider says it
+    served, else at the tier the entry is sent, where the vendor prices tiers differently."""
     kinds = {(c.provider, c.model): c for c in route.candidates}
     cache: dict[tuple[str, str], Pricer] = {}
 
@@ -73,19 +63,11 @@ def route_prices(catalog: ModelCatalog, route: Route) -> PriceOf:
         if key not in cache:
             base = pricer(catalog.price(provider, model))
             candidate = kinds.get(key)
-            factor = 1.0
+            kind = candidate.kind if candidate is not None else catalog.kind(provider)
             tier = route.service_tier
-            if candidate is not None and tier is not None and tier in candidate.service_tiers:
-                factor = SERVICE_TIER_PRICE.get((candidate.kind, tier), 1.0)
-            cache[key] = base if factor == 1.0 else _scaled(base, factor)
+            if candidate is None or tier not in candidate.service_tiers:
+                tier = None
+            cache[key] = tiered(base, kind, tier)
         return cache[key]
 
     return price_of
-
-
-def _scaled(base: Pricer, factor: float) -> Pricer:
-    def price(usage: Usage) -> float | None:
-        cost = base(usage)
-        return None if cost is None else round(cost * factor, 12)
-
-    return price

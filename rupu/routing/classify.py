@@ -10,7 +10,10 @@ Each provider failure falls into one `ErrorClass`; each class maps to one `Actio
 | reauthenticate  | auth_invalid, auth_expired (tell the user; never switch credentials silently) |
 | surface         | quota, bad_request, context_overflow, content_policy, unknown   |
 
-A 429 that talks about billing, credits or quota is `quota`, not `rate_limited` (§8 #15).
+A failure the provider worded as quota, credit or billing exhaustion (whatever its status: Anthropic
+says "Your credit balance is too low" with a 400) arrives as `QuotaExhausted`, classified where the
+provider's answer was read; the retry policy reads the same class, so what is not retried is never
+failed over either.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 from typing import Literal
 
 from rupu.errors import CredentialError, ProviderError, RupuError
-from rupu.providers.http import is_quota_error
+from rupu.providers.failures import QuotaExhausted
 
 ErrorClass = Literal[
     "rate_limited",
@@ -110,7 +113,7 @@ def classify(exc: RupuError) -> ErrorClass:
     error_type = (exc.error_type or "").lower()
     text = f"{error_type} {exc.message}".lower()
     status = exc.status
-    if status == 402 or is_quota_error(exc.error_type, exc.message):
+    if isinstance(exc, QuotaExhausted) or status == 402:
         return "quota"
     if status in (401, 403) or _type_class(error_type) in ("auth_invalid", "auth_expired"):
         return "auth_expired" if any(m in text for m in EXPIRED_MARKERS) else "auth_invalid"

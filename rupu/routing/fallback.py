@@ -30,7 +30,9 @@ NOT_FAILED_OVER: dict[str, str] = {
     "auth_invalid": "rupu never switches to another credential by itself",
     "auth_expired": "rupu never switches to another credential by itself",
 }
-NOT_OUTPUT = frozenset({"response_started", "rate_limit_observed", "retry_scheduled", "failover"})
+NOT_OUTPUT = frozenset(
+    {"response_started", "usage_reported", "rate_limit_observed", "retry_scheduled", "failover"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,14 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rupu.agents.loop import RunTarget, resolve_target
+from rupu.agents.loop import RunTarget, catalog_default, resolve_target
 from rupu.agents.spec import AgentSpec
 from rupu.auth.credentials import AuthMode
 from rupu.auth.resolver import CredentialResolver
 from rupu.config import LoadedConfig, ProviderConfig
 from rupu.errors import ConfigError, CredentialError
 from rupu.providers.base import Provider, ProviderSetup
+from rupu.providers.claude_code_stream import CLI_LOGIN
 from rupu.providers.registry import (
     FACTORIES,
     build_provider,
@@ -68,7 +69,7 @@ def make_candidate(
     config = loaded.provider(name)
     if config.base_url:
         config = config.model_copy(update={"base_url": expand_base_url(name, config.base_url, env)})
-    chosen = model or config.default_model
+    chosen = model or config.default_model or catalog_default(name)
     if not chosen:
         raise ConfigError(
             f"no model for provider '{name}'",
@@ -76,7 +77,7 @@ def make_candidate(
             hint=f"write it as {name}:MODEL, or set [providers.{name}] default_model",
         )
     credentials = None
-    described = "none (no key needed)"
+    described = CLI_LOGIN if kind == "claude-code" else "none (no key needed)"
     if needs_credential(kind, config):
         credentials = (resolver or CredentialResolver(env)).source(name, mode=auth)
         credential = getattr(credentials, "credential", None)

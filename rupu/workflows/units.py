@@ -240,13 +240,17 @@ class UnitRunner:
     def _usage_sink(self, unit: Unit) -> Callable[[StreamEvent], None]:
         sink = self.on_usage
         assert sink is not None
-        seen = Usage()
+        done, current = Usage(), Usage()
 
         def on_event(event: StreamEvent) -> None:
-            nonlocal seen
-            if event.kind == "usage_reported":
-                seen = seen.add(event.usage)
-                sink(unit.step, unit.index, seen.total_tokens)
+            # A response may report its usage more than once (Anthropic: at the start and the end),
+            # each report the response's total so far.
+            nonlocal done, current
+            if event.kind == "response_started":
+                done, current = done.add(current), Usage()
+            elif event.kind == "usage_reported":
+                current = event.usage
+                sink(unit.step, unit.index, done.add(current).total_tokens)
 
         return on_event
 

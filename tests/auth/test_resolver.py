@@ -168,7 +168,7 @@ async def test_config_api_key_literal_command_and_env_name(
     assert values == {"a": "literal-key", "b": "cmd-key", "c": "c-key", "d": "d-key"}
     await credential_of(r.source("b"))
     assert counter.read_text() == "run\n"  # cached for the process
-    assert "command `echo" in described(r.source("b"))
+    assert "!command" in described(r.source("b")) and "echo" not in described(r.source("b"))
     plan = r.plan("a")
     assert plan.chosen is not None and plan.chosen.kind == "config-key"
     assert [c.where for c in plan.shadowed] == ["env RUPU_A_API_KEY"]

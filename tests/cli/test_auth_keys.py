@@ -135,7 +135,8 @@ def test_key_flag_warns_that_arguments_are_visible(workspace: Workspace) -> None
     quiet = run_rupu(
         "auth", "login", "--provider", "openai", "--key", "!pass show openai", env=NO_KEYCHAIN
     )
-    assert "other processes" not in quiet.stderr and "command `pass show openai`" in quiet.stderr
+    assert "other processes" not in quiet.stderr and "(!command)" in quiet.stderr
+    assert "pass show" not in quiet.output
 
 
 @pytest.mark.parametrize(
@@ -279,7 +280,12 @@ def test_run_with_a_key_command_in_config(workspace: Workspace, tmp_path: Path) 
         server.script.append(stream_reply(text_stream(["ok"])))
         result = run_rupu("run", "--agent", "oracle-review", "hi", env=NO_KEYCHAIN)
     assert result.code == 0, result.stderr
-    assert f"(command `cat {secret_file}`)" in result.stderr
+    assert "(!command)" in result.stderr, "the footer says the key came from a command"
+    assert str(secret_file) not in result.output, "but never shows the command text"
+    status = run_rupu("auth", "status", env=NO_KEYCHAIN)
+    assert status.code == 0, status.stderr
+    line = next(row for row in status.stdout.splitlines() if row.startswith("oracle"))
+    assert "!command" in line and str(secret_file) not in status.output
 
 
 def test_key_stays_out_of_process_arguments(workspace: Workspace) -> None:

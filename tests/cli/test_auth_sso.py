@@ -219,3 +219,63 @@ def test_headless_run_on_an_anthropic_sign_in_warns_once(workspace: Workspace) -
     )
     assert result.stderr.count("non-interactive run uses a Claude subscription sign-in") == 1
     assert "CANARYheadless" not in result.output
+
+
+def test_browser_with_arguments_and_a_fallback_list(workspace: Workspace, tmp_path: Path) -> None:
+    script = REPO_ROOT / "tests" / "servers" / "fake_browser.py"
+    env = browser_env(tmp_path)
+    env["BROWSER"] = (
+        f"/nonexistent/browser --new-window{os.pathsep}{sys.executable} {script} --new-window"
+    )
+    with OAuthServer(**SERVERS["openai"]) as server:
+        workspace.write_config(server.oauth_config("openai"))
+        result = run_rupu("auth", "login", "--provider", "openai", "--mode", "sso", env=env)
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    (visit,) = browser_log(tmp_path)
+    assert visit["callback_status"] == 200
+    assert "Could not open a browser" not in result.stderr
+
+
+@pytest.mark.parametrize("browser", ["/nonexistent/browser --new-window %s", "false"])
+def test_a_browser_that_cannot_start_is_reported_with_the_url_at_once(
+    workspace: Workspace, browser: str
+) -> None:
+    with OAuthServer() as server:
+        workspace.write_config(server.oauth_config("openai"))
+        env = {**os.environ, **NO_KEYCHAIN, "PYTHONPATH": str(REPO_ROOT), "BROWSER": browser}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rupu",
+                "auth",
+                "login",
+                "--provider",
+                "openai",
+                "--mode",
+                "sso",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        assert proc.stderr is not None
+        lines: list[str] = []
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("http") and any("Could not open a browser" in x for x in lines):
+                break
+        said = "".join(lines)
+        # The URL the failure shows is the sign-in URL; opening it by hand completes the sign-in.
+        answer = httpx.get(lines[-1].strip())
+        callback = answer.headers["location"].replace("localhost", "127.0.0.1")
+        page = httpx.get(callback)
+        _out, err = proc.communicate(timeout=30)
+        server.assert_clean()
+    assert "Could not open a browser: the browser" in said
+    assert ("could not be started" in said) if browser != "false" else ("status 1" in said)
+    assert page.status_code == 200
+    assert proc.returncode == 0, err

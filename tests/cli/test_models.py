@@ -41,7 +41,7 @@ context_window = 200000
 
 def rows_of(stdout: str) -> dict[tuple[str, str], list[str]]:
     lines = [line.split() for line in stdout.strip().splitlines()]
-    assert lines[0] == ["PROVIDER", "MODEL", "SOURCE", "CONTEXT", "MAX", "OUT", "PRICE"]
+    assert lines[0] == ["PROVIDER", "MODEL", "SOURCE", "CONTEXT", "MAX", "OUT", "PRICE", "DEFAULT"]
     return {(cells[0], cells[1]): cells[2:] for cells in lines[1:]}
 
 
@@ -50,11 +50,19 @@ def test_list_works_offline_with_custom_models(workspace: Workspace) -> None:
     result = run_rupu("models", "list")
     assert result.code == 0, result.stderr
     rows = rows_of(result.stdout)
-    assert rows[("anthropic", "claude-sonnet-4-6")] == ["baked-in", "1M", "64K", "$3/$15"]
+    assert rows[("anthropic", "claude-sonnet-4-6")] == [
+        "baked-in",
+        "1M",
+        "64K",
+        "$3/$15",
+        "default",
+    ]
+    defaults = {provider for (provider, _), cells in rows.items() if cells[-1] == "default"}
+    assert defaults == {"anthropic", "openai", "gemini", "copilot", "mock"}
     assert rows[("openai", "gpt-5")] == ["baked-in", "400K", "128K", "$1.25/$10"]
     assert rows[("gemini", "gemini-2.5-flash")] == ["baked-in", "1.05M", "65.5K", "$0.3/$2.5"]
     assert rows[("copilot", "claude-sonnet-4.6")][0] == "baked-in"
-    assert rows[("mock", "echo")] == ["baked-in", "-", "-", "$0/$0"]
+    assert rows[("mock", "echo")] == ["baked-in", "-", "-", "$0/$0", "default"]
     assert rows[("oracle", "/raid/models/GLM-5.2-FP8")] == ["custom", "131K", "8.19K", "$0/$0"]
     assert rows[("anthropic", "claude-house-ft")] == ["custom", "200K", "8.19K", "-"]
     providers = [provider for provider, _ in rows]
@@ -79,6 +87,7 @@ def test_list_one_provider_as_json_and_csv(workspace: Workspace) -> None:
             "max_output": 8192,
             "prices": {"input": 0.0, "output": 0.0, "cache_read": 0.0, "cache_write": 0.0},
             "capabilities": None,
+            "default": False,
         }
     ]
     result = run_rupu("models", "list", "-p", "anthropic", "--format", "csv")
@@ -95,6 +104,7 @@ def test_list_one_provider_as_json_and_csv(workspace: Workspace) -> None:
         "output_price": "5.0",
         "cache_read_price": "0.1",
         "cache_write_price": "1.25",
+        "default": "false",
     }
 
 
@@ -149,7 +159,7 @@ def test_refresh_fills_the_cache_and_list_shows_live_entries(workspace: Workspac
         assert all(secret not in p.read_text() for p in cache.iterdir())
     assert listed.code == 0, listed.stderr
     rows = rows_of(listed.stdout)
-    assert rows[("anthropic", "claude-sonnet-4-6")] == ["live", "1M", "64K", "$3/$15"]
+    assert rows[("anthropic", "claude-sonnet-4-6")] == ["live", "1M", "64K", "$3/$15", "default"]
     assert rows[("anthropic", "claude-next-2026")] == ["live", "2M", "256K", "-"]
     assert rows[("anthropic", "claude-haiku-4-5")][0] == "baked-in"
     assert rows[("anthropic", "claude-house-ft")][0] == "custom"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.conftest import Workspace, run_rupu
 from tests.servers.anthropic import (
@@ -206,3 +207,69 @@ def test_a_declared_provider_of_kind_anthropic_uses_its_own_key(workspace: Works
     assert result.stdout == "via gateway\n"
     assert server.requests[0].headers["x-api-key"] == "gw-key"
     assert server.requests[0].body["model"] == "claude-test-1"
+
+
+def test_an_agent_that_names_only_the_provider_runs_on_the_catalog_default(
+    workspace: Workspace,
+) -> None:
+    with AnthropicServer(api_key=KEY) as server:
+        # Only the loopback address: no model, no default_model, no allow_unknown_model.
+        workspace.write_config(f'[providers.anthropic]\nbase_url = "{server.base_url}"\n')
+        workspace.write_agent("plain", "---\nname: plain\nprovider: anthropic\n---\n\nHelp.\n")
+        server.script.append(stream_reply(response_stream([Text(["Hi."])])))
+        result = run_rupu("run", "--agent", "plain", "hi", env={"ANTHROPIC_API_KEY": KEY})
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Hi.\n"
+    assert server.requests[0].body["model"] == "claude-sonnet-4-6"
+    listed = run_rupu("models", "list", "--provider", "anthropic", "--format", "json")
+    (default,) = [r["model"] for r in orjson.loads(listed.stdout)["rows"] if r["default"]]
+    assert default == "claude-sonnet-4-6"
+
+
+def test_a_turn_that_fails_mid_stream_keeps_its_usage_and_cost(workspace: Workspace) -> None:
+    billed = Usage(input_tokens=1000, output_tokens=0)
+    broken = [
+        *response_stream([Text(["Half an "])], usage=billed, terminal=False)[:-1],
+        error_event("overloaded_error", "Overloaded"),
+    ]
+    with AnthropicServer(api_key=KEY) as server:
+        workspace.write_config(f'[providers.anthropic]\nbase_url = "{server.base_url}"\n')
+        workspace.write_agent(
+            "plain", "---\nname: plain\nprovider: anthropic\nmodel: claude-sonnet-4-6\n---\n\nHi.\n"
+        )
+        server.script.append(stream_reply(broken))
+        result = run_rupu("run", "--agent", "plain", "hi", env={"ANTHROPIC_API_KEY": KEY})
+        server.assert_clean()
+    assert result.code == 3, result.stderr
+    events = transcript(workspace)
+    (used,) = of_type(events, "usage")
+    assert used["input_tokens"] == 1000 and used["failed"] is True
+    # claude-sonnet-4-6: $3 in, $15 out per million; message_start reports 1 output token.
+    assert used["cost_usd"] == pytest.approx((1000 * 3 + 1 * 15) / 1e6)
+    assert of_type(events, "assistant_message") == [], "the partial answer is not a turn"
+    (complete,) = of_type(events, "run_complete")
+    assert complete["usage"]["input_tokens"] == 1000 and complete["cost_usd"] == used["cost_usd"]
+    assert "1000 in" in result.stderr and "$0.003" in result.stderr
+
+
+def test_a_429_records_its_rate_limit_headers(workspace: Workspace) -> None:
+    limited = {
+        "anthropic-ratelimit-requests-limit": "50",
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "2026-01-01T00:00:30Z",
+        "x-should-retry": "false",
+    }
+    with AnthropicServer(api_key=KEY) as server:
+        setup(workspace, server)
+        server.script.append(
+            error_reply(429, "rate_limit_error", "Number of requests exceeded", headers=limited)
+        )
+        result = run_rupu("run", "--agent", "reviewer", "hi", env={"ANTHROPIC_API_KEY": KEY})
+        server.assert_clean()
+    assert result.code == 3, result.stderr
+    assert "quota: anthropic-ratelimit-requests-limit=50" in result.stderr
+    assert "anthropic-ratelimit-requests-remaining=0" in result.stderr
+    (snapshot,) = of_type(transcript(workspace), "rate_limits")
+    assert snapshot["provider"] == "anthropic"
+    assert snapshot["snapshot"]["anthropic-ratelimit-requests-remaining"] == 0

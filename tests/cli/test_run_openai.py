@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.conftest import Workspace, run_rupu
 from tests.servers.openai_responses import (
@@ -162,3 +163,46 @@ def test_custom_openai_responses_provider(workspace: Workspace) -> None:
     assert result.code == 0, result.stderr
     assert result.stdout == "Via gateway.\n"
     assert server.requests[0].body["model"] == "gw-model"
+
+
+def test_the_served_service_tier_is_recorded_priced_and_grouped(workspace: Workspace) -> None:
+    """gpt-5-mini lists at $0.25 in / $2 out per million; flex costs half, and a priority request
+    the server served at `default` costs the list price."""
+    with ResponsesServer(api_key=KEY) as server:
+        workspace.write_config(f'[providers.openai]\nbase_url = "{server.base_url}/v1"\n')
+        for tier in ("flex", "priority"):
+            workspace.write_agent(
+                tier,
+                f"---\nname: {tier}\nprovider: openai\nmodel: gpt-5-mini\nserviceTier: {tier}\n"
+                "---\n\nBe brief.\n",
+            )
+        server.script.append(
+            stream_reply(
+                ResponseStream().text(["A."]).completed(usage(1000, 100), service_tier="flex")
+            )
+        )
+        server.script.append(
+            stream_reply(
+                ResponseStream().text(["B."]).completed(usage(1000, 100), service_tier="default")
+            )
+        )
+        flex = run_rupu("run", "--agent", "flex", "hi", env={"OPENAI_API_KEY": KEY})
+        default = run_rupu("run", "--agent", "priority", "hi", env={"OPENAI_API_KEY": KEY})
+        server.assert_clean()
+    assert flex.code == 0 and default.code == 0, flex.stderr + default.stderr
+    assert [r.body["service_tier"] for r in server.requests] == ["flex", "priority"]
+    listed = (1000 * 0.25 + 100 * 2) / 1e6
+    recorded = {}
+    for path in (workspace.home / "transcripts").glob("run_*.jsonl"):
+        events = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+        (used,) = [e["data"] for e in events if e["type"] == "usage"]
+        recorded[used["service_tier"]] = used["cost_usd"]
+    assert recorded == {"flex": pytest.approx(listed / 2), "default": pytest.approx(listed)}
+    report = run_rupu("usage", "--group-by", "tier", "--format", "json")
+    assert report.code == 0, report.stderr
+    rows = {r["tier"]: r for r in orjson.loads(report.stdout)["rows"]}
+    assert set(rows) == {"flex", "default"}
+    assert rows["flex"]["runs"] == 1 and rows["flex"]["cost_usd"] == pytest.approx(listed / 2)
+    assert rows["default"]["cost_usd"] == pytest.approx(listed)
+    table = run_rupu("usage", "--group-by", "tier")
+    assert table.stdout.splitlines()[0].split()[0] == "TIER"

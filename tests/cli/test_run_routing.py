@@ -12,6 +12,8 @@ import orjson
 import pytest
 
 from tests.conftest import Workspace, run_rupu
+from tests.servers.anthropic import AnthropicServer
+from tests.servers.anthropic import error_reply as anthropic_error
 from tests.servers.openai_chat import (
     ChatCompletionsServer,
     error_reply,
@@ -237,10 +239,19 @@ def test_claude_code_runs_the_local_cli(workspace: Workspace, tmp_path: Path) ->
     assert result.code == 0, result.stderr
     assert result.stdout == "Hello world\n\nDone.\n"
     assert "→ Bash: ls -la" in result.stderr
-    assert "claude-code · claude-sonnet-4-6 · none (no key needed)" in result.stderr
+    login = "the claude CLI's own login (Claude subscription)"
+    assert f"claude-code · claude-sonnet-4-6 · {login}" in result.stderr
+    assert "note: claude-code runs the claude CLI headless on its Claude subscription" in (
+        result.stderr
+    )
+    assert result.stderr.count("note: claude-code") == 1
+    recorded = events(workspace)
+    (note,) = [e["data"]["text"] for e in recorded if e["type"] == "note"]
+    assert "consumer-terms" in note
     assert "$0.0123" in result.stderr
-    (used,) = [e["data"] for e in events(workspace) if e["type"] == "usage"]
+    (used,) = [e["data"] for e in recorded if e["type"] == "usage"]
     assert used["cost_usd"] == pytest.approx(0.0123) and used["cache_read_tokens"] == 2000
+    assert used["credential"] == login
     assert orjson.loads(record.read_text())["options"]["--max-turns"] == "5"
 
 
@@ -333,3 +344,68 @@ def test_a_preset_key_stored_with_rupu_auth_login(workspace: Workspace) -> None:
         result = run_rupu("run", "--agent", "fast", "hi", env=no_keychain)
     assert result.code == 0, result.stderr
     assert "groq · m · api-key from auth.json" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "message"),
+    [
+        (
+            400,
+            "invalid_request_error",
+            "Your credit balance is too low to access the Anthropic API.",
+        ),
+        (429, "rate_limit_error", "Your credit balance is too low"),
+    ],
+)
+def test_credit_balance_too_low_is_neither_retried_nor_failed_over(
+    workspace: Workspace, status: int, error_type: str, message: str
+) -> None:
+    with (
+        AnthropicServer(api_key="ak-canary") as anthropic,
+        ChatCompletionsServer(api_key=KS) as secondary,
+    ):
+        workspace.write_config(
+            f'[providers.anthropic]\nbase_url = "{anthropic.base_url}"\n'
+            f'[providers.secondary]\nbase_url = "{secondary.base_url}"\n'
+        )
+        anthropic.script.append(anthropic_error(status, error_type, message))
+        workspace.write_agent(
+            "helper",
+            "---\nname: helper\nprovider: anthropic\nmodel: claude-sonnet-4-6\n"
+            "fallback: [secondary:m2]\n---\n\nYou help.\n",
+        )
+        result = run_rupu(
+            "run", "--agent", "helper", "hi", env={"ANTHROPIC_API_KEY": "ak-canary", **ENV}
+        )
+        anthropic.assert_clean()
+        secondary.assert_clean()
+    assert result.code == 3, result.stderr
+    assert "credit balance is too low" in result.stderr
+    assert "not failed over: quota and billing need your action" in result.stderr
+    assert len(anthropic.requests) == 1, "a quota error is not retried"
+    assert secondary.requests == [], "a quota error does not fail over"
+
+
+def test_groq_sends_reasoning_effort_only_to_reasoning_models(workspace: Workspace) -> None:
+    with ChatCompletionsServer(api_key="gsk-canary", path="/openai/v1/chat/completions") as server:
+        workspace.write_config(f'[providers.groq]\nbase_url = "{server.base_url}/openai/v1"\n')
+        models = ["llama-3.3-70b-versatile", "openai/gpt-oss-120b", "qwen/qwen3-32b"]
+        for model in models:
+            workspace.write_agent(
+                model.replace("/", "-"),
+                f"---\nname: {model.replace('/', '-')}\nprovider: groq\nmodel: {model}\n"
+                "effort: high\n---\n\nThink.\n",
+            )
+            server.script.append(stream_reply(text_stream(["ok"], model=model, with_usage=usage())))
+            result = run_rupu(
+                "run", "--agent", model.replace("/", "-"), "hi", env={"GROQ_API_KEY": "gsk-canary"}
+            )
+            assert result.code == 0, result.stderr
+        server.assert_clean()
+    sent = {r.body["model"]: r.body.get("reasoning_effort") for r in server.requests}
+    assert sent == {
+        "llama-3.3-70b-versatile": None,
+        "openai/gpt-oss-120b": "high",
+        "qwen/qwen3-32b": "high",
+    }
+    assert "reasoning_effort" not in server.requests[0].body

@@ -386,6 +386,9 @@ def test_workflow_runs_legacy_and_unpriced_usage(workspace: Workspace) -> None:
         run_rupu("usage", "--group-by", "workflow", "--format", "json").stdout
     )
     assert {r["workflow"]: r["calls"] for r in everything["rows"]} == {"review": 2, "-": 2}
+    # RUNS counts runs: the workflow run with two unit transcripts is one run.
+    assert {r["workflow"]: r["runs"] for r in everything["rows"]} == {"review": 1, "-": 2}
+    assert everything["total"]["runs"] == 3
 
     table = run_rupu("usage", "--group-by", "day", "--since", "7d", env={"TZ": "UTC"})
     assert table.code == 0, table.stderr

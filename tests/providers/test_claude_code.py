@@ -15,6 +15,7 @@ from rupu.errors import ConfigError, ProviderError
 from rupu.messages import (
     Message,
     ModelRequest,
+    ResponseStarted,
     StreamEvent,
     TextDelta,
     TextPart,
@@ -238,3 +239,24 @@ def test_prompt_text_renders_tool_results() -> None:
         Message("user", [ToolResultPart("c1", "read_file", "contents")]),
     ]
     assert prompt_text(messages).endswith("[result of read_file]\ncontents")
+
+
+@pytest.mark.parametrize(
+    ("source", "label", "noted"),
+    [
+        ("none", "the claude CLI's own login (Claude subscription)", True),
+        ("ANTHROPIC_API_KEY", "the claude CLI's own login (API key from ANTHROPIC_API_KEY)", False),
+        ("/login managed key", "the claude CLI's own login (Console API key)", False),
+        (None, "the claude CLI's own login", False),
+    ],
+)
+def test_turns_are_labelled_with_the_cli_login(source: str | None, label: str, noted: bool) -> None:
+    init: dict[str, Any] = {"type": "system", "subtype": "init", "model": "m", "session_id": "s"}
+    if source is not None:
+        init["apiKeySource"] = source
+    (started,) = ClaudeCodeDecoder("claude-code", "m").feed(orjson.dumps(init))
+    assert isinstance(started, ResponseStarted)
+    assert started.credential == label
+    assert (started.note is not None) == noted
+    if started.note is not None:
+        assert "subscription" in started.note and "API key" in started.note

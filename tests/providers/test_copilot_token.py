@@ -212,3 +212,21 @@ def test_parsing_tolerates_a_changed_shape() -> None:
     assert now < bare.expires_at <= now + 3600
     with pytest.raises(ProviderError):
         parse_token_response(["not", "an", "object"], now=now)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("lifetime", [30, 59, 100])
+async def test_a_short_lived_token_is_used_not_reminted_on_every_request(lifetime: int) -> None:
+    clock = FakeClock()
+    with CopilotServer(clock=clock, lifetime=lifetime) as server:
+        async with token_cache(server) as cache:
+            first = await cache.get()
+            again = await cache.get()
+            clock.now += lifetime / 2 - 1
+            still = await cache.get()
+            clock.now += 2  # now less than half its lifetime is left
+            fresh = await cache.get()
+        server.assert_clean()
+    assert first is again is still
+    assert fresh is not first
+    assert server.exchanges == 2

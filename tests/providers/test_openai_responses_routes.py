@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
 import pytest
 
 from rupu.auth.credentials import Credential, FixedCredential
@@ -12,6 +13,7 @@ from rupu.auth.jwt import chatgpt_account_id
 from rupu.config import ProviderConfig
 from rupu.errors import CredentialError, ProviderError
 from rupu.messages import Message, ToolResultPart
+from rupu.providers.openai_responses_encode import MINIMAL_INSTRUCTIONS
 from tests.providers.responses_support import (
     WEATHER_TOOL,
     credential,
@@ -19,6 +21,7 @@ from tests.providers.responses_support import (
     request,
     run_turn,
 )
+from tests.servers.base import Reply
 from tests.servers.openai_responses import ResponsesServer, ResponseStream, fake_jwt, stream_reply
 
 
@@ -88,7 +91,7 @@ async def test_sso_route_takes_account_id_from_the_token(suffix: str) -> None:
     assert sent.headers["originator"] == "rupu"
     assert sent.headers["openai-beta"] == "responses=experimental"
     assert sent.headers["accept"] == "text/event-stream"
-    assert sent.body["instructions"] == ""
+    assert sent.body["instructions"] == MINIMAL_INSTRUCTIONS
     assert sent.body["store"] is False
     assert sent.body["stream"] is True
     assert sent.body["include"] == ["reasoning.encrypted_content"]
@@ -300,3 +303,58 @@ def test_route_repr_hides_the_bearer() -> None:
     route = provider.route(credential("sk-hidden-1"))
     assert route.headers["authorization"] == "Bearer sk-hidden-1"
     assert "sk-hidden-1" not in repr(route)
+
+
+@pytest.mark.anyio
+async def test_sso_route_without_a_system_prompt_sends_minimal_instructions() -> None:
+    token = fake_jwt("acct-1")
+    with ResponsesServer(sso_token=token, account_id="acct-1") as server:
+        server.script.append(stream_reply(answer("Ok.")))
+        provider = make_provider(
+            ProviderConfig(sso_base_url=server.base_url), secret=token, mode="sso"
+        )
+        turn, _ = await run_turn(provider, request(system=""))
+        await provider.aclose()
+        server.assert_clean()
+    instructions = server.requests[0].body["instructions"]
+    assert isinstance(instructions, str) and instructions.strip()
+    assert turn.message.text() == "Ok."
+
+
+@pytest.mark.anyio
+async def test_api_route_without_a_system_prompt_sends_no_instructions() -> None:
+    with ResponsesServer() as server:
+        server.script.append(stream_reply(answer()))
+        provider = make_provider(ProviderConfig(base_url=server.base_url))
+        await run_turn(provider, request(system=""))
+        await provider.aclose()
+        server.assert_clean()
+    assert "instructions" not in server.requests[0].body
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("detail", "shown"),
+    [
+        ("Instructions are not valid", "Instructions are not valid"),
+        ({"message": "Model not supported"}, "Model not supported"),
+        ([{"loc": ["body"], "msg": "field required"}], "field required"),
+    ],
+)
+async def test_a_detail_error_body_is_shown_as_its_text(detail: object, shown: str) -> None:
+    token = fake_jwt("acct-1")
+    with ResponsesServer(sso_token=token, account_id="acct-1") as server:
+        server.script.append(
+            Reply(
+                status=400, body=orjson.dumps({"detail": detail}), content_type="application/json"
+            )
+        )
+        provider = make_provider(
+            ProviderConfig(sso_base_url=server.base_url), secret=token, mode="sso"
+        )
+        with pytest.raises(ProviderError) as caught:
+            await run_turn(provider, request())
+        await provider.aclose()
+    assert caught.value.status == 400
+    assert caught.value.detail == shown
+    assert "{" not in caught.value.one_line()

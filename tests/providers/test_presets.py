@@ -31,7 +31,7 @@ CF_ENV = {"CLOUDFLARE_ACCOUNT_ID": "acct123", "CLOUDFLARE_GATEWAY_ID": "gw456"}
 # name: (request path, key variable or None, auth header, max-tokens field, reasoning key, stream usage)
 EXPECTED: dict[str, tuple[str, str | None, str, str, str | None, bool]] = {
     "openrouter": ("/api/v1/chat/completions", "OPENROUTER_API_KEY", "authorization", "max_tokens", "reasoning", True),
-    "groq": ("/openai/v1/chat/completions", "GROQ_API_KEY", "authorization", "max_completion_tokens", "reasoning_effort", True),
+    "groq": ("/openai/v1/chat/completions", "GROQ_API_KEY", "authorization", "max_completion_tokens", None, True),  # its default model does not reason
     "xai": ("/v1/chat/completions", "XAI_API_KEY", "authorization", "max_completion_tokens", None, True),
     "mistral": ("/v1/chat/completions", "MISTRAL_API_KEY", "authorization", "max_tokens", None, False),
     "cerebras": ("/v1/chat/completions", "CEREBRAS_API_KEY", "authorization", "max_completion_tokens", "reasoning_effort", True),

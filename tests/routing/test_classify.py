@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from rupu.errors import CredentialError, ProviderError
+from rupu.providers.failures import QuotaExhausted
 from rupu.providers.http import error_from_response
 from rupu.providers.ratelimit import parse_duration, reset_after
 from rupu.routing.classify import ErrorClass, action_for, advice, classify
@@ -15,12 +17,29 @@ def err(status: int | None, error_type: str | None = None, message: str = "x") -
     return ProviderError("p", message, status=status, error_type=error_type)
 
 
+def answered(status: int, error_type: str | None, message: str) -> ProviderError:
+    """An error as the HTTP seam raises it from a provider's answer (where quota is classified)."""
+    body = orjson.dumps({"error": {"type": error_type, "message": message}})
+    return error_from_response("p", status, {}, body)
+
+
 @pytest.mark.parametrize(
     ("error", "expected", "action"),
     [
         (err(429, "rate_limit_exceeded", "Rate limit reached"), "rate_limited", "failover"),
-        (err(429, "insufficient_quota", "You exceeded your current quota"), "quota", "surface"),
-        (err(429, None, "Your credit balance is too low; check billing"), "quota", "surface"),
+        (
+            answered(429, "insufficient_quota", "You exceeded your current quota"),
+            "quota",
+            "surface",
+        ),
+        (answered(429, None, "Your credit balance is too low; check billing"), "quota", "surface"),
+        (
+            answered(400, "invalid_request_error", "Your credit balance is too low to access"),
+            "quota",
+            "surface",
+        ),
+        (answered(429, "rate_limit_error", "Your credit balance is too low"), "quota", "surface"),
+        (answered(402, None, "payment required"), "quota", "surface"),
         (err(402, None, "payment required"), "quota", "surface"),
         (err(529, "overloaded_error", "Overloaded"), "overloaded", "failover"),
         (err(503, None, "The model is overloaded"), "overloaded", "failover"),
@@ -126,3 +145,23 @@ def test_cooldown_registry_with_an_injected_clock() -> None:
     assert entry is not None and entry.reason == "HTTP 429 rate limit"
     now[0] += 0.5
     assert registry.remaining("groq@x") == 0 and registry.entry("groq@x") is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        answered(400, "invalid_request_error", "Your credit balance is too low to access"),
+        answered(429, "rate_limit_error", "Your credit balance is too low"),
+        answered(429, "insufficient_quota", "You exceeded your current quota"),
+    ],
+)
+def test_what_is_not_retried_is_not_failed_over(error: ProviderError) -> None:
+    assert isinstance(error, QuotaExhausted)
+    assert error.retryable is False
+    assert action_for(classify(error)) == "surface"
+
+
+def test_words_alone_do_not_make_a_quota_error_downstream() -> None:
+    """The router reads the class the raise site chose, not the message text."""
+    error = ProviderError("p", "Your credit balance is too low", status=429)
+    assert classify(error) == "rate_limited"

@@ -1,4 +1,5 @@
-"""A stand-in browser for sign-in tests, used as `BROWSER="python fake_browser.py %s"`.
+"""A stand-in browser for sign-in tests, used as `BROWSER="python fake_browser.py %s"` (options
+such as `--new-window` may come before or after the URL).
 
 It requests the authorize URL, follows the authorization server's redirect to rupu's loopback
 callback, and appends what it saw (the URL and the landing page's status) as JSON lines to the file
@@ -26,7 +27,8 @@ def get(url: str) -> tuple[int, str | None, str]:
 
 
 def main() -> int:
-    url = sys.argv[1]
+    # The URL wherever the command line puts it (`BROWSER` may add options before or after `%s`).
+    url = next(arg for arg in sys.argv[1:] if arg.startswith("http"))
     log = os.environ.get("FAKE_BROWSER_LOG")
     status, location, _ = get(url)
     record: dict[str, object] = {"authorize": url, "authorize_status": status}

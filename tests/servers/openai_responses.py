@@ -81,6 +81,21 @@ class ResponsesServer(LoopbackServer):
             )
         return await super().handle(request)
 
+    def next_reply(self, recorded: RecordedRequest) -> Reply:
+        body = recorded.body
+        if (
+            recorded.path == CODEX_PATH
+            and isinstance(body, dict)
+            and body.get("instructions") == ""
+        ):
+            # What the ChatGPT backend answers to empty instructions.
+            return Reply(
+                status=400,
+                body=orjson.dumps({"detail": "Instructions are not valid"}),
+                content_type="application/json",
+            )
+        return super().next_reply(recorded)
+
     # -- validation -----------------------------------------------------------------------------------
     def validate(self, request: RecordedRequest) -> None:
         if not request.headers.get("content-type", "").startswith("application/json"):
@@ -382,10 +397,14 @@ class ResponseStream:
         self._done(index, {**item, "arguments": text, "status": "completed"})
         return self
 
-    def completed(self, with_usage: dict[str, Any] | None = None) -> ResponseStream:
+    def completed(
+        self, with_usage: dict[str, Any] | None = None, *, service_tier: str | None = None
+    ) -> ResponseStream:
+        """`service_tier`: the tier the server says it served (absent when None)."""
+        tier = {"service_tier": service_tier} if service_tier is not None else {}
         return self.emit(
             "response.completed",
-            response=self.response("completed", usage=with_usage or usage()),
+            response=self.response("completed", usage=with_usage or usage(), **tier),
         )
 
     def incomplete(self, reason: str, with_usage: dict[str, Any] | None = None) -> ResponseStream:

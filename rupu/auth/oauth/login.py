@@ -8,14 +8,13 @@ request.
 from __future__ import annotations
 
 import os
-import sys
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pydantic import SecretStr
 
 from rupu.auth.jwt import chatgpt_account_id
+from rupu.auth.oauth.browser import open_url
 from rupu.auth.oauth.device import Sleep, device_sign_in
 from rupu.auth.oauth.endpoints import OAuthProfile
 from rupu.auth.oauth.loopback import DEFAULT_WAIT, authorize_in_browser
@@ -59,7 +58,7 @@ async def sign_in(
             say(url)
             say(f"Waiting for the browser (up to {wait:g}s; Ctrl-C cancels)...")
 
-        opener = None if no_browser else open_browser
+        opener = None if no_browser else browser_opener(say)
         authorization = await authorize_in_browser(
             profile, show_url=show_url, open_browser=opener, wait=wait
         )
@@ -104,26 +103,15 @@ def stored_from_tokens(
     )
 
 
-async def open_browser(url: str) -> bool:
-    """Opens `url` in the browser `BROWSER` names, or the desktop's default browser. Does nothing
-    without a display (an SSH session), where a console browser would take over the terminal. Runs
-    in a daemon thread: some browser commands only return when the browser closes."""
-    if not (os.environ.get("BROWSER") or _has_display()):
-        return False
+def browser_opener(say: Callable[[str], None]) -> Callable[[str], Awaitable[bool]]:
+    """Opens the sign-in URL with `BROWSER` or the desktop's browser; when that fails, says why and
+    shows the URL again at once (the sign-in keeps waiting for it to be opened by hand)."""
 
-    def launch() -> None:
-        import webbrowser
+    async def open_browser(url: str) -> bool:
+        def failed(reason: str) -> None:
+            say(f"Could not open a browser: {reason}. Open this URL yourself to sign in:")
+            say(url)
 
-        try:
-            webbrowser.open(url)
-        except Exception:  # a broken browser command must not break the sign-in
-            return
+        return open_url(url, env=os.environ, on_failure=failed)
 
-    threading.Thread(target=launch, name="rupu-browser", daemon=True).start()
-    return True
-
-
-def _has_display() -> bool:
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return open_browser
