@@ -236,6 +236,10 @@ def _read_layer(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"TOML syntax error: {msg}", location=Location(str(path), line, column)
         ) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(
+            "nested too deeply to read", location=Location(str(path)), hint="flatten the nesting"
+        ) from None
     try:
         Config.model_validate(data)
     except ValidationError as exc:
