@@ -326,4 +326,6 @@ def _error_fields(exc: RupuError) -> dict[str, object]:
             "error_type": exc.error_type,
             "request_id": exc.request_id,
         }
+    if isinstance(exc, LimitReached):
+        return {"kind": "LimitReached", "limit": exc.limit}
     return {"kind": type(exc).__name__}

@@ -33,7 +33,7 @@ def test_reaching_max_turns_exits_5_not_as_a_provider_failure(workspace: Workspa
     assert last.startswith("rupu: error: the agent reached maxTurns (2) without finishing")
     assert "raise maxTurns" in last and "mock (" not in last
     [error] = of_type(transcript_events(workspace), "error")
-    assert error["kind"] == "LimitReached"
+    assert (error["kind"], error["limit"]) == ("LimitReached", "maxTurns")
 
 
 def test_an_empty_tools_list_gives_no_tools(workspace: Workspace) -> None:
