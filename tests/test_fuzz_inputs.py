@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 import string
+import subprocess
+import sys
 from typing import Any
 
 import yaml
@@ -19,6 +21,7 @@ from rupu.config import load_config
 from rupu.errors import EXIT_CODES, RupuError
 from rupu.paths import Paths
 from rupu.workflows.loader import load_workflow
+from tests.cli.tools_fixtures import rupu_env
 from tests.conftest import Workspace, run_rupu
 
 LOADER_SETTINGS = settings(
@@ -229,10 +232,18 @@ def test_config_loader_never_crashes(workspace: Workspace, content: bytes) -> No
     loads_or_refuses(load_config, paths)
 
 
-def assert_documented_exit(args: tuple[str, ...]) -> None:
-    result = run_rupu(*args, timeout=20)
-    assert result.code in EXIT_CODES, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
+def assert_documented_exit(args: tuple[str, ...], *, stdin: bytes = b"") -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rupu", *args],
+        input=stdin,
+        capture_output=True,
+        env=rupu_env(),
+        timeout=20,
+        check=False,
+    )
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode in EXIT_CODES, stderr
+    assert "Traceback" not in stderr, stderr
 
 
 @CLI_SETTINGS
@@ -251,6 +262,13 @@ def test_cli_lists_and_runs_never_crash(
     assert_documented_exit(("run", "--agent", str(agents / "fuzz.md"), "hello"))
     good = run_rupu("run", "--agent", "good", "hello", timeout=20)
     assert good.code == 0, good.stderr  # one broken file does not stop the others
+
+
+@CLI_SETTINGS
+@given(prompt=st.binary(max_size=200) | text.map(lambda t: t.encode("utf-8", "surrogatepass")))
+def test_cli_with_a_generated_prompt_never_crashes(workspace: Workspace, prompt: bytes) -> None:
+    workspace.write_agent("good", "---\nname: good\nprovider: mock\n---\nx\n")
+    assert_documented_exit(("run", "--agent", "good"), stdin=prompt)
 
 
 @CLI_SETTINGS

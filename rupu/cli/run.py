@@ -124,12 +124,25 @@ def _read_prompt(prompt: str | None) -> str:
 
     stdin = sys.stdin  # None when the process was started with stdin closed
     if prompt == "-" or (prompt is None and stdin is not None and not stdin.isatty()):
-        prompt = stdin.read() if stdin is not None else None
+        raw = stdin.buffer.read() if stdin is not None else b""
+        try:
+            prompt = raw.decode("utf-8-sig").replace("\r\n", "\n")
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"the prompt on stdin is not UTF-8 text (byte {exc.start})",
+                hint="convert it, e.g. with iconv -t UTF-8",
+            ) from None
     if prompt is None or not prompt.strip():
         raise UsageError(
             "no prompt given (the argument and stdin are empty); nothing was sent",
             hint='pass it as an argument, e.g. rupu run --agent NAME "hello", or pipe it to stdin',
         )
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:  # argv bytes that were not UTF-8 arrive as lone surrogates
+        raise UsageError(
+            "the prompt argument is not UTF-8 text", hint="check your terminal's encoding"
+        ) from None
     return prompt
 
 

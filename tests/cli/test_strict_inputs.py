@@ -157,3 +157,33 @@ def test_an_api_key_with_a_control_character_is_refused_by_name(
     line = one_error_line(result.stderr)
     assert f"{path}:3: invalid value for 'providers.anthropic.api_key'" in line
     assert "control character" in line and "canary" not in line
+
+
+def test_a_prompt_that_is_not_utf8_is_a_usage_error(workspace: Workspace) -> None:
+    import subprocess
+    import sys
+
+    from tests.cli.tools_fixtures import rupu_env
+
+    workspace.write_agent("echo", "---\nname: echo\nprovider: mock\n---\nx\n")
+    piped = subprocess.run(
+        [sys.executable, "-m", "rupu", "run", "--agent", "echo"],
+        input=b"\xff\xfehello",
+        capture_output=True,
+        env=rupu_env(),
+        check=False,
+    )
+    assert piped.returncode == 2
+    assert "not UTF-8 text (byte 0)" in one_error_line(piped.stderr.decode())
+    argument = subprocess.run(
+        [sys.executable.encode(), b"-m", b"rupu", b"run", b"--agent", b"echo", b"a\xffb"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=rupu_env(),
+        check=False,
+    )
+    assert argument.returncode == 2
+    assert "not UTF-8 text" in one_error_line(argument.stderr.decode())
+    assert not (workspace.home / "transcripts").exists()
+    ok = run_rupu("run", "--agent", "echo", input="h\u00e9llo \U0001f600\r\n")
+    assert (ok.code, ok.stdout) == (0, "h\u00e9llo \U0001f600\n"), ok.stderr
