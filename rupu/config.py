@@ -81,6 +81,16 @@ class ProviderConfig(StrictModel):
     model_complex: str | None = None
     allow_unknown_model: bool | None = None
 
+    @field_validator("api_key")
+    @classmethod
+    def _one_line_key(cls, value: str | None) -> str | None:
+        # A key is sent in an HTTP header; a stray newline (often pasted in) must fail here, by name.
+        if value is not None and any(ch < " " or ch == "\x7f" for ch in value):
+            raise ValueError(
+                "contains a newline or another control character; put the key on one line"
+            )
+        return value
+
 
 class ModelPrice(StrictModel):
     """`[pricing.<provider>."<model>"]`, USD per million tokens. A missing cache price falls back to
@@ -227,6 +237,10 @@ def _read_layer(path: Path) -> dict[str, Any]:
         msg = text_of.split(" (at line", maxsplit=1)[0]
         raise ConfigError(
             f"TOML syntax error: {msg}", location=Location(str(path), line, column)
+        ) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(
+            "nested too deeply to read", location=Location(str(path)), hint="flatten the nesting"
         ) from None
     try:
         Config.model_validate(data)

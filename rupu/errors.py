@@ -4,13 +4,17 @@
 RupuError                 exit 1   unexpected-but-explained failure
 ├── ConfigError           exit 2   a file or flag is wrong (file, line, field); raised before any token is spent
 │   └── UsageError        exit 2   a command-line usage mistake
-├── CredentialError       exit 2   no usable credential (provider, places tried, the command that fixes it)
+├── CredentialError       exit 4   no usable credential: missing, expired or refused (provider, places
+│                                  tried, the command that fixes it)
 ├── ProviderError         exit 3   the provider refused or broke (provider, model, status, error type, request id)
-├── RunFailed             exit 1   a run ended in failure (run id, failed steps)
+├── LimitReached          exit 5   a limit rupu or the user set stopped the run (maxTurns, a timeout)
+├── RunFailed             exit 1   a workflow run ended with failed steps (run id, failed steps)
 └── Interrupted           exit 130 the user pressed Ctrl-C
+    └── Terminated        exit 143 the process got SIGTERM
 ```
 
-Only `rupu.cli.main` turns these into exit codes. Every message says what to do next; `hint` holds
+The exit codes are a public contract (docs/errors.md): 0 success, 1, 2, 3, 4, 5, 130, 143 and nothing
+else. Only `rupu.cli.main` turns these into exit codes. Every message says what to do next; `hint` holds
 that advice when it is separate from the message. Messages never contain secrets.
 """
 
@@ -72,7 +76,7 @@ class UsageError(ConfigError):
 
 
 class CredentialError(RupuError):
-    exit_code = 2
+    exit_code = 4
 
     def __init__(self, provider: str, message: str, *, hint: str | None = None) -> None:
         super().__init__(f"{provider}: {message}", hint=hint)
@@ -111,6 +115,19 @@ class ProviderError(RupuError):
         self.reset_after = reset_after  # seconds until the provider's rate limit resets, if it said
 
 
+class LimitReached(RupuError):
+    """A limit stopped the run: `limit` names it (`maxTurns`, `timeout`, `max_turns`)."""
+
+    exit_code = 5
+
+    def __init__(
+        self, limit: str, message: str, *, provider: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.limit = limit
+        self.provider = provider
+
+
 class RunFailed(RupuError):
     exit_code = 1
 
@@ -127,6 +144,17 @@ class Interrupted(RupuError):
 
     def __init__(self, message: str = "interrupted", *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
+
+
+class Terminated(Interrupted):
+    exit_code = 143
+
+    def __init__(self, message: str = "terminated (SIGTERM)", *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+
+
+EXIT_CODES = frozenset({0, 1, 2, 3, 4, 5, 130, 143})
+"""Every exit code rupu may end with (click usage errors are 2)."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -84,6 +84,8 @@ def validation_to_config_error(
     if first["type"] == "missing":
         return ConfigError(f"missing required {what} '{dotted}'", location=location, field=dotted)
     message = first["msg"]
+    if first["type"] == "value_error":  # our own validators' words, without pydantic's prefix
+        message = str(first.get("ctx", {}).get("error", message))
     if first["type"] == "literal_error":
         expected = first.get("ctx", {}).get("expected", "")
         message = f"must be one of {expected}"

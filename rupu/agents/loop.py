@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import anyio
+
 from rupu.agents.overflow import (
     MAX_TRIMS,
     drop_oldest_exchange,
@@ -21,7 +23,7 @@ from rupu.agents.overflow import (
 from rupu.agents.spec import AgentSpec
 from rupu.auth.credentials import AuthMode
 from rupu.config import LoadedConfig
-from rupu.errors import ConfigError, Interrupted, ProviderError, RupuError
+from rupu.errors import ConfigError, Interrupted, LimitReached, ProviderError, RupuError
 from rupu.messages import (
     AssistantTurn,
     Message,
@@ -148,6 +150,14 @@ class AgentRun:
     # What a turn that failed mid-stream had already been billed for (usage, quota headers).
     failed_turn: FailedTurn | None = None
     _noted: bool = False  # the provider's credential note is recorded once per run
+    _scope: anyio.CancelScope | None = field(default=None, init=False)
+    _stopped_by: Interrupted | None = field(default=None, init=False)
+
+    def stop(self, reason: Interrupted) -> None:
+        """Cancels the run from outside (a signal): it ends `aborted` with `reason` as its error."""
+        self._stopped_by = reason
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def run(self, prompt: str, *, history: list[Message] | None = None) -> AgentResult:
         started = time.monotonic()
@@ -170,25 +180,33 @@ class AgentRun:
         turns: list[AssistantTurn] = []
         status: RunStatus = "aborted"
         error: RupuError | None = None
+        max_turns = front.max_turns or DEFAULT_MAX_TURNS
+        self._scope = scope = anyio.CancelScope()
+        if self._stopped_by is not None:
+            scope.cancel()
         try:
-            for turn_index in range(front.max_turns or DEFAULT_MAX_TURNS):
-                turn = await self._fitting_turn(turn_index, messages)
-                turns.append(turn)
-                usage = usage.add(turn.usage)
-                turn_cost = self._price(turn)
-                cost = None if cost is None or turn_cost is None else round(cost + turn_cost, 12)
-                messages.append(turn.message)
-                if not turn.message.tool_calls() or self.tools is None:
-                    status = "ok"
-                    break
-                messages.append(await self.tools.run_calls(turn, self.transcript))
-            else:
-                raise ProviderError(
-                    self.target.provider,
-                    f"the agent reached maxTurns ({front.max_turns or DEFAULT_MAX_TURNS}) without finishing",
-                    error_type="max_turns",
-                    hint="raise maxTurns in the agent's frontmatter or narrow the task",
-                )
+            with scope:
+                for turn_index in range(max_turns):
+                    turn = await self._fitting_turn(turn_index, messages)
+                    turns.append(turn)
+                    usage = usage.add(turn.usage)
+                    turn_cost = self._price(turn)
+                    cost = (
+                        None if cost is None or turn_cost is None else round(cost + turn_cost, 12)
+                    )
+                    messages.append(turn.message)
+                    if not turn.message.tool_calls() or self.tools is None:
+                        status = "ok"
+                        break
+                    messages.append(await self.tools.run_calls(turn, self.transcript))
+                else:
+                    raise LimitReached(
+                        "maxTurns",
+                        f"the agent reached maxTurns ({max_turns}) without finishing",
+                        hint="raise maxTurns in the agent's frontmatter or narrow the task",
+                    )
+            if scope.cancelled_caught:
+                raise self._stopped_by or Interrupted()
         except RupuError as exc:
             status, error = ("aborted" if isinstance(exc, Interrupted) else "error"), exc
             failed = self.failed_turn
@@ -382,4 +400,6 @@ def _error_fields(exc: RupuError) -> dict[str, object]:
             "error_type": exc.error_type,
             "request_id": exc.request_id,
         }
+    if isinstance(exc, LimitReached):
+        return {"kind": "LimitReached", "limit": exc.limit}
     return {"kind": type(exc).__name__}

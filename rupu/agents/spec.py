@@ -9,11 +9,13 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from rupu.errors import ConfigError, Location
+from rupu.schemas import check_schema
 from rupu.strict import StrictModel, validation_to_config_error
 from rupu.textfiles import read_text
 from rupu.yamldoc import parse_yaml
 
 EFFORT_ALIASES = {"adaptive": "auto", "xhigh": "max"}
+MAX_TURNS_LIMIT = 1000
 
 
 class Frontmatter(StrictModel):
@@ -23,7 +25,7 @@ class Frontmatter(StrictModel):
     model: str | None = None
     auth: Literal["api-key", "sso"] | None = None
     tools: list[str] | None = None
-    max_turns: int | None = Field(default=None, alias="maxTurns", ge=1)
+    max_turns: int | None = Field(default=None, alias="maxTurns", ge=1, le=MAX_TURNS_LIMIT)
     permission_mode: Literal["ask", "bypass", "readonly"] | None = Field(
         default=None, alias="permissionMode"
     )
@@ -99,6 +101,10 @@ def parse_agent(text: str, path: Path, scope: Literal["global", "project", "path
         frontmatter = Frontmatter.model_validate(data)
     except ValidationError as exc:
         raise validation_to_config_error(exc, Frontmatter, path=shown, find_line=doc.line) from None
+    if frontmatter.output_schema is not None:
+        check_schema(
+            frontmatter.output_schema, location=doc.where(["outputSchema"]), field="outputSchema"
+        )
     return AgentSpec(
         frontmatter=frontmatter, system_prompt=body.strip("\n"), path=path, scope=scope
     )

@@ -33,7 +33,7 @@ from rupu.auth.keyref import KeyRef, parse_key_ref, resolve_key_ref
 from rupu.auth.refresh import REFRESH_WINDOW, login_hint
 from rupu.auth.stored import CredentialStore, StoredCredential
 from rupu.config import LoadedConfig
-from rupu.errors import CredentialError
+from rupu.errors import CredentialError, UsageError
 
 if TYPE_CHECKING:
     from rupu.paths import Paths
@@ -236,9 +236,9 @@ class CredentialResolver:
         """The credential source for `provider`, or a `CredentialError` naming every place looked
         and the command that fixes it."""
         if mode == "sso" and not supports_sso(provider):
-            raise CredentialError(
-                provider,
-                "this provider has no sign-in (SSO); it takes an API key",
+            raise UsageError(  # asking for what does not exist is a usage error, not a credential one
+                f"{provider}: this provider has no sign-in (SSO); it takes an API key",
+                field="auth",
                 hint=f"drop `auth: sso`, then run `rupu auth login --provider {provider} --mode api-key`",
             )
         plan = self.plan(provider, mode=mode)

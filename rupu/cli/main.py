@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from typing import Any
 
 import click
@@ -89,11 +90,14 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("rupu: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
-        from rupu.errors import RupuError
+        from rupu.errors import Interrupted, RupuError
 
-        if not isinstance(exc, RupuError) or debug:
+        if not isinstance(exc, RupuError):
             raise
-        click.echo(f"rupu: error: {exc.one_line()}", err=True)
+        if debug:  # the traceback is extra detail: the line and the exit code stay the same
+            traceback.print_exception(exc, file=sys.stderr)
+        label = "rupu:" if isinstance(exc, Interrupted) else "rupu: error:"
+        click.echo(f"{label} {exc.one_line()}", err=True)
         sys.exit(exc.exit_code)
     finally:
         if sys.stdout and not sys.stdout.closed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from rupu.cli.context import AppContext
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from rupu.agents.loop import AgentResult, RunTarget
+    from rupu.agents.loop import AgentResult, AgentRun, RunTarget
     from rupu.agents.spec import AgentSpec
     from rupu.auth.known import KnownSecrets
     from rupu.cli.render import RunRenderer
@@ -123,12 +124,27 @@ def run(
 def _read_prompt(prompt: str | None) -> str:
     from rupu.errors import UsageError
 
-    if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
-        return sys.stdin.read()
-    if prompt is None:
+    stdin = sys.stdin  # None when the process was started with stdin closed
+    if prompt == "-" or (prompt is None and stdin is not None and not stdin.isatty()):
+        raw = stdin.buffer.read() if stdin is not None else b""
+        try:
+            prompt = raw.decode("utf-8-sig").replace("\r\n", "\n")
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"the prompt on stdin is not UTF-8 text (byte {exc.start})",
+                hint="convert it, e.g. with iconv -t UTF-8",
+            ) from None
+    if prompt is None or not prompt.strip():
         raise UsageError(
-            "no prompt given", hint='pass it as an argument, e.g. rupu run --agent NAME "hello"'
+            "no prompt given (the argument and stdin are empty); nothing was sent",
+            hint='pass it as an argument, e.g. rupu run --agent NAME "hello", or pipe it to stdin',
         )
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:  # argv bytes that were not UTF-8 arrive as lone surrogates
+        raise UsageError(
+            "the prompt argument is not UTF-8 text", hint="check your terminal's encoding"
+        ) from None
     return prompt
 
 
@@ -210,6 +226,8 @@ async def _run(
     tool_setup: ToolSetup,
     price_of: PriceOf | None = None,
 ) -> AgentResult:
+    import anyio
+
     from rupu.agents.loop import AgentRun
     from rupu.cli.render import RunRenderer
     from rupu.filemodes import private_dir
@@ -242,7 +260,27 @@ async def _run(
                 pricing=price_of(target.provider, target.model) if price_of else None,
                 price_of=price_of,
             )
-            return await agent_run.run(prompt)
+            async with anyio.create_task_group() as group:
+                group.start_soon(_stop_on_sigterm, agent_run)
+                result = await agent_run.run(prompt)
+                group.cancel_scope.cancel()
+            return result
     finally:
         transcript.close()
         await provider.aclose()
+
+
+async def _stop_on_sigterm(agent_run: AgentRun) -> None:
+    """SIGTERM ends the run like Ctrl-C does, but is recorded and reported as a termination."""
+    import anyio
+
+    from rupu.errors import Terminated
+
+    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        async for _ in signals:
+            agent_run.stop(
+                Terminated(
+                    f"terminated (SIGTERM); the transcript of run {agent_run.run_id} is saved"
+                )
+            )
+            return

@@ -1,7 +1,7 @@
 """Executing a run from the command line: the view, Ctrl-C handling and what is reported at the end.
 
 First Ctrl-C (or SIGTERM): stop scheduling, cancel everything in flight, write the run record, exit
-130. A second one exits at once.
+130 (143 for SIGTERM, and the records say `terminated (SIGTERM)`). A second one exits at once.
 """
 
 from __future__ import annotations
@@ -125,19 +125,24 @@ def execute(execution: Execution, *, fmt: str, plain: bool) -> RunOutcome:
 async def _watch_signals(execution: Execution, seen: list[int]) -> None:
     import anyio
 
+    from rupu.workflows.runner import INTERRUPTED, TERMINATED
+
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for number in signals:
             seen.append(number)
+            terminated = seen[0] == signal.SIGTERM
             if len(seen) > 1:
-                sys.stderr.write("\nrupu: interrupted again; exiting now\n")
+                again = "terminated" if terminated else "interrupted"
+                sys.stderr.write(f"\nrupu: {again} again; exiting now\n")
                 sys.stderr.flush()
-                os._exit(130)
+                os._exit(143 if terminated else 130)
+            doing = "terminating (SIGTERM)" if terminated else "interrupting"
             sys.stderr.write(
-                "\nrupu: interrupting: cancelling running steps and saving the run record"
+                f"\nrupu: {doing}: cancelling running steps and saving the run record"
                 " (Ctrl-C again to exit at once)\n"
             )
             sys.stderr.flush()
-            execution.interrupt()
+            execution.interrupt(TERMINATED if terminated else INTERRUPTED)
 
 
 async def _refresh(live: object) -> None:
@@ -192,15 +197,12 @@ def report(outcome: RunOutcome, *, fmt: str, signal_number: int | None = None) -
 
 
 def _interrupted(run_id: str, signal_number: int | None) -> Exception:
-    from rupu.errors import Interrupted
+    from rupu.errors import Interrupted, Terminated
 
-    error = Interrupted(
-        f"interrupted; run {run_id} is saved",
-        hint=f"resume it with `rupu workflow resume {run_id}`",
-    )
+    hint = f"resume it with `rupu workflow resume {run_id}`"
     if signal_number == signal.SIGTERM:
-        error.exit_code = 143
-    return error
+        return Terminated(f"terminated (SIGTERM); run {run_id} is saved", hint=hint)
+    return Interrupted(f"interrupted; run {run_id} is saved", hint=hint)
 
 
 def _print_outputs(outputs: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from rupu.config import ProviderConfig
-from rupu.errors import ConfigError, ProviderError
+from rupu.errors import ConfigError, LimitReached, ProviderError
 from rupu.messages import Message, ModelRequest, StreamEvent, TextPart, ToolResultPart
 from rupu.providers.base import ProviderSetup
 from rupu.providers.claude_code_stream import ClaudeCodeDecoder
@@ -144,13 +144,12 @@ class ClaudeCodeProvider:
                 stderr.close()
                 await anyio.to_thread.run_sync(shutil.rmtree, workdir, True)
 
-    def _timed_out(self, model: str) -> ProviderError:
-        return ProviderError(
-            self.name,
-            f"the claude CLI did not finish within timeout_secs ({self._timeout:g} s); its process "
-            "group was stopped",
-            model=model,
-            error_type="timeout",
+    def _timed_out(self, model: str) -> LimitReached:
+        return LimitReached(
+            "timeout_secs",
+            f"{self.name} (timeout): the claude CLI did not finish within timeout_secs "
+            f"({self._timeout:g} s) with {model}; its process group was stopped",
+            provider=self.name,
             hint=f"raise timeout_secs in [providers.{self.name}], or lower max_turns",
         )
 

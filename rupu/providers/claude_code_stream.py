@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from rupu.errors import ProviderError
+from rupu.errors import LimitReached, ProviderError
 from rupu.messages import (
     ResponseFinished,
     ResponseStarted,
@@ -194,11 +194,11 @@ class ClaudeCodeDecoder:
         self.finished = True
         subtype = str(data.get("subtype") or "")
         if subtype == "error_max_turns":
-            raise ProviderError(
-                self.provider,
-                f"the claude CLI stopped after its max_turns ({data.get('num_turns')} turns) without finishing",
-                model=self.model,
-                error_type="max_turns",
+            raise LimitReached(
+                "max_turns",
+                f"{self.provider} (max_turns): the claude CLI stopped after its max_turns "
+                f"({data.get('num_turns')} turns) without finishing",
+                provider=self.provider,
                 hint="raise max_turns in [providers.claude-code], or narrow the task",
             )
         if data.get("is_error") or subtype.startswith("error"):

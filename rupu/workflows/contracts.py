@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from rupu.errors import ConfigError, Location
+from rupu.schemas import check_schema
 
 MAX_REPORTED_ERRORS = 5
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.S)
@@ -125,29 +126,6 @@ def corrective_prompt(errors: list[str], schema: dict[str, Any] | None) -> str:
         f"{lines}\n{schema_text}\n"
         "Answer again with only the corrected JSON value, no prose."
     )
-
-
-def check_schema(schema: Any, *, location: Location, field: str) -> dict[str, Any]:
-    """A usable JSON Schema, or a `ConfigError` at `location` saying what is wrong with it."""
-    import jsonschema
-
-    if not isinstance(schema, dict):
-        raise ConfigError(
-            "a JSON Schema must be a mapping (e.g. {type: object, properties: ...})",
-            location=location,
-            field=field,
-        )
-    cls = jsonschema.validators.validator_for(schema)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path)
-        raise ConfigError(
-            f"invalid JSON Schema{' at /' + where if where else ''}: {exc.message}",
-            location=location,
-            field=field,
-        ) from None
-    return schema
 
 
 def load_schema_file(

@@ -23,7 +23,7 @@ from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.plan import Overrides, Plan, build_plan
 from rupu.workflows.results import Observer, RunOutcome
-from rupu.workflows.runner import Prior, WorkflowRunner
+from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
 from rupu.workflows.store import RunRecord, RunStore, read_events, repair_jsonl
 from rupu.workflows.units import ToolboxOpener
 
@@ -75,9 +75,9 @@ class Execution:
             await self.pool.aclose()
             self.record.close()
 
-    def interrupt(self) -> None:
+    def interrupt(self, reason: str = INTERRUPTED) -> None:
         if self.runner is not None:
-            self.runner.interrupt()
+            self.runner.interrupt(reason)
 
 
 @dataclass(slots=True)

@@ -14,9 +14,10 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from rupu.errors import ConfigError
+from rupu.schemas import check_schema
 from rupu.strict import validation_to_config_error
 from rupu.textfiles import read_text
-from rupu.workflows.contracts import check_schema, load_schema_file
+from rupu.workflows.contracts import load_schema_file
 from rupu.workflows.graph import WorkflowGraph
 from rupu.workflows.references import StepTemplates, build_step_graph, compile_step
 from rupu.workflows.spec import OutputContract, Step, Workflow

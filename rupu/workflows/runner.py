@@ -6,7 +6,7 @@ concurrently within the step, workflow and provider limits.
   see `steps.<id>.success == false`; the run ends `partial`.
 - An `approval` step parks: it and everything after it wait, the rest of the graph finishes, and
   the run ends `awaiting_approval` until `rupu workflow approve|reject`.
-- `interrupt()` (Ctrl-C) cancels everything in flight; the run record is written before returning.
+- `interrupt(reason)` (Ctrl-C, SIGTERM) cancels everything in flight; the run record is written before returning.
 - On resume, a unit whose earlier result succeeded with the same inputs is reused as recorded.
 """
 
@@ -28,6 +28,8 @@ from rupu.workflows.templates import TemplateError, is_truthy, items_from
 from rupu.workflows.units import ToolboxOpener, Unit, UnitOutcome, UnitRunner, input_hash
 
 PARKED = frozenset({"awaiting_approval", "blocked"})
+INTERRUPTED = "interrupted (Ctrl-C)"
+TERMINATED = "terminated (SIGTERM)"
 
 
 @dataclass(slots=True)
@@ -87,6 +89,7 @@ class WorkflowRunner:
         self._views: dict[str, dict[str, Any]] = {}
         self._scope: anyio.CancelScope | None = None
         self._interrupted = False
+        self._stop_reason = INTERRUPTED
         self._fatal: str | None = None
         self._fatal_step: str | None = None
         self.units = UnitRunner(
@@ -96,7 +99,7 @@ class WorkflowRunner:
             self._emit,
             sleep,
             on_usage=self.observer.usage,
-            interrupted=lambda: self._interrupted,
+            interrupted=lambda: self._stop_reason if self._interrupted else None,
             toolbox=toolbox,
         )
 
@@ -109,9 +112,10 @@ class WorkflowRunner:
         a task at its next await, so this is checked before every start)."""
         return self._fatal is not None or self._interrupted
 
-    def interrupt(self) -> None:
-        """Stop scheduling and cancel everything in flight (the first Ctrl-C)."""
-        self._interrupted = True
+    def interrupt(self, reason: str = INTERRUPTED) -> None:
+        """Stop scheduling and cancel everything in flight (the first Ctrl-C or SIGTERM); `reason`
+        is what the records say stopped the run."""
+        self._interrupted, self._stop_reason = True, reason
         if self._scope is not None:
             self._scope.cancel()
 
@@ -341,7 +345,8 @@ class WorkflowRunner:
                     self._settle(planned, state, "failed")
                 else:
                     status = "interrupted" if self._interrupted else "cancelled"
-                    self._settle(planned, state, status, error=status)
+                    error = self._stop_reason if self._interrupted else status
+                    self._settle(planned, state, status, error=error)
         statuses = {k: s.status for k, s in self.states.items()}
         failed = [k for k, s in statuses.items() if s == "failed"]
         awaiting = [k for k, s in statuses.items() if s == "awaiting_approval"]
@@ -364,7 +369,7 @@ class WorkflowRunner:
             status=status,
             failed=failed,
             awaiting=awaiting,
-            error=self._fatal,
+            error=self._stop_reason if self._interrupted else self._fatal,
             tokens=tokens,
             duration_ms=int((time.monotonic() - started) * 1000),
             outputs=self._final_outputs(),

@@ -112,12 +112,19 @@ def compile_template(source: str) -> CompiledTemplate:
         tree = env.parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(exc.message or "syntax error", lineno=exc.lineno) from None
-    names = frozenset(meta.find_undeclared_variables(tree))
+    for test in tree.find_all(nodes.Test):  # Jinja defers an unknown test under `if` to render time
+        if test.name not in env.tests:
+            raise TemplateError(f"No test named {test.name!r}.", lineno=test.lineno)
+    try:  # an unknown filter is only found by the compiler, which both of these run
+        names = frozenset(meta.find_undeclared_variables(tree))
+        template = env.from_string(tree) if "{" in source else None
+    except TemplateSyntaxError as exc:
+        raise TemplateError(exc.message or "cannot compile", lineno=exc.lineno) from None
     compiled = CompiledTemplate(source=source, names=names)
     _collect_refs(tree, compiled)
-    if "{" not in source:
+    if template is None:
         return compiled  # plain text renders as itself
-    compiled._template = env.from_string(tree)
+    compiled._template = template
     body = tree.body
     if (
         len(body) == 1

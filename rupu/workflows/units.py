@@ -17,7 +17,7 @@ import orjson
 
 from rupu.agents.loop import AgentRun, ToolBox
 from rupu.agents.spec import AgentSpec
-from rupu.errors import ConfigError, CredentialError, ProviderError, RupuError
+from rupu.errors import ConfigError, CredentialError, LimitReached, ProviderError, RupuError
 from rupu.messages import StreamEvent, Usage
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.contracts import check_output, corrective_prompt
@@ -123,7 +123,7 @@ class UnitRunner:
     emit: Emit
     sleep: Sleep
     on_usage: UsageSink | None = None
-    interrupted: Callable[[], bool] = lambda: False
+    interrupted: Callable[[], str | None] = lambda: None  # why the run was stopped, if it was
     toolbox: ToolboxOpener | None = None
 
     async def run(self, unit: Unit, outcome: UnitOutcome) -> None:
@@ -147,8 +147,9 @@ class UnitRunner:
         try:
             await self._attempts(unit, outcome, transcript)
         except anyio.get_cancelled_exc_class():
-            outcome.status = "interrupted" if self.interrupted() else "cancelled"
-            outcome.error = "interrupted (Ctrl-C)" if self.interrupted() else "cancelled"
+            reason = self.interrupted()
+            outcome.status = "interrupted" if reason else "cancelled"
+            outcome.error = reason or "cancelled"
             raise
         finally:
             transcript.close()
@@ -291,8 +292,8 @@ class UnitRunner:
 
 def _retryable(error: RupuError) -> bool:
     """A step retry helps with flaky providers, not with bad credentials or a bad request."""
-    if isinstance(error, ConfigError | CredentialError):
+    if isinstance(error, ConfigError | CredentialError | LimitReached):
         return False
     if isinstance(error, ProviderError):
-        return error.status not in PERMANENT_STATUSES and error.error_type != "max_turns"
+        return error.status not in PERMANENT_STATUSES
     return True

@@ -12,7 +12,7 @@ from rupu.auth.oauth.device import DevicePollStats, device_sign_in
 from rupu.auth.oauth.endpoints import OAuthProfile, oauth_profile
 from rupu.auth.oauth.tokens import DeviceCode, OAuthError, TokenClient
 from rupu.config import OAuthEndpoints
-from rupu.errors import ConfigError, CredentialError
+from rupu.errors import ConfigError, UsageError
 from tests.servers.oauth import Fault, OAuthServer
 
 
@@ -173,5 +173,5 @@ def test_overrides_apply_and_plain_http_is_refused_off_loopback() -> None:
     assert oauth_profile("copilot").flow == "device"
     with pytest.raises(ConfigError, match="must be an https"):
         oauth_profile("openai", OAuthEndpoints(token_url="http://auth.example.com/token"))
-    with pytest.raises(CredentialError, match="no sign-in"):
+    with pytest.raises(UsageError, match="no sign-in"):
         oauth_profile("oracle")

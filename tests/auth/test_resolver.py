@@ -14,7 +14,7 @@ from rupu.auth.refresh import SsoCredentialSource
 from rupu.auth.resolver import HEADLESS_WARNING, CredentialResolver
 from rupu.auth.stored import MemoryStore, StoredCredential
 from rupu.config import LoadedConfig, load_config
-from rupu.errors import CredentialError
+from rupu.errors import CredentialError, UsageError
 from rupu.paths import Paths
 from tests.conftest import Workspace
 
@@ -119,7 +119,7 @@ def test_nothing_found_lists_every_place_and_the_fix() -> None:
     ):
         assert place in message
     assert "rupu auth login --provider gemini --mode api-key" in message
-    assert caught.value.exit_code == 2
+    assert caught.value.exit_code == 4
 
 
 def test_forced_sso_without_a_sign_in_says_how_to_sign_in() -> None:
@@ -144,7 +144,7 @@ def test_declared_provider_reads_rupu_name_api_key(workspace: Workspace) -> None
     loaded = config(workspace, '[providers.my-vllm]\nbase_url = "http://127.0.0.1:1/v1"\n')
     source = resolver(MemoryStore(), {"RUPU_MY_VLLM_API_KEY": "v"}, loaded).source("my-vllm")
     assert described(source) == "api-key from env RUPU_MY_VLLM_API_KEY"
-    with pytest.raises(CredentialError, match="no sign-in"):
+    with pytest.raises(UsageError, match="no sign-in"):
         resolver(MemoryStore(), {}, loaded).source("my-vllm", mode="sso")
 
 

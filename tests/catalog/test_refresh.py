@@ -301,7 +301,7 @@ async def test_copilot_exchanges_the_github_token_then_lists_chat_models(
     assert cache.source == f"{server.base_url}/api/models"
     assert server.exchanges == 2
     assert refused.status == "failed"
-    assert refused.exit_code == 2
+    assert refused.exit_code == 4  # credentials refused
     assert "GitHub refused to issue a Copilot token" in (refused.reason or "")
     assert "ghp_other" not in (refused.reason or "")
 

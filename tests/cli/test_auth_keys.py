@@ -263,7 +263,7 @@ def test_status_with_a_hung_keychain_finishes_in_time(workspace: Workspace) -> N
 def test_run_without_any_credential_lists_every_place(workspace: Workspace) -> None:
     oracle_config(workspace, "http://127.0.0.1:9/v1")
     result = run_rupu("run", "--agent", "oracle-review", "hi", env=NO_KEYCHAIN)
-    assert result.code == 2
+    assert result.code == 4
     assert "no credential found" in result.stderr
     assert "env RUPU_ORACLE_API_KEY: not set" in result.stderr
     assert "rupu auth login --provider oracle --mode api-key" in result.stderr

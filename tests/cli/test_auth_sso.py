@@ -127,7 +127,7 @@ def test_denied_sign_in_is_one_message_and_stores_nothing(
         result = run_rupu(
             "auth", "login", "--provider", "gemini", "--mode", "sso", env=browser_env(tmp_path)
         )
-    assert result.code == 2
+    assert result.code == 4
     assert "rupu: error: gemini: sign-in denied: access_denied (The user said no)" in result.stderr
     assert "Traceback" not in result.stderr and stored(workspace) == {}
 
@@ -148,7 +148,7 @@ def test_forged_state_is_ignored_until_the_wait_ends(workspace: Workspace, tmp_p
             env=browser_env(tmp_path),
         )
     assert browser_log(tmp_path)[0]["callback_status"] == 400
-    assert result.code == 2
+    assert result.code == 4
     assert "no answer from the browser within 1.5s" in result.stderr
     assert server.counts["code"] == 0 and stored(workspace) == {}
 
@@ -181,7 +181,7 @@ def test_copilot_device_failures(workspace: Workspace, script: list[str], messag
         result = run_rupu(
             "auth", "login", "--provider", "copilot", "--mode", "sso", env=NO_KEYCHAIN
         )
-    assert result.code == 2 and message in result.stderr
+    assert result.code == 4 and message in result.stderr
     assert "rupu auth login --provider copilot --mode sso" in result.stderr
     assert stored(workspace) == {}
 

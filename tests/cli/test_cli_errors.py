@@ -8,9 +8,11 @@ from tests.servers.openai_chat import ChatCompletionsServer
 ORACLE_AGENT = "---\nname: rev\nprovider: oracle\nmodel: m\n---\nReview.\n"
 
 
-def assert_one_line_error(result_stderr: str, code: int, *fragments: str) -> None:
+def assert_one_line_error(
+    result_stderr: str, code: int, *fragments: str, expected_code: int = 2
+) -> None:
     lines = [line for line in result_stderr.splitlines() if line.strip()]
-    assert code == 2, result_stderr
+    assert code == expected_code, result_stderr
     assert len(lines) == 1, result_stderr
     assert "Traceback" not in result_stderr
     assert lines[0].startswith("rupu: error: ")
@@ -64,7 +66,12 @@ def test_missing_key_names_the_variable_and_sends_nothing(workspace: Workspace) 
         workspace.write_agent("rev", ORACLE_AGENT)
         result = run_rupu("run", "--agent", "rev", "hi")
     assert_one_line_error(
-        result.stderr, result.code, "oracle", "RUPU_ORACLE_API_KEY", "rupu auth login"
+        result.stderr,
+        result.code,
+        "oracle",
+        "RUPU_ORACLE_API_KEY",
+        "rupu auth login",
+        expected_code=4,
     )
     assert server.requests == []
 
@@ -77,11 +84,36 @@ def test_unknown_agent_suggests(workspace: Workspace) -> None:
     )
 
 
-def test_debug_shows_the_traceback(workspace: Workspace) -> None:
+def test_debug_adds_the_traceback_and_keeps_the_line_and_the_exit_code(
+    workspace: Workspace,
+) -> None:
+    from tests.servers.openai_chat import error_reply
+
     workspace.write_agent("rev", ORACLE_AGENT)
-    result = run_rupu("--debug", "run", "--agent", "rev", "hi")
-    assert result.code != 0
-    assert "Traceback" in result.stderr
+    workspace.write_agent("typo", "---\nname: typo\nprovider: mock\nmodle: x\n---\nx\n")
+    with ChatCompletionsServer(api_key="k") as server:
+        workspace.write_config(f'[providers.oracle]\nbase_url = "{server.base_url}"\n')
+        server.script.append(error_reply(400, "model 'm' does not exist", "invalid_request_error"))
+        cases = {
+            2: ("run", "--agent", "typo", "hi"),
+            3: ("run", "--agent", "rev", "hi"),
+        }
+        for code, args in cases.items():
+            plain = run_rupu(*args, env={"RUPU_ORACLE_API_KEY": "k"})
+            server.script.append(
+                error_reply(400, "model 'm' does not exist", "invalid_request_error")
+            )
+            debug = run_rupu("--debug", *args, env={"RUPU_ORACLE_API_KEY": "k"})
+            assert (plain.code, debug.code) == (code, code), debug.stderr
+            assert "Traceback" not in plain.stderr and "Traceback" in debug.stderr
+            last = plain.stderr.strip().splitlines()[-1]
+            assert debug.stderr.strip().splitlines()[-1] == last
+    missing_key = run_rupu("--debug", "run", "--agent", "rev", "hi")
+    assert missing_key.code == 4, missing_key.stderr
+    assert "Traceback" in missing_key.stderr
+    assert (
+        missing_key.stderr.strip().splitlines()[-1].startswith("rupu: error: oracle: no credential")
+    )
 
 
 def test_provider_error_exit_code_and_transcript(workspace: Workspace) -> None:

@@ -192,7 +192,7 @@ def test_refresh_reports_each_failure_and_keeps_going(workspace: Workspace) -> N
             "openai",
             env={"ANTHROPIC_API_KEY": "sk-wrong", "GEMINI_API_KEY": "AIza"},
         )
-    assert result.code == 3, result.output
+    assert result.code == 4, result.output  # the largest: a missing credential
     assert result.stdout.startswith("gemini: 1 models")
     assert (
         "anthropic: failed: anthropic (HTTP 401, authentication_error): invalid x-api-key"
@@ -261,6 +261,6 @@ def test_config_switch_lets_new_models_through(workspace: Workspace) -> None:
     workspace.write_agent("coder", AGENT.format(provider="mock", model="echo"))
     result = run_rupu("run", "--agent", "coder", "--provider", "openai", "--model", "gpt-9", "hi")
     # Validation passes; the run then stops at the missing credential, before any request.
-    assert result.code == 2
+    assert result.code == 4
     assert "unknown model" not in result.stderr
     assert "OPENAI_API_KEY" in result.stderr

@@ -189,7 +189,7 @@ def test_missing_key_says_where_it_looked(workspace: Workspace) -> None:
     with AnthropicServer(api_key=KEY) as server:
         setup(workspace, server)
         result = run_rupu("run", "--agent", "reviewer", "hi")
-    assert result.code == 2
+    assert result.code == 4
     assert "ANTHROPIC_API_KEY" in result.stderr and "Traceback" not in result.stderr
     assert server.requests == []
 

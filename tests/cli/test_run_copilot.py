@@ -102,11 +102,11 @@ def test_copilot_agent_streams_answer_and_records_transcript(
     assert_no_secrets(server, result.stdout, result.stderr, transcript)
 
 
-def test_account_without_copilot_exits_2_with_the_fix(workspace: Workspace) -> None:
+def test_account_without_copilot_exits_4_with_the_fix(workspace: Workspace) -> None:
     with CopilotServer(github_token=GITHUB_TOKEN) as server:
         server.exchange_script.append(no_copilot_reply(403))
         result = run_agent(workspace, server)
-    assert result.code == 2
+    assert result.code == 4
     assert result.stdout == ""
     assert "paid GitHub Copilot subscription" in result.stderr
     assert "rupu auth login --provider copilot --mode sso" in result.stderr
@@ -133,5 +133,5 @@ def test_unknown_model_id_lists_what_the_route_accepts(workspace: Workspace) -> 
 def test_missing_github_token_says_where_rupu_looked(workspace: Workspace) -> None:
     workspace.write_agent("pair", AGENT.format(model="gpt-4.1"))
     result = run_rupu("run", "--agent", "pair", "hi")
-    assert result.code == 2
+    assert result.code == 4
     assert "COPILOT_GITHUB_TOKEN or GH_TOKEN or GITHUB_TOKEN" in result.stderr

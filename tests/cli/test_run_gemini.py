@@ -147,7 +147,7 @@ def test_missing_key_names_both_variables(workspace: Workspace) -> None:
     with GeminiServer() as server:
         setup(workspace, server)
         result = run_rupu("run", "--agent", "scout", "hi")
-    assert result.code == 2
+    assert result.code == 4
     assert "GEMINI_API_KEY" in result.stderr and "GOOGLE_API_KEY" in result.stderr
     assert server.requests == []
 

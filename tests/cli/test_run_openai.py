@@ -141,7 +141,7 @@ def test_missing_key_names_the_variable(workspace: Workspace) -> None:
     with ResponsesServer(api_key=KEY) as server:
         configure(workspace, server, org=False)
         result = run_rupu("run", "--agent", "planner", "go")
-    assert result.code == 2
+    assert result.code == 4
     assert "OPENAI_API_KEY" in result.stderr
     assert server.requests == []
 

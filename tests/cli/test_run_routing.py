@@ -158,7 +158,7 @@ def test_fallback_without_a_key_fails_before_anything_is_sent(
         "groq:llama",
         env={"RUPU_PRIMARY_API_KEY": "kp"},
     )
-    assert result.code == 2
+    assert result.code == 4
     assert "GROQ_API_KEY" in result.stderr and "remove 'groq:llama' from the fallback list" in (
         result.stderr
     )

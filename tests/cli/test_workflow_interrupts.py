@@ -130,6 +130,25 @@ def test_ctrl_c_flushes_the_record_exits_130_and_resume_finishes(
     ]
 
 
+def test_sigterm_exits_143_and_the_records_say_terminated(
+    workspace: Workspace, server: Server
+) -> None:
+    proc, run_id = start_run(workspace)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 143, stderr
+    assert "terminating (SIGTERM)" in stderr and "interrupted (Ctrl-C)" not in stderr
+    assert f"rupu: terminated (SIGTERM); run {run_id} is saved" in stderr
+    assert "Traceback" not in stderr
+    directory = workspace.home / "runs" / run_id
+    state = orjson.loads((directory / "state.json").read_bytes())
+    assert (state["status"], state["error"]) == ("interrupted", "terminated (SIGTERM)")
+    fan_units = [u for u in lines(directory / "units.jsonl") if u["step"] == "fan"]
+    assert {(u["status"], u["error"]) for u in fan_units} == {
+        ("interrupted", "terminated (SIGTERM)")
+    }
+
+
 SIGNED_IN = """
 name: signed
 steps:

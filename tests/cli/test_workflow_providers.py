@@ -157,7 +157,7 @@ def test_a_missing_credential_stops_the_run_before_any_request(
 ) -> None:
     env = {k: v for k, v in KEYS.items() if "GAMMA" not in k}
     result = run_rupu("workflow", "run", "three", env=env)
-    assert result.code == 2
+    assert result.code == 4
     assert "gamma: no credential found" in result.stderr
     assert all(server.requests == [] for server in servers.values())
     assert "Traceback" not in result.stderr

@@ -49,3 +49,17 @@ def test_step_tools_follow_the_permission_mode(
     (tool_result,) = [e["data"] for e in events if e["type"] == "tool_result"]
     assert tool_result["is_error"] is not written
     assert events[-1]["type"] == "run_complete" and events[-1]["data"]["status"] == "ok"
+
+
+def test_a_step_whose_agent_has_an_empty_tools_list_gets_no_tools(workspace: Workspace) -> None:
+    script = workspace.project / "script.yaml"
+    script.write_text(SCRIPT)
+    workspace.write_config(f'[providers.mock]\nscript = "{script}"\n')
+    workspace.write_agent("scribe", "---\nname: scribe\nprovider: mock\ntools: []\n---\nWrite.\n")
+    (workspace.project / "writer.yaml").write_text(WORKFLOW)
+    result = run_rupu("workflow", "run", "writer.yaml", "--mode", "bypass", "--plain")
+    assert result.code == 0, result.stderr
+    assert not (workspace.project / "out.txt").exists()
+    (transcript,) = (workspace.home / "runs").glob("*/transcripts/*.jsonl")
+    kinds = [json.loads(line)["type"] for line in transcript.read_text().splitlines()]
+    assert "tool_audit" not in kinds and "tool_result" not in kinds

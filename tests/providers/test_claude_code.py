@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from rupu.config import ProviderConfig
-from rupu.errors import ConfigError, ProviderError
+from rupu.errors import ConfigError, LimitReached, ProviderError, RupuError
 from rupu.messages import (
     Message,
     ModelRequest,
@@ -142,10 +142,10 @@ async def test_timeout_stops_the_whole_process_group(
 ) -> None:
     monkeypatch.setenv("FAKE_CLAUDE_SCENARIO", "hang")
     started = time.monotonic()
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(LimitReached) as info:
         await run(provider(timeout_secs=1.5), request())
     assert time.monotonic() - started < 8
-    assert info.value.error_type == "timeout"
+    assert (info.value.limit, info.value.exit_code) == ("timeout_secs", 5)
     assert "timeout_secs (1.5 s)" in info.value.one_line()
     child = int(recorded(record, ".child"))
     deadline = time.monotonic() + 5
@@ -191,11 +191,13 @@ async def test_failed_results_are_classified(
     record: Path, monkeypatch: pytest.MonkeyPatch, scenario: str, error_class: str, words: str
 ) -> None:
     monkeypatch.setenv("FAKE_CLAUDE_SCENARIO", scenario)
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(RupuError) as info:
         await run(provider(), request())
+    assert isinstance(info.value, LimitReached if scenario == "max_turns" else ProviderError)
     assert classify(info.value) == error_class
     assert words in info.value.one_line()
     if scenario == "usage_limit":
+        assert isinstance(info.value, ProviderError)
         assert info.value.retry_after is not None and 100 < info.value.retry_after <= 120
 
 

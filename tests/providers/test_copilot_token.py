@@ -153,7 +153,7 @@ async def test_bad_github_token_is_refused_without_showing_it() -> None:
     assert "HTTP 401" in caught.value.one_line()
     assert "Bad credentials" in caught.value.one_line()
     assert "ghp_wrong_canary_token" not in caught.value.one_line()
-    assert caught.value.exit_code == 2
+    assert caught.value.exit_code == 4
 
 
 @pytest.mark.anyio

@@ -20,7 +20,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from rupu.config import OAuthEndpoints
-from rupu.errors import ConfigError, CredentialError
+from rupu.errors import ConfigError, UsageError
 
 Flow = Literal["pkce", "device"]
 BodyFormat = Literal["json", "form"]
@@ -124,9 +124,9 @@ def oauth_profile(provider: str, overrides: OAuthEndpoints | None = None) -> OAu
     at this machine."""
     base = DEFAULTS.get(provider)
     if base is None:
-        raise CredentialError(
-            provider,
-            "this provider has no sign-in (SSO); it takes an API key",
+        raise UsageError(
+            f"{provider}: this provider has no sign-in (SSO); it takes an API key",
+            field="auth",
             hint=f"run `rupu auth login --provider {provider} --mode api-key`",
         )
     profile = base
