@@ -126,13 +126,18 @@ async def stream_agent(
             except RupuError as exc:  # raised as itself below, not in an ExceptionGroup
                 failed.append(exc)
 
+    raised: list[Exception] = []
     with receive:
         async with anyio.create_task_group() as group:
             group.start_soon(produce)
             try:
                 yield stream
+            except Exception as exc:  # the caller's own: raised as itself below
+                raised.append(exc)
             finally:
                 if stream._result is None and not failed:
                     group.cancel_scope.cancel()
+    if raised:
+        raise raised[0]
     if failed:
         raise failed[0]

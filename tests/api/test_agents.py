@@ -144,3 +144,22 @@ async def test_a_session_fixes_home_and_directory(workspace: Workspace, tmp_path
     result = await run_agent("hello", "hi", session=session)
     assert result.transcript.parent == other / "transcripts"
     assert not (workspace.home / "transcripts").exists()
+
+
+async def test_leaving_a_stream_early_cancels_the_run_and_keeps_your_error(
+    workspace: Workspace,
+) -> None:
+    scripted(workspace, "- {text: too late, delay_ms: 30000}\n")
+    slow = Agent("slow", provider="mock")
+    with pytest.raises(KeyError, match="mine"):
+        async with stream_agent(slow, "hi") as stream:
+            async for _ in stream:
+                raise KeyError("mine")
+    async with stream_agent(slow, "hi") as stream:
+        async for event in stream:
+            assert event.kind == "response_started"
+            break
+    transcripts = sorted((workspace.home / "transcripts").glob("*.jsonl"))
+    assert len(transcripts) == 2
+    for transcript in transcripts:
+        assert records(transcript)[-1]["data"]["status"] == "aborted"
