@@ -46,10 +46,7 @@ def Agent(  # a function named as the type it builds, the way callers read it
     other keys by their Python names (`max_turns`, `permission_mode`, `output_format`, ...) or as
     written in a file (`maxTurns`, ...). `tools=[]` gives no tools; `tools=None` the built-in ones."""
     given = {"provider": provider, "model": model, "tools": tools, **frontmatter}
-    data = {
-        "name": name,
-        **{k: list(v) if k == "tools" else v for k, v in given.items() if v is not None},
-    }
+    data = {"name": name, **{k: v for k, v in given.items() if v is not None}}
     where = str(path or CODE_PATH)
     try:
         front = Frontmatter.model_validate(data)
@@ -111,6 +108,10 @@ class RunResult:
     @property
     def messages(self) -> list[Message]:
         return self.outcome.messages
+
+    @property
+    def duration_ms(self) -> int:
+        return self.outcome.duration_ms
 
     @property
     def transcript(self) -> Path:
