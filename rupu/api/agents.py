@@ -164,6 +164,8 @@ class PreparedRun:
         from rupu.tools.setup import open_toolbox
         from rupu.transcripts import TranscriptWriter
 
+        if self._current is not None:
+            raise RuntimeError(f"run {self.run_id} already ran: prepare another to run again")
         paths, target, price_of = self.session.paths, self.target, self.price_of
         provider = build_route_provider(self.route, self.session.config)
         directory = private_dir(paths.transcripts, home=paths.home)

@@ -163,3 +163,13 @@ async def test_leaving_a_stream_early_cancels_the_run_and_keeps_your_error(
     assert len(transcripts) == 2
     for transcript in transcripts:
         assert records(transcript)[-1]["data"]["status"] == "aborted"
+
+
+async def test_a_prepared_run_runs_once(workspace: Workspace) -> None:
+    from rupu.api import prepare_agent
+
+    session = Session.from_environment()
+    prepared = prepare_agent(session, Agent("once", provider="mock"))
+    assert (await prepared.run("first")).text == "first"
+    with pytest.raises(RuntimeError, match="already ran"):
+        await prepared.run("second")
