@@ -64,18 +64,15 @@ def _run(project: Path, home: Path) -> dict[str, Any]:
     """Loads, plans and runs `bench` in this process; returns timings and the outcome."""
     import anyio
 
-    from rupu.cli.context import AppContext
-    from rupu.cli.run import build_provider_for
-    from rupu.paths import Paths
-    from rupu.workflows.catalog import load_reference
+    from rupu.api import Session, load_workflow
     from rupu.workflows.engine import Engine
     from rupu.workflows.plan import Overrides
 
     env = {**os.environ, "RUPU_HOME": str(home)}
-    app = AppContext(Paths.discover(env, project), env)
+    session = Session.from_environment(cwd=project, env=env)
     began = time.perf_counter()
-    loaded = load_reference("bench", app.paths)
-    engine = Engine(app.paths, app.config, lambda target: build_provider_for(app, target))
+    loaded = load_workflow("bench", session=session)
+    engine = Engine(session.paths, session.config, session.build_provider)
     execution = engine.start(loaded, {}, Overrides())
     started = time.perf_counter()
     outcome = anyio.run(execution.run)

@@ -156,7 +156,6 @@ def refresh_models(app: AppContext, providers: tuple[str, ...]) -> None:
     """Fetch each provider's model list into $RUPU_HOME/cache/models/."""
     import anyio
 
-    from rupu.auth.resolver import CredentialResolver
     from rupu.catalog.refresh import refresh_all, refreshable_providers
     from rupu.errors import RupuError
     from rupu.providers.registry import provider_kind
@@ -165,7 +164,7 @@ def refresh_models(app: AppContext, providers: tuple[str, ...]) -> None:
         provider_kind(name, app.config)
     app.require_trust()
     names = list(dict.fromkeys(providers)) or refreshable_providers(app.config)
-    resolver = CredentialResolver.from_environment(app.paths, app.env, app.config)
+    resolver = app.credential_resolver()
 
     async def go() -> list[Any]:
         return await refresh_all(

@@ -12,16 +12,8 @@ import click
 from rupu.cli.context import AppContext
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from rupu.agents.loop import AgentResult, AgentRun, RunTarget
-    from rupu.agents.spec import AgentSpec
-    from rupu.auth.known import KnownSecrets
+    from rupu.api.agents import PreparedRun, RunResult
     from rupu.cli.render import RunRenderer
-    from rupu.providers.base import Provider
-    from rupu.routing.checks import PriceOf
-    from rupu.routing.plan import Route
-    from rupu.tools.setup import ToolSetup
 
 
 @click.command()
@@ -84,35 +76,34 @@ def run(
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
 
-    from rupu.agents.catalog import resolve_agent
-    from rupu.auth.resolver import CredentialResolver
+    from rupu.api.agents import load_agent, prepare_agent
     from rupu.cli.render import RunRenderer
-    from rupu.routing.plan import resolve_route
+    from rupu.tools.permissions import default_decider
 
     text = _read_prompt(prompt)
-    spec = resolve_agent(agent_ref, app.paths)
-    app.require_trust([spec], mode_flag=mode)
-    # Resolved before the event loop starts: reading the credential store blocks.
-    route = resolve_route(
+    spec = load_agent(agent_ref, session=app)
+    # Prepared before the event loop starts: reading the credential store blocks.
+    prepared = prepare_agent(
+        app,
         spec,
-        app.config,
-        app.env,
         provider=provider,
         model=model,
-        auth=auth,  # type: ignore[arg-type]
+        auth=auth,
         fallbacks=fallbacks,
-        resolver=CredentialResolver.from_environment(app.paths, app.env, app.config),
+        mode=mode,
+        workspace=workspace,
+        allow_unknown_model=allow_unknown_model,
+        decider=default_decider(),
     )
-    price_of = _check_models_and_price(app, spec, route, model, allow_unknown_model)
     renderer = RunRenderer(
         stream=not no_stream and output_format == "text",
         show_thinking=not hide_thinking and output_format == "text",
-        target=route.primary,
+        target=prepared.target,
     )
-    renderer.service_tier = route.service_tier
-    renderer.requested_model = route.requested_model
-    tool_setup = _tool_setup(app, spec, mode, workspace, renderer)
-    result = anyio.run(_run, app, spec, route, text, renderer, tool_setup, price_of)
+    renderer.service_tier = prepared.route.service_tier
+    renderer.requested_model = prepared.route.requested_model
+    renderer.credential = prepared.credential
+    result = anyio.run(_run, prepared, text, renderer).outcome
     if output_format == "json":
         click.echo(renderer.json_summary(result))
     else:
@@ -148,129 +139,19 @@ def _read_prompt(prompt: str | None) -> str:
     return prompt
 
 
-def build_provider_for(
-    app: AppContext, target: RunTarget, *, fallbacks: Sequence[str] = ()
-) -> tuple[Provider, str]:
-    """The provider instance (a route: `target`, then `fallbacks`, then [routing] local_fallback,
-    sharing the process-wide cooldowns) and a description of the credential it uses (never the
-    secret). Blocks (credential store): call it off the event loop."""
-    from rupu.auth.resolver import CredentialResolver
-    from rupu.routing.plan import build_route_provider, route_for_target
-
-    resolver = CredentialResolver.from_environment(app.paths, app.env, app.config)
-    route = route_for_target(target, app.config, app.env, fallbacks=fallbacks, resolver=resolver)
-    return build_route_provider(route, app.config), route.candidates[0].credential
-
-
-def _check_models_and_price(
-    app: AppContext, spec: AgentSpec, route: Route, model_flag: str | None, allow: bool
-) -> PriceOf:
-    """Rejects an unknown model id of any route entry before any request; returns the pricer of
-    each entry."""
-    from rupu.catalog.catalog import ModelCatalog
-    from rupu.routing.checks import check_route_models, route_prices
-
-    catalog = ModelCatalog(app.config, app.paths)
-    check_route_models(
-        route, spec, app.config, app.paths, catalog, model_flag=model_flag, allow_unknown=allow
-    )
-    return route_prices(catalog, route)
-
-
-def _tool_setup(
-    app: AppContext,
-    spec: AgentSpec,
-    mode: str | None,
-    workspace: Path | None,
-    renderer: RunRenderer,
-) -> ToolSetup:
-    from rupu.tools.permissions import default_decider, resolve_mode
-    from rupu.tools.setup import ToolSetup
-
-    chosen, source = resolve_mode(
-        cli=mode,
-        agent=spec.frontmatter.permission_mode,
-        config=app.config.config.permission_mode,
-    )
-    return ToolSetup(
-        loaded=app.config,
-        env=app.env,
-        workspace=(workspace or app.paths.cwd).resolve(),
-        mode=chosen,
-        mode_source=source,
-        decider=default_decider(),
-        private=[app.paths.home],
-        log_dir=app.paths.home / "logs",
-        notify=renderer.tool_note,
-        secrets=known_secrets(app),
-        protected=[str(app.paths.home)],
-    )
-
-
-def known_secrets(app: AppContext) -> KnownSecrets:
-    """Every secret this process can know of, the credential store's included (read when the tools
-    open)."""
-    from rupu.auth.known import KnownSecrets
-    from rupu.auth.store import AuthStorage
-
-    store = AuthStorage(app.paths.home, env=app.env)
-    return KnownSecrets(app.env, app.config, store=store)
-
-
-async def _run(
-    app: AppContext,
-    spec: AgentSpec,
-    route: Route,
-    prompt: str,
-    renderer: object,
-    tool_setup: ToolSetup,
-    price_of: PriceOf | None = None,
-) -> AgentResult:
+async def _run(prepared: PreparedRun, prompt: str, renderer: RunRenderer) -> RunResult:
     import anyio
 
-    from rupu.agents.loop import AgentRun
-    from rupu.cli.render import RunRenderer
-    from rupu.filemodes import private_dir
-    from rupu.routing.plan import build_route_provider
-    from rupu.tools.setup import open_toolbox
-    from rupu.transcripts import TranscriptWriter, new_run_id
-
-    assert isinstance(renderer, RunRenderer)
-    target = route.primary
-    provider = build_route_provider(route, app.config)
-    credential = route.candidates[0].credential
-    run_id = new_run_id()
-    directory = private_dir(app.paths.transcripts, home=app.paths.home)
-    transcript = TranscriptWriter(directory / f"{run_id}.jsonl")
-    renderer.credential = credential
-    try:
-        async with (
-            open_toolbox(tool_setup, agent=spec.name, patterns=spec.frontmatter.tools) as tools,
-            renderer.waiting(),
-        ):
-            agent_run = AgentRun(
-                run_id=run_id,
-                spec=spec,
-                target=target,
-                provider=provider,
-                transcript=transcript,
-                credential=credential,
-                tools=tools,
-                on_event=renderer.on_event,
-                pricing=price_of(target.provider, target.model) if price_of else None,
-                price_of=price_of,
-            )
-            async with anyio.create_task_group() as group:
-                group.start_soon(_stop_on_sigterm, agent_run)
-                result = await agent_run.run(prompt)
-                group.cancel_scope.cancel()
-            return result
-    finally:
-        transcript.close()
-        await provider.aclose()
+    async with anyio.create_task_group() as group:
+        group.start_soon(_stop_on_sigterm, prepared)
+        result = await prepared.run(
+            prompt, on_event=renderer.on_event, notify=renderer.tool_note, waiting=renderer.waiting
+        )
+        group.cancel_scope.cancel()
+    return result
 
 
-async def _stop_on_sigterm(agent_run: AgentRun) -> None:
+async def _stop_on_sigterm(prepared: PreparedRun) -> None:
     """SIGTERM ends the run like Ctrl-C does, but is recorded and reported as a termination."""
     import anyio
 
@@ -278,9 +159,9 @@ async def _stop_on_sigterm(agent_run: AgentRun) -> None:
 
     with anyio.open_signal_receiver(signal.SIGTERM) as signals:
         async for _ in signals:
-            agent_run.stop(
+            prepared.stop(
                 Terminated(
-                    f"terminated (SIGTERM); the transcript of run {agent_run.run_id} is saved"
+                    f"terminated (SIGTERM); the transcript of run {prepared.run_id} is saved"
                 )
             )
             return

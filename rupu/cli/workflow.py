@@ -59,7 +59,7 @@ def run_workflow(
     fmt: str,
 ) -> None:
     """Run a workflow by name or path. Everything is checked before the first request."""
-    from rupu.cli.workflow_exec import execute, make_engine
+    from rupu.cli.workflow_exec import execute
     from rupu.workflows.catalog import load_reference
     from rupu.workflows.inputs import parse_assignments
     from rupu.workflows.plan import Overrides
@@ -67,7 +67,7 @@ def run_workflow(
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
     overrides = Overrides(provider, model, fallbacks)
-    execution = make_engine(app, mode=mode).start(loaded, given, overrides)
+    execution = app.engine(mode=mode).start(loaded, given, overrides)
     execute(execution, fmt=fmt, plain=plain)
 
 
@@ -78,9 +78,9 @@ def run_workflow(
 @click.pass_obj
 def resume_workflow(app: AppContext, run_id: str, plain: bool, fmt: str) -> None:
     """Continue a run: only failed, interrupted and unstarted units run again."""
-    from rupu.cli.workflow_exec import execute, make_engine
+    from rupu.cli.workflow_exec import execute
 
-    execute(make_engine(app).reopen(run_id), fmt=fmt, plain=plain)
+    execute(app.engine().reopen(run_id), fmt=fmt, plain=plain)
 
 
 @workflow.command("approve")
@@ -91,9 +91,9 @@ def resume_workflow(app: AppContext, run_id: str, plain: bool, fmt: str) -> None
 @click.pass_obj
 def approve_workflow(app: AppContext, run_id: str, step: str | None, plain: bool, fmt: str) -> None:
     """Approve a parked step and continue the run."""
-    from rupu.cli.workflow_exec import execute, make_engine
+    from rupu.cli.workflow_exec import execute
 
-    execute(make_engine(app).reopen(run_id, decide=(step, "approved", None)), fmt=fmt, plain=plain)
+    execute(app.engine().reopen(run_id, decide=(step, "approved", None)), fmt=fmt, plain=plain)
 
 
 @workflow.command("reject")
@@ -107,10 +107,10 @@ def reject_workflow(
     app: AppContext, run_id: str, step: str | None, reason: str | None, plain: bool, fmt: str
 ) -> None:
     """Reject a parked step: it and the steps after it do not run."""
-    from rupu.cli.workflow_exec import execute, make_engine
+    from rupu.cli.workflow_exec import execute
 
     decision = (step, "rejected", reason)
-    execute(make_engine(app).reopen(run_id, decide=decision), fmt=fmt, plain=plain)
+    execute(app.engine().reopen(run_id, decide=decision), fmt=fmt, plain=plain)
 
 
 @workflow.command("list")

@@ -13,66 +13,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rupu.cli.context import AppContext
-
 if TYPE_CHECKING:
-    from contextlib import AbstractAsyncContextManager
-
-    from rupu.agents.loop import ToolBox
-    from rupu.agents.spec import AgentSpec
-    from rupu.workflows.engine import Engine, Execution
+    from rupu.workflows.engine import Execution
     from rupu.workflows.results import Observer, RunOutcome
-    from rupu.workflows.units import ToolboxOpener
 
 LIVE_REFRESH_SECONDS = 0.1
-
-
-def make_engine(app: AppContext, *, mode: str | None = None) -> Engine:
-    """The engine with the CLI's provider builder and each agent's tools. Steps never prompt: a
-    write or command that `ask` would prompt for is denied (use `--mode bypass` to allow them)."""
-    from rupu.cli.run import build_provider_for
-    from rupu.workflows.engine import Engine
-
-    return Engine(
-        app.paths,
-        app.config,
-        lambda target: build_provider_for(app, target, fallbacks=target.fallbacks),
-        toolbox=_toolbox_opener(app, mode),
-        check_plan=lambda plan: app.require_trust(
-            [call.agent for step in plan.steps.values() for call in step.calls], mode_flag=mode
-        ),
-    )
-
-
-def _toolbox_opener(app: AppContext, mode: str | None) -> ToolboxOpener:
-    from rupu.cli.run import known_secrets
-    from rupu.tools.permissions import DenyDecider, resolve_mode
-    from rupu.tools.setup import ToolSetup, open_toolbox
-
-    resolve_mode(cli=mode)  # an unknown --mode fails before anything runs
-    secrets = known_secrets(app)  # one for the run: the store is read once, not once per unit
-
-    def opener(agent: AgentSpec) -> AbstractAsyncContextManager[ToolBox | None]:
-        chosen, source = resolve_mode(
-            cli=mode,
-            agent=agent.frontmatter.permission_mode,
-            config=app.config.config.permission_mode,
-        )
-        setup = ToolSetup(
-            loaded=app.config,
-            env=app.env,
-            workspace=app.paths.cwd.resolve(),
-            mode=chosen,
-            mode_source=source,
-            decider=DenyDecider(),
-            private=[app.paths.home],
-            log_dir=app.paths.home / "logs",
-            secrets=secrets,
-            protected=[str(app.paths.home)],
-        )
-        return open_toolbox(setup, agent=agent.name, patterns=agent.frontmatter.tools)
-
-    return opener
 
 
 def execute(execution: Execution, *, fmt: str, plain: bool) -> RunOutcome:

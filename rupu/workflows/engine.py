@@ -1,7 +1,7 @@
 """Putting a run together: load and plan the workflow, build its providers (credentials are resolved
 here, before any request), create or reopen the run record, and execute it.
 
-The provider builder is injected (`rupu workflow` passes the CLI's `build_provider_for`), which is
+The provider builder is injected (`rupu.api.Session.engine` passes `Session.build_provider`), which is
 also the seam tests use; so is `toolbox`, which opens the tools of each agent run.
 """
 

@@ -1,0 +1,64 @@
+"""Workflows for the Python API: `load_workflow` and `run_workflow`, on the same engine, run store
+and checks as `rupu workflow run` (every step planned and every provider built before the first
+request)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from rupu.api.session import Session
+from rupu.workflows.loader import LoadedWorkflow
+from rupu.workflows.results import Observer, RunOutcome
+
+WorkflowResult = RunOutcome
+"""`run_id`, `status` (succeeded, partial, failed, interrupted, rejected, awaiting_approval),
+`outputs` (the final steps' answers by step id), `failed`, `awaiting`, `error`, `tokens`,
+`duration_ms`."""
+
+WorkflowRef = str | Path | LoadedWorkflow
+
+
+def load_workflow(workflow: WorkflowRef, *, session: Session | None = None) -> LoadedWorkflow:
+    """A workflow by name (project `.rupu/workflows` shadows `~/.rupu/workflows`) or by path to its
+    YAML file (relative to the session's directory), checked and planned as a graph."""
+    from rupu.workflows.catalog import load_reference
+
+    if isinstance(workflow, LoadedWorkflow):
+        return workflow
+    return load_reference(str(workflow), (session or Session.from_environment()).paths)
+
+
+async def run_workflow(
+    workflow: WorkflowRef,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    fallbacks: Sequence[str] = (),
+    mode: str | None = None,
+    session: Session | None = None,
+    observer: Observer | None = None,
+) -> WorkflowResult:
+    """Runs `workflow` with `inputs` and returns its outcome; the run is recorded in the run store
+    like one from the CLI (`rupu workflow show-run RUN_ID`). `provider`, `model`, `fallbacks` and
+    `mode` apply to every step like the CLI flags. A failed run is an outcome (`status` "failed"),
+    not an exception; a workflow that cannot start (bad input, unknown agent, missing credential)
+    raises a `rupu.errors.RupuError` before any request."""
+    from rupu.workflows.plan import Overrides
+
+    session = session or Session.from_environment()
+    loaded = load_workflow(workflow, session=session)
+    start = functools.partial(
+        session.engine(mode=mode).start,
+        loaded,
+        dict(inputs or {}),
+        Overrides(provider, model, tuple(fallbacks)),
+    )
+    # Building the providers resolves credentials, which reads the credential store: it blocks.
+    execution = await anyio.to_thread.run_sync(start)
+    return await execution.run(observer)
