@@ -134,10 +134,12 @@ def class_for(
         return RateLimited
     if status in (498, 529):
         return Overloaded
+    if by_type is not None and by_type is not ServerError:
+        return by_type
+    if "overloaded" in text:  # a refinement of a generic server error
+        return Overloaded
     if by_type is not None:
         return by_type
-    if "overloaded" in text:
-        return Overloaded
     if status in (408, 504):
         return TimedOut
     if status is not None and (status >= 500 or status == 409):

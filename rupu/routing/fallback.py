@@ -174,7 +174,7 @@ class FallbackProvider:
                 return
             except ProviderError as exc:
                 error_class = classify(exc)
-                if error_class == "rate_limited":
+                if isinstance(exc, RateLimited):
                     self._cool(candidate, exc)
                 later = any(i > index for i in usable)
                 moves = action_for(error_class) in ("failover", "retry")
