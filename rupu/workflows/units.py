@@ -298,7 +298,9 @@ class UnitRunner:
 
 
 def _retryable(error: RupuError) -> bool:
-    """A step retry helps with flaky providers, not with bad credentials or a bad request."""
-    if isinstance(error, ConfigError | CredentialError | LimitReached):
-        return False
-    return not isinstance(error, AuthRejected | BadRequest | QuotaExhausted)
+    """A step retry helps with flaky providers (and failures nobody classified), not with bad
+    credentials, exhausted quota, a bad request or a limit: the classes the router surfaces."""
+    return not isinstance(
+        error,
+        ConfigError | CredentialError | LimitReached | AuthRejected | BadRequest | QuotaExhausted,
+    )
