@@ -28,6 +28,11 @@ RupuError                 exit 1   unexpected-but-explained failure
     └── Terminated        exit 143 the process got SIGTERM
 ```
 
+A `ProviderError` of no subclass is a failure nobody could classify: surfaced, not retried in place.
+Each class names itself to the router and the transcripts (`error_class`) and says whether the same
+request is worth sending again (`retried`; `retryable` also honours the provider's `x-should-retry`).
+`rupu.providers.failures.provider_error` picks the class; nothing downstream reads statuses or words.
+
 The exit codes are a public contract (docs/errors.md): 0 success, 1, 2, 3, 4, 5, 130, 143 and nothing
 else. Only `rupu.cli.main` turns these into exit codes. Every message says what to do next; `hint` holds
 that advice when it is separate from the message. Messages never contain secrets.
