@@ -182,7 +182,7 @@ def _ssl_context() -> ssl.SSLContext:
 
 async def iter_sse(response: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
     """The response body decoded as server-sent events. A transport failure mid-stream becomes a
-    retryable `ProviderError`."""
+    `ConnectionFailed` or `TimedOut` (both retried)."""
     import httpx
 
     decoder = SSEDecoder()

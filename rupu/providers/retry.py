@@ -1,7 +1,9 @@
 """Retrying a streamed response: the official SDKs' policy, extended past the point where they stop.
 
-Connection errors, timeouts, 408/409/429/5xx/529 and retryable in-stream errors are retried up to
-`max_retries` times with backoff `min(0.5 * 2^n, 8) s` times a jitter in [0.75, 1]; `retry-after-ms`
+The error's class decides (`ProviderError.retryable`, classified where the provider's answer was
+read): rate limits, overloads, server errors and interrupted streams (connection failures, timeouts,
+truncated or unreadable streams) are retried, unless the provider's `x-should-retry` said otherwise, up
+to `max_retries` times with backoff `min(0.5 * 2^n, 8) s` times a jitter in [0.75, 1]; `retry-after-ms`
 and `retry-after` are honoured up to `max_retry_after`. An attempt that has already emitted content is
 never retried here (its partial turn must not be glued to another): the error goes to the caller.
 The quota headers of a failed response (a 429's) are passed on as a `RateLimitObserved` event first.
