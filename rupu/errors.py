@@ -6,12 +6,32 @@ RupuError                 exit 1   unexpected-but-explained failure
 │   └── UsageError        exit 2   a command-line usage mistake
 ├── CredentialError       exit 4   no usable credential: missing, expired or refused (provider, places
 │                                  tried, the command that fixes it)
-├── ProviderError         exit 3   the provider refused or broke (provider, model, status, error type, request id)
+├── ProviderError         exit 3   the provider refused or broke (provider, model, status, error type,
+│   │                              request id, retry-after, rate-limit headers); classified once, where
+│   │                              the provider's answer is read, into the class every decision reads:
+│   ├── RateLimited               retried in place, or failed over and the route cooled down
+│   ├── QuotaExhausted            quota, credit or billing used up: never retried, never failed over
+│   ├── Overloaded                retried in place, or failed over
+│   ├── ServerError               5xx (and 409): retried, then failed over
+│   ├── StreamInterrupted         the stream ended early or carried something unreadable: retried
+│   │   ├── ConnectionFailed      the connection failed: retried
+│   │   └── TimedOut              no answer in time: retried
+│   ├── AuthRejected              401: a sign-in token is refreshed once; otherwise surfaced
+│   │   ├── AuthExpired           the provider said the credential expired
+│   │   └── AccessDenied          403: the credential is valid but may not do this; no refresh
+│   └── BadRequest                the request is wrong: surfaced; a workflow unit is not retried
+│       ├── ContextOverflow       the conversation is too long: the agent loop trims and tries again
+│       └── ContentRefused        refused under the provider's usage policy
 ├── LimitReached          exit 5   a limit rupu or the user set stopped the run (maxTurns, a timeout)
 ├── RunFailed             exit 1   a workflow run ended with failed steps (run id, failed steps)
 └── Interrupted           exit 130 the user pressed Ctrl-C
     └── Terminated        exit 143 the process got SIGTERM
 ```
+
+A `ProviderError` of no subclass is a failure nobody could classify: surfaced, not retried in place.
+Each class names itself to the router and the transcripts (`error_class`) and says whether the same
+request is worth sending again (`retried`; `retryable` also honours the provider's `x-should-retry`).
+`rupu.providers.failures.provider_error` picks the class; nothing downstream reads statuses or words.
 
 The exit codes are a public contract (docs/errors.md): 0 success, 1, 2, 3, 4, 5, 130, 143 and nothing
 else. Only `rupu.cli.main` turns these into exit codes. Every message says what to do next; `hint` holds
@@ -21,8 +41,9 @@ that advice when it is separate from the message. Messages never contain secrets
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 
 class RupuError(Exception):
@@ -83,8 +104,34 @@ class CredentialError(RupuError):
         self.provider = provider
 
 
+ErrorClass = Literal[
+    "rate_limited",
+    "overloaded",
+    "server_error",
+    "timeout",
+    "network",
+    "truncated",
+    "auth_invalid",
+    "auth_expired",
+    "quota",
+    "bad_request",
+    "context_overflow",
+    "content_policy",
+    "unknown",
+]
+"""The router's and the transcripts' name for each `ProviderError` class (`error_class`)."""
+
+RateLimits = dict[str, str | int | float]
+
+
 class ProviderError(RupuError):
+    """A provider failure nobody could classify further: surfaced, not retried in place. The
+    subclasses say what went wrong; `retried` says whether the same request is worth sending again,
+    unless the provider said otherwise (`should_retry`, from its `x-should-retry` header)."""
+
     exit_code = 3
+    error_class: ClassVar[ErrorClass] = "unknown"
+    retried: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -95,9 +142,10 @@ class ProviderError(RupuError):
         status: int | None = None,
         error_type: str | None = None,
         request_id: str | None = None,
-        retryable: bool = False,
         retry_after: float | None = None,
         reset_after: float | None = None,
+        rate_limits: Mapping[str, str | int | float] | None = None,
+        should_retry: bool | None = None,
         hint: str | None = None,
     ) -> None:
         details = [d for d in (f"HTTP {status}" if status else None, error_type) if d]
@@ -110,9 +158,84 @@ class ProviderError(RupuError):
         self.status = status
         self.error_type = error_type
         self.request_id = request_id
-        self.retryable = retryable
         self.retry_after = retry_after
         self.reset_after = reset_after  # seconds until the provider's rate limit resets, if it said
+        self.rate_limits: RateLimits = dict(rate_limits or {})  # the error response's quota headers
+        self.should_retry = should_retry
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the retry policy sends the same request again."""
+        return self.retried if self.should_retry is None else self.should_retry
+
+
+class RateLimited(ProviderError):
+    error_class: ClassVar[ErrorClass] = "rate_limited"
+    retried = True
+
+
+class QuotaExhausted(ProviderError):
+    """Quota, credit or billing exhausted: not retryable, whatever the status or headers say, and
+    never failed over (a fallback on another account would spend money the user did not choose to
+    spend)."""
+
+    error_class: ClassVar[ErrorClass] = "quota"
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
+class Overloaded(ProviderError):
+    error_class: ClassVar[ErrorClass] = "overloaded"
+    retried = True
+
+
+class ServerError(ProviderError):
+    error_class: ClassVar[ErrorClass] = "server_error"
+    retried = True
+
+
+class StreamInterrupted(ProviderError):
+    error_class: ClassVar[ErrorClass] = "truncated"
+    retried = True
+
+
+class ConnectionFailed(StreamInterrupted):
+    error_class: ClassVar[ErrorClass] = "network"
+
+
+class TimedOut(StreamInterrupted):
+    error_class: ClassVar[ErrorClass] = "timeout"
+
+
+class AuthRejected(ProviderError):
+    """The credential was rejected; a sign-in token is worth refreshing once (`refresh_helps`)."""
+
+    error_class: ClassVar[ErrorClass] = "auth_invalid"
+    refresh_helps: ClassVar[bool] = True
+
+
+class AuthExpired(AuthRejected):
+    error_class: ClassVar[ErrorClass] = "auth_expired"
+
+
+class AccessDenied(AuthRejected):
+    """403: the credential was recognised but may not do this; a fresh token would not change it."""
+
+    refresh_helps = False
+
+
+class BadRequest(ProviderError):
+    error_class: ClassVar[ErrorClass] = "bad_request"
+
+
+class ContextOverflow(BadRequest):
+    error_class: ClassVar[ErrorClass] = "context_overflow"
+
+
+class ContentRefused(BadRequest):
+    error_class: ClassVar[ErrorClass] = "content_policy"
 
 
 class LimitReached(RupuError):

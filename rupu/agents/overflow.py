@@ -4,30 +4,15 @@ it). The task prompt and the latest exchange are always kept."""
 
 from __future__ import annotations
 
-from rupu.errors import ProviderError
+from rupu.errors import ContextOverflow, ProviderError
 from rupu.messages import Message, ToolResultPart
 
 MAX_TRIMS = 64
-OVERFLOW_MARKERS = (
-    "context_length_exceeded",
-    "context length",
-    "context window",
-    "maximum context",
-    "prompt is too long",
-    "too many tokens",
-    "input is too long",
-    "exceeds the maximum number of tokens",
-    "input token count",
-    "request too large",
-    "string_above_max_length",
-)
 
 
 def is_context_overflow(error: ProviderError) -> bool:
-    if error.status == 413:
-        return True
-    text = f"{error.error_type or ''} {error.message}".lower()
-    return any(marker in text for marker in OVERFLOW_MARKERS)
+    """Whether the provider said the conversation is too long (classified where it answered)."""
+    return isinstance(error, ContextOverflow)
 
 
 def _is_tool_results(message: Message) -> bool:
@@ -45,9 +30,9 @@ def drop_oldest_exchange(messages: list[Message]) -> int:
     return 0
 
 
-def overflow_error(error: ProviderError) -> ProviderError:
+def overflow_error(error: ProviderError) -> ContextOverflow:
     """The same error, with advice when nothing more could be dropped."""
-    return ProviderError(
+    return ContextOverflow(
         error.provider,
         f"the conversation no longer fits the model's context window: {error.message}",
         model=error.model,

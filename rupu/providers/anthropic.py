@@ -18,7 +18,13 @@ import orjson
 
 from rupu import __version__
 from rupu.auth.credentials import Credential, CredentialSource
-from rupu.errors import CredentialError, ProviderError
+from rupu.errors import (
+    CredentialError,
+    Overloaded,
+    ProviderError,
+    QuotaExhausted,
+    StreamInterrupted,
+)
 from rupu.messages import ModelRequest, RateLimitObserved, StreamEvent, TextDelta
 from rupu.providers.anthropic_decode import (
     OVERLOADED_HINT,
@@ -27,7 +33,6 @@ from rupu.providers.anthropic_decode import (
 )
 from rupu.providers.anthropic_encode import API_VERSION, SSO_BETAS, encode_request
 from rupu.providers.base import ProviderSetup
-from rupu.providers.failures import QuotaExhausted
 from rupu.providers.http import (
     DEFAULT_TIMEOUT,
     IDLE_TIMEOUT,
@@ -130,24 +135,22 @@ class AnthropicProvider:
             except (httpx.TransportError, OSError) as exc:
                 raise network_error(self.name, exc, during="the stream") from exc
             except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
-                raise ProviderError(
+                raise StreamInterrupted(
                     self.name,
                     "the stream carried an event rupu cannot read (not Messages API JSON)",
                     model=request.model,
                     error_type="malformed_stream",
                     request_id=request_id,
-                    retryable=True,
                     hint=f"check that base_url ({self._url}) is an Anthropic Messages API",
                 ) from None
             except ProviderError as exc:
                 raise self._explain(exc, request, credential) from None
-        raise ProviderError(
+        raise StreamInterrupted(
             self.name,
             "the stream ended before message_stop; the response is incomplete",
             model=request.model,
             error_type="truncated_stream",
             request_id=request_id,
-            retryable=True,
         )
 
     def _open(
@@ -209,7 +212,7 @@ class AnthropicProvider:
                 "Anthropic rejected the request: check the agent's model, maxTokens, effort and "
                 "outputSchema against what this model supports"
             )
-        elif exc.status == 529 or exc.error_type == "overloaded_error":
+        elif isinstance(exc, Overloaded):
             exc.hint = OVERLOADED_HINT
         elif exc.status is not None and exc.status >= 500 and exc.hint is None:
             exc.hint = "Anthropic (or a proxy in front of it) failed; try again later"

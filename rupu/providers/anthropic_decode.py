@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rupu.errors import ProviderError
+from rupu.errors import Overloaded, ProviderError, QuotaExhausted
 from rupu.messages import (
     ResponseFinished,
     ResponseStarted,
@@ -28,7 +28,7 @@ from rupu.messages import (
     UsageReported,
 )
 from rupu.providers.base import parse_arguments
-from rupu.providers.failures import QuotaExhausted, provider_error
+from rupu.providers.failures import provider_error
 
 STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn",
@@ -39,7 +39,6 @@ STOP_REASONS: dict[str, StopReason] = {
     "refusal": "refusal",
     "model_context_window_exceeded": "context_overflow",
 }
-RETRYABLE_STREAM_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
 
 OVERLOADED_HINT = "Anthropic is overloaded: try again in a minute, or lower max_concurrency"
 QUOTA_HINT = (
@@ -89,11 +88,11 @@ def stream_error(
         model=model,
         error_type=str(error_type) if error_type else "stream_error",
         request_id=str(request_id) if request_id else None,
-        retryable=error_type in RETRYABLE_STREAM_ERRORS,
-        hint=OVERLOADED_HINT if error_type == "overloaded_error" else None,
     )
     if isinstance(error, QuotaExhausted):
         error.hint = QUOTA_HINT
+    elif isinstance(error, Overloaded):
+        error.hint = OVERLOADED_HINT
     return error
 
 

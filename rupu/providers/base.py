@@ -10,7 +10,7 @@ import orjson
 
 from rupu.auth.credentials import CredentialSource
 from rupu.config import ProviderConfig
-from rupu.errors import ProviderError
+from rupu.errors import StreamInterrupted
 from rupu.messages import (
     AssistantTurn,
     FailedOver,
@@ -182,11 +182,10 @@ class TurnBuilder:
 
     def result(self) -> AssistantTurn:
         if self.finished is None:
-            raise ProviderError(
+            raise StreamInterrupted(
                 self.provider,
                 "the stream ended before the response was complete",
                 error_type="truncated_stream",
-                retryable=True,
             )
         return self.finished
 

@@ -23,7 +23,14 @@ from typing import Any
 
 import orjson
 
-from rupu.errors import LimitReached, ProviderError
+from rupu.errors import (
+    AuthRejected,
+    ContextOverflow,
+    LimitReached,
+    Overloaded,
+    ProviderError,
+    RateLimited,
+)
 from rupu.messages import (
     ResponseFinished,
     ResponseStarted,
@@ -221,7 +228,7 @@ def result_error(
     limit = _USAGE_LIMIT.search(text)
     if limit or "rate limit" in lowered or "usage limit" in lowered:
         reset = float(limit[1]) - (now if now is not None else time.time()) if limit else None
-        return ProviderError(
+        return RateLimited(
             provider,
             "the Claude subscription's usage limit is reached" if limit else text,
             model=model,
@@ -231,7 +238,7 @@ def result_error(
             hint="wait for the reset, or add a fallback provider",
         )
     if any(word in lowered for word in _AUTH_WORDS):
-        return ProviderError(
+        return AuthRejected(
             provider,
             text,
             model=model,
@@ -240,9 +247,9 @@ def result_error(
             hint="run `claude` once and log in (`/login`), or fix its API key",
         )
     if "overloaded" in lowered:
-        return ProviderError(provider, text, model=model, status=529, error_type="overloaded_error")
+        return Overloaded(provider, text, model=model, status=529, error_type="overloaded_error")
     if "prompt is too long" in lowered:
-        return ProviderError(
+        return ContextOverflow(
             provider, text, model=model, status=413, error_type="request_too_large"
         )
     return ProviderError(provider, text, model=model, error_type="error_during_execution")

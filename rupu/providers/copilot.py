@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from rupu.auth.credentials import Credential, CredentialSource
-from rupu.errors import ConfigError, CredentialError, ProviderError
+from rupu.errors import AuthRejected, ConfigError, CredentialError, ProviderError
 from rupu.messages import ModelRequest, StreamEvent
 from rupu.providers.base import Provider, ProviderSetup
 from rupu.providers.copilot_routes import (
@@ -147,10 +147,11 @@ class CopilotProvider:
             except ProviderError as exc:
                 if emitted:
                     raise
-                if exc.status == 401 and remint == 0:
+                rejected = isinstance(exc, AuthRejected) and exc.refresh_helps
+                if rejected and remint == 0:
                     await self.tokens.get(reject=token)
                     continue
-                if exc.status == 401:
+                if rejected:
                     exc.hint = (
                         "Copilot refused a freshly minted token: check that the account's Copilot "
                         f"subscription is active, then run `rupu auth login --provider {self.name}` "

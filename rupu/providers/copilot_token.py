@@ -164,14 +164,15 @@ class CopilotTokenCache:
         except ProviderError as exc:
             if exc.status in SUBSCRIPTION_STATUSES:
                 raise refused_error(self.provider, github, exc) from None
-            raise ProviderError(
+            raise type(exc)(
                 self.provider,
                 f"the Copilot token exchange failed: {detail_of(exc)}",
                 status=exc.status,
                 error_type=exc.error_type,
                 request_id=exc.request_id,
-                retryable=exc.retryable,
                 retry_after=exc.retry_after,
+                rate_limits=exc.rate_limits,
+                should_retry=exc.should_retry,
                 hint=exc.hint or "check [providers.copilot] token_exchange_url and your network",
             ) from None
         return parse_token_response(data, now=self._clock(), provider=self.provider)

@@ -23,7 +23,7 @@ import orjson
 
 from rupu import __version__
 from rupu.auth.credentials import Credential
-from rupu.errors import ConfigError, CredentialError, ProviderError
+from rupu.errors import ConfigError, CredentialError, ProviderError, StreamInterrupted
 from rupu.messages import ModelRequest, RateLimitObserved, StreamEvent
 from rupu.providers.base import ProviderSetup
 from rupu.providers.gemini_code_assist import (
@@ -211,12 +211,11 @@ class GeminiProvider:
         except (httpx.TransportError, OSError) as exc:
             raise network_error(self.name, exc, during="the stream") from exc
         if not decoder.saw_finish:
-            raise ProviderError(
+            raise StreamInterrupted(
                 self.name,
                 "the stream ended before the response was complete (no finishReason)",
                 error_type="truncated_stream",
                 request_id=decoder.request_id,
-                retryable=True,
             )
         if snapshot:
             yield RateLimitObserved(snapshot)
@@ -225,12 +224,11 @@ class GeminiProvider:
 
     def _garbled(self, data: bytes, request_id: str | None) -> ProviderError:
         text = data[:120].decode("utf-8", "replace")
-        return ProviderError(
+        return StreamInterrupted(
             self.name,
             f"the stream carried something that is not JSON: {text!r}",
             error_type="invalid_stream",
             request_id=request_id,
-            retryable=True,
         )
 
     async def aclose(self) -> None:

@@ -372,17 +372,10 @@ def stream_error(
     code = error.get("code")
     status = code if isinstance(code, int) else None
     kind = error.get("status")
-    retryable = (status is not None and (status in (408, 429) or status >= 500)) or kind in (
-        "UNAVAILABLE",
-        "INTERNAL",
-        "DEADLINE_EXCEEDED",
-        "RESOURCE_EXHAUSTED",
-    )
     return provider_error(
         provider,
         str(error.get("message") or "the provider reported an error mid-stream"),
         status=status,
         error_type=str(kind) if kind else None,
         request_id=request_id,
-        retryable=retryable,
     )

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from rupu.errors import ProviderError
-from rupu.providers.failures import QuotaExhausted
+from rupu.errors import ProviderError, QuotaExhausted, RateLimited
+from rupu.providers.failures import provider_error
 from rupu.providers.http import error_from_response, excerpt, parse_error_body
 
 _RETRY_IN = re.compile(r"retry in ([0-9.]+)\s*(ms|s)\b", re.I)
@@ -94,8 +94,7 @@ def google_error_from_response(
     generic = error_from_response(provider, status, headers, raw)
     error_type, message = parse_error_body(raw)
     details = parse_details(raw)
-    retryable, hint = generic.retryable, generic.hint
-    quota = isinstance(generic, QuotaExhausted)
+    cls, hint = type(generic), generic.hint
     retry_after = generic.retry_after
     if retry_after is None:
         retry_after = details.retry_delay
@@ -103,7 +102,7 @@ def google_error_from_response(
         retry_after = delay_from_message(message)
     if status == 429:
         if any("perday" in q.lower() for q in details.quota_ids):
-            retryable, quota = False, True
+            cls = QuotaExhausted
             hint = (
                 "the daily quota for this model is used up; it resets at midnight Pacific time. "
                 "Use another model, or a billed project/key for higher limits"
@@ -111,29 +110,20 @@ def google_error_from_response(
         elif retry_after is not None and headers.get("x-should-retry") != "false":
             # Google words per-minute limits as "check your plan and billing"; a RetryInfo delay
             # says the limit is transient, so this is a rate limit rather than exhausted billing.
-            retryable, quota = True, False
+            cls = RateLimited
             hint = "rate limited: rupu waits the delay Google asks for; lower max_concurrency if it persists"
     if "API_KEY_INVALID" in details.reasons:
         hint = "the API key was rejected: set GEMINI_API_KEY to a valid AI Studio key (aistudio.google.com/apikey)"
     elif "SERVICE_DISABLED" in details.reasons:
         hint = "the API is disabled for this Google Cloud project: enable it in the Cloud console, or set another `project`"
-    if quota:
-        return QuotaExhausted(
-            provider,
-            message or excerpt(raw),
-            status=status,
-            error_type=error_type,
-            request_id=generic.request_id,
-            retry_after=retry_after,
-            hint=hint,
-        )
-    return ProviderError(
+    return provider_error(
         provider,
         message or excerpt(raw),
         status=status,
         error_type=error_type,
         request_id=generic.request_id,
-        retryable=retryable,
         retry_after=retry_after,
+        should_retry=generic.should_retry,
         hint=hint,
+        cls=cls,
     )

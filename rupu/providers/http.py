@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from rupu.errors import ProviderError
-from rupu.providers.failures import is_quota_error, note_rate_limits, provider_error
+from rupu.errors import ConnectionFailed, ProviderError, QuotaExhausted, TimedOut
+from rupu.providers.failures import provider_error
 from rupu.providers.sse import SSEDecoder, SSEEvent
 
 if TYPE_CHECKING:
@@ -142,9 +142,9 @@ class HttpClient:
                 error = self._error_mapper(
                     self.provider, response.status_code, response.headers, raw
                 )
-                snapshot = rate_limit_snapshot(response.headers)
-                if snapshot:
-                    note_rate_limits(error, snapshot)
+                # The quota headers of an error response (a 429 carries the most telling ones),
+                # for the retry wrapper to report as a `RateLimitObserved` event.
+                error.rate_limits = rate_limit_snapshot(response.headers)
                 raise error
             yield response
         finally:
@@ -182,7 +182,7 @@ def _ssl_context() -> ssl.SSLContext:
 
 async def iter_sse(response: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
     """The response body decoded as server-sent events. A transport failure mid-stream becomes a
-    retryable `ProviderError`."""
+    `ConnectionFailed` or `TimedOut` (both retried)."""
     import httpx
 
     decoder = SSEDecoder()
@@ -205,11 +205,11 @@ def network_error(
     timeout = "Timeout" in kind
     what = "timed out" if timeout else "connection failed"
     detail = str(exc).split("\n")[0][:160]
-    return ProviderError(
+    cls = TimedOut if timeout else ConnectionFailed
+    return cls(
         provider,
         f"{what} during {during} ({kind}{': ' + detail if detail else ''})",
         error_type="timeout" if timeout else "network_error",
-        retryable=True,
         hint="check the provider's base_url and your network, then retry",
     )
 
@@ -273,30 +273,25 @@ def _detail_text(detail: Any) -> str | None:
 def error_from_response(
     provider: str, status: int, headers: Mapping[str, str], raw: bytes
 ) -> ProviderError:
-    error_type, message = parse_error_body(raw)
-    quota = status == 402 or is_quota_error(error_type, message)
-    retryable = status in (408, 409, 429) or status >= 500
-    should = headers.get("x-should-retry")
-    if should in ("true", "false"):
-        retryable = should == "true"
-    if quota:
-        retryable = False
-    hint = _hint_for(status, quota, provider)
+    """A non-2xx answer, classified; `x-should-retry` is the provider's own word on retrying."""
     import time
 
     from rupu.providers.ratelimit import reset_after
 
-    return provider_error(
+    error_type, message = parse_error_body(raw)
+    should = headers.get("x-should-retry")
+    error = provider_error(
         provider,
         message or excerpt(raw),
         status=status,
         error_type=error_type,
         request_id=request_id_of(headers),
-        retryable=retryable,
         retry_after=parse_retry_after(headers),
         reset_after=reset_after(headers, now=time.time()) if status == 429 else None,
-        hint=hint,
+        should_retry=should == "true" if should in ("true", "false") else None,
     )
+    error.hint = _hint_for(status, isinstance(error, QuotaExhausted), provider)
+    return error
 
 
 def _hint_for(status: int, quota: bool, provider: str) -> str | None:

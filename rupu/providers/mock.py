@@ -33,6 +33,7 @@ from rupu.messages import (
     UsageReported,
 )
 from rupu.providers.base import ProviderSetup
+from rupu.providers.failures import provider_error
 from rupu.strict import StrictModel, validation_to_config_error
 
 MODELS = ("echo",)
@@ -115,12 +116,12 @@ class MockProvider:
         if turn.delay_ms:
             await self._wait(turn.delay_ms / 1000)
         if turn.error is not None:
-            raise ProviderError(
+            raise provider_error(
                 self.name,
                 turn.error.message,
                 status=turn.error.status,
                 error_type=turn.error.type,
-                retryable=turn.error.retryable,
+                should_retry=turn.error.retryable,
             )
         if turn.thinking:
             yield ThinkingDelta(turn.thinking)

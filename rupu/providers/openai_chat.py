@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import orjson
 
 from rupu import __version__
-from rupu.errors import ConfigError, ProviderError
+from rupu.errors import ConfigError, ProviderError, StreamInterrupted
 from rupu.messages import (
     Message,
     ModelRequest,
@@ -298,13 +298,12 @@ class OpenAIChatProvider:
                 for event in decoder.feed(chunk):
                     yield event
         if not done and not decoder.saw_finish:
-            raise ProviderError(
+            raise StreamInterrupted(
                 self.name,
                 "the stream ended before the response was complete",
                 model=request.model,
                 error_type="truncated_stream",
                 request_id=decoder.request_id,
-                retryable=True,
             )
         if snapshot:
             yield RateLimitObserved(snapshot)
@@ -327,15 +326,11 @@ class OpenAIChatProvider:
 
     def _stream_error(self, chunk: Mapping[str, Any], request_id: str | None) -> ProviderError:
         error_type, message = parse_error_body(orjson.dumps(chunk))
-        retryable = any(
-            w in (error_type or "") for w in ("server", "overloaded", "network", "timeout")
-        )
         return provider_error(
             self.name,
             message or "the provider reported an error mid-stream",
             error_type=error_type,
             request_id=request_id,
-            retryable=retryable,
         )
 
     async def aclose(self) -> None:

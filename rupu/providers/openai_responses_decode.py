@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rupu.errors import ProviderError
+from rupu.errors import ContextOverflow, ProviderError, QuotaExhausted, StreamInterrupted
 from rupu.messages import (
     ResponseFinished,
     ResponseStarted,
@@ -31,7 +31,7 @@ from rupu.messages import (
     UsageReported,
 )
 from rupu.providers.base import parse_arguments
-from rupu.providers.failures import QuotaExhausted, provider_error
+from rupu.providers.failures import provider_error
 
 TEXT_DELTA = "response.output_text.delta"
 TERMINAL = frozenset(
@@ -42,9 +42,6 @@ INCOMPLETE_REASONS: dict[str, StopReason] = {
     "content_filter": "content_filter",
     "max_messages": "max_tokens",
 }
-RETRYABLE_CODES = frozenset(
-    {"server_error", "internal_error", "rate_limit_exceeded", "server_is_overloaded", "overloaded"}
-)
 
 
 def decode_usage(raw: Mapping[str, Any]) -> Usage:
@@ -266,29 +263,21 @@ class ResponsesStreamDecoder:
         return self._error(str(code), str(message))
 
     def _error(self, code: str, message: str) -> ProviderError:
-        hint = None
-        if code == "context_length_exceeded":
-            hint = "the conversation is too long for the model: shorten the input"
         error = provider_error(
-            self.provider,
-            message,
-            model=self.model,
-            error_type=code,
-            request_id=self.request_id,
-            retryable=code in RETRYABLE_CODES,
-            hint=hint,
+            self.provider, message, model=self.model, error_type=code, request_id=self.request_id
         )
-        if isinstance(error, QuotaExhausted):
+        if isinstance(error, ContextOverflow):
+            error.hint = "the conversation is too long for the model: shorten the input"
+        elif isinstance(error, QuotaExhausted):
             error.hint = "quota or usage limit reached: check the plan, credits or reset time; retrying will not help"
         return error
 
     def truncated(self) -> ProviderError:
-        return ProviderError(
+        return StreamInterrupted(
             self.provider,
             "the stream ended before the response was complete",
             model=self.model,
             error_type="truncated_stream",
             request_id=self.request_id,
-            retryable=True,
             hint="retry; if it keeps happening, check proxies between rupu and the provider",
         )

@@ -1,7 +1,9 @@
 """Retrying a streamed response: the official SDKs' policy, extended past the point where they stop.
 
-Connection errors, timeouts, 408/409/429/5xx/529 and retryable in-stream errors are retried up to
-`max_retries` times with backoff `min(0.5 * 2^n, 8) s` times a jitter in [0.75, 1]; `retry-after-ms`
+The error's class decides (`ProviderError.retryable`, classified where the provider's answer was
+read): rate limits, overloads, server errors and interrupted streams (connection failures, timeouts,
+truncated or unreadable streams) are retried, unless the provider's `x-should-retry` said otherwise, up
+to `max_retries` times with backoff `min(0.5 * 2^n, 8) s` times a jitter in [0.75, 1]; `retry-after-ms`
 and `retry-after` are honoured up to `max_retry_after`. An attempt that has already emitted content is
 never retried here (its partial turn must not be glued to another): the error goes to the caller.
 The quota headers of a failed response (a 429's) are passed on as a `RateLimitObserved` event first.
@@ -14,9 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from rupu.auth.credentials import Credential, CredentialSource
-from rupu.errors import ProviderError
+from rupu.errors import AuthRejected, ProviderError
 from rupu.messages import RateLimitObserved, RetryScheduled, StreamEvent
-from rupu.providers.failures import rate_limits_of
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -64,9 +65,8 @@ async def stream_with_retries(
                 yield event
             return
         except ProviderError as exc:
-            snapshot = rate_limits_of(exc)
-            if snapshot:
-                yield RateLimitObserved(snapshot)
+            if exc.rate_limits:
+                yield RateLimitObserved(dict(exc.rate_limits))
             if emitted or not exc.retryable or retries >= policy.max_retries:
                 raise
             if policy.give_up is not None and policy.give_up(exc):
@@ -92,14 +92,15 @@ async def with_fresh_credential_on_401(
 ) -> AsyncIterator[StreamEvent]:
     """One attempt with the current credential. When the provider rejects a sign-in token (401,
     which arrives before any output, so nothing repeats), the token is refreshed once and the attempt
-    made again; an API key is never refreshed and the 401 goes to the caller."""
+    made again; an API key is never refreshed and the 401 goes to the caller. A 403
+    (`AccessDenied`) is not refreshed: a new token would have the same rights."""
     credential = await source.get()
     try:
         async for event in attempt(credential):
             yield event
         return
     except ProviderError as exc:
-        if exc.status != 401 or credential.mode != "sso":
+        if not (isinstance(exc, AuthRejected) and exc.refresh_helps) or credential.mode != "sso":
             raise
     credential = await source.get(force_refresh=True)
     async for event in attempt(credential):

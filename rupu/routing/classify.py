@@ -10,34 +10,19 @@ Each provider failure falls into one `ErrorClass`; each class maps to one `Actio
 | reauthenticate  | auth_invalid, auth_expired (tell the user; never switch credentials silently) |
 | surface         | quota, bad_request, context_overflow, content_policy, unknown   |
 
-A failure the provider worded as quota, credit or billing exhaustion (whatever its status: Anthropic
-says "Your credit balance is too low" with a 400) arrives as `QuotaExhausted`, classified where the
-provider's answer was read; the retry policy reads the same class, so what is not retried is never
-failed over either.
+The class is picked once, where the provider's answer was read (`rupu.providers.failures`); the
+router only looks it up, so the retry policy and the router never disagree: a `QuotaExhausted` (what
+is not retried) is never failed over either.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from rupu.errors import CredentialError, ProviderError, RupuError
-from rupu.providers.failures import QuotaExhausted
+from rupu.errors import CredentialError, ErrorClass, ProviderError, RupuError
 
-ErrorClass = Literal[
-    "rate_limited",
-    "overloaded",
-    "server_error",
-    "timeout",
-    "network",
-    "truncated",
-    "auth_invalid",
-    "auth_expired",
-    "quota",
-    "bad_request",
-    "context_overflow",
-    "content_policy",
-    "unknown",
-]
+__all__ = ["ACTIONS", "Action", "ErrorClass", "action_for", "advice", "classify", "describe"]
+
 Action = Literal["retry", "failover", "reauthenticate", "surface"]
 
 ACTIONS: dict[ErrorClass, Action] = {
@@ -56,93 +41,13 @@ ACTIONS: dict[ErrorClass, Action] = {
     "unknown": "surface",
 }
 
-CONTEXT_MARKERS = (
-    "context_length_exceeded",
-    "context length",
-    "context window",
-    "maximum context",
-    "prompt is too long",
-    "input is too long",
-    "too many tokens",
-    "request_too_large",
-    "reduce the length",
-)
-POLICY_MARKERS = (
-    "content_policy",
-    "content policy",
-    "content_filter",
-    "content management policy",
-    "safety",
-    "moderation",
-    "responsible ai",
-)
-EXPIRED_MARKERS = ("expired", "token has expired", "invalid_grant")
-
-_TYPE_CLASSES: dict[str, ErrorClass] = {
-    "rate_limit_error": "rate_limited",
-    "rate_limit_exceeded": "rate_limited",
-    "rate_limited": "rate_limited",
-    "resource_exhausted": "rate_limited",
-    "overloaded_error": "overloaded",
-    "overloaded": "overloaded",
-    "unavailable": "overloaded",
-    "api_error": "server_error",
-    "server_error": "server_error",
-    "internal": "server_error",
-    "timeout": "timeout",
-    "stalled": "timeout",
-    "network_error": "network",
-    "truncated_stream": "truncated",
-    "authentication_error": "auth_invalid",
-    "permission_error": "auth_invalid",
-    "unauthenticated": "auth_invalid",
-    "permission_denied": "auth_invalid",
-    "invalid_api_key": "auth_invalid",
-    "invalid_request_error": "bad_request",
-    "not_found_error": "bad_request",
-    "invalid_argument": "bad_request",
-    "tools_unsupported": "bad_request",
-}
-
 
 def classify(exc: RupuError) -> ErrorClass:
     if isinstance(exc, CredentialError):
         return "auth_invalid"
-    if not isinstance(exc, ProviderError):
-        return "unknown"
-    error_type = (exc.error_type or "").lower()
-    text = f"{error_type} {exc.message}".lower()
-    status = exc.status
-    if isinstance(exc, QuotaExhausted) or status == 402:
-        return "quota"
-    if status in (401, 403) or _type_class(error_type) in ("auth_invalid", "auth_expired"):
-        return "auth_expired" if any(m in text for m in EXPIRED_MARKERS) else "auth_invalid"
-    if status == 413 or any(m in text for m in CONTEXT_MARKERS):
-        return "context_overflow"
-    if any(m in text for m in POLICY_MARKERS):
-        return "content_policy"
-    if status == 429:
-        return "rate_limited"
-    if status in (498, 529) or "overloaded" in text:
-        return "overloaded"
-    by_type = _type_class(error_type)
-    if by_type is not None:
-        return by_type
-    if status in (408, 504):
-        return "timeout"
-    if status is not None and status >= 500:
-        return "server_error"
-    if status is not None and 400 <= status < 500:
-        return "bad_request"
+    if isinstance(exc, ProviderError):
+        return exc.error_class
     return "unknown"
-
-
-def _type_class(error_type: str) -> ErrorClass | None:
-    for part in error_type.replace("/", " ").split():
-        found = _TYPE_CLASSES.get(part)
-        if found is not None:
-            return found
-    return None
 
 
 def action_for(error_class: ErrorClass) -> Action:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from rupu.auth.credentials import AuthMode, CredentialSource
 from rupu.config import ProviderConfig
-from rupu.errors import ProviderError
+from rupu.errors import ProviderError, RateLimited
 from rupu.messages import FailedOver, ModelRequest, RetryScheduled, StreamEvent
 from rupu.providers.base import Provider
 from rupu.providers.retry import RetryPolicy, Sleep
@@ -127,7 +127,7 @@ class FallbackProvider:
 
     def _all_cooling(self, wait: float) -> ProviderError:
         names = ", ".join(c.label for c in self.candidates)
-        return ProviderError(
+        return RateLimited(
             self.name,
             f"every provider of this route is cooling down after a rate limit ({names}); the "
             f"first resets in {wait:.0f} s",
@@ -174,7 +174,7 @@ class FallbackProvider:
                 return
             except ProviderError as exc:
                 error_class = classify(exc)
-                if error_class == "rate_limited":
+                if isinstance(exc, RateLimited):
                     self._cool(candidate, exc)
                 later = any(i > index for i in usable)
                 moves = action_for(error_class) in ("failover", "retry")

@@ -17,7 +17,15 @@ import orjson
 
 from rupu.agents.loop import AgentRun, ToolBox
 from rupu.agents.spec import AgentSpec
-from rupu.errors import ConfigError, CredentialError, LimitReached, ProviderError, RupuError
+from rupu.errors import (
+    AuthRejected,
+    BadRequest,
+    ConfigError,
+    CredentialError,
+    LimitReached,
+    QuotaExhausted,
+    RupuError,
+)
 from rupu.messages import StreamEvent, Usage
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.contracts import check_output, corrective_prompt
@@ -25,7 +33,6 @@ from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import AgentCall
 from rupu.workflows.store import RunRecord
 
-PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
 UnitStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
 Emit = Callable[[str, dict[str, Any]], None]
 Sleep = Callable[[float], Awaitable[None]]
@@ -291,9 +298,9 @@ class UnitRunner:
 
 
 def _retryable(error: RupuError) -> bool:
-    """A step retry helps with flaky providers, not with bad credentials or a bad request."""
-    if isinstance(error, ConfigError | CredentialError | LimitReached):
-        return False
-    if isinstance(error, ProviderError):
-        return error.status not in PERMANENT_STATUSES
-    return True
+    """A step retry helps with flaky providers (and failures nobody classified), not with bad
+    credentials, exhausted quota, a bad request or a limit: the classes the router surfaces."""
+    return not isinstance(
+        error,
+        ConfigError | CredentialError | LimitReached | AuthRejected | BadRequest | QuotaExhausted,
+    )

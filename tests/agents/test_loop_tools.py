@@ -19,9 +19,9 @@ from rupu.agents.overflow import drop_oldest_exchange, is_context_overflow
 from rupu.agents.spec import parse_agent
 from rupu.auth.credentials import Credential, FixedCredential, Secret
 from rupu.config import PermissionMode, ProviderConfig
-from rupu.errors import ProviderError
 from rupu.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from rupu.providers.base import ProviderSetup
+from rupu.providers.failures import provider_error
 from rupu.providers.registry import build_provider
 from rupu.providers.retry import RetryPolicy
 from rupu.tools.setup import ToolSetup, open_toolbox
@@ -189,12 +189,13 @@ async def test_context_overflow_with_nothing_to_drop_is_explained(tmp_path: Path
 
 
 def test_overflow_recognition() -> None:
-    assert is_context_overflow(ProviderError("p", "prompt is too long: 300000 tokens > 200000"))
-    assert is_context_overflow(ProviderError("p", "x", status=413))
+    """The class the raise site picks from the provider's words, status or type is what trims."""
+    assert is_context_overflow(provider_error("p", "prompt is too long: 300000 tokens > 200000"))
+    assert is_context_overflow(provider_error("p", "x", status=413))
     assert is_context_overflow(
-        ProviderError("p", "x", error_type="invalid_request_error/context_length_exceeded")
+        provider_error("p", "x", error_type="invalid_request_error/context_length_exceeded")
     )
-    assert not is_context_overflow(ProviderError("p", "rate limited", status=429))
+    assert not is_context_overflow(provider_error("p", "rate limited", status=429))
 
 
 def test_drop_keeps_the_prompt_and_the_latest_exchange() -> None:

@@ -191,6 +191,10 @@ def main() -> None:
         result(f"Claude AI usage limit reached|{int(time.time()) + 120}", is_error=True)
     elif scenario == "auth":
         result("Invalid API key · Please run /login", is_error=True)
+    elif scenario == "overloaded":
+        result("API Error: 529 Overloaded", is_error=True)
+    elif scenario == "too_long":
+        result("Prompt is too long", is_error=True)
     elif scenario == "hang":
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         if record_path:

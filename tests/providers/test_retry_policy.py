@@ -18,6 +18,7 @@ from rupu.messages import (
     StreamEvent,
     TextDelta,
 )
+from rupu.providers.failures import provider_error
 from rupu.providers.retry import RetryPolicy, stream_with_retries
 from tests.providers.anthropic_support import RecordedSleep
 
@@ -41,8 +42,8 @@ def scripted(steps: Sequence[Step]) -> tuple[Callable[[], AsyncIterator[StreamEv
 
 
 def failure(**kwargs: Any) -> ProviderError:
-    kwargs.setdefault("retryable", True)
-    return ProviderError("p", "boom", **kwargs)
+    """A failure as the raise site classifies it from its status and error type."""
+    return provider_error("p", "boom", **kwargs)
 
 
 DONE: list[StreamEvent] = [ResponseStarted("m"), TextDelta("ok"), ResponseFinished("end_turn")]
@@ -98,7 +99,7 @@ async def test_max_retries_zero_means_one_attempt() -> None:
 
 @pytest.mark.anyio
 async def test_non_retryable_errors_are_raised_at_once() -> None:
-    attempt, calls = scripted([([], failure(status=400, retryable=False)), DONE])
+    attempt, calls = scripted([([], failure(status=400)), DONE])
     sleep = RecordedSleep()
     with pytest.raises(ProviderError):
         _ = [e async for e in stream_with_retries(attempt, RetryPolicy(), sleep=sleep)]

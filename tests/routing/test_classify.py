@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from rupu.errors import CredentialError, ProviderError
-from rupu.providers.failures import QuotaExhausted
+from rupu.errors import CredentialError, ProviderError, RateLimited
+from rupu.providers.failures import QuotaExhausted, provider_error
 from rupu.providers.http import error_from_response
 from rupu.providers.ratelimit import parse_duration, reset_after
 from rupu.routing.classify import ErrorClass, action_for, advice, classify
@@ -14,7 +14,8 @@ from rupu.routing.cooldown import CooldownRegistry
 
 
 def err(status: int | None, error_type: str | None = None, message: str = "x") -> ProviderError:
-    return ProviderError("p", message, status=status, error_type=error_type)
+    """An error as a dialect's explainer raises it: classified from status, type and words."""
+    return provider_error("p", message, status=status, error_type=error_type)
 
 
 def answered(status: int, error_type: str | None, message: str) -> ProviderError:
@@ -163,5 +164,5 @@ def test_what_is_not_retried_is_not_failed_over(error: ProviderError) -> None:
 
 def test_words_alone_do_not_make_a_quota_error_downstream() -> None:
     """The router reads the class the raise site chose, not the message text."""
-    error = ProviderError("p", "Your credit balance is too low", status=429)
+    error = RateLimited("p", "Your credit balance is too low", status=429)
     assert classify(error) == "rate_limited"

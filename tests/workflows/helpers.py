@@ -26,6 +26,7 @@ from rupu.messages import (
     UsageReported,
 )
 from rupu.paths import Paths
+from rupu.providers.failures import provider_error
 from rupu.workflows.catalog import load_reference
 from rupu.workflows.engine import Engine, Execution
 from rupu.workflows.plan import Overrides
@@ -86,7 +87,7 @@ class FakeProvider:
 
 
 def boom(message: str = "boom", *, status: int = 500) -> ProviderError:
-    return ProviderError("fake", message, status=status, retryable=False)
+    return provider_error("fake", message, status=status, should_retry=False)
 
 
 class Recorder(Observer):

@@ -225,6 +225,37 @@ async def test_permanent_errors_are_not_retried(workspace: Workspace) -> None:
     assert len(fake.prompts) == 1
 
 
+@pytest.mark.parametrize(
+    ("message", "status", "retried"),
+    [
+        ("server error", 500, True),
+        ("rate limited", 429, True),
+        ("You exceeded your current quota, please check your plan and billing details", 429, False),
+        ("payment required", 402, False),
+        ("prompt is too long", 400, False),
+        ("forbidden", 403, False),
+    ],
+)
+async def test_unit_retries_follow_the_error_class(
+    workspace: Workspace, message: str, status: int, retried: bool
+) -> None:
+    """A unit is retried for the classes routing would retry or fail over, never for quota, auth or
+    a bad request (whatever the status says)."""
+    write_agents(workspace, {"worker": "mock"})
+    write_workflow(
+        workspace, "name: flow\nsteps:\n  - {id: a, agent: worker, prompt: go, retries: 1}\n"
+    )
+    answers = [Answer(error=boom(message, status=status)), Answer("ok")]
+    fake = FakeProvider("mock", lambda p, _: answers[min(len(fake.prompts) - 1, 1)])
+
+    async def sleep(seconds: float) -> None:
+        return None
+
+    outcome = await run(start(make_engine(workspace, {"mock": fake}, sleep=sleep)))
+    assert outcome.status == ("succeeded" if retried else "failed")
+    assert len(fake.prompts) == (2 if retried else 1)
+
+
 async def test_when_false_skips_and_later_steps_see_skipped(workspace: Workspace) -> None:
     write_agents(workspace, {"worker": "mock"})
     write_workflow(
