@@ -19,6 +19,7 @@ from rupu.providers.base import TurnBuilder
 from rupu.routing.cooldown import CooldownRegistry
 from rupu.routing.fallback import FallbackProvider
 from rupu.routing.plan import Route, build_route_provider, route_for_target
+from rupu.testing import FakeClock
 from tests.conftest import Workspace
 from tests.servers.openai_chat import (
     ChatCompletionsServer,
@@ -32,20 +33,12 @@ ENV = {"RUPU_PRIMARY_API_KEY": "kp", "RUPU_SECONDARY_API_KEY": "ks"}
 LIMITED = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "30s"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Rig:
     primary: ChatCompletionsServer
     secondary: ChatCompletionsServer
     loaded: LoadedConfig
-    clock: Clock = field(default_factory=Clock)
+    clock: FakeClock = field(default_factory=lambda: FakeClock(1_000_000.0))
     sleeps: list[float] = field(default_factory=list)
     cooldowns: CooldownRegistry = field(init=False)
 
