@@ -57,6 +57,7 @@ class Turn:
     usage: Usage | None = None
     stop_reason: StopReason | None = None
     model: str | None = None
+    request_id: str | None = None
 
 
 Answer = Turn | str
@@ -136,7 +137,7 @@ class ScriptedProvider(FunctionProvider):
 
 def turn_events(turn: Turn, request: ModelRequest, *, turn_index: int = 0) -> Iterator[StreamEvent]:
     """`turn` as the event stream a real provider would send for it."""
-    yield ResponseStarted(model=turn.model or request.model, request_id=f"test-{turn_index + 1}")
+    yield ResponseStarted(model=turn.model or request.model, request_id=turn.request_id)
     if turn.thinking:
         yield ThinkingDelta(turn.thinking)
         yield ThinkingFinished()
