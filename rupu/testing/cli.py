@@ -1,7 +1,8 @@
 """`CliRunner`: the `rupu` command run in this process, with its own `RUPU_HOME`.
 
 It calls `rupu.cli.main.main()` itself, so errors become exit codes and one-line messages exactly as
-in a real process, and providers registered with `use_provider()` serve the run.
+in a real process, and providers registered with `use_provider()` serve the run. Process-wide state
+that a new process would not have (providers cooling down after a rate limit) is cleared first.
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ class CliRunner:
         from click.testing import CliRunner as ClickRunner
 
         from rupu.cli.main import main
+        from rupu.routing.cooldown import COOLDOWNS
 
+        # A real process starts with no provider resting; neither does an invocation here.
+        COOLDOWNS.clear()
         overrides = {**self.env, **(env or {}), "RUPU_HOME": str(self.home)}
         runner = ClickRunner()
         exit_code = 0
