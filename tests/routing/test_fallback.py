@@ -38,23 +38,24 @@ class Rig:
     primary: ChatCompletionsServer
     secondary: ChatCompletionsServer
     loaded: LoadedConfig
-    clock: FakeClock = field(default_factory=lambda: FakeClock(1_000_000.0))
-    sleeps: list[float] = field(default_factory=list)
+    # Waits are recorded, not slept, and do not move the clock: tests move it by hand.
+    clock: FakeClock = field(default_factory=lambda: FakeClock(1_000_000.0, advance_on_sleep=False))
     cooldowns: CooldownRegistry = field(init=False)
 
     def __post_init__(self) -> None:
         self.cooldowns = CooldownRegistry(clock=self.clock)
+
+    @property
+    def sleeps(self) -> list[float]:
+        return self.clock.sleeps
 
     def route(self, fallbacks: tuple[str, ...] = ("secondary:m2",)) -> Route:
         target = RunTarget("primary", "openai-compatible", "m1")
         return route_for_target(target, self.loaded, ENV, fallbacks=fallbacks)
 
     def provider(self, fallbacks: tuple[str, ...] = ("secondary:m2",)) -> FallbackProvider:
-        async def sleep(seconds: float) -> None:
-            self.sleeps.append(seconds)
-
         return build_route_provider(
-            self.route(fallbacks), self.loaded, cooldowns=self.cooldowns, sleep=sleep
+            self.route(fallbacks), self.loaded, cooldowns=self.cooldowns, sleep=self.clock.sleep
         )
 
     def primary_key(self) -> str:
