@@ -34,7 +34,7 @@ class CliResult:
 class CliRunner:
     """Runs `rupu ARGS` in-process. `home` is the `RUPU_HOME` of every invocation (default: a fresh
     temporary directory, removed by `close()` or at the end of a `with` block); `env` is added to
-    the process environment for each invocation, and `cwd` is the working directory (the project
+    the process environment for each invocation (a `None` value unsets a variable), and `cwd` is the working directory (the project
     whose `.rupu/` is found). Not thread-safe: it swaps `sys.stdout`, the environment and the working
     directory while a command runs."""
 
@@ -42,7 +42,7 @@ class CliRunner:
         self,
         *,
         home: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         cwd: Path | None = None,
     ) -> None:
         self._owned: Path | None = None
@@ -57,7 +57,7 @@ class CliRunner:
         args: Sequence[str],
         *,
         input: str | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         cwd: Path | None = None,
     ) -> CliResult:
         """`rupu *args` with `input` on stdin; `env` adds to the runner's environment for this call."""
@@ -68,7 +68,7 @@ class CliRunner:
 
         # A real process starts with no provider resting; neither does an invocation here.
         COOLDOWNS.clear()
-        overrides = {**self.env, **(env or {}), "RUPU_HOME": str(self.home)}
+        overrides: dict[str, str | None] = {**self.env, **(env or {}), "RUPU_HOME": str(self.home)}
         runner = ClickRunner()
         exit_code = 0
         exception: BaseException | None = None

@@ -115,3 +115,15 @@ def test_an_unexpected_exception_is_kept_for_the_test(project: Path) -> None:
     assert result.exit_code == 1
     # The run's task group wraps it, exactly as a real process would show in its traceback.
     assert result.exception is not None and "bug in the test double" in repr(result.exception)
+
+
+def test_env_adds_and_unsets_variables_for_one_invocation(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-test-process")
+    with CliRunner(cwd=project, env={"OPENAI_API_KEY": None}) as cli:
+        hidden = cli.invoke(["auth", "status"])
+        seen = cli.invoke(["auth", "status"], env={"OPENAI_API_KEY": "sk-given"})
+    assert "OPENAI_API_KEY" not in hidden.output
+    assert "OPENAI_API_KEY" in seen.output
+    assert os.environ["OPENAI_API_KEY"] == "sk-from-the-test-process"
