@@ -17,6 +17,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from click.testing import CliRunner as ClickRunner
+
+from rupu.cli.main import main
+from rupu.routing.cooldown import COOLDOWNS
+
 
 @dataclass(frozen=True, slots=True)
 class CliResult:
@@ -61,11 +66,6 @@ class CliRunner:
         cwd: Path | None = None,
     ) -> CliResult:
         """`rupu *args` with `input` on stdin; `env` adds to the runner's environment for this call."""
-        from click.testing import CliRunner as ClickRunner
-
-        from rupu.cli.main import main
-        from rupu.routing.cooldown import COOLDOWNS
-
         # A real process starts with no provider resting; neither does an invocation here.
         COOLDOWNS.clear()
         overrides: dict[str, str | None] = {**self.env, **(env or {}), "RUPU_HOME": str(self.home)}
