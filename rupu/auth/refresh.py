@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -28,6 +26,7 @@ from rupu.auth.files import StoreError, async_file_lock
 from rupu.auth.oauth.login import stored_from_tokens
 from rupu.auth.oauth.tokens import OAuthError, TokenSet
 from rupu.auth.stored import CredentialStore, StoredCredential
+from rupu.clock import SYSTEM_CLOCK, Clock
 from rupu.errors import CredentialError
 
 if TYPE_CHECKING:
@@ -96,8 +95,7 @@ class SsoCredentialSource:
         refresher: Refresher,
         lock_dir: Path,
         where: str,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.provider = stored.provider
         self.store = store
@@ -105,7 +103,6 @@ class SsoCredentialSource:
         self.lock_path = lock_dir / f"{stored.provider}.sso.lock"
         self.where = where
         self.clock = clock
-        self.sleep = sleep
         self._state = _shared_state(store, stored)
 
     @property
@@ -122,7 +119,7 @@ class SsoCredentialSource:
         import anyio
 
         state = self._state
-        asked_at = self.clock()
+        asked_at = self.clock.time()
         while True:
             current = state.current
             self._raise_if_dead(current)
@@ -154,7 +151,7 @@ class SsoCredentialSource:
         if forced:
             refreshed = self._state.refreshed_at
             return refreshed is None or refreshed < asked_at - FORCE_DEBOUNCE
-        return needs_refresh(current, self.clock())
+        return needs_refresh(current, self.clock.time())
 
     def _raise_if_dead(self, current: StoredCredential) -> None:
         fingerprint = current.refresh_fingerprint()
@@ -175,7 +172,7 @@ class SsoCredentialSource:
     def _adopt(self, credential: StoredCredential, *, refreshed: bool) -> None:
         self._state.current = credential
         if refreshed:
-            self._state.refreshed_at = self.clock()
+            self._state.refreshed_at = self.clock.time()
 
     async def _refresh(self, seen: StoredCredential, *, forced: bool) -> StoredCredential:
         import anyio
@@ -188,7 +185,7 @@ class SsoCredentialSource:
                     "the stored sign-in was removed while rupu was using it",
                     hint=login_hint(self.provider),
                 )
-            now = self.clock()
+            now = self.clock.time()
             # Another process (or a new sign-in) may already have replaced the tokens.
             if (
                 not latest.same_tokens(seen)
@@ -225,7 +222,7 @@ class SsoCredentialSource:
             if exc.permanent:
                 await self._remember_dead(latest, exc.error or "rejected")
                 raise self._dead_error(exc.error or "rejected") from None
-            if latest.expires_at is not None and latest.expires_at > self.clock():
+            if latest.expires_at is not None and latest.expires_at > self.clock.time():
                 self._adopt(latest, refreshed=False)
                 return latest  # still valid: use it, and try again on the next request
             raise CredentialError(
@@ -234,7 +231,7 @@ class SsoCredentialSource:
                 hint="check the network and retry; if it keeps failing, "
                 + login_hint(self.provider),
             ) from None
-        fresh = stored_from_tokens(self.provider, tokens, now=self.clock(), previous=latest)
+        fresh = stored_from_tokens(self.provider, tokens, now=self.clock.time(), previous=latest)
         try:
             await anyio.to_thread.run_sync(self.store.put, fresh)
         except StoreError as exc:
@@ -247,9 +244,6 @@ class SsoCredentialSource:
         return fresh
 
     async def _call_token_endpoint(self, refresh_token: str) -> TokenSet:
-        import anyio
-
-        pause = self.sleep or anyio.sleep
         for attempt in range(TRANSIENT_ATTEMPTS):
             self._state.token_calls += 1
             try:
@@ -257,7 +251,7 @@ class SsoCredentialSource:
             except OAuthError as exc:
                 if exc.permanent or attempt + 1 == TRANSIENT_ATTEMPTS:
                     raise
-            await pause(TRANSIENT_DELAY * (attempt + 1))
+            await self.clock.sleep(TRANSIENT_DELAY * (attempt + 1))
         raise AssertionError("unreachable")
 
     async def _remember_dead(self, latest: StoredCredential, error: str) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from rupu.auth.files import StoreError
 from rupu.auth.keyref import KeyRef, parse_key_ref, resolve_key_ref
 from rupu.auth.refresh import REFRESH_WINDOW, login_hint
 from rupu.auth.stored import CredentialStore, StoredCredential
+from rupu.clock import SYSTEM_CLOCK, Clock
 from rupu.config import LoadedConfig
 from rupu.errors import CredentialError, UsageError
 
@@ -116,7 +116,7 @@ class CredentialResolver:
     config: LoadedConfig | None = None
     interactive: bool = True
     warn: Callable[[str], None] | None = None
-    clock: Callable[[], float] = time.time
+    clock: Clock = SYSTEM_CLOCK
     lock_dir: Path | None = None
 
     @classmethod
@@ -179,7 +179,7 @@ class CredentialResolver:
         stored = self.store.get(provider, "sso") if self.store is not None else None
         if stored is None:
             return Candidate("stored-sso", "sso", where, False, "none")
-        now = self.clock()
+        now = self.clock.time()
         expired = stored.expires_at is not None and stored.expires_at <= now
         if stored.refresh_error:
             return Candidate(

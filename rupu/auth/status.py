@@ -75,7 +75,7 @@ def provider_status(resolver: CredentialResolver, provider: str) -> ProviderStat
     except StoreError as exc:
         status.problem = exc.one_line()
         return status
-    now = resolver.clock()
+    now = resolver.clock.time()
     for candidate in plan.candidates:
         if candidate.stored is not None:
             status.stored[candidate.mode] = stored_info(candidate.stored, now)

@@ -10,11 +10,11 @@ A 401 on a token that had not expired yet (revoked, or a clock off) re-mints onc
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from rupu.auth.credentials import Credential, CredentialSource
+from rupu.clock import SYSTEM_CLOCK, Clock
 from rupu.errors import AuthRejected, ConfigError, CredentialError, ProviderError
 from rupu.messages import ModelRequest, StreamEvent
 from rupu.providers.base import Provider, ProviderSetup
@@ -32,7 +32,6 @@ from rupu.providers.copilot_routes import (
 from rupu.providers.copilot_token import (
     DEFAULT_EXCHANGE_URL,
     EDITOR_HEADERS,
-    Clock,
     CopilotToken,
     CopilotTokenCache,
 )
@@ -85,7 +84,7 @@ class CopilotChatEndpoint:
 
 
 class CopilotProvider:
-    def __init__(self, setup: ProviderSetup, *, clock: Clock = time.time) -> None:
+    def __init__(self, setup: ProviderSetup, *, clock: Clock = SYSTEM_CLOCK) -> None:
         if setup.credentials is None:
             raise CredentialError(
                 setup.name,

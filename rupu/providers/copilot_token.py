@@ -11,12 +11,12 @@ when fewer than 60 s remain, and concurrent callers wait for one exchange instea
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rupu.auth.credentials import Credential, CredentialSource, Secret
+from rupu.clock import SYSTEM_CLOCK, Clock
 from rupu.errors import CredentialError, ProviderError
 from rupu.providers.http import HttpClient
 
@@ -34,8 +34,6 @@ EDITOR_HEADERS: Mapping[str, str] = {
     "user-agent": "GitHubCopilotChat/0.35.0",
 }
 GITHUB_API_VERSION = "2025-04-01"
-
-Clock = Callable[[], float]
 
 SUBSCRIPTION_STATUSES = (401, 403, 404)
 
@@ -124,7 +122,7 @@ class CopilotTokenCache:
         *,
         http: HttpClient,
         exchange_url: str = DEFAULT_EXCHANGE_URL,
-        clock: Clock = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         provider: str = "copilot",
     ) -> None:
         import anyio
@@ -144,7 +142,7 @@ class CopilotTokenCache:
         one; a caller that was beaten to it gets the new token."""
         async with self._lock:
             token = self._token
-            stale = token is None or token.remaining(self._clock()) < token.refresh_margin()
+            stale = token is None or token.remaining(self._clock.time()) < token.refresh_margin()
             if stale or (reject is not None and token is reject):
                 token = self._token = await self._exchange()
             assert token is not None
@@ -175,7 +173,7 @@ class CopilotTokenCache:
                 should_retry=exc.should_retry,
                 hint=exc.hint or "check [providers.copilot] token_exchange_url and your network",
             ) from None
-        return parse_token_response(data, now=self._clock(), provider=self.provider)
+        return parse_token_response(data, now=self._clock.time(), provider=self.provider)
 
 
 def detail_of(exc: ProviderError) -> str:

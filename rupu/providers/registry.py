@@ -7,6 +7,8 @@ run actually uses. Adding a wire dialect is one line here; adding an OpenAI-comp
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ProviderConfig
 from rupu.errors import ConfigError, did_you_mean
@@ -33,11 +35,36 @@ FACTORIES: dict[str, str] = {
     "claude-code": "rupu.providers.claude_code:create",
 }
 
-KEYLESS_KINDS = frozenset({"mock", "claude-code"})
+REGISTERED_KIND = "registered"
+KEYLESS_KINDS = frozenset({"mock", "claude-code", REGISTERED_KIND})
+
+# Provider names served by a factory given at run time (`rupu.testing.use_provider`, embedding code).
+_registered: dict[str, ProviderFactory] = {}
+
+
+@contextmanager
+def register_provider(name: str, factory: ProviderFactory) -> Iterator[None]:
+    """Serve the provider name `name` with `factory` in this process until the block ends. The name
+    needs no config entry and no credential, and shadows a built-in or declared provider."""
+    previous = _registered.get(name)
+    _registered[name] = factory
+    try:
+        yield
+    finally:
+        if previous is None:
+            _registered.pop(name, None)
+        else:
+            _registered[name] = previous
+
+
+def is_buildable(kind: str) -> bool:
+    return kind in FACTORIES or kind == REGISTERED_KIND
 
 
 def provider_kind(name: str, loaded: LoadedConfig) -> str:
     """The wire kind of a provider name, or a `ConfigError` listing the known names."""
+    if name in _registered:
+        return REGISTERED_KIND
     if name in BUILTIN_KINDS:
         return BUILTIN_KINDS[name]
     declared = loaded.config.providers.get(name)
@@ -54,7 +81,7 @@ def provider_kind(name: str, loaded: LoadedConfig) -> str:
 
 
 def known_providers(loaded: LoadedConfig) -> list[str]:
-    return sorted({*BUILTIN_PROVIDERS, *loaded.config.providers, *preset_names()})
+    return sorted({*BUILTIN_PROVIDERS, *loaded.config.providers, *preset_names(), *_registered})
 
 
 def needs_credential(kind: str, config: ProviderConfig) -> bool:
@@ -63,6 +90,8 @@ def needs_credential(kind: str, config: ProviderConfig) -> bool:
 
 
 def factory_for(kind: str, name: str) -> ProviderFactory:
+    if kind == REGISTERED_KIND and name in _registered:
+        return _registered[name]
     target = FACTORIES.get(kind)
     if target is None:
         raise ConfigError(

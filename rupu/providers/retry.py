@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from rupu.auth.credentials import Credential, CredentialSource
+from rupu.clock import SYSTEM_CLOCK
 from rupu.errors import AuthRejected, ProviderError
 from rupu.messages import RateLimitObserved, RetryScheduled, StreamEvent
 
@@ -43,17 +44,11 @@ class RetryPolicy:
         return nominal * (0.75 + 0.25 * rng())
 
 
-async def _default_sleep(seconds: float) -> None:
-    import anyio
-
-    await anyio.sleep(seconds)
-
-
 async def stream_with_retries(
     attempt: Callable[[], AsyncIterator[StreamEvent]],
     policy: RetryPolicy,
     *,
-    sleep: Sleep = _default_sleep,
+    sleep: Sleep = SYSTEM_CLOCK.sleep,
 ) -> AsyncIterator[StreamEvent]:
     retries = 0
     while True:

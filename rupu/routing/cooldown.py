@@ -5,17 +5,15 @@ rate-limit reset headers, else `[routing] cooldown_secs`). While it cools, route
 every concurrent step hitting it again. Keys are `provider@base_url/model` (`Candidate.key`): two
 endpoints that share a provider name (a gateway, a test server) never cool each other, and since
 providers limit per model, a fallback to another model of the same provider stays open. The clock is
-injectable.
+injectable (`rupu.clock.Clock`).
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-Clock = Callable[[], float]
+from rupu.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,14 +23,14 @@ class Cooldown:
 
 
 class CooldownRegistry:
-    def __init__(self, clock: Clock = time.time) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self.clock = clock
         self._entries: dict[str, Cooldown] = {}
         self._lock = threading.Lock()
 
     def cool_down(self, key: str, seconds: float, reason: str) -> Cooldown:
         """Rest `key` for `seconds` from now; an existing, later cooldown is kept."""
-        until = self.clock() + max(seconds, 0.0)
+        until = self.clock.time() + max(seconds, 0.0)
         with self._lock:
             current = self._entries.get(key)
             if current is None or current.until < until:
@@ -45,7 +43,7 @@ class CooldownRegistry:
             entry = self._entries.get(key)
             if entry is None:
                 return 0.0
-            left = entry.until - self.clock()
+            left = entry.until - self.clock.time()
             if left <= 0:
                 del self._entries[key]
                 return 0.0

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from rupu.auth.credentials import AuthMode, CredentialSource
+from rupu.clock import SYSTEM_CLOCK
 from rupu.config import ProviderConfig
 from rupu.errors import ProviderError, RateLimited
 from rupu.messages import FailedOver, ModelRequest, RetryScheduled, StreamEvent
@@ -67,12 +68,6 @@ def fails_over(exc: ProviderError) -> bool:
     return action_for(classify(exc)) == "failover"
 
 
-async def _default_sleep(seconds: float) -> None:
-    import anyio
-
-    await anyio.sleep(seconds)
-
-
 class FallbackProvider:
     def __init__(
         self,
@@ -92,7 +87,7 @@ class FallbackProvider:
         self._retry = retry or RetryPolicy()
         self._settings = settings or RoutingConfig()
         self._cooldowns = cooldowns
-        self._sleep = sleep or _default_sleep
+        self._sleep = sleep or SYSTEM_CLOCK.sleep
         self._providers: dict[int, Provider] = {}
 
     def _provider(self, index: int) -> Provider:

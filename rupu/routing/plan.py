@@ -16,9 +16,9 @@ from rupu.errors import ConfigError, CredentialError
 from rupu.providers.base import Provider, ProviderSetup
 from rupu.providers.claude_code_stream import CLI_LOGIN
 from rupu.providers.registry import (
-    FACTORIES,
     build_provider,
     factory_for,
+    is_buildable,
     needs_credential,
     provider_kind,
 )
@@ -106,7 +106,7 @@ def unavailable_reason(
         candidate = make_candidate(name, model, loaded, env, resolver=resolver)
     except (ConfigError, CredentialError) as exc:
         return exc.one_line()
-    if candidate.kind not in FACTORIES:
+    if not is_buildable(candidate.kind):
         return f"provider kind '{candidate.kind}' is not available in this build"
     if candidate.kind == "claude-code":
         from rupu.providers.claude_code import find_command

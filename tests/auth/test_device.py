@@ -13,20 +13,8 @@ from rupu.auth.oauth.endpoints import OAuthProfile, oauth_profile
 from rupu.auth.oauth.tokens import DeviceCode, OAuthError, TokenClient
 from rupu.config import OAuthEndpoints
 from rupu.errors import ConfigError, UsageError
+from rupu.testing import FakeClock
 from tests.servers.oauth import Fault, OAuthServer
-
-
-class VirtualTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def device_profile(server: OAuthServer) -> OAuthProfile:
@@ -41,14 +29,14 @@ def device_profile(server: OAuthServer) -> OAuthProfile:
 
 
 async def run(
-    server: OAuthServer, time: VirtualTime, stats: DevicePollStats
+    server: OAuthServer, time: FakeClock, stats: DevicePollStats
 ) -> tuple[str, list[DeviceCode]]:
     shown: list[DeviceCode] = []
     tokens = await device_sign_in(
         TokenClient(device_profile(server)),
         show_code=shown.append,
         sleep=time.sleep,
-        clock=time.clock,
+        clock=time.time,
         stats=stats,
     )
     return tokens.access_token.reveal(), shown
@@ -56,7 +44,7 @@ async def run(
 
 @pytest.mark.anyio
 async def test_pending_then_approved() -> None:
-    time, stats = VirtualTime(), DevicePollStats()
+    time, stats = FakeClock(0.0), DevicePollStats()
     with OAuthServer(device_interval=5) as server:
         server.device_script.extend(["pending", "pending", "approve"])
         token, shown = await run(server, time, stats)
@@ -67,7 +55,7 @@ async def test_pending_then_approved() -> None:
 @pytest.mark.anyio
 async def test_slow_down_adds_five_seconds_for_every_later_poll() -> None:
     """O13 / G15: the server's new interval (5 + 5) or +5 s, whichever is larger, and it sticks."""
-    time, stats = VirtualTime(), DevicePollStats()
+    time, stats = FakeClock(0.0), DevicePollStats()
     with OAuthServer(device_interval=5, device_expires_in=900) as server:
         server.device_script.extend(
             ["pending", "slow_down", "pending", "slow_down", "pending", "approve"]
@@ -80,7 +68,7 @@ async def test_slow_down_adds_five_seconds_for_every_later_poll() -> None:
 @pytest.mark.anyio
 async def test_missing_interval_means_five_seconds() -> None:
     """O14."""
-    time, stats = VirtualTime(), DevicePollStats()
+    time, stats = FakeClock(0.0), DevicePollStats()
     with OAuthServer(device_interval=None) as server:
         server.device_script.extend(["pending", "slow_down", "approve"])
         await run(server, time, stats)
@@ -98,7 +86,7 @@ async def test_missing_interval_means_five_seconds() -> None:
 )
 async def test_terminal_errors_stop_polling(step: str, message: str) -> None:
     """O15, O16, O17: one clear message, and not one poll after a terminal error."""
-    time, stats = VirtualTime(), DevicePollStats()
+    time, stats = FakeClock(0.0), DevicePollStats()
     with OAuthServer(device_interval=1) as server:
         server.device_script.extend(["pending", step, "approve"])
         with pytest.raises(OAuthError) as caught:
@@ -111,7 +99,7 @@ async def test_terminal_errors_stop_polling(step: str, message: str) -> None:
 @pytest.mark.anyio
 async def test_polling_is_bounded_by_expires_in() -> None:
     """O18 / G15: polls <= ceil(expires_in / interval) + 1, then 'expired'."""
-    time, stats = VirtualTime(), DevicePollStats()
+    time, stats = FakeClock(0.0), DevicePollStats()
     with OAuthServer(device_interval=5, device_expires_in=60) as server:
         server.device_script.extend(["pending"] * 1000)
         with pytest.raises(OAuthError, match="expired"):
@@ -123,7 +111,7 @@ async def test_polling_is_bounded_by_expires_in() -> None:
 @pytest.mark.anyio
 async def test_form_encoded_errors_with_http_200_are_errors() -> None:
     """O11: GitHub-style answers: the error is in the body whatever the status and encoding."""
-    time, stats = VirtualTime(), DevicePollStats()
+    time, stats = FakeClock(0.0), DevicePollStats()
     with OAuthServer(device_interval=1) as server:
         server.faults.append(Fault(200, {"error": "access_denied"}, form=True))
         with pytest.raises(OAuthError, match="denied"):

@@ -18,21 +18,10 @@ from rupu.auth.oauth.tokens import TokenClient
 from rupu.auth.refresh import SsoCredentialSource
 from rupu.auth.stored import StoredCredential
 from rupu.errors import CredentialError
+from rupu.testing import FakeClock
 from tests.servers.oauth import Fault, OAuthServer
 
 T0 = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def no_sleep(seconds: float) -> None:
-    await anyio.lowlevel.checkpoint()
 
 
 def sign_in(
@@ -67,7 +56,6 @@ def source(
         lock_dir=tmp_path / "locks",
         where="auth.json",
         clock=clock,
-        sleep=no_sleep,
     )
 
 
@@ -81,7 +69,7 @@ def store(tmp_path: Path) -> FileStore:
 async def test_refreshes_if_and_only_if_less_than_60_seconds_remain(
     tmp_path: Path, store: FileStore, left: float, refreshes: int
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     with OAuthServer(expires_in=3600) as server:
         old = sign_in(server, store, clock, left=left)
         credential = await source(server, store, clock, tmp_path).get()
@@ -101,7 +89,7 @@ async def test_concurrent_users_make_exactly_one_token_call(
 ) -> None:
     """G1 / X1: a token with 30 s left, N concurrent users, one token call, nobody gets the old
     (about to expire) token."""
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     results: list[Credential] = []
     with OAuthServer(expires_in=3600) as server:
         server.token_delay = 0.2
@@ -131,7 +119,7 @@ async def test_failed_leader_releases_every_waiter_and_the_next_call_retries(
     tmp_path: Path, store: FileStore
 ) -> None:
     """X2: the token is already expired and the server fails; all waiters get the error."""
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     errors: list[str] = []
     with OAuthServer() as server:
         server.token_delay = 0.1
@@ -163,7 +151,7 @@ async def test_leader_cancelled_while_waiting_for_the_lock_lets_a_waiter_take_ov
     tmp_path: Path, store: FileStore
 ) -> None:
     """X3: the leader is cancelled before it sent anything; a waiter refreshes instead."""
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     with OAuthServer() as server:
         sign_in(server, store, clock, left=10)
         got: list[Credential] = []
@@ -196,7 +184,7 @@ async def test_leader_cancelled_mid_request_still_stores_the_rotated_token(
 ) -> None:
     """X3 once the request is out: the refresh completes (shielded) and is saved, so the rotated
     refresh token is never lost and never reused."""
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     with OAuthServer() as server:
         server.token_delay = 0.3
         sign_in(server, store, clock, left=10)
@@ -228,7 +216,7 @@ async def test_leader_cancelled_mid_request_still_stores_the_rotated_token(
 async def test_rotated_refresh_token_is_saved_and_a_missing_one_is_kept(
     tmp_path: Path, store: FileStore
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     with OAuthServer(rotate=True) as server:
         old = sign_in(server, store, clock, left=0)
         await source(server, store, clock, tmp_path).get()
@@ -249,7 +237,7 @@ async def test_invalid_grant_is_permanent_remembered_and_never_falls_back(
 ) -> None:
     """O22 / G20: one call, a sign-in-again message, then no more calls until the credentials
     change, in this process and in the next one (the failure is stored)."""
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     with OAuthServer() as server:
         server.faults.append(
             Fault(
@@ -287,7 +275,7 @@ async def test_transient_failure_keeps_a_still_valid_token_then_errors_once_expi
     tmp_path: Path, store: FileStore
 ) -> None:
     """O23."""
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     with OAuthServer() as server:
         old = sign_in(server, store, clock, left=30)
         server.faults.extend([Fault(500, "upstream broke")] * 2)
@@ -307,7 +295,7 @@ async def test_transient_failure_keeps_a_still_valid_token_then_errors_once_expi
 async def test_force_refresh_after_a_401_refreshes_once(tmp_path: Path, store: FileStore) -> None:
     """O24: a fresh-looking token the API rejected; a second forced call right after does not
     refresh again (the provider then reports the 401)."""
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     with OAuthServer() as server:
         old = sign_in(server, store, clock, left=3000)
         one = source(server, store, clock, tmp_path)
@@ -333,7 +321,7 @@ async def test_second_process_finds_the_token_already_rotated_and_skips(
     tmp_path: Path, store: FileStore
 ) -> None:
     """X4 / O28: B re-reads under the lock, adopts A's rotated token, makes no call."""
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     with OAuthServer() as server:
         sign_in(server, store, clock, left=10)
         process_b = source(server, OtherProcess(store.path), clock, tmp_path)
@@ -347,7 +335,7 @@ async def test_second_process_finds_the_token_already_rotated_and_skips(
 async def test_no_refresh_token_or_removed_credential_asks_to_sign_in(
     tmp_path: Path, store: FileStore
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     with OAuthServer() as server:
         signed = sign_in(server, store, clock, left=5)
         store.put(signed.model_copy(update={"refresh_token": None}))
@@ -370,7 +358,7 @@ class ReadOnlyStore(FileStore):
 
 @pytest.mark.anyio
 async def test_refreshed_but_unsaved_is_an_error_not_a_silent_success(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0, advance_on_sleep=False)
     writable = FileStore(tmp_path / "auth.json")
     with OAuthServer() as server:
         sign_in(server, writable, clock, left=5)

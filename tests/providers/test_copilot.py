@@ -9,9 +9,10 @@ from rupu.errors import CredentialError, ProviderError
 from rupu.messages import Message, ModelRequest, ToolCallPart, ToolResultPart
 from rupu.providers.copilot import CopilotBearerSource, CopilotProvider
 from rupu.providers.registry import FACTORIES, factory_for
+from rupu.testing import FakeClock
 from tests.providers.copilot_setup import GITHUB_TOKEN, ask, complete, open_copilot
 from tests.servers.base import Reply
-from tests.servers.copilot import CopilotServer, FakeClock, github_error
+from tests.servers.copilot import CopilotServer, github_error
 from tests.servers.openai_chat import completion, stream_reply, text_stream, usage
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
+from rupu.testing import FakeClock
 from tests.providers.copilot_setup import GITHUB_TOKEN, ask, complete, open_copilot
 from tests.servers import anthropic as anthropic_server
 from tests.servers import openai_responses as responses_server
 from tests.servers.anthropic_validate import validate_body as validate_messages_body
 from tests.servers.anthropic_validate import validate_with_sdk
 from tests.servers.base import LoopbackServer, RecordedRequest, ValidationFailed
-from tests.servers.copilot import EDITOR_HEADERS, CopilotServer, FakeClock
+from tests.servers.copilot import EDITOR_HEADERS, CopilotServer
 
 
 class CopilotGateway(LoopbackServer):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import httpx
 import openai
 
-from tests.servers.copilot import CopilotServer, FakeClock
+from rupu.testing import FakeClock
+from tests.servers.copilot import CopilotServer
 from tests.servers.openai_chat import stream_reply, text_stream, usage
 
 EDITOR = {
@@ -50,5 +51,5 @@ def test_openai_sdk_streams_from_the_copilot_chat_route() -> None:
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hi there"
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.prompt_tokens == 9
-    assert grant["expires_at"] == int(server.clock()) + int(server.lifetime)
+    assert grant["expires_at"] == int(server.clock.time()) + int(server.lifetime)
     assert server.requests[0].path == "/chat/completions"

@@ -23,8 +23,9 @@ from rupu.providers.copilot_routes import (
     route_for,
 )
 from rupu.providers.retry import RetryPolicy
+from rupu.testing import FakeClock
 from tests.providers.copilot_setup import no_sleep, open_copilot
-from tests.servers.copilot import CopilotServer, FakeClock
+from tests.servers.copilot import CopilotServer
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,10 @@ from rupu.providers.copilot_token import (
     token_fields,
 )
 from rupu.providers.http import HttpClient
+from rupu.testing import FakeClock
 from tests.providers.copilot_setup import GITHUB_TOKEN, github_credential
 from tests.servers.base import Reply
-from tests.servers.copilot import CopilotServer, FakeClock, github_error, no_copilot_reply
+from tests.servers.copilot import CopilotServer, github_error, no_copilot_reply
 
 
 @asynccontextmanager

@@ -11,6 +11,7 @@ from rupu.providers.http import error_from_response
 from rupu.providers.ratelimit import parse_duration, reset_after
 from rupu.routing.classify import ErrorClass, action_for, advice, classify
 from rupu.routing.cooldown import CooldownRegistry
+from rupu.testing import FakeClock
 
 
 def err(status: int | None, error_type: str | None = None, message: str = "x") -> ProviderError:
@@ -134,17 +135,17 @@ def test_reset_formats() -> None:
 
 
 def test_cooldown_registry_with_an_injected_clock() -> None:
-    now = [1000.0]
-    registry = CooldownRegistry(clock=lambda: now[0])
+    clock = FakeClock(1000.0)
+    registry = CooldownRegistry(clock=clock)
     registry.cool_down("groq@x", 30, "HTTP 429 rate limit")
     assert registry.remaining("groq@x") == 30
     registry.cool_down("groq@x", 10, "shorter")  # a shorter cooldown never cuts a longer one
     assert registry.remaining("groq@x") == 30
     assert registry.remaining("groq@y") == 0
-    now[0] += 29.5
+    clock.advance(29.5)
     entry = registry.entry("groq@x")
     assert entry is not None and entry.reason == "HTTP 429 rate limit"
-    now[0] += 0.5
+    clock.advance(0.5)
     assert registry.remaining("groq@x") == 0 and registry.entry("groq@x") is None
 
 

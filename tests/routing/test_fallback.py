@@ -19,6 +19,7 @@ from rupu.providers.base import TurnBuilder
 from rupu.routing.cooldown import CooldownRegistry
 from rupu.routing.fallback import FallbackProvider
 from rupu.routing.plan import Route, build_route_provider, route_for_target
+from rupu.testing import FakeClock
 from tests.conftest import Workspace
 from tests.servers.openai_chat import (
     ChatCompletionsServer,
@@ -32,36 +33,29 @@ ENV = {"RUPU_PRIMARY_API_KEY": "kp", "RUPU_SECONDARY_API_KEY": "ks"}
 LIMITED = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "30s"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Rig:
     primary: ChatCompletionsServer
     secondary: ChatCompletionsServer
     loaded: LoadedConfig
-    clock: Clock = field(default_factory=Clock)
-    sleeps: list[float] = field(default_factory=list)
+    # Waits are recorded, not slept, and do not move the clock: tests move it by hand.
+    clock: FakeClock = field(default_factory=lambda: FakeClock(1_000_000.0, advance_on_sleep=False))
     cooldowns: CooldownRegistry = field(init=False)
 
     def __post_init__(self) -> None:
         self.cooldowns = CooldownRegistry(clock=self.clock)
+
+    @property
+    def sleeps(self) -> list[float]:
+        return self.clock.sleeps
 
     def route(self, fallbacks: tuple[str, ...] = ("secondary:m2",)) -> Route:
         target = RunTarget("primary", "openai-compatible", "m1")
         return route_for_target(target, self.loaded, ENV, fallbacks=fallbacks)
 
     def provider(self, fallbacks: tuple[str, ...] = ("secondary:m2",)) -> FallbackProvider:
-        async def sleep(seconds: float) -> None:
-            self.sleeps.append(seconds)
-
         return build_route_provider(
-            self.route(fallbacks), self.loaded, cooldowns=self.cooldowns, sleep=sleep
+            self.route(fallbacks), self.loaded, cooldowns=self.cooldowns, sleep=self.clock.sleep
         )
 
     def primary_key(self) -> str:

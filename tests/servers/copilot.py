@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from rupu.clock import SYSTEM_CLOCK, Clock
 from tests.servers.base import RecordedRequest, Reply, ValidationFailed
 from tests.servers.openai_chat import ChatCompletionsServer
 
@@ -37,16 +36,6 @@ DEFAULT_MODELS: list[dict[str, Any]] = [
     {"id": "gemini-2.5-pro", "supported_endpoints": ["/chat/completions"], "policy": "disabled"},
     {"id": "text-embedding-3-small", "type": "embeddings"},
 ]
-
-
-class FakeClock:
-    """A clock tests move by hand; the server and rupu's token cache both read it."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def model_entry(spec: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +86,7 @@ class CopilotServer(ChatCompletionsServer):
         *,
         github_token: str = "ghp_test_github_token",
         lifetime: float = 1800.0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         api_prefix: str = "",
         models: list[dict[str, Any]] | None = None,
     ) -> None:
@@ -168,7 +157,7 @@ class CopilotServer(ChatCompletionsServer):
 
     def mint(self) -> Reply:
         number = len(self.issued) + 1
-        expires_at = int(self.clock() + self.lifetime)
+        expires_at = int(self.clock.time() + self.lifetime)
         token = (
             f"tid=test-{number};exp={expires_at};sku=copilot_for_business_seat;"
             f"proxy-ep=proxy.business.githubcopilot.com;8kp=1:cpt-canary-{number}-{secrets.token_hex(6)}"
@@ -200,7 +189,7 @@ class CopilotServer(ChatCompletionsServer):
             and expires_at is not None
             and token not in self.revoked
             and not self.refuse_all_tokens
-            and self.clock() < expires_at
+            and self.clock.time() < expires_at
         )
 
     def validate_api_headers(self, recorded: RecordedRequest) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +15,10 @@ import anyio
 from rupu.agents.loop import RunTarget
 from rupu.config import load_config
 from rupu.errors import ProviderError
-from rupu.messages import (
-    ModelRequest,
-    ResponseFinished,
-    ResponseStarted,
-    StreamEvent,
-    TextDelta,
-    TextPart,
-    Usage,
-    UsageReported,
-)
+from rupu.messages import ModelRequest, TextPart, Usage
 from rupu.paths import Paths
 from rupu.providers.failures import provider_error
+from rupu.testing import FunctionProvider, Turn
 from rupu.workflows.catalog import load_reference
 from rupu.workflows.engine import Engine, Execution
 from rupu.workflows.plan import Overrides
@@ -45,25 +37,24 @@ class Answer:
 Respond = Callable[[str, ModelRequest], Answer]
 
 
-@dataclass
-class FakeProvider:
-    """The `Provider` protocol, answering from `respond(prompt, request)`; it measures how many
-    requests are in flight and which were cancelled."""
+class FakeProvider(FunctionProvider):
+    """A `FunctionProvider` answering from `respond(prompt, request)`; it measures how many requests
+    are in flight and which were cancelled."""
 
-    name: str
-    respond: Respond = lambda prompt, request: Answer(f"done: {prompt}")
-    prompts: list[str] = field(default_factory=list)
-    requests: list[ModelRequest] = field(default_factory=list)
-    in_flight: int = 0
-    max_in_flight: int = 0
-    cancelled: list[str] = field(default_factory=list)
-    closed: bool = False
+    def __init__(
+        self, name: str, respond: Respond = lambda prompt, request: Answer(f"done: {prompt}")
+    ) -> None:
+        super().__init__(self._answer, name=name)
+        self.respond = respond
+        self.prompts: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.cancelled: list[str] = []
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    async def _answer(self, request: ModelRequest) -> Turn:
         last = request.messages[-1]
         prompt = "".join(p.text for p in last.parts if isinstance(p, TextPart))
         self.prompts.append(prompt)
-        self.requests.append(replace(request, messages=list(request.messages)))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -72,18 +63,12 @@ class FakeProvider:
                 await anyio.sleep(answer.delay)
             if answer.error is not None:
                 raise answer.error
-            yield ResponseStarted(model=request.model, request_id=None)
-            yield TextDelta(answer.text)
-            yield UsageReported(Usage(input_tokens=3, output_tokens=2, reported=True))
-            yield ResponseFinished("end_turn", "stop")
+            return Turn(answer.text, usage=Usage(input_tokens=3, output_tokens=2, reported=True))
         except anyio.get_cancelled_exc_class():
             self.cancelled.append(prompt)
             raise
         finally:
             self.in_flight -= 1
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 def boom(message: str = "boom", *, status: int = 500) -> ProviderError:

@@ -12,6 +12,7 @@ import pytest
 from rupu.agents.loop import RunTarget
 from rupu.agents.spec import AgentSpec
 from rupu.messages import AssistantTurn, Message, ToolSpec
+from rupu.testing import FakeClock
 from rupu.transcripts import TranscriptWriter
 from tests.conftest import Workspace
 from tests.workflows.helpers import (
@@ -199,14 +200,12 @@ steps:
         calls.append(1)
         return Answer(delay=5) if len(calls) < 3 else Answer("third time")
 
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
+    clock = FakeClock()
+    slept = clock.sleeps
 
     recorder = Recorder()
     fake = FakeProvider("mock", respond)
-    outcome = await run(start(make_engine(workspace, {"mock": fake}, sleep=sleep)), recorder)
+    outcome = await run(start(make_engine(workspace, {"mock": fake}, sleep=clock.sleep)), recorder)
     assert outcome.status == "succeeded"
     assert outcome.outputs == {"slow": "third time"}
     assert slept == [1.0, 2.0]
