@@ -40,7 +40,7 @@ SECRET_SETTINGS = frozenset({"api_key", "client_secret", "refresh_token", "acces
 
 def provider_key_vars(config: LoadedConfig | None) -> tuple[str, ...]:
     """Every environment variable rupu may read a provider key from."""
-    from rupu.providers.presets import load_presets
+    from rupu.config.presets import load_presets
 
     names: list[str] = [var for group in BUILTIN_KEY_VARS.values() for var in group]
     for preset in load_presets().values():

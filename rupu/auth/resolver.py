@@ -65,7 +65,7 @@ def custom_key_var(provider: str) -> str:
 def key_vars(provider: str) -> tuple[str, ...]:
     if provider in BUILTIN_KEY_VARS:
         return BUILTIN_KEY_VARS[provider]
-    from rupu.providers.presets import preset_key_vars
+    from rupu.config.presets import preset_key_vars
 
     return (*preset_key_vars(provider), custom_key_var(provider))
 

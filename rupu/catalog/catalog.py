@@ -161,7 +161,7 @@ class ModelCatalog:
         baked = self.baked(provider)
         if baked is not None:
             return baked.open
-        from rupu.providers.presets import is_preset
+        from rupu.config.presets import is_preset
 
         return not is_preset(provider) or bool(self.loaded.provider(provider).keyless)
 

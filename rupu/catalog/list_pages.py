@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from rupu import __version__
 from rupu.auth.credentials import Credential
 from rupu.catalog.schema import LiveModel
 from rupu.errors import CredentialError, ProviderError
+from rupu.version import __version__
 
 ANTHROPIC_VERSION = "2023-06-01"
 CODEX_CLIENT_VERSION = "0.150.0"

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from rupu import __version__
+from rupu.version import __version__
 
 # name -> (module, attribute, one-line help). Help text lives here so listing commands imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {

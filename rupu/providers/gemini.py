@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 import orjson
 
-from rupu import __version__
 from rupu.auth.credentials import Credential
 from rupu.errors import ConfigError, CredentialError, ProviderError
 from rupu.messages import ModelRequest, RateLimitObserved, StreamEvent
@@ -48,6 +47,7 @@ from rupu.providers.http import (
 )
 from rupu.providers.retry import stream_with_retries, with_fresh_credential_on_401
 from rupu.providers.sse_data import SSEDataSplitter
+from rupu.version import __version__
 
 if TYPE_CHECKING:
     import httpx

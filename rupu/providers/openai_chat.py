@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from rupu import __version__
 from rupu.errors import ConfigError, ProviderError
 from rupu.messages import (
     Message,
@@ -41,6 +40,7 @@ from rupu.providers.http import (
     request_id_of,
 )
 from rupu.providers.retry import stream_with_retries
+from rupu.version import __version__
 
 FINISH_REASONS: dict[str, StopReason] = {
     "stop": "end_turn",

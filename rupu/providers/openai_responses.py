@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from rupu import __version__
 from rupu.auth.credentials import Credential, CredentialSource
 from rupu.auth.jwt import account_id_of
 from rupu.errors import ConfigError, CredentialError, ProviderError
@@ -42,6 +41,7 @@ from rupu.providers.openai_responses_encode import (
 )
 from rupu.providers.retry import stream_with_retries, with_fresh_credential_on_401
 from rupu.providers.sse_data import SSEDataSplitter
+from rupu.version import __version__
 
 if TYPE_CHECKING:
     import httpx

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 from rupu.auth.credentials import AuthMode, CredentialSource
 from rupu.config import ProviderConfig
+from rupu.config.routing import RoutingConfig
 from rupu.errors import ProviderError
 from rupu.messages import FailedOver, ModelRequest, RetryScheduled, StreamEvent
 from rupu.providers.base import Provider
 from rupu.providers.retry import RetryPolicy, Sleep
 from rupu.routing.classify import ErrorClass, action_for, advice, classify, describe
 from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
-from rupu.routing.settings import RoutingConfig
 
 NOT_FAILED_OVER: dict[str, str] = {
     "quota": "quota and billing need your action",

@@ -63,7 +63,7 @@ def make_candidate(
     """A provider ready to build: kind, effective config (base_url filled from the environment),
     model and credential. Raises `ConfigError`/`CredentialError` when it cannot be used. Without a
     `resolver`, only the environment is looked at (tests); commands pass the store-backed one."""
-    from rupu.providers.presets import expand_base_url
+    from rupu.config.presets import expand_base_url
 
     kind = provider_kind(name, loaded)
     config = loaded.provider(name)

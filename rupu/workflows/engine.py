@@ -22,9 +22,10 @@ from rupu.workflows.catalog import AgentLookup, root_for
 from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.plan import Overrides, Plan, build_plan
+from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import Observer, RunOutcome
 from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
-from rupu.workflows.store import RunRecord, RunStore, read_events, repair_jsonl
+from rupu.workflows.store import RunRecord, RunStore, repair_jsonl
 from rupu.workflows.units import ToolboxOpener
 
 FINISHED = frozenset({"succeeded"})

@@ -8,11 +8,12 @@ import pytest
 
 from rupu.agents.loop import RunTarget
 from rupu.config import load_config
+from rupu.config.chat_compat import ChatCompat
 from rupu.errors import ConfigError, ProviderError
 from rupu.messages import Message, ModelRequest, ToolSpec
 from rupu.paths import Paths
 from rupu.providers.base import TurnBuilder
-from rupu.providers.chat_compat import ChatCompat, apply_compat, chat_url
+from rupu.providers.chat_compat import apply_compat, chat_url
 from rupu.providers.http import HttpSettings
 from rupu.providers.openai_chat import encode_request
 from rupu.providers.registry import factory_for, provider_kind

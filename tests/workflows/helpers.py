@@ -29,8 +29,8 @@ from rupu.paths import Paths
 from rupu.workflows.catalog import load_reference
 from rupu.workflows.engine import Engine, Execution
 from rupu.workflows.plan import Overrides
+from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import Observer, RunOutcome
-from rupu.workflows.store import read_events
 from tests.conftest import Workspace
 
 
