@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rupu.catalog.pricing import ZERO, apply_override
-from rupu.catalog.schema import (
+from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ModelPrice, toml_line_finder
+from rupu.errors import ConfigError, Location, did_you_mean
+from rupu.modeldata.schema import (
     Capabilities,
     LiveCache,
     ModelInfo,
@@ -21,8 +23,6 @@ from rupu.catalog.schema import (
     load_baked,
     read_live,
 )
-from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ModelPrice, toml_line_finder
-from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.paths import Paths
 
 Source = Literal["custom", "live", "baked-in"]

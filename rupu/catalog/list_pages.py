@@ -10,8 +10,8 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from rupu.auth.credentials import Credential
-from rupu.catalog.schema import LiveModel
 from rupu.errors import CredentialError, ProviderError
+from rupu.modeldata.schema import LiveModel
 from rupu.version import __version__
 
 ANTHROPIC_VERSION = "2023-06-01"

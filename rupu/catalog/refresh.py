@@ -12,9 +12,9 @@ from typing import Literal
 
 from rupu.auth.credentials import CredentialSource
 from rupu.catalog.listing import LISTERS, ModelLister, PageRequest, lister_for
-from rupu.catalog.schema import LiveCache, LiveModel, write_live
 from rupu.config import LoadedConfig, ProviderConfig
 from rupu.errors import CredentialError, ProviderError, RupuError
+from rupu.modeldata.schema import LiveCache, LiveModel, write_live
 from rupu.paths import Paths
 from rupu.providers.http import HttpClient, HttpSettings
 from rupu.providers.registry import provider_kind

@@ -82,7 +82,7 @@ def show_agent(app: AppContext, name: str) -> None:
     """An agent's settings (each with where it came from and whether that scope is trusted) and its
     system prompt."""
     from rupu.agents.catalog import resolve_agent
-    from rupu.provenance import Provenance
+    from rupu.workflows.provenance import Provenance
 
     spec = resolve_agent(name, app.paths)
     provenance = Provenance(app.paths)

@@ -14,7 +14,7 @@ from rupu.paths import Paths
 
 if TYPE_CHECKING:
     from rupu.agents.spec import AgentSpec
-    from rupu.trust_check import Finding, TrustGate
+    from rupu.agents.trust_gate import Finding, TrustGate
 
 
 @dataclass(slots=True)
@@ -71,7 +71,7 @@ class AppContext:
     def _findings(
         self, agents: Iterable[AgentSpec], *, mode_flag: str | None = None
     ) -> list[Finding]:
-        from rupu.trust_check import agent_findings, config_findings
+        from rupu.agents.trust_gate import agent_findings, config_findings
 
         _ = self.config  # a broken file is reported as such first, not as a trust problem
         findings: list[Finding] = config_findings(self.paths, self._has_credential)
@@ -83,7 +83,7 @@ class AppContext:
         return findings
 
     def trust_gate(self) -> TrustGate:
-        from rupu.trust_check import TrustGate
+        from rupu.agents.trust_gate import TrustGate
 
         if self._gate is None:
             interactive = sys.stdin.isatty() and sys.stderr.isatty()

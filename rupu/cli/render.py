@@ -14,7 +14,8 @@ import orjson
 from rupu.messages import StreamEvent
 
 if TYPE_CHECKING:
-    from rupu.agents.loop import AgentResult, RunTarget
+    from rupu.agents.loop import AgentResult
+    from rupu.routing.target import RunTarget
 
 DIM, ITALIC, RESET = "\x1b[2m", "\x1b[3m", "\x1b[0m"
 

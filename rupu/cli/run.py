@@ -14,13 +14,14 @@ from rupu.cli.context import AppContext
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from rupu.agents.loop import AgentResult, AgentRun, RunTarget
+    from rupu.agents.loop import AgentResult, AgentRun
     from rupu.agents.spec import AgentSpec
     from rupu.auth.known import KnownSecrets
     from rupu.cli.render import RunRenderer
     from rupu.providers.base import Provider
     from rupu.routing.checks import PriceOf
     from rupu.routing.plan import Route
+    from rupu.routing.target import RunTarget
     from rupu.tools.setup import ToolSetup
 
 

@@ -164,10 +164,10 @@ def show_workflow(
 ) -> None:
     """A workflow's inputs, steps and graph, with each step's resolved provider and model."""
     from rupu.cli.workflow_show import describe_plan, print_plan
-    from rupu.provenance import Provenance, workflow_origins
     from rupu.workflows.catalog import load_reference
     from rupu.workflows.engine import plan_workflow
     from rupu.workflows.plan import Overrides
+    from rupu.workflows.provenance import Provenance, workflow_origins
 
     loaded = load_reference(reference, app.paths)
     plan = plan_workflow(

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from rupu.provenance import Origin
 from rupu.workflows.plan import Plan, PlannedStep
+from rupu.workflows.provenance import Origin
 from rupu.workflows.store import RunLock, RunRecord
 
 Origins = dict[tuple[str, str | None], dict[str, Origin]]

@@ -7,8 +7,6 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rupu.agents.loop import RunTarget, catalog_default, resolve_target
-from rupu.agents.spec import AgentSpec
 from rupu.auth.credentials import AuthMode
 from rupu.auth.resolver import CredentialResolver
 from rupu.config import LoadedConfig, ProviderConfig
@@ -25,6 +23,7 @@ from rupu.providers.registry import (
 from rupu.providers.retry import RetryPolicy, Sleep
 from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
 from rupu.routing.fallback import Candidate, FallbackProvider
+from rupu.routing.target import RoutedAgent, RunTarget, catalog_default, resolve_target
 from rupu.routing.tiers import TIER_PREFIX, is_tier, parse_entry, tier_entries
 
 # Service tiers per wire kind; openai-compatible endpoints declare theirs in `compat.service_tiers`.
@@ -117,7 +116,7 @@ def unavailable_reason(
 
 
 def resolve_route(
-    spec: AgentSpec,
+    spec: RoutedAgent,
     loaded: LoadedConfig,
     env: Mapping[str, str],
     *,

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rupu.agents.loop import RunTarget, resolve_target
 from rupu.agents.spec import AgentSpec
 from rupu.auth.credentials import AuthMode
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location
+from rupu.routing.target import RunTarget, resolve_target
 from rupu.workflows.catalog import AgentLookup
 from rupu.workflows.inputs import resolve_inputs
 from rupu.workflows.loader import LoadedWorkflow

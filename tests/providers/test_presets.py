@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from rupu.agents.loop import RunTarget
 from rupu.config import ProviderConfig, load_config, with_preset
 from rupu.config.presets import (
     expand_base_url,
@@ -22,6 +21,7 @@ from rupu.providers.base import TurnBuilder
 from rupu.providers.registry import known_providers, provider_kind
 from rupu.routing.cooldown import CooldownRegistry
 from rupu.routing.plan import build_route_provider, route_for_target
+from rupu.routing.target import RunTarget
 from tests.conftest import Workspace
 from tests.servers.openai_chat import ChatCompletionsServer, stream_reply, text_stream, usage
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import anyio
 
-from rupu.agents.loop import RunTarget
 from rupu.config import load_config
 from rupu.errors import ProviderError
 from rupu.messages import (
@@ -26,6 +25,7 @@ from rupu.messages import (
     UsageReported,
 )
 from rupu.paths import Paths
+from rupu.routing.target import RunTarget
 from rupu.workflows.catalog import load_reference
 from rupu.workflows.engine import Engine, Execution
 from rupu.workflows.plan import Overrides

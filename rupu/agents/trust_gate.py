@@ -235,8 +235,7 @@ def _rank(mode: str | None) -> int:
 
 
 def _front_location(path: Path, key: str) -> Location:
-    from rupu.agents.spec import split_frontmatter
-    from rupu.yamldoc import parse_yaml
+    from rupu.yamldoc import parse_yaml, split_frontmatter
 
     try:
         header, _ = split_frontmatter(path.read_text(encoding="utf-8-sig"), str(path))

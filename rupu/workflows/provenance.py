@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rupu.agents.spec import AgentSpec
+from rupu.agents.trust_gate import in_project
 from rupu.errors import ConfigError
 from rupu.paths import Paths
 from rupu.trust import TrustStore
-from rupu.trust_check import in_project
 
 if TYPE_CHECKING:
     from rupu.workflows.plan import Plan
@@ -108,8 +108,7 @@ class Provenance:
 
 
 def front_line(path: Path, key: str) -> int | None:
-    from rupu.agents.spec import split_frontmatter
-    from rupu.yamldoc import parse_yaml
+    from rupu.yamldoc import parse_yaml, split_frontmatter
 
     try:
         header, _ = split_frontmatter(path.read_text(encoding="utf-8-sig"), str(path))
