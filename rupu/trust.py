@@ -23,6 +23,7 @@ from pydantic import Field, ValidationError
 from rupu.atomicfile import replace_file
 from rupu.errors import ConfigError, Location
 from rupu.strict import StrictModel
+from rupu.yamldoc import parse_yaml, split_frontmatter
 
 TRUST_FILE = "trust.json"
 AGENT_GLOBS = (".rupu/agents/*.md", "agents/*.md")
@@ -77,13 +78,9 @@ def fingerprint(path: Path) -> str:
 
 
 def _relevant(path: Path, text: str) -> Any:
-    from rupu.yamldoc import parse_yaml
-
     if path.suffix == ".toml":
         return {"config": tomllib.loads(text)}
     if path.suffix == ".md":
-        from rupu.yamldoc import split_frontmatter
-
         header, _body = split_frontmatter(text, str(path))
         data, _doc = parse_yaml(path, header, first_line=2)
         return {"agent": data}

@@ -13,6 +13,7 @@ from typing import Literal
 
 from rupu.catalog.pricing import ZERO, apply_override
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ModelPrice, toml_line_finder
+from rupu.config.presets import is_preset
 from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.modeldata.schema import (
     Capabilities,
@@ -161,7 +162,6 @@ class ModelCatalog:
         baked = self.baked(provider)
         if baked is not None:
             return baked.open
-        from rupu.config.presets import is_preset
 
         return not is_preset(provider) or bool(self.loaded.provider(provider).keyless)
 

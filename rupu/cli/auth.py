@@ -1,5 +1,6 @@
 """`rupu auth login|status|logout|backend`."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import sys

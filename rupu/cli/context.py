@@ -1,5 +1,6 @@
 """What every command receives: paths, the environment and the loaded config (read on first use)."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """The `rupu` command. Subcommands load on first use so `rupu --help` stays fast; only `main()` turns
 a `RupuError` into an exit code and a one-line message."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import importlib

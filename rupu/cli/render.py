@@ -1,6 +1,7 @@
 """Terminal output for `rupu run`: the answer on stdout as it arrives; everything else (the waiting
 line, reasoning, the footer) on stderr, so stdout stays pipeable."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import sys

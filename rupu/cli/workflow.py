@@ -1,5 +1,6 @@
 """`rupu workflow run|list|show|runs|show-run|resume|approve|reject`."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 from typing import Any

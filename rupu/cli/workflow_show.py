@@ -1,5 +1,6 @@
 """Text and JSON for `rupu workflow show` (a workflow's plan and graph) and `show-run` (a run)."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import datetime as dt

@@ -38,6 +38,7 @@ from rupu.providers.copilot_token import (
 )
 from rupu.providers.http import DEFAULT_TIMEOUT, HttpClient, HttpSettings
 from rupu.providers.openai_chat import ChatTarget, OpenAIChatProvider
+from rupu.providers.registry import factory_for
 from rupu.providers.retry import RetryPolicy, stream_with_retries
 
 OPENAI_INTENT = "conversation-edits"
@@ -174,8 +175,6 @@ class CopilotProvider:
         return provider
 
     def _delegate(self, route: Route, initiator: Initiator, api: str) -> Provider:
-        from rupu.providers.registry import factory_for
-
         setup = delegate_setup(
             self._single_try, route, api_base=api, initiator=initiator, credentials=self._bearer
         )

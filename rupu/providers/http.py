@@ -23,6 +23,7 @@ import orjson
 
 from rupu.errors import ProviderError
 from rupu.providers.failures import is_quota_error, note_rate_limits, provider_error
+from rupu.providers.ratelimit import reset_after
 from rupu.providers.sse import SSEDecoder, SSEEvent
 
 if TYPE_CHECKING:
@@ -283,8 +284,6 @@ def error_from_response(
         retryable = False
     hint = _hint_for(status, quota, provider)
     import time
-
-    from rupu.providers.ratelimit import reset_after
 
     return provider_error(
         provider,

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from rupu.auth.credentials import AuthMode
 from rupu.auth.resolver import CredentialResolver
 from rupu.config import LoadedConfig, ProviderConfig
+from rupu.config.presets import expand_base_url
 from rupu.errors import ConfigError, CredentialError
 from rupu.providers.base import Provider, ProviderSetup
+from rupu.providers.claude_code import find_command
 from rupu.providers.claude_code_stream import CLI_LOGIN
 from rupu.providers.registry import (
     FACTORIES,
@@ -62,8 +64,6 @@ def make_candidate(
     """A provider ready to build: kind, effective config (base_url filled from the environment),
     model and credential. Raises `ConfigError`/`CredentialError` when it cannot be used. Without a
     `resolver`, only the environment is looked at (tests); commands pass the store-backed one."""
-    from rupu.config.presets import expand_base_url
-
     kind = provider_kind(name, loaded)
     config = loaded.provider(name)
     if config.base_url:
@@ -107,11 +107,8 @@ def unavailable_reason(
         return exc.one_line()
     if candidate.kind not in FACTORIES:
         return f"provider kind '{candidate.kind}' is not available in this build"
-    if candidate.kind == "claude-code":
-        from rupu.providers.claude_code import find_command
-
-        if find_command(candidate.config) is None:
-            return "the claude CLI is not installed"
+    if candidate.kind == "claude-code" and find_command(candidate.config) is None:
+        return "the claude CLI is not installed"
     return None
 
 
