@@ -67,8 +67,8 @@ def _run(project: Path, home: Path) -> dict[str, Any]:
     from rupu.cli.context import AppContext
     from rupu.cli.run import build_provider_for
     from rupu.paths import Paths
-    from rupu.workflows.catalog import load_reference
     from rupu.workflows.engine import Engine
+    from rupu.workflows.lookup import load_reference
     from rupu.workflows.plan import Overrides
 
     env = {**os.environ, "RUPU_HOME": str(home)}

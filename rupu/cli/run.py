@@ -86,7 +86,7 @@ def run(
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
 
-    from rupu.agents.catalog import resolve_agent
+    from rupu.agents.lookup import resolve_agent
     from rupu.auth.resolver import CredentialResolver
     from rupu.cli.render import RunRenderer
     from rupu.routing.plan import resolve_route

@@ -61,8 +61,8 @@ def run_workflow(
 ) -> None:
     """Run a workflow by name or path. Everything is checked before the first request."""
     from rupu.cli.workflow_exec import execute, make_engine
-    from rupu.workflows.catalog import load_reference
     from rupu.workflows.inputs import parse_assignments
+    from rupu.workflows.lookup import load_reference
     from rupu.workflows.plan import Overrides
 
     loaded = load_reference(reference, app.paths)
@@ -122,7 +122,7 @@ def list_workflows_cmd(app: AppContext, fmt: str) -> None:
     import orjson
 
     from rupu.cli.tables import print_table
-    from rupu.workflows.catalog import list_workflows
+    from rupu.workflows.lookup import list_workflows
 
     entries = list_workflows(app.paths)
     rows = [
@@ -165,8 +165,8 @@ def show_workflow(
 ) -> None:
     """A workflow's inputs, steps and graph, with each step's resolved provider and model."""
     from rupu.cli.workflow_show import describe_plan, print_plan
-    from rupu.workflows.catalog import load_reference
     from rupu.workflows.engine import plan_workflow
+    from rupu.workflows.lookup import load_reference
     from rupu.workflows.plan import Overrides
     from rupu.workflows.provenance import Provenance, workflow_origins
 

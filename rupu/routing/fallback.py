@@ -60,7 +60,7 @@ class Candidate:
         return f"{self.provider}:{self.model}"
 
 
-ProviderBuilder = Callable[[Candidate, RetryPolicy], Provider]
+CandidateBuilder = Callable[[Candidate, RetryPolicy], Provider]
 
 
 def fails_over(exc: ProviderError) -> bool:
@@ -78,7 +78,7 @@ class FallbackProvider:
         self,
         candidates: Sequence[Candidate],
         *,
-        build: ProviderBuilder,
+        build: CandidateBuilder,
         retry: RetryPolicy | None = None,
         settings: RoutingConfig | None = None,
         cooldowns: CooldownRegistry = COOLDOWNS,

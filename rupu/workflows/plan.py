@@ -17,9 +17,9 @@ from rupu.auth.credentials import AuthMode
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location
 from rupu.routing.target import RunTarget, resolve_target
-from rupu.workflows.catalog import AgentLookup
 from rupu.workflows.inputs import resolve_inputs
 from rupu.workflows.loader import LoadedWorkflow
+from rupu.workflows.lookup import WorkflowAgents
 from rupu.workflows.references import StepTemplates
 from rupu.workflows.spec import OutputFormat, Step
 from rupu.workflows.templates import CompiledTemplate
@@ -87,7 +87,7 @@ class Plan:
 
 def build_plan(
     loaded: LoadedWorkflow,
-    agents: AgentLookup,
+    agents: WorkflowAgents,
     config: LoadedConfig,
     *,
     inputs: Mapping[str, Any] | None,
@@ -131,7 +131,7 @@ def _calls(
     loaded: LoadedWorkflow,
     index: int,
     step: Step,
-    agents: AgentLookup,
+    agents: WorkflowAgents,
     config: LoadedConfig,
     overrides: Overrides,
 ) -> list[AgentCall]:
@@ -208,7 +208,7 @@ def _call(
     output: OutputFormat,
     timeout: float | None,
     retries: int,
-    agents: AgentLookup,
+    agents: WorkflowAgents,
     config: LoadedConfig,
     overrides: Overrides,
 ) -> AgentCall:

@@ -26,8 +26,8 @@ from rupu.messages import (
 )
 from rupu.paths import Paths
 from rupu.routing.target import RunTarget
-from rupu.workflows.catalog import load_reference
 from rupu.workflows.engine import Engine, Execution
+from rupu.workflows.lookup import load_reference
 from rupu.workflows.plan import Overrides
 from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import Observer, RunOutcome
