@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from rupu.version import __version__
 
 if TYPE_CHECKING:
     from rupu.api import (
@@ -48,7 +48,7 @@ API_NAMES = frozenset(__all__) - {"__version__"}
 
 def __getattr__(name: str) -> Any:
     if name in API_NAMES:
-        import rupu.api
+        import rupu.api  # lazy: the API loads on first use, so `rupu --help` stays fast
 
         return getattr(rupu.api, name)
     raise AttributeError(f"module 'rupu' has no attribute '{name}'")

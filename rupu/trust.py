@@ -4,7 +4,7 @@
 *security-relevant* content: config.toml's parsed TOML, an agent file's parsed frontmatter (not the
 prompt body), a workflow's agent and provider choices. A file whose fingerprint differs from the one
 recorded (or that was not there when the user trusted the project) is untrusted again; editing a prompt
-keeps trust. What a project may do only once trusted is decided in `rupu.trust_check`.
+keeps trust. What a project may do only once trusted is decided in `rupu.agents.trust_gate`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pydantic import Field, ValidationError
 from rupu.atomicfile import replace_file
 from rupu.errors import ConfigError, Location
 from rupu.strict import StrictModel
+from rupu.yamldoc import parse_yaml, split_frontmatter
 
 TRUST_FILE = "trust.json"
 AGENT_GLOBS = (".rupu/agents/*.md", "agents/*.md")
@@ -77,13 +78,9 @@ def fingerprint(path: Path) -> str:
 
 
 def _relevant(path: Path, text: str) -> Any:
-    from rupu.yamldoc import parse_yaml
-
     if path.suffix == ".toml":
         return {"config": tomllib.loads(text)}
     if path.suffix == ".md":
-        from rupu.agents.spec import split_frontmatter
-
         header, _body = split_frontmatter(text, str(path))
         data, _doc = parse_yaml(path, header, first_line=2)
         return {"agent": data}

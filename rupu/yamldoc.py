@@ -74,6 +74,27 @@ class YamlDoc:
         return first + max(lineno, 1) - 1
 
 
+def split_frontmatter(text: str, path: str) -> tuple[str, str]:
+    """(frontmatter YAML, body). Accepts a UTF-8 BOM and CRLF line endings."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    first, _, rest = text.partition("\n")
+    if first.rstrip() != "---":
+        raise ConfigError(
+            "missing frontmatter: an agent file starts with a line '---'",
+            location=Location(path, 1),
+            hint="add '---', the YAML keys (at least name:), and a closing '---' above the prompt",
+        )
+    lines = rest.split("\n")
+    for index, line in enumerate(lines):
+        if line.rstrip() == "---":
+            return "\n".join(lines[:index]), "\n".join(lines[index + 1 :])
+    raise ConfigError(
+        "the frontmatter is not closed",
+        location=Location(path, 1),
+        hint="add a line '---' after the YAML keys",
+    )
+
+
 def parse_yaml(path: Path, text: str, *, first_line: int = 1) -> tuple[Any, YamlDoc]:
     """The data and its node map. Raises `ConfigError` at file:line:col for syntax errors, nesting
     deeper than `MAX_DEPTH`, duplicate keys and too many aliases. `first_line` is the file line on

@@ -1,5 +1,5 @@
-"""Regenerates rupu's baked-in model catalog (`rupu/catalog/data/<provider>.json`) from the maintained
-source file `rupu/catalog/source/models.yaml`.
+"""Regenerates rupu's baked-in model catalog (`rupu/modeldata/data/<provider>.json`) from the maintained
+source file `rupu/modeldata/source/models.yaml`.
 
     python scripts/gen_catalog.py           # rewrite the JSON files
     python scripts/gen_catalog.py --check   # exit 1 and name the files that are out of date
@@ -17,9 +17,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "rupu" / "catalog" / "source" / "models.yaml"
-DATA = ROOT / "rupu" / "catalog" / "data"
-SOURCE_NAME = "rupu/catalog/source/models.yaml"
+SOURCE = ROOT / "rupu" / "modeldata" / "source" / "models.yaml"
+DATA = ROOT / "rupu" / "modeldata" / "data"
+SOURCE_NAME = "rupu/modeldata/source/models.yaml"
 Capability = Literal["tools", "reasoning", "images"]
 
 
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = sorted(existing - set(wanted))
     if args.check:
         for name in [*stale, *extra]:
-            print(f"out of date: rupu/catalog/data/{name}", file=sys.stderr)
+            print(f"out of date: rupu/modeldata/data/{name}", file=sys.stderr)
         if stale or extra:
             print("run `python scripts/gen_catalog.py` to regenerate", file=sys.stderr)
             return 1
@@ -142,10 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     DATA.mkdir(parents=True, exist_ok=True)
     for name in stale:
         (DATA / name).write_bytes(wanted[name])
-        print(f"wrote rupu/catalog/data/{name}")
+        print(f"wrote rupu/modeldata/data/{name}")
     for name in extra:
         (DATA / name).unlink()
-        print(f"removed rupu/catalog/data/{name}")
+        print(f"removed rupu/modeldata/data/{name}")
     return 0
 
 

@@ -21,9 +21,7 @@ from rupu.agents.overflow import (
     overflow_error,
 )
 from rupu.agents.spec import AgentSpec
-from rupu.auth.credentials import AuthMode
-from rupu.config import LoadedConfig
-from rupu.errors import ConfigError, Interrupted, LimitReached, ProviderError, RupuError
+from rupu.errors import Interrupted, LimitReached, ProviderError, RupuError
 from rupu.messages import (
     AssistantTurn,
     Message,
@@ -35,64 +33,13 @@ from rupu.messages import (
     Usage,
 )
 from rupu.providers.base import Provider, TurnBuilder
-from rupu.providers.registry import provider_kind
+from rupu.routing.target import RunTarget
 from rupu.transcripts import TranscriptWriter
 
 DEFAULT_MAX_TURNS = 50
 
 RunStatus = Literal["ok", "error", "aborted"]
 EventSink = Callable[[StreamEvent], None]
-
-
-@dataclass(frozen=True, slots=True)
-class RunTarget:
-    provider: str
-    kind: str
-    model: str
-    auth: AuthMode | None = None
-    fallbacks: tuple[str, ...] = ()
-
-
-def resolve_target(
-    spec: AgentSpec,
-    loaded: LoadedConfig,
-    *,
-    provider: str | None = None,
-    model: str | None = None,
-    auth: AuthMode | None = None,
-) -> RunTarget:
-    """Flags beat the agent, the agent beats the provider's `default_model`, which beats the config's
-    `default_model`, which beats the default the catalog marks for a built-in provider."""
-    front = spec.frontmatter
-    name = provider or front.provider or loaded.config.default_provider
-    if not name:
-        raise ConfigError(
-            f"agent '{spec.name}' names no provider",
-            field="provider",
-            hint="add `provider:` to its frontmatter, set default_provider in config.toml, or pass --provider",
-        )
-    kind = provider_kind(name, loaded)
-    chosen = model or (front.model if not provider or provider == front.provider else None)
-    chosen = chosen or loaded.provider(name).default_model
-    if not chosen and name == (loaded.config.default_provider or name):
-        chosen = loaded.config.default_model
-    chosen = chosen or catalog_default(name)
-    if not chosen:
-        raise ConfigError(
-            f"no model for provider '{name}'",
-            field="model",
-            hint=f"add `model:` to the agent, set [providers.{name}] default_model, or pass --model",
-        )
-    return RunTarget(provider=name, kind=kind, model=chosen, auth=auth or front.auth)
-
-
-def catalog_default(provider: str) -> str | None:
-    """The model the baked-in catalog marks as the default of a built-in provider."""
-    from rupu.catalog.schema import load_baked
-    from rupu.config import BUILTIN_PROVIDERS
-
-    baked = load_baked(provider) if provider in BUILTIN_PROVIDERS else None
-    return baked.default_model if baked is not None else None
 
 
 class ToolBox(Protocol):

@@ -12,7 +12,7 @@ from rupu.errors import ConfigError, Location
 from rupu.schemas import check_schema
 from rupu.strict import StrictModel, validation_to_config_error
 from rupu.textfiles import read_text
-from rupu.yamldoc import parse_yaml
+from rupu.yamldoc import parse_yaml, split_frontmatter
 
 EFFORT_ALIASES = {"adaptive": "auto", "xhigh": "max"}
 MAX_TURNS_LIMIT = 1000
@@ -66,27 +66,6 @@ class AgentSpec(StrictModel):
     @property
     def name(self) -> str:
         return self.frontmatter.name
-
-
-def split_frontmatter(text: str, path: str) -> tuple[str, str]:
-    """(frontmatter YAML, body). Accepts a UTF-8 BOM and CRLF line endings."""
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
-    first, _, rest = text.partition("\n")
-    if first.rstrip() != "---":
-        raise ConfigError(
-            "missing frontmatter: an agent file starts with a line '---'",
-            location=Location(path, 1),
-            hint="add '---', the YAML keys (at least name:), and a closing '---' above the prompt",
-        )
-    lines = rest.split("\n")
-    for index, line in enumerate(lines):
-        if line.rstrip() == "---":
-            return "\n".join(lines[:index]), "\n".join(lines[index + 1 :])
-    raise ConfigError(
-        "the frontmatter is not closed",
-        location=Location(path, 1),
-        hint="add a line '---' after the YAML keys",
-    )
 
 
 def parse_agent(text: str, path: Path, scope: Literal["global", "project", "path"]) -> AgentSpec:

@@ -2,6 +2,7 @@
 and prepared for one run (`prepare_agent`: route, credentials, model check, pricing and tools, all
 decided before any request)."""
 
+# lazy imports: the CLI imports the session for every command; what a run needs loads when it runs
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -11,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from rupu.agents.loop import AgentResult, EventSink, RunTarget
+from rupu.agents.loop import AgentResult, EventSink
 from rupu.agents.spec import AgentSpec, Frontmatter
 from rupu.api.session import Session
 from rupu.errors import Interrupted
+from rupu.routing.target import RunTarget
 from rupu.strict import validation_to_config_error
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ def Agent(  # a function named as the type it builds, the way callers read it
 def load_agent(agent: AgentRef, *, session: Session | None = None) -> AgentSpec:
     """An agent by name (project `.rupu/agents` shadows `~/.rupu/agents`), by path to its `.md`
     file (relative to the session's directory), or `agent` itself when it is already one."""
-    from rupu.agents.catalog import resolve_agent
+    from rupu.agents.lookup import resolve_agent
 
     if isinstance(agent, AgentSpec):
         return agent

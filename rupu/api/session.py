@@ -8,6 +8,7 @@ Project trust is a policy of the session: settings from an untrusted project's `
 user's trust).
 """
 
+# lazy imports: the CLI imports the session for every command; what a run needs loads when it runs
 from __future__ import annotations
 
 import os
@@ -22,14 +23,15 @@ from rupu.paths import Paths
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
-    from rupu.agents.loop import RunTarget, ToolBox
+    from rupu.agents.loop import ToolBox
     from rupu.agents.spec import AgentSpec
+    from rupu.agents.trust_gate import Finding, TrustGate
     from rupu.auth.known import KnownSecrets
     from rupu.auth.resolver import CredentialResolver
     from rupu.providers.base import Provider
+    from rupu.routing.target import RunTarget
     from rupu.tools.permissions import Decider
     from rupu.tools.setup import ToolSetup
-    from rupu.trust_check import Finding, TrustGate
     from rupu.workflows.engine import Engine
     from rupu.workflows.units import ToolboxOpener
 
@@ -97,7 +99,7 @@ class Session:
     def _findings(
         self, agents: Iterable[AgentSpec], *, mode_flag: str | None = None
     ) -> list[Finding]:
-        from rupu.trust_check import agent_findings, config_findings
+        from rupu.agents.trust_gate import agent_findings, config_findings
 
         _ = self.config  # a broken file is reported as such first, not as a trust problem
         findings: list[Finding] = config_findings(self.paths, self._has_credential)
@@ -111,7 +113,7 @@ class Session:
         return findings
 
     def trust_gate(self) -> TrustGate:
-        from rupu.trust_check import TrustGate
+        from rupu.agents.trust_gate import TrustGate
 
         if self._gate is None:
             self._gate = TrustGate(self.paths, self.trust_once, self.asker())

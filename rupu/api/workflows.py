@@ -2,6 +2,7 @@
 and checks as `rupu workflow run` (every step planned and every provider built before the first
 request)."""
 
+# lazy imports: the CLI imports the session for every command; what a run needs loads when it runs
 from __future__ import annotations
 
 import functools
@@ -26,7 +27,7 @@ WorkflowRef = str | Path | LoadedWorkflow
 def load_workflow(workflow: WorkflowRef, *, session: Session | None = None) -> LoadedWorkflow:
     """A workflow by name (project `.rupu/workflows` shadows `~/.rupu/workflows`) or by path to its
     YAML file (relative to the session's directory), checked and planned as a graph."""
-    from rupu.workflows.catalog import load_reference
+    from rupu.workflows.lookup import load_reference
 
     if isinstance(workflow, LoadedWorkflow):
         return workflow

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from rupu.auth.keyref import command_results, parse_key_ref
 from rupu.auth.resolver import BUILTIN_KEY_VARS, custom_key_var
+from rupu.config.presets import load_presets
 from rupu.errors import RupuError
 from rupu.redact import SecretValues, looks_secret_name
 
@@ -40,8 +41,6 @@ SECRET_SETTINGS = frozenset({"api_key", "client_secret", "refresh_token", "acces
 
 def provider_key_vars(config: LoadedConfig | None) -> tuple[str, ...]:
     """Every environment variable rupu may read a provider key from."""
-    from rupu.providers.presets import load_presets
-
     names: list[str] = [var for group in BUILTIN_KEY_VARS.values() for var in group]
     for preset in load_presets().values():
         names.extend(preset.key_env)

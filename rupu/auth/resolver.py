@@ -33,6 +33,7 @@ from rupu.auth.refresh import REFRESH_WINDOW, login_hint
 from rupu.auth.stored import CredentialStore, StoredCredential
 from rupu.clock import SYSTEM_CLOCK, Clock
 from rupu.config import LoadedConfig
+from rupu.config.presets import preset_key_vars
 from rupu.errors import CredentialError, UsageError
 
 if TYPE_CHECKING:
@@ -65,7 +66,6 @@ def custom_key_var(provider: str) -> str:
 def key_vars(provider: str) -> tuple[str, ...]:
     if provider in BUILTIN_KEY_VARS:
         return BUILTIN_KEY_VARS[provider]
-    from rupu.providers.presets import preset_key_vars
 
     return (*preset_key_vars(provider), custom_key_var(provider))
 
@@ -129,6 +129,7 @@ class CredentialResolver:
         warn: Callable[[str], None] | None = None,
     ) -> CredentialResolver:
         """The resolver commands use: the configured store under RUPU_HOME, warnings on stderr."""
+        # lazy: keyring takes ~0.1 s to import; commands that never read a stored key skip it
         from rupu.auth.store import AuthStorage
 
         say = warn or _stderr
@@ -280,6 +281,7 @@ class CredentialResolver:
         return Credential(provider, "api-key", Secret(value), source=source)
 
     def _sso_source(self, stored: StoredCredential) -> CredentialSource:
+        # lazy: only a stored sign-in needs the OAuth client and its refresh machinery
         from rupu.auth.oauth.endpoints import oauth_profile
         from rupu.auth.oauth.tokens import TokenClient
         from rupu.auth.refresh import SsoCredentialSource

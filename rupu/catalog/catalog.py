@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rupu.catalog.pricing import ZERO, apply_override
-from rupu.catalog.schema import (
+from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ModelPrice, toml_line_finder
+from rupu.config.presets import is_preset
+from rupu.errors import ConfigError, Location, did_you_mean
+from rupu.modeldata.schema import (
     Capabilities,
     LiveCache,
     ModelInfo,
@@ -21,8 +24,6 @@ from rupu.catalog.schema import (
     load_baked,
     read_live,
 )
-from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ModelPrice, toml_line_finder
-from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.paths import Paths
 
 Source = Literal["custom", "live", "baked-in"]
@@ -161,7 +162,6 @@ class ModelCatalog:
         baked = self.baked(provider)
         if baked is not None:
             return baked.open
-        from rupu.providers.presets import is_preset
 
         return not is_preset(provider) or bool(self.loaded.provider(provider).keyless)
 

@@ -9,10 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from rupu import __version__
 from rupu.auth.credentials import Credential
-from rupu.catalog.schema import LiveModel
+from rupu.auth.jwt import account_id_of
 from rupu.errors import CredentialError, ProviderError
+from rupu.modeldata.schema import LiveModel
+from rupu.providers.anthropic_encode import SSO_BETAS
+from rupu.providers.copilot_token import EDITOR_HEADERS
+from rupu.providers.openai_responses import ORIGINATOR
+from rupu.version import __version__
 
 ANTHROPIC_VERSION = "2023-06-01"
 CODEX_CLIENT_VERSION = "0.150.0"
@@ -108,8 +112,6 @@ class AnthropicLister:
         return self._page({"limit": "1000"})
 
     def _page(self, query: dict[str, str]) -> PageRequest:
-        from rupu.providers.anthropic_encode import SSO_BETAS
-
         headers = {**_base_headers(), "anthropic-version": ANTHROPIC_VERSION}
         secret = self.credential.secret.reveal()
         if self.credential.extras.get("auth_scheme") == "bearer":
@@ -184,9 +186,6 @@ class CodexModelsLister:
     credential: Credential
 
     def first(self) -> PageRequest:
-        from rupu.auth.jwt import account_id_of
-        from rupu.providers.openai_responses import ORIGINATOR
-
         secret = self.credential.secret.reveal()
         headers = {**_base_headers(), "authorization": f"Bearer {secret}", "originator": ORIGINATOR}
         account = account_id_of(self.credential)
@@ -261,8 +260,6 @@ class CopilotLister:
     credential: Credential
 
     def first(self) -> PageRequest:
-        from rupu.providers.copilot_token import EDITOR_HEADERS
-
         headers = {
             **_base_headers(),
             **EDITOR_HEADERS,

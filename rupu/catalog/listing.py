@@ -30,6 +30,9 @@ from rupu.catalog.list_pages import (
 )
 from rupu.config import ProviderConfig
 from rupu.errors import ProviderError
+from rupu.providers import anthropic, openai_responses
+from rupu.providers.copilot_token import DEFAULT_API_BASE
+from rupu.providers.gemini import AI_STUDIO_URL
 
 __all__ = ["LISTERS", "ModelLister", "PageRequest", "api_root", "lister_for"]
 
@@ -50,27 +53,21 @@ ListerFactory = Callable[[str, ProviderConfig, Credential], ModelLister]
 
 
 def _anthropic(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
-    from rupu.providers.anthropic import DEFAULT_BASE_URL
-
-    base = config.base_url or DEFAULT_BASE_URL
+    base = config.base_url or anthropic.DEFAULT_BASE_URL
     return AnthropicLister(provider, api_root(base, "/v1"), credential)
 
 
 def _openai(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
-    from rupu.providers.openai_responses import DEFAULT_BASE_URL, DEFAULT_SSO_BASE_URL
-
     if credential.mode == "sso":
-        site = (config.sso_base_url or DEFAULT_SSO_BASE_URL).rstrip("/")
+        site = (config.sso_base_url or openai_responses.DEFAULT_SSO_BASE_URL).rstrip("/")
         site = site.removesuffix("/codex").removesuffix("/backend-api")
         return CodexModelsLister(provider, site, credential)
-    base = config.base_url or DEFAULT_BASE_URL
+    base = config.base_url or openai_responses.DEFAULT_BASE_URL
     extra = {"openai-organization": config.org_id} if config.org_id else {}
     return OpenAIModelsLister(provider, api_root(base, "/v1"), credential, True, extra)
 
 
 def _gemini(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
-    from rupu.providers.gemini import AI_STUDIO_URL
-
     base = config.base_url or AI_STUDIO_URL
     return GeminiLister(provider, api_root(base, "/v1beta", "/v1alpha", "/v1"), credential)
 
@@ -78,8 +75,6 @@ def _gemini(provider: str, config: ProviderConfig, credential: Credential) -> Mo
 def _copilot(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
     """`credential` is the Copilot token (see `refresh.copilot_token_source`); its exchange names the
     API host, which `[providers.copilot] base_url` overrides."""
-    from rupu.providers.copilot_token import DEFAULT_API_BASE
-
     base = config.base_url or credential.extras.get("api_base") or DEFAULT_API_BASE
     return CopilotLister(provider, base.rstrip("/"), credential)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rupu.catalog.schema import Prices
 from rupu.config import ModelPrice
 from rupu.messages import Usage
+from rupu.modeldata.schema import Prices
 
 PER_TOKENS = 1_000_000
 ZERO = Prices(input=0, output=0, cache_read=0, cache_write=0)

@@ -12,10 +12,12 @@ from typing import Literal
 
 from rupu.auth.credentials import CredentialSource
 from rupu.catalog.listing import LISTERS, ModelLister, PageRequest, lister_for
-from rupu.catalog.schema import LiveCache, LiveModel, write_live
-from rupu.config import LoadedConfig, ProviderConfig
+from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ProviderConfig
 from rupu.errors import CredentialError, ProviderError, RupuError
+from rupu.modeldata.schema import LiveCache, LiveModel, write_live
 from rupu.paths import Paths
+from rupu.providers.copilot import CopilotBearerSource
+from rupu.providers.copilot_token import DEFAULT_EXCHANGE_URL, CopilotTokenCache
 from rupu.providers.http import HttpClient, HttpSettings
 from rupu.providers.registry import provider_kind
 
@@ -121,9 +123,6 @@ def copilot_token_source(
     provider: str, config: ProviderConfig, github: CredentialSource, http: HttpClient
 ) -> CredentialSource:
     """Copilot's API takes a short-lived Copilot token, exchanged for the GitHub token."""
-    from rupu.providers.copilot import CopilotBearerSource
-    from rupu.providers.copilot_token import DEFAULT_EXCHANGE_URL, CopilotTokenCache
-
     tokens = CopilotTokenCache(
         github,
         http=http,
@@ -146,8 +145,6 @@ def _utc_now() -> dt.datetime:
 def refreshable_providers(loaded: LoadedConfig) -> list[str]:
     """Every provider with a list endpoint: the built-ins except mock (and the local claude-code CLI,
     which has none), then the declared ones."""
-    from rupu.config import BUILTIN_PROVIDERS
-
     declared = sorted(
         p
         for p in loaded.config.providers

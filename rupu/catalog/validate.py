@@ -8,16 +8,10 @@ New models get through with `--allow-unknown-model` or `allow_unknown_model = tr
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING
 
 from rupu.catalog.catalog import ModelCatalog
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location
-from rupu.paths import Paths
-
-if TYPE_CHECKING:
-    from rupu.agents.loop import RunTarget
-    from rupu.agents.spec import AgentSpec
 
 
 def unknown_models_allowed(loaded: LoadedConfig, provider: str, *, flag: bool = False) -> bool:
@@ -68,47 +62,3 @@ def check_model(
             "--allow-unknown-model, or set allow_unknown_model = true in config.toml"
         ),
     )
-
-
-def check_target(
-    paths: Paths,
-    loaded: LoadedConfig,
-    spec: AgentSpec,
-    target: RunTarget,
-    *,
-    model_flag: str | None = None,
-    allow_unknown_flag: bool = False,
-    catalog: ModelCatalog | None = None,
-) -> None:
-    """Checks the model a run is about to use, naming the agent file and line when it came from
-    there."""
-    allowed = unknown_models_allowed(loaded, target.provider, flag=allow_unknown_flag)
-    if allowed:
-        return
-    location: Location | None = None
-    origin: str | None = None
-    if model_flag:
-        origin = "--model"
-    elif target.model == spec.frontmatter.model:
-        location = Location(str(spec.path), _model_line(spec))
-    else:
-        origin = "the default_model in config.toml"
-    check_model(
-        catalog or ModelCatalog(loaded, paths),
-        target.provider,
-        target.model,
-        location=location,
-        origin=origin,
-    )
-
-
-def _model_line(spec: AgentSpec) -> int | None:
-    from rupu.agents.spec import split_frontmatter
-    from rupu.yamldoc import line_finder
-
-    try:
-        text = spec.path.read_text(encoding="utf-8")
-        header, _ = split_frontmatter(text, str(spec.path))
-    except (OSError, UnicodeDecodeError, ConfigError):
-        return None
-    return line_finder(header, first_line=2)(["model"])

@@ -1,5 +1,6 @@
 """`rupu agent list|show`."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import click
@@ -21,10 +22,10 @@ def list_agents(app: AppContext, fmt: str) -> None:
     """Every agent with its scope, provider and model; broken files are listed as errors."""
     import orjson
 
-    from rupu.agents.catalog import AgentCatalog
+    from rupu.agents.lookup import InstalledAgents
     from rupu.cli.tables import print_table
 
-    catalog = AgentCatalog.scan(app.paths)
+    catalog = InstalledAgents.scan(app.paths)
     rows = [
         {
             "name": spec.name,
@@ -81,8 +82,8 @@ def _nothing_found(app: AppContext) -> str:
 def show_agent(app: AppContext, name: str) -> None:
     """An agent's settings (each with where it came from and whether that scope is trusted) and its
     system prompt."""
-    from rupu.agents.catalog import resolve_agent
-    from rupu.provenance import Provenance
+    from rupu.agents.lookup import resolve_agent
+    from rupu.workflows.provenance import Provenance
 
     spec = resolve_agent(name, app.paths)
     provenance = Provenance(app.paths)

@@ -1,5 +1,6 @@
 """`rupu auth login|status|logout|backend`."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import sys
@@ -36,8 +37,8 @@ def _declared(app: AppContext) -> list[str]:
 def _check_provider(app: AppContext, provider: str) -> str:
     from rupu.auth.resolver import SSO_PROVIDERS
     from rupu.auth.stored import check_provider_name
+    from rupu.config.presets import preset_names
     from rupu.errors import UsageError, did_you_mean
-    from rupu.providers.presets import preset_names
 
     check_provider_name(provider)
     known = sorted({*SSO_PROVIDERS, *_declared(app), *preset_names()})

@@ -1,6 +1,7 @@
 """What every command receives: the session (paths, the environment and the loaded config, read on
 first use) with the CLI's trust prompt and `--debug`."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ from rupu.api.session import AskTrust, Session
 from rupu.paths import Paths
 
 if TYPE_CHECKING:
-    from rupu.trust_check import Finding
+    from rupu.agents.trust_gate import Finding
 
 
 @dataclass(slots=True)

@@ -1,6 +1,7 @@
 """The `rupu` command. Subcommands load on first use so `rupu --help` stays fast; only `main()` turns
 a `RupuError` into an exit code and a one-line message."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import importlib
@@ -11,7 +12,7 @@ from typing import Any
 
 import click
 
-from rupu import __version__
+from rupu.version import __version__
 
 # name -> (module, attribute, one-line help). Help text lives here so listing commands imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {

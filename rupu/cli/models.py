@@ -1,5 +1,6 @@
 """`rupu models list|refresh`."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

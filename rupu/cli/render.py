@@ -1,6 +1,7 @@
 """Terminal output for `rupu run`: the answer on stdout as it arrives; everything else (the waiting
 line, reasoning, the footer) on stderr, so stdout stays pipeable."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import sys
@@ -14,7 +15,8 @@ import orjson
 from rupu.messages import StreamEvent
 
 if TYPE_CHECKING:
-    from rupu.agents.loop import AgentResult, RunTarget
+    from rupu.agents.loop import AgentResult
+    from rupu.routing.target import RunTarget
 
 DIM, ITALIC, RESET = "\x1b[2m", "\x1b[3m", "\x1b[0m"
 

@@ -1,5 +1,6 @@
 """`rupu run --agent NAME|PATH [PROMPT]`."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import signal

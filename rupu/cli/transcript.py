@@ -1,5 +1,6 @@
 """`rupu transcript list|show`."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """`rupu trust [DIR]`, `rupu trust --list`, `rupu untrust [DIR]`."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 from pathlib import Path
@@ -84,13 +85,13 @@ def trust(app: AppContext, directory: Path | None, list_all: bool, fmt: str) -> 
 
 def _needing_trust(app: AppContext, root: Path, extra: list[Path]) -> list[str]:
     """What the project's files do that needs trust (reported for the current project only)."""
-    from rupu.agents.catalog import AgentCatalog
+    from rupu.agents.lookup import InstalledAgents
     from rupu.agents.spec import load_agent_file
     from rupu.errors import ConfigError
 
     if app.paths.project is None or app.paths.project.resolve() != root.resolve():
         return []
-    agents = [s for s in AgentCatalog.scan(app.paths).agents.values() if s.scope == "project"]
+    agents = [s for s in InstalledAgents.scan(app.paths).agents.values() if s.scope == "project"]
     for path in extra:
         try:
             agents.append(load_agent_file(path, "path"))

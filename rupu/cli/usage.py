@@ -1,5 +1,6 @@
 """`rupu usage`: tokens and cost, totalled from transcripts and workflow runs."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

@@ -1,5 +1,6 @@
 """`rupu workflow run|list|show|runs|show-run|resume|approve|reject`."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 from typing import Any
@@ -60,8 +61,8 @@ def run_workflow(
 ) -> None:
     """Run a workflow by name or path. Everything is checked before the first request."""
     from rupu.cli.workflow_exec import execute
-    from rupu.workflows.catalog import load_reference
     from rupu.workflows.inputs import parse_assignments
+    from rupu.workflows.lookup import load_reference
     from rupu.workflows.plan import Overrides
 
     loaded = load_reference(reference, app.paths)
@@ -121,7 +122,7 @@ def list_workflows_cmd(app: AppContext, fmt: str) -> None:
     import orjson
 
     from rupu.cli.tables import print_table
-    from rupu.workflows.catalog import list_workflows
+    from rupu.workflows.lookup import list_workflows
 
     entries = list_workflows(app.paths)
     rows = [
@@ -164,10 +165,10 @@ def show_workflow(
 ) -> None:
     """A workflow's inputs, steps and graph, with each step's resolved provider and model."""
     from rupu.cli.workflow_show import describe_plan, print_plan
-    from rupu.provenance import Provenance, workflow_origins
-    from rupu.workflows.catalog import load_reference
     from rupu.workflows.engine import plan_workflow
+    from rupu.workflows.lookup import load_reference
     from rupu.workflows.plan import Overrides
+    from rupu.workflows.provenance import Provenance, workflow_origins
 
     loaded = load_reference(reference, app.paths)
     plan = plan_workflow(

@@ -4,6 +4,7 @@ First Ctrl-C (or SIGTERM): stop scheduling, cancel everything in flight, write t
 130 (143 for SIGTERM, and the records say `terminated (SIGTERM)`). A second one exits at once.
 """
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import os

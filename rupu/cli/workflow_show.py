@@ -1,5 +1,6 @@
 """Text and JSON for `rupu workflow show` (a workflow's plan and graph) and `show-run` (a run)."""
 
+# lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
 import datetime as dt
@@ -8,8 +9,8 @@ from typing import Any
 
 import click
 
-from rupu.provenance import Origin
 from rupu.workflows.plan import Plan, PlannedStep
+from rupu.workflows.provenance import Origin
 from rupu.workflows.store import RunLock, RunRecord
 
 Origins = dict[tuple[str, str | None], dict[str, Origin]]

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from rupu import __version__
 from rupu.auth.credentials import Credential, CredentialSource
 from rupu.errors import (
     CredentialError,
@@ -44,6 +43,7 @@ from rupu.providers.http import (
 )
 from rupu.providers.retry import stream_with_retries, with_fresh_credential_on_401
 from rupu.providers.sse import SSEDecoder
+from rupu.version import __version__
 
 if TYPE_CHECKING:
     import anyio

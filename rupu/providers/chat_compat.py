@@ -1,8 +1,9 @@
-"""Per-endpoint switches for the chat-completions dialect.
+"""Per-endpoint switches for the chat-completions dialect, applied to an encoded request (the
+`ChatCompat` model itself is config: `rupu.config.chat_compat`).
 
 OpenAI-compatible servers disagree on small things: the role of the system prompt, the name of the
 output-token limit, how reasoning effort is asked for, whether `stream_options` is accepted, whether
-tools are supported at all, which service tiers exist. Each difference is one field here, set by a
+tools are supported at all, which service tiers exist. Each difference is one field of `ChatCompat`, set by a
 preset (`presets.toml`) or by `[providers.<name>.compat]` in config.toml; `apply_compat` rewrites an
 encoded request body accordingly. The defaults reproduce what rupu sends to a plain OpenAI-compatible
 server, so an endpoint without a compat table behaves exactly as before.
@@ -10,43 +11,10 @@ server, so an endpoint without a compat table behaves exactly as before.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
+from rupu.config.chat_compat import ChatCompat
 from rupu.errors import ProviderError
-from rupu.strict import StrictModel
-
-ReasoningStyle = Literal["reasoning_effort", "reasoning", "thinking", "none"]
-
-
-class ChatCompat(StrictModel):
-    """How one endpoint wants its chat-completions requests.
-
-    - `system_role`: `system` (default) or `developer` for the system prompt.
-    - `max_tokens_field`: `max_tokens` (default) or `max_completion_tokens`.
-    - `reasoning`: how `effort` is sent: `reasoning_effort` (default, a string), `reasoning`
-      (`{"reasoning": {"effort": ...}}`, OpenRouter), `thinking` (`{"thinking": {"type": "enabled"}}`,
-      Z.ai), or `none` (the server has no such switch: nothing is sent).
-    - `stream_usage`: send `stream_options.include_usage` when streaming (default true).
-    - `supports_tools`: false for endpoints without function calling (an agent with tools fails
-      before anything is sent).
-    - `service_tiers`: the `service_tier` values the endpoint accepts (default none).
-    - `effort_models`: `all` (default) sends `effort` to every model; `catalog` only to the models
-      rupu's catalog list of this provider marks as reasoning models (Groq rejects it elsewhere).
-    - `chat_path`: when set, the request goes to `base_url + chat_path` verbatim instead of the usual
-      `<root>/v1/chat/completions` normalisation (for bases like `.../v4` or `.../compat`).
-    """
-
-    system_role: Literal["system", "developer"] = "system"
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-    reasoning: ReasoningStyle = "reasoning_effort"
-    stream_usage: bool = True
-    supports_tools: bool = True
-    service_tiers: list[str] = Field(default_factory=list)
-    effort_models: Literal["all", "catalog"] = "all"
-    chat_path: str | None = None
-
 
 DEFAULT_COMPAT = ChatCompat()
 

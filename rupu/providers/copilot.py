@@ -20,9 +20,9 @@ from rupu.messages import ModelRequest, StreamEvent
 from rupu.providers.base import Provider, ProviderSetup
 from rupu.providers.copilot_routes import (
     ROUTES,
+    CopilotApi,
     Initiator,
     ListedModel,
-    Route,
     initiator_of,
     is_model_refusal,
     listed_models,
@@ -37,6 +37,7 @@ from rupu.providers.copilot_token import (
 )
 from rupu.providers.http import DEFAULT_TIMEOUT, HttpClient, HttpSettings
 from rupu.providers.openai_chat import ChatTarget, OpenAIChatProvider
+from rupu.providers.registry import factory_for
 from rupu.providers.retry import RetryPolicy, stream_with_retries
 
 OPENAI_INTENT = "conversation-edits"
@@ -110,7 +111,7 @@ class CopilotProvider:
         self._single_try = replace(setup, retry=RetryPolicy(max_retries=0))
         self._chat = OpenAIChatProvider(self._single_try, endpoint=CopilotChatEndpoint(self))
         self._bearer = CopilotBearerSource(setup.name, self.tokens)
-        self._delegates: dict[tuple[Route, Initiator, str], Provider] = {}
+        self._delegates: dict[tuple[CopilotApi, Initiator, str], Provider] = {}
 
     def api_base(self, token: CopilotToken) -> str:
         """`[providers.copilot] base_url` when set, else the host the token exchange named."""
@@ -162,7 +163,9 @@ class CopilotProvider:
                     raise model_refusal(exc, request.model, route, models) from None
                 raise
 
-    def _provider_for(self, route: Route, initiator: Initiator, token: CopilotToken) -> Provider:
+    def _provider_for(
+        self, route: CopilotApi, initiator: Initiator, token: CopilotToken
+    ) -> Provider:
         spec = ROUTES[route]
         if spec.dialect is None:
             return self._chat
@@ -173,9 +176,7 @@ class CopilotProvider:
             provider = self._delegates[key] = self._delegate(route, initiator, api)
         return provider
 
-    def _delegate(self, route: Route, initiator: Initiator, api: str) -> Provider:
-        from rupu.providers.registry import factory_for
-
+    def _delegate(self, route: CopilotApi, initiator: Initiator, api: str) -> Provider:
         setup = delegate_setup(
             self._single_try, route, api_base=api, initiator=initiator, credentials=self._bearer
         )
@@ -211,7 +212,7 @@ class CopilotProvider:
 
 def delegate_setup(
     setup: ProviderSetup,
-    route: Route,
+    route: CopilotApi,
     *,
     api_base: str,
     initiator: Initiator,

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from rupu.errors import ProviderError
 from rupu.messages import ModelRequest, ToolResultPart
 
-Route = Literal["chat", "responses", "messages"]
+CopilotApi = Literal["chat", "responses", "messages"]
 Initiator = Literal["user", "agent"]
 
 
@@ -31,23 +31,23 @@ class RouteSpec:
     dialect: str | None
 
 
-ROUTES: Mapping[Route, RouteSpec] = {
+ROUTES: Mapping[CopilotApi, RouteSpec] = {
     "chat": RouteSpec("/chat/completions", "chat completions", None),
     "responses": RouteSpec("/responses", "Responses API", "openai-responses"),
     "messages": RouteSpec("/v1/messages", "Anthropic Messages API", "anthropic"),
 }
 
 # Model families served on another route than chat completions, by id prefix; first match wins.
-FAMILY_ROUTES: tuple[tuple[str, Route], ...] = (
+FAMILY_ROUTES: tuple[tuple[str, CopilotApi], ...] = (
     ("claude-", "messages"),
     ("gpt-5", "responses"),
 )
-DEFAULT_ROUTE: Route = "chat"
+DEFAULT_ROUTE: CopilotApi = "chat"
 
 MAX_LISTED_IDS = 40
 
 
-def route_for(model: str) -> Route:
+def route_for(model: str) -> CopilotApi:
     lowered = model.lower()
     for prefix, route in FAMILY_ROUTES:
         if lowered.startswith(prefix):
@@ -102,7 +102,7 @@ def listed_models(payload: Any) -> list[ListedModel]:
     return out
 
 
-def ids_for_route(models: Sequence[ListedModel], route: Route) -> list[str]:
+def ids_for_route(models: Sequence[ListedModel], route: CopilotApi) -> list[str]:
     """Enabled ids the route serves: those listing its path, else (no `supported_endpoints`) those
     the family table sends there."""
     path = ROUTES[route].path
@@ -117,7 +117,7 @@ def ids_for_route(models: Sequence[ListedModel], route: Route) -> list[str]:
 
 
 def model_refusal(
-    exc: ProviderError, model: str, route: Route, models: Sequence[ListedModel] | None
+    exc: ProviderError, model: str, route: CopilotApi, models: Sequence[ListedModel] | None
 ) -> ProviderError:
     """The API refused `model` on `route`: say which ids it accepts there, and why this one is not."""
     spec = ROUTES[route]

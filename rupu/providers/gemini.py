@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 import orjson
 
-from rupu import __version__
 from rupu.auth.credentials import Credential
 from rupu.errors import ConfigError, CredentialError, ProviderError, StreamInterrupted
 from rupu.messages import ModelRequest, RateLimitObserved, StreamEvent
@@ -48,6 +47,7 @@ from rupu.providers.http import (
 )
 from rupu.providers.retry import stream_with_retries, with_fresh_credential_on_401
 from rupu.providers.sse_data import SSEDataSplitter
+from rupu.version import __version__
 
 if TYPE_CHECKING:
     import httpx
@@ -57,7 +57,7 @@ RouteName = Literal["ai-studio", "code-assist", "vertex"]
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class GeminiRequest:
     name: RouteName
     url: str
     headers: dict[str, str]
@@ -135,7 +135,7 @@ class GeminiProvider:
             async for event in self._events(response, route):
                 yield event
 
-    async def _route(self, request: ModelRequest, credential: Credential) -> Route:
+    async def _route(self, request: ModelRequest, credential: Credential) -> GeminiRequest:
         config = self._config
         secret = credential.secret.reveal()
         headers = {
@@ -158,7 +158,7 @@ class GeminiProvider:
                 )
             body = encode_request(request, provider=self.name)
             url = vertex_url(config.base_url, project, config.region, request.model)
-            return Route("vertex", url, {**headers, "accept": "text/event-stream"}, body)
+            return GeminiRequest("vertex", url, {**headers, "accept": "text/event-stream"}, body)
         if credential.mode == "sso":
             base = config.sso_base_url or CODE_ASSIST_URL
             if not project:
@@ -174,12 +174,16 @@ class GeminiProvider:
                 session_id=self._session_id,
             )
             url = method_url(base, "streamGenerateContent") + "?alt=sse"
-            return Route("code-assist", url, {**headers, "accept": "text/event-stream"}, body)
+            return GeminiRequest(
+                "code-assist", url, {**headers, "accept": "text/event-stream"}, body
+            )
         body = encode_request(request, provider=self.name, signature_fallback=gemini3)
         url = ai_studio_url(config.base_url or AI_STUDIO_URL, request.model)
-        return Route("ai-studio", url, {**headers, "accept": "text/event-stream"}, body)
+        return GeminiRequest("ai-studio", url, {**headers, "accept": "text/event-stream"}, body)
 
-    async def _events(self, response: httpx.Response, route: Route) -> AsyncIterator[StreamEvent]:
+    async def _events(
+        self, response: httpx.Response, route: GeminiRequest
+    ) -> AsyncIterator[StreamEvent]:
         import httpx
 
         decoder = GeminiStreamDecoder(request_id_of(response.headers))

@@ -23,6 +23,7 @@ import orjson
 
 from rupu.errors import ConnectionFailed, ProviderError, QuotaExhausted, TimedOut
 from rupu.providers.failures import provider_error
+from rupu.providers.ratelimit import reset_after
 from rupu.providers.sse import SSEDecoder, SSEEvent
 
 if TYPE_CHECKING:
@@ -275,8 +276,6 @@ def error_from_response(
 ) -> ProviderError:
     """A non-2xx answer, classified; `x-should-retry` is the provider's own word on retrying."""
     import time
-
-    from rupu.providers.ratelimit import reset_after
 
     error_type, message = parse_error_body(raw)
     should = headers.get("x-should-retry")

@@ -35,6 +35,7 @@ from rupu.messages import (
 from rupu.providers.base import ProviderSetup
 from rupu.providers.failures import provider_error
 from rupu.strict import StrictModel, validation_to_config_error
+from rupu.yamldoc import parse_yaml
 
 MODELS = ("echo",)
 
@@ -160,8 +161,6 @@ def _count(request: ModelRequest) -> int:
 
 
 def load_script(path: Path) -> list[ScriptedTurn]:
-    from rupu.yamldoc import parse_yaml
-
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:

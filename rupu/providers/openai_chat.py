@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from rupu import __version__
 from rupu.errors import ConfigError, ProviderError, StreamInterrupted
 from rupu.messages import (
     Message,
@@ -29,6 +28,7 @@ from rupu.messages import (
     Usage,
     UsageReported,
 )
+from rupu.modeldata.schema import reasons
 from rupu.providers.base import ProviderSetup
 from rupu.providers.chat_compat import DEFAULT_COMPAT, apply_compat, chat_url
 from rupu.providers.failures import provider_error
@@ -41,6 +41,7 @@ from rupu.providers.http import (
     request_id_of,
 )
 from rupu.providers.retry import stream_with_retries
+from rupu.version import __version__
 
 FINISH_REASONS: dict[str, StopReason] = {
     "stop": "end_turn",
@@ -263,8 +264,6 @@ class OpenAIChatProvider:
         """The request body, adjusted to this endpoint's quirks (`[providers.x.compat]`)."""
         effort = self._endpoint.sends_reasoning_effort
         if effort and self._compat.effort_models == "catalog":
-            from rupu.catalog.schema import reasons
-
             effort = reasons(self.name, request.model) is True
         body = encode_request(request, stream=stream, reasoning_effort=effort)
         return apply_compat(

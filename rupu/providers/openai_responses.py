@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from rupu import __version__
 from rupu.auth.credentials import Credential, CredentialSource
 from rupu.auth.jwt import account_id_of
 from rupu.errors import ConfigError, CredentialError, ProviderError
@@ -42,6 +41,7 @@ from rupu.providers.openai_responses_encode import (
 )
 from rupu.providers.retry import stream_with_retries, with_fresh_credential_on_401
 from rupu.providers.sse_data import SSEDataSplitter
+from rupu.version import __version__
 
 if TYPE_CHECKING:
     import httpx
@@ -52,7 +52,7 @@ ORIGINATOR = "rupu"
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class ResponsesEndpoint:
     url: str
     headers: dict[str, str] = field(repr=False)  # carries the bearer secret
     dialect: Dialect
@@ -85,7 +85,7 @@ class OpenAIResponsesProvider:
             )
         return self._setup.credentials
 
-    def route(self, credential: Credential) -> Route:
+    def route(self, credential: Credential) -> ResponsesEndpoint:
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream",
@@ -96,7 +96,7 @@ class OpenAIResponsesProvider:
         gateway_base = self._setup.config.base_url or credential.extras.get("api_base")
         if credential.extras.get("auth_scheme") == "bearer" and gateway_base:
             # A gateway (e.g. Copilot) serving the Responses API at `{api}/responses`.
-            return Route(
+            return ResponsesEndpoint(
                 gateway_base.rstrip("/") + "/responses", headers, Dialect(replay_from=self.name)
             )
         if credential.mode == "sso" and not self._custom:
@@ -110,10 +110,10 @@ class OpenAIResponsesProvider:
                 instructions_required=True,
                 prompt_cache_key=self._cache_key,
             )
-            return Route(self._sso_url, headers, dialect)
+            return ResponsesEndpoint(self._sso_url, headers, dialect)
         if self._setup.config.org_id:
             headers["openai-organization"] = self._setup.config.org_id
-        return Route(self._api_url, headers, Dialect(replay_from=self.name))
+        return ResponsesEndpoint(self._api_url, headers, Dialect(replay_from=self.name))
 
     def _account_id(self, credential: Credential) -> str:
         account = account_id_of(credential)

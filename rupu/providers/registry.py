@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ProviderConfig
+from rupu.config.presets import is_preset, preset_names
 from rupu.errors import ConfigError, did_you_mean
 from rupu.providers.base import Provider, ProviderFactory, ProviderSetup
-from rupu.providers.presets import is_preset, preset_names
 
 BUILTIN_KINDS: dict[str, str] = {
     "anthropic": "anthropic",

@@ -6,20 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rupu.agents.spec import AgentSpec
 from rupu.catalog.catalog import ModelCatalog
 from rupu.catalog.pricing import Pricer, pricer, tiered
-from rupu.catalog.validate import check_model, check_target, unknown_models_allowed
+from rupu.catalog.validate import check_model, unknown_models_allowed
 from rupu.config import LoadedConfig
+from rupu.errors import ConfigError, Location
 from rupu.paths import Paths
 from rupu.routing.plan import Route
+from rupu.routing.target import RoutedAgent, RunTarget
+from rupu.yamldoc import line_finder, split_frontmatter
 
 PriceOf = Callable[[str, str], Pricer]
 
 
 def check_route_models(
     route: Route,
-    spec: AgentSpec,
+    spec: RoutedAgent,
     loaded: LoadedConfig,
     paths: Paths,
     catalog: ModelCatalog,
@@ -71,3 +73,44 @@ def route_prices(catalog: ModelCatalog, route: Route) -> PriceOf:
         return cache[key]
 
     return price_of
+
+
+def check_target(
+    paths: Paths,
+    loaded: LoadedConfig,
+    spec: RoutedAgent,
+    target: RunTarget,
+    *,
+    model_flag: str | None = None,
+    allow_unknown_flag: bool = False,
+    catalog: ModelCatalog | None = None,
+) -> None:
+    """Checks the model a run is about to use, naming the agent file and line when it came from
+    there."""
+    allowed = unknown_models_allowed(loaded, target.provider, flag=allow_unknown_flag)
+    if allowed:
+        return
+    location: Location | None = None
+    origin: str | None = None
+    if model_flag:
+        origin = "--model"
+    elif target.model == spec.frontmatter.model:
+        location = Location(str(spec.path), _model_line(spec))
+    else:
+        origin = "the default_model in config.toml"
+    check_model(
+        catalog or ModelCatalog(loaded, paths),
+        target.provider,
+        target.model,
+        location=location,
+        origin=origin,
+    )
+
+
+def _model_line(spec: RoutedAgent) -> int | None:
+    try:
+        text = spec.path.read_text(encoding="utf-8")
+        header, _ = split_frontmatter(text, str(spec.path))
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return None
+    return line_finder(header, first_line=2)(["model"])

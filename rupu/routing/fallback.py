@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from rupu.auth.credentials import AuthMode, CredentialSource
 from rupu.clock import SYSTEM_CLOCK
 from rupu.config import ProviderConfig
+from rupu.config.routing import RoutingConfig
 from rupu.errors import ProviderError, RateLimited
 from rupu.messages import FailedOver, ModelRequest, RetryScheduled, StreamEvent
 from rupu.providers.base import Provider
 from rupu.providers.retry import RetryPolicy, Sleep
 from rupu.routing.classify import ErrorClass, action_for, advice, classify, describe
 from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
-from rupu.routing.settings import RoutingConfig
 
 NOT_FAILED_OVER: dict[str, str] = {
     "quota": "quota and billing need your action",
@@ -61,7 +61,7 @@ class Candidate:
         return f"{self.provider}:{self.model}"
 
 
-ProviderBuilder = Callable[[Candidate, RetryPolicy], Provider]
+CandidateBuilder = Callable[[Candidate, RetryPolicy], Provider]
 
 
 def fails_over(exc: ProviderError) -> bool:
@@ -73,7 +73,7 @@ class FallbackProvider:
         self,
         candidates: Sequence[Candidate],
         *,
-        build: ProviderBuilder,
+        build: CandidateBuilder,
         retry: RetryPolicy | None = None,
         settings: RoutingConfig | None = None,
         cooldowns: CooldownRegistry = COOLDOWNS,

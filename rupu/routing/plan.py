@@ -7,13 +7,13 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rupu.agents.loop import RunTarget, catalog_default, resolve_target
-from rupu.agents.spec import AgentSpec
 from rupu.auth.credentials import AuthMode
 from rupu.auth.resolver import CredentialResolver
 from rupu.config import LoadedConfig, ProviderConfig
+from rupu.config.presets import expand_base_url
 from rupu.errors import ConfigError, CredentialError
 from rupu.providers.base import Provider, ProviderSetup
+from rupu.providers.claude_code import find_command
 from rupu.providers.claude_code_stream import CLI_LOGIN
 from rupu.providers.registry import (
     build_provider,
@@ -25,6 +25,7 @@ from rupu.providers.registry import (
 from rupu.providers.retry import RetryPolicy, Sleep
 from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
 from rupu.routing.fallback import Candidate, FallbackProvider
+from rupu.routing.target import RoutedAgent, RunTarget, catalog_default, resolve_target
 from rupu.routing.tiers import TIER_PREFIX, is_tier, parse_entry, tier_entries
 
 # Service tiers per wire kind; openai-compatible endpoints declare theirs in `compat.service_tiers`.
@@ -63,8 +64,6 @@ def make_candidate(
     """A provider ready to build: kind, effective config (base_url filled from the environment),
     model and credential. Raises `ConfigError`/`CredentialError` when it cannot be used. Without a
     `resolver`, only the environment is looked at (tests); commands pass the store-backed one."""
-    from rupu.providers.presets import expand_base_url
-
     kind = provider_kind(name, loaded)
     config = loaded.provider(name)
     if config.base_url:
@@ -108,16 +107,13 @@ def unavailable_reason(
         return exc.one_line()
     if not is_buildable(candidate.kind):
         return f"provider kind '{candidate.kind}' is not available in this build"
-    if candidate.kind == "claude-code":
-        from rupu.providers.claude_code import find_command
-
-        if find_command(candidate.config) is None:
-            return "the claude CLI is not installed"
+    if candidate.kind == "claude-code" and find_command(candidate.config) is None:
+        return "the claude CLI is not installed"
     return None
 
 
 def resolve_route(
-    spec: AgentSpec,
+    spec: RoutedAgent,
     loaded: LoadedConfig,
     env: Mapping[str, str],
     *,

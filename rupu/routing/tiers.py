@@ -8,8 +8,8 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
+from rupu.config.routing import RoutingConfig
 from rupu.errors import ConfigError, did_you_mean
-from rupu.routing.settings import RoutingConfig
 
 TIERS_FILE = Path(__file__).with_name("tiers.toml")
 TIER_PREFIX = "tier:"

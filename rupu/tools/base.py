@@ -8,23 +8,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from rupu.errors import RupuError
-
 if TYPE_CHECKING:
     from rupu.config import ToolsConfig
     from rupu.tools.workspace import Workspace
 
 ToolKind = Literal["read", "write", "command"]
 Recorder = Callable[..., None]
-
-
-class ToolFailure(RupuError):
-    """A tool call that failed in a way the model can react to (bad path, no match, timeout).
-    `code` is a short machine-readable reason kept in the transcript."""
-
-    def __init__(self, message: str, *, code: str = "tool_error", hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.code = code
 
 
 @dataclass(slots=True)

@@ -9,7 +9,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from rupu.tools.base import BuiltinTool, ToolContext, ToolFailure, schema
+from rupu.tools.base import BuiltinTool, ToolContext, schema
+from rupu.tools.failure import ToolFailure
 
 DEFAULT_READ_LINES = 2000
 MAX_LINE_CHARS = 2000

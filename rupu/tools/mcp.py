@@ -19,10 +19,11 @@ from typing import Any
 
 import orjson
 
-from rupu import __version__
 from rupu.config import McpServerConfig
 from rupu.errors import ConfigError
-from rupu.tools.base import ToolContext, ToolFailure, ToolKind, one_line
+from rupu.tools.base import ToolContext, ToolKind, one_line
+from rupu.tools.failure import ToolFailure
+from rupu.version import __version__
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_LIST_PAGES = 100

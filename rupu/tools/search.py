@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rupu.tools.base import BuiltinTool, ToolContext, ToolFailure, one_line, schema
+from rupu.tools.base import BuiltinTool, ToolContext, one_line, schema
+from rupu.tools.failure import ToolFailure
 
 DEFAULT_MAX_RESULTS = 200
 MAX_RESULTS = 2000

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rupu.auth.known import KnownSecrets
 from rupu.config import LoadedConfig, PermissionMode
 from rupu.errors import ConfigError, did_you_mean
 from rupu.tools.base import BuiltinTool, Tool
@@ -114,8 +115,6 @@ async def _loaded_secrets(setup: ToolSetup) -> KnownSecrets:
     """The setup's secrets, loaded (reading the credential store blocks: done in a thread)."""
     import anyio
 
-    from rupu.auth.known import KnownSecrets
-
     source = setup.secrets or KnownSecrets(setup.env, setup.loaded)
     await anyio.to_thread.run_sync(source.load)
     return source
@@ -126,6 +125,7 @@ async def open_toolbox(
     setup: ToolSetup, *, agent: str, patterns: Sequence[str] | None
 ) -> AsyncIterator[AgentToolBox | None]:
     """The agent's tool box (None when it has no tools); MCP servers live until the block ends."""
+    # lazy: the MCP SDK takes ~0.5 s to import; agents without tools never load it
     from rupu.tools.mcp import connect_servers
 
     if patterns is not None and not patterns:

@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rupu.tools.base import BuiltinTool, ToolContext, ToolFailure, schema
+from rupu.tools.base import BuiltinTool, ToolContext, schema
+from rupu.tools.failure import ToolFailure
 
 KILL_GRACE_SECONDS = 1.0
 DRAIN_GRACE_SECONDS = 2.0

@@ -23,8 +23,9 @@ from typing import Any
 from rupu.config import ToolsConfig
 from rupu.messages import AssistantTurn, Message, Part, ToolCallPart, ToolResultPart, ToolSpec
 from rupu.redact import Redactor, SecretValues, redact_data
-from rupu.tools.base import Recorder, Tool, ToolContext, ToolFailure, cap_text, one_line
+from rupu.tools.base import Recorder, Tool, ToolContext, cap_text, one_line
 from rupu.tools.environment import scrub_environment
+from rupu.tools.failure import ToolFailure
 from rupu.tools.permissions import PermissionGate, PermissionRequest
 from rupu.tools.workspace import Workspace
 from rupu.transcripts import TranscriptWriter

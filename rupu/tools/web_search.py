@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rupu import __version__
 from rupu.config import WebSearchConfig
-from rupu.tools.base import BuiltinTool, ToolContext, ToolFailure, one_line, schema
+from rupu.tools.base import BuiltinTool, ToolContext, one_line, schema
+from rupu.tools.failure import ToolFailure
+from rupu.version import __version__
 
 
 @dataclass(frozen=True, slots=True)

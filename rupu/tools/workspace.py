@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
-from rupu.tools.base import ToolFailure
+from rupu.tools.failure import ToolFailure
 
 MAX_PATH_BYTES = 4096
 PROTECTED_DIRS = (".git", ".rupu")

@@ -17,6 +17,8 @@ import orjson
 
 from rupu.errors import ConfigError, Location
 from rupu.schemas import check_schema
+from rupu.textfiles import read_text
+from rupu.yamldoc import parse_yaml
 
 MAX_REPORTED_ERRORS = 5
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.S)
@@ -154,8 +156,6 @@ def load_schema_file(
             location=location,
             field=field,
         )
-    from rupu.textfiles import read_text
-    from rupu.yamldoc import parse_yaml
 
     text = read_text(resolved, what="schema file")
     data, _ = parse_yaml(resolved, text)

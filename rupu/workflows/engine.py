@@ -18,13 +18,14 @@ from rupu.config import LoadedConfig
 from rupu.errors import ConfigError
 from rupu.paths import Paths
 from rupu.transcripts import new_run_id
-from rupu.workflows.catalog import AgentLookup, root_for
 from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
+from rupu.workflows.lookup import WorkflowAgents, root_for
 from rupu.workflows.plan import Overrides, Plan, build_plan
+from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import Observer, RunOutcome
 from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
-from rupu.workflows.store import RunRecord, RunStore, read_events, repair_jsonl
+from rupu.workflows.store import RunRecord, RunStore, repair_jsonl
 from rupu.workflows.units import ToolboxOpener
 
 FINISHED = frozenset({"succeeded"})
@@ -38,7 +39,7 @@ def plan_workflow(
     inputs: Mapping[str, Any] | None,
     overrides: Overrides | None = None,
 ) -> Plan:
-    agents = AgentLookup(paths, loaded.path.parent, root_for(loaded.path, paths))
+    agents = WorkflowAgents(paths, loaded.path.parent, root_for(loaded.path, paths))
     return build_plan(loaded, agents, config, inputs=inputs, overrides=overrides)
 
 

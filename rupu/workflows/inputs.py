@@ -7,25 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rupu.errors import UsageError, did_you_mean
-from rupu.workflows.spec import InputSpec, InputType
+from rupu.workflows.spec import InputSpec, check_value
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
-_TYPE_NAMES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "int": (int,),
-    "number": (int, float),
-    "bool": (bool,),
-    "list": (list,),
-}
-
-
-def check_value(kind: InputType, value: Any, *, what: str) -> None:
-    """Raises `ValueError` when a YAML value (default, enum entry) does not have the declared type."""
-    allowed = _TYPE_NAMES[kind]
-    is_bool = isinstance(value, bool)
-    if not isinstance(value, allowed) or (is_bool and kind != "bool"):
-        raise ValueError(f"{what} {value!r} is not a {kind}")
 
 
 def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:

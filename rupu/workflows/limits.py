@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from rupu.agents.loop import RunTarget
 from rupu.config import LoadedConfig
 from rupu.openfiles import raise_soft_limit, unit_budget
 from rupu.providers.base import Provider
+from rupu.routing.target import RunTarget
 
 # Default in-flight requests per provider when config.toml sets no `max_concurrency`: generous
 # enough that a fan-out is concurrent by default, modest enough to stay under typical rate limits.

@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rupu.agents.loop import RunTarget, resolve_target
 from rupu.agents.spec import AgentSpec
 from rupu.auth.credentials import AuthMode
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location
-from rupu.workflows.catalog import AgentLookup
+from rupu.routing.target import RunTarget, resolve_target
 from rupu.workflows.inputs import resolve_inputs
 from rupu.workflows.loader import LoadedWorkflow
+from rupu.workflows.lookup import WorkflowAgents
 from rupu.workflows.references import StepTemplates
 from rupu.workflows.spec import OutputFormat, Step
 from rupu.workflows.templates import CompiledTemplate
@@ -87,7 +87,7 @@ class Plan:
 
 def build_plan(
     loaded: LoadedWorkflow,
-    agents: AgentLookup,
+    agents: WorkflowAgents,
     config: LoadedConfig,
     *,
     inputs: Mapping[str, Any] | None,
@@ -131,7 +131,7 @@ def _calls(
     loaded: LoadedWorkflow,
     index: int,
     step: Step,
-    agents: AgentLookup,
+    agents: WorkflowAgents,
     config: LoadedConfig,
     overrides: Overrides,
 ) -> list[AgentCall]:
@@ -208,7 +208,7 @@ def _call(
     output: OutputFormat,
     timeout: float | None,
     retries: int,
-    agents: AgentLookup,
+    agents: WorkflowAgents,
     config: LoadedConfig,
     overrides: Overrides,
 ) -> AgentCall:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rupu.workflows.store import read_events
+from rupu.workflows.recordfile import read_events
 
 FINISHED = frozenset({"succeeded", "failed"})
 

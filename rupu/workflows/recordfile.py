@@ -4,6 +4,7 @@ record stops only the commands that need that run."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,17 @@ def read_record(path: Path, fields: Fields | None = None) -> dict[str, Any]:
     if wrong:
         raise damaged(path, f"missing or wrong {', '.join(wrong)}")
     return value
+
+
+def read_events(path: Path, *, key: str = "type") -> Iterator[dict[str, Any]]:
+    """Well-formed lines only (objects with a string `key`): torn or corrupt lines are skipped."""
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                event = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get(key), str):
+                yield event

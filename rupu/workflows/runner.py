@@ -22,8 +22,9 @@ import anyio
 from rupu.errors import RupuError
 from rupu.workflows.limits import ProviderPool, Slots, descriptor_limit
 from rupu.workflows.plan import Plan, PlannedStep
+from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import Observer, RunOutcome, step_record, view_of
-from rupu.workflows.store import RunRecord, read_events
+from rupu.workflows.store import RunRecord
 from rupu.workflows.templates import TemplateError, is_truthy, items_from
 from rupu.workflows.units import ToolboxOpener, Unit, UnitOutcome, UnitRunner, input_hash
 

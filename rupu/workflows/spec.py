@@ -47,6 +47,23 @@ def _listify(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+_TYPE_NAMES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "int": (int,),
+    "number": (int, float),
+    "bool": (bool,),
+    "list": (list,),
+}
+
+
+def check_value(kind: InputType, value: Any, *, what: str) -> None:
+    """Raises `ValueError` when a YAML value (default, enum entry) does not have the declared type."""
+    allowed = _TYPE_NAMES[kind]
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, allowed) or (is_bool and kind != "bool"):
+        raise ValueError(f"{what} {value!r} is not a {kind}")
+
+
 class InputSpec(StrictModel):
     type: InputType = "string"
     required: bool = False
@@ -56,8 +73,6 @@ class InputSpec(StrictModel):
 
     @model_validator(mode="after")
     def _default_fits(self) -> InputSpec:
-        from rupu.workflows.inputs import check_value
-
         if self.enum is not None:
             if not self.enum:
                 raise ValueError("enum must list at least one value")

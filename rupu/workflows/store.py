@@ -25,7 +25,6 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,17 @@ from rupu.atomicfile import replace_file
 from rupu.errors import ConfigError, did_you_mean
 from rupu.filemodes import private_dir
 from rupu.transcripts import TranscriptWriter
+from rupu.version import __version__
 from rupu.workflows.index import RunIndex
-from rupu.workflows.recordfile import RUN_FIELDS, STATE_FIELDS, STEP_FIELDS, damaged, read_record
+from rupu.workflows.progress import read_progress
+from rupu.workflows.recordfile import (
+    RUN_FIELDS,
+    STATE_FIELDS,
+    STEP_FIELDS,
+    damaged,
+    read_events,
+    read_record,
+)
 from rupu.workflows.writer import RecordWriter, TickFile
 
 FORMAT_VERSION = 1
@@ -90,20 +98,6 @@ class EventLog:
 
     def close(self) -> None:
         self._file.close()
-
-
-def read_events(path: Path, *, key: str = "type") -> Iterator[dict[str, Any]]:
-    """Well-formed lines only (objects with a string `key`): torn or corrupt lines are skipped."""
-    if not path.exists():
-        return
-    with path.open("rb") as handle:
-        for raw in handle:
-            try:
-                event = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(event, dict) and isinstance(event.get(key), str):
-                yield event
 
 
 class RunLock:
@@ -285,8 +279,6 @@ class RunStore:
         directory.mkdir(parents=True, mode=0o700)
         for sub in ("steps", "transcripts"):
             (directory / sub).mkdir(mode=0o700)
-        from rupu import __version__
-
         meta: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "run_id": run_id,
@@ -347,8 +339,6 @@ class RunStore:
 
     def index_rows(self) -> list[dict[str, Any]]:
         """An index row for every run folder whose `run.json` is readable (to rebuild the index)."""
-        from rupu.workflows.progress import read_progress
-
         rows: list[dict[str, Any]] = []
         for directory in sorted(self.root.glob("run_*")):
             try:

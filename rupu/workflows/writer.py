@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from rupu.atomicfile import replace_file
+
 _Op = tuple[str, str, bytes]
 T = TypeVar("T")
 INTERVAL = 0.02
@@ -130,9 +132,8 @@ class RecordWriter:
                     if fd is not None:
                         os.close(fd)
                 else:
-                    from rupu.workflows.store import write_atomic
-
-                    _patiently(functools.partial(write_atomic, Path(path), data), handles)
+                    write = functools.partial(replace_file, Path(path), data, durable=False)
+                    _patiently(write, handles)
             except OSError as exc:
                 self._error = self._error or exc
         for path in list(pending):

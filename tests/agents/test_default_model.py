@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rupu.agents.loop import resolve_target
 from rupu.agents.spec import parse_agent
 from rupu.config import load_config
 from rupu.paths import Paths
+from rupu.routing.target import resolve_target
 from tests.conftest import Workspace
 
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 import yaml
 
-from rupu.agents.loop import AgentResult, AgentRun, RunTarget
+from rupu.agents.loop import AgentResult, AgentRun
 from rupu.agents.overflow import drop_oldest_exchange, is_context_overflow
 from rupu.agents.spec import parse_agent
 from rupu.auth.credentials import Credential, FixedCredential, Secret
@@ -24,6 +24,7 @@ from rupu.providers.base import ProviderSetup
 from rupu.providers.failures import provider_error
 from rupu.providers.registry import build_provider
 from rupu.providers.retry import RetryPolicy
+from rupu.routing.target import RunTarget
 from rupu.tools.setup import ToolSetup, open_toolbox
 from rupu.transcripts import TranscriptWriter, read_events
 from tests.servers.base import Reply

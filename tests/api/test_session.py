@@ -8,8 +8,8 @@ import os
 
 import pytest
 
+from rupu.agents.trust_gate import UntrustedProject
 from rupu.api import Agent, Session, run_agent
-from rupu.trust_check import UntrustedProject
 from tests.conftest import Workspace
 from tests.servers.anthropic import AnthropicServer, Text, Usage, response_stream, stream_reply
 

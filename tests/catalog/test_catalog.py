@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from rupu.catalog.catalog import ModelCatalog, undated
-from rupu.catalog.schema import (
+from rupu.config import Config, LoadedConfig
+from rupu.errors import ConfigError
+from rupu.modeldata.schema import (
     LiveCache,
     LiveModel,
     Prices,
@@ -17,8 +19,6 @@ from rupu.catalog.schema import (
     load_baked,
     write_live,
 )
-from rupu.config import Config, LoadedConfig
-from rupu.errors import ConfigError
 from rupu.paths import Paths
 from tests.conftest import REPO_ROOT, Workspace
 

@@ -24,8 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rupu.catalog.pricing import add_costs, pricer, usage_cost
-from rupu.catalog.schema import Prices, load_baked
 from rupu.messages import Usage
+from rupu.modeldata.schema import Prices, load_baked
 from tests.catalog.usage_shapes import anthropic_usage, chat_usage, gemini_usage, responses_usage
 
 TOKENS = st.integers(min_value=0, max_value=5_000_000)

@@ -11,9 +11,9 @@ import pytest
 
 from rupu.auth.credentials import AuthMode, Credential, CredentialSource, FixedCredential, Secret
 from rupu.catalog.refresh import refresh_all, refresh_provider
-from rupu.catalog.schema import cache_path, read_live
 from rupu.config import Config, LoadedConfig
 from rupu.errors import CredentialError
+from rupu.modeldata.schema import cache_path, read_live
 from rupu.paths import Paths
 from tests.conftest import Workspace
 from tests.servers.base import Reply

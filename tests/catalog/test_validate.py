@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
-from rupu.agents.loop import RunTarget
 from rupu.agents.spec import load_agent_file
 from rupu.catalog.catalog import ModelCatalog
-from rupu.catalog.schema import LiveCache, LiveModel, write_live
-from rupu.catalog.validate import check_model, check_target, suggestions, unknown_models_allowed
+from rupu.catalog.validate import check_model, suggestions, unknown_models_allowed
 from rupu.config import Config, LoadedConfig
 from rupu.errors import ConfigError
+from rupu.modeldata.schema import LiveCache, LiveModel, write_live
 from rupu.paths import Paths
+from rupu.routing.checks import check_target
+from rupu.routing.target import RunTarget
 from tests.conftest import Workspace
 
 

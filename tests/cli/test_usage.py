@@ -17,7 +17,7 @@ import orjson
 import pytest
 import yaml
 
-from rupu.agents.loop import AgentRun, RunTarget
+from rupu.agents.loop import AgentRun
 from rupu.agents.spec import load_agent_file
 from rupu.catalog.catalog import ModelCatalog
 from rupu.catalog.pricing import pricer
@@ -26,6 +26,7 @@ from rupu.messages import AssistantTurn, Message, ToolResultPart, ToolSpec, Usag
 from rupu.paths import Paths
 from rupu.providers.base import ProviderSetup
 from rupu.providers.mock import MockProvider
+from rupu.routing.target import RunTarget
 from rupu.transcripts import TranscriptWriter, read_events
 from tests.catalog.usage_shapes import anthropic_usage, chat_usage, gemini_usage, responses_usage
 from tests.conftest import Workspace, run_rupu

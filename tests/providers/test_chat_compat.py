@@ -6,18 +6,19 @@ from typing import Any
 
 import pytest
 
-from rupu.agents.loop import RunTarget
 from rupu.config import load_config
+from rupu.config.chat_compat import ChatCompat
 from rupu.errors import ConfigError, ProviderError
 from rupu.messages import Message, ModelRequest, ToolSpec
 from rupu.paths import Paths
 from rupu.providers.base import TurnBuilder
-from rupu.providers.chat_compat import ChatCompat, apply_compat, chat_url
+from rupu.providers.chat_compat import apply_compat, chat_url
 from rupu.providers.http import HttpSettings
 from rupu.providers.openai_chat import encode_request
 from rupu.providers.registry import factory_for, provider_kind
 from rupu.routing.cooldown import CooldownRegistry
 from rupu.routing.plan import build_route_provider, route_for_target
+from rupu.routing.target import RunTarget
 from tests.conftest import Workspace
 from tests.servers.openai_chat import ChatCompletionsServer, stream_reply, text_stream, usage
 

@@ -14,8 +14,8 @@ from rupu.providers.copilot import CopilotBearerSource, delegate_setup
 from rupu.providers.copilot_routes import (
     FAMILY_ROUTES,
     ROUTES,
+    CopilotApi,
     ListedModel,
-    Route,
     initiator_of,
     is_model_refusal,
     listed_models,
@@ -88,7 +88,7 @@ def test_delegated_setup_points_the_dialect_at_the_copilot_host() -> None:
         retry=RetryPolicy(max_retries=0),
         sleep=no_sleep,
     )
-    routes: tuple[tuple[Route, ProviderKind], ...] = (
+    routes: tuple[tuple[CopilotApi, ProviderKind], ...] = (
         ("messages", "anthropic"),
         ("responses", "openai-responses"),
     )

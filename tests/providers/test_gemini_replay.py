@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from rupu.agents.loop import AgentResult, AgentRun, RunTarget
+from rupu.agents.loop import AgentResult, AgentRun
 from rupu.agents.spec import parse_agent
 from rupu.messages import AssistantTurn, Message, Part, ToolResultPart, ToolSpec
+from rupu.routing.target import RunTarget
 from rupu.transcripts import TranscriptWriter, read_events
 from tests.providers.gemini_support import provider_for, sso_credentials
 from tests.servers.gemini import GeminiServer

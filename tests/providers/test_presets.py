@@ -7,22 +7,21 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from rupu.agents.loop import RunTarget
-from rupu.config import ProviderConfig, load_config
-from rupu.errors import ConfigError, CredentialError
-from rupu.messages import Message, ModelRequest
-from rupu.paths import Paths
-from rupu.providers.base import TurnBuilder
-from rupu.providers.presets import (
+from rupu.config import ProviderConfig, load_config, with_preset
+from rupu.config.presets import (
     expand_base_url,
     load_presets,
     normalise_host,
     preset_names,
-    with_preset,
 )
+from rupu.errors import ConfigError, CredentialError
+from rupu.messages import Message, ModelRequest
+from rupu.paths import Paths
+from rupu.providers.base import TurnBuilder
 from rupu.providers.registry import known_providers, provider_kind
 from rupu.routing.cooldown import CooldownRegistry
 from rupu.routing.plan import build_route_provider, route_for_target
+from rupu.routing.target import RunTarget
 from tests.conftest import Workspace
 from tests.servers.openai_chat import ChatCompletionsServer, stream_reply, text_stream, usage
 

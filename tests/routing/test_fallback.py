@@ -10,7 +10,6 @@ from typing import Any
 import anyio
 import pytest
 
-from rupu.agents.loop import RunTarget
 from rupu.config import LoadedConfig, load_config
 from rupu.errors import ProviderError
 from rupu.messages import FailedOver, Message, ModelRequest, StreamEvent
@@ -19,6 +18,7 @@ from rupu.providers.base import TurnBuilder
 from rupu.routing.cooldown import CooldownRegistry
 from rupu.routing.fallback import FallbackProvider
 from rupu.routing.plan import Route, build_route_provider, route_for_target
+from rupu.routing.target import RunTarget
 from rupu.testing import FakeClock
 from tests.conftest import Workspace
 from tests.servers.openai_chat import (

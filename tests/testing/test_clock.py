@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from rupu.agents.loop import RunTarget
 from rupu.auth.credentials import Secret
 from rupu.auth.filestore import FileStore
 from rupu.auth.oauth.tokens import TokenSet
@@ -30,6 +29,7 @@ from rupu.providers.base import TurnBuilder
 from rupu.providers.retry import RetryPolicy, stream_with_retries
 from rupu.routing.cooldown import CooldownRegistry
 from rupu.routing.plan import build_route_provider, route_for_target
+from rupu.routing.target import RunTarget
 from rupu.testing import FakeClock, ScriptedProvider, use_provider
 from tests.conftest import Workspace
 

@@ -14,8 +14,9 @@ import pytest
 
 from rupu.config import ToolsConfig
 from rupu.redact import SecretValues
-from rupu.tools.base import ToolContext, ToolFailure, ToolKind, schema
+from rupu.tools.base import ToolContext, ToolKind, schema
 from rupu.tools.environment import is_secret_name, scrub_environment
+from rupu.tools.failure import ToolFailure
 from rupu.tools.permissions import DenyDecider, PermissionGate
 from rupu.tools.setup import check_patterns, server_wanted, tool_allowed
 from rupu.tools.toolbox import AgentToolBox, wire_name

@@ -12,18 +12,18 @@ from typing import Any
 
 import anyio
 
-from rupu.agents.loop import RunTarget
 from rupu.config import load_config
 from rupu.errors import ProviderError
 from rupu.messages import ModelRequest, TextPart, Usage
 from rupu.paths import Paths
 from rupu.providers.failures import provider_error
+from rupu.routing.target import RunTarget
 from rupu.testing import FunctionProvider, Turn
-from rupu.workflows.catalog import load_reference
 from rupu.workflows.engine import Engine, Execution
+from rupu.workflows.lookup import load_reference
 from rupu.workflows.plan import Overrides
+from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import Observer, RunOutcome
-from rupu.workflows.store import read_events
 from tests.conftest import Workspace
 
 

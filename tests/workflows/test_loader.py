@@ -13,9 +13,9 @@ import pytest
 from rupu.config import load_config
 from rupu.errors import ConfigError
 from rupu.paths import Paths
-from rupu.workflows.catalog import load_reference
 from rupu.workflows.engine import plan_workflow
 from rupu.workflows.loader import load_workflow
+from rupu.workflows.lookup import load_reference
 from tests.conftest import Workspace
 from tests.workflows.helpers import write_agents, write_workflow
 

@@ -8,7 +8,7 @@ import pytest
 
 from rupu.errors import ConfigError
 from rupu.workflows.engine import Engine
-from rupu.workflows.store import read_events
+from rupu.workflows.recordfile import read_events
 from tests.conftest import Workspace
 from tests.workflows.helpers import (
     Answer,

@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from rupu.agents.loop import RunTarget
 from rupu.agents.spec import AgentSpec
 from rupu.messages import AssistantTurn, Message, ToolSpec
+from rupu.routing.target import RunTarget
 from rupu.testing import FakeClock
 from rupu.transcripts import TranscriptWriter
 from tests.conftest import Workspace

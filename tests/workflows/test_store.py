@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from rupu.workflows.index import RunIndex
-from rupu.workflows.store import EventLog, RunLock, read_events, write_atomic
+from rupu.workflows.recordfile import read_events
+from rupu.workflows.store import EventLog, RunLock, write_atomic
 from rupu.workflows.writer import RecordWriter, TickFile
 from tests.conftest import REPO_ROOT
 

@@ -15,10 +15,10 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from rupu import __version__
 from rupu.auth.credentials import Secret
 from rupu.auth.oauth.endpoints import OAuthProfile
 from rupu.errors import CredentialError
+from rupu.version import __version__
 
 if TYPE_CHECKING:
     import httpx

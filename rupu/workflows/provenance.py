@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rupu.agents.spec import AgentSpec
+from rupu.agents.trust_gate import in_project
+from rupu.config import toml_line_finder
 from rupu.errors import ConfigError
 from rupu.paths import Paths
 from rupu.trust import TrustStore
-from rupu.trust_check import in_project
+from rupu.yamldoc import parse_yaml, split_frontmatter
 
 if TYPE_CHECKING:
     from rupu.workflows.plan import Plan
@@ -65,8 +67,6 @@ class Provenance:
 
     def config(self, key: Sequence[str]) -> Origin | None:
         """The config file (project first, it is layered on top) that sets `key`, or None."""
-        from rupu.config import toml_line_finder
-
         layers = [("project", self.paths.project_config), ("global", self.paths.global_config)]
         for scope, path in layers:
             if path is None or not path.is_file():
@@ -108,9 +108,6 @@ class Provenance:
 
 
 def front_line(path: Path, key: str) -> int | None:
-    from rupu.agents.spec import split_frontmatter
-    from rupu.yamldoc import parse_yaml
-
     try:
         header, _ = split_frontmatter(path.read_text(encoding="utf-8-sig"), str(path))
         _, doc = parse_yaml(path, header, first_line=2)

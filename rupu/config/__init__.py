@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 
+from rupu.config.chat_compat import ChatCompat
+from rupu.config.presets import is_preset, load_presets
+from rupu.config.routing import RoutingConfig
 from rupu.errors import ConfigError, Location
 from rupu.filemodes import check_private
 from rupu.paths import Paths
-from rupu.providers.chat_compat import ChatCompat
-from rupu.routing.settings import RoutingConfig
 from rupu.strict import LineFinder, StrictModel, validation_to_config_error
 
 BUILTIN_PROVIDERS = ("anthropic", "openai", "gemini", "copilot", "mock", "claude-code")
@@ -190,9 +191,7 @@ class LoadedConfig:
     def provider(self, name: str) -> ProviderConfig:
         """The provider's table; for a preset, the preset's values with the table on top."""
         declared = self.config.providers.get(name)
-        if _is_preset(name):
-            from rupu.providers.presets import with_preset
-
+        if is_preset(name):
             return with_preset(name, declared)
         return declared or ProviderConfig()
 
@@ -274,7 +273,7 @@ def _check_providers(loaded: LoadedConfig) -> None:
             name not in BUILTIN_PROVIDERS
             and needs_url
             and not provider.base_url
-            and not _is_preset(name)
+            and not is_preset(name)
         ):
             raise ConfigError(
                 f"provider '{name}' has no base_url",
@@ -282,12 +281,6 @@ def _check_providers(loaded: LoadedConfig) -> None:
                 field=f"providers.{name}.base_url",
                 hint='add base_url = "http://host:port/v1"',
             )
-
-
-def _is_preset(name: str) -> bool:
-    from rupu.providers.presets import is_preset
-
-    return is_preset(name)
 
 
 def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -349,3 +342,12 @@ def _split_key(key: str) -> list[str]:
             current += ch
     parts.append(current.strip())
     return parts
+
+
+def with_preset(name: str, declared: ProviderConfig | None) -> ProviderConfig:
+    """The preset's settings with `declared` (the user's table) merged on top, key by key."""
+    found = load_presets().get(name)
+    if found is None:
+        return declared or ProviderConfig()
+    top = declared.model_dump(exclude_unset=True) if declared is not None else {}
+    return ProviderConfig.model_validate(deep_merge(found.as_config(), top))

@@ -3,7 +3,7 @@
 Workflows: by path, or by name from `<project>/.rupu/workflows/` then `$RUPU_HOME/workflows/` (the
 file stem first, then the `name:` inside each file). Agents: by name from the `agents/` directory
 beside the workflow's directory (so `.rupu/workflows` uses `.rupu/agents`, and a checkout's
-`workflows/` uses its `agents/`), then the usual catalog; or a relative `.md` path.
+`workflows/` uses its `agents/`), then the installed agents; or a relative `.md` path.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rupu.agents.catalog import AgentCatalog
+from rupu.agents.lookup import InstalledAgents
 from rupu.agents.spec import AgentSpec, load_agent_file
 from rupu.errors import ConfigError, did_you_mean
 from rupu.filemodes import check_private
@@ -106,13 +106,13 @@ def list_workflows(paths: Paths) -> list[WorkflowEntry]:
 
 
 @dataclass(slots=True)
-class AgentLookup:
+class WorkflowAgents:
     """Agents for one workflow, loaded once."""
 
     paths: Paths
     workflow_dir: Path
     root: Path
-    _catalog: AgentCatalog | None = None
+    _installed: InstalledAgents | None = None
     _beside: dict[str, AgentSpec] = field(default_factory=dict)
     _broken: dict[str, ConfigError] = field(default_factory=dict)
     _scanned: bool = False
@@ -125,11 +125,11 @@ class AgentLookup:
             return self._beside[reference]
         if reference in self._broken:
             raise self._broken[reference]
-        if self._catalog is None:
-            self._catalog = AgentCatalog.scan(self.paths)
-        if reference in self._catalog.agents or not self._beside:
-            return self._catalog.find(reference)
-        known = sorted({*self._beside, *self._catalog.agents})
+        if self._installed is None:
+            self._installed = InstalledAgents.scan(self.paths)
+        if reference in self._installed.agents or not self._beside:
+            return self._installed.find(reference)
+        known = sorted({*self._beside, *self._installed.agents})
         raise ConfigError(
             f"no agent named '{reference}'{did_you_mean(reference, known)}",
             field="agent",

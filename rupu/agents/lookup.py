@@ -20,14 +20,16 @@ class BrokenAgent:
 
 
 @dataclass(slots=True)
-class AgentCatalog:
+class InstalledAgents:
+    """The agents of the global and project directories (project shadows global by name)."""
+
     agents: dict[str, AgentSpec] = field(default_factory=dict)
     shadowed: list[AgentSpec] = field(default_factory=list)
     broken: list[BrokenAgent] = field(default_factory=list)
 
     @classmethod
-    def scan(cls, paths: Paths) -> AgentCatalog:
-        catalog = cls()
+    def scan(cls, paths: Paths) -> InstalledAgents:
+        found = cls()
         for scope, directory in paths.agent_dirs():
             if not directory.is_dir():
                 continue
@@ -38,10 +40,10 @@ class AgentCatalog:
                     check_private(file)
                     spec = load_agent_file(file, "project" if scope == "project" else "global")
                 except ConfigError as exc:
-                    catalog.broken.append(BrokenAgent(file, scope, exc))
+                    found.broken.append(BrokenAgent(file, scope, exc))
                     continue
                 if spec.name in seen_here:
-                    catalog.broken.append(
+                    found.broken.append(
                         BrokenAgent(
                             file,
                             scope,
@@ -53,11 +55,11 @@ class AgentCatalog:
                     )
                     continue
                 seen_here[spec.name] = file
-                previous = catalog.agents.get(spec.name)
+                previous = found.agents.get(spec.name)
                 if previous is not None:
-                    catalog.shadowed.append(previous)
-                catalog.agents[spec.name] = spec
-        return catalog
+                    found.shadowed.append(previous)
+                found.agents[spec.name] = spec
+        return found
 
     def find(self, name: str) -> AgentSpec:
         spec = self.agents.get(name)
@@ -76,7 +78,7 @@ class AgentCatalog:
 
 
 def resolve_agent(reference: str, paths: Paths) -> AgentSpec:
-    """A name from the catalog, or a path to an agent file."""
+    """A name from the installed agents, or a path to an agent file."""
     candidate = Path(reference).expanduser()
     if reference.endswith(".md") or "/" in reference or candidate.is_file():
         if not candidate.is_absolute():
@@ -87,4 +89,4 @@ def resolve_agent(reference: str, paths: Paths) -> AgentSpec:
             check_private(candidate.parent)
             check_private(candidate)
         return load_agent_file(candidate, "path")
-    return AgentCatalog.scan(paths).find(reference)
+    return InstalledAgents.scan(paths).find(reference)

@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rupu.agents.spec import AgentSpec
+from rupu.agents.spec import AgentSpec, load_agent_file
+from rupu.auth.keyref import parse_key_ref
+from rupu.config import toml_line_finder
 from rupu.errors import ConfigError, Location
 from rupu.paths import Paths
-from rupu.trust import TrustStore
+from rupu.trust import TrustStore, project_files
+from rupu.yamldoc import parse_yaml, split_frontmatter
 
 MODE_RANK = {"readonly": 0, "ask": 1, "bypass": 2}
 _URL_KEYS = ("base_url", "sso_base_url", "token_exchange_url", "headers", "oauth")
@@ -53,8 +56,6 @@ class UntrustedProject(ConfigError):
     """A run would use a setting from a project the user has not trusted (exit 2)."""
 
     def __init__(self, finding: Finding, root: Path, *, more: int = 0) -> None:
-        from rupu.trust import project_files
-
         others = f" (and {more} more setting{'s' if more > 1 else ''})" if more else ""
         standard = finding.path.resolve() in {p.resolve() for p in project_files(root)}
         target = root if standard else finding.path
@@ -74,7 +75,6 @@ def config_findings(paths: Paths, has_credential: HasCredential) -> list[Finding
     project = paths.project_config
     if project is None or not project.is_file():
         return []
-    from rupu.config import toml_line_finder
 
     text = project.read_text(encoding="utf-8-sig")
     data = tomllib.loads(text)
@@ -108,8 +108,6 @@ def _provider_findings(
     has_credential: HasCredential,
     add: Callable[[Sequence[str], str], None],
 ) -> None:
-    from rupu.auth.keyref import parse_key_ref
-
     where = ["providers", name]
     key = table.get("api_key")
     if isinstance(key, str) and key != mine.get("api_key"):
@@ -215,8 +213,6 @@ def agent_findings(spec: AgentSpec, paths: Paths) -> list[Finding]:
 
 
 def global_agent(paths: Paths, name: str) -> AgentSpec | None:
-    from rupu.agents.spec import load_agent_file
-
     directory = paths.home / "agents"
     if not directory.is_dir():
         return None
@@ -235,9 +231,6 @@ def _rank(mode: str | None) -> int:
 
 
 def _front_location(path: Path, key: str) -> Location:
-    from rupu.agents.spec import split_frontmatter
-    from rupu.yamldoc import parse_yaml
-
     try:
         header, _ = split_frontmatter(path.read_text(encoding="utf-8-sig"), str(path))
         _, doc = parse_yaml(path, header, first_line=2)

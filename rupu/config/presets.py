@@ -1,6 +1,6 @@
 """Named OpenAI-compatible services (`presets.toml`): base URL, key variables, request quirks.
 
-A preset is data, not code: `with_preset` turns it into a `ProviderConfig` with the user's
+A preset is data, not code: `rupu.config.with_preset` turns it into a `ProviderConfig` with the user's
 `[providers.<name>]` table merged on top, so every key of a preset can be overridden in config.toml.
 `expand_base_url` fills `${VAR}` placeholders from the environment the CLI passes in (this module never
 reads `os.environ` itself).
@@ -13,16 +13,13 @@ import tomllib
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field, ValidationError
 
+from rupu.config.chat_compat import ChatCompat
 from rupu.errors import ConfigError
-from rupu.providers.chat_compat import ChatCompat
 from rupu.strict import StrictModel
-
-if TYPE_CHECKING:
-    from rupu.config import ProviderConfig
 
 PRESETS_FILE = Path(__file__).with_name("presets.toml")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -76,17 +73,6 @@ def preset_key_vars(name: str) -> tuple[str, ...]:
     """The environment variables that hold a preset's key, in the order they are tried."""
     found = load_presets().get(name)
     return tuple(found.key_env) if found is not None else ()
-
-
-def with_preset(name: str, declared: ProviderConfig | None) -> ProviderConfig:
-    """The preset's settings with `declared` (the user's table) merged on top, key by key."""
-    from rupu.config import ProviderConfig, deep_merge
-
-    found = load_presets().get(name)
-    if found is None:
-        return declared or ProviderConfig()
-    top = declared.model_dump(exclude_unset=True) if declared is not None else {}
-    return ProviderConfig.model_validate(deep_merge(found.as_config(), top))
 
 
 def expand_base_url(provider: str, base_url: str, env: Mapping[str, str]) -> str:

@@ -1,0 +1,93 @@
+"""Where a run goes before any fallback: the provider, its wire kind, the model and the auth mode,
+resolved from flags, the agent's frontmatter, config.toml and the baked-in catalog.
+
+Routing sits below `rupu.agents`, so it reads an agent through `RoutedAgent`, the few attributes it
+needs (`rupu.agents.spec.AgentSpec` has them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from rupu.auth.credentials import AuthMode
+from rupu.config import BUILTIN_PROVIDERS, LoadedConfig
+from rupu.errors import ConfigError
+from rupu.modeldata.schema import load_baked
+from rupu.providers.registry import provider_kind
+
+
+class RoutedFrontmatter(Protocol):
+    """The frontmatter keys that decide where an agent runs."""
+
+    @property
+    def provider(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def auth(self) -> AuthMode | None: ...
+    @property
+    def fallback(self) -> Sequence[str] | None: ...
+    @property
+    def service_tier(self) -> str | None: ...
+
+
+class RoutedAgent(Protocol):
+    """An agent as routing sees it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def frontmatter(self) -> RoutedFrontmatter: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunTarget:
+    provider: str
+    kind: str
+    model: str
+    auth: AuthMode | None = None
+    fallbacks: tuple[str, ...] = ()
+
+
+def resolve_target(
+    spec: RoutedAgent,
+    loaded: LoadedConfig,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    auth: AuthMode | None = None,
+) -> RunTarget:
+    """Flags beat the agent, the agent beats the provider's `default_model`, which beats the config's
+    `default_model`, which beats the default the catalog marks for a built-in provider."""
+    front = spec.frontmatter
+    name = provider or front.provider or loaded.config.default_provider
+    if not name:
+        raise ConfigError(
+            f"agent '{spec.name}' names no provider",
+            field="provider",
+            hint="add `provider:` to its frontmatter, set default_provider in config.toml, or pass --provider",
+        )
+    kind = provider_kind(name, loaded)
+    chosen = model or (front.model if not provider or provider == front.provider else None)
+    chosen = chosen or loaded.provider(name).default_model
+    if not chosen and name == (loaded.config.default_provider or name):
+        chosen = loaded.config.default_model
+    chosen = chosen or catalog_default(name)
+    if not chosen:
+        raise ConfigError(
+            f"no model for provider '{name}'",
+            field="model",
+            hint=f"add `model:` to the agent, set [providers.{name}] default_model, or pass --model",
+        )
+    return RunTarget(provider=name, kind=kind, model=chosen, auth=auth or front.auth)
+
+
+def catalog_default(provider: str) -> str | None:
+    """The model the baked-in catalog marks as the default of a built-in provider."""
+    baked = load_baked(provider) if provider in BUILTIN_PROVIDERS else None
+    return baked.default_model if baked is not None else None
