@@ -8,11 +8,14 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from rupu.version import __version__
+
+if TYPE_CHECKING:
+    from rupu.errors import RupuError
 
 # name -> (module, attribute, one-line help). Help text lives here so listing commands imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -90,16 +93,17 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("rupu: interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:
-        from rupu.errors import Interrupted, RupuError
+    except Exception as raised:
+        from rupu.errors import Interrupted
 
-        if not isinstance(exc, RupuError):
+        error = _expected_error(raised)
+        if error is None:
             raise
         if debug:  # the traceback is extra detail: the line and the exit code stay the same
-            traceback.print_exception(exc, file=sys.stderr)
-        label = "rupu:" if isinstance(exc, Interrupted) else "rupu: error:"
-        click.echo(f"{label} {exc.one_line()}", err=True)
-        sys.exit(exc.exit_code)
+            traceback.print_exception(raised, file=sys.stderr)
+        label = "rupu:" if isinstance(error, Interrupted) else "rupu: error:"
+        click.echo(f"{label} {error.one_line()}", err=True)
+        sys.exit(error.exit_code)
     finally:
         if sys.stdout and not sys.stdout.closed:
             try:
@@ -107,3 +111,28 @@ def main(argv: list[str] | None = None) -> Any:
             except BrokenPipeError:
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, sys.stdout.fileno())
+
+
+def _expected_error(exc: BaseException) -> RupuError | None:
+    """The `RupuError` to report for `exc`: itself, or the first one inside an exception group (a task
+    group wraps what its body raised) whose other members are rupu errors or cancellations. Anything
+    else in the group is unexpected and keeps its traceback."""
+    from asyncio import CancelledError  # lazy: only on the error path; `rupu --help` stays fast
+
+    from rupu.errors import RupuError
+
+    if isinstance(exc, RupuError):
+        return exc
+    if not isinstance(exc, BaseExceptionGroup):
+        return None
+    expected, unexpected = exc.split(lambda e: isinstance(e, RupuError | CancelledError))
+    if unexpected is not None or expected is None:
+        return None
+    leaves = [e for e in _leaves(expected) if isinstance(e, RupuError)]
+    return leaves[0] if leaves else None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for member in exc.exceptions for leaf in _leaves(member)]
+    return [exc]

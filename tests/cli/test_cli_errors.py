@@ -131,3 +131,16 @@ def test_provider_error_exit_code_and_transcript(workspace: Workspace) -> None:
     )
     assert "req_err_1" in last
     assert "Traceback" not in result.stderr
+
+
+def test_a_rupu_error_inside_a_task_group_is_reported_as_itself() -> None:
+    from asyncio import CancelledError
+
+    from rupu.cli.main import _expected_error
+    from rupu.errors import ConfigError
+
+    error = ConfigError("bad")
+    wrapped = BaseExceptionGroup("task group", [CancelledError(), ExceptionGroup("inner", [error])])
+    assert _expected_error(wrapped) is error
+    assert _expected_error(ExceptionGroup("g", [error, ValueError("bug")])) is None
+    assert _expected_error(ValueError("bug")) is None
