@@ -78,7 +78,7 @@ class CopilotChatEndpoint:
     def __init__(self, copilot: CopilotProvider) -> None:
         self._copilot = copilot
 
-    async def target(self, request: ModelRequest) -> ChatTarget:
+    async def target(self, request: ModelRequest, credential: Credential | None) -> ChatTarget:
         token = await self._copilot.tokens.get()
         url = self._copilot.api_base(token) + ROUTES["chat"].path
         return ChatTarget(url, self._copilot.request_headers(token, initiator_of(request)))
@@ -109,7 +109,10 @@ class CopilotProvider:
         )
         # Retries happen around the token exchange as well, so the routes themselves try once.
         self._single_try = replace(setup, retry=RetryPolicy(max_retries=0))
-        self._chat = OpenAIChatProvider(self._single_try, endpoint=CopilotChatEndpoint(self))
+        # The chat route's credential is the Copilot token its endpoint fetches, not the GitHub token.
+        self._chat = OpenAIChatProvider(
+            replace(self._single_try, credentials=None), endpoint=CopilotChatEndpoint(self)
+        )
         self._bearer = CopilotBearerSource(setup.name, self.tokens)
         self._delegates: dict[tuple[CopilotApi, Initiator, str], Provider] = {}
 
