@@ -104,7 +104,9 @@ class MessagesDialect(BaseDialect):
         body = encode_request(request, provider=self.provider, sso=credential.mode == "sso")
         return WireRequest(self.url, self.headers(credential), body)
 
-    def decoder(self, request: ModelRequest, headers: Mapping[str, str]) -> MessagesEvents:
+    def decoder(
+        self, request: ModelRequest, wire: WireRequest, headers: Mapping[str, str]
+    ) -> MessagesEvents:
         decoder = MessagesStreamDecoder(
             self.provider, model=request.model, request_id=request_id_of(headers)
         )

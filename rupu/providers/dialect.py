@@ -4,7 +4,7 @@ A dialect knows the wire format and the endpoint's auth, nothing about I/O polic
 
 - `encode` turns a `ModelRequest` and the credential into a `WireRequest` (URL, headers, body,
   streamed or not);
-- `decoder` returns a `StreamDecoder` for one response: SSE data payloads in, `StreamEvent`s out,
+- `decoder` returns a `StreamDecoder` for one response to a `WireRequest`: SSE data payloads in, `StreamEvent`s out,
   and `decode_body` does the same for a non-streamed JSON answer;
 - `explain_error` classifies a non-2xx answer (`http.error_from_response` unless the dialect has its
   own envelope), and `annotate` adds what only it knows (a hint naming its console) to any
@@ -39,6 +39,7 @@ class WireRequest:
     body: Any
     streamed: bool = True
     method: str = "POST"
+    variant: str = ""  # the dialect's own tag for `decoder` (Gemini: the Code Assist envelope)
 
 
 class StreamDecoder(Protocol):
@@ -60,7 +61,9 @@ class Dialect(Protocol):
         self, request: ModelRequest, credential: Credential | None, *, http: HttpClient
     ) -> WireRequest: ...
 
-    def decoder(self, request: ModelRequest, headers: Mapping[str, str]) -> StreamDecoder: ...
+    def decoder(
+        self, request: ModelRequest, wire: WireRequest, headers: Mapping[str, str]
+    ) -> StreamDecoder: ...
 
     def decode_body(
         self, request: ModelRequest, data: Any, headers: Mapping[str, str]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from rupu.errors import ProviderError
 from rupu.messages import ModelRequest, RateLimitObserved, StreamEvent
 from rupu.providers.base import ProviderSetup
-from rupu.providers.dialect import Dialect, StreamDecoder
+from rupu.providers.dialect import Dialect, StreamDecoder, WireRequest
 from rupu.providers.http import (
     DEFAULT_TIMEOUT,
     IDLE_TIMEOUT,
@@ -102,7 +102,7 @@ class HttpProvider:
                 async with self.http.stream(
                     wire.method, wire.url, headers=wire.headers, body=wire.body
                 ) as response:
-                    async for event in self._decode(response, request):
+                    async for event in self._decode(response, request, wire):
                         yield event
                 return
             data, headers = await self.http.request_json(
@@ -120,11 +120,11 @@ class HttpProvider:
             raise explained from None
 
     async def _decode(
-        self, response: httpx.Response, request: ModelRequest
+        self, response: httpx.Response, request: ModelRequest, wire: WireRequest
     ) -> AsyncIterator[StreamEvent]:
         import httpx  # lazy: httpx loads with the first request, not with `rupu --help`
 
-        decoder: StreamDecoder = self.dialect.decoder(request, response.headers)
+        decoder: StreamDecoder = self.dialect.decoder(request, wire, response.headers)
         snapshot = rate_limit_snapshot(response.headers)
         if snapshot:
             yield RateLimitObserved(snapshot)

@@ -313,7 +313,9 @@ class ChatDialect(BaseDialect):
             service_tier=request.service_tier or self._setup.config.service_tier,
         )
 
-    def decoder(self, request: ModelRequest, headers: Mapping[str, str]) -> ChatEvents:
+    def decoder(
+        self, request: ModelRequest, wire: WireRequest, headers: Mapping[str, str]
+    ) -> ChatEvents:
         return ChatEvents(self.provider, request.model, request_id_of(headers))
 
     def decode_body(

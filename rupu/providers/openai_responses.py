@@ -119,7 +119,9 @@ class ResponsesDialect(BaseDialect):
             body["service_tier"] = tier
         return WireRequest(route.url, route.headers, body)
 
-    def decoder(self, request: ModelRequest, headers: Mapping[str, str]) -> ResponsesEvents:
+    def decoder(
+        self, request: ModelRequest, wire: WireRequest, headers: Mapping[str, str]
+    ) -> ResponsesEvents:
         return ResponsesEvents(
             ResponsesStreamDecoder(
                 self.provider, model=request.model, request_id=request_id_of(headers)
