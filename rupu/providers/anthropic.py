@@ -139,7 +139,7 @@ class MessagesDialect(BaseDialect):
             headers["anthropic-beta"] = ",".join(betas)
         return headers
 
-    def annotate(
+    async def annotate(
         self, exc: ProviderError, request: ModelRequest, credential: Credential | None
     ) -> ProviderError:
         """Adds what only the Anthropic dialect knows: its quota wording, and why a key failed."""

@@ -8,7 +8,8 @@ A dialect knows the wire format and the endpoint's auth, nothing about I/O polic
   and `decode_body` does the same for a non-streamed JSON answer;
 - `explain_error` classifies a non-2xx answer (`http.error_from_response` unless the dialect has its
   own envelope), and `annotate` adds what only it knows (a hint naming its console) to any
-  `ProviderError` of a request.
+  `ProviderError` of a request;
+- `refreshable` says whether a refreshed credential may cure a 401 (default: a sign-in token).
 
 Retries, 401 re-authentication, `max_concurrency`, rate-limit headers, timeouts and the SSE framing
 are the provider's, written once. `BaseDialect` supplies the defaults; a dialect subclasses it or
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rupu.errors import CredentialError, ProviderError
 from rupu.providers.http import error_from_response
+from rupu.providers.retry import is_sign_in
 
 if TYPE_CHECKING:
     from rupu.auth.credentials import Credential
@@ -73,9 +75,11 @@ class Dialect(Protocol):
         self, status: int, headers: Mapping[str, str], body: bytes
     ) -> ProviderError: ...
 
-    def annotate(
+    async def annotate(
         self, error: ProviderError, request: ModelRequest, credential: Credential | None
     ) -> ProviderError: ...
+
+    def refreshable(self, credential: Credential) -> bool: ...
 
 
 class BaseDialect:
@@ -95,11 +99,14 @@ class BaseDialect:
     def explain_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
         return error_from_response(self.provider, status, headers, body)
 
-    def annotate(
+    async def annotate(
         self, error: ProviderError, request: ModelRequest, credential: Credential | None
     ) -> ProviderError:
         error.model = error.model or request.model
         return error
+
+    def refreshable(self, credential: Credential) -> bool:
+        return is_sign_in(credential)
 
     def require(self, credential: Credential | None, hint: str) -> Credential:
         """The credential, or the `CredentialError` a dialect that needs one raises."""

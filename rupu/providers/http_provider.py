@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import anyio
     import httpx
 
-    from rupu.auth.credentials import Credential
+    from rupu.auth.credentials import Credential, CredentialSource
 
 
 def http_client_for(setup: ProviderSetup, dialect: Dialect) -> HttpClient:
@@ -82,13 +82,19 @@ class HttpProvider:
             async for event in self._attempt(request):
                 yield event
 
+    def credential_source(self) -> CredentialSource | None:
+        """Where one attempt gets its credential (and a refreshed one after a 401)."""
+        return self._setup.credentials
+
     async def _attempt(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        source = self._setup.credentials
+        source = self.credential_source()
         if source is None:  # a keyless endpoint; a dialect that needs a credential says so
             events = self._send(request, None)
         else:
             events = with_fresh_credential_on_401(
-                source, lambda credential: self._send(request, credential)
+                source,
+                lambda credential: self._send(request, credential),
+                refreshable=self.dialect.refreshable,
             )
         async for event in events:
             yield event
@@ -114,7 +120,7 @@ class HttpProvider:
             for event in self.dialect.decode_body(request, data, headers):
                 yield event
         except ProviderError as exc:
-            explained = self.dialect.annotate(exc, request, credential)
+            explained = await self.dialect.annotate(exc, request, credential)
             if explained is exc:
                 raise
             raise explained from None
