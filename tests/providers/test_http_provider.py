@@ -60,8 +60,8 @@ async def test_a_429_over_a_mock_transport_is_retried_then_answered() -> None:
         if len(seen) == 1:
             body = b'{"error": {"type": "rate_limit_error", "message": "slow down"}}'
             return httpx.Response(429, content=body, headers={"retry-after": "0"})
-        body = httpx.ByteStream(b"".join(text_stream(["Hel", "lo"])))
-        return httpx.Response(200, stream=body, headers={"content-type": "text/event-stream"})
+        stream = httpx.ByteStream(b"".join(text_stream(["Hel", "lo"])))
+        return httpx.Response(200, stream=stream, headers={"content-type": "text/event-stream"})
 
     events, text = await run(chat_setup(httpx.MockTransport(handler)))
     assert text == "Hello"
