@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 import orjson
 
 from rupu.auth.credentials import Credential
+from rupu.config.builtins import builtin_url
 from rupu.errors import Overloaded, ProviderError, QuotaExhausted, StreamInterrupted
 from rupu.messages import ModelRequest, StreamEvent, TextDelta
 from rupu.providers.anthropic_decode import (
@@ -30,7 +31,7 @@ from rupu.providers.http import HttpClient, request_id_of
 from rupu.providers.http_provider import HttpProvider
 from rupu.version import __version__
 
-DEFAULT_BASE_URL = "https://api.anthropic.com"
+DEFAULT_BASE_URL = builtin_url("anthropic", "base_url")
 
 
 def messages_url(base_url: str) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import orjson
 
 from rupu.auth.credentials import Credential
+from rupu.config.builtins import builtin_url
 from rupu.errors import ConfigError, ProviderError, StreamInterrupted
 from rupu.messages import ModelRequest, StreamEvent
 from rupu.providers.base import ProviderSetup
@@ -42,7 +43,7 @@ from rupu.providers.http import HttpClient, request_id_of
 from rupu.providers.http_provider import HttpProvider
 from rupu.version import __version__
 
-AI_STUDIO_URL = "https://generativelanguage.googleapis.com"
+AI_STUDIO_URL = builtin_url("gemini", "base_url")
 
 
 def ai_studio_url(base_url: str, model: str) -> str:

@@ -22,6 +22,7 @@ import orjson
 
 from rupu.auth.credentials import Credential
 from rupu.auth.jwt import account_id_of
+from rupu.config.builtins import builtin_url
 from rupu.errors import ConfigError, CredentialError, ProviderError
 from rupu.messages import ModelRequest, StreamEvent, TextDelta
 from rupu.providers.base import ProviderSetup
@@ -37,8 +38,8 @@ from rupu.providers.openai_responses_encode import (
 )
 from rupu.version import __version__
 
-DEFAULT_BASE_URL = "https://api.openai.com"
-DEFAULT_SSO_BASE_URL = "https://chatgpt.com"
+DEFAULT_BASE_URL = builtin_url("openai", "base_url")
+DEFAULT_SSO_BASE_URL = builtin_url("openai", "sso_base_url")
 ORIGINATOR = "rupu"
 
 
