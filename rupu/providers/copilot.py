@@ -90,13 +90,13 @@ class CopilotDialect(BaseDialect):
     """Copilot's routes: each request is encoded and decoded by the dialect of the route its model
     needs (cached per route, initiator and API host; the `WireRequest.variant` names that key)."""
 
-    def __init__(self, setup: ProviderSetup, bearer: CredentialSource) -> None:
+    def __init__(
+        self, setup: ProviderSetup, bearer: CredentialSource, *, lister: HttpClient
+    ) -> None:
         super().__init__(setup.name)
         self._setup = setup
         self._bearer = bearer
-        self._lister = HttpClient(
-            setup.name, HttpSettings(timeout=setup.config.timeout or DEFAULT_TIMEOUT)
-        )
+        self._lister = lister  # GitHub's side (the token exchange's client): no endpoint options
         self._chat = ChatDialect(setup, CopilotChatEndpoint(self))
         self._routes: dict[str, Dialect] = {}
 
@@ -189,9 +189,6 @@ class CopilotDialect(BaseDialect):
             return None
         return listed_models(payload)
 
-    async def aclose(self) -> None:
-        await self._lister.aclose()
-
 
 class CopilotProvider(HttpProvider):
     """The HTTP provider on `CopilotDialect`, its credential the Copilot token minted from the
@@ -218,7 +215,7 @@ class CopilotProvider(HttpProvider):
             provider=setup.name,
         )
         bearer = CopilotBearerSource(setup.name, self.tokens)
-        self.copilot = CopilotDialect(setup, bearer)
+        self.copilot = CopilotDialect(setup, bearer, lister=self._exchange)
         super().__init__(replace(setup, credentials=bearer), self.copilot)
 
     def credential_source(self) -> CredentialSource:
@@ -228,7 +225,6 @@ class CopilotProvider(HttpProvider):
 
     async def aclose(self) -> None:
         await super().aclose()
-        await self.copilot.aclose()
         await self._exchange.aclose()
 
 
