@@ -3,10 +3,11 @@ one HTTP provider (`http_provider`).
 
 Two ways in: an API key (`x-api-key`), or a Claude subscription sign-in token (`Authorization:
 Bearer`, plus the beta flags and the Claude Code identity line that route requires). A 401 on a
-sign-in token asks the credential source for a fresh token once and tries again once (the provider's).
+sign-in token asks the credential source for a fresh token once and tries again once (that is the
+provider's part).
 
-Request encoding lives in `anthropic_encode`, event decoding in `anthropic_decode`; this module holds
-the endpoint: URL, headers, the stream's framing checks and the error wording.
+Request encoding lives in `anthropic_encode`, event decoding in `anthropic_decode`; this module
+holds the endpoint: URL, headers, the stream's framing checks and the error wording.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ A dialect knows the wire format and the endpoint's auth, nothing about I/O polic
 
 - `encode` turns a `ModelRequest` and the credential into a `WireRequest` (URL, headers, body,
   streamed or not);
-- `decoder` returns a `StreamDecoder` for one response to a `WireRequest`: SSE data payloads in, `StreamEvent`s out,
-  and `decode_body` does the same for a non-streamed JSON answer;
+- `decoder` returns a `StreamDecoder` for the response to one `WireRequest`: SSE data payloads in,
+  `StreamEvent`s out; `decode_body` does the same for a non-streamed JSON answer;
 - `explain_error` classifies a non-2xx answer (`http.error_from_response` unless the dialect has its
   own envelope), and `annotate` adds what only it knows (a hint naming its console) to any
   `ProviderError` of a request;
@@ -46,7 +46,8 @@ class WireRequest:
 
 class StreamDecoder(Protocol):
     """Decodes one streamed response. `done` turns true at the terminal event (nothing after it is
-    read); `finish` runs once at the end and raises `StreamInterrupted` when the stream stopped short."""
+    read); `finish` runs once at the end and raises `StreamInterrupted` when the stream stopped
+    short."""
 
     @property
     def done(self) -> bool: ...

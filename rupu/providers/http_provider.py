@@ -1,11 +1,11 @@
 """The one HTTP provider: a dialect (`dialect.py`) for the wire format, and everything else once.
 
-Per request: retries with backoff (`retry.stream_with_retries`), each attempt holding one of
-`max_concurrency` slots when that is set (never during a backoff sleep), inside it a 401 on a sign-in
-token refreshing the credential once (`retry.with_fresh_credential_on_401`), the rate-limit headers of
-the answer reported first as a `RateLimitObserved` event, then the SSE data payloads (or the one JSON
-body) handed to the dialect's decoder. Timeouts, the pooled client and the injectable transport are
-`http.HttpClient`'s, configured from the provider's table and `ProviderSetup.transport`.
+Per request: retries with backoff (`retry.stream_with_retries`); each attempt holds one of
+`max_concurrency` slots when that is set (never during a backoff sleep); inside it, a 401 on a
+refreshable credential refreshes it once (`retry.with_fresh_credential_on_401`); the answer's
+rate-limit headers are reported first as a `RateLimitObserved` event, then its SSE data payloads (or
+its one JSON body) go to the dialect's decoder. Timeouts, the pooled client and the injectable
+transport are `http.HttpClient`'s, configured from the provider's table and `ProviderSetup.transport`.
 """
 
 from __future__ import annotations
