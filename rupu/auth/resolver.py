@@ -33,6 +33,7 @@ from rupu.auth.refresh import REFRESH_WINDOW, login_hint
 from rupu.auth.stored import CredentialStore, StoredCredential
 from rupu.clock import SYSTEM_CLOCK, Clock
 from rupu.config import LoadedConfig
+from rupu.config.builtins import builtin_providers
 from rupu.config.presets import preset_key_vars
 from rupu.errors import CredentialError, UsageError
 
@@ -40,12 +41,9 @@ if TYPE_CHECKING:
     from rupu.paths import Paths
 
 BUILTIN_KEY_VARS: dict[str, tuple[str, ...]] = {
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "openai": ("OPENAI_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    "copilot": ("COPILOT_GITHUB_TOKEN", "GH_TOKEN", "GITHUB_TOKEN"),
+    name: tuple(record.key_env) for name, record in builtin_providers().items() if record.key_env
 }
-SSO_PROVIDERS = ("anthropic", "openai", "gemini", "copilot")
+SSO_PROVIDERS = tuple(name for name, record in builtin_providers().items() if record.sign_in)
 HEADLESS_WARNING = (
     "warning: this non-interactive run uses a Claude subscription sign-in; Anthropic's consumer "
     "terms cover interactive use, so prefer an API key for automation "

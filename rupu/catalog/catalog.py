@@ -13,6 +13,7 @@ from typing import Literal
 
 from rupu.catalog.pricing import ZERO, apply_override
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ModelPrice, toml_line_finder
+from rupu.config.builtins import builtin_providers
 from rupu.config.presets import is_preset
 from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.modeldata.schema import (
@@ -30,7 +31,9 @@ Source = Literal["custom", "live", "baked-in"]
 SOURCE_RANK: dict[Source, int] = {"baked-in": 0, "live": 1, "custom": 2}
 # A declared provider of a native kind (a gateway in front of Anthropic, say) is priced like the
 # built-in provider that speaks the same API when the model id matches.
-KIND_PRICE_SOURCE = {"anthropic": "anthropic", "gemini": "gemini", "openai-responses": "openai"}
+KIND_PRICE_SOURCE = {
+    record.dialect: name for name, record in builtin_providers().items() if record.dialect
+}
 _DATED = re.compile(r"^(?P<base>.+?)-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 
 

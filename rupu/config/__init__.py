@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 
+from rupu.config.builtins import builtin_providers
 from rupu.config.chat_compat import ChatCompat
 from rupu.config.presets import is_preset, load_presets
 from rupu.config.routing import RoutingConfig
@@ -21,7 +22,7 @@ from rupu.filemodes import check_private
 from rupu.paths import Paths
 from rupu.strict import LineFinder, StrictModel, validation_to_config_error
 
-BUILTIN_PROVIDERS = ("anthropic", "openai", "gemini", "copilot", "mock", "claude-code")
+BUILTIN_PROVIDERS = tuple(builtin_providers())
 ProviderKind = Literal[
     "openai-compatible", "openai-responses", "anthropic", "gemini", "claude-code"
 ]

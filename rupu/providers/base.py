@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, assert_never
+from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 import orjson
 
@@ -38,6 +38,9 @@ from rupu.messages import (
 )
 from rupu.providers.retry import RetryPolicy, Sleep
 
+if TYPE_CHECKING:
+    import httpx
+
 
 class Provider(Protocol):
     """Turns a request into a stream of events. Raises `ProviderError` for anything the provider
@@ -52,7 +55,8 @@ class Provider(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ProviderSetup:
-    """Everything a provider factory needs; built once per provider per run."""
+    """Everything a provider factory needs; built once per provider per run. `transport`, when set,
+    carries every HTTP request of the provider (an `httpx.MockTransport` in tests)."""
 
     name: str
     kind: str
@@ -60,6 +64,7 @@ class ProviderSetup:
     credentials: CredentialSource | None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Sleep | None = None
+    transport: httpx.AsyncBaseTransport | None = None
 
 
 ProviderFactory = Callable[[ProviderSetup], Provider]

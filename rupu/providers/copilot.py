@@ -1,23 +1,25 @@
 """GitHub Copilot: an endpoint, not a dialect. A GitHub token is exchanged for a short-lived Copilot
 token (`copilot_token`), the API host comes from the exchange (or `[providers.copilot] base_url`),
-and each request goes to the route its model family needs (`copilot_routes`): chat completions are
-spoken here through `openai_chat` with Copilot's URL, headers and quirks; the Responses and Messages
-routes are handed to those dialects' factories with a derived setup whose credential is the Copilot
-token as a bearer.
+and each request goes to the route its model family needs (`copilot_routes`): chat completions, the
+Responses API or the Anthropic Messages API, each spoken by that dialect with Copilot's URL, headers
+and quirks and the Copilot token as a bearer. `CopilotDialect` picks the route per request and hands
+the encoding and decoding to the route's dialect; the one HTTP provider does the rest.
 
 A 401 on a token that had not expired yet (revoked, or a clock off) re-mints once and retries once.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from rupu.auth.credentials import Credential, CredentialSource
 from rupu.clock import SYSTEM_CLOCK, Clock
-from rupu.errors import AuthRejected, ConfigError, CredentialError, ProviderError
+from rupu.errors import AuthRejected, CredentialError, ProviderError
 from rupu.messages import ModelRequest, StreamEvent
-from rupu.providers.base import Provider, ProviderSetup
+from rupu.providers.anthropic import MessagesDialect
+from rupu.providers.base import ProviderSetup
 from rupu.providers.copilot_routes import (
     ROUTES,
     CopilotApi,
@@ -35,22 +37,21 @@ from rupu.providers.copilot_token import (
     CopilotToken,
     CopilotTokenCache,
 )
+from rupu.providers.dialect import BaseDialect, Dialect, StreamDecoder, WireRequest
 from rupu.providers.http import DEFAULT_TIMEOUT, HttpClient, HttpSettings
-from rupu.providers.openai_chat import ChatTarget, OpenAIChatProvider
-from rupu.providers.registry import factory_for
-from rupu.providers.retry import RetryPolicy, stream_with_retries
+from rupu.providers.http_provider import HttpProvider
+from rupu.providers.openai_chat import ChatDialect, ChatTarget
+from rupu.providers.openai_responses import ResponsesDialect
 
 OPENAI_INTENT = "conversation-edits"
-_NOT_CONTENT = frozenset(
-    {"response_started", "usage_reported", "rate_limit_observed", "retry_scheduled"}
-)
 
 
 @dataclass(slots=True)
 class CopilotBearerSource:
     """The Copilot token as a bearer credential, for the dialects Copilot's routes delegate to.
     `extras["auth_scheme"] == "bearer"` tells a dialect to send `Authorization: Bearer` and nothing
-    that belongs to its vendor's own sign-in (OAuth betas, account headers)."""
+    that belongs to its vendor's own sign-in (OAuth betas, account headers). `force_refresh`
+    re-mints."""
 
     provider: str
     tokens: CopilotTokenCache
@@ -75,16 +76,124 @@ class CopilotChatEndpoint:
 
     sends_reasoning_effort = False
 
-    def __init__(self, copilot: CopilotProvider) -> None:
+    def __init__(self, copilot: CopilotDialect) -> None:
         self._copilot = copilot
 
-    async def target(self, request: ModelRequest) -> ChatTarget:
-        token = await self._copilot.tokens.get()
-        url = self._copilot.api_base(token) + ROUTES["chat"].path
-        return ChatTarget(url, self._copilot.request_headers(token, initiator_of(request)))
+    async def target(self, request: ModelRequest, credential: Credential | None) -> ChatTarget:
+        if credential is None:
+            raise CredentialError(self._copilot.provider, "no Copilot token was minted")
+        url = self._copilot.api_base(credential) + ROUTES["chat"].path
+        return ChatTarget(url, self._copilot.request_headers(credential, initiator_of(request)))
 
 
-class CopilotProvider:
+class CopilotDialect(BaseDialect):
+    """Copilot's routes: each request is encoded and decoded by the dialect of the route its model
+    needs (cached per route, initiator and API host; the `WireRequest.variant` names that key)."""
+
+    def __init__(
+        self, setup: ProviderSetup, bearer: CredentialSource, *, lister: HttpClient
+    ) -> None:
+        super().__init__(setup.name)
+        self._setup = setup
+        self._bearer = bearer
+        self._lister = lister  # GitHub's side (the token exchange's client): no endpoint options
+        self._chat = ChatDialect(setup, CopilotChatEndpoint(self))
+        self._routes: dict[str, Dialect] = {}
+
+    def api_base(self, credential: Credential) -> str:
+        """`[providers.copilot] base_url` when set, else the host the token exchange named."""
+        return (self._setup.config.base_url or credential.extras.get("api_base", "")).rstrip("/")
+
+    def request_headers(self, credential: Credential, initiator: Initiator) -> dict[str, str]:
+        return {
+            **EDITOR_HEADERS,
+            "x-initiator": initiator,
+            "openai-intent": OPENAI_INTENT,
+            **lowered(self._setup.config.headers),
+            "authorization": f"Bearer {credential.secret.reveal()}",
+        }
+
+    def refreshable(self, credential: Credential) -> bool:
+        return True  # a re-minted Copilot token may be accepted where a revoked one was not
+
+    async def encode(
+        self, request: ModelRequest, credential: Credential | None, *, http: HttpClient
+    ) -> WireRequest:
+        credential = self.require(credential, "no Copilot token was minted")
+        key, dialect = self._route(request, credential)
+        wire = await dialect.encode(request, credential, http=http)
+        return replace(wire, variant=key)
+
+    def decoder(
+        self, request: ModelRequest, wire: WireRequest, headers: Mapping[str, str]
+    ) -> StreamDecoder:
+        return self._routes[wire.variant].decoder(request, wire, headers)
+
+    def decode_body(
+        self, request: ModelRequest, data: Any, headers: Mapping[str, str]
+    ) -> Iterable[StreamEvent]:
+        return self._chat.decode_body(request, data, headers)
+
+    async def annotate(
+        self, error: ProviderError, request: ModelRequest, credential: Credential | None
+    ) -> ProviderError:
+        if credential is None:
+            return await super().annotate(error, request, credential)
+        _, dialect = self._route(request, credential)
+        error = await dialect.annotate(error, request, credential)
+        if isinstance(error, AuthRejected) and error.refresh_helps:
+            error.hint = (
+                "Copilot refused a freshly minted token: check that the account's Copilot "
+                f"subscription is active, then run `rupu auth login --provider {self.provider}` "
+                "or replace the GitHub token"
+            )
+        elif is_model_refusal(error):
+            models = await self._listed_models(credential)
+            return model_refusal(error, request.model, route_for(request.model), models)
+        return error
+
+    def _route(self, request: ModelRequest, credential: Credential) -> tuple[str, Dialect]:
+        route = route_for(request.model)
+        if ROUTES[route].dialect is None:
+            self._routes[route] = self._chat
+            return route, self._chat
+        initiator = initiator_of(request)
+        api = self.api_base(credential)
+        key = f"{route} {initiator} {api}"
+        dialect = self._routes.get(key)
+        if dialect is None:
+            dialect = self._routes[key] = self._delegate(route, initiator, api)
+        return key, dialect
+
+    def _delegate(self, route: CopilotApi, initiator: Initiator, api: str) -> Dialect:
+        setup = delegate_setup(
+            self._setup,
+            route,
+            api_base=api,
+            initiator=initiator,
+            credentials=self._bearer,
+        )
+        if route == "messages":
+            return MessagesDialect(setup)
+        return ResponsesDialect(setup)
+
+    async def _listed_models(self, credential: Credential) -> list[ListedModel] | None:
+        """`GET {api}/models`, or None when the list is unavailable (the refusal is reported either
+        way)."""
+        headers = {**self.request_headers(credential, "agent"), "accept": "application/json"}
+        try:
+            payload, _ = await self._lister.request_json(
+                "GET", self.api_base(credential) + "/models", headers=headers
+            )
+        except ProviderError:
+            return None
+        return listed_models(payload)
+
+
+class CopilotProvider(HttpProvider):
+    """The HTTP provider on `CopilotDialect`, its credential the Copilot token minted from the
+    GitHub token (`tokens`)."""
+
     def __init__(self, setup: ProviderSetup, *, clock: Clock = SYSTEM_CLOCK) -> None:
         if setup.credentials is None:
             raise CredentialError(
@@ -95,119 +204,28 @@ class CopilotProvider:
                     f"`rupu auth login --provider {setup.name} --mode sso`"
                 ),
             )
-        self.name = setup.name
-        self._setup = setup
-        self._http = HttpClient(
+        self._exchange = HttpClient(
             setup.name, HttpSettings(timeout=setup.config.timeout or DEFAULT_TIMEOUT)
         )
         self.tokens = CopilotTokenCache(
             setup.credentials,
-            http=self._http,
+            http=self._exchange,
             exchange_url=setup.config.token_exchange_url or DEFAULT_EXCHANGE_URL,
             clock=clock,
             provider=setup.name,
         )
-        # Retries happen around the token exchange as well, so the routes themselves try once.
-        self._single_try = replace(setup, retry=RetryPolicy(max_retries=0))
-        self._chat = OpenAIChatProvider(self._single_try, endpoint=CopilotChatEndpoint(self))
-        self._bearer = CopilotBearerSource(setup.name, self.tokens)
-        self._delegates: dict[tuple[CopilotApi, Initiator, str], Provider] = {}
+        bearer = CopilotBearerSource(setup.name, self.tokens)
+        self.copilot = CopilotDialect(setup, bearer, lister=self._exchange)
+        super().__init__(replace(setup, credentials=bearer), self.copilot)
 
-    def api_base(self, token: CopilotToken) -> str:
-        """`[providers.copilot] base_url` when set, else the host the token exchange named."""
-        return (self._setup.config.base_url or token.api_base).rstrip("/")
-
-    def request_headers(self, token: CopilotToken, initiator: Initiator) -> dict[str, str]:
-        return {
-            **EDITOR_HEADERS,
-            "x-initiator": initiator,
-            "openai-intent": OPENAI_INTENT,
-            **lowered(self._setup.config.headers),
-            "authorization": f"Bearer {token.secret.reveal()}",
-        }
-
-    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        kwargs = {"sleep": self._setup.sleep} if self._setup.sleep else {}
-        return stream_with_retries(lambda: self._attempt(request), self._setup.retry, **kwargs)
-
-    async def _attempt(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        """One attempt: a token (exchanging if needed), then the route's single try. A 401 re-mints
-        and tries again at once, one time; everything else goes to the retry policy."""
-        route = route_for(request.model)
-        for remint in range(2):
-            token = await self.tokens.get()
-            provider = self._provider_for(route, initiator_of(request), token)
-            emitted = False
-            try:
-                async for event in provider.stream(request):
-                    if not emitted and event.kind not in _NOT_CONTENT:
-                        emitted = True
-                    yield event
-                return
-            except ProviderError as exc:
-                if emitted:
-                    raise
-                rejected = isinstance(exc, AuthRejected) and exc.refresh_helps
-                if rejected and remint == 0:
-                    await self.tokens.get(reject=token)
-                    continue
-                if rejected:
-                    exc.hint = (
-                        "Copilot refused a freshly minted token: check that the account's Copilot "
-                        f"subscription is active, then run `rupu auth login --provider {self.name}` "
-                        "or replace the GitHub token"
-                    )
-                    raise
-                if is_model_refusal(exc):
-                    models = await self._listed_models(token)
-                    raise model_refusal(exc, request.model, route, models) from None
-                raise
-
-    def _provider_for(
-        self, route: CopilotApi, initiator: Initiator, token: CopilotToken
-    ) -> Provider:
-        spec = ROUTES[route]
-        if spec.dialect is None:
-            return self._chat
-        api = self.api_base(token)
-        key = (route, initiator, api)
-        provider = self._delegates.get(key)
-        if provider is None:
-            provider = self._delegates[key] = self._delegate(route, initiator, api)
-        return provider
-
-    def _delegate(self, route: CopilotApi, initiator: Initiator, api: str) -> Provider:
-        setup = delegate_setup(
-            self._single_try, route, api_base=api, initiator=initiator, credentials=self._bearer
-        )
-        try:
-            return factory_for(setup.kind, self.name)(setup)
-        except ConfigError as exc:
-            raise ConfigError(
-                f"Copilot serves this model on its {ROUTES[route].title} route, which needs the "
-                f"'{setup.kind}' dialect: {exc.message}",
-                field="model",
-                hint="pick a model Copilot serves on chat completions, or upgrade rupu",
-            ) from None
-
-    async def _listed_models(self, token: CopilotToken) -> list[ListedModel] | None:
-        """`GET {api}/models`, or None when the list is unavailable (the refusal is reported either
-        way)."""
-        headers = {**self.request_headers(token, "agent"), "accept": "application/json"}
-        try:
-            payload, _ = await self._http.request_json(
-                "GET", self.api_base(token) + "/models", headers=headers
-            )
-        except ProviderError:
-            return None
-        return listed_models(payload)
+    def credential_source(self) -> CredentialSource:
+        # One source per attempt: a 401 re-mints only if the token this attempt was refused with
+        # is still the current one (fifty concurrent refusals mint once).
+        return CopilotBearerSource(self.name, self.tokens)
 
     async def aclose(self) -> None:
-        await self._chat.aclose()
-        for provider in self._delegates.values():
-            await provider.aclose()
-        self._delegates.clear()
-        await self._http.aclose()
+        await super().aclose()
+        await self._exchange.aclose()
 
 
 def delegate_setup(

@@ -17,10 +17,11 @@ from typing import Any
 
 from rupu.auth.credentials import Credential, CredentialSource, Secret
 from rupu.clock import SYSTEM_CLOCK, Clock
+from rupu.config.builtins import builtin_url
 from rupu.errors import CredentialError, ProviderError
 from rupu.providers.http import HttpClient
 
-DEFAULT_EXCHANGE_URL = "https://api.github.com/copilot_internal/v2/token"
+DEFAULT_EXCHANGE_URL = builtin_url("copilot", "token_exchange_url")
 DEFAULT_API_BASE = "https://api.individual.githubcopilot.com"
 REMINT_MARGIN = 60.0
 # Without any expiry in the answer the token is treated as short-lived rather than trusted forever.

@@ -15,11 +15,12 @@ from typing import Any
 
 import anyio
 
+from rupu.config.builtins import builtin_url
 from rupu.errors import ProviderError
 from rupu.providers.http import HttpClient
 from rupu.providers.retry import Sleep
 
-CODE_ASSIST_URL = "https://cloudcode-pa.googleapis.com"
+CODE_ASSIST_URL = builtin_url("gemini", "sso_base_url")
 API_VERSION = "v1internal"
 CLIENT_METADATA = {
     "ideType": "IDE_UNSPECIFIED",

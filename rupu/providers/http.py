@@ -1,5 +1,5 @@
 """The HTTP seam every remote provider uses: one pooled client per provider, status-to-error
-mapping, SSE streaming and rate-limit header snapshots.
+mapping and rate-limit header snapshots.
 
 Endpoint options apply here, for every dialect: `query` parameters are added to each URL (Azure
 OpenAI's `api-version`), and `auth_header` moves the key a dialect put in its usual header
@@ -24,7 +24,6 @@ import orjson
 from rupu.errors import ConnectionFailed, ProviderError, QuotaExhausted, TimedOut
 from rupu.providers.failures import provider_error
 from rupu.providers.ratelimit import reset_after
-from rupu.providers.sse import SSEDecoder, SSEEvent
 
 if TYPE_CHECKING:
     import ssl
@@ -83,7 +82,8 @@ ErrorMapper = Callable[[str, int, Mapping[str, str], bytes], ProviderError]
 
 class HttpClient:
     """One connection pool for one provider. `error_mapper` turns a non-2xx response into the error
-    to raise (a dialect with its own error envelope details passes its own)."""
+    to raise (a dialect with its own error envelope details passes its own); `transport` replaces
+    the pooled aiohttp transport (tests pass an `httpx.MockTransport`)."""
 
     def __init__(
         self,
@@ -91,23 +91,20 @@ class HttpClient:
         settings: HttpSettings | None = None,
         *,
         error_mapper: ErrorMapper | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.provider = provider
         self.settings = settings or HttpSettings()
         self._client: httpx.AsyncClient | None = None
         self._error_mapper: ErrorMapper = error_mapper or error_from_response
+        self._transport = transport
 
     def _get(self) -> httpx.AsyncClient:
         if self._client is None:
             import httpx
-            from httpx_aiohttp import AiohttpTransport
 
-            limits = httpx.Limits(
-                max_connections=self.settings.max_connections,
-                max_keepalive_connections=min(self.settings.max_connections, 100),
-            )
             self._client = httpx.AsyncClient(
-                transport=AiohttpTransport(limits=limits, verify=_ssl_context()),
+                transport=self._transport or self._default_transport(),
                 timeout=httpx.Timeout(
                     self.settings.timeout,
                     connect=self.settings.connect_timeout,
@@ -115,6 +112,16 @@ class HttpClient:
                 ),
             )
         return self._client
+
+    def _default_transport(self) -> httpx.AsyncBaseTransport:
+        import httpx
+        from httpx_aiohttp import AiohttpTransport
+
+        limits = httpx.Limits(
+            max_connections=self.settings.max_connections,
+            max_keepalive_connections=min(self.settings.max_connections, 100),
+        )
+        return AiohttpTransport(limits=limits, verify=_ssl_context())
 
     @asynccontextmanager
     async def stream(
@@ -179,20 +186,6 @@ def _ssl_context() -> ssl.SSLContext:
     import httpx
 
     return httpx.create_ssl_context()
-
-
-async def iter_sse(response: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
-    """The response body decoded as server-sent events. A transport failure mid-stream becomes a
-    `ConnectionFailed` or `TimedOut` (both retried)."""
-    import httpx
-
-    decoder = SSEDecoder()
-    try:
-        async for chunk in response.aiter_raw():
-            for event in decoder.feed(chunk):
-                yield event
-    except (httpx.TransportError, OSError) as exc:
-        raise network_error(provider, exc, during="the stream") from exc
 
 
 def network_error(

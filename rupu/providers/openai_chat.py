@@ -3,17 +3,17 @@ most OpenAI-compatible servers (Ollama, vLLM, llama.cpp, OpenRouter, Groq, ...).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
+from rupu.auth.credentials import Credential
 from rupu.errors import ConfigError, ProviderError, StreamInterrupted
 from rupu.messages import (
     Message,
     ModelRequest,
-    RateLimitObserved,
     ResponseFinished,
     ResponseStarted,
     StopReason,
@@ -31,16 +31,10 @@ from rupu.messages import (
 from rupu.modeldata.schema import reasons
 from rupu.providers.base import ProviderSetup
 from rupu.providers.chat_compat import DEFAULT_COMPAT, apply_compat, chat_url
+from rupu.providers.dialect import BaseDialect, WireRequest
 from rupu.providers.failures import provider_error
-from rupu.providers.http import (
-    HttpClient,
-    HttpSettings,
-    iter_sse,
-    parse_error_body,
-    rate_limit_snapshot,
-    request_id_of,
-)
-from rupu.providers.retry import stream_with_retries
+from rupu.providers.http import HttpClient, parse_error_body, request_id_of
+from rupu.providers.http_provider import HttpProvider
 from rupu.version import __version__
 
 FINISH_REASONS: dict[str, StopReason] = {
@@ -218,11 +212,12 @@ class ChatEndpoint(Protocol):
 
     sends_reasoning_effort: bool
 
-    async def target(self, request: ModelRequest) -> ChatTarget: ...
+    async def target(self, request: ModelRequest, credential: Credential | None) -> ChatTarget: ...
 
 
 class ConfiguredEndpoint:
-    """`{base_url}/v1/chat/completions` with the configured headers and a bearer key."""
+    """`{base_url}/v1/chat/completions` with the configured headers and a bearer key (none for a
+    keyless endpoint)."""
 
     sends_reasoning_effort = True
 
@@ -234,106 +229,110 @@ class ConfiguredEndpoint:
         self._setup = setup
         self._url = chat_url(setup.config.base_url, setup.config.compat or DEFAULT_COMPAT)
 
-    async def target(self, request: ModelRequest) -> ChatTarget:
+    async def target(self, request: ModelRequest, credential: Credential | None) -> ChatTarget:
         headers = {"user-agent": f"rupu/{__version__}", **self._setup.config.headers}
-        if self._setup.credentials is not None:
-            credential = await self._setup.credentials.get()
+        if credential is not None:
             headers["authorization"] = f"Bearer {credential.secret.reveal()}"
         return ChatTarget(self._url, headers)
 
 
-class OpenAIChatProvider:
-    def __init__(self, setup: ProviderSetup, *, endpoint: ChatEndpoint | None = None) -> None:
-        self.name = setup.name
+class ChatEvents:
+    """A `StreamDecoder` for chat-completion chunks: `done` at `[DONE]`; a stream that ends with
+    neither `[DONE]` nor a finish reason is an error; an error chunk is raised."""
+
+    __slots__ = ("_decoder", "_model", "_provider", "done")
+
+    def __init__(self, provider: str, model: str, request_id: str | None) -> None:
+        self._decoder = ChatStreamDecoder(request_id)
+        self._provider = provider
+        self._model = model
+        self.done = False
+
+    def feed(self, payload: bytes) -> Iterable[StreamEvent]:
+        if payload == b"[DONE]":
+            self.done = True
+            return ()
+        chunk = orjson.loads(payload)
+        if "error" in chunk and not chunk.get("choices"):
+            raise self._stream_error(chunk)
+        return self._decoder.feed(chunk)
+
+    def finish(self) -> Iterable[StreamEvent]:
+        if not self.done and not self._decoder.saw_finish:
+            raise StreamInterrupted(
+                self._provider,
+                "the stream ended before the response was complete",
+                model=self._model,
+                error_type="truncated_stream",
+                request_id=self._decoder.request_id,
+            )
+        return self._decoder.finish()
+
+    def _stream_error(self, chunk: Mapping[str, Any]) -> ProviderError:
+        error_type, message = parse_error_body(orjson.dumps(chunk))
+        return provider_error(
+            self._provider,
+            message or "the provider reported an error mid-stream",
+            error_type=error_type,
+            request_id=self._decoder.request_id,
+        )
+
+
+class ChatDialect(BaseDialect):
+    """Chat completions at `endpoint`, streamed unless the provider's `stream = false`, the body
+    adjusted to the endpoint's quirks (`[providers.x.compat]`)."""
+
+    def __init__(self, setup: ProviderSetup, endpoint: ChatEndpoint | None = None) -> None:
+        super().__init__(setup.name)
         self._setup = setup
         self._endpoint = endpoint or ConfiguredEndpoint(setup)
         self._compat = setup.config.compat or DEFAULT_COMPAT
         self._stream = setup.config.stream
-        self._http = HttpClient(setup.name, HttpSettings.for_provider(setup.config))
 
-    async def _target(self, request: ModelRequest) -> tuple[str, dict[str, str]]:
-        target = await self._endpoint.target(request)
+    async def encode(
+        self, request: ModelRequest, credential: Credential | None, *, http: HttpClient
+    ) -> WireRequest:
+        body = self._encode(request, stream=self._stream)
+        target = await self._endpoint.target(request, credential)
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if self._stream else "application/json",
             **target.headers,
         }
-        return target.url, headers
+        return WireRequest(target.url, headers, body, streamed=self._stream)
 
     def _encode(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
-        """The request body, adjusted to this endpoint's quirks (`[providers.x.compat]`)."""
         effort = self._endpoint.sends_reasoning_effort
         if effort and self._compat.effort_models == "catalog":
-            effort = reasons(self.name, request.model) is True
+            effort = reasons(self.provider, request.model) is True
         body = encode_request(request, stream=stream, reasoning_effort=effort)
         return apply_compat(
             body,
             self._compat,
-            provider=self.name,
+            provider=self.provider,
             service_tier=request.service_tier or self._setup.config.service_tier,
         )
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        attempt = self._attempt_stream if self._stream else self._attempt_whole
-        kwargs = {"sleep": self._setup.sleep} if self._setup.sleep else {}
-        return stream_with_retries(lambda: attempt(request), self._setup.retry, **kwargs)
+    def decoder(
+        self, request: ModelRequest, wire: WireRequest, headers: Mapping[str, str]
+    ) -> ChatEvents:
+        return ChatEvents(self.provider, request.model, request_id_of(headers))
 
-    async def _attempt_stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        body = self._encode(request, stream=True)
-        url, headers = await self._target(request)
-        async with self._http.stream("POST", url, headers=headers, body=body) as response:
-            decoder = ChatStreamDecoder(request_id_of(response.headers))
-            snapshot = rate_limit_snapshot(response.headers)
-            done = False
-            loads = orjson.loads
-            async for sse in iter_sse(response, self.name):
-                data = sse.data
-                if data == "[DONE]":
-                    done = True
-                    break
-                chunk = loads(data)
-                if "error" in chunk and not chunk.get("choices"):
-                    raise self._stream_error(chunk, decoder.request_id)
-                for event in decoder.feed(chunk):
-                    yield event
-        if not done and not decoder.saw_finish:
-            raise StreamInterrupted(
-                self.name,
-                "the stream ended before the response was complete",
-                model=request.model,
-                error_type="truncated_stream",
-                request_id=decoder.request_id,
-            )
-        if snapshot:
-            yield RateLimitObserved(snapshot)
-        for event in decoder.finish():
-            yield event
-
-    async def _attempt_whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        body = self._encode(request, stream=False)
-        url, headers = await self._target(request)
-        data, response_headers = await self._http.request_json(
-            "POST", url, headers=headers, body=body
-        )
+    def decode_body(
+        self, request: ModelRequest, data: Any, headers: Mapping[str, str]
+    ) -> Iterable[StreamEvent]:
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-            raise ProviderError(self.name, "the response has no choices", model=request.model)
-        decoder = ChatStreamDecoder(request_id_of(response_headers))
-        for event in decoder.feed(data):
-            yield event
-        for event in decoder.finish():
-            yield event
+            raise ProviderError(self.provider, "the response has no choices", model=request.model)
+        decoder = ChatStreamDecoder(request_id_of(headers))
+        return [*decoder.feed(data), *decoder.finish()]
 
-    def _stream_error(self, chunk: Mapping[str, Any], request_id: str | None) -> ProviderError:
-        error_type, message = parse_error_body(orjson.dumps(chunk))
-        return provider_error(
-            self.name,
-            message or "the provider reported an error mid-stream",
-            error_type=error_type,
-            request_id=request_id,
-        )
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
+class OpenAIChatProvider(HttpProvider):
+    """The HTTP provider on the chat-completions dialect, at `endpoint` (default: the configured
+    base_url with a bearer key)."""
+
+    def __init__(self, setup: ProviderSetup, *, endpoint: ChatEndpoint | None = None) -> None:
+        super().__init__(setup, ChatDialect(setup, endpoint))
 
 
 def create(setup: ProviderSetup) -> OpenAIChatProvider:

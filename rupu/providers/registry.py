@@ -11,18 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ProviderConfig
+from rupu.config.builtins import builtin_providers
 from rupu.config.presets import is_preset, preset_names
 from rupu.errors import ConfigError, did_you_mean
 from rupu.providers.base import Provider, ProviderFactory, ProviderSetup
 
-BUILTIN_KINDS: dict[str, str] = {
-    "anthropic": "anthropic",
-    "openai": "openai",
-    "gemini": "gemini",
-    "copilot": "copilot",
-    "mock": "mock",
-    "claude-code": "claude-code",
-}
+BUILTIN_KINDS: dict[str, str] = {name: record.kind for name, record in builtin_providers().items()}
 
 FACTORIES: dict[str, str] = {
     "openai-compatible": "rupu.providers.openai_chat:create",
@@ -36,7 +30,9 @@ FACTORIES: dict[str, str] = {
 }
 
 REGISTERED_KIND = "registered"
-KEYLESS_KINDS = frozenset({"mock", "claude-code", REGISTERED_KIND})
+KEYLESS_KINDS = frozenset(
+    {*(record.kind for record in builtin_providers().values() if record.keyless), REGISTERED_KIND}
+)
 
 # Provider names served by a factory given at run time (`rupu.testing.use_provider`, embedding code).
 _registered: dict[str, ProviderFactory] = {}

@@ -81,21 +81,28 @@ async def stream_with_retries(
             await sleep(delay)
 
 
+def is_sign_in(credential: Credential) -> bool:
+    return credential.mode == "sso"
+
+
 async def with_fresh_credential_on_401(
     source: CredentialSource,
     attempt: Callable[[Credential], AsyncIterator[StreamEvent]],
+    *,
+    refreshable: Callable[[Credential], bool] = is_sign_in,
 ) -> AsyncIterator[StreamEvent]:
-    """One attempt with the current credential. When the provider rejects a sign-in token (401,
-    which arrives before any output, so nothing repeats), the token is refreshed once and the attempt
-    made again; an API key is never refreshed and the 401 goes to the caller. A 403
-    (`AccessDenied`) is not refreshed: a new token would have the same rights."""
+    """One attempt with the current credential. When the provider rejects a credential that a
+    refresh can replace (`refreshable`: a sign-in token; a 401 arrives before any output, so nothing
+    repeats), it is refreshed once and the attempt made again; an API key is never refreshed and the
+    401 goes to the caller. A 403 (`AccessDenied`) is not refreshed: a new token would have the same
+    rights."""
     credential = await source.get()
     try:
         async for event in attempt(credential):
             yield event
         return
     except ProviderError as exc:
-        if not (isinstance(exc, AuthRejected) and exc.refresh_helps) or credential.mode != "sso":
+        if not (isinstance(exc, AuthRejected) and exc.refresh_helps) or not refreshable(credential):
             raise
     credential = await source.get(force_refresh=True)
     async for event in attempt(credential):

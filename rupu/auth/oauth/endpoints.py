@@ -1,5 +1,6 @@
 """Each provider's sign-in endpoints: the public defaults (the same public clients the vendors' own
-CLIs use) and the `[providers.<name>.oauth]` overrides from config.toml.
+CLIs use, from the providers' records in `rupu/config/builtins.toml`) and the
+`[providers.<name>.oauth]` overrides from config.toml.
 
 ```toml
 [providers.openai.oauth]
@@ -20,6 +21,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from rupu.config import OAuthEndpoints
+from rupu.config.builtins import builtin_providers
 from rupu.errors import ConfigError, UsageError
 
 Flow = Literal["pkce", "device"]
@@ -53,70 +55,34 @@ class OAuthProfile:
     send_state_to_token: bool = False
 
 
-DEFAULTS: dict[str, OAuthProfile] = {
-    "anthropic": OAuthProfile(
-        provider="anthropic",
-        flow="pkce",
-        authorize_url="https://claude.ai/oauth/authorize",
-        token_url="https://platform.claude.com/v1/oauth/token",
-        client_id="9d1c250a-e61b-44d9-88ed-5944d1962f5e",
-        scopes=(
-            "org:create_api_key",
-            "user:profile",
-            "user:inference",
-            "user:sessions:claude_code",
-            "user:mcp_servers",
-            "user:file_upload",
-        ),
-        redirect_ports=(53692, 0),
-        redirect_path="/callback",
-        token_body="json",
-        authorize_params={"code": "true"},
-        send_state_to_token=True,
-    ),
-    "openai": OAuthProfile(
-        provider="openai",
-        flow="pkce",
-        authorize_url="https://auth.openai.com/oauth/authorize",
-        token_url="https://auth.openai.com/oauth/token",
-        client_id="app_EMoamEEZ73f0CkXaXp7hrann",
-        scopes=("openid", "profile", "email", "offline_access"),
-        # ChatGPT's client only accepts these two redirect ports.
-        redirect_ports=(1455, 1457),
-        redirect_path="/auth/callback",
-        authorize_params={
-            "id_token_add_organizations": "true",
-            "codex_cli_simplified_flow": "true",
-            "originator": "rupu",
-        },
-    ),
-    "gemini": OAuthProfile(
-        provider="gemini",
-        flow="pkce",
-        authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
-        token_url="https://oauth2.googleapis.com/token",
-        client_id="681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com",
-        client_secret=_GEMINI_CLI_SECRET,
-        scopes=(
-            "https://www.googleapis.com/auth/cloud-platform",
-            "https://www.googleapis.com/auth/userinfo.email",
-            "https://www.googleapis.com/auth/userinfo.profile",
-        ),
-        redirect_ports=(0,),
-        redirect_host="127.0.0.1",
-        redirect_path="/oauth2callback",
-        authorize_params={"access_type": "offline", "prompt": "consent"},
-    ),
-    "copilot": OAuthProfile(
-        provider="copilot",
-        flow="device",
-        device_code_url="https://github.com/login/device/code",
-        token_url="https://github.com/login/oauth/access_token",
-        verification_url="https://github.com/login/device",
-        client_id="Iv1.b507a08c87ecfe98",
-        scopes=("read:user",),
-    ),
-}
+def _defaults() -> dict[str, OAuthProfile]:
+    """The profiles of the built-in providers' records (`rupu/config/builtins.toml`)."""
+    profiles: dict[str, OAuthProfile] = {}
+    for name, record in builtin_providers().items():
+        oauth = record.oauth
+        if oauth is None:
+            continue
+        profiles[name] = OAuthProfile(
+            provider=name,
+            flow=oauth.flow,
+            token_url=oauth.token_url,
+            client_id=oauth.client_id,
+            authorize_url=oauth.authorize_url,
+            device_code_url=oauth.device_code_url,
+            verification_url=oauth.verification_url,
+            client_secret=_GEMINI_CLI_SECRET if name == "gemini" else None,
+            scopes=tuple(oauth.scopes),
+            redirect_ports=tuple(oauth.redirect_ports),
+            redirect_host=oauth.redirect_host,
+            redirect_path=oauth.redirect_path,
+            token_body=oauth.token_body,
+            authorize_params=dict(oauth.authorize_params),
+            send_state_to_token=oauth.send_state_to_token,
+        )
+    return profiles
+
+
+DEFAULTS: dict[str, OAuthProfile] = _defaults()
 
 
 def oauth_profile(provider: str, overrides: OAuthEndpoints | None = None) -> OAuthProfile:

@@ -1,0 +1,76 @@
+"""The built-in providers' records (`builtins.toml`): one table per provider, read once.
+
+Every module that needs a fact about a built-in provider (its wire kind, default hosts, key
+variables, its sign-in client, which declared kinds speak its API) reads it here, so adding
+or changing a built-in provider is an edit to one table.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+
+from rupu.strict import StrictModel
+
+BUILTINS_FILE = Path(__file__).with_name("builtins.toml")
+
+
+class OAuthDefaults(StrictModel):
+    """A provider's public sign-in client (the fields of `rupu.auth.oauth.endpoints.OAuthProfile`).
+    `redirect_ports` are tried in order, 0 meaning any free port."""
+
+    flow: Literal["pkce", "device"]
+    token_url: str
+    client_id: str
+    authorize_url: str | None = None
+    device_code_url: str | None = None
+    verification_url: str | None = None
+    scopes: list[str] = Field(default_factory=list)
+    redirect_ports: list[int] = Field(default_factory=lambda: [0])
+    redirect_host: str = "localhost"
+    redirect_path: str = "/callback"
+    token_body: Literal["json", "form"] = "form"
+    authorize_params: dict[str, str] = Field(default_factory=dict)
+    send_state_to_token: bool = False
+
+
+class BuiltinProvider(StrictModel):
+    label: str
+    kind: str
+    dialect: str | None = None
+    base_url: str | None = None
+    sso_base_url: str | None = None
+    token_exchange_url: str | None = None
+    key_env: list[str] = Field(default_factory=list)
+    keyless: bool = False
+    oauth: OAuthDefaults | None = None
+
+    @property
+    def sign_in(self) -> bool:
+        return self.oauth is not None
+
+
+@cache
+def builtin_providers() -> dict[str, BuiltinProvider]:
+    """The records by provider name, in the file's order."""
+    data = tomllib.loads(BUILTINS_FILE.read_text(encoding="utf-8"))
+    try:
+        return {name: BuiltinProvider.model_validate(entry) for name, entry in data.items()}
+    except ValidationError as exc:  # a packaging mistake, not a user error
+        raise RuntimeError(f"{BUILTINS_FILE} is invalid: {exc}") from None
+
+
+def builtin(name: str) -> BuiltinProvider:
+    return builtin_providers()[name]
+
+
+def builtin_url(name: str, key: str) -> str:
+    """A default host of a built-in provider (`base_url`, `sso_base_url`, `token_exchange_url`)."""
+    value: str | None = getattr(builtin(name), key)
+    if value is None:
+        raise KeyError(f"built-in provider '{name}' has no {key}")
+    return value
