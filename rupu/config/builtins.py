@@ -47,6 +47,7 @@ class BuiltinProvider(StrictModel):
     token_exchange_url: str | None = None
     key_env: list[str] = Field(default_factory=list)
     keyless: bool = False
+    default_model: str | None = None
     oauth: OAuthDefaults | None = None
 
     @property
