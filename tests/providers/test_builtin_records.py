@@ -10,8 +10,9 @@ from rupu.auth.oauth.endpoints import DEFAULTS as OAUTH_PROFILES
 from rupu.auth.resolver import BUILTIN_KEY_VARS, SSO_PROVIDERS
 from rupu.catalog.catalog import KIND_PRICE_SOURCE
 from rupu.config import BUILTIN_PROVIDERS, ProviderConfig, ProviderKind
-from rupu.config.builtins import builtin_providers
+from rupu.config.builtins import builtin_providers, credential_headers
 from rupu.modeldata.schema import load_baked
+from rupu.providers.http import HttpSettings
 from rupu.providers.registry import BUILTIN_KINDS, FACTORIES, KEYLESS_KINDS, needs_credential
 
 
@@ -47,3 +48,12 @@ def test_the_declarable_kinds_are_the_records_dialects_plus_the_generic_ones() -
     """`ProviderKind` stays a Literal (pydantic and mypy read it), so it is checked, not derived."""
     dialects = {r.dialect for r in builtin_providers().values() if r.dialect is not None}
     assert set(get_args(ProviderKind)) == dialects | {"openai-compatible", "claude-code"}
+
+
+def test_a_key_header_is_one_the_endpoint_options_can_move() -> None:
+    """`auth_header` moves a key out of whichever header its dialect's record named."""
+    moved = HttpSettings(auth_header="api-key")
+    for record in builtin_providers().values():
+        header, value = record.key_auth("k")
+        assert header in credential_headers()
+        assert moved.apply({header: value, "accept": "*/*"}) == {"accept": "*/*", "api-key": "k"}
