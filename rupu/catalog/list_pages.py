@@ -15,12 +15,11 @@ from rupu.auth.jwt import account_id_of
 from rupu.config.builtins import BuiltinProvider, ModelListing
 from rupu.errors import CredentialError, ProviderError
 from rupu.modeldata.schema import LiveModel
-from rupu.providers.anthropic_encode import SSO_BETAS
+from rupu.providers.anthropic_encode import API_VERSION, SSO_BETAS
 from rupu.providers.copilot_token import EDITOR_HEADERS
 from rupu.providers.openai_responses import ORIGINATOR
 from rupu.version import __version__
 
-ANTHROPIC_VERSION = "2023-06-01"
 # Families on api.openai.com that the Responses API cannot run (embeddings, audio, images, ...).
 OPENAI_NON_CHAT = (
     "embedding",
@@ -165,7 +164,7 @@ def bearer(credential: Credential) -> dict[str, str]:
 
 
 def anthropic_headers(record: BuiltinProvider, credential: Credential) -> dict[str, str]:
-    headers = {"anthropic-version": ANTHROPIC_VERSION}
+    headers = {"anthropic-version": API_VERSION}
     if credential.extras.get("auth_scheme") == "bearer":
         return {**headers, **bearer(credential)}
     if credential.mode == "sso":
