@@ -51,7 +51,6 @@ class SourceProvider(_Strict):
     note: str | None = None
     open: bool = False
     priced: bool = True
-    default_model: str | None = None
     defaults: SourceDefaults = Field(default_factory=SourceDefaults)
     models: list[SourceModel]
 
@@ -92,16 +91,11 @@ def render(source: dict[str, Any]) -> dict[str, bytes]:
                     "capabilities": {cap: cap in caps for cap in ("tools", "reasoning", "images")},
                 }
             )
-        if spec.default_model is not None and spec.default_model not in {m.id for m in spec.models}:
-            raise SystemExit(
-                f"{provider}: default_model '{spec.default_model}' is not in its models"
-            )
         document = {
             "provider": provider,
             "generated_from": SOURCE_NAME,
             "open": spec.open,
             "priced": spec.priced,
-            "default_model": spec.default_model,
             "note": spec.note,
             "models": models,
         }

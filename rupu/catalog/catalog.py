@@ -13,7 +13,7 @@ from typing import Literal
 
 from rupu.catalog.pricing import ZERO, apply_override
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ModelPrice, toml_line_finder
-from rupu.config.builtins import builtin_providers
+from rupu.config.builtins import builtin, builtin_providers
 from rupu.config.presets import is_preset
 from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.modeldata.schema import (
@@ -80,12 +80,11 @@ class ModelCatalog:
         return None if self.is_declared(provider) else load_baked(provider)
 
     def default_model(self, provider: str) -> str | None:
-        """The model an agent that names none runs on: the config's, else the catalog's mark."""
+        """The model an agent that names none runs on: the config's, else the built-in record's."""
         configured = self.loaded.provider(provider).default_model
         if configured:
             return configured
-        baked = self.baked(provider)
-        return baked.default_model if baked is not None else None
+        return None if self.is_declared(provider) else builtin(provider).default_model
 
     def live(self, provider: str) -> LiveCache | None:
         if provider not in self._live:

@@ -1,25 +1,25 @@
-"""Sans-IO model-list pages: for each provider's list endpoint, the first page request and a parser
-that turns a page body into models plus the request for the next page (None at the end). Which
-endpoint a provider uses is chosen in `rupu.catalog.listing`."""
+"""Sans-IO model-list pages: one lister walks any provider's list, driven by the provider's record
+(`rupu.config.builtins.ModelListing`: path, query, list key, paging style); what stays code per
+provider is how an entry reads as a model (`EntryReader`) and the headers beyond the credential.
+Which record and headers a provider uses is chosen in `rupu.catalog.listing`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from rupu.auth.credentials import Credential
 from rupu.auth.jwt import account_id_of
+from rupu.config.builtins import BuiltinProvider, ModelListing
 from rupu.errors import CredentialError, ProviderError
 from rupu.modeldata.schema import LiveModel
-from rupu.providers.anthropic_encode import SSO_BETAS
+from rupu.providers.anthropic_encode import API_VERSION, SSO_BETAS
 from rupu.providers.copilot_token import EDITOR_HEADERS
 from rupu.providers.openai_responses import ORIGINATOR
 from rupu.version import __version__
 
-ANTHROPIC_VERSION = "2023-06-01"
-CODEX_CLIENT_VERSION = "0.150.0"
 # Families on api.openai.com that the Responses API cannot run (embeddings, audio, images, ...).
 OPENAI_NON_CHAT = (
     "embedding",
@@ -69,7 +69,7 @@ def _malformed(provider: str, url: str, what: str) -> ProviderError:
 
 
 def _entries(
-    provider: str, body: Any, key: str, url: str, id_keys: tuple[str, ...] = ("id",)
+    provider: str, body: Any, key: str, url: str, id_keys: list[str]
 ) -> list[tuple[str, dict[str, Any]]]:
     """(model id, entry) for each object of the list `body[key]`; the id is the first of `id_keys`
     present. A missing list, a non-object entry or an entry without an id is a malformed page."""
@@ -102,184 +102,159 @@ def _base_headers() -> dict[str, str]:
     return {"accept": "application/json", "user-agent": f"rupu/{__version__}"}
 
 
+# How one entry of a list reads as a model; None skips it (not a chat model).
+EntryReader = Callable[[str, dict[str, Any]], LiveModel | None]
+
+
 @dataclass(slots=True)
-class AnthropicLister:
+class PagedLister:
+    """`GET {root}{listing.path}` and the pages after it. `headers` is called for the first page
+    (it may refuse the credential); each page after it is sent with the headers of the one before."""
+
     provider: str
+    listing: ModelListing
     root: str
-    credential: Credential
+    headers: Callable[[], dict[str, str]]
+    read: EntryReader
 
     def first(self) -> PageRequest:
-        return self._page({"limit": "1000"})
+        return self._page({}, {**_base_headers(), **self.headers()})
 
-    def _page(self, query: dict[str, str]) -> PageRequest:
-        headers = {**_base_headers(), "anthropic-version": ANTHROPIC_VERSION}
-        secret = self.credential.secret.reveal()
-        if self.credential.extras.get("auth_scheme") == "bearer":
-            headers["authorization"] = f"Bearer {secret}"
-        elif self.credential.mode == "sso":
-            headers["authorization"] = f"Bearer {secret}"
-            headers["anthropic-beta"] = ",".join(SSO_BETAS)
-        else:
-            headers["x-api-key"] = secret
-        return PageRequest(_url(f"{self.root}/v1/models", query), headers)
+    def _page(self, following: dict[str, str], headers: dict[str, str]) -> PageRequest:
+        url = _url(f"{self.root}{self.listing.path}", {**self.listing.query, **following})
+        return PageRequest(url, dict(headers))
 
     def parse(self, body: Any, request: PageRequest) -> Page:
-        models = []
-        for model_id, item in _entries(self.provider, body, "data", request.url):
-            models.append(
-                LiveModel(
-                    id=model_id,
-                    name=_str(item.get("display_name")),
-                    context_window=_int(item.get("max_input_tokens")),
-                    max_output=_int(item.get("max_tokens")),
-                )
-            )
-        if body.get("has_more") is True:
-            last = _str(body.get("last_id"))
-            if last is None:
-                raise _malformed(self.provider, request.url, "has_more without last_id")
-            return models, self._page({"limit": "1000", "after_id": last})
-        return models, None
-
-
-@dataclass(slots=True)
-class OpenAIModelsLister:
-    """`GET {root}/v1/models`: the OpenAI API and every OpenAI-compatible server."""
-
-    provider: str
-    root: str
-    credential: Credential
-    chat_only: bool = False
-    extra_headers: dict[str, str] = field(default_factory=dict)
-
-    def first(self) -> PageRequest:
-        headers = {
-            **_base_headers(),
-            **self.extra_headers,
-            "authorization": f"Bearer {self.credential.secret.reveal()}",
-        }
-        return PageRequest(f"{self.root}/v1/models", headers)
-
-    def parse(self, body: Any, request: PageRequest) -> Page:
-        models = []
-        for model_id, item in _entries(self.provider, body, "data", request.url):
-            if self.chat_only and any(word in model_id for word in OPENAI_NON_CHAT):
-                continue
-            models.append(
-                LiveModel(
-                    id=model_id,
-                    name=_str(item.get("name")),
-                    context_window=_int(item.get("context_length") or item.get("context_window")),
-                    max_output=_int(item.get("max_output_tokens")),
-                )
-            )
-        return models, None
-
-
-@dataclass(slots=True)
-class CodexModelsLister:
-    """The ChatGPT backend's list for a ChatGPT sign-in; `backend` is the site root
-    (`https://chatgpt.com`)."""
-
-    provider: str
-    backend: str
-    credential: Credential
-
-    def first(self) -> PageRequest:
-        secret = self.credential.secret.reveal()
-        headers = {**_base_headers(), "authorization": f"Bearer {secret}", "originator": ORIGINATOR}
-        account = account_id_of(self.credential)
-        if not account:
-            raise CredentialError(
-                self.provider,
-                f"the ChatGPT sign-in token ({self.credential.source}) carries no "
-                "chatgpt_account_id claim",
-                hint=f"sign in again with `rupu auth login --provider {self.provider} --mode sso`",
-            )
-        headers["chatgpt-account-id"] = account
-        query = {"client_version": CODEX_CLIENT_VERSION}
-        return PageRequest(_url(f"{self.backend}/backend-api/codex/models", query), headers)
-
-    def parse(self, body: Any, request: PageRequest) -> Page:
-        models = []
-        for slug, item in _entries(self.provider, body, "models", request.url, ("slug", "id")):
-            models.append(
-                LiveModel(
-                    id=slug,
-                    name=_str(item.get("display_name")),
-                    context_window=_int(item.get("context_window")),
-                )
-            )
-        return models, None
-
-
-@dataclass(slots=True)
-class GeminiLister:
-    provider: str
-    root: str
-    credential: Credential
-
-    def first(self) -> PageRequest:
-        if self.credential.mode == "sso":
-            raise CredentialError(
-                self.provider,
-                "a Google sign-in cannot list Gemini models",
-                hint="set GEMINI_API_KEY (an AI Studio key) to refresh the list; the baked-in list "
-                "stays in use",
-            )
-        return self._page({"pageSize": "1000"})
-
-    def _page(self, query: dict[str, str]) -> PageRequest:
-        headers = {**_base_headers(), "x-goog-api-key": self.credential.secret.reveal()}
-        return PageRequest(_url(f"{self.root}/v1beta/models", query), headers)
-
-    def parse(self, body: Any, request: PageRequest) -> Page:
-        if body == {}:  # Google leaves out empty repeated fields
+        listing = self.listing
+        if listing.paging == "page_token" and body == {}:  # Google leaves out empty repeated fields
             return [], None
         models = []
-        for name, item in _entries(self.provider, body, "models", request.url, ("name",)):
-            methods = item.get("supportedGenerationMethods")
-            if isinstance(methods, list) and "generateContent" not in methods:
-                continue
-            models.append(
-                LiveModel(
-                    id=name.removeprefix("models/"),
-                    name=_str(item.get("displayName")),
-                    context_window=_int(item.get("inputTokenLimit")),
-                    max_output=_int(item.get("outputTokenLimit")),
-                )
-            )
-        token = _str(body.get("nextPageToken"))
-        return models, self._page({"pageSize": "1000", "pageToken": token}) if token else None
+        for model_id, item in _entries(
+            self.provider, body, listing.items, request.url, listing.id_keys
+        ):
+            model = self.read(model_id, item)
+            if model is not None:
+                models.append(model)
+        return models, self._following(body, request)
+
+    def _following(self, body: dict[str, Any], request: PageRequest) -> PageRequest | None:
+        match self.listing.paging:
+            case "none":
+                return None
+            case "after_id":
+                if body.get("has_more") is not True:
+                    return None
+                last = _str(body.get("last_id"))
+                if last is None:
+                    raise _malformed(self.provider, request.url, "has_more without last_id")
+                return self._page({"after_id": last}, request.headers)
+            case "page_token":
+                token = _str(body.get("nextPageToken"))
+                return self._page({"pageToken": token}, request.headers) if token else None
 
 
-@dataclass(slots=True)
-class CopilotLister:
-    provider: str
-    root: str
-    credential: Credential
+def key_headers(record: BuiltinProvider, credential: Credential) -> dict[str, str]:
+    """The credential as the provider's record says an API key is sent (a bearer by default)."""
+    header, value = record.key_auth(credential.secret.reveal())
+    return {header: value}
 
-    def first(self) -> PageRequest:
-        headers = {
-            **_base_headers(),
-            **EDITOR_HEADERS,
-            "authorization": f"Bearer {self.credential.secret.reveal()}",
-        }
-        return PageRequest(f"{self.root}/models", headers)
 
-    def parse(self, body: Any, request: PageRequest) -> Page:
-        models = []
-        for model_id, item in _entries(self.provider, body, "data", request.url):
-            caps = _dict(item.get("capabilities"))
-            if caps.get("type") not in (None, "chat"):
-                continue
-            limits = _dict(caps.get("limits"))
-            models.append(
-                LiveModel(
-                    id=model_id,
-                    name=_str(item.get("name")),
-                    context_window=_int(limits.get("max_context_window_tokens")),
-                    max_output=_int(limits.get("max_output_tokens")),
-                )
-            )
-        return models, None
+def bearer(credential: Credential) -> dict[str, str]:
+    return {"authorization": f"Bearer {credential.secret.reveal()}"}
+
+
+def anthropic_headers(record: BuiltinProvider, credential: Credential) -> dict[str, str]:
+    headers = {"anthropic-version": API_VERSION}
+    if credential.extras.get("auth_scheme") == "bearer":
+        return {**headers, **bearer(credential)}
+    if credential.mode == "sso":
+        return {**headers, **bearer(credential), "anthropic-beta": ",".join(SSO_BETAS)}
+    return {**headers, **key_headers(record, credential)}
+
+
+def codex_headers(provider: str, credential: Credential) -> dict[str, str]:
+    """A ChatGPT sign-in's headers: its bearer, and the account its token names."""
+    account = account_id_of(credential)
+    if not account:
+        raise CredentialError(
+            provider,
+            f"the ChatGPT sign-in token ({credential.source}) carries no chatgpt_account_id claim",
+            hint=f"sign in again with `rupu auth login --provider {provider} --mode sso`",
+        )
+    return {**bearer(credential), "originator": ORIGINATOR, "chatgpt-account-id": account}
+
+
+def gemini_headers(
+    provider: str, record: BuiltinProvider, credential: Credential
+) -> dict[str, str]:
+    if credential.mode == "sso":
+        raise CredentialError(
+            provider,
+            "a Google sign-in cannot list Gemini models",
+            hint="set GEMINI_API_KEY (an AI Studio key) to refresh the list; the baked-in list "
+            "stays in use",
+        )
+    return key_headers(record, credential)
+
+
+def copilot_headers(credential: Credential) -> dict[str, str]:
+    return {**EDITOR_HEADERS, **bearer(credential)}
+
+
+def anthropic_model(model_id: str, item: dict[str, Any]) -> LiveModel:
+    return LiveModel(
+        id=model_id,
+        name=_str(item.get("display_name")),
+        context_window=_int(item.get("max_input_tokens")),
+        max_output=_int(item.get("max_tokens")),
+    )
+
+
+def openai_model(model_id: str, item: dict[str, Any]) -> LiveModel:
+    """An entry of `GET /v1/models`: the OpenAI API's and every OpenAI-compatible server's."""
+    return LiveModel(
+        id=model_id,
+        name=_str(item.get("name")),
+        context_window=_int(item.get("context_length") or item.get("context_window")),
+        max_output=_int(item.get("max_output_tokens")),
+    )
+
+
+def openai_chat_model(model_id: str, item: dict[str, Any]) -> LiveModel | None:
+    """An api.openai.com entry the Responses API can run."""
+    if any(word in model_id for word in OPENAI_NON_CHAT):
+        return None
+    return openai_model(model_id, item)
+
+
+def codex_model(slug: str, item: dict[str, Any]) -> LiveModel:
+    return LiveModel(
+        id=slug,
+        name=_str(item.get("display_name")),
+        context_window=_int(item.get("context_window")),
+    )
+
+
+def gemini_model(name: str, item: dict[str, Any]) -> LiveModel | None:
+    methods = item.get("supportedGenerationMethods")
+    if isinstance(methods, list) and "generateContent" not in methods:
+        return None
+    return LiveModel(
+        id=name.removeprefix("models/"),
+        name=_str(item.get("displayName")),
+        context_window=_int(item.get("inputTokenLimit")),
+        max_output=_int(item.get("outputTokenLimit")),
+    )
+
+
+def copilot_model(model_id: str, item: dict[str, Any]) -> LiveModel | None:
+    caps = _dict(item.get("capabilities"))
+    if caps.get("type") not in (None, "chat"):
+        return None
+    limits = _dict(caps.get("limits"))
+    return LiveModel(
+        id=model_id,
+        name=_str(item.get("name")),
+        context_window=_int(limits.get("max_context_window_tokens")),
+        max_output=_int(limits.get("max_output_tokens")),
+    )

@@ -1,14 +1,15 @@
-"""Where each provider's model list is read, and with which credential headers (the pages themselves
-are requested and parsed in `rupu.catalog.list_pages`). Default hosts are the providers' own.
+"""Which list each provider's models are read from, and with which credential headers. The endpoint,
+its query and its paging are the provider's record (`[<name>.models]` in
+`rupu/config/builtins.toml`); the pages are requested and parsed in `rupu.catalog.list_pages`.
 
-| kind              | endpoint                                            | auth                         | pages              |
-|-------------------|-----------------------------------------------------|------------------------------|--------------------|
-| anthropic         | `{root}/v1/models?limit=1000`                       | x-api-key, or Bearer (SSO)   | has_more/after_id  |
-| openai (key)      | `{root}/v1/models`                                  | Bearer (+ organization)      | one page           |
-| openai (sign-in)  | `{site}/backend-api/codex/models?client_version=..` | Bearer + chatgpt-account-id  | one page           |
-| gemini            | `{root}/v1beta/models?pageSize=1000`                | x-goog-api-key               | nextPageToken      |
-| copilot           | `{api}/models`                                      | Copilot token + editor hdrs  | one page           |
-| openai-compatible | `{root}/v1/models`                                  | Bearer                       | one page           |
+| kind              | list (record)                      | auth                         | extra                   |
+|-------------------|------------------------------------|------------------------------|-------------------------|
+| anthropic         | anthropic.models                   | key_header, or Bearer (SSO)  | anthropic-version       |
+| openai (key)      | openai.models                      | Bearer (+ organization)      | chat models only        |
+| openai (sign-in)  | openai.sso_models (sso_base_url)   | Bearer + chatgpt-account-id  | originator              |
+| gemini            | gemini.models                      | key_header (no sign-in)      |                         |
+| copilot           | copilot.models (exchange's host)   | Copilot token + editor hdrs  |                         |
+| openai-compatible | openai.models                      | Bearer                       |                         |
 """
 
 from __future__ import annotations
@@ -18,30 +19,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from rupu.auth.credentials import Credential
-from rupu.catalog.list_pages import (
-    AnthropicLister,
-    CodexModelsLister,
-    CopilotLister,
-    GeminiLister,
-    ModelLister,
-    OpenAIModelsLister,
-    Page,
-    PageRequest,
-)
+from rupu.catalog import list_pages as pages
+from rupu.catalog.list_pages import EntryReader, ModelLister, Page, PagedLister, PageRequest
 from rupu.config import ProviderConfig
+from rupu.config.builtins import ModelListing, builtin, builtin_url, credential_headers
 from rupu.errors import ProviderError
-from rupu.providers import anthropic, openai_responses
 from rupu.providers.copilot_token import DEFAULT_API_BASE
-from rupu.providers.gemini import AI_STUDIO_URL
 
 __all__ = ["LISTERS", "ModelLister", "PageRequest", "api_root", "lister_for"]
 
-# Headers that carry the credential; configured `headers` never replace them.
-AUTH_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
-
 
 def api_root(base_url: str, *suffixes: str) -> str:
-    """`base_url` without a trailing slash or a trailing version segment (`/v1`, `/v1beta`)."""
+    """`base_url` without a trailing slash or the first of `suffixes` it ends with (`/v1`, ...)."""
     root = base_url.rstrip("/")
     for suffix in suffixes:
         if root.endswith(suffix):
@@ -52,37 +41,92 @@ def api_root(base_url: str, *suffixes: str) -> str:
 ListerFactory = Callable[[str, ProviderConfig, Credential], ModelLister]
 
 
+def _listing(name: str, *, sso: bool = False) -> ModelListing:
+    record = builtin(name)
+    listing = record.sso_models if sso else record.models
+    if listing is None:
+        raise KeyError(f"built-in provider '{name}' has no model list")
+    return listing
+
+
+def _paged(
+    provider: str,
+    listing: ModelListing,
+    base: str,
+    headers: Callable[[], dict[str, str]],
+    read: EntryReader,
+) -> PagedLister:
+    return PagedLister(provider, listing, api_root(base, *listing.strip), headers, read)
+
+
 def _anthropic(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
-    base = config.base_url or anthropic.DEFAULT_BASE_URL
-    return AnthropicLister(provider, api_root(base, "/v1"), credential)
+    record = builtin("anthropic")
+    base = config.base_url or builtin_url("anthropic", "base_url")
+    return _paged(
+        provider,
+        _listing("anthropic"),
+        base,
+        lambda: pages.anthropic_headers(record, credential),
+        pages.anthropic_model,
+    )
 
 
 def _openai(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
     if credential.mode == "sso":
-        site = (config.sso_base_url or openai_responses.DEFAULT_SSO_BASE_URL).rstrip("/")
-        site = site.removesuffix("/codex").removesuffix("/backend-api")
-        return CodexModelsLister(provider, site, credential)
-    base = config.base_url or openai_responses.DEFAULT_BASE_URL
+        site = config.sso_base_url or builtin_url("openai", "sso_base_url")
+        return _paged(
+            provider,
+            _listing("openai", sso=True),
+            site,
+            lambda: pages.codex_headers(provider, credential),
+            pages.codex_model,
+        )
+    base = config.base_url or builtin_url("openai", "base_url")
     extra = {"openai-organization": config.org_id} if config.org_id else {}
-    return OpenAIModelsLister(provider, api_root(base, "/v1"), credential, True, extra)
+    return _paged(
+        provider,
+        _listing("openai"),
+        base,
+        lambda: {**extra, **pages.bearer(credential)},
+        pages.openai_chat_model,
+    )
 
 
 def _gemini(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
-    base = config.base_url or AI_STUDIO_URL
-    return GeminiLister(provider, api_root(base, "/v1beta", "/v1alpha", "/v1"), credential)
+    record = builtin("gemini")
+    base = config.base_url or builtin_url("gemini", "base_url")
+    return _paged(
+        provider,
+        _listing("gemini"),
+        base,
+        lambda: pages.gemini_headers(provider, record, credential),
+        pages.gemini_model,
+    )
 
 
 def _copilot(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
     """`credential` is the Copilot token (see `refresh.copilot_token_source`); its exchange names the
     API host, which `[providers.copilot] base_url` overrides."""
     base = config.base_url or credential.extras.get("api_base") or DEFAULT_API_BASE
-    return CopilotLister(provider, base.rstrip("/"), credential)
+    return _paged(
+        provider,
+        _listing("copilot"),
+        base,
+        lambda: pages.copilot_headers(credential),
+        pages.copilot_model,
+    )
 
 
 def _compatible(provider: str, config: ProviderConfig, credential: Credential) -> ModelLister:
     if not config.base_url:
         raise ProviderError(provider, "no base_url to list models from", error_type="config")
-    return OpenAIModelsLister(provider, api_root(config.base_url, "/v1"), credential)
+    return _paged(
+        provider,
+        _listing("openai"),
+        config.base_url,
+        lambda: pages.bearer(credential),
+        pages.openai_model,
+    )
 
 
 LISTERS: dict[str, ListerFactory] = {
@@ -128,6 +172,6 @@ class WithHeaders:
 
     def _add(self, request: PageRequest) -> PageRequest:
         configured = {
-            k.lower(): v for k, v in self.headers.items() if k.lower() not in AUTH_HEADERS
+            k.lower(): v for k, v in self.headers.items() if k.lower() not in credential_headers()
         }
         return PageRequest(request.url, {**request.headers, **configured})

@@ -23,6 +23,8 @@ from rupu.paths import Paths
 from rupu.strict import LineFinder, StrictModel, validation_to_config_error
 
 BUILTIN_PROVIDERS = tuple(builtin_providers())
+# The built-in records' dialects plus the generic kinds; a Literal so pydantic and mypy read it
+# (tests/providers/test_builtin_records.py checks it against the records).
 ProviderKind = Literal[
     "openai-compatible", "openai-responses", "anthropic", "gemini", "claude-code"
 ]

@@ -38,6 +38,21 @@ class OAuthDefaults(StrictModel):
     send_state_to_token: bool = False
 
 
+class ModelListing(StrictModel):
+    """Where a provider's model list is read: `path` under the API root (the configured host less
+    the first of `strip` it ends with), `query` on every page, the list under `items` (a model's
+    id is the first of `id_keys` it has), and how the next page is asked for: `after_id` (the
+    body's `has_more` and `last_id`), `page_token` (its `nextPageToken`, sent as `pageToken`) or
+    `none`."""
+
+    path: str
+    query: dict[str, str] = Field(default_factory=dict)
+    items: str = "data"
+    id_keys: list[str] = Field(default_factory=lambda: ["id"])
+    paging: Literal["none", "after_id", "page_token"] = "none"
+    strip: list[str] = Field(default_factory=list)
+
+
 class BuiltinProvider(StrictModel):
     label: str
     kind: str
@@ -46,12 +61,22 @@ class BuiltinProvider(StrictModel):
     sso_base_url: str | None = None
     token_exchange_url: str | None = None
     key_env: list[str] = Field(default_factory=list)
+    key_header: str | None = None
     keyless: bool = False
+    default_model: str | None = None
     oauth: OAuthDefaults | None = None
+    models: ModelListing | None = None
+    sso_models: ModelListing | None = None
 
     @property
     def sign_in(self) -> bool:
         return self.oauth is not None
+
+    def key_auth(self, key: str) -> tuple[str, str]:
+        """The header an API key is sent in, and its value: `key_header` as is, else a bearer."""
+        if self.key_header is not None:
+            return self.key_header, key
+        return "authorization", f"Bearer {key}"
 
 
 @cache
@@ -66,6 +91,14 @@ def builtin_providers() -> dict[str, BuiltinProvider]:
 
 def builtin(name: str) -> BuiltinProvider:
     return builtin_providers()[name]
+
+
+@cache
+def credential_headers() -> tuple[str, ...]:
+    """Every header a built-in dialect sends a credential in, `authorization` first (configured
+    headers never replace them)."""
+    keyed = (r.key_header for r in builtin_providers().values() if r.key_header is not None)
+    return tuple(dict.fromkeys(("authorization", *keyed)))
 
 
 def builtin_url(name: str, key: str) -> str:

@@ -54,14 +54,13 @@ class ModelInfo(StrictModel):
 
 class ProviderCatalog(StrictModel):
     """One provider's baked-in list. `open` means any model id is accepted (the mock provider);
-    `default_model` is the model an agent that names none runs on; `priced` is false for a list kept
-    only for the models' capabilities (a preset's: which models reason)."""
+    `priced` is false for a list kept only for the models' capabilities (a preset's: which models
+    reason). A built-in provider's default model is in its record (`rupu.config.builtins`)."""
 
     provider: str
     generated_from: str
     open: bool = False
     priced: bool = True
-    default_model: str | None = None
     note: str | None = None
     models: list[ModelInfo]
 

@@ -1,8 +1,9 @@
 """The Anthropic Messages API (`POST {base_url}/v1/messages`, always streamed), as a dialect of the
 one HTTP provider (`http_provider`).
 
-Two ways in: an API key (`x-api-key`), or a Claude subscription sign-in token (`Authorization:
-Bearer`, plus the beta flags and the Claude Code identity line that route requires). A 401 on a
+Two ways in: an API key (in its record's `key_header`, `x-api-key`), or a Claude subscription
+sign-in token (`Authorization: Bearer`, plus the beta flags and the Claude Code identity line that
+route requires). A 401 on a
 sign-in token asks the credential source for a fresh token once and tries again once (that is the
 provider's part).
 
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping
 import orjson
 
 from rupu.auth.credentials import Credential
-from rupu.config.builtins import builtin_url
+from rupu.config.builtins import builtin, builtin_url
 from rupu.errors import Overloaded, ProviderError, QuotaExhausted, StreamInterrupted
 from rupu.messages import ModelRequest, StreamEvent, TextDelta
 from rupu.providers.anthropic_decode import (
@@ -33,6 +34,7 @@ from rupu.providers.http_provider import HttpProvider
 from rupu.version import __version__
 
 DEFAULT_BASE_URL = builtin_url("anthropic", "base_url")
+RECORD = builtin("anthropic")
 
 
 def messages_url(base_url: str) -> str:
@@ -126,16 +128,17 @@ class MessagesDialect(BaseDialect):
         configured = {k.lower(): v for k, v in self._setup.config.headers.items()}
         betas = [b.strip() for b in configured.pop("anthropic-beta", "").split(",") if b.strip()]
         headers.update(configured)
+        key_header, key = RECORD.key_auth(credential.secret.reveal())
         if credential.extras.get("auth_scheme") == "bearer":
-            # A gateway (e.g. Copilot) that takes a plain bearer: no sign-in betas, no x-api-key.
+            # A gateway (e.g. Copilot) that takes a plain bearer: no sign-in betas, no API key header.
             headers["authorization"] = f"Bearer {credential.secret.reveal()}"
-            headers.pop("x-api-key", None)
+            headers.pop(key_header, None)
         elif credential.mode == "sso":
             betas = [*SSO_BETAS, *(b for b in betas if b not in SSO_BETAS)]
             headers["authorization"] = f"Bearer {credential.secret.reveal()}"
-            headers.pop("x-api-key", None)
+            headers.pop(key_header, None)
         else:
-            headers["x-api-key"] = credential.secret.reveal()
+            headers[key_header] = key
             headers.pop("authorization", None)
         if betas:
             headers["anthropic-beta"] = ",".join(betas)

@@ -22,7 +22,7 @@ from rupu.errors import CredentialError, ProviderError
 from rupu.providers.http import HttpClient
 
 DEFAULT_EXCHANGE_URL = builtin_url("copilot", "token_exchange_url")
-DEFAULT_API_BASE = "https://api.individual.githubcopilot.com"
+DEFAULT_API_BASE = builtin_url("copilot", "base_url")
 REMINT_MARGIN = 60.0
 # Without any expiry in the answer the token is treated as short-lived rather than trusted forever.
 FALLBACK_LIFETIME = 300.0

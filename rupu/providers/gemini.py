@@ -3,7 +3,7 @@ by the credential and the config.
 
 | Route       | When                                   | Endpoint                                                       | Auth              |
 |-------------|----------------------------------------|----------------------------------------------------------------|-------------------|
-| AI Studio   | an API key                             | `{base_url}/v1beta/models/{model}:streamGenerateContent`       | `x-goog-api-key`  |
+| AI Studio   | an API key                             | `{base_url}/v1beta/models/{model}:streamGenerateContent`       | `key_header`      |
 | Code Assist | a Google sign-in (`sso`)               | `{sso_base_url}/v1internal:streamGenerateContent`              | bearer            |
 | Vertex AI   | `region` configured (plus a `project`) | `{base}/v1/projects/{p}/locations/{r}/publishers/google/models/{model}:streamGenerateContent` | bearer or key |
 
@@ -21,7 +21,7 @@ from urllib.parse import quote
 import orjson
 
 from rupu.auth.credentials import Credential
-from rupu.config.builtins import builtin_url
+from rupu.config.builtins import builtin, builtin_url
 from rupu.errors import ConfigError, ProviderError, StreamInterrupted
 from rupu.messages import ModelRequest, StreamEvent
 from rupu.providers.base import ProviderSetup
@@ -44,6 +44,7 @@ from rupu.providers.http_provider import HttpProvider
 from rupu.version import __version__
 
 AI_STUDIO_URL = builtin_url("gemini", "base_url")
+RECORD = builtin("gemini")
 
 
 def ai_studio_url(base_url: str, model: str) -> str:
@@ -99,7 +100,8 @@ class GenerateContentDialect(BaseDialect):
         if credential.mode == "sso":
             headers["authorization"] = f"Bearer {secret}"
         else:
-            headers["x-goog-api-key"] = secret
+            header, value = RECORD.key_auth(secret)
+            headers[header] = value
         headers["accept"] = "text/event-stream"
         project = config.project or credential.extras.get("project")
         gemini3 = "gemini-3" in bare_model(request.model).lower()

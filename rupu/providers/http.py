@@ -3,7 +3,7 @@ mapping and rate-limit header snapshots.
 
 Endpoint options apply here, for every dialect: `query` parameters are added to each URL (Azure
 OpenAI's `api-version`), and `auth_header` moves the key a dialect put in its usual header
-(`authorization: Bearer`, `x-api-key`, `x-goog-api-key`) to the header the endpoint wants (Azure's
+(`authorization: Bearer`, or the `key_header` of its built-in record) to the header the endpoint wants (Azure's
 `api-key`, Cloudflare AI Gateway's `cf-aig-authorization`), prefixed by `auth_scheme` if set.
 
 httpx's API over the aiohttp transport: httpx 0.28's own pool is quadratic at high concurrency, and
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from rupu.config.builtins import credential_headers
 from rupu.errors import ConnectionFailed, ProviderError, QuotaExhausted, TimedOut
 from rupu.providers.failures import provider_error
 from rupu.providers.ratelimit import reset_after
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 5.0
 IDLE_TIMEOUT = 120.0
-
-CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +67,7 @@ class HttpSettings:
         if not self.auth_header:
             return out
         secret = None
-        for name in CREDENTIAL_HEADERS:
+        for name in credential_headers():
             value = out.pop(name, None) or out.pop(name.title(), None)
             if value is not None and secret is None:
                 secret = value.removeprefix("Bearer ").removeprefix("bearer ")

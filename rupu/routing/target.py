@@ -14,8 +14,8 @@ from typing import Protocol
 
 from rupu.auth.credentials import AuthMode
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig
+from rupu.config.builtins import builtin
 from rupu.errors import ConfigError
-from rupu.modeldata.schema import load_baked
 from rupu.providers.registry import provider_kind
 
 
@@ -63,7 +63,7 @@ def resolve_target(
     auth: AuthMode | None = None,
 ) -> RunTarget:
     """Flags beat the agent, the agent beats the provider's `default_model`, which beats the config's
-    `default_model`, which beats the default the catalog marks for a built-in provider."""
+    `default_model`, which beats the default in a built-in provider's record."""
     front = spec.frontmatter
     name = provider or front.provider or loaded.config.default_provider
     if not name:
@@ -88,6 +88,5 @@ def resolve_target(
 
 
 def catalog_default(provider: str) -> str | None:
-    """The model the baked-in catalog marks as the default of a built-in provider."""
-    baked = load_baked(provider) if provider in BUILTIN_PROVIDERS else None
-    return baked.default_model if baked is not None else None
+    """The default model of a built-in provider (its record's)."""
+    return builtin(provider).default_model if provider in BUILTIN_PROVIDERS else None
