@@ -73,7 +73,7 @@ class ScriptedTurn(StrictModel):
 class MockProvider:
     def __init__(self, setup: ProviderSetup) -> None:
         self.name = setup.name
-        self._sleep = setup.sleep
+        self._sleep = setup.sleep or setup.clock.sleep
         self._script = load_script(Path(setup.config.script)) if setup.config.script else None
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
@@ -140,12 +140,7 @@ class MockProvider:
         yield ResponseFinished(stop, stop)
 
     async def _wait(self, seconds: float) -> None:
-        if self._sleep is not None:
-            await self._sleep(seconds)
-        else:
-            import anyio
-
-            await anyio.sleep(seconds)
+        await self._sleep(seconds)
 
     async def aclose(self) -> None:
         return None
