@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, assert_never
 import orjson
 
 from rupu.auth.credentials import CredentialSource
+from rupu.clock import SYSTEM_CLOCK, Clock
 from rupu.config import ProviderConfig
 from rupu.errors import StreamInterrupted
 from rupu.messages import (
@@ -56,7 +57,9 @@ class Provider(Protocol):
 @dataclass(frozen=True, slots=True)
 class ProviderSetup:
     """Everything a provider factory needs; built once per provider per run. `transport`, when set,
-    carries every HTTP request of the provider (an `httpx.MockTransport` in tests)."""
+    carries every HTTP request of the provider (an `httpx.MockTransport` in tests). The provider
+    waits (retry backoff, polls) with `sleep` when set, else with `clock.sleep`; tests pass a
+    `rupu.testing.FakeClock` as `clock`."""
 
     name: str
     kind: str
@@ -64,6 +67,7 @@ class ProviderSetup:
     credentials: CredentialSource | None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Sleep | None = None
+    clock: Clock = SYSTEM_CLOCK
     transport: httpx.AsyncBaseTransport | None = None
 
 

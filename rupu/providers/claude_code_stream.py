@@ -17,12 +17,12 @@ The CLI runs its own tools; they appear as reasoning lines (`→ Bash: ls`), nev
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from rupu.clock import SYSTEM_CLOCK
 from rupu.errors import (
     AuthRejected,
     ContextOverflow,
@@ -223,11 +223,14 @@ class ClaudeCodeDecoder:
 def result_error(
     provider: str, model: str, text: str, *, now: float | None = None
 ) -> ProviderError:
-    """A failed run's `result` text as a classified error (usage limit, login, overload, size)."""
+    """A failed run's `result` text as a classified error (usage limit, login, overload, size);
+    `now` (default: the system clock) counts down to a usage limit's reset time."""
     lowered = text.lower()
     limit = _USAGE_LIMIT.search(text)
     if limit or "rate limit" in lowered or "usage limit" in lowered:
-        reset = float(limit[1]) - (now if now is not None else time.time()) if limit else None
+        reset = (
+            float(limit[1]) - (now if now is not None else SYSTEM_CLOCK.time()) if limit else None
+        )
         return RateLimited(
             provider,
             "the Claude subscription's usage limit is reached" if limit else text,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rupu.auth.credentials import Credential, CredentialSource
-from rupu.clock import SYSTEM_CLOCK, Clock
+from rupu.clock import Clock
 from rupu.errors import AuthRejected, CredentialError, ProviderError
 from rupu.messages import ModelRequest, StreamEvent
 from rupu.providers.anthropic import MessagesDialect
@@ -192,9 +192,9 @@ class CopilotDialect(BaseDialect):
 
 class CopilotProvider(HttpProvider):
     """The HTTP provider on `CopilotDialect`, its credential the Copilot token minted from the
-    GitHub token (`tokens`)."""
+    GitHub token (`tokens`); `clock` (default `setup.clock`) dates the Copilot token's expiry."""
 
-    def __init__(self, setup: ProviderSetup, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, setup: ProviderSetup, *, clock: Clock | None = None) -> None:
         if setup.credentials is None:
             raise CredentialError(
                 setup.name,
@@ -211,7 +211,7 @@ class CopilotProvider(HttpProvider):
             setup.credentials,
             http=self._exchange,
             exchange_url=setup.config.token_exchange_url or DEFAULT_EXCHANGE_URL,
-            clock=clock,
+            clock=clock or setup.clock,
             provider=setup.name,
         )
         bearer = CopilotBearerSource(setup.name, self.tokens)
@@ -261,6 +261,7 @@ def delegate_setup(
         credentials=credentials,
         retry=setup.retry,
         sleep=setup.sleep,
+        clock=setup.clock,
     )
 
 

@@ -68,18 +68,12 @@ def vertex_url(base_url: str | None, project: str, region: str, model: str) -> s
     )
 
 
-async def _default_sleep(seconds: float) -> None:
-    import anyio  # lazy: anyio loads with the first request, not with `rupu --help`
-
-    await anyio.sleep(seconds)
-
-
 class GenerateContentDialect(BaseDialect):
     def __init__(self, setup: ProviderSetup) -> None:
         super().__init__(setup.name)
         self._config = setup.config
         self._session_id = str(uuid.uuid4())
-        self._sleep = setup.sleep or _default_sleep
+        self._sleep = setup.sleep or setup.clock.sleep
 
     def explain_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
         return google_error_from_response(self.provider, status, headers, body)

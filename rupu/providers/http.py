@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from rupu.clock import SYSTEM_CLOCK
 from rupu.config.builtins import credential_headers
 from rupu.errors import ConnectionFailed, ProviderError, QuotaExhausted, TimedOut
 from rupu.providers.failures import provider_error
@@ -264,11 +265,12 @@ def _detail_text(detail: Any) -> str | None:
 
 
 def error_from_response(
-    provider: str, status: int, headers: Mapping[str, str], raw: bytes
+    provider: str, status: int, headers: Mapping[str, str], raw: bytes, *, now: float | None = None
 ) -> ProviderError:
-    """A non-2xx answer, classified; `x-should-retry` is the provider's own word on retrying."""
-    import time
-
+    """A non-2xx answer, classified; `x-should-retry` is the provider's own word on retrying. `now`
+    (default: the system clock) dates the reset headers that name a time."""
+    if now is None:
+        now = SYSTEM_CLOCK.time()
     error_type, message = parse_error_body(raw)
     should = headers.get("x-should-retry")
     error = provider_error(
@@ -277,8 +279,8 @@ def error_from_response(
         status=status,
         error_type=error_type,
         request_id=request_id_of(headers),
-        retry_after=parse_retry_after(headers),
-        reset_after=reset_after(headers, now=time.time()) if status == 429 else None,
+        retry_after=parse_retry_after(headers, now=now),
+        reset_after=reset_after(headers, now=now) if status == 429 else None,
         should_retry=should == "true" if should in ("true", "false") else None,
     )
     error.hint = _hint_for(status, isinstance(error, QuotaExhausted), provider)
@@ -299,9 +301,10 @@ def _hint_for(status: int, quota: bool, provider: str) -> str | None:
     return None
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from `retry-after-ms` (preferred) or `retry-after` (seconds or an HTTP date);
-    None when absent or nonsensical (negative, infinite, unparseable)."""
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms` (preferred) or `retry-after` (seconds or an HTTP date,
+    counted from `now`, default the system clock); None when absent or nonsensical (negative,
+    infinite, unparseable)."""
     import math
 
     raw_ms = headers.get("retry-after-ms")
@@ -326,9 +329,7 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         when = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    import time
-
-    delta = when.timestamp() - time.time()
+    delta = when.timestamp() - (SYSTEM_CLOCK.time() if now is None else now)
     return max(delta, 0.0) if math.isfinite(delta) else None
 
 

@@ -66,8 +66,8 @@ class HttpProvider:
 
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         attempt = self._attempt if self._limit is None else self._attempt_limited
-        kwargs = {"sleep": self._setup.sleep} if self._setup.sleep else {}
-        return stream_with_retries(lambda: attempt(request), self._setup.retry, **kwargs)
+        sleep = self._setup.sleep or self._setup.clock.sleep
+        return stream_with_retries(lambda: attempt(request), self._setup.retry, sleep=sleep)
 
     async def aclose(self) -> None:
         await self.http.aclose()

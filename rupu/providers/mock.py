@@ -73,7 +73,7 @@ class ScriptedTurn(StrictModel):
 class MockProvider:
     def __init__(self, setup: ProviderSetup) -> None:
         self.name = setup.name
-        self._sleep = setup.sleep
+        self._sleep = setup.sleep or setup.clock.sleep
         self._script = load_script(Path(setup.config.script)) if setup.config.script else None
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
@@ -115,7 +115,7 @@ class MockProvider:
 
     async def _play(self, turn: ScriptedTurn, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         if turn.delay_ms:
-            await self._wait(turn.delay_ms / 1000)
+            await self._sleep(turn.delay_ms / 1000)
         if turn.error is not None:
             raise provider_error(
                 self.name,
@@ -138,14 +138,6 @@ class MockProvider:
         yield UsageReported(Usage(**usage.model_dump(), reported=True))
         stop: StopReason = turn.stop_reason or ("tool_use" if turn.tool_calls else "end_turn")
         yield ResponseFinished(stop, stop)
-
-    async def _wait(self, seconds: float) -> None:
-        if self._sleep is not None:
-            await self._sleep(seconds)
-        else:
-            import anyio
-
-            await anyio.sleep(seconds)
 
     async def aclose(self) -> None:
         return None

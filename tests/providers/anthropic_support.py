@@ -1,28 +1,20 @@
-"""Helpers shared by the anthropic provider tests: a provider pointed at a loopback server, a sleep
-that records instead of waiting, and a credential source that rotates sign-in tokens."""
+"""Helpers shared by the anthropic provider tests: a provider pointed at a loopback server (on the
+clock it is given: a `rupu.testing.FakeClock` records its waits), and a credential source that rotates
+sign-in tokens."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rupu.auth.credentials import AuthMode, Credential, FixedCredential, Secret
+from rupu.clock import SYSTEM_CLOCK, Clock
 from rupu.config import ProviderConfig
 from rupu.messages import AssistantTurn, Message, ModelRequest, StreamEvent
 from rupu.providers.anthropic import AnthropicProvider, create
 from rupu.providers.base import ProviderSetup, TurnBuilder
 from rupu.providers.retry import RetryPolicy
 from tests.servers.anthropic import MODEL
-
-
-@dataclass
-class RecordedSleep:
-    """Stands in for `anyio.sleep`: records each delay and returns at once."""
-
-    delays: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @dataclass
@@ -51,7 +43,7 @@ def make_provider(
     base_url: str,
     *,
     credentials: Any = None,
-    sleep: RecordedSleep | None = None,
+    clock: Clock = SYSTEM_CLOCK,
     max_retries: int = 2,
     **config: Any,
 ) -> AnthropicProvider:
@@ -61,7 +53,7 @@ def make_provider(
         config=ProviderConfig(base_url=base_url, **config),
         credentials=credentials if credentials is not None else api_key(),
         retry=RetryPolicy(max_retries=max_retries),
-        sleep=sleep,
+        clock=clock,
     )
     return create(setup)
 

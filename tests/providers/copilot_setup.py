@@ -17,10 +17,6 @@ from tests.servers.copilot import CopilotServer
 GITHUB_TOKEN = "ghp_test_github_token"
 
 
-async def no_sleep(seconds: float) -> None:
-    return None
-
-
 def github_credential(token: str = GITHUB_TOKEN, mode: AuthMode = "api-key") -> FixedCredential:
     return FixedCredential(Credential("copilot", mode, Secret(token), source="env GH_TOKEN"))
 
@@ -39,9 +35,9 @@ def copilot_provider(
         config=ProviderConfig(token_exchange_url=server.exchange_url, **config),
         credentials=github_credential(github_token, mode),
         retry=RetryPolicy(max_retries=max_retries),
-        sleep=no_sleep,
+        clock=server.clock,
     )
-    return CopilotProvider(setup, clock=server.clock)
+    return CopilotProvider(setup)
 
 
 @asynccontextmanager

@@ -28,7 +28,7 @@ from rupu.providers.base import Provider, ProviderSetup
 from rupu.providers.copilot import CopilotProvider
 from rupu.providers.registry import build_provider
 from rupu.providers.retry import RetryPolicy
-from tests.providers.anthropic_support import RecordedSleep
+from rupu.testing import FakeClock
 from tests.servers import anthropic as messages
 from tests.servers import gemini_streams as google
 from tests.servers import openai_chat as chat
@@ -40,7 +40,7 @@ from tests.servers.gemini import GeminiServer
 from tests.servers.openai_chat import ChatCompletionsServer
 from tests.servers.openai_responses import ResponsesServer, ResponseStream
 
-Build = Callable[[str, RetryPolicy, RecordedSleep], Provider]
+Build = Callable[[str, RetryPolicy, FakeClock], Provider]
 
 
 @dataclass(frozen=True)
@@ -59,22 +59,23 @@ def setup_for(name: str, kind: str, config: ProviderConfig, secret: str | None) 
     return ProviderSetup(name=name, kind=kind, config=config, credentials=credentials)
 
 
-def built(setup: ProviderSetup, policy: RetryPolicy, sleep: RecordedSleep) -> Provider:
-    return build_provider(dataclasses.replace(setup, retry=policy, sleep=sleep))
+def built(setup: ProviderSetup, policy: RetryPolicy, clock: FakeClock) -> Provider:
+    return build_provider(dataclasses.replace(setup, retry=policy, clock=clock))
 
 
 def _simple(name: str, kind: str, secret: str) -> Build:
-    def build(base_url: str, policy: RetryPolicy, sleep: RecordedSleep) -> Provider:
+    def build(base_url: str, policy: RetryPolicy, clock: FakeClock) -> Provider:
         config = ProviderConfig(base_url=base_url, sso_base_url=base_url)
-        return built(setup_for(name, kind, config, secret), policy, sleep)
+        return built(setup_for(name, kind, config, secret), policy, clock)
 
     return build
 
 
-def _copilot(base_url: str, policy: RetryPolicy, sleep: RecordedSleep) -> Provider:
+def _copilot(base_url: str, policy: RetryPolicy, clock: FakeClock) -> Provider:
     config = ProviderConfig(token_exchange_url=base_url + EXCHANGE_PATH)
     setup = setup_for("copilot", "copilot", config, "ghp_test_github_token")
-    return CopilotProvider(dataclasses.replace(setup, retry=policy, sleep=sleep))
+    # the token cache keeps the system clock: the server dates its tokens with it
+    return CopilotProvider(dataclasses.replace(setup, retry=policy, sleep=clock.sleep))
 
 
 ANTHROPIC = Dialect(

@@ -1,5 +1,5 @@
 """Shared set-up for the gemini provider tests: providers pointed at a `GeminiServer`, a credential
-source that counts refreshes, and a sleep that records instead of waiting."""
+source that counts refreshes; their waits go to a `rupu.testing.FakeClock`."""
 
 from __future__ import annotations
 
@@ -12,17 +12,10 @@ from rupu.messages import AssistantTurn, Message, ModelRequest, StreamEvent
 from rupu.providers.base import ProviderSetup, TurnBuilder
 from rupu.providers.gemini import GeminiProvider, create
 from rupu.providers.retry import RetryPolicy
+from rupu.testing import FakeClock
 from tests.servers.gemini import GeminiServer
 
 MODEL = "gemini-2.5-flash"
-
-
-@dataclass
-class RecordingSleep:
-    delays: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @dataclass
@@ -56,7 +49,7 @@ def provider_for(
     server: GeminiServer,
     *,
     credentials: Any = None,
-    sleep: RecordingSleep | None = None,
+    clock: FakeClock | None = None,
     max_retries: int = 2,
     name: str = "gemini",
     **config: Any,
@@ -70,7 +63,7 @@ def provider_for(
         config=settings,
         credentials=credentials if credentials is not None else key_credentials(),
         retry=RetryPolicy(max_retries=max_retries),
-        sleep=sleep or RecordingSleep(),
+        clock=clock or FakeClock(),
     )
     return create(setup)
 

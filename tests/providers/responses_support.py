@@ -1,13 +1,13 @@
 """Shared helpers for the OpenAI Responses provider tests: build the provider as the CLI does (a
-`ProviderSetup` with a credential source), run one turn, record injected sleeps."""
+`ProviderSetup` with a credential source and a clock), run one turn."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from rupu.auth.credentials import AuthMode, Credential, CredentialSource, FixedCredential, Secret
+from rupu.clock import SYSTEM_CLOCK, Clock
 from rupu.config import ProviderConfig
 from rupu.messages import AssistantTurn, Message, ModelRequest, StreamEvent, ToolSpec
 from rupu.providers.base import Provider, ProviderSetup, TurnBuilder
@@ -25,14 +25,6 @@ WEATHER_TOOL = ToolSpec(
 )
 
 
-@dataclass
-class SleepRecorder:
-    delays: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
 def credential(
     secret: str, *, mode: AuthMode = "api-key", extras: Mapping[str, str] | None = None
 ) -> Credential:
@@ -45,7 +37,7 @@ def make_provider(
     source: CredentialSource | None = None,
     secret: str = "sk-test-key",
     mode: AuthMode = "api-key",
-    sleep: SleepRecorder | None = None,
+    clock: Clock = SYSTEM_CLOCK,
     max_retries: int = 2,
     name: str = "openai",
     kind: str = "openai",
@@ -57,7 +49,7 @@ def make_provider(
         config=config,
         credentials=credentials,
         retry=RetryPolicy(max_retries=max_retries),
-        sleep=sleep,
+        clock=clock,
     )
     return build_provider(setup)
 

@@ -12,8 +12,8 @@ import pytest
 
 from rupu.errors import ProviderError
 from rupu.messages import RetryScheduled, StreamEvent, TextDelta
+from rupu.testing import FakeClock
 from tests.providers.anthropic_support import (
-    RecordedSleep,
     RotatingTokens,
     make_provider,
     request,
@@ -40,27 +40,25 @@ def in_backoff_window(delay: float, retry_index: int) -> bool:
 
 async def fails(
     server: AnthropicServer, **kwargs: Any
-) -> tuple[ProviderError, list[StreamEvent], RecordedSleep]:
-    sleep = RecordedSleep()
-    provider = make_provider(server.base_url, sleep=sleep, **kwargs)
+) -> tuple[ProviderError, list[StreamEvent], FakeClock]:
+    clock = FakeClock()
+    provider = make_provider(server.base_url, clock=clock, **kwargs)
     events: list[StreamEvent] = []
     with pytest.raises(ProviderError) as caught:
         async for event in provider.stream(request()):
             events.append(event)
     await provider.aclose()
-    return caught.value, events, sleep
+    return caught.value, events, clock
 
 
-async def succeeds(
-    server: AnthropicServer, **kwargs: Any
-) -> tuple[list[StreamEvent], RecordedSleep]:
-    sleep = RecordedSleep()
-    provider = make_provider(server.base_url, sleep=sleep, **kwargs)
+async def succeeds(server: AnthropicServer, **kwargs: Any) -> tuple[list[StreamEvent], FakeClock]:
+    clock = FakeClock()
+    provider = make_provider(server.base_url, clock=clock, **kwargs)
     turn, events = await run_turn(provider, request())
     await provider.aclose()
     assert turn.message.text() == "Hello there"
     assert turn.stop_reason == "end_turn"
-    return events, sleep
+    return events, clock
 
 
 def retries(events: list[StreamEvent]) -> list[RetryScheduled]:
@@ -86,8 +84,8 @@ async def test_429_waits_as_long_as_the_server_says(
                 stream_reply(OK),
             ]
         )
-        events, sleep = await succeeds(server)
-    assert sleep.delays == [expected]
+        events, clock = await succeeds(server)
+    assert clock.sleeps == [expected]
     assert retries(events) == [RetryScheduled(attempt=1, delay=expected, reason="rate_limit_error")]
     assert len(server.requests) == 2
 
@@ -102,8 +100,8 @@ async def test_nonsense_retry_after_falls_back_to_backoff(garbage: str) -> None:
                 stream_reply(OK),
             ]
         )
-        _, sleep = await succeeds(server)
-    assert len(sleep.delays) == 1 and in_backoff_window(sleep.delays[0], 0)
+        _, clock = await succeeds(server)
+    assert len(clock.sleeps) == 1 and in_backoff_window(clock.sleeps[0], 0)
 
 
 @pytest.mark.anyio
@@ -112,8 +110,8 @@ async def test_retry_after_above_the_cap_fails_at_once_and_says_why() -> None:
         server.script.append(
             error_reply(429, "rate_limit_error", "Rate limited", headers={"retry-after": "120"})
         )
-        error, _, sleep = await fails(server)
-    assert sleep.delays == [] and len(server.requests) == 1
+        error, _, clock = await fails(server)
+    assert clock.sleeps == [] and len(server.requests) == 1
     assert error.status == 429 and error.retry_after == 120
     assert error.hint is not None and "120 s" in error.hint and "60 s" in error.hint
 
@@ -122,11 +120,11 @@ async def test_retry_after_above_the_cap_fails_at_once_and_says_why() -> None:
 async def test_529_overloaded_backs_off_exponentially_then_gives_one_clear_error() -> None:
     with AnthropicServer() as server:
         server.script.extend([error_reply(529, "overloaded_error", "Overloaded")] * 3)
-        error, events, sleep = await fails(server)
+        error, events, clock = await fails(server)
     assert len(server.requests) == 3
-    assert len(sleep.delays) == 2
-    assert all(in_backoff_window(d, n) for n, d in enumerate(sleep.delays))
-    assert [r.delay for r in retries(events)] == sleep.delays
+    assert len(clock.sleeps) == 2
+    assert all(in_backoff_window(d, n) for n, d in enumerate(clock.sleeps))
+    assert [r.delay for r in retries(events)] == clock.sleeps
     assert (error.provider, error.status, error.error_type, error.request_id) == (
         "anthropic",
         529,
@@ -142,10 +140,10 @@ async def test_529_overloaded_backs_off_exponentially_then_gives_one_clear_error
 async def test_max_retries_from_config_bounds_the_attempts() -> None:
     with AnthropicServer() as server:
         server.script.extend([error_reply(529, "overloaded_error", "Overloaded")] * 6)
-        _, _, sleep = await fails(server, max_retries=5)
+        _, _, clock = await fails(server, max_retries=5)
     assert len(server.requests) == 6
-    assert all(in_backoff_window(d, n) for n, d in enumerate(sleep.delays))
-    assert max(sleep.delays) <= 8.0 and sleep.delays[-1] >= 6.0
+    assert all(in_backoff_window(d, n) for n, d in enumerate(clock.sleeps))
+    assert max(clock.sleeps) <= 8.0 and clock.sleeps[-1] >= 6.0
 
 
 @pytest.mark.anyio
@@ -154,16 +152,16 @@ async def test_500_then_success_is_retried() -> None:
         server.script.extend(
             [error_reply(500, "api_error", "Internal server error"), stream_reply(OK)]
         )
-        events, sleep = await succeeds(server)
-    assert retries(events)[0].reason == "api_error" and in_backoff_window(sleep.delays[0], 0)
+        events, clock = await succeeds(server)
+    assert retries(events)[0].reason == "api_error" and in_backoff_window(clock.sleeps[0], 0)
 
 
 @pytest.mark.anyio
 async def test_html_502_from_a_proxy_is_retried_then_reported_without_markup() -> None:
     with AnthropicServer() as server:
         server.script.extend([html_502()] * 3)
-        error, _, sleep = await fails(server)
-    assert len(server.requests) == 3 and len(sleep.delays) == 2
+        error, _, clock = await fails(server)
+    assert len(server.requests) == 3 and len(clock.sleeps) == 2
     assert error.status == 502
     assert "502 Bad Gateway" in error.message and "nginx" in error.message
     assert "<" not in error.message and "color:red" not in error.message
@@ -177,8 +175,8 @@ async def test_x_should_retry_false_wins_over_a_429() -> None:
                 429, "rate_limit_error", "Rate limited", headers={"x-should-retry": "false"}
             )
         )
-        error, _, sleep = await fails(server)
-    assert (len(server.requests), sleep.delays, error.status) == (1, [], 429)
+        error, _, clock = await fails(server)
+    assert (len(server.requests), clock.sleeps, error.status) == (1, [], 429)
 
 
 @pytest.mark.anyio
@@ -192,8 +190,8 @@ async def test_x_should_retry_true_wins_over_a_400() -> None:
                 stream_reply(OK),
             ]
         )
-        _, sleep = await succeeds(server)
-    assert len(sleep.delays) == 1
+        _, clock = await succeeds(server)
+    assert len(clock.sleeps) == 1
 
 
 @pytest.mark.anyio
@@ -211,8 +209,8 @@ async def test_quota_and_billing_errors_are_not_retried(
 ) -> None:
     with AnthropicServer() as server:
         server.script.append(error_reply(status, error_type, message))
-        error, _, sleep = await fails(server)
-    assert (len(server.requests), sleep.delays) == (1, [])
+        error, _, clock = await fails(server)
+    assert (len(server.requests), clock.sleeps) == (1, [])
     assert not error.retryable
     assert error.hint is not None and "quota or billing" in error.hint
     assert (error.status, error.error_type, error.request_id) == (status, error_type, "req_err_1")
@@ -231,8 +229,8 @@ async def test_quota_and_billing_errors_are_not_retried(
 async def test_client_errors_are_not_retried(status: int, error_type: str) -> None:
     with AnthropicServer() as server:
         server.script.append(error_reply(status, error_type, "nope"))
-        error, _, sleep = await fails(server)
-    assert (len(server.requests), sleep.delays, error.status, error.error_type) == (
+        error, _, clock = await fails(server)
+    assert (len(server.requests), clock.sleeps, error.status, error.error_type) == (
         1,
         [],
         status,
@@ -249,9 +247,9 @@ async def test_overloaded_event_before_any_content_is_retried() -> None:
     ]
     with AnthropicServer() as server:
         server.script.extend([stream_reply(broken), stream_reply(OK)])
-        events, sleep = await succeeds(server)
+        events, clock = await succeeds(server)
     assert retries(events)[0].reason == "overloaded_error"
-    assert in_backoff_window(sleep.delays[0], 0)
+    assert in_backoff_window(clock.sleeps[0], 0)
 
 
 @pytest.mark.anyio
@@ -262,8 +260,8 @@ async def test_error_event_after_content_is_raised_not_retried() -> None:
     ]
     with AnthropicServer() as server:
         server.script.extend([stream_reply(broken), stream_reply(OK)])
-        error, events, sleep = await fails(server)
-    assert (len(server.requests), sleep.delays) == (1, [])
+        error, events, clock = await fails(server)
+    assert (len(server.requests), clock.sleeps) == (1, [])
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["partial ", "answer"]
     assert (error.error_type, error.request_id, error.status) == (
         "overloaded_error",
@@ -277,16 +275,16 @@ async def test_error_event_after_content_is_raised_not_retried() -> None:
 async def test_disconnect_before_content_is_retried() -> None:
     with AnthropicServer() as server:
         server.script.extend([stream_reply(OK, drop_after=2), stream_reply(OK)])
-        events, sleep = await succeeds(server)
-    assert retries(events)[0].reason == "network_error" and len(sleep.delays) == 1
+        events, clock = await succeeds(server)
+    assert retries(events)[0].reason == "network_error" and len(clock.sleeps) == 1
 
 
 @pytest.mark.anyio
 async def test_disconnect_mid_answer_is_an_error_and_no_turn_is_completed() -> None:
     with AnthropicServer() as server:
         server.script.extend([stream_reply(OK, drop_after=5), stream_reply(OK)])
-        error, events, sleep = await fails(server)
-    assert (len(server.requests), sleep.delays) == (1, [])
+        error, events, clock = await fails(server)
+    assert (len(server.requests), clock.sleeps) == (1, [])
     assert any(isinstance(e, TextDelta) for e in events)
     assert not any(e.kind == "response_finished" for e in events)
     assert error.error_type == "network_error" and error.retryable
@@ -297,8 +295,8 @@ async def test_stream_ending_without_message_stop_is_truncated() -> None:
     truncated = response_stream([Text(["Hello", " there"])], terminal=False)
     with AnthropicServer() as server:
         server.script.extend([stream_reply(truncated), stream_reply(OK)])
-        error, events, sleep = await fails(server)
-    assert (len(server.requests), sleep.delays) == (1, [])
+        error, events, clock = await fails(server)
+    assert (len(server.requests), clock.sleeps) == (1, [])
     assert (error.error_type, error.request_id) == ("truncated_stream", "req_test_123")
     assert "message_stop" in str(error)
     assert not any(e.kind == "response_finished" for e in events)
@@ -319,12 +317,12 @@ async def test_connection_refused_is_retried_then_named() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    sleep = RecordedSleep()
-    provider = make_provider(f"http://127.0.0.1:{port}", sleep=sleep)
+    clock = FakeClock()
+    provider = make_provider(f"http://127.0.0.1:{port}", clock=clock)
     with pytest.raises(ProviderError) as caught:
         await run_turn(provider, request())
     await provider.aclose()
-    assert len(sleep.delays) == 2
+    assert len(clock.sleeps) == 2
     assert caught.value.error_type == "network_error"
     assert "connection failed" in str(caught.value)
 
@@ -342,8 +340,8 @@ async def test_api_key_401_is_not_retried_and_names_the_key_source() -> None:
     from tests.providers.anthropic_support import api_key
 
     with AnthropicServer() as server:
-        error, _, sleep = await fails(server, credentials=api_key("sk-ant-wrong-canary"))
-    assert (len(server.requests), sleep.delays) == (1, [])
+        error, _, clock = await fails(server, credentials=api_key("sk-ant-wrong-canary"))
+    assert (len(server.requests), clock.sleeps) == (1, [])
     assert (error.status, error.error_type) == (401, "authentication_error")
     assert error.hint is not None and "env ANTHROPIC_API_KEY" in error.hint
     assert "canary" not in error.one_line()
@@ -364,8 +362,8 @@ async def test_sso_401_refreshes_the_token_once_and_retries_once() -> None:
     tokens = RotatingTokens(["sso-expired", "sso-token-1"])
     with AnthropicServer(tokens=["sso-token-1"]) as server:
         server.script.append(stream_reply(OK))
-        _, sleep = await succeeds(server, credentials=tokens)
-    assert tokens.refreshes == 1 and sleep.delays == []
+        _, clock = await succeeds(server, credentials=tokens)
+    assert tokens.refreshes == 1 and clock.sleeps == []
     assert [r.headers["authorization"] for r in server.requests] == [
         "Bearer sso-expired",
         "Bearer sso-token-1",
@@ -380,8 +378,8 @@ async def test_sso_401_refreshes_the_token_once_and_retries_once() -> None:
 async def test_sso_401_after_a_refresh_is_reported_with_the_login_command() -> None:
     tokens = RotatingTokens(["sso-expired", "sso-also-expired"])
     with AnthropicServer(tokens=["sso-token-1"]) as server:
-        error, _, sleep = await fails(server, credentials=tokens)
-    assert tokens.refreshes == 1 and len(server.requests) == 2 and sleep.delays == []
+        error, _, clock = await fails(server, credentials=tokens)
+    assert tokens.refreshes == 1 and len(server.requests) == 2 and clock.sleeps == []
     assert error.status == 401
     assert (
         error.hint is not None and "rupu auth login --provider anthropic --mode sso" in error.hint
@@ -402,6 +400,6 @@ async def test_a_stream_that_is_not_messages_json_is_named_malformed() -> None:
     garbage = [b"event: message_start\ndata: <html>oops</html>\n\n"]
     with AnthropicServer() as server:
         server.script.extend([stream_reply(garbage)] * 3)
-        error, _, sleep = await fails(server)
-    assert error.error_type == "malformed_stream" and len(sleep.delays) == 2
+        error, _, clock = await fails(server)
+    assert error.error_type == "malformed_stream" and len(clock.sleeps) == 2
     assert error.hint is not None and "base_url" in error.hint

@@ -24,7 +24,7 @@ from rupu.providers.copilot_routes import (
 )
 from rupu.providers.retry import RetryPolicy
 from rupu.testing import FakeClock
-from tests.providers.copilot_setup import no_sleep, open_copilot
+from tests.providers.copilot_setup import open_copilot
 from tests.servers.copilot import CopilotServer
 
 
@@ -76,6 +76,7 @@ def test_initiator_is_user_only_for_a_person_asking() -> None:
 
 
 def test_delegated_setup_points_the_dialect_at_the_copilot_host() -> None:
+    clock = FakeClock()
     parent = ProviderSetup(
         name="copilot",
         kind="copilot",
@@ -86,7 +87,7 @@ def test_delegated_setup_points_the_dialect_at_the_copilot_host() -> None:
         ),
         credentials=None,
         retry=RetryPolicy(max_retries=0),
-        sleep=no_sleep,
+        clock=clock,
     )
     routes: tuple[tuple[CopilotApi, ProviderKind], ...] = (
         ("messages", "anthropic"),
@@ -112,7 +113,7 @@ def test_delegated_setup_points_the_dialect_at_the_copilot_host() -> None:
         assert setup.config.headers["x-extra"] == "1"
         assert "authorization" not in setup.config.headers
         assert setup.retry.max_retries == 0
-        assert setup.sleep is no_sleep
+        assert setup.clock is clock
     with pytest.raises(ValueError):
         delegate_setup(
             parent,

@@ -36,7 +36,7 @@ from rupu.providers.retry import RetryPolicy
 from rupu.routing.classify import action_for, classify
 from rupu.routing.cooldown import CooldownRegistry
 from rupu.routing.fallback import Candidate, FallbackProvider
-from tests.providers.anthropic_support import RecordedSleep
+from rupu.testing import FakeClock
 from tests.providers.error_cases import (
     ANTHROPIC,
     CASES,
@@ -90,9 +90,9 @@ async def drive(provider: Provider, request: ModelRequest) -> tuple[str, list[St
 async def test_each_class_is_raised_where_the_answer_is_read_and_retried_only_if_transient(
     dialect: Dialect, reply: Reply, cls: type[ProviderError]
 ) -> None:
-    sleep = RecordedSleep()
+    clock = FakeClock()
     with answering(dialect, reply) as server:
-        provider = dialect.build(server.base_url, RetryPolicy(max_retries=1), sleep)
+        provider = dialect.build(server.base_url, RetryPolicy(max_retries=1), clock)
         with pytest.raises(ProviderError) as caught:
             await drive(provider, request_for(dialect))
         sent = len(server.requests)
@@ -100,7 +100,7 @@ async def test_each_class_is_raised_where_the_answer_is_read_and_retried_only_if
     assert type(error) is cls, error.one_line()
     retried = issubclass(cls, TRANSIENT)
     assert error.retryable is retried
-    assert (sent, len(sleep.delays)) == ((2, 1) if retried else (1, 0))
+    assert (sent, len(clock.sleeps)) == ((2, 1) if retried else (1, 0))
     assert is_context_overflow(error) is (cls is ContextOverflow), "the agent loop trims only these"
     assert classify(error) == cls.error_class
 
@@ -110,9 +110,9 @@ async def test_each_class_is_raised_where_the_answer_is_read_and_retried_only_if
 async def test_a_route_fails_over_on_transient_classes_and_surfaces_the_rest(
     dialect: Dialect, reply: Reply, cls: type[ProviderError]
 ) -> None:
-    sleep = RecordedSleep()
+    clock = FakeClock()
     with answering(dialect, reply) as server:
-        route = routed(dialect, server, sleep)
+        route = routed(dialect, server, clock)
         if issubclass(cls, TRANSIENT):
             text, events = await drive(route, request_for(dialect))
             assert text == "hi", "the fallback (the mock provider, echoing) answered"
@@ -128,7 +128,7 @@ async def test_a_route_fails_over_on_transient_classes_and_surfaces_the_rest(
             assert len(server.requests) == 1
 
 
-def routed(dialect: Dialect, server: LoopbackServer, sleep: RecordedSleep) -> FallbackProvider:
+def routed(dialect: Dialect, server: LoopbackServer, clock: FakeClock) -> FallbackProvider:
     """A route of two candidates: the dialect under test, then the offline mock provider."""
     first = Candidate(
         dialect.name,
@@ -142,7 +142,7 @@ def routed(dialect: Dialect, server: LoopbackServer, sleep: RecordedSleep) -> Fa
 
     def build(candidate: Candidate, policy: RetryPolicy) -> Provider:
         if candidate is first:
-            return dialect.build(server.base_url, policy, sleep)
+            return dialect.build(server.base_url, policy, clock)
         return build_provider(setup_for("mock", "mock", ProviderConfig(), None))
 
     return FallbackProvider(
@@ -150,7 +150,7 @@ def routed(dialect: Dialect, server: LoopbackServer, sleep: RecordedSleep) -> Fa
         build=build,
         retry=RetryPolicy(max_retries=1),
         cooldowns=CooldownRegistry(),
-        sleep=sleep,
+        sleep=clock.sleep,
     )
 
 
@@ -166,12 +166,12 @@ def _dead_port() -> int:
     "dialect", [ANTHROPIC, RESPONSES, CHAT, GEMINI, COPILOT], ids=lambda d: d.name
 )
 async def test_a_refused_connection_is_connection_failed_and_retried(dialect: Dialect) -> None:
-    sleep = RecordedSleep()
-    provider = dialect.build(f"http://127.0.0.1:{_dead_port()}", RetryPolicy(max_retries=1), sleep)
+    clock = FakeClock()
+    provider = dialect.build(f"http://127.0.0.1:{_dead_port()}", RetryPolicy(max_retries=1), clock)
     with pytest.raises(ProviderError) as caught:
         await drive(provider, request_for(dialect))
     assert type(caught.value) is ConnectionFailed and caught.value.retryable
-    assert len(sleep.delays) == 1
+    assert len(clock.sleeps) == 1
 
 
 @dataclass
@@ -234,7 +234,7 @@ async def test_a_sign_in_token_is_refreshed_once_on_auth_rejected_but_not_on_acc
         setup = ProviderSetup(
             name=dialect.kind, kind=dialect.kind, config=config, credentials=source
         )
-        provider = built(setup, RetryPolicy(max_retries=1), RecordedSleep())
+        provider = built(setup, RetryPolicy(max_retries=1), FakeClock())
         with pytest.raises(ProviderError) as caught:
             await drive(provider, request_for(dialect))
         sent = len(server.requests)
@@ -252,7 +252,7 @@ async def test_copilot_remints_its_token_on_auth_rejected_only(
     reply = copilot_error(status, "token rejected", "unauthorized")
     with answering(COPILOT, reply) as server:
         assert isinstance(server, CopilotServer)
-        provider = COPILOT.build(server.base_url, RetryPolicy(max_retries=1), RecordedSleep())
+        provider = COPILOT.build(server.base_url, RetryPolicy(max_retries=1), FakeClock())
         with pytest.raises(ProviderError) as caught:
             await drive(provider, request_for(COPILOT))
         exchanges = server.exchanges
@@ -293,7 +293,7 @@ async def test_claude_code_results_are_classified_and_routed_by_class(
         return build_provider(dataclasses.replace(setup, retry=policy))
 
     route = FallbackProvider(
-        [first, second], build=build, cooldowns=CooldownRegistry(), sleep=RecordedSleep()
+        [first, second], build=build, cooldowns=CooldownRegistry(), sleep=FakeClock().sleep
     )
     if issubclass(cls, TRANSIENT):
         _, events = await drive(route, request)

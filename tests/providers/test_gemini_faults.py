@@ -7,8 +7,8 @@ import pytest
 
 from rupu.errors import ProviderError
 from rupu.messages import RetryScheduled
+from rupu.testing import FakeClock
 from tests.providers.gemini_support import (
-    RecordingSleep,
     provider_for,
     request,
     run_turn,
@@ -34,12 +34,12 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_429_with_retry_delay_waits_that_long_then_succeeds() -> None:
-    sleep = RecordingSleep()
+    clock = FakeClock()
     with GeminiServer() as server:
         server.script.append(rate_limited("34.07s"))
         server.script.append(stream(text_chunks(["after the wait"])))
-        events, turn = await run_turn(provider_for(server, sleep=sleep), request())
-    assert sleep.delays == [34.07]
+        events, turn = await run_turn(provider_for(server, clock=clock), request())
+    assert clock.sleeps == [34.07]
     retries = [e for e in events if isinstance(e, RetryScheduled)]
     assert [(r.delay, r.reason) for r in retries] == [(34.07, "RESOURCE_EXHAUSTED")]
     assert turn.message.text() == "after the wait"
@@ -47,20 +47,20 @@ async def test_429_with_retry_delay_waits_that_long_then_succeeds() -> None:
 
 
 async def test_429_through_code_assist_envelope_is_retried_too() -> None:
-    sleep = RecordingSleep()
+    clock = FakeClock()
     with GeminiServer() as server:
         server.script.append(rate_limited("1.5s"))
         server.script.append(stream(text_chunks(["ok"])))
         provider = provider_for(
-            server, credentials=sso_credentials(extras={"project": "test-project"}), sleep=sleep
+            server, credentials=sso_credentials(extras={"project": "test-project"}), clock=clock
         )
         _, turn = await run_turn(provider, request())
-    assert sleep.delays == [1.5]
+    assert clock.sleeps == [1.5]
     assert turn.message.text() == "ok"
 
 
 async def test_429_daily_quota_is_not_retried_and_says_why() -> None:
-    sleep = RecordingSleep()
+    clock = FakeClock()
     with GeminiServer() as server:
         server.script.append(
             error_reply(
@@ -74,9 +74,9 @@ async def test_429_daily_quota_is_not_retried_and_says_why() -> None:
             )
         )
         with pytest.raises(ProviderError) as caught:
-            await run_turn(provider_for(server, sleep=sleep), request())
+            await run_turn(provider_for(server, clock=clock), request())
     error = caught.value
-    assert sleep.delays == []
+    assert clock.sleeps == []
     assert len(server.requests) == 1
     assert (error.provider, error.status, error.error_type) == ("gemini", 429, "RESOURCE_EXHAUSTED")
     assert error.model == "gemini-2.5-flash"
@@ -85,25 +85,25 @@ async def test_429_daily_quota_is_not_retried_and_says_why() -> None:
 
 
 async def test_429_asking_for_more_than_the_cap_fails_with_the_wait_named() -> None:
-    sleep = RecordingSleep()
+    clock = FakeClock()
     with GeminiServer() as server:
         server.script.append(rate_limited("900s"))
         with pytest.raises(ProviderError) as caught:
-            await run_turn(provider_for(server, sleep=sleep), request())
-    assert sleep.delays == []
+            await run_turn(provider_for(server, clock=clock), request())
+    assert clock.sleeps == []
     assert "asked to wait 900 s" in caught.value.one_line()
 
 
 async def test_500_is_retried_with_backoff_then_reported() -> None:
-    sleep = RecordingSleep()
+    clock = FakeClock()
     with GeminiServer() as server:
         for _ in range(3):
             server.script.append(error_reply(500, "Internal error encountered.", "INTERNAL"))
         with pytest.raises(ProviderError) as caught:
-            await run_turn(provider_for(server, sleep=sleep), request())
+            await run_turn(provider_for(server, clock=clock), request())
     assert len(server.requests) == 3
-    assert len(sleep.delays) == 2
-    assert 0.375 <= sleep.delays[0] <= 0.5 and 0.75 <= sleep.delays[1] <= 1.0
+    assert len(clock.sleeps) == 2
+    assert 0.375 <= clock.sleeps[0] <= 0.5 and 0.75 <= clock.sleeps[1] <= 1.0
     error = caught.value
     assert (error.status, error.error_type) == (500, "INTERNAL")
     assert error.one_line().startswith("gemini (HTTP 500, INTERNAL): Internal error encountered.")
@@ -138,12 +138,12 @@ async def test_invalid_key_names_the_fix() -> None:
 
 async def test_truncated_stream_is_retried_then_an_error() -> None:
     truncated = [chunk([text_part("half")])]  # no finishReason
-    sleep = RecordingSleep()
+    clock = FakeClock()
     with GeminiServer() as server:
         server.script.append(stream(truncated))
         server.script.append(stream(truncated))
         with pytest.raises(ProviderError) as caught:
-            await run_turn(provider_for(server, sleep=sleep, max_retries=1), request())
+            await run_turn(provider_for(server, clock=clock, max_retries=1), request())
     assert caught.value.error_type == "truncated_stream"
     # text was emitted before the stream broke off, so the partial turn is not retried
     assert len(server.requests) == 1
@@ -151,13 +151,13 @@ async def test_truncated_stream_is_retried_then_an_error() -> None:
 
 async def test_truncated_before_any_content_is_retried() -> None:
     empty_then_cut = [{"candidates": [], "modelVersion": "gemini-2.5-flash", "responseId": "r"}]
-    sleep = RecordingSleep()
+    clock = FakeClock()
     with GeminiServer() as server:
         server.script.append(stream(empty_then_cut))
         server.script.append(stream(text_chunks(["second try"])))
-        _, turn = await run_turn(provider_for(server, sleep=sleep), request())
+        _, turn = await run_turn(provider_for(server, clock=clock), request())
     assert turn.message.text() == "second try"
-    assert len(sleep.delays) == 1
+    assert len(clock.sleeps) == 1
 
 
 async def test_mid_stream_disconnect_after_content_is_not_glued_to_a_retry() -> None:

@@ -8,8 +8,8 @@ import pytest
 from rupu.errors import ConfigError, ProviderError
 from rupu.providers.gemini import ai_studio_url, vertex_url
 from rupu.providers.gemini_code_assist import forget_projects
+from rupu.testing import FakeClock
 from tests.providers.gemini_support import (
-    RecordingSleep,
     RotatingCredentials,
     key_credentials,
     provider_for,
@@ -84,10 +84,10 @@ async def test_code_assist_route_uses_envelope_and_discovered_project() -> None:
 
 
 async def test_code_assist_onboards_a_new_account_and_polls_the_operation() -> None:
-    sleep = RecordingSleep()
+    clock = FakeClock()
     with GeminiServer(onboarded=False, onboard_polls=3, project="free-proj") as server:
         server.script.append(stream(text_chunks(["ok"])))
-        provider = provider_for(server, credentials=sso_credentials(), sleep=sleep)
+        provider = provider_for(server, credentials=sso_credentials(), clock=clock)
         _, turn = await run_turn(provider, request())
     paths = [r.path for r in server.requests]
     assert paths == [
@@ -101,7 +101,7 @@ async def test_code_assist_onboards_a_new_account_and_polls_the_operation() -> N
     onboard = server.requests[1].body
     assert onboard["tierId"] == "free-tier"
     assert "cloudaicompanionProject" not in onboard
-    assert sleep.delays == [5.0, 5.0, 5.0]
+    assert clock.sleeps == [5.0, 5.0, 5.0]
     assert server.requests[-1].body["project"] == "free-proj"
     assert turn.message.text() == "ok"
 

@@ -15,6 +15,7 @@ from rupu.providers.http import (
     parse_retry_after,
     rate_limit_snapshot,
 )
+from rupu.testing import FakeClock
 
 
 def envelope(error_type: str, message: str) -> bytes:
@@ -47,6 +48,16 @@ def test_retry_after_as_a_future_http_date() -> None:
     when = datetime.now(UTC) + timedelta(seconds=30)
     delay = parse_retry_after({"retry-after": format_datetime(when, usegmt=True)})
     assert delay is not None and 28 <= delay <= 30.5
+
+
+def test_times_in_headers_are_counted_from_the_clock_passed_in() -> None:
+    clock = FakeClock()
+    when = datetime.fromtimestamp(clock.time() + 30, UTC)
+    headers = {"retry-after": format_datetime(when, usegmt=True)}
+    assert parse_retry_after(headers, now=clock.time()) == 30.0
+    limited = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset": str(clock.time() + 90)}
+    error = error_from_response("p", 429, limited, b"{}", now=clock.time())
+    assert error.reset_after == 90.0
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,10 @@ from rupu.messages import Message, ModelRequest, RetryScheduled, StreamEvent
 from rupu.providers.base import ProviderSetup, TurnBuilder
 from rupu.providers.registry import build_provider
 from rupu.providers.retry import RetryPolicy
+from rupu.testing import FakeClock
 from tests.servers.openai_chat import text_stream
 
 pytestmark = pytest.mark.anyio
-
-
-async def no_sleep(seconds: float) -> None:
-    return None
 
 
 def chat_setup(handler: httpx.MockTransport, **config: object) -> ProviderSetup:
@@ -29,7 +26,7 @@ def chat_setup(handler: httpx.MockTransport, **config: object) -> ProviderSetup:
         config=ProviderConfig.model_validate({"base_url": "http://gw.test/v1", **config}),
         credentials=FixedCredential(Credential("gw", "api-key", Secret("k-1"), "test")),
         retry=RetryPolicy(max_retries=2),
-        sleep=no_sleep,
+        clock=FakeClock(),
         transport=handler,
     )
 

@@ -14,6 +14,7 @@ from rupu.messages import Message, ModelRequest, TextPart, ToolResultPart, ToolS
 from rupu.providers.base import ProviderSetup, TurnBuilder
 from rupu.providers.openai_chat import OpenAIChatProvider, chat_completions_url
 from rupu.providers.retry import RetryPolicy
+from rupu.testing import FakeClock
 from tests.servers.base import Reply
 from tests.servers.openai_chat import (
     ChatCompletionsServer,
@@ -34,19 +35,15 @@ def server() -> Iterator[ChatCompletionsServer]:
 
 
 def make_provider(
-    server: ChatCompletionsServer, sleeps: list[float] | None = None, **config: Any
+    server: ChatCompletionsServer, clock: FakeClock | None = None, **config: Any
 ) -> OpenAIChatProvider:
-    async def sleep(seconds: float) -> None:
-        if sleeps is not None:
-            sleeps.append(seconds)
-
     setup = ProviderSetup(
         name="oracle",
         kind="openai-compatible",
         config=ProviderConfig(base_url=server.base_url, **config),
         credentials=FixedCredential(Credential("oracle", "api-key", Secret(KEY), "test")),
         retry=RetryPolicy(max_retries=2),
-        sleep=sleep,
+        clock=clock or FakeClock(),
     )
     return OpenAIChatProvider(setup)
 
@@ -164,10 +161,10 @@ async def test_429_retry_after_is_honoured_then_succeeds(server: ChatCompletions
     )
     server.script.append(error_reply(503, "busy", "server_error", headers={"retry-after": "2"}))
     server.script.append(stream_reply(text_stream(["ok"])))
-    sleeps: list[float] = []
-    turn, events = await run_turn(make_provider(server, sleeps), request())
+    clock = FakeClock()
+    turn, events = await run_turn(make_provider(server, clock), request())
     assert turn.message.text() == "ok"
-    assert sleeps == [1.5, 2.0]
+    assert clock.sleeps == [1.5, 2.0]
     assert [e.kind for e in events if e.kind == "retry_scheduled"] == ["retry_scheduled"] * 2
 
 
@@ -177,11 +174,11 @@ async def test_5xx_backoff_is_jittered_exponential_and_bounded(
 ) -> None:
     for _ in range(3):
         server.script.append(error_reply(500, "boom", "server_error"))
-    sleeps: list[float] = []
+    clock = FakeClock()
     with pytest.raises(ProviderError) as info:
-        await run_turn(make_provider(server, sleeps), request())
+        await run_turn(make_provider(server, clock), request())
     assert len(server.requests) == 3
-    assert 0.375 <= sleeps[0] <= 0.5 and 0.75 <= sleeps[1] <= 1.0
+    assert 0.375 <= clock.sleeps[0] <= 0.5 and 0.75 <= clock.sleeps[1] <= 1.0
     error = info.value
     assert (error.status, error.error_type, error.request_id) == (500, "server_error", "req_err_1")
     assert "oracle" in error.one_line() and "HTTP 500" in error.one_line()
@@ -212,7 +209,7 @@ async def test_errors_that_are_not_retried_or_are_sanitised(
     for _ in range(attempts):
         server.script.append(reply)
     with pytest.raises(ProviderError) as info:
-        await run_turn(make_provider(server, []), request())
+        await run_turn(make_provider(server), request())
     assert len(server.requests) == attempts
     message = info.value.one_line()
     assert fragment in message
@@ -226,7 +223,7 @@ async def test_truncated_stream_is_an_error_not_a_success(server: ChatCompletion
     server.script.append(stream_reply(chunks))
     server.script.append(stream_reply(chunks))
     with pytest.raises(ProviderError) as info:
-        await run_turn(make_provider(server, []), request())
+        await run_turn(make_provider(server), request())
     assert info.value.error_type == "truncated_stream"
 
 
@@ -236,7 +233,7 @@ async def test_mid_stream_disconnect_after_output_is_not_retried(
 ) -> None:
     server.script.append(stream_reply(text_stream(["a", "b", "c", "d"]), drop_after=3))
     with pytest.raises(ProviderError) as info:
-        await run_turn(make_provider(server, []), request())
+        await run_turn(make_provider(server), request())
     assert len(server.requests) == 1
     assert info.value.retryable
 
@@ -245,7 +242,7 @@ async def test_mid_stream_disconnect_after_output_is_not_retried(
 async def test_disconnect_before_any_output_is_retried(server: ChatCompletionsServer) -> None:
     server.script.append(stream_reply(text_stream(["x"]), drop_after=0))
     server.script.append(stream_reply(text_stream(["fine"])))
-    turn, _ = await run_turn(make_provider(server, []), request())
+    turn, _ = await run_turn(make_provider(server), request())
     assert turn.message.text() == "fine"
     assert len(server.requests) == 2
 

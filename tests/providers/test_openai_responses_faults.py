@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from rupu.clock import SYSTEM_CLOCK, Clock
 from rupu.config import ProviderConfig
 from rupu.errors import ProviderError
 from rupu.messages import AssistantTurn, RetryScheduled, StreamEvent, TextDelta
 from rupu.providers.base import TurnBuilder
-from tests.providers.responses_support import SleepRecorder, make_provider, request, run_turn
+from rupu.testing import FakeClock
+from tests.providers.responses_support import make_provider, request, run_turn
 from tests.servers.base import Reply
 from tests.servers.openai_responses import (
     ResponsesServer,
@@ -26,9 +28,9 @@ def answer(text: str = "Done.") -> ResponseStream:
 
 
 async def run_against(
-    server: ResponsesServer, *, sleep: SleepRecorder | None = None
+    server: ResponsesServer, *, clock: Clock = SYSTEM_CLOCK
 ) -> tuple[AssistantTurn, list[StreamEvent]]:
-    provider = make_provider(ProviderConfig(base_url=server.base_url), sleep=sleep)
+    provider = make_provider(ProviderConfig(base_url=server.base_url), clock=clock)
     try:
         return await run_turn(provider, request())
     finally:
@@ -41,7 +43,7 @@ async def run_against(
     [({"retry-after": "2"}, 2.0), ({"retry-after-ms": "2500", "retry-after": "9"}, 2.5)],
 )
 async def test_429_waits_as_told_then_retries(headers: dict[str, str], delay: float) -> None:
-    sleep = SleepRecorder()
+    clock = FakeClock()
     with ResponsesServer() as server:
         server.script.append(
             error_reply(
@@ -49,8 +51,8 @@ async def test_429_waits_as_told_then_retries(headers: dict[str, str], delay: fl
             )
         )
         server.script.append(stream_reply(answer()))
-        turn, events = await run_against(server, sleep=sleep)
-    assert sleep.delays == [delay]
+        turn, events = await run_against(server, clock=clock)
+    assert clock.sleeps == [delay]
     assert len(server.requests) == 2
     assert [e.delay for e in events if isinstance(e, RetryScheduled)] == [delay]
     assert turn.message.text() == "Done."
@@ -58,7 +60,7 @@ async def test_429_waits_as_told_then_retries(headers: dict[str, str], delay: fl
 
 @pytest.mark.anyio
 async def test_insufficient_quota_429_is_not_retried_and_says_so() -> None:
-    sleep = SleepRecorder()
+    clock = FakeClock()
     with ResponsesServer() as server:
         server.script.append(
             error_reply(
@@ -70,9 +72,9 @@ async def test_insufficient_quota_429_is_not_retried_and_says_so() -> None:
             )
         )
         with pytest.raises(ProviderError) as caught:
-            await run_against(server, sleep=sleep)
+            await run_against(server, clock=clock)
     error = caught.value
-    assert sleep.delays == []
+    assert clock.sleeps == []
     assert len(server.requests) == 1
     assert (error.status, error.error_type, error.request_id) == (
         429,
@@ -86,7 +88,7 @@ async def test_insufficient_quota_429_is_not_retried_and_says_so() -> None:
 @pytest.mark.anyio
 async def test_chatgpt_usage_limit_is_not_retried() -> None:
     token = fake_jwt("acct-1")
-    sleep = SleepRecorder()
+    clock = FakeClock()
     with ResponsesServer(sso_token=token, account_id="acct-1") as server:
         server.script.append(
             Reply(
@@ -98,26 +100,26 @@ async def test_chatgpt_usage_limit_is_not_retried() -> None:
             )
         )
         provider = make_provider(
-            ProviderConfig(sso_base_url=server.base_url), secret=token, mode="sso", sleep=sleep
+            ProviderConfig(sso_base_url=server.base_url), secret=token, mode="sso", clock=clock
         )
         with pytest.raises(ProviderError) as caught:
             await run_turn(provider, request())
         await provider.aclose()
-    assert len(server.requests) == 1 and sleep.delays == []
+    assert len(server.requests) == 1 and clock.sleeps == []
     assert caught.value.error_type == "usage_limit_reached"
     assert "retrying will not help" in caught.value.one_line()
 
 
 @pytest.mark.anyio
 async def test_5xx_retries_with_backoff_then_gives_up_with_a_clear_error() -> None:
-    sleep = SleepRecorder()
+    clock = FakeClock()
     with ResponsesServer() as server:
         for _ in range(3):
             server.script.append(error_reply(500, "The server had an error", "server_error"))
         with pytest.raises(ProviderError) as caught:
-            await run_against(server, sleep=sleep)
+            await run_against(server, clock=clock)
     assert len(server.requests) == 3
-    assert 0.375 <= sleep.delays[0] <= 0.5 and 0.75 <= sleep.delays[1] <= 1.0
+    assert 0.375 <= clock.sleeps[0] <= 0.5 and 0.75 <= clock.sleeps[1] <= 1.0
     assert (caught.value.status, caught.value.error_type) == (500, "server_error")
     assert "openai (HTTP 500, server_error): The server had an error [request id req_err_1]" in str(
         caught.value
@@ -131,20 +133,20 @@ async def test_x_should_retry_false_is_obeyed() -> None:
             error_reply(503, "overloaded", "server_error", headers={"x-should-retry": "false"})
         )
         with pytest.raises(ProviderError):
-            await run_against(server, sleep=SleepRecorder())
+            await run_against(server, clock=FakeClock())
     assert len(server.requests) == 1
 
 
 @pytest.mark.anyio
 async def test_retry_after_above_the_cap_is_not_slept() -> None:
-    sleep = SleepRecorder()
+    clock = FakeClock()
     with ResponsesServer() as server:
         server.script.append(
             error_reply(429, "slow down", "requests", headers={"retry-after": "3600"})
         )
         with pytest.raises(ProviderError) as caught:
-            await run_against(server, sleep=sleep)
-    assert sleep.delays == []
+            await run_against(server, clock=clock)
+    assert clock.sleeps == []
     assert "3600 s" in (caught.value.hint or "")
 
 
@@ -155,7 +157,7 @@ async def test_html_502_from_a_proxy_is_retried_and_reported_without_tags() -> N
         for _ in range(3):
             server.script.append(Reply(status=502, body=page, content_type="text/html"))
         with pytest.raises(ProviderError) as caught:
-            await run_against(server, sleep=SleepRecorder())
+            await run_against(server, clock=FakeClock())
     assert len(server.requests) == 3
     assert caught.value.status == 502
     assert "<" not in caught.value.message and "502 Bad Gateway" in caught.value.message
@@ -163,12 +165,12 @@ async def test_html_502_from_a_proxy_is_retried_and_reported_without_tags() -> N
 
 @pytest.mark.anyio
 async def test_disconnect_before_any_content_is_retried() -> None:
-    sleep = SleepRecorder()
+    clock = FakeClock()
     with ResponsesServer() as server:
         server.script.append(stream_reply(answer(), drop_after=2))
         server.script.append(stream_reply(answer("Second try.")))
-        turn, _ = await run_against(server, sleep=sleep)
-    assert len(sleep.delays) == 1
+        turn, _ = await run_against(server, clock=clock)
+    assert len(clock.sleeps) == 1
     assert turn.message.text() == "Second try."
 
 
@@ -177,7 +179,7 @@ async def test_disconnect_after_content_fails_and_the_partial_turn_is_not_comple
     stream = ResponseStream().text(["one ", "two ", "three"]).completed()
     with ResponsesServer() as server:
         server.script.append(stream_reply(stream, drop_after=6))
-        provider = make_provider(ProviderConfig(base_url=server.base_url), sleep=SleepRecorder())
+        provider = make_provider(ProviderConfig(base_url=server.base_url), clock=FakeClock())
         builder = TurnBuilder("openai")
         seen: list[StreamEvent] = []
         with pytest.raises(ProviderError) as caught:
@@ -199,7 +201,7 @@ async def test_truncated_stream_is_an_error_not_a_short_answer() -> None:
     with ResponsesServer() as server:
         server.script.append(stream_reply(stream))
         with pytest.raises(ProviderError) as caught:
-            await run_against(server, sleep=SleepRecorder())
+            await run_against(server, clock=FakeClock())
     assert caught.value.error_type == "truncated_stream"
     assert caught.value.request_id == "req_test_123"
     assert len(server.requests) == 1
@@ -207,12 +209,12 @@ async def test_truncated_stream_is_an_error_not_a_short_answer() -> None:
 
 @pytest.mark.anyio
 async def test_truncated_stream_before_content_is_retried() -> None:
-    sleep = SleepRecorder()
+    clock = FakeClock()
     with ResponsesServer() as server:
         server.script.append(stream_reply(ResponseStream()))  # created, in_progress, then EOF
         server.script.append(stream_reply(answer("Whole.")))
-        turn, _ = await run_against(server, sleep=sleep)
-    assert len(sleep.delays) == 1
+        turn, _ = await run_against(server, clock=clock)
+    assert len(clock.sleeps) == 1
     assert turn.message.text() == "Whole."
 
 
@@ -223,7 +225,7 @@ async def test_response_failed_names_code_and_message() -> None:
             stream_reply(ResponseStream().failed("invalid_prompt", "Your prompt was flagged."))
         )
         with pytest.raises(ProviderError) as caught:
-            await run_against(server, sleep=SleepRecorder())
+            await run_against(server, clock=FakeClock())
     assert len(server.requests) == 1
     assert caught.value.error_type == "invalid_prompt"
     assert caught.value.message.startswith("openai (invalid_prompt): Your prompt was flagged.")
@@ -232,12 +234,12 @@ async def test_response_failed_names_code_and_message() -> None:
 
 @pytest.mark.anyio
 async def test_response_failed_with_server_error_before_content_is_retried() -> None:
-    sleep = SleepRecorder()
+    clock = FakeClock()
     with ResponsesServer() as server:
         server.script.append(stream_reply(ResponseStream().failed("server_error", "try again")))
         server.script.append(stream_reply(answer("Recovered.")))
-        turn, _ = await run_against(server, sleep=sleep)
-    assert len(sleep.delays) == 1
+        turn, _ = await run_against(server, clock=clock)
+    assert len(clock.sleeps) == 1
     assert turn.message.text() == "Recovered."
 
 
@@ -247,7 +249,7 @@ async def test_sse_error_event_after_content_is_raised_with_its_code() -> None:
     stream.error("server_error", "An error occurred while processing your request.")
     with ResponsesServer() as server:
         server.script.append(stream_reply(stream))
-        provider = make_provider(ProviderConfig(base_url=server.base_url), sleep=SleepRecorder())
+        provider = make_provider(ProviderConfig(base_url=server.base_url), clock=FakeClock())
         seen: list[object] = []
         with pytest.raises(ProviderError) as caught:
             async for event in provider.stream(request()):
@@ -318,7 +320,7 @@ async def test_connection_dropped_after_the_terminal_event_is_still_a_complete_t
     chunks = [*answer("Complete.").chunks(), b": trailing comment\n\n"]
     with ResponsesServer() as server:
         server.script.append(stream_reply(chunks, drop_after=len(chunks) - 1))
-        turn, _ = await run_against(server, sleep=SleepRecorder())
+        turn, _ = await run_against(server, clock=FakeClock())
     assert len(server.requests) == 1
     assert turn.message.text() == "Complete."
     assert turn.stop_reason == "end_turn"
@@ -351,7 +353,7 @@ async def test_done_sentinel_from_a_proxy_is_ignored_and_garbage_is_reported() -
         )
         turn, _ = await run_against(server)
         with pytest.raises(ProviderError) as caught:
-            await run_against(server, sleep=SleepRecorder())
+            await run_against(server, clock=FakeClock())
     assert turn.message.text() == "Fine."
     assert caught.value.error_type == "malformed_event"
     assert "proxies" in (caught.value.hint or "")

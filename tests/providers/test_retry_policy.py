@@ -20,7 +20,7 @@ from rupu.messages import (
 )
 from rupu.providers.failures import provider_error
 from rupu.providers.retry import RetryPolicy, stream_with_retries
-from tests.providers.anthropic_support import RecordedSleep
+from rupu.testing import FakeClock
 
 Step = Sequence[StreamEvent] | tuple[Sequence[StreamEvent], ProviderError]
 
@@ -51,11 +51,13 @@ DONE: list[StreamEvent] = [ResponseStarted("m"), TextDelta("ok"), ResponseFinish
 
 async def drive(
     steps: Sequence[Step], policy: RetryPolicy | None = None
-) -> tuple[list[StreamEvent], RecordedSleep, int]:
+) -> tuple[list[StreamEvent], FakeClock, int]:
     attempt, calls = scripted(steps)
-    sleep = RecordedSleep()
-    events = [e async for e in stream_with_retries(attempt, policy or RetryPolicy(), sleep=sleep)]
-    return events, sleep, len(calls)
+    clock = FakeClock()
+    events = [
+        e async for e in stream_with_retries(attempt, policy or RetryPolicy(), sleep=clock.sleep)
+    ]
+    return events, clock, len(calls)
 
 
 @pytest.mark.parametrize(
@@ -72,14 +74,14 @@ def test_backoff_is_capped_exponential_with_jitter_between_three_quarters_and_on
 
 @pytest.mark.anyio
 async def test_retryable_failures_are_retried_with_backoff_then_succeed() -> None:
-    events, sleep, calls = await drive(
+    events, clock, calls = await drive(
         [([], failure(status=503)), ([], failure(error_type="network_error")), DONE]
     )
     assert calls == 3
-    assert 0.375 <= sleep.delays[0] <= 0.5 and 0.75 <= sleep.delays[1] <= 1.0
+    assert 0.375 <= clock.sleeps[0] <= 0.5 and 0.75 <= clock.sleeps[1] <= 1.0
     scheduled = [e for e in events if isinstance(e, RetryScheduled)]
     assert [(r.attempt, r.reason) for r in scheduled] == [(1, "HTTP 503"), (2, "network_error")]
-    assert [r.delay for r in scheduled] == sleep.delays
+    assert [r.delay for r in scheduled] == clock.sleeps
     assert events[-1] == ResponseFinished("end_turn")
 
 
@@ -100,16 +102,16 @@ async def test_max_retries_zero_means_one_attempt() -> None:
 @pytest.mark.anyio
 async def test_non_retryable_errors_are_raised_at_once() -> None:
     attempt, calls = scripted([([], failure(status=400)), DONE])
-    sleep = RecordedSleep()
+    clock = FakeClock()
     with pytest.raises(ProviderError):
-        _ = [e async for e in stream_with_retries(attempt, RetryPolicy(), sleep=sleep)]
-    assert (len(calls), sleep.delays) == (1, [])
+        _ = [e async for e in stream_with_retries(attempt, RetryPolicy(), sleep=clock.sleep)]
+    assert (len(calls), clock.sleeps) == (1, [])
 
 
 @pytest.mark.anyio
 async def test_retry_after_replaces_backoff_up_to_the_cap() -> None:
-    _, sleep, _ = await drive([([], failure(status=429, retry_after=7.5)), DONE])
-    assert sleep.delays == [7.5]
+    _, clock, _ = await drive([([], failure(status=429, retry_after=7.5)), DONE])
+    assert clock.sleeps == [7.5]
     with pytest.raises(ProviderError) as caught:
         await drive([([], failure(status=429, retry_after=61.0)), DONE])
     assert caught.value.hint is not None and "61 s" in caught.value.hint
@@ -121,18 +123,18 @@ async def test_metadata_before_a_failure_does_not_block_a_retry() -> None:
         RateLimitObserved({"x-ratelimit-remaining-requests": 0}),
         ResponseStarted("m"),
     ]
-    _, sleep, calls = await drive([(prelude, failure(error_type="overloaded_error")), DONE])
-    assert calls == 2 and len(sleep.delays) == 1
+    _, clock, calls = await drive([(prelude, failure(error_type="overloaded_error")), DONE])
+    assert calls == 2 and len(clock.sleeps) == 1
 
 
 @pytest.mark.anyio
 async def test_content_already_streamed_is_never_retried() -> None:
     partial: list[StreamEvent] = [ResponseStarted("m"), TextDelta("half an ans")]
     attempt, calls = scripted([(partial, failure(error_type="network_error")), DONE])
-    sleep = RecordedSleep()
+    clock = FakeClock()
     seen: list[StreamEvent] = []
     with pytest.raises(ProviderError):
-        async for event in stream_with_retries(attempt, RetryPolicy(), sleep=sleep):
+        async for event in stream_with_retries(attempt, RetryPolicy(), sleep=clock.sleep):
             seen.append(event)
-    assert (len(calls), sleep.delays) == (1, [])
+    assert (len(calls), clock.sleeps) == (1, [])
     assert seen == partial

@@ -247,10 +247,7 @@ async def test_unit_retries_follow_the_error_class(
     answers = [Answer(error=boom(message, status=status)), Answer("ok")]
     fake = FakeProvider("mock", lambda p, _: answers[min(len(fake.prompts) - 1, 1)])
 
-    async def sleep(seconds: float) -> None:
-        return None
-
-    outcome = await run(start(make_engine(workspace, {"mock": fake}, sleep=sleep)))
+    outcome = await run(start(make_engine(workspace, {"mock": fake}, sleep=FakeClock().sleep)))
     assert outcome.status == ("succeeded" if retried else "failed")
     assert len(fake.prompts) == (2 if retried else 1)
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from rupu.auth.oauth.tokens import DeviceCode, DevicePending, OAuthError, TokenClient, TokenSet
+from rupu.clock import SYSTEM_CLOCK
 
 DEFAULT_INTERVAL = 5.0
 SLOW_DOWN_STEP = 5.0
@@ -36,10 +37,8 @@ async def device_sign_in(
     clock: Callable[[], float] = time.monotonic,
     stats: DevicePollStats | None = None,
 ) -> TokenSet:
-    import anyio
-
     provider = client.profile.provider
-    pause: Sleep = sleep or anyio.sleep
+    pause: Sleep = sleep or SYSTEM_CLOCK.sleep
     code = await client.request_device_code()
     show_code(code)
     interval = code.interval if code.interval is not None else DEFAULT_INTERVAL

@@ -8,7 +8,6 @@ request.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Awaitable, Callable
 
 from pydantic import SecretStr
@@ -20,6 +19,7 @@ from rupu.auth.oauth.endpoints import OAuthProfile
 from rupu.auth.oauth.loopback import DEFAULT_WAIT, authorize_in_browser
 from rupu.auth.oauth.tokens import DeviceCode, TokenClient, TokenSet
 from rupu.auth.stored import StoredCredential
+from rupu.clock import SYSTEM_CLOCK
 
 
 async def sign_in(
@@ -28,7 +28,7 @@ async def sign_in(
     say: Callable[[str], None],
     no_browser: bool = False,
     wait: float = DEFAULT_WAIT,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = SYSTEM_CLOCK.time,
     sleep: Sleep | None = None,
 ) -> StoredCredential:
     """Runs the provider's flow; returns what to store (the caller stores it)."""
