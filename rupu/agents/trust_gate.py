@@ -20,7 +20,6 @@ A value equal to the user's own (global config) value widens nothing and is allo
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,10 @@ from typing import Any
 
 from rupu.agents.spec import AgentSpec, load_agent_file
 from rupu.auth.keyref import parse_key_ref
-from rupu.config import toml_line_finder
+from rupu.config import LoadedConfig, toml_line_finder
 from rupu.errors import ConfigError, Location
 from rupu.paths import Paths
+from rupu.strict import LineFinder
 from rupu.trust import TrustStore, project_files
 from rupu.yamldoc import parse_yaml, split_frontmatter
 
@@ -70,19 +70,23 @@ class UntrustedProject(ConfigError):
 
 
 # -- config.toml ------------------------------------------------------------------------------------
-def config_findings(paths: Paths, has_credential: HasCredential) -> list[Finding]:
-    """Settings of the project's config.toml that need trust. The file was validated already."""
+def config_findings(
+    loaded: LoadedConfig, paths: Paths, has_credential: HasCredential
+) -> list[Finding]:
+    """Settings of the project's config.toml that need trust, read from the layers `load_config`
+    already parsed and validated."""
     project = paths.project_config
-    if project is None or not project.is_file():
+    data = loaded.layers.get(project) if project is not None else None
+    if project is None or data is None:
         return []
-
-    text = project.read_text(encoding="utf-8-sig")
-    data = tomllib.loads(text)
-    mine = _global_layer(paths)
-    find_line = toml_line_finder(text)
+    mine = loaded.layers.get(paths.global_config, {})
     found: list[Finding] = []
+    find_line: LineFinder | None = None
 
     def add(loc: Sequence[str], what: str) -> None:
+        nonlocal find_line
+        if find_line is None:  # the text is needed only to name the line of a finding
+            find_line = toml_line_finder(project.read_text(encoding="utf-8-sig"))
         location = Location(str(project), find_line(list(loc)))
         found.append(Finding(project, location, what, ".".join(loc)))
 
@@ -158,15 +162,6 @@ def _tool_findings(
                 ["tools", "web_search", key],
                 f"[tools.web_search] {key} would send your search key to a host the project chose",
             )
-
-
-def _global_layer(paths: Paths) -> dict[str, Any]:
-    if not paths.global_config.is_file():
-        return {}
-    try:
-        return tomllib.loads(paths.global_config.read_text(encoding="utf-8-sig"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return {}
 
 
 def _dig(data: Mapping[str, Any], *keys: str) -> Any:

@@ -102,7 +102,7 @@ class Session:
         from rupu.agents.trust_gate import agent_findings, config_findings
 
         _ = self.config  # a broken file is reported as such first, not as a trust problem
-        findings: list[Finding] = config_findings(self.paths, self._has_credential)
+        findings: list[Finding] = config_findings(self.config, self.paths, self._has_credential)
         # An agent built in code has no file: whoever wrote the code already trusts it.
         files = {s.path: s for s in agents if s.path.is_file()}
         for spec in files.values():

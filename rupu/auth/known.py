@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,10 +109,10 @@ class KnownSecrets:
         written in the global one)."""
         if self.config is None:
             return
-        layers: list[Any] = [self.config.config.model_dump(mode="python")]
-        for path in self.config.files:
-            with contextlib.suppress(OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-                layers.append(tomllib.loads(Path(path).read_text(encoding="utf-8")))
+        layers: list[Any] = [
+            self.config.config.model_dump(mode="python"),
+            *self.config.layers.values(),
+        ]
         for layer in layers:
             for value in _secret_settings(layer):
                 yield from self._resolved(value)

@@ -190,6 +190,8 @@ class LoadedConfig:
     config: Config
     files: tuple[Path, ...] = ()
     provider_files: Mapping[str, Path] = field(default_factory=dict)
+    # Each file's own validated tables, as read: what the project file says apart from the global one.
+    layers: Mapping[Path, Mapping[str, Any]] = field(default_factory=dict)
 
     def provider(self, name: str) -> ProviderConfig:
         """The provider's table; for a preset, the preset's values with the table on top."""
@@ -215,7 +217,7 @@ def load_config(paths: Paths) -> LoadedConfig:
         for name in data.get("providers", {}) or {}:
             provider_files[name] = path
     config = Config.model_validate(merged)
-    loaded = LoadedConfig(config, tuple(p for p, _ in layers), provider_files)
+    loaded = LoadedConfig(config, tuple(p for p, _ in layers), provider_files, dict(layers))
     _check_providers(loaded)
     return loaded
 
