@@ -169,7 +169,9 @@ class PreparedRun:
         if self._current is not None:
             raise RuntimeError(f"run {self.run_id} already ran: prepare another to run again")
         paths, target, price_of = self.session.paths, self.target, self.price_of
-        provider = build_route_provider(self.route, self.session.config)
+        provider = build_route_provider(
+            self.route, self.session.config, history=self.session.route_history()
+        )
         directory = private_dir(paths.transcripts, home=paths.home)
         transcript = TranscriptWriter(directory / f"{self.run_id}.jsonl")
         patterns = self.spec.frontmatter.tools
@@ -234,6 +236,7 @@ def prepare_agent(
         auth=chosen_auth,
         fallbacks=fallbacks,
         resolver=session.credential_resolver(),
+        history=session.route_history(),
     )
     catalog = ModelCatalog(session.config, session.paths)
     check_route_models(

@@ -25,6 +25,8 @@ from rupu.providers.registry import (
 from rupu.providers.retry import RetryPolicy, Sleep
 from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
 from rupu.routing.fallback import Candidate, FallbackProvider
+from rupu.routing.history import RouteHistory
+from rupu.routing.score import rank
 from rupu.routing.target import RoutedAgent, RunTarget, catalog_default, resolve_target
 from rupu.routing.tiers import TIER_PREFIX, is_tier, parse_entry, tier_entries
 
@@ -122,15 +124,19 @@ def resolve_route(
     auth: AuthMode | None = None,
     fallbacks: Sequence[str] = (),
     resolver: CredentialResolver | None = None,
+    history: RouteHistory | None = None,
 ) -> Route:
-    """The route of a run: the agent's target (or its `tier:`), then `fallbacks` (from --fallback;
-    they replace the agent's `fallback:` list), then `[routing] local_fallback`."""
+    """The route of a run: the agent's target (or its `tier:`, its entries ordered by their score
+    in `history` when there is one), then `fallbacks` (from --fallback; they replace the agent's
+    `fallback:` list), then `[routing] local_fallback`."""
     front = spec.frontmatter
     requested = model or (front.model if not provider or provider == front.provider else None)
     if is_tier(requested):
         assert requested is not None
         tier = requested.removeprefix(TIER_PREFIX)
         found = _tier_candidates(tier, provider or front.provider, loaded, env, resolver)
+        if history is not None:
+            found = ranked_candidates(found, history)
         first = found[0]
         target = RunTarget(first.provider, first.kind, first.model, auth or front.auth)
         candidates = [
@@ -224,6 +230,13 @@ def _tier_candidates(
     return found
 
 
+def ranked_candidates(found: Sequence[Candidate], history: RouteHistory) -> list[Candidate]:
+    """`found` (in the tier's order) sorted by score: see `rupu.routing.score`."""
+    by_label = {c.label: c for c in found}
+    order = rank([(c.provider, c.model) for c in found], history.load(), history.clock.time())
+    return [by_label[s.label] for s in order]
+
+
 def _service_tier(requested: str | None, candidate: Candidate) -> str | None:
     tier = requested or candidate.config.service_tier
     if tier is None:
@@ -255,8 +268,10 @@ def build_route_provider(
     *,
     cooldowns: CooldownRegistry = COOLDOWNS,
     sleep: Sleep | None = None,
+    history: RouteHistory | None = None,
 ) -> FallbackProvider:
-    """The route as one `Provider`. Candidates are built on first use, each with its own retries."""
+    """The route as one `Provider`. Candidates are built on first use, each with its own retries.
+    With `history`, what each call shows (latency, errors, rate limits) is recorded there."""
 
     def build(candidate: Candidate, policy: RetryPolicy) -> Provider:
         return build_provider(
@@ -276,6 +291,7 @@ def build_route_provider(
         settings=loaded.config.routing,
         cooldowns=cooldowns,
         sleep=sleep,
+        history=history,
     )
 
 
