@@ -35,6 +35,23 @@ class Frontmatter(StrictModel):
     output_schema: dict[str, Any] | None = Field(default=None, alias="outputSchema")
     fallback: list[str] | None = None
     service_tier: Literal["priority", "flex"] | None = Field(default=None, alias="serviceTier")
+    # Tiers the agent may move the rest of its run to with the `set_model_tier` tool (opt-in).
+    tiers: list[str] | None = None
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tiers_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("tiers")
+    @classmethod
+    def _tier_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or ():
+            if not name.strip() or name.startswith("tier:") or " " in name.strip():
+                raise ValueError(f"'{name}' is not a tier name (write fast, not tier:fast)")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a tier is listed twice")
+        return value
 
     @field_validator("fallback", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from rupu.agents.loop import AgentRun
+    from rupu.agents.tier_switch import TierSwitcher
     from rupu.messages import AssistantTurn, Message, Usage
     from rupu.routing.checks import PriceOf
     from rupu.routing.plan import Route
@@ -130,6 +131,8 @@ class PreparedRun:
     price_of: PriceOf
     tools: ToolSetup
     run_id: str
+    # The tiers the agent may move to (`tiers:` in its frontmatter), when it has any.
+    switcher: TierSwitcher | None = None
     _current: AgentRun | None = field(default=None, init=False)
     _stopped: Interrupted | None = field(default=None, init=False)
 
@@ -176,6 +179,9 @@ class PreparedRun:
         transcript = TranscriptWriter(directory / f"{self.run_id}.jsonl")
         patterns = self.spec.frontmatter.tools
         setup = self.tools if notify is None else dataclasses.replace(self.tools, notify=notify)
+        switcher = self.switcher
+        if switcher is not None:
+            setup = dataclasses.replace(setup, extra=[*setup.extra, switcher.tool()])
         try:
             async with (
                 open_toolbox(setup, agent=self.spec.name, patterns=patterns) as tools,
@@ -192,6 +198,7 @@ class PreparedRun:
                     on_event=on_event,
                     pricing=price_of(target.provider, target.model),
                     price_of=price_of,
+                    tier_switch=switcher,
                 )
                 if self._stopped is not None:
                     self._current.stop(self._stopped)
@@ -199,6 +206,8 @@ class PreparedRun:
         finally:
             transcript.close()
             await provider.aclose()
+            if switcher is not None:
+                await switcher.aclose()
         return RunResult(self.spec.name, target, self.credential, outcome)
 
 
@@ -219,14 +228,17 @@ def prepare_agent(
     and chooses the tools, all before any request. Blocks (credential store): call it off the event
     loop. `decider` answers what permission mode `ask` asks (default: deny; the CLI asks on a
     terminal)."""
+    from rupu.agents.tier_switch import prepare_tiers
     from rupu.auth.credentials import AuthMode
     from rupu.catalog.catalog import ModelCatalog
     from rupu.routing.checks import check_route_models, route_prices
-    from rupu.routing.plan import resolve_route
+    from rupu.routing.plan import build_route_provider, resolve_route
     from rupu.transcripts import new_run_id
 
     session.require_trust([spec], mode_flag=mode)
     chosen_auth: AuthMode | None = auth  # type: ignore[assignment]
+    history = session.route_history()
+    resolver = session.credential_resolver()
     route = resolve_route(
         spec,
         session.config,
@@ -235,8 +247,8 @@ def prepare_agent(
         model=model,
         auth=chosen_auth,
         fallbacks=fallbacks,
-        resolver=session.credential_resolver(),
-        history=session.route_history(),
+        resolver=resolver,
+        history=history,
     )
     catalog = ModelCatalog(session.config, session.paths)
     check_route_models(
@@ -249,5 +261,17 @@ def prepare_agent(
         allow_unknown=allow_unknown_model,
     )
     price_of = route_prices(catalog, route)
+    switcher = prepare_tiers(
+        spec,
+        session.config,
+        session.env,
+        session.paths,
+        build=lambda tier_route: build_route_provider(tier_route, session.config, history=history),
+        auth=chosen_auth,
+        resolver=resolver,
+        history=history,
+        catalog=catalog,
+        allow_unknown_model=allow_unknown_model,
+    )
     tools = session.tool_setup(spec, mode=mode, workspace=workspace, decider=decider)
-    return PreparedRun(session, spec, route, price_of, tools, new_run_id())
+    return PreparedRun(session, spec, route, price_of, tools, new_run_id(), switcher)
