@@ -23,6 +23,7 @@ from rupu.catalog import list_pages as pages
 from rupu.catalog.list_pages import EntryReader, ModelLister, Page, PagedLister, PageRequest
 from rupu.config import ProviderConfig
 from rupu.config.builtins import ModelListing, builtin, builtin_url, credential_headers
+from rupu.config.presets import preset_listing
 from rupu.errors import ProviderError
 from rupu.providers.copilot_token import DEFAULT_API_BASE
 
@@ -122,7 +123,7 @@ def _compatible(provider: str, config: ProviderConfig, credential: Credential) -
         raise ProviderError(provider, "no base_url to list models from", error_type="config")
     return _paged(
         provider,
-        _listing("openai"),
+        preset_listing(provider) or _listing("openai"),
         config.base_url,
         lambda: pages.bearer(credential),
         pages.openai_model,

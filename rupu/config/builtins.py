@@ -43,7 +43,7 @@ class ModelListing(StrictModel):
     the first of `strip` it ends with), `query` on every page, the list under `items` (a model's
     id is the first of `id_keys` it has), and how the next page is asked for: `after_id` (the
     body's `has_more` and `last_id`), `page_token` (its `nextPageToken`, sent as `pageToken`) or
-    `none`."""
+    `none`. An empty `items` means the body itself is the list (GitHub Models' catalog)."""
 
     path: str
     query: dict[str, str] = Field(default_factory=dict)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from rupu.config.builtins import ModelListing
 from rupu.config.chat_compat import ChatCompat
 from rupu.errors import ConfigError
 from rupu.strict import StrictModel
@@ -35,6 +36,8 @@ class Preset(StrictModel):
     auth_scheme: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     compat: ChatCompat | None = None
+    # Where the model list is read, when not at `GET {base_url}/models` (`rupu models refresh`).
+    models: ModelListing | None = None
 
     def as_config(self) -> dict[str, Any]:
         """The preset as `ProviderConfig` keys (only the ones it sets)."""
@@ -59,6 +62,12 @@ def load_presets() -> dict[str, Preset]:
         return {name: Preset.model_validate(entry) for name, entry in data.items()}
     except ValidationError as exc:  # a packaging mistake, not a user error
         raise RuntimeError(f"{PRESETS_FILE} is invalid: {exc}") from exc
+
+
+def preset_listing(name: str) -> ModelListing | None:
+    """A preset's own model list endpoint, when it has one."""
+    found = load_presets().get(name)
+    return found.models if found is not None else None
 
 
 def is_preset(name: str) -> bool:

@@ -46,6 +46,7 @@ EXPECTED: dict[str, tuple[str, str | None, str, str, str | None, bool]] = {
     "vercel-ai-gateway": ("/v1/chat/completions", "AI_GATEWAY_API_KEY", "authorization", "max_tokens", "reasoning_effort", True),
     "cloudflare-workers-ai": ("/client/v4/accounts/acct123/ai/v1/chat/completions", "CLOUDFLARE_API_KEY", "authorization", "max_tokens", None, True),
     "cloudflare-ai-gateway": ("/v1/acct123/gw456/compat/chat/completions", "CLOUDFLARE_API_KEY", "cf-aig-authorization", "max_tokens", "reasoning_effort", True),
+    "github-models": ("/inference/chat/completions", "GITHUB_TOKEN", "authorization", "max_tokens", None, True),
     "ollama": ("/v1/chat/completions", None, "authorization", "max_tokens", "reasoning_effort", True),
     "ollama-cloud": ("/v1/chat/completions", "OLLAMA_API_KEY", "authorization", "max_tokens", "reasoning_effort", True),
 }  # fmt: skip
