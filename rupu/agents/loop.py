@@ -78,7 +78,7 @@ class AgentResult:
     cost_usd: float | None = None
     # The latest quota headers: of the last turn, or of the failed attempt that ended the run.
     rate_limits: dict[str, str | int | float] = field(default_factory=dict)
-    # Every provider and model that served a turn, in the order they first did.
+    # Who served the turns, in order; a new entry each time another provider or model took over.
     served: list[ServedBy] = field(default_factory=list)
 
 
@@ -346,7 +346,8 @@ class AgentRun:
         provider = served.provider if served else self.target.provider
         model = served.model if served else self.target.model
         credential = turn.credential or (served.credential if served else self.credential)
-        if not any((s.provider, s.model) == (provider, model) for s in self._served):
+        previous = self._served[-1] if self._served else None
+        if previous is None or (previous.provider, previous.model) != (provider, model):
             self._served.append(ServedBy(provider, model, credential))
         self.transcript.write(
             "usage",

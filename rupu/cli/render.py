@@ -156,7 +156,7 @@ class RunRenderer:
         provider = self.target.provider
         model, credential = self.target.model, self.credential
         # More than one model served (a tier switch, a failover on an earlier turn): the footer
-        # names the last, and lists them all.
+        # names the one that served the last turn, and lists them all in order.
         every = result.served if len(result.served) > 1 else []
         own = every[-1] if every else None
         if own is not None:

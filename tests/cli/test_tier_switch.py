@@ -137,3 +137,26 @@ def test_tiers_must_be_names(workspace: Workspace) -> None:
     result = run_rupu("run", "--agent", "switcher", "go", env=ENV)
     assert result.code == 2
     assert "'tier:quick' is not a tier name (write fast, not tier:fast)" in result.stderr
+
+
+def test_moving_there_and_back_lists_each_stretch(
+    workspace: Workspace, tiers: tuple[ChatCompletionsServer, ChatCompletionsServer]
+) -> None:
+    lite, big = tiers
+    workspace.write_agent("switcher", AGENT)
+    lite.script.append(
+        stream_reply(tool_call_stream([("c1", "set_model_tier", {"tier": "deep"})], model="small"))
+    )
+    big.script.append(
+        stream_reply(tool_call_stream([("c2", "set_model_tier", {"tier": "quick"})], model="large"))
+    )
+    lite.script.append(stream_reply(text_stream(["back"], model="small", with_usage=usage())))
+    result = run_rupu("run", "--agent", "switcher", "go", env=ENV)
+    assert result.code == 0, result.stderr
+    assert "── lite · small · api-key from env RUPU_LITE_API_KEY" in result.stderr
+    assert "models: lite:small → big:large → lite:small" in result.stderr
+    switches = [e["data"] for e in events(workspace) if e["type"] == "tier_switch"]
+    assert [(s["from_tier"], s["to_tier"], s["turn_idx"]) for s in switches] == [
+        ("quick", "deep", 0),
+        ("deep", "quick", 1),
+    ]
