@@ -11,6 +11,7 @@ naming the provider, model and credential that takes over, and why.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from rupu.auth.credentials import AuthMode, CredentialSource
 from rupu.clock import SYSTEM_CLOCK
 from rupu.config import ProviderConfig
 from rupu.config.routing import RoutingConfig
-from rupu.errors import ProviderError, RateLimited
+from rupu.errors import ConfigError, ProviderError, RateLimited
 from rupu.messages import FailedOver, ModelRequest, RetryScheduled, StreamEvent
 from rupu.providers.base import Provider
 from rupu.providers.retry import RetryPolicy, Sleep
@@ -235,7 +236,9 @@ class FallbackProvider:
         if self._history is not None:
             import anyio.to_thread  # lazy: only routes that keep a history write one
 
-            await anyio.to_thread.run_sync(self._history.save)
+            # The run is over: a history that cannot be written costs its update, not the run.
+            with contextlib.suppress(ConfigError):
+                await anyio.to_thread.run_sync(self._history.save)
 
 
 def _short(exc: ProviderError) -> str:

@@ -133,15 +133,22 @@ class RouteHistory:
             self._pending.append((history_key(provider, model), apply, self.clock.time()))
 
     def save(self) -> None:
-        """Applies the observations to the file as it is now and replaces it atomically."""
+        """Applies the observations to the file as it is now and replaces it atomically; a
+        `ConfigError` when the file is damaged or cannot be written (the observations are lost)."""
         with self._lock:
             if not self._pending:
                 return
             pending, self._pending = self._pending, []
         data = _applied(self._read(), pending)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         text = data.model_dump_json(indent=2, exclude_none=True) + "\n"
-        replace_file(self.path, text.encode(), durable=False)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            replace_file(self.path, text.encode(), durable=False)
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.path}: cannot write the route history: {exc.strerror}",
+                hint=f"fix the permissions of {self.path.parent}",
+            ) from None
 
     def _read(self) -> HistoryFile:
         try:

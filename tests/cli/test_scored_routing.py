@@ -129,3 +129,19 @@ def test_unknown_tier_is_a_config_error(workspace: Workspace) -> None:
         result = rupu.invoke(["models", "routes", "--tier", "fsat"])
     assert result.exit_code == 2
     assert "unknown tier 'fsat' (did you mean 'fast'?)" in result.stderr
+
+
+def test_a_damaged_history_fails_tier_resolution_but_not_a_plain_run(workspace: Workspace) -> None:
+    damaged = workspace.home / "routing" / "history.json"
+    damaged.parent.mkdir()
+    damaged.write_text("{not json")
+    workspace.write_config('[routing.tiers]\nquick = ["mock:echo"]\n')
+    workspace.write_agent("plain", "---\nname: plain\nprovider: mock\n---\n\nEcho.\n")
+    workspace.write_agent("tiered", "---\nname: tiered\nmodel: tier:quick\n---\n\nEcho.\n")
+    with CliRunner(home=workspace.home) as rupu:
+        plain = rupu.invoke(["run", "--agent", "plain", "hello"])
+        tiered = rupu.invoke(["run", "--agent", "tiered", "hello"])
+    assert plain.exit_code == 0, plain.output
+    assert tiered.exit_code == 2
+    assert f"{damaged}: " in tiered.stderr and "delete the file" in tiered.stderr
+    assert "Traceback" not in tiered.output

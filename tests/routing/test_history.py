@@ -58,3 +58,11 @@ def test_a_damaged_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
         RouteHistory.under(tmp_path, clock=FakeClock()).load()
     assert str(path) in caught.value.message and "models.p:m.first_token_ms" in caught.value.message
     assert "delete the file" in (caught.value.hint or "")
+
+
+def test_a_history_that_cannot_be_written_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "routing").write_text("a file where the directory should be")
+    history = RouteHistory.under(tmp_path, clock=FakeClock())
+    history.record_first_token("p", "m", 0.1)
+    with pytest.raises(ConfigError, match="cannot"):
+        history.save()
