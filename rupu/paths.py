@@ -9,17 +9,23 @@ from pathlib import Path
 
 @dataclass(frozen=True, slots=True)
 class Paths:
-    """`home` is `$RUPU_HOME` (default `~/.rupu`); `project` is the nearest parent holding `.rupu/`."""
+    """`home` is `$RUPU_HOME` (default `~/.rupu`); `project` is the nearest parent holding `.rupu/`
+    (or, when there is none, `.claude/agents/`). `claude_home` is Claude Code's user directory
+    (`$CLAUDE_CONFIG_DIR`, default `~/.claude`), read for its `agents/`; None reads none."""
 
     home: Path
     project: Path | None
     cwd: Path
+    claude_home: Path | None = None
 
     @classmethod
     def discover(cls, env: Mapping[str, str], cwd: Path) -> Paths:
         raw = env.get("RUPU_HOME")
         home = Path(raw).expanduser() if raw else Path.home() / ".rupu"
-        return cls(home=home.absolute(), project=find_project_root(cwd, home), cwd=cwd)
+        claude_raw = env.get("CLAUDE_CONFIG_DIR")
+        claude = Path(claude_raw).expanduser() if claude_raw else Path.home() / ".claude"
+        project = find_project_root(cwd, home, claude_home=claude)
+        return cls(home=home.absolute(), project=project, cwd=cwd, claude_home=claude.absolute())
 
     @property
     def project_dir(self) -> Path | None:
@@ -52,6 +58,15 @@ class Paths:
             dirs.append(("project", self.project_dir / "agents"))
         return dirs
 
+    def claude_agent_dirs(self) -> list[tuple[str, Path]]:
+        """Claude Code's agent directories, lowest precedence first: (scope, dir)."""
+        dirs: list[tuple[str, Path]] = []
+        if self.claude_home is not None:
+            dirs.append(("claude-user", self.claude_home / "agents"))
+        if self.project is not None:
+            dirs.append(("claude-project", self.project / ".claude" / "agents"))
+        return dirs
+
     def workflow_dirs(self) -> list[tuple[str, Path]]:
         dirs = [("global", self.home / "workflows")]
         if self.project_dir:
@@ -59,11 +74,20 @@ class Paths:
         return dirs
 
 
-def find_project_root(start: Path, home: Path) -> Path | None:
-    """The nearest directory at or above `start` that holds `.rupu/` (the home itself never counts)."""
+def find_project_root(start: Path, home: Path, *, claude_home: Path | None = None) -> Path | None:
+    """The nearest directory at or above `start` that holds `.rupu/` (the home itself never counts);
+    without one, the nearest holding `.claude/agents/` (Claude Code's user directory never counts):
+    a project's Claude Code agents are project files, trusted like `.rupu/`."""
     home_resolved = home.resolve()
     for directory in (start, *start.parents):
         candidate = directory / ".rupu"
         if candidate.is_dir() and candidate.resolve() != home_resolved:
+            return directory
+    if claude_home is None:
+        return None
+    claude_resolved = claude_home.resolve()
+    for directory in (start, *start.parents):
+        candidate = directory / ".claude"
+        if (candidate / "agents").is_dir() and candidate.resolve() != claude_resolved:
             return directory
     return None

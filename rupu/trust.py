@@ -26,7 +26,7 @@ from rupu.strict import StrictModel
 from rupu.yamldoc import parse_yaml, split_frontmatter
 
 TRUST_FILE = "trust.json"
-AGENT_GLOBS = (".rupu/agents/*.md", "agents/*.md")
+AGENT_GLOBS = (".rupu/agents/*.md", "agents/*.md", ".claude/agents/*.md")
 WORKFLOW_GLOBS = (
     ".rupu/workflows/*.yaml",
     ".rupu/workflows/*.yml",

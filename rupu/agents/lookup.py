@@ -1,12 +1,15 @@
-"""Finding agents: `<project>/.rupu/agents/*.md` shadows `$RUPU_HOME/agents/*.md` by `name`; a path to
-a `.md` file works too. A broken file is reported and never stops the others from loading."""
+"""Finding agents: `<project>/.rupu/agents/*.md` shadows `$RUPU_HOME/agents/*.md`, which shadows
+Claude Code's `<project>/.claude/agents/*.md`, which shadows `~/.claude/agents/*.md`, by `name` (the
+Claude Code scopes are read unless `[agents] claude_code = false`); a path to a `.md` file works too.
+A broken file is reported and never stops the others from loading."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rupu.agents.spec import AgentSpec, load_agent_file
+from rupu.agents.spec import AgentScope, AgentSpec, load_agent_file
+from rupu.config import load_config
 from rupu.errors import ConfigError, did_you_mean
 from rupu.filemodes import check_private
 from rupu.paths import Paths
@@ -21,16 +24,18 @@ class BrokenAgent:
 
 @dataclass(slots=True)
 class InstalledAgents:
-    """The agents of the global and project directories (project shadows global by name)."""
+    """The agents of every scope (a higher scope shadows a lower one by name)."""
 
     agents: dict[str, AgentSpec] = field(default_factory=dict)
     shadowed: list[AgentSpec] = field(default_factory=list)
     broken: list[BrokenAgent] = field(default_factory=list)
 
     @classmethod
-    def scan(cls, paths: Paths) -> InstalledAgents:
+    def scan(cls, paths: Paths, *, claude_code: bool | None = None) -> InstalledAgents:
+        """`claude_code` (default: `[agents] claude_code` in config.toml) reads Claude Code's
+        agent directories too."""
         found = cls()
-        for scope, directory in paths.agent_dirs():
+        for scope, directory in agent_dirs(paths, claude_code=claude_code):
             if not directory.is_dir():
                 continue
             check_private(directory)
@@ -38,7 +43,7 @@ class InstalledAgents:
             for file in sorted(directory.glob("*.md")):
                 try:
                     check_private(file)
-                    spec = load_agent_file(file, "project" if scope == "project" else "global")
+                    spec = load_agent_file(file, scope)
                 except ConfigError as exc:
                     found.broken.append(BrokenAgent(file, scope, exc))
                     continue
@@ -77,6 +82,22 @@ class InstalledAgents:
         )
 
 
+def agent_dirs(paths: Paths, *, claude_code: bool | None = None) -> list[tuple[AgentScope, Path]]:
+    """Every agent directory, lowest precedence first: Claude Code's (unless turned off), then
+    rupu's."""
+    if claude_code is None:
+        claude_code = load_config(paths).config.agents.claude_code
+    dirs: list[tuple[AgentScope, Path]] = []
+    if claude_code:
+        for scope, directory in paths.claude_agent_dirs():
+            dirs.append(
+                ("claude-project" if scope == "claude-project" else "claude-user", directory)
+            )
+    for scope, directory in paths.agent_dirs():
+        dirs.append(("project" if scope == "project" else "global", directory))
+    return dirs
+
+
 def resolve_agent(reference: str, paths: Paths) -> AgentSpec:
     """A name from the installed agents, or a path to an agent file."""
     candidate = Path(reference).expanduser()
@@ -85,8 +106,11 @@ def resolve_agent(reference: str, paths: Paths) -> AgentSpec:
             candidate = paths.cwd / candidate
         if not candidate.is_file():
             raise ConfigError(f"agent file not found: {reference}", field="agent")
-        if candidate.parent.resolve() in {d.resolve() for _, d in paths.agent_dirs()}:
+        claude = {d.resolve(): scope for scope, d in paths.claude_agent_dirs()}
+        parent = candidate.parent.resolve()
+        if parent in claude or parent in {d.resolve() for _, d in paths.agent_dirs()}:
             check_private(candidate.parent)
             check_private(candidate)
-        return load_agent_file(candidate, "path")
+        scope: AgentScope = "claude-user" if claude.get(parent) == "claude-user" else "path"
+        return load_agent_file(candidate, scope)
     return InstalledAgents.scan(paths).find(reference)

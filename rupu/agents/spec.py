@@ -1,5 +1,6 @@
 """Agent files: Markdown with YAML frontmatter. The frontmatter picks provider, model, auth mode, tools
-and limits; the body is the system prompt, sent verbatim."""
+and limits; the body is the system prompt, sent verbatim. A Claude Code agent file (one in a
+`.claude/agents/` directory) is read through `rupu.agents.claude_code`, which maps its keys first."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from rupu.agents.claude_code import is_claude_agent_path, map_claude_frontmatter
+from rupu.config import McpServerConfig
 from rupu.errors import ConfigError, Location
 from rupu.schemas import check_schema
 from rupu.strict import StrictModel, validation_to_config_error
@@ -16,6 +19,8 @@ from rupu.yamldoc import parse_yaml, split_frontmatter
 
 EFFORT_ALIASES = {"adaptive": "auto", "xhigh": "max"}
 MAX_TURNS_LIMIT = 1000
+AgentScope = Literal["global", "project", "path", "claude-user", "claude-project"]
+MCP_TRANSPORTS = {"stdio": "command", "http": "url", "streamable-http": "url"}
 
 
 class Frontmatter(StrictModel):
@@ -37,6 +42,33 @@ class Frontmatter(StrictModel):
     service_tier: Literal["priority", "flex"] | None = Field(default=None, alias="serviceTier")
     # Tiers the agent may move the rest of its run to with the `set_model_tier` tool (opt-in).
     tiers: list[str] | None = None
+    # Tools taken away from `tools:` (or from every built-in tool when there is no `tools:`).
+    disallowed_tools: list[str] | None = Field(default=None, alias="disallowedTools")
+    # MCP servers of this agent alone, started when it starts and stopped when it ends: an inline
+    # server table, or None for a server of `[mcp.servers]` in config.toml named here.
+    mcp_servers: dict[str, McpServerConfig | None] | None = Field(default=None, alias="mcpServers")
+
+    @field_validator("disallowed_tools", mode="before")
+    @classmethod
+    def _disallowed_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("mcp_servers", mode="before")
+    @classmethod
+    def _servers_table(cls, value: Any) -> Any:
+        return normalize_servers(value)
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _server_names(
+        cls, value: dict[str, McpServerConfig | None] | None
+    ) -> dict[str, McpServerConfig | None] | None:
+        for name in value or {}:
+            if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
+                raise ValueError(f"server name {name!r} may hold only letters, digits, '-' and '_'")
+        return value
 
     @field_validator("tiers", mode="before")
     @classmethod
@@ -72,20 +104,59 @@ class Frontmatter(StrictModel):
         return EFFORT_ALIASES.get(value, value) if isinstance(value, str) else value
 
 
+def normalize_servers(value: Any) -> Any:
+    """`mcpServers` as a mapping `{name: table or None}`. Claude Code writes a list whose items are a
+    configured server's name or a one-key mapping `{name: table}`; a table may say its `type`."""
+    if isinstance(value, list):
+        table: dict[str, Any] = {}
+        for item in value:
+            if isinstance(item, str):
+                table[item] = None
+            elif isinstance(item, dict) and len(item) == 1:
+                table.update(item)
+            else:
+                raise ValueError("each entry is a server name or a mapping {name: {command: ...}}")
+        value = table
+    if not isinstance(value, dict):
+        return value
+    return {name: _without_type(name, server) for name, server in value.items()}
+
+
+def _without_type(name: str, server: Any) -> Any:
+    if not isinstance(server, dict) or "type" not in server:
+        return server
+    server = dict(server)
+    kind = server.pop("type")
+    needs = MCP_TRANSPORTS.get(kind) if isinstance(kind, str) else None
+    if needs is None:
+        raise ValueError(
+            f"server '{name}': type {kind!r} is not supported (stdio with command, or http with "
+            "url for streamable HTTP)"
+        )
+    if needs not in server:
+        raise ValueError(f"server '{name}': type {kind} needs {needs}")
+    return server
+
+
+FRONTMATTER_KEYS = frozenset(f.alias or name for name, f in Frontmatter.model_fields.items())
+
+
 class AgentSpec(StrictModel):
-    """A parsed agent: its frontmatter, the system prompt and where it came from."""
+    """A parsed agent: its frontmatter, the system prompt and where it came from. `notes` says what
+    was read but is not used (a Claude Code file's keys and tools rupu has no counterpart for)."""
 
     frontmatter: Frontmatter
     system_prompt: str
     path: Path
-    scope: Literal["global", "project", "path"]
+    scope: AgentScope
+    notes: list[str] = Field(default_factory=list)
 
     @property
     def name(self) -> str:
         return self.frontmatter.name
 
 
-def parse_agent(text: str, path: Path, scope: Literal["global", "project", "path"]) -> AgentSpec:
+def parse_agent(text: str, path: Path, scope: AgentScope) -> AgentSpec:
     shown = str(path)
     header, body = split_frontmatter(text, shown)
     data, doc = parse_yaml(path, header, first_line=2)
@@ -93,6 +164,9 @@ def parse_agent(text: str, path: Path, scope: Literal["global", "project", "path
         raise ConfigError(
             "the frontmatter must be a YAML mapping of keys", location=Location(shown, 2)
         )
+    notes: list[str] = []
+    if scope in ("claude-user", "claude-project") or is_claude_agent_path(path):
+        data, notes = map_claude_frontmatter(data, doc.where, rupu_keys=FRONTMATTER_KEYS)
     try:
         frontmatter = Frontmatter.model_validate(data)
     except ValidationError as exc:
@@ -102,9 +176,13 @@ def parse_agent(text: str, path: Path, scope: Literal["global", "project", "path
             frontmatter.output_schema, location=doc.where(["outputSchema"]), field="outputSchema"
         )
     return AgentSpec(
-        frontmatter=frontmatter, system_prompt=body.strip("\n"), path=path, scope=scope
+        frontmatter=frontmatter,
+        system_prompt=body.strip("\n"),
+        path=path,
+        scope=scope,
+        notes=notes,
     )
 
 
-def load_agent_file(path: Path, scope: Literal["global", "project", "path"]) -> AgentSpec:
+def load_agent_file(path: Path, scope: AgentScope) -> AgentSpec:
     return parse_agent(read_text(path, what="agent file"), path, scope)

@@ -12,8 +12,9 @@ when a run would use them, before any request is sent or program started:
   `[tools.web_search]` URLs;
 - anything wider than the user's own config: `permission_mode`, `[tools.bash]` allow list, passthrough
   and limits, `[tools].result_limit`, claude-code `allowed_tools`;
-- a project agent with `permissionMode: bypass`, or one shadowing a global agent of the same name with
-  more tools or a wider permission mode.
+- a project agent (`.rupu/agents/` or `.claude/agents/`) with `permissionMode: bypass` (Claude Code's
+  `bypassPermissions`) or MCP servers of its own (`mcpServers` with a command or url), or one
+  shadowing a global agent of the same name with more tools or a wider permission mode.
 
 A value equal to the user's own (global config) value widens nothing and is allowed.
 """
@@ -191,6 +192,12 @@ def agent_findings(spec: AgentSpec, paths: Paths) -> list[Finding]:
 
     if front.permission_mode == "bypass":
         add("permissionMode", f"agent '{spec.name}' asks for permissionMode: bypass")
+    inline = [name for name, server in (front.mcp_servers or {}).items() if server is not None]
+    if inline:
+        add(
+            "mcpServers",
+            f"agent '{spec.name}' starts or connects to MCP servers of its own ({', '.join(inline)})",
+        )
     mine = global_agent(paths, spec.name)
     if mine is None:
         return found

@@ -201,6 +201,8 @@ class Session:
             notify=notify,
             secrets=secrets or self.known_secrets(),
             protected=[str(self.paths.home)],
+            denied=spec.frontmatter.disallowed_tools or (),
+            agent_servers=spec.frontmatter.mcp_servers or {},
         )
 
     def toolbox_opener(self, *, mode: str | None = None) -> ToolboxOpener:

@@ -25,9 +25,9 @@ def _project(app: AppContext, directory: Path | None) -> Path:
             )
         return app.paths.project
     root = directory.expanduser().resolve()
-    if not (root / ".rupu").is_dir():
+    if not (root / ".rupu").is_dir() and not (root / ".claude" / "agents").is_dir():
         raise UsageError(
-            f"{root} is not a rupu project (it has no .rupu/ directory)",
+            f"{root} is not a rupu project (it has no .rupu/ or .claude/agents/ directory)",
             hint="pass the directory that holds .rupu/",
         )
     return root
@@ -37,7 +37,7 @@ def _project_of(app: AppContext, file: Path) -> Path:
     from rupu.errors import UsageError
     from rupu.paths import find_project_root
 
-    root = find_project_root(file.parent, app.paths.home)
+    root = find_project_root(file.parent, app.paths.home, claude_home=app.paths.claude_home)
     if root is None:
         raise UsageError(
             f"{file} is not inside a rupu project (no .rupu/ directory above it)",
@@ -91,7 +91,11 @@ def _needing_trust(app: AppContext, root: Path, extra: list[Path]) -> list[str]:
 
     if app.paths.project is None or app.paths.project.resolve() != root.resolve():
         return []
-    agents = [s for s in InstalledAgents.scan(app.paths).agents.values() if s.scope == "project"]
+    agents = [
+        s
+        for s in InstalledAgents.scan(app.paths).agents.values()
+        if s.scope in ("project", "claude-project")
+    ]
     for path in extra:
         try:
             agents.append(load_agent_file(path, "path"))
@@ -111,7 +115,7 @@ def _print_list(store: TrustStore, fmt: str) -> None:
     rows: list[dict[str, str | list[str]]] = []
     for key, entry in sorted(store.data.projects.items()):
         root = Path(key)
-        if not (root / ".rupu").is_dir():
+        if not (root / ".rupu").is_dir() and not (root / ".claude" / "agents").is_dir():
             status = "missing"
         else:
             changed = store.changed(root)

@@ -10,6 +10,7 @@ from rupu.catalog.catalog import ModelCatalog
 from rupu.catalog.pricing import Pricer, pricer, tiered
 from rupu.catalog.validate import check_model, unknown_models_allowed
 from rupu.config import LoadedConfig
+from rupu.config.aliases import expand_alias
 from rupu.errors import ConfigError, Location
 from rupu.paths import Paths
 from rupu.routing.plan import Route
@@ -92,7 +93,11 @@ def check_target(
         return
     location: Location | None = None
     origin: str | None = None
-    if model_flag:
+    alias = expand_alias(model_flag or spec.frontmatter.model, loaded.config.aliases)
+    if alias is not None and alias == (target.provider, target.model):
+        named = model_flag or spec.frontmatter.model
+        origin = f"the alias '{named}' ({'--model' if model_flag else spec.path})"
+    elif model_flag:
         origin = "--model"
     elif target.model == spec.frontmatter.model:
         location = Location(str(spec.path), _model_line(spec))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from rupu.auth.credentials import AuthMode
 from rupu.auth.resolver import CredentialResolver
 from rupu.config import LoadedConfig, ProviderConfig
+from rupu.config.aliases import expand_alias
 from rupu.config.presets import expand_base_url
 from rupu.errors import ConfigError, CredentialError
 from rupu.providers.base import Provider, ProviderSetup
@@ -27,7 +28,13 @@ from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
 from rupu.routing.fallback import Candidate, FallbackProvider
 from rupu.routing.history import RouteHistory
 from rupu.routing.score import rank
-from rupu.routing.target import RoutedAgent, RunTarget, catalog_default, resolve_target
+from rupu.routing.target import (
+    RoutedAgent,
+    RunTarget,
+    catalog_default,
+    expand_model_alias,
+    resolve_target,
+)
 from rupu.routing.tiers import TIER_PREFIX, is_tier, parse_entry, tier_entries
 
 # Service tiers per wire kind; openai-compatible endpoints declare theirs in `compat.service_tiers`.
@@ -130,6 +137,7 @@ def resolve_route(
     in `history` when there is one), then `fallbacks` (from --fallback; they replace the agent's
     `fallback:` list), then `[routing] local_fallback`."""
     front = spec.frontmatter
+    provider, model = expand_model_alias(spec, loaded, provider=provider, model=model)
     requested = model or (front.model if not provider or provider == front.provider else None)
     if is_tier(requested):
         assert requested is not None
@@ -182,7 +190,8 @@ def route_for_target(
         )
     ]
     for entry in fallbacks:
-        name, entry_model = parse_entry(entry)
+        alias = expand_alias(entry.strip(), loaded.config.aliases) if ":" not in entry else None
+        name, entry_model = alias or parse_entry(entry)
         try:
             candidates.append(make_candidate(name, entry_model, loaded, env, resolver=resolver))
         except CredentialError as exc:

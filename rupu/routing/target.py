@@ -14,6 +14,7 @@ from typing import Protocol
 
 from rupu.auth.credentials import AuthMode
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig
+from rupu.config.aliases import expand_alias
 from rupu.config.builtins import builtin
 from rupu.errors import ConfigError
 from rupu.providers.registry import provider_kind
@@ -63,7 +64,9 @@ def resolve_target(
     auth: AuthMode | None = None,
 ) -> RunTarget:
     """Flags beat the agent, the agent beats the provider's `default_model`, which beats the config's
-    `default_model`, which beats the default in a built-in provider's record."""
+    `default_model`, which beats the default in a built-in provider's record. A model that is an
+    alias (`[aliases]`, or the built-in `sonnet`, `opus`, `haiku`) names the provider too."""
+    provider, model = expand_model_alias(spec, loaded, provider=provider, model=model)
     front = spec.frontmatter
     name = provider or front.provider or loaded.config.default_provider
     if not name:
@@ -85,6 +88,28 @@ def resolve_target(
             hint=f"add `model:` to the agent, set [providers.{name}] default_model, or pass --model",
         )
     return RunTarget(provider=name, kind=kind, model=chosen, auth=auth or front.auth)
+
+
+def expand_model_alias(
+    spec: RoutedAgent, loaded: LoadedConfig, *, provider: str | None, model: str | None
+) -> tuple[str | None, str | None]:
+    """The `provider` and `model` flags, with the alias in `model` (or, when the agent's own model
+    applies, in its `model:`) expanded to the provider and model it stands for; an alias replaces the
+    agent's `provider:`. A `provider` flag that contradicts the alias is an error."""
+    front = spec.frontmatter
+    own = not model and (not provider or provider == front.provider)
+    name = model or (front.model if own else None)
+    found = expand_alias(name, loaded.config.aliases)
+    if found is None:
+        return provider, model
+    if provider and provider != found[0]:
+        where = f"--model {name}" if model else f"agent '{spec.name}' (model: {name})"
+        raise ConfigError(
+            f"{where} is the alias of {found[0]}:{found[1]}, but the provider is '{provider}'",
+            field="model",
+            hint=f"drop the provider, or change [aliases] {name} in config.toml",
+        )
+    return found
 
 
 def catalog_default(provider: str) -> str | None:

@@ -4,6 +4,10 @@
 `github.*`). Without `tools:` an agent gets every built-in tool (writes and commands still pass the
 permission gate) and no MCP tools; MCP servers are started only when `tools:` names them (`*`
 included), so agents that do not use them pay nothing. `tools: []` gives no tools at all.
+
+An agent's own `mcpServers` are started for its run alone (their tools are offered without `tools:`,
+or when `tools:` names them), and `disallowedTools` (same patterns) takes tools away from whatever
+the rest allows.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rupu.auth.known import KnownSecrets
-from rupu.config import LoadedConfig, PermissionMode
+from rupu.config import LoadedConfig, McpServerConfig, PermissionMode
 from rupu.errors import ConfigError, did_you_mean
 from rupu.tools.base import BuiltinTool, Tool
 from rupu.tools.environment import scrub_environment
@@ -111,6 +115,26 @@ class ToolSetup:
     protected: Sequence[str] = ()
     # Tools the run adds whatever `tools:` says (`set_model_tier` for an agent with `tiers:`).
     extra: Sequence[Tool] = ()
+    # The agent's `disallowedTools` and `mcpServers` (None: a server of [mcp.servers] by name).
+    denied: Sequence[str] = ()
+    agent_servers: Mapping[str, McpServerConfig | None] = field(default_factory=dict)
+
+
+def agent_servers(setup: ToolSetup, *, agent: str) -> dict[str, McpServerConfig]:
+    """The agent's own MCP servers, a name alone resolved from `[mcp.servers]`."""
+    configured = setup.loaded.config.mcp.servers
+    found: dict[str, McpServerConfig] = {}
+    for name, server in setup.agent_servers.items():
+        if server is None and name not in configured:
+            raise ConfigError(
+                f"agent '{agent}' names MCP server '{name}' in mcpServers, but no such server "
+                f"is configured{did_you_mean(name, configured)}",
+                field="mcpServers",
+                hint=f"add [mcp.servers.{name}] to config.toml, or give the server's command "
+                "or url in the agent file",
+            )
+        found[name] = server if server is not None else configured[name]
+    return found
 
 
 async def _loaded_secrets(setup: ToolSetup) -> KnownSecrets:
@@ -134,12 +158,22 @@ async def open_toolbox(
         yield None
         return
     config = setup.loaded.config
-    check_patterns(patterns or (), config.mcp.servers, agent)
+    own = agent_servers(setup, agent=agent)
+    check_patterns(patterns or (), [*config.mcp.servers, *own], agent)
+    check_patterns(setup.denied, [*config.mcp.servers, *own], agent)
+
+    def allowed(name: str) -> bool:
+        if setup.denied and tool_allowed(name, setup.denied):
+            return False
+        if patterns is None and name.split(".", 1)[0] in own and "." in name:
+            return True
+        return tool_allowed(name, patterns)
+
     notes: list[str] = []
     search_ready = pick_backend(config.tools.web_search, setup.env) is not None
     builtins: list[Tool] = []
     for tool in BUILTIN_TOOLS:
-        if not tool_allowed(tool.name, patterns):
+        if not allowed(tool.name):
             continue
         if tool is WEB_SEARCH and not search_ready:
             if patterns is not None and "web_search" in patterns:
@@ -149,6 +183,7 @@ async def open_toolbox(
             continue
         builtins.append(tool)
     servers = {n: c for n, c in config.mcp.servers.items() if server_wanted(n, patterns)}
+    servers.update(own)
     secrets = await _loaded_secrets(setup)
     tool_keys = frozenset(v for v in (setup.env.get(b.key_var, "").strip() for b in BACKENDS) if v)
     passthrough = config.tools.bash.env_passthrough
@@ -165,7 +200,7 @@ async def open_toolbox(
     async with connect_servers(
         servers, cwd=workspace.root, env=setup.env, log_dir=log_dir
     ) as mcp_tools:
-        tools = builtins + [t for t in mcp_tools if tool_allowed(t.name, patterns)]
+        tools = builtins + [t for t in mcp_tools if allowed(t.name)]
         tools += setup.extra
         if not tools and not notes:  # with notes, an empty tool box still records them
             yield None

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rupu.workflows.plan import Plan
     from rupu.workflows.spec import ParallelStep, Step
 
-Scope = Literal["global", "project", "path", "flag", "default"]
+Scope = Literal["global", "project", "path", "claude-user", "claude-project", "flag", "default"]
 
 
 @dataclass(frozen=True, slots=True)
