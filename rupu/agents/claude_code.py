@@ -18,6 +18,8 @@ validation (`rupu.agents.spec.Frontmatter`):
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,25 @@ MCP_PREFIX = "mcp__"
 MAPPED_KEYS = ("tools", "disallowedTools", "model", "permissionMode", "mcpServers")
 
 Where = Callable[[Sequence[str | int]], Location]
+_PLAIN_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*):[ \t]+(.+?)[ \t]*$")
+_NOT_PLAIN = tuple("\"'[{|>&*!%@`")
+
+
+def quote_plain_values(header: str) -> str | None:
+    """`header` with each top-level one-line value holding `: ` quoted, or None when there is none.
+
+    Claude Code reads `description: Use this agent when... Examples: <example>Context: ...`, which
+    is not valid YAML (a plain value may not hold `: `); agent files written by its generator look
+    like that. Quoting keeps every line where it was, so errors still name the right line."""
+    changed = False
+    lines = header.split("\n")
+    for index, line in enumerate(lines):
+        found = _PLAIN_LINE.match(line)
+        if found is None or found[2].startswith(_NOT_PLAIN) or ": " not in found[2]:
+            continue
+        lines[index] = f"{found[1]}: {json.dumps(found[2], ensure_ascii=False)}"
+        changed = True
+    return "\n".join(lines) if changed else None
 
 
 def is_claude_agent_path(path: Path) -> bool:

@@ -9,13 +9,17 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from rupu.agents.claude_code import is_claude_agent_path, map_claude_frontmatter
+from rupu.agents.claude_code import (
+    is_claude_agent_path,
+    map_claude_frontmatter,
+    quote_plain_values,
+)
 from rupu.config import McpServerConfig
 from rupu.errors import ConfigError, Location
 from rupu.schemas import check_schema
 from rupu.strict import StrictModel, validation_to_config_error
 from rupu.textfiles import read_text
-from rupu.yamldoc import parse_yaml, split_frontmatter
+from rupu.yamldoc import YamlDoc, parse_yaml, split_frontmatter
 
 EFFORT_ALIASES = {"adaptive": "auto", "xhigh": "max"}
 MAX_TURNS_LIMIT = 1000
@@ -159,13 +163,14 @@ class AgentSpec(StrictModel):
 def parse_agent(text: str, path: Path, scope: AgentScope) -> AgentSpec:
     shown = str(path)
     header, body = split_frontmatter(text, shown)
-    data, doc = parse_yaml(path, header, first_line=2)
+    claude = scope in ("claude-user", "claude-project") or is_claude_agent_path(path)
+    data, doc = parse_header(header, path, claude=claude)
     if not isinstance(data, dict):
         raise ConfigError(
             "the frontmatter must be a YAML mapping of keys", location=Location(shown, 2)
         )
     notes: list[str] = []
-    if scope in ("claude-user", "claude-project") or is_claude_agent_path(path):
+    if claude:
         data, notes = map_claude_frontmatter(data, doc.where, rupu_keys=FRONTMATTER_KEYS)
     try:
         frontmatter = Frontmatter.model_validate(data)
@@ -182,6 +187,24 @@ def parse_agent(text: str, path: Path, scope: AgentScope) -> AgentSpec:
         scope=scope,
         notes=notes,
     )
+
+
+def parse_header(header: str, path: Path, *, claude: bool) -> tuple[Any, YamlDoc]:
+    """The frontmatter's YAML; a Claude Code file's one-line values holding `: ` are read as
+    Claude Code reads them (see `rupu.agents.claude_code.quote_plain_values`)."""
+    try:
+        return parse_yaml(path, header, first_line=2)
+    except ConfigError:
+        quoted = quote_plain_values(header) if claude else None
+        if quoted is None:
+            raise
+        return parse_yaml(path, quoted, first_line=2)
+
+
+def front_doc(path: Path) -> YamlDoc:
+    """The frontmatter of the agent file at `path`, for finding a key's line."""
+    header, _ = split_frontmatter(path.read_text(encoding="utf-8-sig"), str(path))
+    return parse_header(header, path, claude=is_claude_agent_path(path))[1]
 
 
 def load_agent_file(path: Path, scope: AgentScope) -> AgentSpec:

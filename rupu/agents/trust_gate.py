@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rupu.agents.spec import AgentSpec, load_agent_file
+from rupu.agents.spec import AgentSpec, front_doc, load_agent_file
 from rupu.auth.keyref import parse_key_ref
 from rupu.config import LoadedConfig, toml_line_finder
 from rupu.errors import ConfigError, Location
 from rupu.paths import Paths
 from rupu.strict import LineFinder
 from rupu.trust import TrustStore, project_files
-from rupu.yamldoc import parse_yaml, split_frontmatter
 
 MODE_RANK = {"readonly": 0, "ask": 1, "bypass": 2}
 _URL_KEYS = ("base_url", "sso_base_url", "token_exchange_url", "headers", "oauth")
@@ -234,9 +233,8 @@ def _rank(mode: str | None) -> int:
 
 def _front_location(path: Path, key: str) -> Location:
     try:
-        header, _ = split_frontmatter(path.read_text(encoding="utf-8-sig"), str(path))
-        _, doc = parse_yaml(path, header, first_line=2)
-    except (OSError, ConfigError):
+        doc = front_doc(path)
+    except (OSError, UnicodeDecodeError, ConfigError):
         return Location(str(path))
     return Location(str(path), doc.line([key]))
 

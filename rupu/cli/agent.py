@@ -10,7 +10,8 @@ from rupu.cli.context import AppContext
 
 @click.group()
 def agent() -> None:
-    """List and show agents (project .rupu/agents shadows ~/.rupu/agents by name)."""
+    """List and show agents (project .rupu/agents shadows ~/.rupu/agents, which shadows Claude Code's
+    .claude/agents and ~/.claude/agents, by name)."""
 
 
 @agent.command("list")
@@ -25,8 +26,9 @@ def list_agents(app: AppContext, fmt: str) -> None:
     from rupu.agents.lookup import InstalledAgents
     from rupu.cli.tables import print_table
 
-    catalog = InstalledAgents.scan(app.paths)
-    rows = [
+    catalog = InstalledAgents.scan(app.paths, claude_code=app.config.config.agents.claude_code)
+    specs = sorted(catalog.agents.values(), key=lambda s: s.name)
+    rows: list[dict[str, object]] = [
         {
             "name": spec.name,
             "scope": spec.scope,
@@ -34,8 +36,9 @@ def list_agents(app: AppContext, fmt: str) -> None:
             "model": spec.frontmatter.model or "-",
             "description": spec.frontmatter.description or "",
             "path": str(spec.path),
+            "notes": spec.notes,
         }
-        for spec in sorted(catalog.agents.values(), key=lambda s: s.name)
+        for spec in specs
     ]
     errors = [
         {"path": str(b.path), "scope": b.scope, "error": b.error.one_line()} for b in catalog.broken
@@ -50,15 +53,34 @@ def list_agents(app: AppContext, fmt: str) -> None:
         return
     print_table(
         ["NAME", "SCOPE", "PROVIDER", "MODEL", "DESCRIPTION"],
-        [[r["name"], r["scope"], r["provider"], r["model"], r["description"]] for r in rows],
+        [
+            [*(str(r[k]) for k in ("name", "scope", "provider", "model")), _short(r["description"])]
+            for r in rows
+        ],
     )
+    for spec in specs:
+        for note in spec.notes:
+            click.echo(f"note: {spec.path}: {note}", err=True)
     for broken in errors:
         click.echo(f"error: {broken['error']}", err=True)
 
 
+def _short(description: object, width: int = 80) -> str:
+    """A description on one table line (a Claude Code one often holds whole examples)."""
+    text = " ".join(str(description).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _nothing_found(app: AppContext) -> str:
     """Where `agent list` looked and how to start."""
-    looked = [f"  {directory} ({scope})" for scope, directory in app.paths.agent_dirs()]
+    from rupu.agents.lookup import agent_dirs
+
+    looked = [
+        f"  {directory} ({scope})"
+        for scope, directory in reversed(
+            agent_dirs(app.paths, claude_code=app.config.config.agents.claude_code)
+        )
+    ]
     if app.paths.project is None:
         looked.append(f"  no project: no .rupu/ directory in {app.paths.cwd} or above it")
     return "\n".join(
@@ -95,5 +117,7 @@ def show_agent(app: AppContext, name: str) -> None:
         click.echo(f"{f'{key}: {value}'.ljust(width)}  ({origin.describe()})")
     for line in app.untrusted_lines([spec]):
         click.echo(f"needs trust: {line}")
+    for note in spec.notes:
+        click.echo(f"note: {note}")
     click.echo("---")
     click.echo(spec.system_prompt)

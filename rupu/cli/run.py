@@ -83,6 +83,8 @@ def run(
 
     text = _read_prompt(prompt)
     spec = load_agent(agent_ref, session=app)
+    for note in spec.notes:  # what a Claude Code agent file says that rupu does not use
+        click.echo(f"note: {spec.path}: {note}", err=True)
     # Prepared before the event loop starts: reading the credential store blocks.
     prepared = prepare_agent(
         app,

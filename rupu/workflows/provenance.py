@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from rupu.agents.spec import AgentSpec
+from rupu.agents.spec import AgentSpec, front_doc
 from rupu.agents.trust_gate import in_project
 from rupu.config import toml_line_finder
 from rupu.errors import ConfigError
 from rupu.paths import Paths
 from rupu.trust import TrustStore
-from rupu.yamldoc import parse_yaml, split_frontmatter
 
 if TYPE_CHECKING:
     from rupu.workflows.plan import Plan
@@ -109,8 +108,7 @@ class Provenance:
 
 def front_line(path: Path, key: str) -> int | None:
     try:
-        header, _ = split_frontmatter(path.read_text(encoding="utf-8-sig"), str(path))
-        _, doc = parse_yaml(path, header, first_line=2)
+        doc = front_doc(path)
     except (OSError, UnicodeDecodeError, ConfigError):
         return None
     return doc.line([key])
