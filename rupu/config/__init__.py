@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 
-from rupu.config.aliases import AgentsConfig, check_alias_name, check_alias_value
+from rupu.config.aliases import AgentsConfig, AliasName, AliasValue
 from rupu.config.builtins import builtin_providers
 from rupu.config.chat_compat import ChatCompat
 from rupu.config.presets import is_preset, load_presets
@@ -183,13 +183,8 @@ class Config(StrictModel):
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
     # short model names: `sonnet = "openai:gpt-5"` (see rupu.config.aliases)
-    aliases: dict[str, str] = Field(default_factory=dict)
+    aliases: dict[AliasName, AliasValue] = Field(default_factory=dict)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
-
-    @field_validator("aliases")
-    @classmethod
-    def _aliases(cls, value: dict[str, str]) -> dict[str, str]:
-        return {check_alias_name(k): check_alias_value(v) for k, v in value.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,9 @@ them, e.g. `sonnet = "openai:gpt-5"` runs every agent that asks for sonnet on Op
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from rupu.strict import StrictModel
 
@@ -27,6 +30,10 @@ def check_alias_value(value: str) -> str:
     if not provider or not model or any(ch.isspace() for ch in value.strip()):
         raise ValueError(f"'{value}' is not of the form provider:model")
     return value.strip()
+
+
+AliasName = Annotated[str, AfterValidator(check_alias_name)]
+AliasValue = Annotated[str, AfterValidator(check_alias_value)]
 
 
 class AgentsConfig(StrictModel):

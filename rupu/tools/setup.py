@@ -183,7 +183,7 @@ async def open_toolbox(
             continue
         builtins.append(tool)
     servers = {n: c for n, c in config.mcp.servers.items() if server_wanted(n, patterns)}
-    servers.update(own)
+    servers.update({n: c for n, c in own.items() if patterns is None or server_wanted(n, patterns)})
     secrets = await _loaded_secrets(setup)
     tool_keys = frozenset(v for v in (setup.env.get(b.key_var, "").strip() for b in BACKENDS) if v)
     passthrough = config.tools.bash.env_passthrough
