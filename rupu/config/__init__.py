@@ -26,7 +26,7 @@ BUILTIN_PROVIDERS = tuple(builtin_providers())
 # The built-in records' dialects plus the generic kinds; a Literal so pydantic and mypy read it
 # (tests/providers/test_builtin_records.py checks it against the records).
 ProviderKind = Literal[
-    "openai-compatible", "openai-responses", "anthropic", "gemini", "claude-code"
+    "openai-compatible", "openai-responses", "anthropic", "gemini", "bedrock", "claude-code"
 ]
 ServiceTier = Literal["priority", "flex"]
 PermissionMode = Literal["ask", "bypass", "readonly"]
@@ -63,6 +63,10 @@ class ProviderConfig(StrictModel):
     org_id: str | None = None
     project: str | None = None
     region: str | None = None
+    # Amazon Bedrock; see docs/providers-bedrock.md
+    profile: str | None = None
+    cache_points: bool | None = None
+    control_base_url: str | None = None
     token_exchange_url: str | None = None
     timeout: float | None = Field(default=None, gt=0)
     max_retries: int | None = Field(default=None, ge=0, le=20)
