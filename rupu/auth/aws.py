@@ -16,7 +16,6 @@ credential is the link that answered (botocore's `method`), never a key.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,13 +61,15 @@ def uses_aws_chain(provider: str, loaded: LoadedConfig | None) -> bool:
 
 def require_botocore(provider: str) -> None:
     """A `ConfigError` (exit 2) naming the install line when the `aws` extra is missing."""
-    if importlib.util.find_spec("botocore") is None:
+    try:
+        import botocore  # noqa: F401  # lazy: the optional `aws` extra, checked where it is needed
+    except ImportError:
         raise ConfigError(
             f"provider '{provider}' needs botocore for AWS credentials and signing, and it is "
             "not installed",
             field="provider",
             hint=INSTALL_HINT,
-        )
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
