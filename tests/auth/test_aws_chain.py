@@ -64,6 +64,7 @@ def test_environment_keys_with_a_session_token(workspace: Workspace, aws_files: 
         status = status_source(workspace, env)
     assert server.signed_by.access_keys == [ENV_KEYS.access_key] * 2
     assert server.requests[0].headers["x-amz-security-token"] == ENV_KEYS.token
+    assert "aws credentials from environment (AWS_ACCESS_KEY_ID) [env]" in result.stderr
     assert status["in_use"] == {
         "mode": "aws",
         "source": f"aws chain: environment (AWS_ACCESS_KEY_ID) [env], region {REGION}",
