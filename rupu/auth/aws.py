@@ -137,6 +137,8 @@ class AwsChain:
     def credentials(self, *, force_refresh: bool = False) -> Credentials:
         """botocore's credentials object (refreshing itself), found once per provider."""
         with self._lock:
+            if force_refresh:  # a new session: botocore's keeps what it found first
+                self._session = None
             if self._credentials is None or force_refresh:
                 found = self._botocore(lambda: self.session().get_credentials())
                 if found is None:

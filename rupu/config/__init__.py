@@ -29,6 +29,7 @@ ProviderKind = Literal[
     "openai-compatible", "openai-responses", "anthropic", "gemini", "bedrock", "claude-code"
 ]
 ServiceTier = Literal["priority", "flex"]
+_REGIONAL_KINDS = frozenset(r.kind for r in builtin_providers().values() if r.credentials == "aws")
 PermissionMode = Literal["ask", "bypass", "readonly"]
 
 
@@ -277,7 +278,8 @@ def _check_providers(loaded: LoadedConfig) -> None:
                 field=f"providers.{name}",
                 hint=f"rename the table, e.g. [providers.my-{name}]",
             )
-        needs_url = provider.kind != "claude-code"
+        # an AWS kind's default host follows its region (a second region needs no base_url)
+        needs_url = provider.kind != "claude-code" and provider.kind not in _REGIONAL_KINDS
         if (
             name not in BUILTIN_PROVIDERS
             and needs_url
