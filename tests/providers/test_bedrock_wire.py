@@ -16,14 +16,17 @@ from botocore.eventstream import ChecksumMismatch, EventStream, EventStreamBuffe
 from botocore.exceptions import EventStreamError
 from botocore.model import StructureShape
 from botocore.parsers import EventStreamJSONParser
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rupu.auth.aws import AwsCredential
 from rupu.auth.credentials import FixedCredential, Secret
 from rupu.config import ProviderConfig
 from rupu.errors import StreamInterrupted
-from rupu.messages import Message, ModelRequest
+from rupu.messages import Message, ModelRequest, ResponseFinished, StreamEvent
 from rupu.providers.base import ProviderSetup, TurnBuilder
-from rupu.providers.bedrock import converse_url, create, signed_headers
+from rupu.providers.bedrock import ConverseEvents, converse_url, create, signed_headers
+from rupu.providers.bedrock_decode import ConverseStreamDecoder
 from rupu.providers.retry import RetryPolicy
 from tests.servers.bedrock import (
     BedrockServer,
@@ -222,3 +225,34 @@ def test_the_servers_validator_is_botocores() -> None:
         {"modelId": MODEL, "messages": [], "temperature": 0.5},
     )
     assert report is not None and "temperature" in report
+
+
+def decode_in_chunks(body: bytes, cuts: list[int]) -> list[StreamEvent]:
+    events = ConverseEvents(
+        ConverseStreamDecoder("bedrock", model=MODEL, request_id=None, credential=None)
+    )
+    out: list[StreamEvent] = []
+    start = 0
+    for cut in [*sorted(set(cuts)), len(body)]:
+        out.extend(events.feed(body[start:cut]))
+        start = cut
+    out.extend(events.finish())
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=4000), max_size=12))
+def test_decoding_does_not_depend_on_how_the_stream_is_chunked(cuts: list[int]) -> None:
+    body = b"".join(
+        converse_stream(
+            [
+                Reasoning(["a", "b"], signature="s"),
+                Text(["x", "y", "z"]),
+                ToolUse("t", "ls", ['{"p"', ": 1}"]),
+            ],
+            stop="tool_use",
+        )
+    )
+    whole = decode_in_chunks(body, [])
+    assert decode_in_chunks(body, [c % (len(body) + 1) for c in cuts]) == whole
+    assert isinstance(whole[-1], ResponseFinished)
