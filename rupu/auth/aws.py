@@ -17,9 +17,9 @@ credential is the link that answered (botocore's `method`), never a key.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from rupu.auth.credentials import Credential, Secret
 from rupu.config import LoadedConfig, ProviderConfig
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from botocore.credentials import Credentials
     from botocore.session import Session
 
+T = TypeVar("T")
 INSTALL_HINT = "install the AWS extra: pip install 'rupu[aws]' (or uv tool install 'rupu[aws]')"
 AWS_KINDS = frozenset(r.kind for r in builtin_providers().values() if r.credentials == "aws")
 # botocore's credential `method` names, in words.
@@ -105,9 +106,8 @@ class AwsChain:
     def __init__(self, provider: str, config: ProviderConfig, env: Mapping[str, str]) -> None:
         self.provider = provider
         self.profile = config.profile or env.get("AWS_PROFILE", "").strip() or None
-        self._region = (
-            config.region or env.get("AWS_REGION", "").strip() or None  # botocore reads only
-        )  # AWS_DEFAULT_REGION and the profile's region itself
+        # botocore itself reads only AWS_DEFAULT_REGION and the profile's region
+        self._region = config.region or env.get("AWS_REGION", "").strip() or None
         self._configured_profile = config.profile
         self._session: Session | None = None
         self._credentials: Credentials | None = None
@@ -156,6 +156,12 @@ class AwsChain:
         found = self.credentials(force_refresh=force_refresh)
         frozen = self._botocore(found.get_frozen_credentials)
         method = str(found.method)
+        if not frozen.access_key or not frozen.secret_key:
+            raise CredentialError(
+                self.provider,
+                f"the AWS credentials from {method_words(method, self.profile)} are incomplete",
+                hint=NO_CREDENTIALS_HINT,
+            )
         return AwsCredential(
             self.provider,
             "api-key",
@@ -167,7 +173,7 @@ class AwsChain:
             method=method,
         )
 
-    def _botocore(self, call: Any) -> Any:
+    def _botocore(self, call: Callable[[], T]) -> T:
         """`call()` with botocore's failures as one-line `CredentialError`s."""
         from botocore.exceptions import BotoCoreError, ClientError  # lazy: the `aws` extra
 
