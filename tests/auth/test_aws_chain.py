@@ -118,15 +118,34 @@ def test_aws_profile_picks_a_config_file_profile_and_its_region(
     assert_no_secret(result.output + json.dumps(status), CONFIG_KEYS)
 
 
-def test_the_sso_cache_of_aws_sso_login(workspace: Workspace, aws_files: AwsFiles) -> None:
+SSO_PROFILES = {
+    # `aws configure sso` with an sso-session (the cache file is named after the session)
+    "sso-session": (
+        "[profile sso-dev]\nsso_session = corp\n"
+        f"sso_account_id = {ACCOUNT_ID}\nsso_role_name = {ROLE_NAME}\nregion = {REGION}\n"
+        f"[sso-session corp]\nsso_start_url = {START_URL}\nsso_region = us-east-1\n"
+        "sso_registration_scopes = sso:account:access\n",
+        "corp",
+    ),
+    # the legacy form (the cache file is named after the start URL)
+    "legacy": (
+        "[profile sso-dev]\n"
+        f"sso_start_url = {START_URL}\nsso_region = us-east-1\n"
+        f"sso_account_id = {ACCOUNT_ID}\nsso_role_name = {ROLE_NAME}\nregion = {REGION}\n",
+        START_URL,
+    ),
+}
+
+
+@pytest.mark.parametrize("form", list(SSO_PROFILES))
+def test_the_sso_cache_of_aws_sso_login(
+    workspace: Workspace, aws_files: AwsFiles, form: str
+) -> None:
     keys: dict[str, AwsKeys] = {}
     with AwsIdentityServer(keys) as identity, BedrockServer(keys) as server:
-        aws_files.config.write_text(
-            "[profile sso-dev]\n"
-            f"sso_start_url = {START_URL}\nsso_region = us-east-1\n"
-            f"sso_account_id = {ACCOUNT_ID}\nsso_role_name = {ROLE_NAME}\nregion = {REGION}\n"
-        )
-        cache_key = hashlib.sha1(START_URL.encode()).hexdigest()
+        profile, cache_name = SSO_PROFILES[form]
+        aws_files.config.write_text(profile)
+        cache_key = hashlib.sha1(cache_name.encode()).hexdigest()
         (aws_files.sso_cache / f"{cache_key}.json").write_text(
             json.dumps(
                 {
