@@ -70,6 +70,11 @@ def test_environment_keys_with_a_session_token(workspace: Workspace, aws_files: 
         "source": f"aws chain: environment (AWS_ACCESS_KEY_ID) [env], region {REGION}",
     }
     assert_no_secret(result.output + json.dumps(status), ENV_KEYS)
+    table = run_rupu("auth", "status", env=env)
+    (row,) = [line for line in table.stdout.splitlines() if line.startswith("bedrock")]
+    assert row.split()[1:3] == ["-", "aws"]
+    assert "aws chain: environment (AWS_ACCESS_KEY_ID) [env], region us-west-2" in row
+    assert_no_secret(table.output, ENV_KEYS)
 
 
 def test_a_profile_named_in_config_reads_the_shared_credentials_file(

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from rupu.auth.aws import AwsCredential
 from rupu.auth.credentials import FixedCredential, Secret
 from rupu.config import ProviderConfig
-from rupu.errors import StreamInterrupted
+from rupu.errors import ProviderError, StreamInterrupted
 from rupu.messages import Message, ModelRequest, ResponseFinished, StreamEvent
 from rupu.providers.base import ProviderSetup, TurnBuilder
 from rupu.providers.bedrock import ConverseEvents, converse_url, create, signed_headers
@@ -38,7 +38,7 @@ from tests.servers.bedrock import (
     stream_reply,
     text_reply,
 )
-from tests.servers.bedrock_wire import AwsKeys, exception, operation, validate_input
+from tests.servers.bedrock_wire import AwsKeys, exception, frame, operation, validate_input
 
 KEYS = AwsKeys("AKIAWIRETEST0001", "wire/test/secret", "wire-session-token")
 MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -256,3 +256,15 @@ def test_decoding_does_not_depend_on_how_the_stream_is_chunked(cuts: list[int]) 
     whole = decode_in_chunks(body, [])
     assert decode_in_chunks(body, [c % (len(body) + 1) for c in cuts]) == whole
     assert isinstance(whole[-1], ResponseFinished)
+
+
+def test_an_error_message_in_the_stream_is_a_provider_error() -> None:
+    failure = frame(
+        {":message-type": "error", ":error-code": "InternalFailure", ":error-message": "boom"},
+        b"",
+    )
+    with BedrockServer({KEYS.access_key: KEYS}) as server:
+        server.script.append(stream_reply([converse_stream([])[0], failure]))
+        with pytest.raises(ProviderError, match="InternalFailure: boom") as raised:
+            anyio.run(drive, server.base_url, KEYS)
+    assert raised.value.request_id == "6a1f0c4e-bedrock-req"
