@@ -5,7 +5,8 @@ A dialect knows the wire format and the endpoint's auth, nothing about I/O polic
 - `encode` turns a `ModelRequest` and the credential into a `WireRequest` (URL, headers, body,
   streamed or not);
 - `decoder` returns a `StreamDecoder` for the response to one `WireRequest`: SSE data payloads in
-  (or the raw bytes, for `framing="bytes"`), `StreamEvent`s out; `decode_body` does the same for a non-streamed JSON answer;
+  (or the raw bytes, for `framing="bytes"`), `StreamEvent`s out; `decode_body` does the same for a
+  non-streamed JSON answer;
 - `explain_error` classifies a non-2xx answer (`http.error_from_response` unless the dialect has its
   own envelope), and `annotate` adds what only it knows (a hint naming its console) to any
   `ProviderError` of a request;

@@ -30,6 +30,7 @@ ENV_KEYS = AwsKeys("ASIAENVKEY0001", "env/secret+key/0001", "env-session-token-0
 PROFILE_KEYS = AwsKeys("AKIAPROFILE0002", "profile/secret/0002")
 CONFIG_KEYS = AwsKeys("AKIACONFIG0003", "config/secret/0003")
 START_URL = "https://rupu-test.awsapps.com/start"
+AGENT_FOR_TRUST = "---\nname: aws-reader\nprovider: bedrock\n---\nYou read.\n"
 
 
 @pytest.fixture
@@ -242,3 +243,34 @@ def test_no_credentials_anywhere_is_a_credential_error(
     assert server.requests == []
     assert status["in_use"] is None
     assert "no AWS credentials found" in str(status["problem"])
+
+
+@pytest.mark.parametrize(
+    ("table", "what"),
+    [
+        (
+            '[providers.bedrock]\nbase_url = "{url}"\n',
+            "base_url would send your bedrock credential",
+        ),
+        (
+            '[providers.aws-x]\nkind = "bedrock"\ncontrol_base_url = "{url}"\n',
+            "control_base_url would send your aws-x credential",
+        ),
+        ('[providers.bedrock]\nprofile = "prod"\n', "profile picks one of your AWS profiles"),
+    ],
+)
+def test_an_untrusted_project_cannot_point_aws_credentials_elsewhere(
+    workspace: Workspace, aws_files: AwsFiles, table: str, what: str
+) -> None:
+    """Even with no AWS variable set (the chain may still answer from files or instance metadata),
+    a project's endpoint or profile for an AWS provider needs `rupu trust` first."""
+    with BedrockServer({}) as server:
+        config = workspace.write_config(table.format(url=server.base_url), project=True)
+        workspace.write_agent("aws-reader", AGENT_FOR_TRUST, project=True)
+        result = run_rupu("run", "--agent", "aws-reader", "hi")
+    assert result.code == 2, result.output
+    line = table.count("\n")  # the setting is the table's last line
+    assert f"{config}:{line}: [providers." in result.stderr
+    assert what in result.stderr
+    assert "rupu trust" in result.stderr
+    assert server.requests == []
