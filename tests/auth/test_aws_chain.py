@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import Workspace, run_rupu
 from tests.servers.aws_identity import ACCOUNT_ID, ROLE_ARN, ROLE_NAME, AwsIdentityServer
-from tests.servers.bedrock import BedrockServer
+from tests.servers.bedrock import BedrockServer, text_reply
 from tests.servers.bedrock_setup import (
     REGION,
     AwsFiles,
@@ -39,10 +39,16 @@ def aws_files(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> AwsFiles
 
 
 def status_source(workspace: Workspace, env: dict[str, str] | None = None) -> dict[str, object]:
+    return status_source_of(workspace, "bedrock", env)
+
+
+def status_source_of(
+    workspace: Workspace, provider: str, env: dict[str, str] | None = None
+) -> dict[str, object]:
     result = run_rupu("auth", "status", "--format", "json", env=env)
     assert result.code == 0, result.stderr
     report = orjson.loads(result.stdout)
-    (bedrock,) = [p for p in report["providers"] if p["provider"] == "bedrock"]
+    (bedrock,) = [p for p in report["providers"] if p["provider"] == provider]
     assert isinstance(bedrock, dict)
     return bedrock
 
@@ -274,3 +280,30 @@ def test_an_untrusted_project_cannot_point_aws_credentials_elsewhere(
     assert what in result.stderr
     assert "rupu trust" in result.stderr
     assert server.requests == []
+
+
+def test_a_declared_bedrock_provider_in_another_region(
+    workspace: Workspace, aws_files: AwsFiles
+) -> None:
+    env = {
+        "AWS_ACCESS_KEY_ID": PROFILE_KEYS.access_key,
+        "AWS_SECRET_ACCESS_KEY": PROFILE_KEYS.secret_key,
+    }
+    with BedrockServer({PROFILE_KEYS.access_key: PROFILE_KEYS}, region="eu-central-1") as server:
+        workspace.write_config(
+            f'[providers.bedrock-eu]\nkind = "bedrock"\nregion = "eu-central-1"\n'
+            f'base_url = "{server.base_url}"\n'
+        )
+        workspace.write_agent(
+            "eu", "---\nname: eu\nprovider: bedrock-eu\nmodel: eu.amazon.nova-pro-v1:0\n---\nHi.\n"
+        )
+        server.script.append(text_reply("Guten Tag."))
+        result = run_rupu("run", "--agent", "eu", "hallo", env=env)
+        status = status_source_of(workspace, "bedrock-eu", env)
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Guten Tag.\n"
+    assert server.requests[0].path == "/model/eu.amazon.nova-pro-v1:0/converse-stream"
+    assert status["in_use"] == {
+        "mode": "aws",
+        "source": "aws chain: environment (AWS_ACCESS_KEY_ID) [env], region eu-central-1",
+    }
