@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from rupu.auth.aws import aws_source, uses_aws_chain
 from rupu.auth.credentials import AuthMode, Credential, CredentialSource, FixedCredential, Secret
 from rupu.auth.files import StoreError
 from rupu.auth.keyref import KeyRef, parse_key_ref, resolve_key_ref
 from rupu.auth.refresh import REFRESH_WINDOW, login_hint
 from rupu.auth.stored import CredentialStore, StoredCredential
 from rupu.clock import SYSTEM_CLOCK, Clock
-from rupu.config import LoadedConfig
+from rupu.config import LoadedConfig, ProviderConfig
 from rupu.config.builtins import builtin_providers
 from rupu.config.presets import preset_key_vars
 from rupu.errors import CredentialError, UsageError
@@ -234,6 +235,9 @@ class CredentialResolver:
     def source(self, provider: str, *, mode: AuthMode | None = None) -> CredentialSource:
         """The credential source for `provider`, or a `CredentialError` naming every place looked
         and the command that fixes it."""
+        if uses_aws_chain(provider, self.config):
+            config = self.config.provider(provider) if self.config else ProviderConfig()
+            return aws_source(provider, config, self.env)
         if mode == "sso" and not supports_sso(provider):
             raise UsageError(  # asking for what does not exist is a usage error, not a credential one
                 f"{provider}: this provider has no sign-in (SSO); it takes an API key",

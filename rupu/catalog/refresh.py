@@ -13,6 +13,7 @@ from typing import Literal
 from rupu.auth.credentials import CredentialSource
 from rupu.catalog.listing import LISTERS, ModelLister, PageRequest, lister_for
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ProviderConfig
+from rupu.config.builtins import builtin_providers
 from rupu.errors import CredentialError, ProviderError, RupuError
 from rupu.modeldata.schema import LiveCache, LiveModel, write_live
 from rupu.paths import Paths
@@ -144,13 +145,20 @@ def _utc_now() -> dt.datetime:
 
 def refreshable_providers(loaded: LoadedConfig) -> list[str]:
     """Every provider with a list endpoint: the built-ins except mock (and the local claude-code CLI,
-    which has none), then the declared ones."""
+    which has none), then the declared ones. A built-in on AWS credentials (Bedrock) only when it
+    has a table in config: running the AWS chain may reach instance metadata, and needs botocore."""
     declared = sorted(
         p
         for p in loaded.config.providers
         if p not in BUILTIN_PROVIDERS and loaded.config.providers[p].kind != "claude-code"
     )
-    return [p for p in BUILTIN_PROVIDERS if p not in ("mock", "claude-code")] + declared
+    builtins = [
+        name
+        for name, record in builtin_providers().items()
+        if name not in ("mock", "claude-code")
+        and (record.credentials != "aws" or name in loaded.config.providers)
+    ]
+    return builtins + declared
 
 
 async def refresh_all(

@@ -35,6 +35,7 @@ def _declared(app: AppContext) -> list[str]:
 
 
 def _check_provider(app: AppContext, provider: str) -> str:
+    from rupu.auth.aws import uses_aws_chain
     from rupu.auth.resolver import SSO_PROVIDERS
     from rupu.auth.stored import check_provider_name
     from rupu.config.presets import preset_names
@@ -44,6 +45,12 @@ def _check_provider(app: AppContext, provider: str) -> str:
     known = sorted({*SSO_PROVIDERS, *_declared(app), *preset_names()})
     if provider in {"mock", "claude-code"} or app.config.provider(provider).keyless:
         raise UsageError(f"the {provider} provider needs no credentials")
+    if uses_aws_chain(provider, app.config):
+        raise UsageError(
+            f"{provider} takes its credentials from the AWS chain; rupu stores none",
+            hint="sign in with the AWS CLI (`aws sso login`, `aws configure`) or set AWS_* "
+            "variables; `rupu auth status` shows the link in use",
+        )
     if provider not in known:
         raise UsageError(
             f"unknown provider '{provider}'{did_you_mean(provider, known)}",
