@@ -124,7 +124,7 @@ def _compatible(provider: str, config: ProviderConfig, credential: Credential) -
         provider,
         _listing("openai"),
         config.base_url,
-        lambda: pages.bearer(credential),
+        lambda: pages.bearer(credential) if credential.secret else {},  # keyless: a local server
         pages.openai_model,
     )
 

@@ -48,9 +48,10 @@ RECORD = builtin("gemini")
 
 
 def ai_studio_url(base_url: str, model: str) -> str:
-    """`https://host`, `https://host/` and `https://host/v1beta` all reach the v1beta API."""
+    """`https://host`, `https://host/` and `https://host/v1beta` all reach the v1beta API; a Vertex
+    publisher root (`.../v1/publishers/google`, Vertex by API key) is used as it is."""
     root = base_url.rstrip("/")
-    if not root.endswith(("/v1beta", "/v1", "/v1alpha")):
+    if not root.endswith(("/v1beta", "/v1", "/v1alpha", "/publishers/google")):
         root += "/v1beta"
     return f"{root}/models/{quote(bare_model(model))}:streamGenerateContent?alt=sse"
 
