@@ -35,6 +35,7 @@ class Frontmatter(StrictModel):
     output_schema: dict[str, Any] | None = Field(default=None, alias="outputSchema")
     fallback: list[str] | None = None
     service_tier: Literal["priority", "flex"] | None = Field(default=None, alias="serviceTier")
+    fast: bool | None = None  # OpenAI's priority tier where it applies (rupu.routing.fast)
 
     @field_validator("fallback", mode="before")
     @classmethod

@@ -130,6 +130,7 @@ class PreparedRun:
     price_of: PriceOf
     tools: ToolSetup
     run_id: str
+    notes: tuple[str, ...] = ()  # said once before the run (fast mode refused, ...)
     _current: AgentRun | None = field(default=None, init=False)
     _stopped: Interrupted | None = field(default=None, init=False)
 
@@ -212,14 +213,17 @@ def prepare_agent(
     workspace: Path | None = None,
     allow_unknown_model: bool = False,
     decider: Decider | None = None,
+    fast: bool = False,
 ) -> PreparedRun:
     """Checks project trust, resolves the route (credentials included), rejects an unknown model id
     and chooses the tools, all before any request. Blocks (credential store): call it off the event
     loop. `decider` answers what permission mode `ask` asks (default: deny; the CLI asks on a
-    terminal)."""
+    terminal). `fast` (or `fast: true` in the agent) asks for OpenAI's priority tier; where it does
+    not apply the run goes on without it and `notes` says why."""
     from rupu.auth.credentials import AuthMode
     from rupu.catalog.catalog import ModelCatalog
     from rupu.routing.checks import check_route_models, route_prices
+    from rupu.routing.fast import FAST_TIER, with_fast_mode
     from rupu.routing.plan import resolve_route
     from rupu.transcripts import new_run_id
 
@@ -235,6 +239,14 @@ def prepare_agent(
         fallbacks=fallbacks,
         resolver=session.credential_resolver(),
     )
+    notes: list[str] = []
+    if fast or spec.frontmatter.fast:
+        route, note = with_fast_mode(route)
+        if note is not None:
+            notes.append(note)
+        else:  # the agent loop sends the frontmatter's tier with every request
+            front = spec.frontmatter.model_copy(update={"service_tier": FAST_TIER})
+            spec = spec.model_copy(update={"frontmatter": front})
     catalog = ModelCatalog(session.config, session.paths)
     check_route_models(
         route,
@@ -247,4 +259,4 @@ def prepare_agent(
     )
     price_of = route_prices(catalog, route)
     tools = session.tool_setup(spec, mode=mode, workspace=workspace, decider=decider)
-    return PreparedRun(session, spec, route, price_of, tools, new_run_id())
+    return PreparedRun(session, spec, route, price_of, tools, new_run_id(), tuple(notes))

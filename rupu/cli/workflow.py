@@ -45,6 +45,12 @@ def workflow() -> None:
     type=click.Choice(["ask", "bypass", "readonly"]),
     help="Tool permission mode for every step (steps never prompt: ask denies writes and commands).",
 )
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="OpenAI's priority tier for every step on the openai provider; other providers run at "
+    "their usual tier, with a note. Fan-outs multiply priority pricing.",
+)
 @_PLAIN
 @_FORMAT
 @click.pass_obj
@@ -56,6 +62,7 @@ def run_workflow(
     model: str | None,
     fallbacks: tuple[str, ...],
     mode: str | None,
+    fast: bool,
     plain: bool,
     fmt: str,
 ) -> None:
@@ -67,7 +74,7 @@ def run_workflow(
 
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
-    overrides = Overrides(provider, model, fallbacks)
+    overrides = Overrides(provider, model, fallbacks, fast)
     execution = app.engine(mode=mode).start(loaded, given, overrides)
     execute(execution, fmt=fmt, plain=plain)
 

@@ -65,7 +65,10 @@ class PlainView(Observer):
             self._say(f"▸ {step} started ({event.get('kind')}, {units} unit{'s' * (units != 1)})")
         elif kind == "unit_started":
             item = f" item {event['item']!r}" if event.get("item") is not None else ""
-            self._say(f"  {name} running on {event.get('provider')} · {event.get('model')}{item}")
+            fast = " fast" if event.get("fast") else ""
+            self._say(
+                f"  {name} running on {event.get('provider')} · {event.get('model')}{fast}{item}"
+            )
         elif kind == "unit_finished" and self._fan_out.get(str(step)):
             status = event.get("status")
             detail = f": {event['error']}" if event.get("error") else ""
@@ -179,6 +182,7 @@ class LiveView(Observer):
                 f"[{unit}] {event['item']}" if event.get("item") is not None else row.step
             )
             where = f"{event.get('provider')} · {event.get('model')}"
+            where += " fast" if event.get("fast") else ""
             row.units[unit] = UnitRow(str(label)[:40], where=where)
             row.where = row.where or where
         elif kind in ("unit_finished", "unit_reused"):

@@ -38,12 +38,14 @@ SERVICE_TIERS: dict[str, frozenset[str]] = {
 @dataclass(frozen=True, slots=True)
 class Route:
     """`primary` is what the agent asked for (a tier already resolved); `candidates[0]` serves it and
-    the rest are tried in order. `service_tier` is the tier the primary will be sent, if any."""
+    the rest are tried in order. `service_tier` is the tier the primary will be sent, if any;
+    `fast` says it is the priority tier of fast mode (`routing.fast`)."""
 
     primary: RunTarget
     candidates: tuple[Candidate, ...]
     requested_model: str | None = None
     service_tier: str | None = None
+    fast: bool = False
 
 
 def service_tiers(kind: str, config: ProviderConfig) -> frozenset[str]:

@@ -118,7 +118,7 @@ class Engine:
             steps=list(plan.steps),
         )
         record.take_lock()
-        warnings = list(loaded.warnings)
+        warnings = [*loaded.warnings, *plan.notes]
         return Execution(plan, record, pool, None, self.sleep, warnings, toolbox=self.toolbox)
 
     def reopen(

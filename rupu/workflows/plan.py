@@ -16,6 +16,7 @@ from rupu.agents.spec import AgentSpec
 from rupu.auth.credentials import AuthMode
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location
+from rupu.routing.fast import FAST_TIER, fan_out_warning, fast_refusal
 from rupu.routing.target import RunTarget, resolve_target
 from rupu.workflows.inputs import resolve_inputs
 from rupu.workflows.loader import LoadedWorkflow
@@ -27,14 +28,20 @@ from rupu.workflows.templates import CompiledTemplate
 
 @dataclass(frozen=True, slots=True)
 class Overrides:
-    """`--provider` / `--model` / `--fallback` for every step of a run."""
+    """`--provider` / `--model` / `--fallback` / `--fast` for every step of a run."""
 
     provider: str | None = None
     model: str | None = None
     fallbacks: tuple[str, ...] = ()
+    fast: bool = False
 
-    def as_dict(self) -> dict[str, str | list[str] | None]:
-        return {"provider": self.provider, "model": self.model, "fallbacks": list(self.fallbacks)}
+    def as_dict(self) -> dict[str, str | list[str] | bool | None]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "fallbacks": list(self.fallbacks),
+            "fast": self.fast,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,7 @@ class AgentCall:
     schema: dict[str, Any] | None
     timeout: float | None
     retries: int
+    fast: bool = False  # sent OpenAI's priority tier (fast mode; rupu.routing.fast)
 
 
 @dataclass(slots=True)
@@ -79,6 +87,7 @@ class Plan:
     overrides: Overrides
     max_concurrency: int | None
     targets: list[RunTarget] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said once when the run starts
 
     @property
     def name(self) -> str:
@@ -124,7 +133,30 @@ def build_plan(
         overrides,
         workflow.max_concurrency,
         list(targets.values()),
+        _fast_notes(steps, config, overrides),
     )
+
+
+def _fast_notes(
+    steps: Mapping[str, PlannedStep], config: LoadedConfig, overrides: Overrides
+) -> list[str]:
+    """Why fast mode did not apply where it was asked for (once per provider), and one warning
+    (for the first such step) when it multiplies over a fan-out."""
+    notes: dict[str, str] = {}
+    fanned: str | None = None
+    for planned in steps.values():
+        for call in planned.calls:
+            if not (overrides.fast or call.agent.frontmatter.fast):
+                continue
+            target = call.target
+            base = config.provider(target.provider).base_url
+            refusal = fast_refusal(target.provider, target.kind, base)
+            if refusal is not None:
+                notes.setdefault(target.provider, refusal)
+        if planned.kind in ("for_each", "parallel") and any(c.fast for c in planned.calls):
+            fanned = fanned or planned.id
+    warning = [fan_out_warning(fanned)] if fanned else []
+    return [*notes.values(), *warning]
 
 
 def _calls(
@@ -239,6 +271,12 @@ def _call(
     )
     target = dataclasses.replace(target, fallbacks=tuple(chain))
     schema = loaded.schemas.get(key)
+    fast = (overrides.fast or bool(agent.frontmatter.fast)) and fast_refusal(
+        target.provider, target.kind, config.provider(target.provider).base_url
+    ) is None
+    if fast:  # the agent loop sends the frontmatter's tier with every request
+        front = agent.frontmatter.model_copy(update={"service_tier": FAST_TIER})
+        agent = agent.model_copy(update={"frontmatter": front})
     return AgentCall(
         key=key,
         sub=sub,
@@ -249,6 +287,7 @@ def _call(
         schema=schema,
         timeout=timeout,
         retries=retries,
+        fast=fast,
     )
 
 

@@ -149,6 +149,7 @@ class UnitRunner:
                 "agent": call.agent.name,
                 "provider": call.target.provider,
                 "model": call.target.model,
+                **({"fast": True} if call.fast else {}),
             },
         )
         try:
