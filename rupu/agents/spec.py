@@ -23,7 +23,7 @@ class Frontmatter(StrictModel):
     description: str | None = None
     provider: str | None = None
     model: str | None = None
-    auth: Literal["api-key", "sso"] | None = None
+    auth: Literal["api-key", "sso", "adc"] | None = None
     tools: list[str] | None = None
     max_turns: int | None = Field(default=None, alias="maxTurns", ge=1, le=MAX_TURNS_LIMIT)
     permission_mode: Literal["ask", "bypass", "readonly"] | None = Field(

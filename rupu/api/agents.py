@@ -220,7 +220,7 @@ def prepare_agent(
     loop. `decider` answers what permission mode `ask` asks (default: deny; the CLI asks on a
     terminal). `fast` (or `fast: true` in the agent) asks for OpenAI's priority tier; where it does
     not apply the run goes on without it and `notes` says why."""
-    from rupu.auth.credentials import AuthMode
+    from rupu.auth.adc import AuthChoice
     from rupu.catalog.catalog import ModelCatalog
     from rupu.routing.checks import check_route_models, route_prices
     from rupu.routing.fast import FAST_TIER, with_fast_mode
@@ -228,7 +228,7 @@ def prepare_agent(
     from rupu.transcripts import new_run_id
 
     session.require_trust([spec], mode_flag=mode)
-    chosen_auth: AuthMode | None = auth  # type: ignore[assignment]
+    chosen_auth: AuthChoice | None = auth  # type: ignore[assignment]
     route = resolve_route(
         spec,
         session.config,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rupu.agents.spec import AgentSpec
-from rupu.auth.credentials import AuthMode
+from rupu.auth.adc import AuthChoice
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location
 from rupu.routing.fast import FAST_TIER, fan_out_warning, fast_refusal
@@ -234,7 +234,7 @@ def _call(
     agent_name: str,
     provider: str | None,
     model: str | None,
-    auth: AuthMode | None,
+    auth: AuthChoice | None,
     fallback: list[str] | None,
     prompt: CompiledTemplate,
     output: OutputFormat,

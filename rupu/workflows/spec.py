@@ -123,7 +123,7 @@ class ParallelStep(StrictModel):
     prompt: str
     provider: str | None = None
     model: str | None = None
-    auth: Literal["api-key", "sso"] | None = None
+    auth: Literal["api-key", "sso", "adc"] | None = None
     fallback: list[str] | None = None
     output: Output | None = None
     timeout: Duration | None = None
@@ -149,7 +149,7 @@ class Step(StrictModel):
     retries: int | None = Field(default=None, ge=0, le=10)
     provider: str | None = None
     model: str | None = None
-    auth: Literal["api-key", "sso"] | None = None
+    auth: Literal["api-key", "sso", "adc"] | None = None
     fallback: list[str] | None = None
     output: Output | None = None
     approval: Approval | None = None
