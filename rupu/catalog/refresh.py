@@ -18,7 +18,7 @@ from rupu.errors import CredentialError, ProviderError, RupuError
 from rupu.modeldata.schema import LiveCache, LiveModel, write_live
 from rupu.paths import Paths
 from rupu.providers.copilot import CopilotBearerSource
-from rupu.providers.copilot_token import DEFAULT_EXCHANGE_URL, CopilotTokenCache
+from rupu.providers.copilot_token import CopilotTokenCache, exchange_url_for
 from rupu.providers.http import HttpClient, HttpSettings
 from rupu.providers.registry import needs_credential, provider_kind
 
@@ -138,7 +138,7 @@ def copilot_token_source(
     tokens = CopilotTokenCache(
         github,
         http=http,
-        exchange_url=config.token_exchange_url or DEFAULT_EXCHANGE_URL,
+        exchange_url=exchange_url_for(config),
         provider=provider,
     )
     return CopilotBearerSource(provider, tokens)

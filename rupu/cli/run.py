@@ -24,7 +24,11 @@ if TYPE_CHECKING:
 @click.argument("prompt", required=False)
 @click.option("--provider", help="Use this provider for this run (overrides the agent).")
 @click.option("--model", help="Use this model for this run (overrides the agent).")
-@click.option("--auth", type=click.Choice(["api-key", "sso"]), help="Force a credential mode.")
+@click.option(
+    "--auth",
+    type=click.Choice(["api-key", "sso", "adc"]),
+    help="Force a credential mode (adc: Google Application Default Credentials, Vertex AI).",
+)
 @click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
 @click.option(
     "--format",
