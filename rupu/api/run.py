@@ -100,6 +100,7 @@ async def stream_agent(
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
     session: Session | None = None,
+    fast: bool = False,
 ) -> AsyncIterator[AgentStream]:
     """`run_agent` as a stream of events: `async with stream_agent(...) as stream`, then
     `async for event in stream`; `stream.result` afterwards. Leaving the block early cancels the
@@ -123,6 +124,7 @@ async def stream_agent(
                     workspace=workspace,
                     allow_unknown_model=allow_unknown_model,
                     session=session,
+                    fast=fast,
                     on_event=send.send_nowait,
                 )
             except RupuError as exc:  # raised as itself below, not in an ExceptionGroup
