@@ -23,7 +23,7 @@ from rupu.providers.base import TurnBuilder
 from rupu.routing.cooldown import CooldownRegistry
 from rupu.routing.plan import Route, build_route_provider, route_for_target
 from rupu.routing.target import RunTarget
-from tests.conftest import Workspace
+from tests.conftest import Workspace, run_rupu
 from tests.servers.anthropic import Text, response_stream
 from tests.servers.anthropic import stream_reply as claude_reply
 from tests.servers.anthropic_validate import validate_body
@@ -77,24 +77,25 @@ async def turn(route: Route, loaded: LoadedConfig, model: str) -> str:
 async def test_service_account_on_the_vertex_route_is_chosen_and_verified(
     workspace: Workspace, tmp_path: Path
 ) -> None:
+    """Three turns: the first token has 30 s left (under the 60 s rule), so the second turn refreshes
+    it once; the second token has an hour, so the third turn reuses it."""
     with (
-        token_server() as tokens,
+        token_server(expires_in=[30, 3600]) as tokens,
         GeminiServer(token="ya29.adc-token-1", project="adc-proj") as api,
     ):
-        env = {
-            "GOOGLE_APPLICATION_CREDENTIALS": str(service_account_file(tmp_path, tokens.token_uri))
-        }
+        path = service_account_file(tmp_path, tokens.token_uri)
+        env = {"GOOGLE_APPLICATION_CREDENTIALS": str(path)}
         loaded = loaded_with(
             workspace, f'[providers.gemini]\nbase_url = "{api.base_url}"\nregion = "us-central1"\n'
         )
         route = route_for_target(RunTarget("gemini", "gemini", "gemini-2.5-pro"), loaded, env)
         assert route.candidates[0].credential == (
-            f"adc from GOOGLE_APPLICATION_CREDENTIALS ({env['GOOGLE_APPLICATION_CREDENTIALS']})"
+            f"adc from GOOGLE_APPLICATION_CREDENTIALS ({path})"
         )
-        api.script.extend([stream(text_chunks(["one"])), stream(text_chunks(["two"]))])
         provider = build_route_provider(route, loaded, cooldowns=CooldownRegistry())
-        texts = []
-        for _ in range(2):
+        texts, bearers = [], []
+        for word in ("one", "two", "three"):
+            api.script.append(stream(text_chunks([word])))
             builder = TurnBuilder("gemini")
             request = ModelRequest(
                 model="gemini-2.5-pro", system="s", messages=[Message.user("hi")], max_tokens=64
@@ -102,16 +103,43 @@ async def test_service_account_on_the_vertex_route_is_chosen_and_verified(
             async for event in provider.stream(request):
                 builder.add(event)
             texts.append(builder.result().message.text())
+            bearers.append(api.requests[-1].headers["authorization"])
+            api.token = "ya29.adc-token-2"  # the API accepts the refreshed token from now on
         await provider.aclose()
-    assert texts == ["one", "two"]
-    assert len(tokens.requests) == 1, "a token with an hour left is not refreshed"
-    (claims,) = tokens.claims  # verified with the test key's public half
-    assert claims["iss"] == EMAIL and claims["aud"] == "https://oauth2.googleapis.com/token"
-    assert [r.path for r in api.requests] == [
+    assert texts == ["one", "two", "three"]
+    assert len(tokens.requests) == 2, "refreshed once, when under 60 s remained"
+    assert bearers == ["Bearer ya29.adc-token-1"] + ["Bearer ya29.adc-token-2"] * 2
+    for claims in tokens.claims:  # each assertion verified with the test key's public half
+        assert claims["iss"] == EMAIL and claims["aud"] == "https://oauth2.googleapis.com/token"
+    assert len(tokens.claims) == 2
+    assert {r.path for r in api.requests} == {
         "/v1/projects/adc-proj/locations/us-central1/publishers/google/models/"
         "gemini-2.5-pro:streamGenerateContent"
-    ] * 2
-    assert all(r.headers["authorization"] == "Bearer ya29.adc-token-1" for r in api.requests)
+    }
+
+
+def test_rupu_run_on_vertex_with_a_service_account(workspace: Workspace, tmp_path: Path) -> None:
+    with (
+        token_server() as tokens,
+        GeminiServer(token="ya29.adc-token-1", project="adc-proj") as api,
+    ):
+        path = service_account_file(tmp_path, tokens.token_uri)
+        workspace.write_config(
+            f'[providers.gemini]\nbase_url = "{api.base_url}"\nregion = "us-central1"\n'
+        )
+        workspace.write_agent(
+            "vertex",
+            "---\nname: vertex\nprovider: gemini\nmodel: gemini-2.5-pro\n---\n\nBe brief.\n",
+        )
+        api.script.append(stream(text_chunks(["from vertex"])))
+        result = run_rupu(
+            "run", "--agent", "vertex", "hi", env={"GOOGLE_APPLICATION_CREDENTIALS": str(path)}
+        )
+    assert result.code == 0, result.stderr
+    assert result.stdout.strip() == "from vertex"
+    assert f"adc from GOOGLE_APPLICATION_CREDENTIALS ({path})" in result.stderr
+    assert "ya29" not in result.stderr + result.stdout
+    assert len(tokens.claims) == 1
 
 
 class Clock:

@@ -7,7 +7,8 @@
   audience (`https://oauth2.googleapis.com/token`, whatever host the file's token_uri names), `scope` naming cloud-platform, `iat`/`exp` at most an hour apart around now.
 - An authorized user (`grant_type=refresh_token`): client id, secret and refresh token must match.
 
-Each good request is answered with the next access token of `tokens` and `expires_in`.
+Each good request is answered with the next access token of `tokens` and `expires_in` (one number
+for all, or one per token).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class GoogleTokenServer(LoopbackServer):
         client_email: str = "",
         user: tuple[str, str, str] | None = None,
         tokens: list[str] | None = None,
-        expires_in: int = 3600,
+        expires_in: int | list[int] = 3600,
     ) -> None:
         super().__init__()
         self.public_key = public_key
@@ -121,5 +122,8 @@ class GoogleTokenServer(LoopbackServer):
 
     def next_reply(self, recorded: RecordedRequest) -> Reply:
         token = self.tokens.pop(0)
-        body = {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"}
+        lifetime = self.expires_in
+        if isinstance(lifetime, list):
+            lifetime = lifetime.pop(0)
+        body = {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
         return Reply(body=orjson.dumps(body), content_type="application/json")
