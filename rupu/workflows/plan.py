@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from rupu.agents.spec import AgentSpec
 from rupu.auth.credentials import AuthMode
@@ -21,7 +21,7 @@ from rupu.workflows.inputs import resolve_inputs
 from rupu.workflows.loader import LoadedWorkflow
 from rupu.workflows.lookup import WorkflowAgents
 from rupu.workflows.references import StepTemplates
-from rupu.workflows.spec import OutputFormat, Step
+from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, OutputFormat, RunStep, Step
 from rupu.workflows.templates import CompiledTemplate
 
 
@@ -68,7 +68,13 @@ class PlannedStep:
 
     @property
     def kind(self) -> str:
-        return self.step.kind
+        """The step's kind as records and events name it (`for_each`, `parallel` for agent steps)."""
+        return self.step.shape
+
+    @property
+    def fans_out(self) -> bool:
+        """Whether the step's results are a list, one per unit (for_each, parallel, matrix)."""
+        return self.kind in ("for_each", "parallel", "matrix")
 
 
 @dataclass(slots=True)
@@ -115,7 +121,7 @@ def build_plan(
                 if step.continue_on_error is not None
                 else defaults.continue_on_error
             ),
-            max_parallel=step.max_parallel or defaults.max_parallel,
+            max_parallel=_max_parallel(step) or defaults.max_parallel,
         )
     return Plan(
         loaded,
@@ -127,10 +133,42 @@ def build_plan(
     )
 
 
+def _max_parallel(step: Step) -> int | None:
+    match step:
+        case AgentStep() | MatrixStep():
+            return step.max_parallel
+        case RunStep() | GateStep():
+            return None
+        case _:
+            assert_never(step)
+
+
 def _calls(
     loaded: LoadedWorkflow,
     index: int,
     step: Step,
+    agents: WorkflowAgents,
+    config: LoadedConfig,
+    overrides: Overrides,
+) -> list[AgentCall]:
+    match step:
+        case AgentStep():
+            return _agent_calls(loaded, index, step, agents, config, overrides)
+        case MatrixStep() | RunStep():
+            raise ConfigError(
+                f"step '{step.id}': {step.kind} steps are not supported yet",
+                location=loaded.doc.where(["steps", index, step.kind]),
+            )
+        case GateStep():
+            return []
+        case _:
+            assert_never(step)
+
+
+def _agent_calls(
+    loaded: LoadedWorkflow,
+    index: int,
+    step: AgentStep,
     agents: WorkflowAgents,
     config: LoadedConfig,
     overrides: Overrides,
@@ -164,9 +202,7 @@ def _calls(
                 )
             )
         return calls
-    if step.agent is None:
-        return []
-    assert templates.prompt is not None
+    assert step.agent is not None and templates.prompt is not None  # checked at load
     return [
         _call(
             loaded,

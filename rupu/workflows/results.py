@@ -53,15 +53,14 @@ def step_record(
     outputs = [u.output if u is not None and u.ok else "" for u in units]
     values = [u.json if u is not None and u.ok else None for u in units]
     all_json = bool(planned.calls) and all(c.output == "json" for c in planned.calls)
-    fan_out = planned.step.for_each is not None or planned.step.parallel is not None
-    if not fan_out:
+    if not planned.fans_out:
         output = outputs[0] if outputs else ""
         value: Any = values[0] if values else None
     else:
         output = orjson.dumps(values).decode() if all_json else "\n\n".join(outputs)
         value = values
     sub_results: dict[str, Any] = {}
-    if planned.step.parallel is not None:
+    if planned.kind == "parallel":
         for call, unit, text, parsed in zip(planned.calls, units, outputs, values, strict=False):
             sub_results[call.sub or ""] = {
                 "output": text,

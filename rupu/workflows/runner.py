@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 import anyio
 
@@ -24,6 +24,7 @@ from rupu.workflows.limits import ProviderPool, Slots, descriptor_limit
 from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import Observer, RunOutcome, step_record, view_of
+from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep
 from rupu.workflows.store import RunRecord
 from rupu.workflows.templates import TemplateError, is_truthy, items_from
 from rupu.workflows.units import ToolboxOpener, Unit, UnitOutcome, UnitRunner, input_hash
@@ -207,8 +208,19 @@ class WorkflowRunner:
 
     def _units(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> list[Unit]:
         step = planned.step
-        if not planned.calls:
-            return []
+        match step:
+            case AgentStep():
+                return self._agent_units(planned, step, state, context)
+            case MatrixStep() | RunStep():
+                raise AssertionError(f"{step.kind} steps are refused when planned")
+            case GateStep():
+                return []
+            case _:
+                assert_never(step)
+
+    def _agent_units(
+        self, planned: PlannedStep, step: AgentStep, state: StepState, context: dict[str, Any]
+    ) -> list[Unit]:
         if step.parallel is not None:
             return [
                 self._unit(planned, i, call, call.prompt.render(context), None)
