@@ -9,7 +9,7 @@ from typing import Any, assert_never
 
 import click
 
-from rupu.workflows.plan import Plan, PlannedStep
+from rupu.workflows.plan import AgentCall, Plan, PlannedStep
 from rupu.workflows.provenance import Origin
 from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep, Step
 from rupu.workflows.store import RunLock, RunRecord
@@ -104,11 +104,10 @@ def print_plan(
             planned = plan.steps[step_id]
             lead = f"{number:>2}." if position == 0 else "   "
             click.echo(f"  {lead} {step_id.ljust(width)}  {_shape(planned)}")
-            subs = planned.calls if planned.kind in ("parallel", "matrix") else []
-            for index, call in enumerate(subs):
+            for index, (label, call) in enumerate(subs := _sub_calls(planned)):
                 branch = "└" if index == len(subs) - 1 else "├"
                 click.echo(
-                    f"        {' ' * width}  {branch} {call.sub or index}: {call.agent.name} on "
+                    f"        {' ' * width}  {branch} {label}: {call.agent.name} on "
                     f"{call.target.provider} · {call.target.model}"
                 )
     edges = loaded.graph.edges()
@@ -142,6 +141,20 @@ def _print_origins(plan: Plan, origins: Origins) -> None:
             }
             for key, origin in found.items():
                 click.echo(f"    {key} {values[key]}  ({origin.describe()})")
+
+
+def _sub_calls(planned: PlannedStep) -> list[tuple[str, AgentCall]]:
+    """The calls `show` lists under a step: parallel entries by id, matrix combinations by value."""
+    step = planned.step
+    if isinstance(step, MatrixStep):
+        combinations = step.combinations()
+        return [
+            (" ".join(f"{k}={v}" for k, v in combination.items()), call)
+            for combination, call in zip(combinations, planned.calls, strict=True)
+        ]
+    if planned.kind == "parallel":
+        return [(call.sub or "", call) for call in planned.calls]
+    return []
 
 
 def _kind_keys(step: Step) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from rupu.errors import ConfigError
 from rupu.paths import Paths
 from rupu.trust import TrustStore
 from rupu.workflows.kinds.agent import AgentStep, AgentTargetKeys
+from rupu.workflows.kinds.matrix import MatrixStep
 from rupu.yamldoc import parse_yaml, split_frontmatter
 
 if TYPE_CHECKING:
@@ -153,6 +154,8 @@ def workflow_origins(
         for call in planned.calls:
             loc: list[str | int] = ["steps", planned.index]
             assert isinstance(step, AgentTargetKeys)  # only agent-calling kinds plan calls
+            if isinstance(step, MatrixStep) and "model" in step.matrix:
+                continue  # each combination picks its own; `show` lists them
             entry: AgentTargetKeys | ParallelStep = step
             if isinstance(step, AgentStep) and step.parallel is not None:
                 index = next(i for i, p in enumerate(step.parallel) if p.id == call.sub)

@@ -211,8 +211,10 @@ class WorkflowRunner:
         match step:
             case AgentStep():
                 return self._agent_units(planned, step, state, context)
-            case MatrixStep() | RunStep():
-                raise AssertionError(f"{step.kind} steps are refused when planned")
+            case MatrixStep():
+                return self._matrix_units(planned, step, state, context)
+            case RunStep():
+                raise AssertionError("run steps are refused when planned")
             case GateStep():
                 return []
             case _:
@@ -254,6 +256,22 @@ class WorkflowRunner:
                     f"unit {index} (item {item!r}): prompt: {exc.message}"
                 ) from None
             units.append(self._unit(planned, index, call, prompt, item))
+        return units
+
+    def _matrix_units(
+        self, planned: PlannedStep, step: MatrixStep, state: StepState, context: dict[str, Any]
+    ) -> list[Unit]:
+        combinations = step.combinations()
+        state.items = combinations
+        units = []
+        for index, (call, combination) in enumerate(zip(planned.calls, combinations, strict=True)):
+            try:
+                prompt = call.prompt.render({**context, "matrix": combination})
+            except TemplateError as exc:
+                raise TemplateError(
+                    f"unit {index} (matrix {combination!r}): prompt: {exc.message}"
+                ) from None
+            units.append(self._unit(planned, index, call, prompt, combination))
         return units
 
     def _unit(self, planned: PlannedStep, index: int, call: Any, prompt: str, item: Any) -> Unit:

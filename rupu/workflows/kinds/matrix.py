@@ -48,6 +48,13 @@ class MatrixStep(AgentTargetKeys):
 
 def check_matrix(step: MatrixStep, check: StepCheck) -> None:
     check_agent_call(step, check)
+    for number, entry in enumerate(step.matrix.get("model", [])):
+        if not isinstance(entry, str) or not entry.strip():
+            raise check.fail_at(
+                ["matrix", "model", number],
+                f"matrix model entry {entry!r} is not a model name",
+                "write `provider:model` (e.g. openai:gpt-5) or a model name",
+            )
     if step.size() > _MAX_COMBINATIONS:
         raise check.fail(
             "matrix",
