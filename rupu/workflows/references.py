@@ -230,7 +230,7 @@ def _check_field(field_name: str | None, target: Step, fail: Any, what: str) -> 
         raise fail(f"{what} reads {ref}, but '{target.id}' is not a parallel step")
     if field_name in RUN_FIELDS and not isinstance(target, RunStep):
         raise fail(
-            f"{what} reads {ref}, but '{target.id}' is a {target.kind} step, not a run step",
+            f"{what} reads {ref}, but '{target.id}' is not a run step",
             f"read steps.{target.id}.output",
         )
     if field_name == "decision" and target.approval is None:
