@@ -15,8 +15,11 @@ from typing import Any
 
 import orjson
 
+from rupu.workflows.events import Observer, RunFinished, add_costs
 from rupu.workflows.plan import PlannedStep
 from rupu.workflows.units import UnitOutcome
+
+__all__ = ["Observer", "RunOutcome", "step_record", "view_of"]
 
 VIEW_FIELDS = (
     "output",
@@ -29,17 +32,6 @@ VIEW_FIELDS = (
     "sub_results",
     "decision",
 )
-
-
-class Observer:
-    """Receives every run event as it is logged (and token counts as they stream); the live view,
-    `--plain` and `--format json` are observers."""
-
-    def event(self, event: dict[str, Any]) -> None:
-        return None
-
-    def usage(self, step: str, unit: int, tokens: int) -> None:
-        return None
 
 
 def step_record(
@@ -81,6 +73,7 @@ def step_record(
         "error": error,
         "decision": decision,
         "tokens": sum(u.tokens for u in units if u is not None),
+        "cost_usd": add_costs([u.cost_usd for u in units if u is not None]),
         "units": [
             {
                 "unit": i,
@@ -109,6 +102,7 @@ class RunOutcome:
     error: str | None
     tokens: int
     duration_ms: int
+    cost_usd: float | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     steps_done: int = 0
 
@@ -119,8 +113,18 @@ class RunOutcome:
             "awaiting_approval": self.awaiting,
             "error": self.error,
             "tokens": self.tokens,
+            "cost_usd": self.cost_usd,
             "duration_ms": self.duration_ms,
         }
 
-    def event(self) -> dict[str, Any]:
-        return {**self.state(), "outputs": self.outputs}
+    def event(self) -> RunFinished:
+        return RunFinished(
+            status=self.status,
+            failed=self.failed,
+            awaiting_approval=self.awaiting,
+            error=self.error,
+            tokens=self.tokens,
+            cost_usd=self.cost_usd,
+            duration_ms=self.duration_ms,
+            outputs=self.outputs,
+        )
