@@ -10,7 +10,7 @@ import pytest
 
 from rupu.testing import CliRunner
 from rupu.testing.cli import CliResult
-from tests.conftest import Workspace
+from tests.conftest import REPO_ROOT, Workspace, run_rupu
 
 MOCK_AGENT = "---\nname: echo\nprovider: mock\nmodel: echo\n---\nRepeat.\n"
 SECRET = "sk-proj-" + "Zq4" * 10
@@ -214,3 +214,15 @@ def test_show_describes_run_steps(workspace: Workspace) -> None:
         "make lint\nmake test\n",
         True,
     )
+
+
+def test_the_ci_fix_example_runs_the_fixer_only_when_tests_fail(workspace: Workspace) -> None:
+    path = str(REPO_ROOT / "workflows" / "ci-fix.yaml")
+    common = ("workflow", "run", path, "--provider", "mock", "--mode", "bypass", "--plain")
+    passing = run_rupu(*common, "--input", "test_command=echo 5 passed")
+    assert passing.code == 0, passing.stderr
+    assert "fix skipped" in passing.stderr and "verify skipped" in passing.stderr
+    failing = run_rupu(*common, "--input", "test_command=echo 1 failed >&2; exit 1")
+    assert failing.code != 0
+    assert "✓ fix succeeded" in failing.stderr
+    assert "step 'verify' failed: the command exited with code 1: 1 failed" in failing.stderr
