@@ -92,3 +92,41 @@ def test_workflow_fast_on_a_fan_out_warns_once(workspace: Workspace) -> None:
     assert result.stderr.count("priority-tier pricing") == 1
     assert "step 'each', which fans out" in result.stderr
     assert "gpt-5-mini fast" in result.stderr
+
+
+STEP_FAST = """
+name: stepwise
+steps:
+  - id: quick
+    agent: quick
+    fast: true
+    prompt: first
+  - id: eager
+    agent: eager
+    fast: false
+    depends_on: [quick]
+    prompt: second
+  - id: plain
+    agent: quick
+    depends_on: [eager]
+    prompt: third
+"""
+
+
+def test_a_step_turns_fast_mode_on_or_off(workspace: Workspace) -> None:
+    with ResponsesServer(api_key=KEY) as server:
+        server.default_reply = answer
+        workspace.write_config(f'[providers.openai]\nbase_url = "{server.base_url}/v1"\n')
+        workspace.write_agent("quick", agent("quick", "openai", "gpt-5-mini"))
+        workspace.write_agent("eager", agent("eager", "openai", "gpt-5-mini", fast=True))
+        path = workspace.project / "stepwise.yaml"
+        path.write_text(STEP_FAST)
+        result = run_rupu(
+            "workflow", "run", str(path), "--plain", env={"OPENAI_API_KEY": KEY},
+            cwd=workspace.project,
+        )  # fmt: skip
+        server.assert_clean()
+    assert result.code == 0, result.stderr
+    tiers = [r.body.get("service_tier") for r in server.requests]
+    assert tiers == ["priority", None, None]
+    assert "priority-tier pricing" not in result.stderr  # no fan-out
