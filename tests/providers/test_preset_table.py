@@ -26,7 +26,7 @@ from rupu.providers.registry import provider_kind
 from rupu.routing.cooldown import CooldownRegistry
 from rupu.routing.plan import build_route_provider, route_for_target
 from rupu.routing.target import RunTarget
-from tests.conftest import Workspace
+from tests.conftest import Workspace, run_rupu
 from tests.servers.base import RecordedRequest, ValidationFailed
 from tests.servers.gemini import GeminiServer
 from tests.servers.gemini_streams import stream, text_chunks
@@ -229,3 +229,13 @@ async def test_local_server_models_refresh_reads_its_own_list(
     cache = read_live(paths(workspace), name)
     assert cache is not None
     assert sorted(m.id for m in cache.models) == ["gpt-oss-20b", "qwen3-8b"]
+
+
+def test_rupu_models_refresh_and_list_a_local_server(workspace: Workspace) -> None:
+    with CompatibleServer(["qwen3-8b"], api_key=None) as server:
+        env = {"LMSTUDIO_HOST": server.base_url.removeprefix("http://")}
+        refreshed = run_rupu("models", "refresh", "--provider", "lmstudio", env=env)
+    assert refreshed.code == 0, refreshed.stderr
+    assert "lmstudio: 1 models" in refreshed.stderr + refreshed.stdout
+    listed = run_rupu("models", "list", "--provider", "lmstudio", env=env)
+    assert listed.code == 0 and "qwen3-8b" in listed.stdout
