@@ -140,7 +140,8 @@ class AdcSource:
                 self._google = loaded
                 self._project = self._project or project
             self._google.refresh(_HttpxRequest())
-        except exceptions.DefaultCredentialsError as exc:
+        except (exceptions.DefaultCredentialsError, ValueError, KeyError, TypeError) as exc:
+            # A missing field (KeyError) or a key that does not parse (ValueError) in the file.
             raise CredentialError(
                 self.provider,
                 f"cannot use the ADC file from {self.adc.where()}: {_first_line(exc)}",

@@ -307,9 +307,19 @@ def test_adc_only_on_the_vertex_route_unless_asked(workspace: Workspace, tmp_pat
         )
 
 
-async def test_a_bad_file_is_a_credential_error_without_the_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type": "service_account", "private_key": "-----BEGIN nothing"}',
+        '{"type": "service_account", "private_key": "-----BEGIN nothing", "client_email": "a@b"}',
+        '{"type": "authorized_user"}',
+        '{"type": "impersonated_service_account"}',
+        "not json",
+    ],
+)
+async def test_a_bad_file_is_a_credential_error_without_the_key(tmp_path: Path, text: str) -> None:
     path = tmp_path / "broken.json"
-    path.write_text('{"type": "service_account", "private_key": "-----BEGIN nothing"}')
+    path.write_text(text)
     source = AdcSource(
         "gemini", find_adc_file({"GOOGLE_APPLICATION_CREDENTIALS": str(path)}) or _no()
     )
