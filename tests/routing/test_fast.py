@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from rupu.config import LoadedConfig, load_config
+from rupu.config import LoadedConfig, ProviderConfig, load_config
 from rupu.paths import Paths
 from rupu.routing.fast import FAST_TIER, fast_refusal, with_fast_mode
 from rupu.routing.plan import route_for_target
 from rupu.routing.target import RunTarget
 from tests.conftest import Workspace
+from tests.providers.responses_support import make_provider, request, run_turn
+from tests.servers.openai_responses import ResponsesServer, ResponseStream, fake_jwt, stream_reply
 
 
 @pytest.mark.parametrize(
@@ -61,3 +63,22 @@ def test_with_fast_mode_leaves_openrouter_alone(workspace: Workspace) -> None:
     )
     same, note = with_fast_mode(route)
     assert same is route and note is not None and "OpenRouter" in note
+
+
+@pytest.mark.anyio
+async def test_the_chatgpt_route_sends_the_priority_tier() -> None:
+    """Fast mode on a ChatGPT sign-in: the Codex backend gets `service_tier: priority` too."""
+    token = fake_jwt("acct-fast")
+    with ResponsesServer(sso_token=token, account_id="acct-fast") as server:
+        server.script.append(stream_reply(ResponseStream().text(["Ok."]).completed()))
+        provider = make_provider(
+            ProviderConfig(sso_base_url=server.base_url, base_url="http://127.0.0.1:9"),
+            secret=token,
+            mode="sso",
+        )
+        turn, _ = await run_turn(provider, request("go", service_tier=FAST_TIER))
+        await provider.aclose()
+    (sent,) = server.requests
+    assert sent.path == "/backend-api/codex/responses"
+    assert sent.body["service_tier"] == "priority"
+    assert turn.message.text() == "Ok."
