@@ -77,6 +77,11 @@ def auth() -> None:
 @click.option("--key", help="The API key (visible to other processes: prefer stdin).")
 @click.option("--no-browser", is_flag=True, help="Print the sign-in URL instead of opening it.")
 @click.option(
+    "--host",
+    metavar="DOMAIN",
+    help="copilot: sign in on this GitHub Enterprise Server domain instead of github.com.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=1),
     default=300,
@@ -85,7 +90,13 @@ def auth() -> None:
 )
 @click.pass_obj
 def login(
-    app: AppContext, provider: str, mode: str, key: str | None, no_browser: bool, timeout: float
+    app: AppContext,
+    provider: str,
+    mode: str,
+    key: str | None,
+    no_browser: bool,
+    host: str | None,
+    timeout: float,
 ) -> None:
     """Store an API key, or sign in (SSO).
 
@@ -93,6 +104,12 @@ def login(
     also be written as `!command` (its output is the key) or as an environment variable's name.
     """
     _check_provider(app, provider)
+    if host is not None and (provider != "copilot" or mode != "sso"):
+        from rupu.errors import UsageError
+
+        raise UsageError(
+            "--host only goes with --provider copilot --mode sso (a GitHub Enterprise sign-in)"
+        )
     storage = _storage(app)
     if mode == "api-key":
         _store_key(app, storage, provider, key)
@@ -101,7 +118,7 @@ def login(
             from rupu.errors import UsageError
 
             raise UsageError("--key only goes with --mode api-key")
-        _sign_in(app, storage, provider, no_browser=no_browser, wait=timeout)
+        _sign_in(app, storage, provider, no_browser=no_browser, wait=timeout, host=host)
 
 
 def _store_key(app: AppContext, storage: AuthStorage, provider: str, key: str | None) -> None:
@@ -157,7 +174,13 @@ def _read_key(provider: str, key: str | None) -> str:
 
 
 def _sign_in(
-    app: AppContext, storage: AuthStorage, provider: str, *, no_browser: bool, wait: float
+    app: AppContext,
+    storage: AuthStorage,
+    provider: str,
+    *,
+    no_browser: bool,
+    wait: float,
+    host: str | None = None,
 ) -> None:
     import anyio
 
@@ -168,7 +191,23 @@ def _sign_in(
     app.require_trust()
     settings = app.config.provider(provider)
     profile = oauth_profile(provider, settings.oauth)
+    enterprise = None
+    if host is not None:
+        from rupu.auth.oauth.copilot_host import (
+            enterprise_profile,
+            enterprise_site,
+            is_enterprise,
+            normalise_host,
+        )
+
+        enterprise = normalise_host(host)
+        if is_enterprise(enterprise):
+            site = enterprise_site(enterprise, settings.enterprise_url)
+            profile = enterprise_profile(profile, site)
+            _say(f"Signing in to GitHub Copilot on {enterprise}.")
     stored = anyio.run(_run_sign_in, profile, no_browser, wait)
+    if enterprise is not None:  # the domain the token belongs to: its exchange is on that host
+        stored = stored.model_copy(update={"extras": {**stored.extras, "host": enterprise}})
     if settings.project:  # the Google Cloud project a Gemini sign-in bills to
         stored = stored.model_copy(
             update={"extras": {**stored.extras, "project": settings.project}}
@@ -202,6 +241,8 @@ def _sign_in_summary(stored: StoredCredential) -> str:
     account = stored.extras.get("chatgpt_account_id") or stored.extras.get("account_id")
     if account:
         parts.append(f"account {account}")
+    if stored.extras.get("host"):
+        parts.append(f"on {stored.extras['host']}")
     return ", ".join(parts)
 
 

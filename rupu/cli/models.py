@@ -177,6 +177,7 @@ def refresh_models(app: AppContext, providers: tuple[str, ...]) -> None:
             paths=app.paths,
             credentials=resolver.source,
             skip_without_credential=not providers,
+            env=app.env,
         )
 
     results = anyio.run(go)

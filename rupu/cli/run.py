@@ -24,7 +24,11 @@ if TYPE_CHECKING:
 @click.argument("prompt", required=False)
 @click.option("--provider", help="Use this provider for this run (overrides the agent).")
 @click.option("--model", help="Use this model for this run (overrides the agent).")
-@click.option("--auth", type=click.Choice(["api-key", "sso"]), help="Force a credential mode.")
+@click.option(
+    "--auth",
+    type=click.Choice(["api-key", "sso", "adc"]),
+    help="Force a credential mode (adc: Google Application Default Credentials, Vertex AI).",
+)
 @click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
 @click.option(
     "--format",
@@ -58,6 +62,12 @@ if TYPE_CHECKING:
     help="Fail over to this provider:model when the primary is rate limited or overloaded "
     "(repeatable, tried in order; replaces the agent's fallback list).",
 )
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="OpenAI's priority tier (openai provider, API key or ChatGPT sign-in); "
+    "other providers run at their usual tier, with a note.",
+)
 @click.pass_obj
 def run(
     app: AppContext,
@@ -73,6 +83,7 @@ def run(
     mode: str | None,
     workspace: Path | None,
     fallbacks: tuple[str, ...],
+    fast: bool,
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
@@ -95,13 +106,17 @@ def run(
         workspace=workspace,
         allow_unknown_model=allow_unknown_model,
         decider=default_decider(),
+        fast=fast,
     )
+    for note in prepared.notes:
+        click.echo(f"note: {note}", err=True)
     renderer = RunRenderer(
         stream=not no_stream and output_format == "text",
         show_thinking=not hide_thinking and output_format == "text",
         target=prepared.target,
     )
     renderer.service_tier = prepared.route.service_tier
+    renderer.fast = prepared.route.fast
     renderer.requested_model = prepared.route.requested_model
     renderer.credential = prepared.credential
     result = anyio.run(_run, prepared, text, renderer).outcome
