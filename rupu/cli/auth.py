@@ -273,11 +273,12 @@ def logout(
                     removed.append(credential.key)
             except StoreError as exc:
                 problems.append(exc.one_line())
-        if storage.file.exists():
-            try:
-                storage.file.clear()
-            except StoreError as exc:
-                problems.append(exc.one_line())
+        for kept in (storage.file, storage.encrypted):
+            if kept.exists():
+                try:
+                    kept.clear()
+                except StoreError as exc:
+                    problems.append(exc.one_line())
         _say(f"Removed {len(removed)} stored credential{'s' if len(removed) != 1 else ''}.")
         if problems:
             raise problems_error(problems)
@@ -316,8 +317,9 @@ def problems_error(problems: list[str]) -> Exception:
 @click.option(
     "--use",
     "target",
-    type=click.Choice(["keychain", "file"]),
-    help="Switch to this backend, moving every stored credential.",
+    type=click.Choice(["keychain", "file", "encrypted-file"]),
+    help="Switch to this backend, moving every stored credential (encrypted-file: auth.enc, "
+    "unlocked by RUPU_AUTH_PASSPHRASE or a prompt).",
 )
 @click.pass_obj
 def backend(app: AppContext, target: str | None) -> None:
@@ -331,6 +333,8 @@ def backend(app: AppContext, target: str | None) -> None:
         keychain = "usable" if problem is None else problem.reason
         click.echo(f"keychain: {keychain} (service {storage.keychain.service})")
         click.echo(f"file: {storage.file.path}{'' if storage.file.exists() else ' (absent)'}")
+        encrypted = storage.encrypted
+        click.echo(f"encrypted file: {encrypted.path}{'' if encrypted.exists() else ' (absent)'}")
         return
     names = tuple(sorted({*SSO_PROVIDERS, *_declared(app)}))
     migration = storage.switch(target, probe=names)  # type: ignore[arg-type]
@@ -344,3 +348,5 @@ def backend(app: AppContext, target: str | None) -> None:
     )
     if migration.source == "file":
         click.echo(f"{storage.file.path} was removed.")
+    elif migration.source == "encrypted-file":
+        click.echo(f"{storage.encrypted.path} was removed.")
