@@ -47,6 +47,7 @@ BUILTIN_KEY_VARS: dict[str, tuple[str, ...]] = {
     name: tuple(record.key_env) for name, record in builtin_providers().items() if record.key_env
 }
 SSO_PROVIDERS = tuple(name for name, record in builtin_providers().items() if record.sign_in)
+SIGN_IN_ONLY = tuple(name for name, record in builtin_providers().items() if record.sign_in_only)
 HEADLESS_WARNING = (
     "warning: this non-interactive run uses a Claude subscription sign-in; Anthropic's consumer "
     "terms cover interactive use, so prefer an API key for automation "
@@ -150,6 +151,8 @@ class CredentialResolver:
         store_error: StoreError | None = None
         label = self.store.label if self.store is not None else "store"
         modes: tuple[AuthMode, ...] = (mode,) if mode else ("sso", "api-key")
+        if provider in SIGN_IN_ONLY:
+            modes = ("sso",)
         if "sso" in modes and supports_sso(provider):
             try:
                 candidates.append(self._stored_sso(provider, label))
@@ -256,6 +259,12 @@ class CredentialResolver:
                 field="auth",
                 hint=f"drop `auth: sso`, then run `rupu auth login --provider {provider} --mode api-key`",
             )
+        if mode == "api-key" and provider in SIGN_IN_ONLY:
+            raise UsageError(
+                f"{provider}: this provider takes only a sign-in (SSO), not an API key",
+                field="auth",
+                hint=f"drop `auth: api-key`, then run `rupu auth login --provider {provider} --mode sso`",
+            )
         plan = self.plan(provider, mode=mode)
         if plan.blocked is not None:
             raise plan.blocked
@@ -328,7 +337,7 @@ class CredentialResolver:
         looked = "; ".join(f"{c.where}: {c.note or 'none'}" for c in plan.candidates)
         key_login = f"rupu auth login --provider {provider} --mode api-key"
         env = " or ".join(key_vars(provider))
-        if plan.forced == "sso":
+        if plan.forced == "sso" or provider in SIGN_IN_ONLY:
             hint = f"run `rupu auth login --provider {provider} --mode sso`"
         elif supports_sso(provider):
             hint = f"run `{key_login}` (or `--mode sso` to sign in), or set {env}"

@@ -13,6 +13,7 @@ from typing import Literal
 from rupu.auth.credentials import CredentialSource
 from rupu.catalog.listing import LISTERS, ModelLister, PageRequest, lister_for
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ProviderConfig
+from rupu.config.builtins import builtin_providers
 from rupu.errors import CredentialError, ProviderError, RupuError
 from rupu.modeldata.schema import LiveCache, LiveModel, write_live
 from rupu.paths import Paths
@@ -143,14 +144,16 @@ def _utc_now() -> dt.datetime:
 
 
 def refreshable_providers(loaded: LoadedConfig) -> list[str]:
-    """Every provider with a list endpoint: the built-ins except mock (and the local claude-code CLI,
-    which has none), then the declared ones."""
+    """Every provider with a list endpoint: the built-ins with one (not mock, the local claude-code
+    CLI or antigravity, whose list is baked in), then the declared ones."""
     declared = sorted(
         p
         for p in loaded.config.providers
         if p not in BUILTIN_PROVIDERS and loaded.config.providers[p].kind != "claude-code"
     )
-    return [p for p in BUILTIN_PROVIDERS if p not in ("mock", "claude-code")] + declared
+    records = builtin_providers()
+    listed = [p for p in BUILTIN_PROVIDERS if records[p].models or records[p].sso_models]
+    return listed + declared
 
 
 async def refresh_all(

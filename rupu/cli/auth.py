@@ -86,6 +86,15 @@ def login(
     also be written as `!command` (its output is the key) or as an environment variable's name.
     """
     _check_provider(app, provider)
+    from rupu.auth.resolver import SIGN_IN_ONLY
+
+    if mode == "api-key" and provider in SIGN_IN_ONLY:
+        from rupu.errors import UsageError
+
+        raise UsageError(
+            f"{provider} takes only a sign-in (SSO), not an API key",
+            hint=f"rupu auth login --provider {provider} --mode sso",
+        )
     storage = _storage(app)
     if mode == "api-key":
         _store_key(app, storage, provider, key)
@@ -154,6 +163,7 @@ def _sign_in(
 ) -> None:
     import anyio
 
+    from rupu.auth.credentials import sign_in_identity
     from rupu.auth.files import StoreError, file_lock
     from rupu.auth.oauth.endpoints import oauth_profile
     from rupu.errors import CredentialError
@@ -162,10 +172,12 @@ def _sign_in(
     settings = app.config.provider(provider)
     profile = oauth_profile(provider, settings.oauth)
     stored = anyio.run(_run_sign_in, profile, no_browser, wait)
-    if settings.project:  # the Google Cloud project a Gemini sign-in bills to
+    if settings.project:  # the Google Cloud project a Gemini or Antigravity sign-in bills to
         stored = stored.model_copy(
             update={"extras": {**stored.extras, "project": settings.project}}
         )
+    if provider == "antigravity":
+        stored = anyio.run(_antigravity_project, stored, settings.base_url)
     try:
         with file_lock(storage.lock_dir / f"{provider}.sso.lock"):
             storage.put(stored)
@@ -175,7 +187,15 @@ def _sign_in(
             f"signed in, but the credentials could not be saved ({exc.one_line()})",
             hint=f"fix the store, then run `rupu auth login --provider {provider} --mode sso` again",
         ) from None
-    _say(f"Signed in to {provider} ({_sign_in_summary(stored)}); saved in {storage.describe()}.")
+    named = sign_in_identity(provider) or provider
+    _say(f"Signed in to {named} ({_sign_in_summary(stored)}); saved in {storage.describe()}.")
+
+
+async def _antigravity_project(stored: StoredCredential, base_url: str | None) -> StoredCredential:
+    from rupu.auth.oauth.antigravity import DISCOVERY_ENDPOINTS, complete_sign_in
+
+    endpoints = (base_url,) if base_url else DISCOVERY_ENDPOINTS
+    return await complete_sign_in(stored, endpoints=endpoints, say=_say)
 
 
 async def _run_sign_in(profile: object, no_browser: bool, wait: float) -> StoredCredential:
@@ -195,6 +215,8 @@ def _sign_in_summary(stored: StoredCredential) -> str:
     account = stored.extras.get("chatgpt_account_id") or stored.extras.get("account_id")
     if account:
         parts.append(f"account {account}")
+    if stored.provider == "antigravity" and stored.extras.get("project"):
+        parts.append(f"project {stored.extras['project']}")
     return ", ".join(parts)
 
 

@@ -25,6 +25,7 @@ FACTORIES: dict[str, str] = {
     "openai-responses": "rupu.providers.openai_responses:create",
     "copilot": "rupu.providers.copilot:create",
     "gemini": "rupu.providers.gemini:create",
+    "antigravity": "rupu.providers.antigravity:create",
     "mock": "rupu.providers.mock:create",
     "claude-code": "rupu.providers.claude_code:create",
 }
