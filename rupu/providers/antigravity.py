@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import anyio
+import orjson
 
 from rupu.auth.credentials import Credential
 from rupu.auth.oauth.antigravity import (
@@ -160,7 +161,11 @@ async def discover(
                 answer, _ = await http.request_json(
                     "POST",
                     f"{endpoint}/v1internal:loadCodeAssist",
-                    headers={**headers, "accept": "application/json"},
+                    headers={
+                        **headers,
+                        "accept": "application/json",
+                        "client-metadata": orjson.dumps(CLIENT_METADATA).decode(),
+                    },
                     body={"metadata": CLIENT_METADATA},
                 )
             except AuthRejected:

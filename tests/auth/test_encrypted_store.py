@@ -27,9 +27,9 @@ CANARY = "sk-ant-api03-CANARYencrypted00000000000"
 FAST = 2**10  # a small scrypt work factor keeps the tests quick; the format records it
 
 
-def store(path: Path, passphrase: str = "correct horse", **kwargs: object) -> EncryptedFileStore:
+def store(path: Path, passphrase: str = "correct horse") -> EncryptedFileStore:
     source = PassphraseSource({"RUPU_AUTH_PASSPHRASE": passphrase})
-    return EncryptedFileStore(path, passphrase=source, work_factor=FAST, **kwargs)  # type: ignore[arg-type]
+    return EncryptedFileStore(path, passphrase=source, work_factor=FAST)
 
 
 def key(provider: str = "anthropic", secret: str = CANARY) -> StoredCredential:
@@ -196,7 +196,7 @@ def test_migration_between_all_three_backends_both_ways_leaves_no_plaintext(
                 assert CANARY.encode() not in path.read_bytes() or path == plain
 
     for target in ("encrypted-file", "keychain", "encrypted-file", "file", "keychain", "file"):
-        moved = storage(home, keyring).switch(target, probe=probe)  # type: ignore[arg-type]
+        moved = storage(home, keyring).switch(target, probe=probe)
         assert sorted(moved.moved) == sorted(expected)
         holds(target)
 

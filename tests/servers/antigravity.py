@@ -21,6 +21,7 @@ from aiohttp import web
 from tests.servers.base import LoopbackServer, RecordedRequest, ValidationFailed
 from tests.servers.gemini import METADATA, validate_generate_content
 from tests.servers.gemini_streams import google_error
+from tests.servers.oauth import OAuthServer
 
 ENVELOPE_KEYS = {"project", "model", "request", "requestType", "userAgent", "requestId"}
 MODELS = {
@@ -37,15 +38,20 @@ MODELS = {
 
 
 class AntigravityServer(LoopbackServer):
+    """Accepts the bearer `token`, or, with an `issuer`, every live access token that loopback
+    authorization server issued (so refreshed tokens work as they do against Google)."""
+
     def __init__(
         self,
         *,
         token: str = "ya29.antigravity",
+        issuer: OAuthServer | None = None,
         project: str | None = "ag-project-1",
         project_as_object: bool = False,
     ) -> None:
         super().__init__()
         self.token = token
+        self.issuer = issuer
         self.project = project
         self.project_as_object = project_as_object
         self.expired_tokens: set[str] = set()
@@ -65,7 +71,8 @@ class AntigravityServer(LoopbackServer):
                 401, "Request had invalid authentication credentials.", "UNAUTHENTICATED"
             )
             return web.Response(status=401, body=body, content_type="application/json")
-        if auth[7:] != self.token:
+        accepted = self.issuer.live_access_tokens() if self.issuer else {self.token}
+        if auth[7:] not in accepted:
             raise ValidationFailed("wrong bearer token")
         return None
 
@@ -94,7 +101,9 @@ class AntigravityServer(LoopbackServer):
         if headers.get("accept") != "text/event-stream":
             raise ValidationFailed("accept must be text/event-stream")
         if not headers.get("user-agent", "").startswith("antigravity/"):
-            raise ValidationFailed(f"the route needs an antigravity/ user-agent, got {headers.get('user-agent')!r}")
+            raise ValidationFailed(
+                f"the route needs an antigravity/ user-agent, got {headers.get('user-agent')!r}"
+            )
         body = request.body
         if not isinstance(body, dict) or set(body) != ENVELOPE_KEYS:
             raise ValidationFailed(f"bad Antigravity envelope keys {sorted(body or {})}")

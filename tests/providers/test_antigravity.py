@@ -1,0 +1,129 @@
+"""The antigravity provider against the loopback Antigravity server: the envelope, Claude's tool
+schemas and thinking budget, project discovery for a sign-in that carries no project, a 401 cured by
+one refresh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from rupu.auth.credentials import Credential, Secret
+from rupu.config import ProviderConfig
+from rupu.messages import Message, ModelRequest, ToolSpec
+from rupu.providers.antigravity import encode_body, user_agent, wrap_request
+from rupu.providers.base import ProviderSetup, TurnBuilder
+from rupu.providers.registry import build_provider
+from rupu.providers.retry import RetryPolicy
+from rupu.testing import FakeClock
+from tests.servers.antigravity import AntigravityServer
+from tests.servers.gemini_streams import call_chunks, text_chunks
+from tests.servers.gemini_streams import stream as gemini_stream
+
+pytestmark = pytest.mark.anyio
+TOOL = ToolSpec(
+    "read_file",
+    "Read a file.",
+    {"$schema": "x", "type": "object", "properties": {"path": {"type": "string"}}},
+)
+
+
+@dataclass
+class Tokens:
+    """Hands out `tokens` in order, moving on only when asked to refresh."""
+
+    tokens: list[str]
+    extras: dict[str, str]
+    refreshes: int = 0
+
+    async def get(self, *, force_refresh: bool = False) -> Credential:
+        if force_refresh:
+            self.refreshes += 1
+        token = self.tokens[min(self.refreshes, len(self.tokens) - 1)]
+        return Credential("antigravity", "sso", Secret(token), "test sign-in", extras=self.extras)
+
+
+def request(model: str, **kwargs: Any) -> ModelRequest:
+    return ModelRequest(model=model, system="Be terse.", messages=[Message.user("hi")], **kwargs)
+
+
+async def run(server: AntigravityServer, credentials: Tokens, model_request: ModelRequest) -> str:
+    setup = ProviderSetup(
+        name="antigravity",
+        kind="antigravity",
+        config=ProviderConfig(base_url=server.base_url),
+        credentials=credentials,
+        retry=RetryPolicy(max_retries=0),
+        clock=FakeClock(),
+    )
+    provider = build_provider(setup)
+    builder = TurnBuilder(provider.name)
+    try:
+        async for event in provider.stream(model_request):
+            builder.add(event)
+    finally:
+        await provider.aclose()
+    return builder.result().message.text()
+
+
+def test_claude_takes_tools_in_parameters_and_gemini_in_json_schema() -> None:
+    claude = encode_body(request("claude-sonnet-4-6", tools=[TOOL]), provider="antigravity")
+    (declaration,) = claude["tools"][0]["functionDeclarations"]
+    assert "parametersJsonSchema" not in declaration
+    assert declaration["parameters"] == {
+        "type": "object",
+        "properties": {"path": {"type": "string"}},
+    }
+    gemini = encode_body(request("gemini-3-flash", tools=[TOOL]), provider="antigravity")
+    assert "parametersJsonSchema" in gemini["tools"][0]["functionDeclarations"][0]
+
+
+def test_claude_thinking_budget_follows_the_effort_below_max_output() -> None:
+    body = encode_body(
+        request("claude-opus-4-5-thinking", effort="high", max_tokens=4000), provider="antigravity"
+    )
+    generation = body["generationConfig"]
+    assert generation["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 24576}
+    assert generation["maxOutputTokens"] == 24576 + 8192
+    plain = encode_body(request("claude-sonnet-4-6", effort="high"), provider="antigravity")
+    assert "generationConfig" not in plain
+
+
+def test_the_envelope_and_user_agent() -> None:
+    first = wrap_request({"contents": []}, model="gemini-3-flash", project="p", session_id="s")
+    second = wrap_request({"contents": []}, model="gemini-3-flash", project="p", session_id="s")
+    assert first["request"] == {"contents": [], "sessionId": "s"}
+    assert (first["requestType"], first["userAgent"]) == ("agent", "antigravity")
+    assert first["requestId"].startswith("agent-") and first["requestId"] != second["requestId"]
+    agent, platform_part = user_agent().split(" ")
+    assert agent == "antigravity/1.18.4" and "/" in platform_part
+
+
+async def test_a_sign_in_without_a_project_discovers_it_once() -> None:
+    with AntigravityServer(token="ya29.a", project="found-7") as server:
+        server.script.extend(
+            [
+                gemini_stream(call_chunks([("read_file", {"path": "a.py"})])),
+                gemini_stream(text_chunks(["Done."])),
+            ]
+        )
+        credentials = Tokens(["ya29.a"], extras={})
+        await run(server, credentials, request("claude-sonnet-4-6", tools=[TOOL]))
+        assert await run(server, credentials, request("claude-sonnet-4-6")) == "Done."
+    paths = [r.path for r in server.requests]
+    assert paths.count("/v1internal:loadCodeAssist") == 1
+    assert [r.body["project"] for r in server.requests if "stream" in r.path] == ["found-7"] * 2
+
+
+async def test_a_401_refreshes_the_sign_in_once() -> None:
+    with AntigravityServer(token="ya29.new", project="p-1") as server:
+        server.expired_tokens.add("ya29.old")
+        server.script.append(gemini_stream(text_chunks(["Fresh."])))
+        credentials = Tokens(["ya29.old", "ya29.new"], extras={"project": "p-1"})
+        assert await run(server, credentials, request("gemini-3.1-pro-low")) == "Fresh."
+    assert credentials.refreshes == 1
+    assert [r.headers["authorization"] for r in server.requests] == [
+        "Bearer ya29.old",
+        "Bearer ya29.new",
+    ]
