@@ -226,6 +226,7 @@ store = EncryptedFileStore(
     passphrase=PassphraseSource({"RUPU_AUTH_PASSPHRASE": "kill me"}),
     work_factor=1024,
 )
+store.list()  # imports, key derivation: done before the kills start
 n = start
 print("ready", flush=True)
 while True:
