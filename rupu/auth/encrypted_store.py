@@ -85,28 +85,28 @@ def terminal_prompt() -> Prompt | None:
 
 
 class PassphraseSource:
-    """`RUPU_AUTH_PASSPHRASE`, else the prompt (None: no terminal). Remembered once given."""
+    """`RUPU_AUTH_PASSPHRASE`, else the prompt (None: no terminal). A typed passphrase is remembered
+    for the process, by file, so one command asks once however many stores it opens."""
 
     def __init__(self, env: Mapping[str, str], *, prompt: Prompt | None = None) -> None:
         self.env = env
         self.prompt = prompt
-        self._value: str | None = None
-        self._lock = threading.Lock()
 
     def get(self, where: str, *, new: bool) -> str:
-        with self._lock:
-            if self._value is None:
-                self._value = self._ask(where, new=new)
-            return self._value
-
-    def forget(self) -> None:
-        with self._lock:
-            self._value = None
-
-    def _ask(self, where: str, *, new: bool) -> str:
         value = self.env.get(PASSPHRASE_ENV, "")
         if value:
             return value
+        with _typed_lock:
+            typed = _typed.get(where)
+            if typed is None:
+                typed = _typed[where] = self._ask(where, new=new)
+            return typed
+
+    def forget(self, where: str) -> None:
+        with _typed_lock:
+            _typed.pop(where, None)
+
+    def _ask(self, where: str, *, new: bool) -> str:
         if self.prompt is None:
             raise StoreError(
                 where,
@@ -119,6 +119,10 @@ class PassphraseSource:
         if new and self.prompt("Repeat the passphrase: ") != first:
             raise StoreError(where, "the two passphrases differ; nothing was saved", hint="retry")
         return first
+
+
+_typed: dict[str, str] = {}
+_typed_lock = threading.Lock()
 
 
 class EncryptedFileStore(FileStore):
@@ -219,7 +223,7 @@ class EncryptedFileStore(FileStore):
             return _aesgcm(key).decrypt(nonce, ciphertext, header.associated_data())
         except (InvalidTag, ValueError):
             self._keys.pop(header.associated_data().decode(), None)
-            self.passphrase.forget()
+            self.passphrase.forget(str(self.path))
             raise StoreError(
                 str(self.path),
                 "cannot be decrypted: wrong passphrase (or the file was altered); it was left "
