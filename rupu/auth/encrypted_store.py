@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import getpass
+import hashlib
 import json
 import os
 import sys
@@ -123,18 +124,21 @@ class PassphraseSource:
 
 _typed: dict[str, str] = {}
 _typed_lock = threading.Lock()
+_derived: dict[tuple[bytes, bytes], bytes] = {}
+_derived_lock = threading.Lock()
 
 
 class EncryptedFileStore(FileStore):
     kind = "encrypted-file"
     label = ENCRYPTED_FILE
 
-    def __init__(self, path: Path, *, passphrase: PassphraseSource, work_factor: int = SCRYPT_N):
+    def __init__(
+        self, path: Path, *, passphrase: PassphraseSource, work_factor: int = SCRYPT_N
+    ) -> None:
         super().__init__(path)
         self.identity = f"encrypted-file:{path}"
         self.passphrase = passphrase
         self.work_factor = work_factor
-        self._keys: dict[str, bytes] = {}  # derived keys by header, for this process
         self._header: Header | None = None  # the header of the file last read
 
     # -- FileStore's two file operations ----------------------------------------------------------
@@ -222,7 +226,6 @@ class EncryptedFileStore(FileStore):
         try:
             return _aesgcm(key).decrypt(nonce, ciphertext, header.associated_data())
         except (InvalidTag, ValueError):
-            self._keys.pop(header.associated_data().decode(), None)
             self.passphrase.forget(str(self.path))
             raise StoreError(
                 str(self.path),
@@ -232,16 +235,21 @@ class EncryptedFileStore(FileStore):
             ) from None
 
     def _key(self, header: Header, *, new: bool) -> bytes:
-        tag = header.associated_data().decode()
-        key = self._keys.get(tag)
+        """scrypt(passphrase, salt), derived once per process for each header and passphrase
+        (a command opens the store several times; each derivation costs ~0.1 s by design)."""
+        secret = self.passphrase.get(str(self.path), new=new).encode("utf-8")
+        tag = (header.associated_data(), hashlib.sha256(secret).digest())
+        with _derived_lock:
+            key = _derived.get(tag)
         if key is None:
             # lazy: cryptography is only needed when credentials live in the encrypted file
             from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-            secret = self.passphrase.get(str(self.path), new=new)
             salt = base64.b64decode(header.salt)
             kdf = Scrypt(salt=salt, length=KEY_BYTES, n=header.n, r=header.r, p=header.p)
-            key = self._keys[tag] = kdf.derive(secret.encode("utf-8"))
+            key = kdf.derive(secret)
+            with _derived_lock:
+                _derived[tag] = key
         return key
 
 
