@@ -1,6 +1,6 @@
 """Sign-in tokens handed to rupu in the environment, for CI and containers where nobody can open a
-browser: `CHATGPT_OAUTH_TOKEN` (openai), `ANTHROPIC_OAUTH_TOKEN` (anthropic) and
-`GEMINI_OAUTH_TOKEN` (gemini).
+browser: `CHATGPT_OAUTH_TOKEN` (openai), `ANTHROPIC_OAUTH_TOKEN` (anthropic), `GEMINI_OAUTH_TOKEN`
+(gemini) and `ANTIGRAVITY_OAUTH_TOKEN` (antigravity, the name Omegon reads).
 
 Such a token is used as is: rupu never refreshes it (it has no refresh token) and never stores it.
 When it is a JWT, its `exp` claim is its expiry; once that has passed, using it is a
@@ -25,6 +25,7 @@ ENV_TOKEN_VARS: dict[str, str] = {
     "openai": "CHATGPT_OAUTH_TOKEN",
     "anthropic": "ANTHROPIC_OAUTH_TOKEN",
     "gemini": "GEMINI_OAUTH_TOKEN",
+    "antigravity": "ANTIGRAVITY_OAUTH_TOKEN",
 }
 
 

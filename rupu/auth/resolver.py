@@ -6,7 +6,7 @@ Precedence, first found wins:
    stored sign-in, `api-key` skips it;
 2. the stored sign-in (SSO), when present and refreshable (a sign-in whose refresh already failed
    is an error here, never a silent switch to an API key); then a sign-in token from the
-   environment (`CHATGPT_OAUTH_TOKEN`, `ANTHROPIC_OAUTH_TOKEN`, `GEMINI_OAUTH_TOKEN`; see
+   environment (`CHATGPT_OAUTH_TOKEN`, `ANTHROPIC_OAUTH_TOKEN`, `GEMINI_OAUTH_TOKEN`, ...; see
    `rupu.auth.env_tokens`), used as is and an error once its JWT expiry has passed;
 3. the stored API key;
 4. `api_key` in `[providers.<name>]` of config.toml;

@@ -211,3 +211,24 @@ def test_the_model_list_names_the_antigravity_models(workspace: Workspace, outpu
     for model in ("gemini-3-flash", "gemini-3.1-pro-high", "claude-opus-4-6-thinking"):
         assert model in listed.stdout
     assert "gpt-oss-120b-medium" in listed.stdout
+
+
+def test_a_token_from_the_environment_discovers_the_project_per_run(workspace: Workspace) -> None:
+    token = "ya29.CANARY-antigravity-env"
+    with AntigravityServer(token=token, project="env-proj-3") as ag:
+        ag.script.extend([gemini_stream(text_chunks(["From the env token."]))])
+        workspace.write_config(f'[providers.antigravity]\nbase_url = "{ag.base_url}"\n')
+        agent(workspace, "gemini-3.1-pro-low")
+        result = run_rupu(
+            "run", "--agent", "signed", "hi", env={**NO_KEYCHAIN, "ANTIGRAVITY_OAUTH_TOKEN": token}
+        )
+    assert result.code == 0, result.stderr
+    assert result.stdout == "From the env token.\n"
+    assert f" · {IDENTITY} from env ANTIGRAVITY_OAUTH_TOKEN · " in result.stderr
+    assert [r.path for r in ag.requests] == [
+        "/v1internal:loadCodeAssist",
+        "/v1internal:streamGenerateContent",
+    ]
+    assert ag.requests[1].body["project"] == "env-proj-3"
+    assert token not in result.output
+    assert not (workspace.home / "auth.json").exists()
