@@ -3,9 +3,10 @@ Code route, with an Antigravity sign-in (`rupu auth login --provider antigravity
 
 What goes on the wire, as pi-ai's `google-gemini-cli.ts` sends it for `google-antigravity`:
 
-- `POST {base_url}/v1internal:streamGenerateContent?alt=sse`, the base the daily sandbox
-  (`https://daily-cloudcode-pa.sandbox.googleapis.com`; `[providers.antigravity] base_url` moves it,
-  for example to the production `https://cloudcode-pa.googleapis.com`);
+- `POST {base}/v1internal:streamGenerateContent?alt=sse`, the base the daily sandbox
+  (`https://daily-cloudcode-pa.sandbox.googleapis.com`), then, when that answers 403 or 404, the
+  autopush sandbox and production (`https://cloudcode-pa.googleapis.com`), remembered for the
+  provider's life (one agent step); `[providers.antigravity] base_url` names the one endpoint to use instead;
 - `Authorization: Bearer <access token>` and a `user-agent` starting with `antigravity/` (the route
   requires it; `[providers.antigravity] headers` overrides it); Claude thinking models add
   `anthropic-beta: interleaved-thinking-2025-05-14`;
@@ -16,14 +17,14 @@ What goes on the wire, as pi-ai's `google-gemini-cli.ts` sends it for `google-an
 
 The project comes from the config (`project`), else from the sign-in (discovered when signing in,
 `rupu.auth.oauth.antigravity`), else it is discovered once per process the same way. pi-ai also
-prepends an "You are Antigravity" system prompt; rupu does not rewrite the agent's prompt.
+prepends a "You are Antigravity" system prompt; rupu does not rewrite the agent's prompt.
 """
 
 from __future__ import annotations
 
 import platform
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import anyio
@@ -38,7 +39,7 @@ from rupu.auth.oauth.antigravity import (
 )
 from rupu.config.builtins import builtin_url
 from rupu.errors import AuthRejected, ProviderError
-from rupu.messages import ModelRequest
+from rupu.messages import ModelRequest, StreamEvent
 from rupu.providers.base import ProviderSetup
 from rupu.providers.dialect import BaseDialect, WireRequest
 from rupu.providers.gemini import GenerateContentEvents
@@ -48,6 +49,8 @@ from rupu.providers.http import HttpClient, request_id_of
 from rupu.providers.http_provider import HttpProvider
 
 DEFAULT_BASE_URL = builtin_url("antigravity", "base_url")
+AUTOPUSH_ENDPOINT = "https://autopush-cloudcode-pa.sandbox.googleapis.com"
+ENDPOINTS = (DEFAULT_BASE_URL, AUTOPUSH_ENDPOINT, PROD_ENDPOINT)
 ANTIGRAVITY_VERSION = "1.18.4"
 CLAUDE_THINKING_BETA = "interleaved-thinking-2025-05-14"
 _BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "max": 32768}
@@ -105,6 +108,7 @@ class AntigravityDialect(BaseDialect):
         super().__init__(setup.name)
         self._config = setup.config
         self._session_id = str(uuid.uuid4())
+        self._serving = 0  # the index in ENDPOINTS that answers
 
     def explain_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
         return google_error_from_response(self.provider, status, headers, body)
@@ -116,7 +120,7 @@ class AntigravityDialect(BaseDialect):
             credential, "run `rupu auth login --provider antigravity --mode sso`"
         )
         config = self._config
-        base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        base = self.base_url()
         headers: dict[str, str] = {
             "content-type": "application/json",
             "user-agent": user_agent(),
@@ -138,6 +142,22 @@ class AntigravityDialect(BaseDialect):
         )
         url = f"{base}/v1internal:streamGenerateContent?alt=sse"
         return WireRequest(url, headers, body, variant="antigravity")
+
+    def base_url(self) -> str:
+        if self._config.base_url:
+            return self._config.base_url.rstrip("/")
+        return ENDPOINTS[self._serving]
+
+    def next_endpoint(self, failed: str) -> bool:
+        """After `failed` refused the request (403/404): move to the next default endpoint; False
+        when `base_url` is configured or no endpoint is left."""
+        if self._config.base_url or failed not in ENDPOINTS:
+            return False
+        index = ENDPOINTS.index(failed)
+        if index + 1 >= len(ENDPOINTS):
+            return False
+        self._serving = max(self._serving, index + 1)
+        return True
 
     def decoder(
         self, request: ModelRequest, wire: WireRequest, headers: Mapping[str, str]
@@ -179,8 +199,25 @@ async def discover(
 
 
 class AntigravityProvider(HttpProvider):
+    """The HTTP provider, plus pi-ai's endpoint cascade: a 403 or 404 (which arrive before any
+    output) from a default endpoint sends the same request to the next one at once."""
+
     def __init__(self, setup: ProviderSetup) -> None:
-        super().__init__(setup, AntigravityDialect(setup))
+        self.endpoints = AntigravityDialect(setup)
+        super().__init__(setup, self.endpoints)
+
+    async def _send(
+        self, request: ModelRequest, credential: Credential | None
+    ) -> AsyncIterator[StreamEvent]:
+        while True:
+            base = self.endpoints.base_url()
+            try:
+                async for event in super()._send(request, credential):
+                    yield event
+                return
+            except ProviderError as exc:
+                if exc.status not in (403, 404) or not self.endpoints.next_endpoint(base):
+                    raise
 
 
 def create(setup: ProviderSetup) -> AntigravityProvider:

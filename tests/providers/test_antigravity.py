@@ -7,10 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 
 from rupu.auth.credentials import Credential, Secret
 from rupu.config import ProviderConfig
+from rupu.errors import ProviderError
 from rupu.messages import Message, ModelRequest, ToolSpec
 from rupu.providers.antigravity import encode_body, user_agent, wrap_request
 from rupu.providers.base import ProviderSetup, TurnBuilder
@@ -127,3 +130,73 @@ async def test_a_401_refreshes_the_sign_in_once() -> None:
         "Bearer ya29.old",
         "Bearer ya29.new",
     ]
+
+
+def cascade_setup(handler: httpx.MockTransport, **config: Any) -> ProviderSetup:
+    return ProviderSetup(
+        name="antigravity",
+        kind="antigravity",
+        config=ProviderConfig.model_validate(config),
+        credentials=Tokens(["ya29.a"], extras={"project": "p-1"}),
+        retry=RetryPolicy(max_retries=0),
+        clock=FakeClock(),
+        transport=handler,
+    )
+
+
+def sse_body(text: str) -> bytes:
+    chunks = text_chunks([text])
+    return b"".join(
+        b"data: " + orjson.dumps({"response": c, "traceId": "t"}) + b"\r\n\r\n" for c in chunks
+    )
+
+
+async def stream_text(setup: ProviderSetup, turns: int = 1) -> str:
+    provider = build_provider(setup)
+    text = ""
+    try:
+        for _ in range(turns):
+            builder = TurnBuilder(provider.name)
+            async for event in provider.stream(request("gemini-3-flash")):
+                builder.add(event)
+            text = builder.result().message.text()
+    finally:
+        await provider.aclose()
+    return text
+
+
+async def test_the_sandboxes_refusing_cascade_to_production_and_it_is_remembered() -> None:
+    hosts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        if request.url.host == "daily-cloudcode-pa.sandbox.googleapis.com":
+            return httpx.Response(404, json={"error": {"code": 404, "status": "NOT_FOUND"}})
+        if request.url.host == "autopush-cloudcode-pa.sandbox.googleapis.com":
+            return httpx.Response(403, json={"error": {"code": 403, "status": "PERMISSION_DENIED"}})
+        assert request.headers["user-agent"].startswith("antigravity/")
+        stream = httpx.ByteStream(sse_body("From production."))
+        return httpx.Response(200, stream=stream, headers={"content-type": "text/event-stream"})
+
+    assert await stream_text(cascade_setup(httpx.MockTransport(handler)), turns=2) == (
+        "From production."
+    )
+    assert hosts == [
+        "daily-cloudcode-pa.sandbox.googleapis.com",
+        "autopush-cloudcode-pa.sandbox.googleapis.com",
+        "cloudcode-pa.googleapis.com",
+        "cloudcode-pa.googleapis.com",
+    ]
+
+
+async def test_a_configured_base_url_never_cascades() -> None:
+    hosts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        return httpx.Response(404, json={"error": {"code": 404, "status": "NOT_FOUND"}})
+
+    setup = cascade_setup(httpx.MockTransport(handler), base_url="https://gateway.test")
+    with pytest.raises(ProviderError) as caught:
+        await stream_text(setup)
+    assert caught.value.status == 404 and hosts == ["gateway.test"]
