@@ -86,15 +86,6 @@ def login(
     also be written as `!command` (its output is the key) or as an environment variable's name.
     """
     _check_provider(app, provider)
-    from rupu.auth.resolver import SIGN_IN_ONLY
-
-    if mode == "api-key" and provider in SIGN_IN_ONLY:
-        from rupu.errors import UsageError
-
-        raise UsageError(
-            f"{provider} takes only a sign-in (SSO), not an API key",
-            hint=f"rupu auth login --provider {provider} --mode sso",
-        )
     storage = _storage(app)
     if mode == "api-key":
         _store_key(app, storage, provider, key)
@@ -110,9 +101,15 @@ def _store_key(app: AppContext, storage: AuthStorage, provider: str, key: str | 
     from pydantic import SecretStr
 
     from rupu.auth.keyref import parse_key_ref
-    from rupu.auth.resolver import key_vars
+    from rupu.auth.resolver import SIGN_IN_ONLY, key_vars
     from rupu.auth.stored import StoredCredential
+    from rupu.errors import UsageError
 
+    if provider in SIGN_IN_ONLY:
+        raise UsageError(
+            f"{provider} takes only a sign-in (SSO), not an API key",
+            hint=f"rupu auth login --provider {provider} --mode sso",
+        )
     value = _read_key(provider, key)
     stored = StoredCredential(
         provider=provider, mode="api-key", secret=SecretStr(value), updated_at=time.time()
