@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import platform
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -133,7 +133,8 @@ class AntigravityDialect(BaseDialect):
             headers["anthropic-beta"] = CLAUDE_THINKING_BETA
         project = config.project or credential.extras.get("project")
         if not project:
-            project = await discover(http, base, headers, cache_key=(base, credential.source))
+            endpoints = (base,) if config.base_url else (base, PROD_ENDPOINT)
+            project = await discover(http, endpoints, headers, cache_key=(base, credential.source))
         body = wrap_request(
             encode_body(request, provider=self.provider),
             model=model,
@@ -166,17 +167,21 @@ class AntigravityDialect(BaseDialect):
 
 
 async def discover(
-    http: HttpClient, base: str, headers: Mapping[str, str], *, cache_key: tuple[str, ...]
+    http: HttpClient,
+    endpoints: Sequence[str],
+    headers: Mapping[str, str],
+    *,
+    cache_key: tuple[str, ...],
 ) -> str:
-    """The project of a sign-in that carries none (once per process): `loadCodeAssist` on `base`,
-    then on production; Antigravity's shared default project when neither names one."""
+    """The project of a sign-in that carries none (once per process): `loadCodeAssist` on each of
+    `endpoints` until one names it; Antigravity's shared default project when none does."""
     if cached := _projects.get(cache_key):
         return cached
     async with _locks.setdefault(cache_key, anyio.Lock()):
         if cached := _projects.get(cache_key):
             return cached
         project = None
-        for endpoint in dict.fromkeys((base, PROD_ENDPOINT)):
+        for endpoint in dict.fromkeys(endpoints):
             try:
                 answer, _ = await http.request_json(
                     "POST",

@@ -200,3 +200,16 @@ async def test_a_configured_base_url_never_cascades() -> None:
     with pytest.raises(ProviderError) as caught:
         await stream_text(setup)
     assert caught.value.status == 404 and hosts == ["gateway.test"]
+
+
+async def test_no_project_anywhere_means_the_shared_default_and_discovery_stays_on_base() -> None:
+    with AntigravityServer(token="ya29.a", project=None) as server:
+        server.script.append(gemini_stream(text_chunks(["Shared."])))
+        assert await run(server, Tokens(["ya29.a"], extras={}), request("gemini-3-flash")) == (
+            "Shared."
+        )
+    assert [r.path for r in server.requests] == [
+        "/v1internal:loadCodeAssist",
+        "/v1internal:streamGenerateContent",
+    ]
+    assert server.requests[1].body["project"] == "rising-fact-p41fc"
