@@ -286,6 +286,4 @@ def prepare_agent(
         allow_unknown_model=allow_unknown_model,
     )
     tools = session.tool_setup(spec, mode=mode, workspace=workspace, decider=decider)
-    return PreparedRun(
-        session, spec, route, price_of, tools, new_run_id(), switcher, tuple(notes)
-    )
+    return PreparedRun(session, spec, route, price_of, tools, new_run_id(), switcher, tuple(notes))

@@ -156,9 +156,10 @@ def _utc_now() -> dt.datetime:
 
 
 def refreshable_providers(loaded: LoadedConfig) -> list[str]:
-    """Every provider with a list endpoint: the built-ins except mock (and the local claude-code CLI,
-    which has none), then the declared ones. A built-in on AWS credentials (Bedrock) only when it
-    has a table in config: running the AWS chain may reach instance metadata, and needs botocore."""
+    """Every provider with a list endpoint: the built-ins with one (not mock, the local claude-code
+    CLI or antigravity, whose list is baked in), then the declared ones. A built-in on AWS
+    credentials (Bedrock) only when it has a table in config: running the AWS chain may reach
+    instance metadata, and needs botocore."""
     declared = sorted(
         p
         for p in loaded.config.providers
@@ -167,7 +168,7 @@ def refreshable_providers(loaded: LoadedConfig) -> list[str]:
     builtins = [
         name
         for name, record in builtin_providers().items()
-        if name not in ("mock", "claude-code")
+        if (record.models or record.sso_models)
         and (record.credentials != "aws" or name in loaded.config.providers)
     ]
     return builtins + declared

@@ -125,9 +125,15 @@ def _store_key(app: AppContext, storage: AuthStorage, provider: str, key: str | 
     from pydantic import SecretStr
 
     from rupu.auth.keyref import parse_key_ref
-    from rupu.auth.resolver import key_vars
+    from rupu.auth.resolver import SIGN_IN_ONLY, key_vars
     from rupu.auth.stored import StoredCredential
+    from rupu.errors import UsageError
 
+    if provider in SIGN_IN_ONLY:
+        raise UsageError(
+            f"{provider} takes only a sign-in (SSO), not an API key",
+            hint=f"rupu auth login --provider {provider} --mode sso",
+        )
     value = _read_key(provider, key)
     stored = StoredCredential(
         provider=provider, mode="api-key", secret=SecretStr(value), updated_at=time.time()
@@ -184,6 +190,7 @@ def _sign_in(
 ) -> None:
     import anyio
 
+    from rupu.auth.credentials import sign_in_identity
     from rupu.auth.files import StoreError, file_lock
     from rupu.auth.oauth.endpoints import oauth_profile
     from rupu.errors import CredentialError
@@ -208,10 +215,12 @@ def _sign_in(
     stored = anyio.run(_run_sign_in, profile, no_browser, wait)
     if enterprise is not None:  # the domain the token belongs to: its exchange is on that host
         stored = stored.model_copy(update={"extras": {**stored.extras, "host": enterprise}})
-    if settings.project:  # the Google Cloud project a Gemini sign-in bills to
+    if settings.project:  # the Google Cloud project a Gemini or Antigravity sign-in bills to
         stored = stored.model_copy(
             update={"extras": {**stored.extras, "project": settings.project}}
         )
+    if provider == "antigravity":
+        stored = anyio.run(_antigravity_project, stored, settings.base_url)
     try:
         with file_lock(storage.lock_dir / f"{provider}.sso.lock"):
             storage.put(stored)
@@ -221,7 +230,15 @@ def _sign_in(
             f"signed in, but the credentials could not be saved ({exc.one_line()})",
             hint=f"fix the store, then run `rupu auth login --provider {provider} --mode sso` again",
         ) from None
-    _say(f"Signed in to {provider} ({_sign_in_summary(stored)}); saved in {storage.describe()}.")
+    named = sign_in_identity(provider) or provider
+    _say(f"Signed in to {named} ({_sign_in_summary(stored)}); saved in {storage.describe()}.")
+
+
+async def _antigravity_project(stored: StoredCredential, base_url: str | None) -> StoredCredential:
+    from rupu.auth.oauth.antigravity import DISCOVERY_ENDPOINTS, complete_sign_in
+
+    endpoints = (base_url,) if base_url else DISCOVERY_ENDPOINTS
+    return await complete_sign_in(stored, endpoints=endpoints, say=_say)
 
 
 async def _run_sign_in(profile: object, no_browser: bool, wait: float) -> StoredCredential:
@@ -243,6 +260,8 @@ def _sign_in_summary(stored: StoredCredential) -> str:
         parts.append(f"account {account}")
     if stored.extras.get("host"):
         parts.append(f"on {stored.extras['host']}")
+    if stored.provider == "antigravity" and stored.extras.get("project"):
+        parts.append(f"project {stored.extras['project']}")
     return ", ".join(parts)
 
 
@@ -321,11 +340,12 @@ def logout(
                     removed.append(credential.key)
             except StoreError as exc:
                 problems.append(exc.one_line())
-        if storage.file.exists():
-            try:
-                storage.file.clear()
-            except StoreError as exc:
-                problems.append(exc.one_line())
+        for kept in (storage.file, storage.encrypted):
+            if kept.exists():
+                try:
+                    kept.clear()
+                except StoreError as exc:
+                    problems.append(exc.one_line())
         _say(f"Removed {len(removed)} stored credential{'s' if len(removed) != 1 else ''}.")
         if problems:
             raise problems_error(problems)
@@ -364,8 +384,9 @@ def problems_error(problems: list[str]) -> Exception:
 @click.option(
     "--use",
     "target",
-    type=click.Choice(["keychain", "file"]),
-    help="Switch to this backend, moving every stored credential.",
+    type=click.Choice(["keychain", "file", "encrypted-file"]),
+    help="Switch to this backend, moving every stored credential (encrypted-file: auth.enc, "
+    "unlocked by RUPU_AUTH_PASSPHRASE or a prompt).",
 )
 @click.pass_obj
 def backend(app: AppContext, target: str | None) -> None:
@@ -379,6 +400,8 @@ def backend(app: AppContext, target: str | None) -> None:
         keychain = "usable" if problem is None else problem.reason
         click.echo(f"keychain: {keychain} (service {storage.keychain.service})")
         click.echo(f"file: {storage.file.path}{'' if storage.file.exists() else ' (absent)'}")
+        encrypted = storage.encrypted
+        click.echo(f"encrypted file: {encrypted.path}{'' if encrypted.exists() else ' (absent)'}")
         return
     names = tuple(sorted({*SSO_PROVIDERS, *_declared(app)}))
     migration = storage.switch(target, probe=names)  # type: ignore[arg-type]
@@ -392,3 +415,5 @@ def backend(app: AppContext, target: str | None) -> None:
     )
     if migration.source == "file":
         click.echo(f"{storage.file.path} was removed.")
+    elif migration.source == "encrypted-file":
+        click.echo(f"{storage.encrypted.path} was removed.")

@@ -26,6 +26,7 @@ FACTORIES: dict[str, str] = {
     "copilot": "rupu.providers.copilot:create",
     "gemini": "rupu.providers.gemini:create",
     "bedrock": "rupu.providers.bedrock:create",
+    "antigravity": "rupu.providers.antigravity:create",
     "mock": "rupu.providers.mock:create",
     "claude-code": "rupu.providers.claude_code:create",
 }

@@ -56,6 +56,7 @@ def test_baked_in_data_covers_the_built_in_providers() -> None:
     assert baked_providers() == [
         "anthropic",
         "bedrock",
+        "antigravity",
         "copilot",
         "gemini",
         "groq",
