@@ -65,7 +65,8 @@ def _nothing_found(app: AppContext) -> str:
         [
             "no agents found; looked in:",
             *looked,
-            "to start, create an agent file, e.g. .rupu/agents/hello.md in your project:",
+            "to start a project here with sample agents and a workflow: rupu init",
+            "or write one, e.g. .rupu/agents/hello.md:",
             "  ---",
             "  name: hello",
             "  provider: mock",

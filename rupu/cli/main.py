@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 # name -> (module, attribute, one-line help). Help text lives here so listing commands imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("rupu.cli.init", "init", "Start a project: sample agents, a workflow and a config."),
     "run": ("rupu.cli.run", "run", "Run one agent on a prompt, streaming its answer."),
     "agent": ("rupu.cli.agent", "agent", "List and show agents."),
     "transcript": ("rupu.cli.transcript", "transcript", "List and show run transcripts."),
