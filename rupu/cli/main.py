@@ -27,6 +27,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "usage": ("rupu.cli.usage", "usage", "Token and cost totals from transcripts and runs."),
     "auth": ("rupu.cli.auth", "auth", "Sign in to providers and manage stored credentials."),
     "workflow": ("rupu.cli.workflow", "workflow", "Run, list, show and resume workflows."),
+    "completion": (
+        "rupu.cli.completion",
+        "completion",
+        "Print or install the shell completion script (bash, zsh, fish).",
+    ),
     "trust": (
         "rupu.cli.trust",
         "trust",

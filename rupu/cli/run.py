@@ -10,20 +10,34 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
 
 if TYPE_CHECKING:
     from rupu.api.agents import PreparedRun, RunResult
+    from rupu.cli.context import AppContext
     from rupu.cli.render import RunRenderer
 
 
 @click.command()
 @click.option(
-    "--agent", "-a", "agent_ref", required=True, help="Agent name, or a path to an agent .md file."
+    "--agent",
+    "-a",
+    "agent_ref",
+    required=True,
+    help="Agent name, or a path to an agent .md file.",
+    shell_complete=complete.agent_names,
 )
 @click.argument("prompt", required=False)
-@click.option("--provider", help="Use this provider for this run (overrides the agent).")
-@click.option("--model", help="Use this model for this run (overrides the agent).")
+@click.option(
+    "--provider",
+    help="Use this provider for this run (overrides the agent).",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model",
+    help="Use this model for this run (overrides the agent).",
+    shell_complete=complete.model_ids,
+)
 @click.option("--auth", type=click.Choice(["api-key", "sso"]), help="Force a credential mode.")
 @click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
 @click.option(
@@ -55,6 +69,7 @@ if TYPE_CHECKING:
     "fallbacks",
     multiple=True,
     metavar="PROVIDER:MODEL",
+    shell_complete=complete.fallback_targets,
     help="Fail over to this provider:model when the primary is rate limited or overloaded "
     "(repeatable, tried in order; replaces the agent's fallback list).",
 )

@@ -3,11 +3,14 @@
 # lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
+
+if TYPE_CHECKING:
+    from rupu.cli.context import AppContext
 
 _FORMAT = click.option(
     "--format",
@@ -26,17 +29,22 @@ def workflow() -> None:
 
 
 @workflow.command("run")
-@click.argument("reference", metavar="NAME|PATH")
+@click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
 @click.option(
     "--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="A workflow input."
 )
-@click.option("--provider", help="Run every step on this provider (e.g. mock for a dry run).")
-@click.option("--model", help="Run every step on this model.")
+@click.option(
+    "--provider",
+    help="Run every step on this provider (e.g. mock for a dry run).",
+    shell_complete=complete.provider_names,
+)
+@click.option("--model", help="Run every step on this model.", shell_complete=complete.model_ids)
 @click.option(
     "--fallback",
     "fallbacks",
     multiple=True,
     metavar="PROVIDER:MODEL",
+    shell_complete=complete.fallback_targets,
     help="Fail over to this provider:model when a step's provider is rate limited or overloaded "
     "(repeatable, tried in order; replaces step and agent fallback lists).",
 )
@@ -73,7 +81,7 @@ def run_workflow(
 
 
 @workflow.command("resume")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @_PLAIN
 @_FORMAT
 @click.pass_obj
@@ -85,7 +93,7 @@ def resume_workflow(app: AppContext, run_id: str, plain: bool, fmt: str) -> None
 
 
 @workflow.command("approve")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @click.option("--step", help="The step to approve (needed when several wait).")
 @_PLAIN
 @_FORMAT
@@ -98,7 +106,7 @@ def approve_workflow(app: AppContext, run_id: str, step: str | None, plain: bool
 
 
 @workflow.command("reject")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @click.option("--step", help="The step to reject (needed when several wait).")
 @click.option("--reason", help="Why; recorded in the run.")
 @_PLAIN
@@ -155,9 +163,17 @@ def list_workflows_cmd(app: AppContext, fmt: str) -> None:
 
 
 @workflow.command("show")
-@click.argument("reference", metavar="NAME|PATH")
-@click.option("--provider", help="Show the plan as it would run on this provider.")
-@click.option("--model", help="Show the plan as it would run on this model.")
+@click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
+@click.option(
+    "--provider",
+    help="Show the plan as it would run on this provider.",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model",
+    help="Show the plan as it would run on this model.",
+    shell_complete=complete.model_ids,
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 def show_workflow(
@@ -254,7 +270,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
 
 
 @workflow.command("show-run")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 def show_run(app: AppContext, run_id: str, fmt: str) -> None:
