@@ -42,12 +42,6 @@ def install_path(shell: str, env: dict[str, str]) -> Path:
 def completion(shell: str, install: bool) -> None:
     """Print the completion script for SHELL, or install it. Agent, workflow, provider and model
     names, run ids and transcript ids complete from what is on this machine (no network).
-
-    \b
-    Examples:
-      rupu completion bash --install       # then open a new shell
-      eval "$(rupu completion zsh)"        # this zsh session only
-      rupu completion fish > ~/.config/fish/completions/rupu.fish
     """
     from rupu.atomicfile import replace_file
 

@@ -27,12 +27,6 @@ def init(app: AppContext, directory: Path | None, force: bool) -> None:
     """Create a project in DIR (default: the current directory): .rupu/agents/ with a sample agent
     per provider family, .rupu/workflows/sample.yaml and a commented .rupu/config.toml. The project
     is trusted, since you made its files. Existing files are never replaced without --force.
-
-    \b
-    Examples:
-      rupu init                  # here
-      rupu init ~/src/myproject  # elsewhere (created if missing)
-      rupu init --force          # restore the starter files
     """
     from rupu.api.project import init_project
 
