@@ -131,6 +131,11 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         ("rupu workflow show sample", "its steps and where each runs"),
         ("rupu workflow show sample --provider mock", "as it would run on mock"),
     ),
+    "rupu workflow graph": (
+        ("rupu workflow graph sample", "Mermaid, for Markdown that renders it"),
+        ("rupu workflow graph sample --format svg -o sample.svg", "a picture, drawn by rupu"),
+        ("rupu workflow graph sample --format dot | dot -Tpng > sample.png", "through Graphviz"),
+    ),
     "rupu workflow runs": (
         ("rupu workflow runs", "the 50 newest"),
         ("rupu workflow runs --workflow sample --limit 5", "one workflow's"),

@@ -3,6 +3,7 @@
 # lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -291,3 +292,57 @@ def app_store(app: AppContext) -> Any:
     from rupu.workflows.store import RunStore
 
     return RunStore(app.paths.runs)
+
+
+@workflow.command("graph")
+@click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+@click.option(
+    "--provider",
+    help="Draw the steps as they would run on this provider.",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model",
+    help="Draw the steps as they would run on this model.",
+    shell_complete=complete.model_ids,
+)
+@click.pass_obj
+def graph_workflow(
+    app: AppContext,
+    reference: str,
+    fmt: str,
+    output: Path | None,
+    provider: str | None,
+    model: str | None,
+) -> None:
+    """Draw a workflow: one node per step (kind, agent, provider:model after overrides, fan-out
+    size, approval), one edge per dependency. SVG is drawn by rupu itself."""
+    from rupu.atomicfile import replace_file
+    from rupu.pictures.graph import to_dot, to_mermaid
+    from rupu.pictures.plan_graph import plan_graph
+    from rupu.pictures.svg import to_svg
+    from rupu.workflows.engine import plan_workflow
+    from rupu.workflows.lookup import load_reference
+    from rupu.workflows.plan import Overrides
+
+    loaded = load_reference(reference, app.paths)
+    plan = plan_workflow(
+        loaded, app.paths, app.config, inputs=None, overrides=Overrides(provider, model)
+    )
+    graph = plan_graph(plan)
+    text = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}[fmt](graph)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    replace_file(output, text.encode())
+    click.echo(f"wrote {output}")
