@@ -37,21 +37,25 @@ def _rupu_words(line: str) -> list[str]:
     segment = line[line.index("rupu ") :]
     if "$(rupu " in line:
         segment = segment.split(")", 1)[0]
-    return shlex.split(segment.split(" > ", 1)[0])
+    return shlex.split(segment.split(" > ", 1)[0].split(" | ", 1)[0])
 
 
 def _parse(words: list[str]) -> str:
     """Parses `words` as click would, without running anything; returns the command path reached.
     (No example passes a group's own options, so each word before the first option names a
     subcommand.)"""
-    ctx = click.Context(cli)
+    # Each context has its parent, as in a real invocation: click remembers a command's help
+    # option, and a parentless context would give it names without `-h`.
+    ctx = click.Context(cli, info_name="rupu", **cli.context_settings)
     command: click.Command = cli
     path, rest = "rupu", words[1:]
     while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
         sub = command.get_command(ctx, rest[0])
         assert sub is not None, f"no command {path} {rest[0]}"
+        if isinstance(sub, click.Group):
+            ctx = click.Context(sub, info_name=rest[0], parent=ctx)
         command, path, rest = sub, f"{path} {rest[0]}", rest[1:]
-    command.make_context(path, rest, resilient_parsing=False)
+    command.make_context(path.split()[-1], rest, parent=ctx, resilient_parsing=False)
     return path
 
 
