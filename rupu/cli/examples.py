@@ -39,7 +39,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             'rupu run --agent agents/reviewer.md --provider anthropic --model claude-sonnet-4-6 "Review"',
             "an agent file, on another provider",
         ),
-        ('rupu run --agent hello --format json "Hi"', "one JSON object at the end"),
+        ('rupu run --agent hello --report run.html "Hi"', "and a report page of the run"),
     ),
     "rupu agent": (
         ("rupu agent list", "every agent rupu finds"),
@@ -135,6 +135,10 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         ("rupu workflow graph sample", "Mermaid, for Markdown that renders it"),
         ("rupu workflow graph sample --format svg -o sample.svg", "a picture, drawn by rupu"),
         ("rupu workflow graph sample --format dot | dot -Tpng > sample.png", "through Graphviz"),
+    ),
+    "rupu workflow report": (
+        ("rupu workflow report run_01J", "writes run_01J....html here"),
+        ("rupu workflow report run_01J -o report.html --open", "and opens it"),
     ),
     "rupu workflow runs": (
         ("rupu workflow runs", "the 50 newest"),

@@ -73,6 +73,12 @@ if TYPE_CHECKING:
     help="Fail over to this provider:model when the primary is rate limited or overloaded "
     "(repeatable, tried in order; replaces the agent's fallback list).",
 )
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the run's report: one self-contained HTML page (see workflow report).",
+)
 @click.pass_obj
 def run(
     app: AppContext,
@@ -88,6 +94,7 @@ def run(
     mode: str | None,
     workspace: Path | None,
     fallbacks: tuple[str, ...],
+    report: Path | None,
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
@@ -124,6 +131,11 @@ def run(
         click.echo(renderer.json_summary(result))
     else:
         renderer.finish(result)
+    if report is not None:
+        from rupu.cli.reports import write_report
+        from rupu.pictures.run_data import agent_run_data
+
+        write_report(agent_run_data(result.transcript), report, False)
     if result.error is not None:
         raise result.error
 

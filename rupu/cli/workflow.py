@@ -346,3 +346,25 @@ def graph_workflow(
         return
     replace_file(output, text.encode())
     click.echo(f"wrote {output}")
+
+
+@workflow.command("report")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the page here (default: RUN.html in the current directory).",
+)
+@click.option("--open", "open_it", is_flag=True, help="Open the page in your browser.")
+@click.pass_obj
+def report_workflow(app: AppContext, run_id: str, output: Path | None, open_it: bool) -> None:
+    """Write a run's report: one self-contained HTML page (no network) with the run's status, cost
+    and tokens, its graph coloured by step status, a timeline of every unit, a table of steps and
+    units, and each unit's transcript."""
+    from rupu.cli.reports import write_report
+    from rupu.pictures.run_data import workflow_run_data
+    from rupu.workflows.store import RunStore
+
+    record = RunStore(app.paths.runs).open(run_id)
+    write_report(workflow_run_data(record), output or Path(f"{record.run_id}.html"), open_it)
