@@ -10,20 +10,34 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
 
 if TYPE_CHECKING:
     from rupu.api.agents import PreparedRun, RunResult
+    from rupu.cli.context import AppContext
     from rupu.cli.render import RunRenderer
 
 
 @click.command()
 @click.option(
-    "--agent", "-a", "agent_ref", required=True, help="Agent name, or a path to an agent .md file."
+    "--agent",
+    "-a",
+    "agent_ref",
+    required=True,
+    help="Agent name, or a path to an agent .md file.",
+    shell_complete=complete.agent_names,
 )
 @click.argument("prompt", required=False)
-@click.option("--provider", help="Use this provider for this run (overrides the agent).")
-@click.option("--model", help="Use this model for this run (overrides the agent).")
+@click.option(
+    "--provider",
+    help="Use this provider for this run (overrides the agent).",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model",
+    help="Use this model for this run (overrides the agent).",
+    shell_complete=complete.model_ids,
+)
 @click.option(
     "--auth",
     type=click.Choice(["api-key", "sso", "adc"]),
@@ -59,6 +73,7 @@ if TYPE_CHECKING:
     "fallbacks",
     multiple=True,
     metavar="PROVIDER:MODEL",
+    shell_complete=complete.fallback_targets,
     help="Fail over to this provider:model when the primary is rate limited or overloaded "
     "(repeatable, tried in order; replaces the agent's fallback list).",
 )
@@ -67,6 +82,12 @@ if TYPE_CHECKING:
     is_flag=True,
     help="OpenAI's priority tier (openai provider, API key or ChatGPT sign-in); "
     "other providers run at their usual tier, with a note.",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the run's report: one self-contained HTML page (see workflow report).",
 )
 @click.pass_obj
 def run(
@@ -84,6 +105,7 @@ def run(
     workspace: Path | None,
     fallbacks: tuple[str, ...],
     fast: bool,
+    report: Path | None,
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
@@ -124,6 +146,11 @@ def run(
         click.echo(renderer.json_summary(result))
     else:
         renderer.finish(result)
+    if report is not None:
+        from rupu.cli.reports import write_report
+        from rupu.pictures.run_data import agent_run_data
+
+        write_report(agent_run_data(result.transcript), report, False)
     if result.error is not None:
         raise result.error
 
