@@ -10,6 +10,7 @@ its query and its paging are the provider's record (`[<name>.models]` in
 | gemini            | gemini.models                      | key_header (no sign-in)      |                         |
 | copilot           | copilot.models (exchange's host)   | Copilot token + editor hdrs  |                         |
 | openai-compatible | openai.models                      | Bearer                       |                         |
+| bedrock           | bedrock.models + inference profiles| SigV4 (botocore), per page   | control_base_url        |
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from rupu.auth.credentials import Credential
 from rupu.catalog import list_pages as pages
+from rupu.catalog.bedrock_listing import bedrock_lister
 from rupu.catalog.list_pages import EntryReader, ModelLister, Page, PagedLister, PageRequest
 from rupu.config import ProviderConfig
 from rupu.config.builtins import ModelListing, builtin, builtin_url, credential_headers
@@ -125,7 +127,7 @@ def _compatible(provider: str, config: ProviderConfig, credential: Credential) -
         provider,
         preset_listing(provider) or _listing("openai"),
         config.base_url,
-        lambda: pages.bearer(credential),
+        lambda: pages.bearer(credential) if credential.secret else {},  # keyless: a local server
         pages.openai_model,
     )
 
@@ -137,6 +139,7 @@ LISTERS: dict[str, ListerFactory] = {
     "gemini": _gemini,
     "copilot": _copilot,
     "openai-compatible": _compatible,
+    "bedrock": bedrock_lister,
 }
 
 

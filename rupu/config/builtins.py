@@ -60,9 +60,13 @@ class BuiltinProvider(StrictModel):
     base_url: str | None = None
     sso_base_url: str | None = None
     token_exchange_url: str | None = None
+    control_base_url: str | None = None
+    credentials: Literal["key", "aws"] = "key"
     key_env: list[str] = Field(default_factory=list)
     key_header: str | None = None
     keyless: bool = False
+    sign_in_only: bool = False
+    identity: str | None = None
     default_model: str | None = None
     oauth: OAuthDefaults | None = None
     models: ModelListing | None = None
