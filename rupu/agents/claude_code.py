@@ -37,6 +37,7 @@ TOOL_NAMES: dict[str, str] = {
     "Glob": "glob",
     "LS": "list_dir",
     "WebSearch": "web_search",
+    "WebFetch": "web_fetch",
 }
 PERMISSION_MODES: dict[str, str] = {
     "default": "ask",

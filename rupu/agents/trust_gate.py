@@ -10,7 +10,7 @@ when a run would use them, before any request is sent or program started:
   `sso_base_url`, `token_exchange_url`, `[providers.X.oauth]`, `headers` for a provider with a stored,
   configured or environment credential (an AWS provider always: also `control_base_url`, and its
   `profile`); an `api_key` naming an environment variable;
-  `[tools.web_search]` URLs;
+  `[tools.web_search]` URLs, `[tools.web_fetch] allow_private_hosts`;
 - anything wider than the user's own config: `permission_mode`, `[tools.bash]` allow list, passthrough
   and limits, `[tools].result_limit`, claude-code `allowed_tools`;
 - a project agent (`.rupu/agents/` or `.claude/agents/`) with `permissionMode: bypass` (Claude Code's
@@ -162,6 +162,13 @@ def _tool_findings(
     ripgrep = _dig(tools, "grep", "ripgrep")
     if ripgrep is not None and ripgrep != (_dig(mine, "grep", "ripgrep") or "auto"):
         add(["tools", "grep", "ripgrep"], "[tools.grep] ripgrep runs a program")
+    if _dig(tools, "web_fetch", "allow_private_hosts") and not _dig(
+        mine, "web_fetch", "allow_private_hosts"
+    ):
+        add(
+            ["tools", "web_fetch", "allow_private_hosts"],
+            "[tools.web_fetch] allow_private_hosts lets web_fetch reach your machine and network",
+        )
     search = tools.get("web_search") or {}
     my_search = mine.get("web_search") or {}
     for key in _SEARCH_URLS:

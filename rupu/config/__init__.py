@@ -141,11 +141,20 @@ class WebSearchConfig(StrictModel):
     timeout_secs: float = Field(default=20, gt=0)
 
 
+class WebFetchConfig(StrictModel):
+    """`[tools.web_fetch]`: limits, and whether non-public hosts (an intranet) may be fetched."""
+
+    timeout_secs: float = Field(default=30, gt=0)
+    max_bytes: int = Field(default=5_000_000, ge=1000)
+    allow_private_hosts: bool = False
+
+
 class ToolsConfig(StrictModel):
     result_limit: int = Field(default=100_000, ge=1000)
     bash: BashToolConfig = Field(default_factory=BashToolConfig)
     grep: GrepToolConfig = Field(default_factory=GrepToolConfig)
     web_search: WebSearchConfig = Field(default_factory=WebSearchConfig)
+    web_fetch: WebFetchConfig = Field(default_factory=WebFetchConfig)
 
 
 class McpServerConfig(StrictModel):

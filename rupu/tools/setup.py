@@ -29,6 +29,7 @@ from rupu.tools.permissions import Decider, DenyDecider, PermissionGate
 from rupu.tools.search import GLOB, GREP
 from rupu.tools.shell import BASH
 from rupu.tools.toolbox import AgentToolBox
+from rupu.tools.web_fetch import WEB_FETCH
 from rupu.tools.web_search import BACKENDS, WEB_SEARCH, pick_backend
 from rupu.tools.workspace import Workspace
 
@@ -44,6 +45,7 @@ BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
     GREP,
     BASH,
     WEB_SEARCH,
+    WEB_FETCH,
 )
 BUILTIN_NAMES = tuple(t.name for t in BUILTIN_TOOLS)
 
@@ -173,8 +175,8 @@ async def open_toolbox(
     search_ready = pick_backend(config.tools.web_search, setup.env) is not None
     builtins: list[Tool] = []
     for tool in BUILTIN_TOOLS:
-        if not allowed(tool.name):
-            continue
+        if not allowed(tool.name) or (tool is WEB_FETCH and patterns is None):
+            continue  # web_fetch reads the network: only for an agent that names it
         if tool is WEB_SEARCH and not search_ready:
             if patterns is not None and "web_search" in patterns:
                 notes.append(

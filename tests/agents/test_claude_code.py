@@ -76,11 +76,11 @@ EXPECTED: dict[str, tuple[Any, ...]] = {
     "web-researcher": (
         "anthropic",
         "claude-sonnet-4-5-20250929",
-        ["web_search", "read_file"],
+        ["web_search", "web_fetch", "read_file"],
         None,
         None,
         None,
-        [TOOLS_NOTE + "WebFetch"],
+        [],
     ),
     "security-auditor": (
         None,
@@ -175,6 +175,7 @@ def test_a_file_in_a_claude_agents_directory_is_read_as_claude_code_by_path(
     [
         ("Read", "read_file"),
         ("LS", "list_dir"),
+        ("WebFetch", "web_fetch"),
         ("MultiEdit", "edit_file"),
         ("mcp__github__create_issue", "github.create_issue"),
         ("mcp__github", "github.*"),

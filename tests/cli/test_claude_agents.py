@@ -90,7 +90,7 @@ def test_list_shows_every_file_in_the_project_scope_with_one_note_each(
     for name in EXPECTED:
         assert f"\n{name} " in "\n" + table.stdout
     notes = [line for line in table.stderr.splitlines() if line.startswith("note: ")]
-    assert len(notes) == sum(len(EXPECTED[n][-1]) for n in EXPECTED) == 12
+    assert len(notes) == sum(len(EXPECTED[n][-1]) for n in EXPECTED) == 11
     assert f"note: {project_agents / 'docs-writer.md'}: Claude Code keys rupu does not use: " in (
         table.stderr
     )
