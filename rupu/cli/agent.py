@@ -10,6 +10,7 @@ import click
 from rupu.cli import complete
 
 if TYPE_CHECKING:
+    from rupu.agents.spec import AgentSpec
     from rupu.cli.context import AppContext
 
 
@@ -37,7 +38,7 @@ def list_agents(app: AppContext, fmt: str) -> None:
         {
             "name": spec.name,
             "scope": spec.scope,
-            "provider": spec.frontmatter.provider or app.config.config.default_provider or "-",
+            "provider": _provider_of(app, spec),
             "model": spec.frontmatter.model or "-",
             "description": spec.frontmatter.description or "",
             "path": str(spec.path),
@@ -68,6 +69,17 @@ def list_agents(app: AppContext, fmt: str) -> None:
             click.echo(f"note: {spec.path}: {note}", err=True)
     for broken in errors:
         click.echo(f"error: {broken['error']}", err=True)
+
+
+def _provider_of(app: AppContext, spec: AgentSpec) -> str:
+    """The provider a run would use: an alias in `model:` names it, then the agent, then config."""
+    from rupu.config.aliases import expand_alias
+
+    config = app.config.config
+    alias = expand_alias(spec.frontmatter.model, config.aliases)
+    if alias is not None:
+        return alias[0]
+    return spec.frontmatter.provider or config.default_provider or "-"
 
 
 def _short(description: object, width: int = 80) -> str:
@@ -111,6 +123,7 @@ def show_agent(app: AppContext, name: str) -> None:
     """An agent's settings (each with where it came from and whether that scope is trusted) and its
     system prompt."""
     from rupu.agents.lookup import resolve_agent
+    from rupu.config.aliases import expand_alias
     from rupu.workflows.provenance import Provenance
 
     spec = resolve_agent(name, app.paths)
@@ -123,6 +136,10 @@ def show_agent(app: AppContext, name: str) -> None:
         click.echo(f"{f'{key}: {value}'.ljust(width)}  ({origin.describe()})")
     for line in app.untrusted_lines([spec]):
         click.echo(f"needs trust: {line}")
+    alias = expand_alias(spec.frontmatter.model, app.config.config.aliases)
+    if alias is not None:
+        source = "[aliases]" if spec.frontmatter.model in app.config.config.aliases else "built in"
+        click.echo(f"alias: {spec.frontmatter.model} = {alias[0]}:{alias[1]}  ({source})")
     for note in spec.notes:
         click.echo(f"note: {note}")
     click.echo("---")

@@ -76,12 +76,16 @@ def test_list_shows_every_file_in_the_project_scope_with_one_note_each(
     with CliRunner(home=workspace.home) as rupu:
         listed = rupu.invoke(["agent", "list", "--format", "json"])
         table = rupu.invoke(["agent", "list"])
+        shown = rupu.invoke(["agent", "show", "planner"])
+    assert "alias: opus = anthropic:claude-opus-4-7  (built in)" in shown.stdout.splitlines()
+    assert "note: Claude Code keys rupu does not use: memory" in shown.stdout.splitlines()
     assert listed.exit_code == 0, listed.output
     rows = {row["name"]: row for row in orjson.loads(listed.stdout)["agents"]}
     assert sorted(rows) == sorted(EXPECTED)
     assert {row["scope"] for row in rows.values()} == {"claude-project"}
     assert rows["web-researcher"]["provider"] == "anthropic"
     assert rows["code-reviewer"]["model"] == "sonnet"
+    assert rows["code-reviewer"]["provider"] == "anthropic"  # the built-in alias names it
     assert rows["planner"]["notes"] == [
         "Claude Code keys rupu does not use: memory",
         "Claude Code tools rupu has no counterpart for (left out): Task, TodoWrite",
