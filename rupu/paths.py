@@ -76,7 +76,8 @@ class Paths:
 
 def find_project_root(start: Path, home: Path, *, claude_home: Path | None = None) -> Path | None:
     """The nearest directory at or above `start` that holds `.rupu/` (the home itself never counts);
-    without one, the nearest holding `.claude/agents/` (Claude Code's user directory never counts):
+    without one, the nearest holding `.claude/agents/` (Claude Code's user directory, and `~/.claude`,
+    never count):
     a project's Claude Code agents are project files, trusted like `.rupu/`."""
     home_resolved = home.resolve()
     for directory in (start, *start.parents):
@@ -85,9 +86,9 @@ def find_project_root(start: Path, home: Path, *, claude_home: Path | None = Non
             return directory
     if claude_home is None:
         return None
-    claude_resolved = claude_home.resolve()
+    user_dirs = {claude_home.resolve(), (Path.home() / ".claude").resolve()}
     for directory in (start, *start.parents):
         candidate = directory / ".claude"
-        if (candidate / "agents").is_dir() and candidate.resolve() != claude_resolved:
+        if (candidate / "agents").is_dir() and candidate.resolve() not in user_dirs:
             return directory
     return None

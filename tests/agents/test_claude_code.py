@@ -181,6 +181,7 @@ def test_a_file_in_a_claude_agents_directory_is_read_as_claude_code_by_path(
         ("mcp__github", "github.*"),
         ("mcp__github__*", "github.*"),
         ("Task", None),
+        ("Bash(git diff:*)", None),
         ("mcp__", None),
     ],
 )
