@@ -100,9 +100,7 @@ class LocalDispatcher:
         if len(units) == 1:  # no task group needed for a single unit
             slots = Slots()
             await slots.acquire(
-                self._workflow_limit,
-                self.pool.limit(units[0].call.target.provider),
-                self._descriptors,
+                self._workflow_limit, self._provider_limit(units[0]), self._descriptors
             )
             await self._run(units[0], slots, report)
             return
@@ -115,10 +113,14 @@ class LocalDispatcher:
                 await slots.acquire(
                     step_limit,
                     self._workflow_limit,
-                    self.pool.limit(unit.call.target.provider),
+                    self._provider_limit(unit),
                     self._descriptors,
                 )
                 group.start_soon(self._run, unit, slots, report)
+
+    def _provider_limit(self, unit: Unit) -> anyio.Semaphore | None:
+        provider = unit.provider
+        return self.pool.limit(provider) if provider is not None else None
 
     async def _run(self, unit: Unit, slots: Slots, report: UnitReport) -> None:
         if report.stopping:

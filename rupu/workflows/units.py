@@ -66,6 +66,11 @@ class Unit:
     input_hash: str = ""
 
     @property
+    def provider(self) -> str | None:
+        """The provider whose concurrency limit the unit takes (None: a unit that calls none)."""
+        return self.call.target.provider
+
+    @property
     def label(self) -> str:
         if self.call.sub is not None:
             return f"step '{self.step}' entry '{self.call.sub}'"
