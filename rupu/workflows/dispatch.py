@@ -100,7 +100,9 @@ class LocalDispatcher:
         if len(units) == 1:  # no task group needed for a single unit
             slots = Slots()
             await slots.acquire(
-                self._workflow_limit, self._provider_limit(units[0]), self._descriptors
+                self._workflow_limit,
+                self._provider_limit(units[0]),
+                self._descriptors,
             )
             await self._run(units[0], slots, report)
             return
@@ -119,8 +121,7 @@ class LocalDispatcher:
                 group.start_soon(self._run, unit, slots, report)
 
     def _provider_limit(self, unit: Unit) -> anyio.Semaphore | None:
-        provider = unit.provider
-        return self.pool.limit(provider) if provider is not None else None
+        return None if unit.provider is None else self.pool.limit(unit.provider)
 
     async def _run(self, unit: Unit, slots: Slots, report: UnitReport) -> None:
         if report.stopping:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 import anyio
 
 from rupu.errors import RupuError
+from rupu.tools.setup import ToolSetup
 from rupu.workflows.dispatch import DispatcherFactory, UnitBatch, local_dispatcher
 from rupu.workflows.events import (
     UNLOGGED,
@@ -39,9 +40,11 @@ from rupu.workflows.events import (
     add_costs,
     read_run_events,
 )
+from rupu.workflows.kinds.run import CommandCall, CommandSpec
 from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.results import RunOutcome, step_record, view_of
+from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep
 from rupu.workflows.store import RunRecord
 from rupu.workflows.templates import TemplateError, is_truthy, items_from
 from rupu.workflows.units import (
@@ -101,6 +104,7 @@ class WorkflowRunner:
         prior: Prior | None = None,
         toolbox: ToolboxOpener | None = None,
         dispatcher: DispatcherFactory = local_dispatcher,
+        commands: ToolSetup | None = None,
     ) -> None:
         self.plan = plan
         self.record = record
@@ -115,7 +119,9 @@ class WorkflowRunner:
         self._stop_reason = INTERRUPTED
         self._fatal: str | None = None
         self._fatal_step: str | None = None
-        executor = UnitRunner(record.run_id, record, pool, sleep, toolbox=toolbox)
+        executor = UnitRunner(
+            record.run_id, record, pool, sleep, toolbox=toolbox, commands=commands
+        )
         self.dispatcher = dispatcher(plan, pool, executor)
 
     def _emit(self, event: RunEvent) -> None:
@@ -225,8 +231,21 @@ class WorkflowRunner:
 
     def _units(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> list[Unit]:
         step = planned.step
-        if not planned.calls:
-            return []
+        match step:
+            case AgentStep():
+                return self._agent_units(planned, step, state, context)
+            case MatrixStep():
+                return self._matrix_units(planned, step, state, context)
+            case RunStep():
+                return [self._command_unit(planned, step, context)]
+            case GateStep():
+                return []
+            case _:
+                assert_never(step)
+
+    def _agent_units(
+        self, planned: PlannedStep, step: AgentStep, state: StepState, context: dict[str, Any]
+    ) -> list[Unit]:
         if step.parallel is not None:
             return [
                 self._unit(planned, i, call, call.prompt.render(context), None)
@@ -261,6 +280,37 @@ class WorkflowRunner:
                 ) from None
             units.append(self._unit(planned, index, call, prompt, item))
         return units
+
+    def _matrix_units(
+        self, planned: PlannedStep, step: MatrixStep, state: StepState, context: dict[str, Any]
+    ) -> list[Unit]:
+        combinations = step.combinations()
+        state.items = combinations
+        units = []
+        for index, (call, combination) in enumerate(zip(planned.calls, combinations, strict=True)):
+            try:
+                prompt = call.prompt.render({**context, "matrix": combination})
+            except TemplateError as exc:
+                raise TemplateError(
+                    f"unit {index} (matrix {combination!r}): prompt: {exc.message}"
+                ) from None
+            units.append(self._unit(planned, index, call, prompt, combination))
+        return units
+
+    def _command_unit(self, planned: PlannedStep, step: RunStep, context: dict[str, Any]) -> Unit:
+        templates = planned.templates
+        assert templates.run is not None
+        spec = CommandSpec(
+            command=templates.run.render(context),
+            shell=step.shell,
+            env={name: t.render(context) for name, t in templates.env.items()},
+            cwd=templates.cwd.render(context) if templates.cwd is not None else None,
+            allow_failure=step.allow_failure,
+        )
+        defaults = self.plan.loaded.workflow.defaults
+        retries = step.retries if step.retries is not None else defaults.retries
+        call = CommandCall(planned.id, spec, step.timeout or defaults.timeout, retries)
+        return self._unit(planned, 0, call, spec.command, None)
 
     def _unit(self, planned: PlannedStep, index: int, call: Any, prompt: str, item: Any) -> Unit:
         return Unit(planned.id, index, call, prompt, item, input_hash(call, prompt))
