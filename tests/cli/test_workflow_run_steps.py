@@ -284,3 +284,32 @@ def _alive(pid: int) -> bool:
     # A killed child not yet reaped by its (dead) parent is a zombie: gone for our purpose.
     status = Path(f"/proc/{pid}/status")
     return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+def test_after_sigkill_resume_runs_only_the_unfinished_command(workspace: Workspace) -> None:
+    flows = workspace.project / "flows"
+    flows.mkdir()
+    (flows / "flow.yaml").write_text(
+        "name: flow\nsteps:\n  - id: first\n    run: echo first >> log\n"
+        "  - id: second\n    depends_on: [first]\n"
+        "    run: 'echo $$ > second.pid; echo second >> log; test -f fast || sleep 60'\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    argv = [sys.executable, "-m", "rupu", "workflow", "run", "flows/flow.yaml", "--mode", "bypass"]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=workspace.project
+    )
+    log, pid_file = workspace.project / "log", workspace.project / "second.pid"
+    deadline = time.monotonic() + 20
+    while "second" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline and proc.poll() is None, "the command never started"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=10)
+    os.killpg(int(pid_file.read_text()), signal.SIGKILL)  # the orphaned command's group
+    (workspace.project / "fast").touch()
+    run_id = next((workspace.home / "runs").glob("run_*")).name
+    with CliRunner(home=workspace.home, cwd=workspace.project) as cli:
+        resumed = cli.invoke(["workflow", "resume", run_id, "--plain", "--mode", "bypass"])
+    assert resumed.exit_code == 0, resumed.output
+    assert log.read_text() == "first\nsecond\nsecond\n"
