@@ -367,9 +367,17 @@ def main() -> None:
         choices=sorted(CHILDREN),
         help="run one measurement under cProfile and print where its time goes",
     )
+    parser.add_argument(
+        "--tmp",
+        help="where the runs' records go (default: the system's temp dir); /dev/shm leaves the "
+        "disk out of the figures",
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tmp:
+        os.environ["TMPDIR"] = args.tmp  # the children inherit it
+        tempfile.tempdir = None
     if args.child:
         with tempfile.TemporaryDirectory(prefix="rupu-bench-") as tmp:
             if args.profile_to:
