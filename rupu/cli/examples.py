@@ -61,7 +61,10 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "rupu auth login": (
         ("printenv ANTHROPIC_API_KEY | rupu auth login --provider anthropic", "a key from stdin"),
         ("rupu auth login --provider gemini --mode sso", "sign in with Google"),
-        ("rupu auth login --provider copilot --mode sso --host ghe.example.com", "GitHub Enterprise"),
+        (
+            "rupu auth login --provider copilot --mode sso --host ghe.example.com",
+            "GitHub Enterprise",
+        ),
     ),
     "rupu auth logout": (
         ("rupu auth logout --provider openai --mode sso", "forget the ChatGPT sign-in"),
