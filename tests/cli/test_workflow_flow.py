@@ -60,7 +60,7 @@ steps:
     loop:
       - id: edit
         agent: worker
-        prompt: "quick edit after '{{ loop.previous.check.output }}': {{ loop.iteration }}"
+        prompt: "quick edit {{ steps.start.output }} after '{{ loop.previous.check.output }}': {{ loop.iteration }}"
       - id: check
         agent: worker
         prompt: "check {{ loop.iteration }} {{ steps.edit.output }}"
@@ -110,7 +110,7 @@ class Server(ChatCompletionsServer):
             text = "dirty" if prompt.startswith("check 1") else "clean"
             delay = 30.0 if self.slow and text == "clean" else 0.0
         else:
-            text, delay = prompt.split()[-1].upper(), 0.0
+            text, delay = prompt.rsplit(maxsplit=1)[-1].upper(), 0.0
         return stream_reply(text_stream([text], with_usage=usage()), delay=delay)
 
 

@@ -133,8 +133,7 @@ async def test_direct_recursion_is_a_load_error(workspace: Workspace) -> None:
     )
     with pytest.raises(ConfigError) as caught:
         start(make_engine(workspace, {"mock": upper()}))
-    assert caught.value.message == f"workflow recursion: flow ({path}:4) -> flow"
-    assert caught.value.one_line().startswith(f"{path}:4:")
+    assert caught.value.message == f"{path}:4: workflow recursion: flow ({path}:4) -> flow"
 
 
 async def test_indirect_recursion_names_the_chain_with_file_and_line(workspace: Workspace) -> None:
@@ -151,7 +150,7 @@ async def test_indirect_recursion_names_the_chain_with_file_and_line(workspace: 
     with pytest.raises(ConfigError) as caught:
         start(make_engine(workspace, {"mock": upper()}))
     assert caught.value.message == (
-        f"workflow recursion: flow ({first}:4) -> b ({second}:4) -> c ({third}:3) -> flow"
+        f"{first}:4: workflow recursion: flow ({first}:4) -> b ({second}:4) -> c ({third}:3) -> flow"
     )
 
 
