@@ -167,7 +167,7 @@ def show_workflow(
     from rupu.cli.workflow_show import describe_plan, print_plan
     from rupu.workflows.engine import plan_workflow
     from rupu.workflows.lookup import load_reference
-    from rupu.workflows.plan import Overrides
+    from rupu.workflows.plan import Overrides, trust_findings
     from rupu.workflows.provenance import Provenance, workflow_origins
 
     loaded = load_reference(reference, app.paths)
@@ -178,7 +178,7 @@ def show_workflow(
         click.echo(f"rupu: warning: {warning}", err=True)
     origins = workflow_origins(Provenance(app.paths), plan)
     agents = [call.agent for step in plan.steps.values() for call in step.calls]
-    needs_trust = app.untrusted_lines(agents)
+    needs_trust = app.untrusted_lines(agents, extra=trust_findings(plan, app.paths))
     if fmt == "json":
         import orjson
 
