@@ -230,7 +230,7 @@ class Session:
             lambda target: self.build_provider(target, fallbacks=target.fallbacks),
             toolbox=self.toolbox_opener(mode=mode),
             check_plan=lambda plan: self.require_trust(
-                [call.agent for step in plan.steps.values() for call in step.calls],
+                [call.agent for call in plan.all_calls()],
                 mode_flag=mode,
                 extra=trust_findings(plan, self.paths),
             ),

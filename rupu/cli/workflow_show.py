@@ -11,7 +11,15 @@ import click
 
 from rupu.workflows.plan import AgentCall, Plan, PlannedStep
 from rupu.workflows.provenance import Origin
-from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep, Step
+from rupu.workflows.spec import (
+    AgentStep,
+    GateStep,
+    LoopStep,
+    MatrixStep,
+    RunStep,
+    Step,
+    WorkflowStep,
+)
 from rupu.workflows.store import RunLock, RunRecord
 
 Origins = dict[tuple[str, str | None], dict[str, Origin]]
@@ -168,6 +176,11 @@ def _kind_keys(step: Step) -> dict[str, Any]:
             return {"matrix": step.matrix}
         case GateStep():
             return {}
+        case LoopStep():
+            inner = [s.id for s in step.loop]
+            return {"loop": inner, "until": step.until, "max_iterations": step.max_iterations}
+        case WorkflowStep():
+            return {"workflow": step.workflow, "inputs": step.inputs}
         case _:
             assert_never(step)
 
@@ -203,6 +216,12 @@ def _shape(planned: PlannedStep) -> str:
             return f"matrix ×{step.size()}: {names}{suffix}"
         case GateStep():
             return f"approval gate{suffix}"
+        case LoopStep():
+            inner = " → ".join(s.id for s in step.loop)
+            return f"loop: {inner}, at most {step.max_iterations}× until …{suffix}"
+        case WorkflowStep():
+            called = planned.body.name if planned.body is not None else step.workflow
+            return f"workflow {called} ({step.workflow}){suffix}"
         case _:
             assert_never(step)
 

@@ -13,6 +13,8 @@ from rupu.workflows.events import (
     ApprovalDecided,
     ApprovalRequested,
     ContractRetried,
+    LoopIterationFinished,
+    LoopIterationStarted,
     Observer,
     RunEvent,
     RunFinished,
@@ -113,6 +115,14 @@ class PlainView(Observer):
             case RunStarted() | RunResumed():
                 verb = "resumed" if isinstance(event, RunResumed) else "started"
                 self._say(f"run {event.run_id} {verb}: workflow {event.workflow}")
+            case LoopIterationStarted():
+                self._say(f"↻ {event.step} iteration {event.iteration}")
+            case LoopIterationFinished():
+                ended = "until holds" if event.until else f"{event.status}"
+                self._say(
+                    f"↻ {event.step} iteration {event.iteration} {ended}, "
+                    f"{_spend(event.tokens, event.cost_usd)}"
+                )
             case UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
                 pass
             case _:

@@ -31,6 +31,10 @@ VIEW_FIELDS = (
     "error",
     "sub_results",
     "decision",
+    "outputs",
+    "iterations",
+    "converged",
+    "last",
 )
 
 

@@ -12,7 +12,10 @@ import pytest
 
 from rupu.errors import ConfigError
 from rupu.messages import ModelRequest
+from rupu.workflows.engine import plan_workflow
 from rupu.workflows.loader import load_workflow
+from rupu.workflows.lookup import load_reference
+from rupu.workflows.plan import trust_findings
 from tests.conftest import Workspace
 from tests.workflows.helpers import (
     Answer,
@@ -245,6 +248,28 @@ BAD = {
         "    until: 'true'\n",
         "unknown variable 'lop' in step 'a' prompt (did you mean 'loop'?)",
     ),
+    "unknown key inside a loop": (
+        "name: x\nsteps:\n  - id: fix\n    max_iterations: 2\n    loop:\n"
+        "      - id: a\n        agent: w\n        promt: p  # <-\n    until: 'true'\n",
+        "unknown key 'steps.0.loop.0.promt' (did you mean 'prompt'?)",
+    ),
+    "bad value inside a loop": (
+        "name: x\nsteps:\n  - id: fix\n    max_iterations: 2\n    loop:\n"
+        "      - id: a\n        agent: w\n        prompt: p\n        retries: 99  # <-\n"
+        "    until: 'true'\n",
+        "invalid value for 'steps.0.loop.0.retries'",
+    ),
+    "approval inside a loop": (
+        "name: x\nsteps:\n  - id: fix\n    max_iterations: 2\n    loop:\n"
+        "      - id: a\n        agent: w\n        prompt: p\n        approval: {}  # <-\n"
+        "    until: 'true'\n",
+        "step 'a' inside loop 'fix' cannot wait for an approval",
+    ),
+    "loop field of another kind": (
+        "name: x\nsteps:\n  - {id: a, agent: w, prompt: p}\n"
+        "  - id: b\n    agent: w\n    prompt: '{{ steps.a.iterations }}'  # <-\n",
+        "reads steps.a.iterations, but 'a' is not a loop step",
+    ),
     "empty loop": (
         "name: x\nsteps:\n  - id: fix\n    max_iterations: 2\n    loop: []  # <-\n    until: 'true'\n",
         "lists no steps",
@@ -262,3 +287,30 @@ def test_loop_load_errors_name_file_and_line(tmp_path: Path, case: str) -> None:
         load_workflow(path)
     assert message in caught.value.message, caught.value.one_line()
     assert caught.value.one_line().startswith(f"{path}:{expected}:"), caught.value.one_line()
+
+
+async def test_commands_inside_loops_and_called_workflows_need_the_projects_trust(
+    workspace: Workspace,
+) -> None:
+    write_agents(workspace, {"worker": "mock"})
+    write_workflow(
+        workspace,
+        "name: inner\nsteps:\n  - {id: test, run: pytest -q}\n",
+        name="inner",
+    )
+    path = write_workflow(
+        workspace,
+        "name: flow\nsteps:\n  - id: fix\n    max_iterations: 2\n    loop:\n"
+        "      - {id: lint, run: ruff check}\n    until: 'true'\n"
+        "  - {id: call, workflow: inner}\n",
+    )
+    engine = make_engine(workspace, {"mock": FakeProvider("mock")})
+    plan = plan_workflow(
+        load_reference("flow", engine.paths), engine.paths, engine.config, inputs=None
+    )
+    found = [(f.location.line, f.what) for f in trust_findings(plan, engine.paths)]
+    assert found == [
+        (6, "workflow step 'lint' runs a command (`run: ruff check`)"),
+        (3, "workflow step 'test' runs a command (`run: pytest -q`)"),
+    ]
+    assert path.name == "flow.yaml"
