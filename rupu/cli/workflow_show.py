@@ -246,7 +246,10 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
         status = "interrupted"
         state = {**state, "status": status, "tokens": progress.tokens}
     units_by_step: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for (step, _), unit in sorted(record.read_units().items()):
+    recorded = record.read_units()  # in the order units first finished
+    for step in dict.fromkeys(step for step, _ in recorded):
+        units_by_step[step] = []
+    for (step, _), unit in sorted(recorded.items()):
         units_by_step[step].append(unit)
     steps = []
     for step_id in meta.get("steps") or []:
@@ -263,14 +266,9 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
         found.pop("sub_results", None)
         found["units_planned"] = counted.planned if counted is not None else None
         found["units_finished"] = counted.finished if counted is not None else 0
-        found["unit_records"] = [
-            {
-                k: u.get(k)
-                for k in ("unit", "sub", "item", "status", "error", "tokens", "transcript")
-            }
-            for u in units_by_step.get(step_id, [])
-        ]
+        found["unit_records"] = _unit_records(units_by_step.get(step_id, []))
         steps.append(found)
+        steps.extend(_nested_steps(record, step_id, units_by_step))
     return {
         "run_id": record.run_id,
         "workflow": meta.get("workflow"),
@@ -285,6 +283,35 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
         "directory": str(record.directory),
         "steps": steps,
     }
+
+
+def _unit_records(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = ("unit", "sub", "item", "status", "error", "tokens", "transcript")
+    return [{k: u.get(k) for k in keys} for u in units]
+
+
+def _nested_steps(
+    record: RunRecord, step_id: str, units_by_step: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The recorded steps inside a loop or workflow step (`fix.2.review`, `nested.build`), in the
+    order their first units finished (a step before the steps inside it)."""
+    first = {path: i for i, path in enumerate(units_by_step)}
+
+    def order(path: str) -> tuple[int, int]:
+        inside = [i for s, i in first.items() if s == path or s.startswith(path + ".")]
+        return min(inside, default=len(first)), path.count(".")
+
+    found_paths = (p.stem for p in (record.directory / "steps").glob(f"{step_id}.*.json"))
+    paths = sorted(found_paths, key=order)
+    found = []
+    for path in paths:
+        step = record.read_step(path) or {"status": "unknown"}
+        for bulky in ("results", "sub_results", "last"):
+            step.pop(bulky, None)
+        step["step"] = path
+        step["unit_records"] = _unit_records(units_by_step.get(path, []))
+        found.append(step)
+    return found
 
 
 def print_run(summary: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ re-running only the unit that was running and what comes after it (issue 13, acc
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
+from rupu.cli.workflow_view import LiveView
+from rupu.workflows.events import StepFinished, StepStarted, UnitStarted
 from tests.conftest import REPO_ROOT, Workspace, run_rupu
 from tests.servers.base import RecordedRequest, Reply
 from tests.servers.openai_chat import ChatCompletionsServer, stream_reply, text_stream, usage
@@ -217,3 +220,35 @@ def test_sigkill_inside_a_called_workflow_resumes_inside_it(
     shown = orjson.loads(run_rupu("workflow", "show-run", run_id, "--format", "json").stdout)
     assert shown["state"]["status"] == "succeeded"
     assert shown["units_done"] == shown["units_total"] == 4
+    assert [s["step"] for s in shown["steps"]] == [
+        "first",
+        "nested",
+        "nested.a",
+        "nested.b",
+        "last",
+    ]
+    text = run_rupu("workflow", "show-run", run_id).stdout
+    assert "✓ nested.b  succeeded" in text
+
+
+def test_the_live_view_lists_nested_steps_under_the_step_they_are_in() -> None:
+    view = LiveView(["draft", "fix", "report"], err=io.StringIO())
+    for event in (
+        StepStarted(step="draft", kind="agent", units=1),
+        StepStarted(step="fix", kind="loop"),
+        StepStarted(step="fix.1.write", kind="agent", units=1),
+        UnitStarted(step="fix.1.write", provider="mock", model="echo"),
+        StepStarted(step="fix.1.review", kind="agent", units=1),
+        StepFinished(step="fix.1.write", status="succeeded", tokens=5),
+        StepStarted(step="fix.2.write", kind="agent", units=1),
+    ):
+        view.event(event)
+    assert list(view.rows) == [
+        "draft",
+        "fix",
+        "fix.1.write",
+        "fix.1.review",
+        "fix.2.write",
+        "report",
+    ]
+    assert (view.rows["fix.1.write"].status, view.rows["fix.1.write"].tokens) == ("succeeded", 5)

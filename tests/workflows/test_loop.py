@@ -314,3 +314,57 @@ async def test_commands_inside_loops_and_called_workflows_need_the_projects_trus
         (3, "workflow step 'test' runs a command (`run: pytest -q`)"),
     ]
     assert path.name == "flow.yaml"
+
+
+async def test_a_failed_inner_step_ends_the_loop_and_continue_on_error_lets_the_run_go_on(
+    workspace: Workspace,
+) -> None:
+    write_agents(workspace, {"worker": "mock"})
+    write_workflow(
+        workspace,
+        """
+name: flow
+steps:
+  - id: fix
+    continue_on_error: true
+    max_iterations: 3
+    loop:
+      - {id: a, agent: worker, prompt: "a {{ loop.iteration }}"}
+    until: "false"
+  - id: after
+    agent: worker
+    prompt: "after {{ steps.fix.success }} {{ steps.fix.iterations }}"
+""",
+    )
+    fake = FakeProvider("mock", lambda p, _: Answer(error=boom()) if p == "a 2" else Answer(p))
+    outcome = await run(start(make_engine(workspace, {"mock": fake})))
+    assert outcome.status == "partial"
+    assert outcome.failed == ["fix"]
+    assert fake.prompts == ["a 1", "a 2", "after False 2"]
+    fix = step_file(workspace, outcome.run_id, "fix")
+    assert fix["status"] == "failed"
+    assert str(fix["error"]).startswith("iteration 2: step 'fix.2.a' failed: ")
+
+
+async def test_a_skipped_loop_runs_nothing(workspace: Workspace) -> None:
+    write_agents(workspace, {"worker": "mock"})
+    write_workflow(
+        workspace,
+        """
+name: flow
+steps:
+  - id: fix
+    when: false
+    max_iterations: 3
+    loop:
+      - {id: a, agent: worker, prompt: a}
+    until: "true"
+  - id: after
+    agent: worker
+    prompt: "after {{ steps.fix.skipped }}"
+""",
+    )
+    fake = FakeProvider("mock", lambda p, _: Answer(p))
+    outcome = await run(start(make_engine(workspace, {"mock": fake})))
+    assert outcome.status == "succeeded", outcome.error
+    assert fake.prompts == ["after True"]
