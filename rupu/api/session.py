@@ -218,6 +218,26 @@ class Session:
 
         return opener
 
+    def command_setup(self, *, mode: str | None = None) -> ToolSetup:
+        """How a workflow's `run` steps run their commands: the bash tool's gate with the mode
+        (`mode` > config > ask; never prompting), workspace and scrubbed environment."""
+        from rupu.tools.permissions import DenyDecider, resolve_mode
+        from rupu.tools.setup import ToolSetup
+
+        chosen, source = resolve_mode(cli=mode, config=self.config.config.permission_mode)
+        return ToolSetup(
+            loaded=self.config,
+            env=self.env,
+            workspace=self.paths.cwd.resolve(),
+            mode=chosen,
+            mode_source=source,
+            decider=DenyDecider(),
+            private=[self.paths.home],
+            log_dir=self.paths.home / "logs",
+            secrets=self.known_secrets(),
+            protected=[str(self.paths.home)],
+        )
+
     def engine(self, *, mode: str | None = None) -> Engine:
         """The workflow engine with this session's providers, each agent's tools and the trust
         check of every agent a plan uses."""
@@ -229,6 +249,7 @@ class Session:
             self.config,
             lambda target: self.build_provider(target, fallbacks=target.fallbacks),
             toolbox=self.toolbox_opener(mode=mode),
+            commands=self.command_setup(mode=mode),
             check_plan=lambda plan: self.require_trust(
                 [call.agent for call in plan.all_calls()],
                 mode_flag=mode,

@@ -25,6 +25,14 @@ def workflow() -> None:
     """Run YAML workflows of agents (.rupu/workflows shadows ~/.rupu/workflows by name)."""
 
 
+_MODE = click.option(
+    "--mode",
+    type=click.Choice(["ask", "bypass", "readonly"]),
+    help="Tool permission mode for every step's tools and `run` commands (steps never prompt: ask "
+    "denies writes, and commands not allowed in [tools.bash] allow).",
+)
+
+
 @workflow.command("run")
 @click.argument("reference", metavar="NAME|PATH")
 @click.option(
@@ -40,11 +48,7 @@ def workflow() -> None:
     help="Fail over to this provider:model when a step's provider is rate limited or overloaded "
     "(repeatable, tried in order; replaces step and agent fallback lists).",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["ask", "bypass", "readonly"]),
-    help="Tool permission mode for every step (steps never prompt: ask denies writes and commands).",
-)
+@_MODE
 @_PLAIN
 @_FORMAT
 @click.pass_obj
@@ -74,14 +78,15 @@ def run_workflow(
 
 @workflow.command("resume")
 @click.argument("run_id", metavar="RUN")
+@_MODE
 @_PLAIN
 @_FORMAT
 @click.pass_obj
-def resume_workflow(app: AppContext, run_id: str, plain: bool, fmt: str) -> None:
+def resume_workflow(app: AppContext, run_id: str, mode: str | None, plain: bool, fmt: str) -> None:
     """Continue a run: only failed, interrupted and unstarted units run again."""
     from rupu.cli.workflow_exec import execute
 
-    execute(app.engine().reopen(run_id), fmt=fmt, plain=plain)
+    execute(app.engine(mode=mode).reopen(run_id), fmt=fmt, plain=plain)
 
 
 @workflow.command("approve")

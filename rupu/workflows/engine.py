@@ -17,6 +17,7 @@ import anyio
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError
 from rupu.paths import Paths
+from rupu.tools.setup import ToolSetup
 from rupu.transcripts import new_run_id
 from rupu.workflows.dispatch import DispatcherFactory, local_dispatcher
 from rupu.workflows.events import (
@@ -64,6 +65,7 @@ class Execution:
     toolbox: ToolboxOpener | None = None
     # Where units run (None: in this process, `LocalDispatcher`).
     dispatcher: DispatcherFactory | None = None
+    commands: ToolSetup | None = None
 
     @property
     def run_id(self) -> str:
@@ -79,6 +81,7 @@ class Execution:
             prior=self.prior,
             toolbox=self.toolbox,
             dispatcher=self.dispatcher or local_dispatcher,
+            commands=self.commands,
         )
         try:
             return await self.runner.run(resumed=self.prior is not None)
@@ -101,6 +104,8 @@ class Engine:
     # Refuses a plan before any provider is built (project trust); raises to refuse.
     check_plan: Callable[[Plan], None] | None = None
     dispatcher: DispatcherFactory | None = None
+    # How `run` steps' commands run: the bash tool's permission mode, workspace and environment.
+    commands: ToolSetup | None = None
 
     @property
     def store(self) -> RunStore:
@@ -139,6 +144,7 @@ class Engine:
             warnings,
             toolbox=self.toolbox,
             dispatcher=self.dispatcher,
+            commands=self.commands,
         )
 
     def reopen(
@@ -192,6 +198,7 @@ class Engine:
             warnings,
             toolbox=self.toolbox,
             dispatcher=self.dispatcher,
+            commands=self.commands,
         )
 
 

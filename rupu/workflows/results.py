@@ -4,7 +4,8 @@
 For a step with one unit, `output` is the agent's answer (for `output: json`, the parsed value
 re-encoded as compact JSON) and `json` the parsed value. For `for_each` and `parallel` steps,
 `results` lists every unit's output in declared order; `output` joins them with blank lines (or, when
-every unit is json, is a JSON array) and `json` lists the parsed values.
+every unit is json, is a JSON array) and `json` lists the parsed values. A `run` step's `output` is
+its command's stdout, and `stdout`, `stderr` and `exit_code` are kept whether it succeeded or not.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ VIEW_FIELDS = (
     "error",
     "sub_results",
     "decision",
+    "stdout",
+    "stderr",
+    "exit_code",
     "outputs",
     "iterations",
     "converged",
@@ -90,6 +94,9 @@ def step_record(
     }
     if items is not None:
         record["items"] = items
+    if planned.kind == "run":  # also when it failed: a later step may read why
+        ran = next((u.command for u in units if u is not None and u.command), None) or {}
+        record.update({key: ran.get(key) for key in ("stdout", "stderr", "exit_code")})
     return record
 
 

@@ -23,6 +23,7 @@ from typing import Any, assert_never
 import anyio
 
 from rupu.errors import RupuError
+from rupu.tools.setup import ToolSetup
 from rupu.workflows.dispatch import DispatcherFactory, UnitBatch, local_dispatcher
 from rupu.workflows.events import (
     UNLOGGED,
@@ -39,6 +40,7 @@ from rupu.workflows.events import (
     add_costs,
     read_run_events,
 )
+from rupu.workflows.kinds.run import CommandCall, CommandSpec
 from rupu.workflows.limits import ProviderPool
 from rupu.workflows.nesting import Scope, run_call, run_loop
 from rupu.workflows.plan import Plan, PlannedStep
@@ -106,6 +108,7 @@ class WorkflowRunner:
         prior: Prior | None = None,
         toolbox: ToolboxOpener | None = None,
         dispatcher: DispatcherFactory = local_dispatcher,
+        commands: ToolSetup | None = None,
     ) -> None:
         self.plan = plan
         self.record = record
@@ -123,7 +126,9 @@ class WorkflowRunner:
         self._stop_reason = INTERRUPTED
         self._fatal: str | None = None
         self._fatal_step: str | None = None
-        executor = UnitRunner(record.run_id, record, pool, sleep, toolbox=toolbox)
+        executor = UnitRunner(
+            record.run_id, record, pool, sleep, toolbox=toolbox, commands=commands
+        )
         self.dispatcher = dispatcher(plan, pool, executor)
 
     def _emit(self, event: RunEvent) -> None:
@@ -251,7 +256,7 @@ class WorkflowRunner:
             case MatrixStep():
                 return self._matrix_units(planned, step, state, context)
             case RunStep():
-                raise AssertionError("run steps are refused when planned")
+                return [self._command_unit(planned, step, state, context)]
             case GateStep():
                 return []
             case LoopStep() | WorkflowStep():
@@ -314,6 +319,23 @@ class WorkflowRunner:
                 ) from None
             units.append(self._unit(state, index, call, prompt, combination))
         return units
+
+    def _command_unit(
+        self, planned: PlannedStep, step: RunStep, state: StepState, context: dict[str, Any]
+    ) -> Unit:
+        templates = planned.templates
+        assert templates.run is not None
+        spec = CommandSpec(
+            command=templates.run.render(context),
+            shell=step.shell,
+            env={name: t.render(context) for name, t in templates.env.items()},
+            cwd=templates.cwd.render(context) if templates.cwd is not None else None,
+            allow_failure=step.allow_failure,
+        )
+        defaults = self.plan.loaded.workflow.defaults
+        retries = step.retries if step.retries is not None else defaults.retries
+        call = CommandCall(planned.id, spec, step.timeout or defaults.timeout, retries)
+        return self._unit(state, 0, call, spec.command, None)
 
     def _unit(self, state: StepState, index: int, call: Any, prompt: str, item: Any) -> Unit:
         return Unit(state.path, index, call, prompt, item, input_hash(call, prompt))

@@ -27,6 +27,8 @@ from rupu.errors import (
     RupuError,
 )
 from rupu.messages import StreamEvent, Usage
+from rupu.tools.base import one_line
+from rupu.tools.setup import ToolSetup
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.contracts import check_output, corrective_prompt
 from rupu.workflows.events import (
@@ -36,6 +38,8 @@ from rupu.workflows.events import (
     UnitRetried,
     UnitStarted,
 )
+from rupu.workflows.kinds.run import CommandCall, failure_of, result_of
+from rupu.workflows.kinds.run_command import CommandRefused, execute
 from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import AgentCall
 from rupu.workflows.store import RunRecord
@@ -60,10 +64,15 @@ class Unit:
 
     step: str
     index: int
-    call: AgentCall
+    call: AgentCall | CommandCall
     prompt: str
     item: Any = None
     input_hash: str = ""
+
+    @property
+    def provider(self) -> str | None:
+        """The provider the unit calls (its concurrency limit), None for a command."""
+        return self.call.target.provider if isinstance(self.call, AgentCall) else None
 
     @property
     def label(self) -> str:
@@ -89,6 +98,7 @@ class UnitOutcome:
     attempts: int = 0
     reused: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    command: dict[str, Any] | None = None  # a `run` unit's stdout, stderr and exit_code
 
     @property
     def ok(self) -> bool:
@@ -108,6 +118,7 @@ class UnitOutcome:
             attempts=int(record.get("attempts") or 0),
             reused=True,
             record=record,
+            command=record.get("command"),
         )
 
 
@@ -134,8 +145,10 @@ class UnitReport(Protocol):
         ...
 
 
-def input_hash(call: AgentCall, prompt: str) -> str:
+def input_hash(call: AgentCall | CommandCall, prompt: str) -> str:
     """What a completed unit's result depends on; resume reuses a result only when this matches."""
+    if isinstance(call, CommandCall):
+        return _digest(call.material())
     material = [
         call.agent.name,
         call.agent.system_prompt,
@@ -146,6 +159,10 @@ def input_hash(call: AgentCall, prompt: str) -> str:
         call.output,
         call.schema,
     ]
+    return _digest(material)
+
+
+def _digest(material: list[Any]) -> str:
     return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
@@ -163,6 +180,8 @@ class UnitRunner:
     pool: ProviderPool
     sleep: Sleep
     toolbox: ToolboxOpener | None = None
+    # How `run` steps' commands run (the bash tool's mode, workspace and environment); None: refused.
+    commands: ToolSetup | None = None
 
     async def run(self, unit: Unit, outcome: UnitOutcome, report: UnitReport) -> None:
         """Fills `outcome`. Never raises except for cancellation; a cancelled unit's outcome says
@@ -170,8 +189,8 @@ class UnitRunner:
         call = unit.call
         started = time.monotonic()
         transcript = self.record.transcript(unit.step, unit.index)
-        report.event(
-            UnitStarted(
+        if isinstance(call, AgentCall):
+            started_event = UnitStarted(
                 step=unit.step,
                 unit=unit.index,
                 sub=call.sub,
@@ -180,7 +199,11 @@ class UnitRunner:
                 provider=call.target.provider,
                 model=call.target.model,
             )
-        )
+        else:
+            started_event = UnitStarted(
+                step=unit.step, unit=unit.index, command=one_line(call.spec.command, 80)
+            )
+        report.event(started_event)
         try:
             await self._attempts(unit, outcome, transcript, report)
         except anyio.get_cancelled_exc_class():
@@ -230,9 +253,26 @@ class UnitRunner:
         self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter, report: UnitReport
     ) -> tuple[str, Any]:
         call = unit.call
+        if isinstance(call, CommandCall):
+            return await self._command(unit, call, outcome, transcript)
         opener = self.toolbox
         async with opener(call.agent) if opener is not None else nullcontext() as tools:
             return await self._converse(unit, outcome, transcript, tools, report)
+
+    async def _command(
+        self, unit: Unit, call: CommandCall, outcome: UnitOutcome, transcript: TranscriptWriter
+    ) -> tuple[str, Any]:
+        if self.commands is None:
+            raise UnitFailure("this engine runs no commands (no tool setup)", retryable=False)
+        try:
+            ran = await execute(call.spec, self.commands, label=unit.label, transcript=transcript)
+        except CommandRefused as exc:
+            raise UnitFailure(exc.message, retryable=False) from None
+        outcome.command = result_of(ran)
+        failure = failure_of(ran, allow_failure=call.spec.allow_failure)
+        if failure is not None:
+            raise UnitFailure(failure)
+        return ran.stdout, None
 
     async def _converse(
         self,
@@ -243,6 +283,7 @@ class UnitRunner:
         report: UnitReport,
     ) -> tuple[str, Any]:
         call = unit.call
+        assert isinstance(call, AgentCall)
         provider, credential = self.pool.get(call.target)
         agent_run = AgentRun(
             run_id=f"{self.run_id}/{unit.step}/{unit.index}",
@@ -299,7 +340,8 @@ def _usage_sink(unit: Unit, report: UnitReport) -> Callable[[StreamEvent], None]
 def unit_record(unit: Unit, outcome: UnitOutcome, transcript: str) -> dict[str, Any]:
     """A finished unit's line in `units.jsonl` (what resume reuses)."""
     call = unit.call
-    return {
+    agent = call if isinstance(call, AgentCall) else None
+    record = {
         "step": unit.step,
         "unit": unit.index,
         "sub": call.sub,
@@ -309,15 +351,18 @@ def unit_record(unit: Unit, outcome: UnitOutcome, transcript: str) -> dict[str, 
         "json": outcome.json,
         "error": outcome.error,
         "input_hash": unit.input_hash,
-        "agent": call.agent.name,
-        "provider": call.target.provider,
-        "model": call.target.model,
+        "agent": agent.agent.name if agent else None,
+        "provider": agent.target.provider if agent else None,
+        "model": agent.target.model if agent else None,
         "tokens": outcome.tokens,
         "cost_usd": outcome.cost_usd,
         "duration_ms": outcome.duration_ms,
         "attempts": outcome.attempts,
         "transcript": transcript,
     }
+    if outcome.command is not None:
+        record["command"] = outcome.command
+    return record
 
 
 def _cost(value: Any) -> float | None:

@@ -12,7 +12,6 @@ from collections.abc import Collection, Sequence
 
 import yaml
 
-from rupu.errors import ConfigError
 from rupu.workflows.kinds.checks import StepCheck
 from rupu.workflows.spec import LoopStep, Step
 from rupu.workflows.templates import CompiledTemplate
@@ -24,6 +23,11 @@ Located = list[tuple[list[str | int], CompiledTemplate]]
 def check_loop(step: LoopStep, check: StepCheck, outer_ids: Collection[str]) -> None:
     if not step.loop:
         raise check.fail("loop", "`loop` lists no steps", "add the steps to repeat under `loop:`")
+    for key in ("timeout", "retries", "cache"):
+        if getattr(step, key) is not None:
+            raise check.fail(
+                key, f"`{key}` does not apply to a loop step", "set it on the steps inside the loop"
+            )
     for position, inner in enumerate(step.loop):
         if inner.id in outer_ids:
             raise check.fail_at(
@@ -75,9 +79,3 @@ def inner_ids(step: LoopStep) -> list[str]:
 
 def loop_steps(steps: Sequence[Step]) -> list[tuple[int, LoopStep]]:
     return [(index, step) for index, step in enumerate(steps) if isinstance(step, LoopStep)]
-
-
-def no_steps_error(doc: YamlDoc, loc: Sequence[str | int]) -> ConfigError:
-    return ConfigError(
-        "`loop` lists no steps", location=doc.where(loc), hint="add the steps to repeat"
-    )

@@ -60,6 +60,20 @@ class CommandSpec:
         return ["run", self.command, self.shell, sorted(self.env.items()), self.cwd]
 
 
+@dataclass(frozen=True, slots=True)
+class CommandCall:
+    """What one `run` unit executes (plain data, like an agent unit's `AgentCall`)."""
+
+    key: str
+    spec: CommandSpec
+    timeout: float | None
+    retries: int
+    sub: str | None = None  # never set: a run step has one unit
+
+    def material(self) -> list[object]:
+        return self.spec.material()
+
+
 @dataclass(slots=True)
 class CommandOutcome:
     exit_code: int | None
@@ -68,6 +82,11 @@ class CommandOutcome:
     duration_ms: int
     timed_out: bool = False
     flooded: bool = False
+
+
+def result_of(outcome: CommandOutcome) -> dict[str, object]:
+    """What templates read as `steps.<id>.stdout`, `.stderr` and `.exit_code`."""
+    return {"stdout": outcome.stdout, "stderr": outcome.stderr, "exit_code": outcome.exit_code}
 
 
 def failure_of(outcome: CommandOutcome, *, allow_failure: bool) -> str | None:

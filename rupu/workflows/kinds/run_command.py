@@ -34,14 +34,10 @@ async def execute(
             raise CommandRefused("the bash tool is not available")
         summary = f"run {one_line(box.redact(spec.command))}"
         verdict = await box.gate.check(
-            PermissionRequest("run", "command", summary, label), command=spec.command
+            PermissionRequest("the command", "command", summary, label), command=spec.command
         )
         if not verdict.allowed:
-            raise CommandRefused(
-                f"the command was not run: {verdict.reason} (permission mode "
-                f"{box.gate.mode}, from {box.gate.source}); pass --mode bypass, or allow its "
-                "prefix in [tools.bash] allow"
-            )
+            raise CommandRefused(_refusal(box.gate.mode, box.gate.source))
         try:
             cwd = box.workspace.resolve(spec.cwd) if spec.cwd else box.workspace.root
         except ToolFailure as exc:
@@ -79,6 +75,17 @@ async def execute(
                 duration_ms=outcome.duration_ms,
             )
         return outcome
+
+
+def _refusal(mode: str, source: str) -> str:
+    where = f"permission mode {mode} (from {source})"
+    if mode == "readonly":
+        return f"the command was not run: {where} denies commands; pass --mode bypass to run it"
+    return (
+        f"the command was not run: in {where} a workflow runs only commands matching a "
+        "[tools.bash] allow prefix (and holding no ; & | $ ` < > ( ) \\ or newline); pass "
+        "--mode bypass, or add its prefix to [tools.bash] allow"
+    )
 
 
 def _argv(spec: CommandSpec) -> list[str]:
