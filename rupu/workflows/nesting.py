@@ -27,7 +27,7 @@ from rupu.errors import UsageError
 from rupu.workflows.events import LoopIterationFinished, LoopIterationStarted, RunEvent, add_costs
 from rupu.workflows.inputs import resolve_inputs
 from rupu.workflows.plan import Plan, PlannedStep
-from rupu.workflows.spec import LoopStep, WorkflowStep
+from rupu.workflows.spec import Defaults, LoopStep, WorkflowStep
 from rupu.workflows.templates import TemplateError, is_truthy
 from rupu.workflows.units import UnitOutcome
 
@@ -59,6 +59,7 @@ class Scope(Generic[StateT]):
     errors: dict[str, str | None] = field(default_factory=dict)
     units: list[UnitOutcome | None] = field(default_factory=list)
     states: dict[str, StateT] = field(default_factory=dict)
+    defaults: Defaults | None = None  # the `defaults:` of the workflow its steps are in
 
     def path(self, step_id: str) -> str:
         return self.prefix + step_id
@@ -122,6 +123,7 @@ async def run_loop(
             views=dict(outer.views),
             extra={**outer.extra, "loop": loop},
             units=units,
+            defaults=planned.body.loaded.workflow.defaults,
         )
         runner.emit(LoopIterationStarted(step=path, iteration=iteration))
         before = len(units)
@@ -171,7 +173,13 @@ async def run_call(
         inputs = _call_inputs(step, planned, called, outer)
     except (TemplateError, UsageError) as exc:
         return NestedOutcome("failed", f"inputs: {exc.message}", empty)
-    scope: Scope[Any] = Scope(prefix=f"{path}.", inputs=inputs, views={}, units=units)
+    scope: Scope[Any] = Scope(
+        prefix=f"{path}.",
+        inputs=inputs,
+        views={},
+        units=units,
+        defaults=called.loaded.workflow.defaults,
+    )
     inner = list(called.steps.values())
     await runner.run_nested(inner, scope)
     failure = scope.first_failure([p.id for p in inner])

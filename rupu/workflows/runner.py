@@ -332,7 +332,7 @@ class WorkflowRunner:
             cwd=templates.cwd.render(context) if templates.cwd is not None else None,
             allow_failure=step.allow_failure,
         )
-        defaults = self.plan.loaded.workflow.defaults
+        defaults = state.scope.defaults or self.plan.loaded.workflow.defaults
         retries = step.retries if step.retries is not None else defaults.retries
         call = CommandCall(planned.id, spec, step.timeout or defaults.timeout, retries)
         return self._unit(state, 0, call, spec.command, None)
