@@ -48,6 +48,17 @@ class Event:
         return {name: getattr(self, name) for name in _names(type(self))}
 
 
+_SET = object.__setattr__
+
+
+def stamp(event: Event, seq: int, ts: float, run_id: str) -> None:
+    """Sets the log's fields of a new event (the event log does this once, before anyone else
+    sees the event; frozen means frozen after that)."""
+    _SET(event, "seq", seq)
+    _SET(event, "ts", ts)
+    _SET(event, "run_id", run_id)
+
+
 E = TypeVar("E", bound=Event)
 _REGISTRY: dict[str, type[Event]] = {}
 # Per event class: field name -> the Python types a JSON value must have (None: anything goes).

@@ -59,6 +59,7 @@ class StepTemplates:
     cwd: CompiledTemplate | None = None
     until: CompiledTemplate | None = None  # not in `located`: it reads the loop's own steps
     inputs: dict[str, CompiledTemplate] = field(default_factory=dict)
+    targets: dict[str, CompiledTemplate] = field(default_factory=dict)  # matrix provider/model
     located: list[tuple[list[str | int], CompiledTemplate]] = field(default_factory=list)
 
 
@@ -130,6 +131,10 @@ def compile_step(
         case MatrixStep():
             if step.prompt is not None:
                 out.prompt = compile_at(["prompt"], step.prompt, base | {"matrix"})
+            for key in ("provider", "model"):  # picked per combination, at plan time
+                source = getattr(step, key)
+                if source is not None and "{" in source:
+                    out.targets[key] = compile_at([key], source, {"matrix"})
         case RunStep():
             out.run = compile_at(["run"], step.run, base)
             out.env = {name: compile_at(["env", name], v, base) for name, v in step.env.items()}

@@ -67,6 +67,7 @@ SAMPLE_VALUES: dict[str, object] = {
     "agent": "writer",
     "provider": "mock",
     "model": "m-1",
+    "command": "python -m pytest -q",
     "inputs": {"topic": "x"},
     "steps": ["a", "b"],
     "overrides": {"provider": None},
@@ -76,7 +77,6 @@ SAMPLE_VALUES: dict[str, object] = {
     "format": RECORD_FORMAT,
     "iteration": 2,
     "until": True,
-    "command": "pytest -q",
 }
 
 
