@@ -121,6 +121,7 @@ def print_plan(
                     f"        {' ' * width}  {branch} {label}: {call.agent.name} on "
                     f"{call.target.provider} · {call.target.model}"
                 )
+            _print_body(planned, f"        {' ' * width}  ")
     edges = loaded.graph.edges()
     if edges:
         click.echo("graph:")
@@ -131,6 +132,20 @@ def print_plan(
     _print_origins(plan, origins or {})
     for line in needs_trust or []:
         click.echo(f"needs trust: {line}")
+
+
+def _print_body(planned: PlannedStep, indent: str) -> None:
+    """The steps of a loop or a called workflow, below it, in dependency order."""
+    body = planned.body
+    if body is None:
+        return
+    order = [step_id for stage in body.loaded.graph.stages() for step_id in stage]
+    width = max(len(step_id) for step_id in order)
+    for index, step_id in enumerate(order):
+        branch = "└" if index == len(order) - 1 else "├"
+        inner = body.steps[step_id]
+        click.echo(f"{indent}{branch} {step_id.ljust(width)}  {_shape(inner)}")
+        _print_body(inner, indent + ("  " if branch == "└" else "│ "))
 
 
 def _print_origins(plan: Plan, origins: Origins) -> None:

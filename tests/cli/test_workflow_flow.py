@@ -252,3 +252,12 @@ def test_the_live_view_lists_nested_steps_under_the_step_they_are_in() -> None:
         "report",
     ]
     assert (view.rows["fix.1.write"].status, view.rows["fix.1.write"].tokens) == ("succeeded", 5)
+
+
+def test_show_lists_the_steps_of_loops_and_called_workflows() -> None:
+    result = run_rupu("workflow", "show", str(EXAMPLES / "nested.yaml"), "--provider", "mock")
+    assert result.code == 0, result.stderr
+    assert "1. polish   workflow review-fix-loop (review-fix-loop.yaml)\n" in result.stdout
+    assert "  └ improve  loop: write → review, at most 4× until …\n" in result.stdout
+    assert "    ├ write   writer on mock · echo\n" in result.stdout
+    assert "    └ review  reviewer on mock · echo  [output json]\n" in result.stdout
