@@ -10,6 +10,7 @@ hop with the file:line of its `workflow:` key.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from rupu.errors import ConfigError, Location, UsageError, did_you_mean
 from rupu.paths import Paths
 from rupu.workflows.inputs import check_typed, coerce
 from rupu.workflows.kinds.subworkflow import WorkflowStep
-from rupu.workflows.loader import LoadedWorkflow, load_workflow
+from rupu.workflows.loader import LoadedWorkflow, load_workflow, parse_workflow
 from rupu.workflows.lookup import SUFFIXES, load_reference, root_for
 
 
@@ -33,17 +34,37 @@ class CallSite:
         return f"{self.name} ({self.path}:{self.line})"
 
 
+@dataclass(frozen=True, slots=True)
+class CalledCopy:
+    """A called workflow's file as the run first read it (kept in the run record; resume plans
+    with this copy, as it does with the calling workflow's own)."""
+
+    caller: str  # the calling workflow's file
+    reference: str  # the step's `workflow:` value
+    path: str  # the called workflow's file
+    text: str
+
+
+Copies = Mapping[tuple[str, str], CalledCopy]  # by (caller, reference)
+
+
 def resolve_called(
     step: WorkflowStep,
     loc: list[str | int],
     caller: LoadedWorkflow,
     paths: Paths,
     chain: tuple[CallSite, ...],
+    copies: Copies | None = None,
 ) -> tuple[LoadedWorkflow, tuple[CallSite, ...]]:
     """The called workflow and the chain of calls that leads into it (for the calls it makes)."""
     where = caller.doc.where([*loc, "workflow"])
+    copy = (copies or {}).get((str(caller.path), step.workflow))
     try:
-        called = _find(step.workflow, caller.path, paths)
+        if copy is not None:
+            path = Path(copy.path)
+            called = parse_workflow(copy.text, path, root=root_for(path, paths))
+        else:
+            called = _find(step.workflow, caller.path, paths)
     except ConfigError as exc:
         if exc.location is not None:
             raise

@@ -19,7 +19,7 @@ from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.paths import Paths
 from rupu.routing.target import RunTarget, resolve_target
-from rupu.workflows.calls import CallSite, check_call_inputs, resolve_called
+from rupu.workflows.calls import CalledCopy, CallSite, Copies, check_call_inputs, resolve_called
 from rupu.workflows.inputs import resolve_inputs
 from rupu.workflows.kinds.run import command_findings
 from rupu.workflows.loader import LoadedWorkflow
@@ -113,6 +113,21 @@ class Plan:
                 yield from planned.body.all_calls()
 
 
+def called_copies(plan: Plan) -> list[CalledCopy]:
+    """The file of every workflow the plan calls (also from loops and called workflows)."""
+    found = []
+    for planned in plan.steps.values():
+        body = planned.body
+        if body is None:
+            continue
+        if isinstance(planned.step, WorkflowStep):
+            caller, reference = str(plan.loaded.path), planned.step.workflow
+            called = body.loaded
+            found.append(CalledCopy(caller, reference, str(called.path), called.doc.text))
+        found.extend(called_copies(body))
+    return found
+
+
 def trust_findings(plan: Plan, paths: Paths) -> list[Finding]:
     """What the plan's workflow file does that needs the project's trust (its `run` steps),
     including the steps of its loops and of the workflows it calls."""
@@ -132,10 +147,12 @@ def build_plan(
     inputs: Mapping[str, Any] | None,
     overrides: Overrides | None = None,
     chain: tuple[CallSite, ...] = (),
+    copies: Copies | None = None,
 ) -> Plan:
     """`inputs=None` plans without checking inputs (for `rupu workflow show`, and the steps of loops
     and called workflows, whose inputs are known only when they run). `chain`: the calls that lead
-    to this workflow, to refuse recursion."""
+    to this workflow, to refuse recursion; `copies`: the called workflows' files as a resumed run
+    first read them."""
     overrides = overrides or Overrides()
     workflow = loaded.workflow
     defaults = workflow.defaults
@@ -144,7 +161,7 @@ def build_plan(
     targets: dict[tuple[str, str | None], RunTarget] = {}
     for index, step in enumerate(workflow.steps):
         calls = _calls(loaded, index, step, agents, config, overrides)
-        body = _body(loaded, index, step, agents, config, overrides, chain)
+        body = _body(loaded, index, step, agents, config, overrides, chain, copies)
         for target in [c.target for c in calls] + (body.targets if body is not None else []):
             targets.setdefault((target.provider, target.auth), target)
         steps[step.id] = PlannedStep(
@@ -180,14 +197,17 @@ def _body(
     config: LoadedConfig,
     overrides: Overrides,
     chain: tuple[CallSite, ...],
+    copies: Copies | None,
 ) -> Plan | None:
     match step:
         case LoopStep():
             body = loaded.bodies[step.id]
-            return build_plan(body, agents, config, inputs=None, overrides=overrides, chain=chain)
+            return build_plan(
+                body, agents, config, inputs=None, overrides=overrides, chain=chain, copies=copies
+            )
         case WorkflowStep():
             loc: list[str | int] = ["steps", index]
-            called, sites = resolve_called(step, loc, loaded, agents.paths, chain)
+            called, sites = resolve_called(step, loc, loaded, agents.paths, chain, copies)
             check_call_inputs(step, loc, loaded, called)
             for inner in called.workflow.steps:
                 if inner.approval is not None and inner.approval.required:
@@ -201,7 +221,13 @@ def _body(
                 agents.paths, called.path.parent, root_for(called.path, agents.paths)
             )
             return build_plan(
-                called, own_agents, config, inputs=None, overrides=overrides, chain=sites
+                called,
+                own_agents,
+                config,
+                inputs=None,
+                overrides=overrides,
+                chain=sites,
+                copies=copies,
             )
         case AgentStep() | RunStep() | MatrixStep() | GateStep():
             return None

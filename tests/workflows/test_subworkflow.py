@@ -212,9 +212,13 @@ async def test_resume_reruns_only_what_did_not_finish_inside_the_called_workflow
     assert outcome.failed == ["nested"]
     assert outcome.error is not None and "nested.b" in outcome.error
 
+    # Resume runs the called workflow as the run first read it, like the calling one.
+    write_workflow(workspace, INNER.replace('"b {{', '"changed {{'), name="inner")
     fake = upper()
     recorder = Recorder()
     outcome = await run(make_engine(workspace, {"mock": fake}).reopen(outcome.run_id), recorder)
     assert outcome.status == "succeeded", outcome.error
     assert fake.prompts == ["b A CATS AND FIRST X3", "last B A CATS AND FIRST X3 6"]
     assert [e["step"] for e in recorder.of("unit_reused")] == ["first", "nested.a"]
+    copies = orjson.loads((workspace.home / "runs" / outcome.run_id / "called.json").read_bytes())
+    assert [(c["reference"], c["file"]) for c in copies] == [("inner", "called/0.yaml")]
