@@ -17,7 +17,7 @@ Every event that ends something (a unit, a step, the run) carries `tokens` and `
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -368,13 +368,10 @@ class Observer:
         return None
 
 
-def add_costs(costs: Iterator[float | None] | list[float | None]) -> float | None:
+def add_costs(costs: Iterable[float | None]) -> float | None:
     """The sum of the priced costs; None when nothing was priced."""
     total: float | None = None
     for cost in costs:
         if cost is not None:
             total = (total or 0.0) + cost
     return total
-
-
-EventSink = Callable[[RunEvent], None]
