@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from rupu.cli.workflow_view import LiveView
+from rupu.testing import CliRunner
 from rupu.workflows.events import StepFinished, StepStarted, UnitStarted
 from tests.conftest import REPO_ROOT, Workspace, run_rupu
 from tests.servers.base import RecordedRequest, Reply
@@ -261,3 +262,28 @@ def test_show_lists_the_steps_of_loops_and_called_workflows() -> None:
     assert "  └ improve  loop: write → review, at most 4× until …\n" in result.stdout
     assert "    ├ write   writer on mock · echo\n" in result.stdout
     assert "    └ review  reviewer on mock · echo  [output json]\n" in result.stdout
+
+
+def test_a_command_inside_a_loop_runs_each_iteration_and_until_reads_its_output(
+    workspace: Workspace,
+) -> None:
+    path = workspace.project / "flows" / "flow.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        """name: flow
+steps:
+  - id: count
+    max_iterations: 5
+    loop:
+      - id: tick
+        run: "echo {{ loop.iteration * 10 }}"
+    until: "{{ steps.tick.stdout | trim | int >= 30 }}"
+  - id: after
+    run: "echo done after {{ steps.count.iterations }}: {{ steps.count.last.tick.stdout | trim }}"
+"""
+    )
+    with CliRunner(home=workspace.home, cwd=workspace.project) as cli:
+        result = cli.invoke(["workflow", "run", str(path), "--plain", "--mode", "bypass"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "done after 3: 30"
+    assert "count.3.tick running $ echo 30" in result.stderr
