@@ -32,9 +32,10 @@ from rupu.workflows.events import (
 from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.lookup import WorkflowAgents, root_for
-from rupu.workflows.plan import Overrides, Plan, build_plan, called_copies
+from rupu.workflows.plan import Overrides, Plan, build_plan
 from rupu.workflows.results import RunOutcome
 from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
+from rupu.workflows.spec import WorkflowStep
 from rupu.workflows.store import RunRecord, RunStore, dump, repair_jsonl, write_atomic
 from rupu.workflows.units import ToolboxOpener
 
@@ -52,6 +53,21 @@ def plan_workflow(
 ) -> Plan:
     agents = WorkflowAgents(paths, loaded.path.parent, root_for(loaded.path, paths))
     return build_plan(loaded, agents, config, inputs=inputs, overrides=overrides, copies=copies)
+
+
+def called_copies(plan: Plan) -> list[CalledCopy]:
+    """The file of every workflow the plan calls (also from loops and called workflows)."""
+    found = []
+    for planned in plan.steps.values():
+        body = planned.body
+        if body is None:
+            continue
+        if isinstance(planned.step, WorkflowStep):
+            caller, reference = str(plan.loaded.path), planned.step.workflow
+            called = body.loaded
+            found.append(CalledCopy(caller, reference, str(called.path), called.doc.text))
+        found.extend(called_copies(body))
+    return found
 
 
 def save_copies(record: RunRecord, plan: Plan) -> None:

@@ -19,7 +19,7 @@ from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.paths import Paths
 from rupu.routing.target import RunTarget, resolve_target
-from rupu.workflows.calls import CalledCopy, CallSite, Copies, check_call_inputs, resolve_called
+from rupu.workflows.calls import CallSite, Copies, check_call_inputs, resolve_called
 from rupu.workflows.inputs import resolve_inputs
 from rupu.workflows.kinds.run import command_findings
 from rupu.workflows.loader import LoadedWorkflow
@@ -111,21 +111,6 @@ class Plan:
             yield from planned.calls
             if planned.body is not None:
                 yield from planned.body.all_calls()
-
-
-def called_copies(plan: Plan) -> list[CalledCopy]:
-    """The file of every workflow the plan calls (also from loops and called workflows)."""
-    found = []
-    for planned in plan.steps.values():
-        body = planned.body
-        if body is None:
-            continue
-        if isinstance(planned.step, WorkflowStep):
-            caller, reference = str(plan.loaded.path), planned.step.workflow
-            called = body.loaded
-            found.append(CalledCopy(caller, reference, str(called.path), called.doc.text))
-        found.extend(called_copies(body))
-    return found
 
 
 def trust_findings(plan: Plan, paths: Paths) -> list[Finding]:
