@@ -206,7 +206,7 @@ def show_workflow(
     for warning in loaded.warnings:
         click.echo(f"rupu: warning: {warning}", err=True)
     origins = workflow_origins(Provenance(app.paths), plan)
-    agents = [call.agent for step in plan.steps.values() for call in step.calls]
+    agents = [call.agent for call in plan.all_calls()]
     needs_trust = app.untrusted_lines(agents, extra=trust_findings(plan, app.paths))
     if fmt == "json":
         import orjson

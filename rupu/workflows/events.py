@@ -312,6 +312,34 @@ class UnitReused(Event):
     cost_usd: float | None = None
 
 
+# --- loops -----------------------------------------------------------------------------------
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopIterationStarted(Event):
+    """Iteration `iteration` (from 1) of loop step `step` starts; its steps are `<step>.<n>.<id>`."""
+
+    type: Literal["loop_iteration_started"] = field(default="loop_iteration_started", init=False)
+    step: str
+    iteration: int = 1
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopIterationFinished(Event):
+    """`status`: succeeded or failed; `until`: whether the loop's condition held after it (None when
+    the iteration failed). `tokens`/`cost_usd`: what the iteration's units spent."""
+
+    type: Literal["loop_iteration_finished"] = field(default="loop_iteration_finished", init=False)
+    step: str
+    iteration: int = 1
+    status: str = "succeeded"
+    until: bool | None = None
+    tokens: int = 0
+    cost_usd: float | None = None
+
+
 RunEvent = (
     RunStarted
     | RunResumed
@@ -326,6 +354,8 @@ RunEvent = (
     | ContractRetried
     | UnitFinished
     | UnitReused
+    | LoopIterationStarted
+    | LoopIterationFinished
 )
 # Events observers see but the log does not write.
 UNLOGGED: frozenset[str] = frozenset({"unit_progress"})

@@ -26,7 +26,7 @@ def test_references_are_collected_with_their_lines() -> None:
     assert compiled.names == {"inputs", "steps", "item"}
     assert compiled.input_refs == [("target", 1)]
     assert sorted(compiled.step_refs, key=lambda r: r.step) == [
-        StepRef("plan", "json", 2),
+        StepRef("plan", "json", 2, "files"),
         StepRef("re-view", "output", 2),
         StepRef("scan", None, 3),
     ]
