@@ -32,13 +32,17 @@ async def run_agent(
     fallbacks: Sequence[str] = (),
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
     session: Session | None = None,
     on_event: EventSink | None = None,
 ) -> RunResult:
     """Runs `agent` (a name, a path to its `.md` file, or an `Agent(...)`) on `prompt`.
 
     `provider`, `model`, `auth`, `mode` and `fallbacks` override the agent like the `rupu run`
-    flags of the same names; `tools` replaces the agent's tool list. Tools never prompt: in mode
+    flags of the same names; `tools` replaces the agent's tool list. `max_usd` / `max_tokens` cap
+    the run's spend: a call that could cross either is not sent and the run raises
+    `rupu.errors.BudgetReached`. Tools never prompt: in mode
     `ask` a write or command is denied. Raises the run's error (a `rupu.errors.RupuError`) when it
     ends in one; its transcript is saved either way."""
     session = session or Session.from_environment()
@@ -58,6 +62,8 @@ async def run_agent(
         mode=mode,
         workspace=where,
         allow_unknown_model=allow_unknown_model,
+        max_usd=max_usd,
+        max_tokens=max_tokens,
     )
     # Resolving credentials reads the credential store, which blocks.
     prepared = await anyio.to_thread.run_sync(prepare)
@@ -97,6 +103,8 @@ async def stream_agent(
     fallbacks: Sequence[str] = (),
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
     session: Session | None = None,
 ) -> AsyncIterator[AgentStream]:
     """`run_agent` as a stream of events: `async with stream_agent(...) as stream`, then
@@ -120,6 +128,8 @@ async def stream_agent(
                     fallbacks=fallbacks,
                     workspace=workspace,
                     allow_unknown_model=allow_unknown_model,
+                    max_usd=max_usd,
+                    max_tokens=max_tokens,
                     session=session,
                     on_event=send.send_nowait,
                 )

@@ -58,6 +58,16 @@ if TYPE_CHECKING:
     help="Fail over to this provider:model when the primary is rate limited or overloaded "
     "(repeatable, tried in order; replaces the agent's fallback list).",
 )
+@click.option(
+    "--max-usd",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop before a call that could take the run's cost past this many US dollars (exit 5).",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    help="Stop before a call that could take the run past this many tokens (exit 5).",
+)
 @click.pass_obj
 def run(
     app: AppContext,
@@ -73,6 +83,8 @@ def run(
     mode: str | None,
     workspace: Path | None,
     fallbacks: tuple[str, ...],
+    max_usd: float | None,
+    max_tokens: int | None,
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
@@ -95,6 +107,8 @@ def run(
         workspace=workspace,
         allow_unknown_model=allow_unknown_model,
         decider=default_decider(),
+        max_usd=max_usd,
+        max_tokens=max_tokens,
     )
     renderer = RunRenderer(
         stream=not no_stream and output_format == "text",
