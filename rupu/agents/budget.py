@@ -187,11 +187,11 @@ class LocalSpendGuard:
         run = next((ledger for ledger in self.ledgers if ledger.scope is None), None)
         return (round(run.usd, 12), run.tokens) if run is not None else (0.0, 0)
 
-    def seed(self, usd: float, tokens: int) -> None:
-        """Counts what the run spent before (an earlier attempt of a resumed run)."""
+    def seed(self, step: str | None, usd: float, tokens: int) -> None:
+        """Counts what the run spent before (an earlier attempt of a resumed run) on `step`."""
         with self._lock:
             for ledger in self.ledgers:
-                if ledger.scope is None:
+                if ledger.covers(step):
                     ledger.usd += usd
                     ledger.tokens += tokens
 

@@ -18,6 +18,29 @@ _FORMAT = click.option(
     help="json streams the run's events as JSON lines on stdout.",
 )
 _PLAIN = click.option("--plain", is_flag=True, help="One line per event instead of the live view.")
+_MAX_USD = click.option(
+    "--max-usd",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop before a call that could take the run's cost past this many US dollars (exit 5); "
+    "replaces the workflow's budget.max_usd.",
+)
+_MAX_TOKENS = click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    help="Stop before a call that could take the run past this many tokens (exit 5); replaces "
+    "the workflow's budget.max_tokens.",
+)
+_CACHE = click.option(
+    "--cache/--no-cache",
+    "cache",
+    default=None,
+    help="--cache: every step reuses results of equal units from earlier runs (unless it says "
+    "cache: false); --no-cache: no step does. Default: steps with cache: true.",
+)
+
+
+def _cache_mode(cache: bool | None) -> Any:
+    return "auto" if cache is None else ("on" if cache else "off")
 
 
 @click.group()
@@ -45,6 +68,9 @@ def workflow() -> None:
     type=click.Choice(["ask", "bypass", "readonly"]),
     help="Tool permission mode for every step (steps never prompt: ask denies writes and commands).",
 )
+@_MAX_USD
+@_MAX_TOKENS
+@_CACHE
 @_PLAIN
 @_FORMAT
 @click.pass_obj
@@ -56,10 +82,14 @@ def run_workflow(
     model: str | None,
     fallbacks: tuple[str, ...],
     mode: str | None,
+    max_usd: float | None,
+    max_tokens: int | None,
+    cache: bool | None,
     plain: bool,
     fmt: str,
 ) -> None:
     """Run a workflow by name or path. Everything is checked before the first request."""
+    from rupu.api.agents import spend_limit
     from rupu.cli.workflow_exec import execute
     from rupu.workflows.inputs import parse_assignments
     from rupu.workflows.lookup import load_reference
@@ -68,20 +98,42 @@ def run_workflow(
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
     overrides = Overrides(provider, model, fallbacks)
-    execution = app.engine(mode=mode).start(loaded, given, overrides)
+    execution = app.engine(mode=mode).start(
+        loaded,
+        given,
+        overrides,
+        limit=spend_limit(max_usd, max_tokens),
+        cache_mode=_cache_mode(cache),
+    )
     execute(execution, fmt=fmt, plain=plain)
 
 
 @workflow.command("resume")
 @click.argument("run_id", metavar="RUN")
+@_MAX_USD
+@_MAX_TOKENS
+@_CACHE
 @_PLAIN
 @_FORMAT
 @click.pass_obj
-def resume_workflow(app: AppContext, run_id: str, plain: bool, fmt: str) -> None:
-    """Continue a run: only failed, interrupted and unstarted units run again."""
+def resume_workflow(
+    app: AppContext,
+    run_id: str,
+    max_usd: float | None,
+    max_tokens: int | None,
+    cache: bool | None,
+    plain: bool,
+    fmt: str,
+) -> None:
+    """Continue a run: only failed, interrupted and unstarted units run again. A budget counts
+    what the run spent before."""
+    from rupu.api.agents import spend_limit
     from rupu.cli.workflow_exec import execute
 
-    execute(app.engine().reopen(run_id), fmt=fmt, plain=plain)
+    execution = app.engine().reopen(
+        run_id, limit=spend_limit(max_usd, max_tokens), cache_mode=_cache_mode(cache)
+    )
+    execute(execution, fmt=fmt, plain=plain)
 
 
 @workflow.command("approve")

@@ -14,10 +14,14 @@ from typing import Any
 
 import anyio
 
+from rupu.agents.budget import LocalSpendGuard, SpendLimit
+from rupu.catalog.catalog import ModelCatalog
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError
 from rupu.paths import Paths
+from rupu.routing.checks import PriceOf, catalog_prices
 from rupu.transcripts import new_run_id
+from rupu.workflows.cache import CacheMode, StepCache, cache_path
 from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.lookup import WorkflowAgents, root_for
@@ -55,6 +59,10 @@ class Execution:
     warnings: list[str] = field(default_factory=list)
     runner: WorkflowRunner | None = None
     toolbox: ToolboxOpener | None = None
+    limit: SpendLimit | None = None  # --max-usd / --max-tokens: over the workflow's own budget
+    cache_mode: CacheMode = "auto"
+    price_of: PriceOf | None = None
+    cache: StepCache | None = None
 
     @property
     def run_id(self) -> str:
@@ -69,6 +77,10 @@ class Execution:
             sleep=self.sleep,
             prior=self.prior,
             toolbox=self.toolbox,
+            price_of=self.price_of,
+            guard=budget_guard(self.plan, self.limit, self.prior),
+            cache=self.cache,
+            cache_mode=self.cache_mode,
         )
         try:
             return await self.runner.run(resumed=self.prior is not None)
@@ -90,6 +102,13 @@ class Engine:
     toolbox: ToolboxOpener | None = None
     # Refuses a plan before any provider is built (project trust); raises to refuse.
     check_plan: Callable[[Plan], None] | None = None
+    price_of: PriceOf | None = None  # default: the catalog's and [pricing]'s prices
+
+    def _extras(self, execution: Execution, limit: SpendLimit | None, mode: CacheMode) -> Execution:
+        execution.limit, execution.cache_mode = limit, mode
+        execution.price_of = self.price_of or catalog_prices(ModelCatalog(self.config, self.paths))
+        execution.cache = StepCache(cache_path(self.paths.home))
+        return execution
 
     @property
     def store(self) -> RunStore:
@@ -103,9 +122,17 @@ class Engine:
         return pool
 
     def start(
-        self, loaded: LoadedWorkflow, inputs: Mapping[str, Any], overrides: Overrides
+        self,
+        loaded: LoadedWorkflow,
+        inputs: Mapping[str, Any],
+        overrides: Overrides,
+        *,
+        limit: SpendLimit | None = None,
+        cache_mode: CacheMode = "auto",
     ) -> Execution:
-        """Everything is checked and every provider built before the run record exists."""
+        """Everything is checked and every provider built before the run record exists. `limit`
+        (`--max-usd` / `--max-tokens`) replaces the workflow's own `budget:` values it sets;
+        `cache_mode` says which steps read the step cache."""
         plan = plan_workflow(loaded, self.paths, self.config, inputs=inputs, overrides=overrides)
         pool = self._pool(plan)
         record = self.store.create(
@@ -119,10 +146,16 @@ class Engine:
         )
         record.take_lock()
         warnings = list(loaded.warnings)
-        return Execution(plan, record, pool, None, self.sleep, warnings, toolbox=self.toolbox)
+        execution = Execution(plan, record, pool, None, self.sleep, warnings, toolbox=self.toolbox)
+        return self._extras(execution, limit, cache_mode)
 
     def reopen(
-        self, reference: str, *, decide: tuple[str | None, str, str | None] | None = None
+        self,
+        reference: str,
+        *,
+        decide: tuple[str | None, str, str | None] | None = None,
+        limit: SpendLimit | None = None,
+        cache_mode: CacheMode = "auto",
     ) -> Execution:
         """A stored run, ready to resume. `decide` = (step or None, "approved"|"rejected", reason)
         records an approval decision first."""
@@ -163,7 +196,33 @@ class Engine:
             raise
         record.flush()
         prior = Prior.load(record)
-        return Execution(plan, record, pool, prior, self.sleep, warnings, toolbox=self.toolbox)
+        execution = Execution(plan, record, pool, prior, self.sleep, warnings, toolbox=self.toolbox)
+        return self._extras(execution, limit, cache_mode)
+
+
+def budget_guard(plan: Plan, limit: SpendLimit | None, prior: Prior | None) -> LocalSpendGuard:
+    """The run's guard: `limit` over the workflow's `budget:`, and each step's `budget:`. A resumed
+    run's budget counts what its earlier attempts spent."""
+    declared = plan.loaded.workflow.budget
+    own = SpendLimit(declared.max_usd, declared.max_tokens) if declared is not None else None
+    run = (limit or SpendLimit()).over(own)
+    name = "the run's budget" if limit is not None and not limit.empty else "the workflow's budget"
+    steps = {
+        step_id: SpendLimit(planned.step.budget.max_usd, planned.step.budget.max_tokens)
+        for step_id, planned in plan.steps.items()
+        if planned.step.budget is not None
+    }
+    guard = LocalSpendGuard.of(run, steps, run_name=name)
+    if prior is not None and guard.active:
+        for record in prior.units.values():
+            cost = record.get("cost_usd")
+            tokens = record.get("tokens")
+            guard.seed(
+                str(record.get("step")),
+                cost if isinstance(cost, int | float) else 0.0,
+                tokens if isinstance(tokens, int) else 0,
+            )
+    return guard
 
 
 def _mark_lost_units(record: RunRecord) -> None:

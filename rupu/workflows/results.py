@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from rupu.catalog.pricing import add_costs
 from rupu.workflows.plan import PlannedStep
 from rupu.workflows.units import UnitOutcome
 
@@ -82,12 +83,16 @@ def step_record(
         "error": error,
         "decision": decision,
         "tokens": sum(u.tokens for u in units if u is not None),
+        "cost_usd": total_cost(units),
         "units": [
             {
                 "unit": i,
                 "status": u.status if u is not None else "not_started",
                 "error": u.error if u is not None else None,
                 "reused": u.reused if u is not None else False,
+                "cached": u.cached if u is not None else False,
+                "tokens": u.tokens if u is not None else 0,
+                "cost_usd": u.cost_usd if u is not None else 0.0,
             }
             for i, u in enumerate(units)
         ],
@@ -95,6 +100,15 @@ def step_record(
     if items is not None:
         record["items"] = items
     return record
+
+
+def total_cost(units: Sequence[UnitOutcome | None]) -> float | None:
+    """What the units cost in USD; None when one of them ran on a model with no known price."""
+    total: float | None = 0.0
+    for unit in units:
+        if unit is not None:
+            total = add_costs(total, unit.cost_usd)
+    return total
 
 
 def view_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -112,16 +126,23 @@ class RunOutcome:
     duration_ms: int
     outputs: dict[str, str] = field(default_factory=dict)
     steps_done: int = 0
+    cost_usd: float | None = 0.0  # this execution's spend; None when part of it has no price
+    # Set when a spend limit stopped the run: the budget, the limit, the step and the spend.
+    budget: dict[str, Any] | None = None
 
     def state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "status": self.status,
             "failed": self.failed,
             "awaiting_approval": self.awaiting,
             "error": self.error,
             "tokens": self.tokens,
+            "cost_usd": self.cost_usd,
             "duration_ms": self.duration_ms,
         }
+        if self.budget is not None:
+            state["budget_reached"] = self.budget
+        return state
 
     def event(self) -> dict[str, Any]:
         return {**self.state(), "outputs": self.outputs}

@@ -19,11 +19,14 @@ from typing import Any
 
 import anyio
 
+from rupu.agents.budget import LocalSpendGuard
 from rupu.errors import RupuError
+from rupu.routing.checks import PriceOf
+from rupu.workflows.cache import CacheMode, StepCache, step_reads_cache
 from rupu.workflows.limits import ProviderPool, Slots, descriptor_limit
 from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.recordfile import read_events
-from rupu.workflows.results import Observer, RunOutcome, step_record, view_of
+from rupu.workflows.results import Observer, RunOutcome, step_record, total_cost, view_of
 from rupu.workflows.store import RunRecord
 from rupu.workflows.templates import TemplateError, is_truthy, items_from
 from rupu.workflows.units import ToolboxOpener, Unit, UnitOutcome, UnitRunner, input_hash
@@ -75,6 +78,10 @@ class WorkflowRunner:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         prior: Prior | None = None,
         toolbox: ToolboxOpener | None = None,
+        price_of: PriceOf | None = None,
+        guard: LocalSpendGuard | None = None,
+        cache: StepCache | None = None,
+        cache_mode: CacheMode = "auto",
     ) -> None:
         self.plan = plan
         self.record = record
@@ -93,6 +100,11 @@ class WorkflowRunner:
         self._stop_reason = INTERRUPTED
         self._fatal: str | None = None
         self._fatal_step: str | None = None
+        self.guard = guard
+        self.cache = cache
+        self.cache_mode: CacheMode = cache_mode
+        if guard is not None:
+            guard.notify = lambda text: self._emit("budget_note", {"message": text})
         self.units = UnitRunner(
             record.run_id,
             record,
@@ -102,6 +114,8 @@ class WorkflowRunner:
             on_usage=self.observer.usage,
             interrupted=lambda: self._stop_reason if self._interrupted else None,
             toolbox=toolbox,
+            price_of=price_of,
+            guard=guard if guard is not None and guard.active else None,
         )
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -251,6 +265,9 @@ class WorkflowRunner:
         state.units = [None] * len(units)
         step_limit = anyio.Semaphore(planned.max_parallel) if planned.max_parallel else None
         pending = [unit for unit in units if not self._reuse(planned, state, unit)]
+        pending = self._from_cache(planned, state, pending)
+        if not pending:
+            return
         if len(pending) == 1:  # no task group needed for a single unit
             slots = Slots()
             provider_limit = self.pool.limit(pending[0].call.target.provider)
@@ -281,6 +298,28 @@ class WorkflowRunner:
         self._emit("unit_reused", {"step": planned.id, "unit": unit.index})
         return True
 
+    def _from_cache(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> list[Unit]:
+        """Takes the results of units an earlier run already computed (step cache); returns the
+        units still to run."""
+        cache = self.cache
+        if cache is None or not units or not step_reads_cache(self.cache_mode, planned.step.cache):
+            return units
+        found = cache.lookup([unit.input_hash for unit in units])
+        if cache.problem is not None:
+            self._emit("cache_note", {"message": cache.problem})
+        if not found:
+            return units
+        left = []
+        for unit in units:
+            hit = found.get(unit.input_hash)
+            if hit is None:
+                left.append(unit)
+                continue
+            outcome = UnitOutcome(unit.index, "succeeded", hit.output, hit.json, cached=True)
+            self.units.record_cached(unit, outcome, hit.run_id)
+            state.units[unit.index] = outcome
+        return left
+
     async def _unit_task(
         self, planned: PlannedStep, state: StepState, unit: Unit, slots: Slots
     ) -> None:
@@ -293,7 +332,12 @@ class WorkflowRunner:
             await self.units.run(unit, outcome)
         finally:
             slots.release()
-        if not outcome.ok and not planned.continue_on_error:
+        if outcome.ok and self.cache is not None:
+            self.cache.remember(unit.input_hash, {**outcome.record, "run_id": self.record.run_id})
+        tripped = self.guard.tripped if self.guard is not None else None
+        if tripped is not None:  # a spend limit stops the whole run, continue_on_error or not
+            self._fail(planned.id, tripped.one_line())
+        elif not outcome.ok and not planned.continue_on_error:
             where = f" (item {unit.item!r})" if unit.item is not None else ""
             self._fail(planned.id, f"{unit.label}{where} failed: {outcome.error}")
 
@@ -333,6 +377,7 @@ class WorkflowRunner:
                 "step": planned.id,
                 "status": shown,
                 "tokens": record["tokens"],
+                "cost_usd": record["cost_usd"],
                 "duration_ms": duration,
                 "error": error,
             },
@@ -365,6 +410,18 @@ class WorkflowRunner:
             status = "succeeded"
         # The whole run's tokens: units reused from an earlier attempt spent theirs in that attempt.
         tokens = sum(u.tokens for s in self.states.values() for u in s.units if u is not None)
+        tripped = self.guard.tripped if self.guard is not None else None
+        budget = None
+        if tripped is not None:
+            budget = {
+                "budget": tripped.budget,
+                "limit": tripped.limit,
+                "step": tripped.step,
+                "spent_usd": tripped.spent_usd,
+                "spent_tokens": tripped.spent_tokens,
+                "message": tripped.message,
+            }
+            self._emit("budget_exceeded", budget)
         outcome = RunOutcome(
             run_id=self.record.run_id,
             status=status,
@@ -377,6 +434,8 @@ class WorkflowRunner:
             steps_done=sum(
                 1 for s in statuses.values() if s not in ("pending", "running", "blocked")
             ),
+            cost_usd=total_cost([u for s in self.states.values() for u in s.units]),
+            budget=budget,
         )
         self.record.write_state(outcome.state())
         self._emit("run_finished", outcome.event())
@@ -395,6 +454,8 @@ class WorkflowRunner:
         return outputs
 
     def _flush(self, outcome: RunOutcome) -> None:
+        if self.cache is not None and (problem := self.cache.flush()) is not None:
+            self._log.append("cache_note", {"message": problem})
         try:
             self.record.flush()
         except OSError as exc:
@@ -415,6 +476,7 @@ class WorkflowRunner:
             steps_done=outcome.steps_done,
             failed=outcome.failed,
             tokens=outcome.tokens,
+            cost_usd=outcome.cost_usd,
             error=outcome.error,
             units_done=sum(
                 1

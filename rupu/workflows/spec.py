@@ -110,6 +110,13 @@ def _output_shorthand(value: Any) -> Any:
 Output = Annotated[OutputContract, BeforeValidator(_output_shorthand)]
 
 
+class Budget(StrictModel):
+    """`budget: {max_usd, max_tokens}`: a call that could take the spend past either is not sent."""
+
+    max_usd: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
 class Approval(StrictModel):
     required: bool = True
     prompt: str | None = None
@@ -153,6 +160,8 @@ class Step(StrictModel):
     fallback: list[str] | None = None
     output: Output | None = None
     approval: Approval | None = None
+    budget: Budget | None = None
+    cache: bool | None = None
 
     @field_validator("id")
     @classmethod
@@ -176,6 +185,7 @@ class Workflow(StrictModel):
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     max_concurrency: int | None = Field(default=None, ge=1)
+    budget: Budget | None = None
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("inputs")

@@ -15,8 +15,10 @@ from typing import Any, Literal
 import anyio
 import orjson
 
-from rupu.agents.loop import AgentRun, ToolBox
+from rupu.agents.budget import SpendGuard
+from rupu.agents.loop import AgentResult, AgentRun, ToolBox
 from rupu.agents.spec import AgentSpec
+from rupu.catalog.pricing import add_costs
 from rupu.errors import (
     AuthRejected,
     BadRequest,
@@ -27,6 +29,7 @@ from rupu.errors import (
     RupuError,
 )
 from rupu.messages import StreamEvent, Usage
+from rupu.routing.checks import PriceOf
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.contracts import check_output, corrective_prompt
 from rupu.workflows.limits import ProviderPool
@@ -82,6 +85,9 @@ class UnitOutcome:
     attempts: int = 0
     reused: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    cost_usd: float | None = 0.0  # None: a call of an unpriced model
+    service_tier: str | None = None  # the tier the provider said served it
+    cached: bool = False  # taken from the step cache: no tokens, no cost in this run
 
     @property
     def ok(self) -> bool:
@@ -100,6 +106,9 @@ class UnitOutcome:
             attempts=int(record.get("attempts") or 0),
             reused=True,
             record=record,
+            cost_usd=record.get("cost_usd", 0.0),
+            service_tier=record.get("service_tier"),
+            cached=bool(record.get("cached")),
         )
 
 
@@ -107,6 +116,7 @@ def input_hash(call: AgentCall, prompt: str) -> str:
     """What a completed unit's result depends on; resume reuses a result only when this matches."""
     material = [
         call.agent.name,
+        call.agent.frontmatter.model_dump(mode="json", exclude_none=True),
         call.agent.system_prompt,
         call.target.provider,
         call.target.model,
@@ -132,6 +142,8 @@ class UnitRunner:
     on_usage: UsageSink | None = None
     interrupted: Callable[[], str | None] = lambda: None  # why the run was stopped, if it was
     toolbox: ToolboxOpener | None = None
+    price_of: PriceOf | None = None  # the price of each (provider, model) a call is served by
+    guard: SpendGuard | None = None  # the run's budgets, asked before every call
 
     async def run(self, unit: Unit, outcome: UnitOutcome) -> None:
         """Fills `outcome`. Never raises except for cancellation; a cancelled unit is recorded
@@ -209,6 +221,7 @@ class UnitRunner:
     ) -> tuple[str, Any]:
         call = unit.call
         provider, credential = self.pool.get(call.target)
+        price_of = self.price_of
         agent_run = AgentRun(
             run_id=f"{self.run_id}/{unit.step}/{unit.index}",
             spec=call.agent,
@@ -218,9 +231,13 @@ class UnitRunner:
             credential=credential,
             tools=tools,
             on_event=self._usage_sink(unit) if self.on_usage else None,
+            pricing=price_of(call.target.provider, call.target.model) if price_of else None,
+            price_of=price_of,
+            guard=self.guard,
+            budget_step=unit.step,
         )
         result = await agent_run.run(unit.prompt)
-        outcome.tokens += result.usage.total_tokens
+        _charge(outcome, result)
         if result.error is not None:
             raise UnitFailure(result.error.one_line(), retryable=_retryable(result.error))
         if call.output != "json":
@@ -234,7 +251,7 @@ class UnitRunner:
             result = await agent_run.run(
                 corrective_prompt(checked.errors, call.schema), history=result.messages
             )
-            outcome.tokens += result.usage.total_tokens
+            _charge(outcome, result)
             if result.error is not None:
                 raise UnitFailure(result.error.one_line(), retryable=_retryable(result.error))
             checked = check_output(result.text, call.schema)
@@ -262,7 +279,11 @@ class UnitRunner:
 
         return on_event
 
-    def _finish(self, unit: Unit, outcome: UnitOutcome) -> None:
+    def record_cached(self, unit: Unit, outcome: UnitOutcome, source_run: str) -> None:
+        """Records a unit whose result came from the step cache (an earlier run `source_run`)."""
+        self._finish(unit, outcome, cached_from=source_run)
+
+    def _finish(self, unit: Unit, outcome: UnitOutcome, *, cached_from: str | None = None) -> None:
         call = unit.call
         outcome.record = {
             "step": unit.step,
@@ -278,11 +299,29 @@ class UnitRunner:
             "provider": call.target.provider,
             "model": call.target.model,
             "tokens": outcome.tokens,
+            "cost_usd": outcome.cost_usd,
             "duration_ms": outcome.duration_ms,
             "attempts": outcome.attempts,
             "transcript": self.record.transcript_name(unit.step, unit.index),
         }
+        if outcome.service_tier:
+            outcome.record["service_tier"] = outcome.service_tier
+        if cached_from is not None:
+            outcome.record.update(cached=True, cached_from=cached_from, transcript=None)
         self.record.append_unit(outcome.record)
+        if cached_from is not None:
+            self.emit(
+                "unit_cached",
+                {
+                    "step": unit.step,
+                    "unit": unit.index,
+                    "sub": call.sub,
+                    "cached_from": cached_from,
+                    "tokens": 0,
+                    "cost_usd": 0.0,
+                },
+            )
+            return
         self.emit(
             "unit_finished",
             {
@@ -291,10 +330,18 @@ class UnitRunner:
                 "sub": call.sub,
                 "status": outcome.status,
                 "tokens": outcome.tokens,
+                "cost_usd": outcome.cost_usd,
                 "duration_ms": outcome.duration_ms,
                 "error": outcome.error,
             },
         )
+
+
+def _charge(outcome: UnitOutcome, result: AgentResult) -> None:
+    """Adds one agent run's tokens and cost (tries and corrective re-prompts all count)."""
+    outcome.tokens += result.usage.total_tokens
+    outcome.cost_usd = add_costs(outcome.cost_usd, result.cost_usd)
+    outcome.service_tier = result.usage.service_tier or outcome.service_tier
 
 
 def _retryable(error: RupuError) -> bool:
