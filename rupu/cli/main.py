@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "usage": ("rupu.cli.usage", "usage", "Token and cost totals from transcripts and runs."),
     "auth": ("rupu.cli.auth", "auth", "Sign in to providers and manage stored credentials."),
     "workflow": ("rupu.cli.workflow", "workflow", "Run, list, show and resume workflows."),
+    "cache": ("rupu.cli.cache", "cache", "Show or clear the step cache of workflow units."),
     "trust": (
         "rupu.cli.trust",
         "trust",

@@ -251,6 +251,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
 
     import orjson
 
+    from rupu.catalog.pricing import format_cost
     from rupu.cli.tables import print_table
     from rupu.workflows.progress import read_progress
     from rupu.workflows.store import RunLock
@@ -277,6 +278,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
                 "units_done": units_done,
                 "units_total": units_total,
                 "tokens": tokens,
+                "cost_usd": row.cost_usd,
                 "started": dt.datetime.fromtimestamp(row.created).strftime("%Y-%m-%d %H:%M:%S"),
                 "failed": row.failed,
                 "error": row.error,
@@ -289,7 +291,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
         click.echo("no workflow runs yet: start one with `rupu workflow run NAME`", err=True)
         return
     print_table(
-        ["RUN ID", "WORKFLOW", "STATUS", "STEPS", "UNITS", "TOKENS", "STARTED"],
+        ["RUN ID", "WORKFLOW", "STATUS", "STEPS", "UNITS", "TOKENS", "COST", "STARTED"],
         [
             [
                 i["run_id"],
@@ -298,6 +300,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
                 i["steps"],
                 f"{i['units_done']}/{i['units_total']}",
                 str(i["tokens"]),
+                format_cost(i["cost_usd"]) if i["cost_usd"] is not None else "unknown",
                 i["started"],
             ]
             for i in items

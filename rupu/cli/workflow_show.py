@@ -200,7 +200,18 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
         found["unit_records"] = [
             {
                 k: u.get(k)
-                for k in ("unit", "sub", "item", "status", "error", "tokens", "transcript")
+                for k in (
+                    "unit",
+                    "sub",
+                    "item",
+                    "status",
+                    "error",
+                    "tokens",
+                    "cost_usd",
+                    "service_tier",
+                    "cached",
+                    "transcript",
+                )
             }
             for u in units_by_step.get(step_id, [])
         ]
@@ -228,7 +239,7 @@ def print_run(summary: dict[str, Any]) -> None:
     click.echo(
         f"status: {summary['status'].replace('_', ' ')} · started {started} · "
         f"{(state.get('duration_ms') or 0) / 1000:.1f}s · {state.get('tokens', 0)} tokens · "
-        f"{summary['units_done']}/{summary['units_total']} units finished"
+        f"{_cost(state)} · {summary['units_done']}/{summary['units_total']} units finished"
     )
     if summary["inputs"]:
         click.echo("inputs: " + ", ".join(f"{k}={v!r}" for k, v in summary["inputs"].items()))
@@ -243,10 +254,14 @@ def print_run(summary: dict[str, Any]) -> None:
         ok = sum(1 for u in units if u["status"] == "succeeded")
         planned = max(step.get("units_planned") or 0, len(units))
         count = f"{ok}/{planned} units ok" if planned > 1 else ""
+        cached = sum(1 for u in units if u.get("cached"))
+        if cached:
+            count += f" ({cached} cached)" if planned > 1 else "cached"
         line = (
             f"  {SYMBOLS.get(status, '·')} {step['step'].ljust(width)}  {status.replace('_', ' ')}"
         )
-        click.echo(f"{line}  {count}".rstrip())
+        spent = f"{step.get('tokens') or 0} tokens · {_cost(step)}" if "tokens" in step else ""
+        click.echo(f"{line}  {count}  {spent}".rstrip())
         for unit in units:
             if unit["status"] != "succeeded":
                 label = unit.get("sub") or f"unit {unit['unit']}"
@@ -257,6 +272,8 @@ def print_run(summary: dict[str, Any]) -> None:
             click.echo(f"      waiting for approval: {step['prompt']}")
     if state.get("error"):
         click.echo(f"error: {state['error']}")
+    if state.get("budget_reached"):
+        click.echo(f"budget: {state['budget_reached'].get('message')}")
     click.echo(f"record: {summary['directory']}")
     next_step = {
         "failed": f"rupu workflow resume {summary['run_id']}",
@@ -266,3 +283,13 @@ def print_run(summary: dict[str, Any]) -> None:
     }.get(summary["status"])
     if next_step:
         click.echo(f"next: {next_step}")
+
+
+def _cost(record: dict[str, Any]) -> str:
+    """A record's `cost_usd` for people: `$0.0123`, or `cost unknown` (an unpriced model)."""
+    from rupu.catalog.pricing import format_cost
+
+    if "cost_usd" not in record:
+        return "cost not recorded"
+    value = record["cost_usd"]
+    return format_cost(value) if value is not None else "cost unknown"
