@@ -29,7 +29,21 @@ SYMBOLS = {
     "awaiting_approval": "?",
     "rejected": "✗",
     "reused": "✓",
+    "cached": "✓",
 }
+# Run-wide notes (a budget that cannot be enforced, a step cache that cannot be read).
+NOTES = frozenset({"budget_note", "cache_note"})
+
+
+def _cost(event: dict[str, Any]) -> str:
+    from rupu.catalog.pricing import format_cost
+
+    if "cost_usd" not in event:
+        return ""
+    value = event["cost_usd"]
+    return ", " + (format_cost(value) if value is not None else "cost unknown")
+
+
 MAX_UNIT_ROWS = 8
 
 
@@ -72,9 +86,15 @@ class PlainView(Observer):
             took = (
                 f" in {event.get('duration_ms', 0) / 1000:.1f}s" if "duration_ms" in event else ""
             )
-            self._say(f"  {name} {status}{took}, {event.get('tokens', 0)} tokens{detail}")
+            self._say(
+                f"  {name} {status}{took}, {event.get('tokens', 0)} tokens{_cost(event)}{detail}"
+            )
         elif kind == "unit_reused":
             self._say(f"  {name} reused from the earlier attempt")
+        elif kind == "unit_cached":
+            self._say(f"  {name} cached: reused from run {event.get('cached_from')}, no cost")
+        elif kind in NOTES:
+            self.err.write(f"rupu: warning: {event.get('message')}\n")
         elif kind == "unit_retry":
             self._say(
                 f"  {name} retrying (attempt {event.get('attempt')}) in {event.get('delay')}s: {event.get('error')}"
@@ -87,7 +107,7 @@ class PlainView(Observer):
             detail = f": {event['error']}" if event.get("error") else ""
             self._say(
                 f"{symbol} {step} {event.get('status')} in {event.get('duration_ms', 0) / 1000:.1f}s, "
-                f"{event.get('tokens', 0)} tokens{detail}"
+                f"{event.get('tokens', 0)} tokens{_cost(event)}{detail}"
             )
         elif kind == "approval_requested":
             self._say(f"? {step} waits for approval: {event.get('prompt')}")
@@ -128,6 +148,7 @@ class StepRow:
     error: str | None = None
     where: str = ""
     units: dict[int, UnitRow] = field(default_factory=dict)
+    cost: str = ""
 
 
 class LiveView(Observer):
@@ -166,9 +187,11 @@ class LiveView(Observer):
         kind = event["type"]
         row = self.rows.get(str(event.get("step")))
         now = time.monotonic()
+        if kind in NOTES:
+            self.console.print(f"rupu: warning: {event.get('message')}", markup=False)
         if row is None:
             if kind == "run_finished":
-                self.note = f"run {event.get('status')}"
+                self.note = f"run {event.get('status')} · {_cost(event).lstrip(', ')}"
             return
         unit = int(event.get("unit", 0))
         if kind == "step_started":
@@ -181,24 +204,27 @@ class LiveView(Observer):
             where = f"{event.get('provider')} · {event.get('model')}"
             row.units[unit] = UnitRow(str(label)[:40], where=where)
             row.where = row.where or where
-        elif kind in ("unit_finished", "unit_reused"):
+        elif kind in ("unit_finished", "unit_reused", "unit_cached"):
             self._unit_done(row, unit, event, now)
         elif kind == "step_finished":
             row.status, row.ended = str(event.get("status")), now
             row.tokens, row.error = int(event.get("tokens") or 0), event.get("error")
+            row.cost = _cost(event).lstrip(", ")
             row.started = row.started or now
         elif kind == "approval_requested":
             row.status, row.error = "awaiting_approval", event.get("prompt")
 
     def _unit_done(self, row: StepRow, unit: int, event: dict[str, Any], now: float) -> None:
-        status = "reused" if event["type"] == "unit_reused" else str(event.get("status"))
+        status = {"unit_reused": "reused", "unit_cached": "cached"}.get(
+            event["type"], str(event.get("status"))
+        )
         found = row.units.get(unit) or UnitRow(str(unit))
         found.status, found.ended = status, now
         found.tokens = int(event.get("tokens") or found.tokens)
         found.error = event.get("error")
         row.done += 1
         row.tokens += found.tokens
-        if status not in ("succeeded", "reused"):
+        if status not in ("succeeded", "reused", "cached"):
             row.failed += 1
             row.units[unit] = found
         else:
@@ -215,7 +241,7 @@ class LiveView(Observer):
             caption=self.note or None,
             caption_justify="left",
         )
-        for column in ("", "STEP", "STATE", "UNITS", "ELAPSED", "TOKENS", "WHERE / DETAIL"):
+        for column in ("", "STEP", "STATE", "UNITS", "ELAPSED", "TOKENS", "COST", "WHERE / DETAIL"):
             table.add_column(column, overflow="ellipsis", no_wrap=True)
         now = time.monotonic()
         for row in self.rows.values():
@@ -230,6 +256,7 @@ class LiveView(Observer):
                 units,
                 elapsed,
                 str(live_tokens) if live_tokens else "",
+                row.cost,
                 detail[:80],
             )
             if row.total > 1:
@@ -242,11 +269,12 @@ class LiveView(Observer):
                         "",
                         _elapsed(unit.started, unit.ended, now),
                         str(unit.tokens) if unit.tokens else "",
+                        "",
                         (unit.error or unit.where)[:80],
                     )
                 hidden = len(row.units) - len(shown)
                 if hidden > 0:
-                    table.add_row("", f"  … {hidden} more", "", "", "", "", "")
+                    table.add_row("", f"  … {hidden} more", "", "", "", "", "", "")
         return table
 
 

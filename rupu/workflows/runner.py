@@ -336,7 +336,7 @@ class WorkflowRunner:
             self.cache.remember(unit.input_hash, {**outcome.record, "run_id": self.record.run_id})
         tripped = self.guard.tripped if self.guard is not None else None
         if tripped is not None:  # a spend limit stops the whole run, continue_on_error or not
-            self._fail(planned.id, tripped.one_line())
+            self._stop_scheduling(tripped.step or planned.id, tripped.one_line())
         elif not outcome.ok and not planned.continue_on_error:
             where = f" (item {unit.item!r})" if unit.item is not None else ""
             self._fail(planned.id, f"{unit.label}{where} failed: {outcome.error}")
@@ -346,6 +346,12 @@ class WorkflowRunner:
             self._fatal, self._fatal_step = message, step
             if self._scope is not None:
                 self._scope.cancel()
+
+    def _stop_scheduling(self, step: str, message: str) -> None:
+        """Fails the run without cancelling the units in flight: their calls were within the
+        budget when they were sent, and what they cost is recorded when they finish."""
+        if self._fatal is None and not self._interrupted:
+            self._fatal, self._fatal_step = message, step
 
     def _park(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> None:
         template = planned.templates.approval
