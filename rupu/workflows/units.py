@@ -341,7 +341,8 @@ def _charge(outcome: UnitOutcome, result: AgentResult) -> None:
     """Adds one agent run's tokens and cost (tries and corrective re-prompts all count)."""
     outcome.tokens += result.usage.total_tokens
     outcome.cost_usd = add_costs(outcome.cost_usd, result.cost_usd)
-    outcome.service_tier = result.usage.service_tier or outcome.service_tier
+    served = [turn.usage.service_tier for turn in result.turns if turn.usage.service_tier]
+    outcome.service_tier = served[-1] if served else outcome.service_tier
 
 
 def _retryable(error: RupuError) -> bool:
