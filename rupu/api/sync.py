@@ -27,6 +27,8 @@ def run_agent_sync(
     fallbacks: Sequence[str] = (),
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
     session: Session | None = None,
 ) -> RunResult:
     """`run_agent`, blocking until the run ends."""
@@ -43,6 +45,8 @@ def run_agent_sync(
             fallbacks=fallbacks,
             workspace=workspace,
             allow_unknown_model=allow_unknown_model,
+            max_usd=max_usd,
+            max_tokens=max_tokens,
             session=session,
         )
 
@@ -57,6 +61,9 @@ def run_workflow_sync(
     model: str | None = None,
     fallbacks: Sequence[str] = (),
     mode: str | None = None,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
+    cache: bool | None = None,
     session: Session | None = None,
 ) -> WorkflowResult:
     """`run_workflow`, blocking until the run ends."""
@@ -69,6 +76,9 @@ def run_workflow_sync(
             model=model,
             fallbacks=fallbacks,
             mode=mode,
+            max_usd=max_usd,
+            max_tokens=max_tokens,
+            cache=cache,
             session=session,
         )
 
