@@ -13,8 +13,9 @@ from typing import Any
 import anyio
 
 from rupu.api.session import Session
+from rupu.workflows.events import Observer
 from rupu.workflows.loader import LoadedWorkflow
-from rupu.workflows.results import Observer, RunOutcome
+from rupu.workflows.results import RunOutcome
 
 WorkflowResult = RunOutcome
 """`run_id`, `status` (succeeded, partial, failed, interrupted, rejected, awaiting_approval),

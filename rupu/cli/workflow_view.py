@@ -7,11 +7,28 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO, assert_never
 
-import orjson
-
-from rupu.workflows.results import Observer
+from rupu.workflows.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    BudgetExceeded,
+    ContractRetried,
+    Observer,
+    RunEvent,
+    RunFinished,
+    RunNote,
+    RunResumed,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    UnitCached,
+    UnitFinished,
+    UnitProgress,
+    UnitRetried,
+    UnitReused,
+    UnitStarted,
+)
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -31,19 +48,6 @@ SYMBOLS = {
     "reused": "✓",
     "cached": "✓",
 }
-# Run-wide notes (a budget that cannot be enforced, a step cache that cannot be read).
-NOTES = frozenset({"budget_note", "cache_note"})
-
-
-def _cost(event: dict[str, Any]) -> str:
-    from rupu.catalog.pricing import format_cost
-
-    if "cost_usd" not in event:
-        return ""
-    value = event["cost_usd"]
-    return ", " + (format_cost(value) if value is not None else "cost unknown")
-
-
 MAX_UNIT_ROWS = 8
 
 
@@ -53,8 +57,10 @@ class JsonLinesView(Observer):
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
 
-    def event(self, event: dict[str, Any]) -> None:
-        self.out.write(orjson.dumps(event, default=str).decode() + "\n")
+    def event(self, event: RunEvent) -> None:
+        if isinstance(event, UnitProgress):  # the log's events only, as `events.jsonl` has them
+            return
+        self.out.write(event.to_json().decode() + "\n")
         self.out.flush()
 
 
@@ -70,57 +76,72 @@ class PlainView(Observer):
         self.err.write(f"{stamp} {text}\n")
         self.err.flush()
 
-    def event(self, event: dict[str, Any]) -> None:
-        kind, step = event["type"], event.get("step")
-        name = self._name(step, event)
-        if kind == "step_started":
-            self._fan_out[str(step)] = event.get("kind") in ("for_each", "parallel")
-            units = event.get("units", 0)
-            self._say(f"▸ {step} started ({event.get('kind')}, {units} unit{'s' * (units != 1)})")
-        elif kind == "unit_started":
-            item = f" item {event['item']!r}" if event.get("item") is not None else ""
-            self._say(f"  {name} running on {event.get('provider')} · {event.get('model')}{item}")
-        elif kind == "unit_finished" and self._fan_out.get(str(step)):
-            status = event.get("status")
-            detail = f": {event['error']}" if event.get("error") else ""
-            took = (
-                f" in {event.get('duration_ms', 0) / 1000:.1f}s" if "duration_ms" in event else ""
-            )
-            self._say(
-                f"  {name} {status}{took}, {event.get('tokens', 0)} tokens{_cost(event)}{detail}"
-            )
-        elif kind == "unit_reused":
-            self._say(f"  {name} reused from the earlier attempt")
-        elif kind == "unit_cached":
-            self._say(f"  {name} cached: reused from run {event.get('cached_from')}, no cost")
-        elif kind in NOTES:
-            self.err.write(f"rupu: warning: {event.get('message')}\n")
-        elif kind == "unit_retry":
-            self._say(
-                f"  {name} retrying (attempt {event.get('attempt')}) in {event.get('delay')}s: {event.get('error')}"
-            )
-        elif kind == "contract_retry":
-            errors = "; ".join(event.get("errors") or [])
-            self._say(f"  {name} output does not fit its JSON contract, asking again: {errors}")
-        elif kind == "step_finished":
-            symbol = SYMBOLS.get(str(event.get("status")), "·")
-            detail = f": {event['error']}" if event.get("error") else ""
-            self._say(
-                f"{symbol} {step} {event.get('status')} in {event.get('duration_ms', 0) / 1000:.1f}s, "
-                f"{event.get('tokens', 0)} tokens{_cost(event)}{detail}"
-            )
-        elif kind == "approval_requested":
-            self._say(f"? {step} waits for approval: {event.get('prompt')}")
-        elif kind in ("run_started", "run_resumed"):
-            verb = "resumed" if kind == "run_resumed" else "started"
-            self._say(f"run {event.get('run_id')} {verb}: workflow {event.get('workflow')}")
+    def event(self, event: RunEvent) -> None:
+        match event:
+            case StepStarted(step=step, kind=kind, units=units):
+                self._fan_out[step] = kind in ("for_each", "parallel")
+                self._say(f"▸ {step} started ({kind}, {units} unit{'s' * (units != 1)})")
+            case UnitStarted():
+                item = f" item {event.item!r}" if event.item is not None else ""
+                name = self._name(event.step, event.unit, event.sub)
+                self._say(f"  {name} running on {event.provider} · {event.model}{item}")
+            case UnitFinished() if self._fan_out.get(event.step):
+                name = self._name(event.step, event.unit, event.sub)
+                detail = f": {event.error}" if event.error else ""
+                took = f" in {event.duration_ms / 1000:.1f}s"
+                self._say(
+                    f"  {name} {event.status}{took}, {_spend(event.tokens, event.cost_usd)}{detail}"
+                )
+            case UnitReused():
+                self._say(
+                    f"  {self._name(event.step, event.unit, None)} reused from the earlier attempt"
+                )
+            case UnitCached():
+                name = self._name(event.step, event.unit, event.sub)
+                self._say(f"  {name} cached: reused from run {event.cached_from}, no cost")
+            case RunNote():
+                self.err.write(f"rupu: warning: {event.message}\n")
+                self.err.flush()
+            case UnitRetried():
+                name = self._name(event.step, event.unit, None)
+                self._say(
+                    f"  {name} retrying (attempt {event.attempt}) in {event.delay}s: {event.error}"
+                )
+            case ContractRetried():
+                name = self._name(event.step, event.unit, None)
+                errors = "; ".join(event.errors)
+                self._say(f"  {name} output does not fit its JSON contract, asking again: {errors}")
+            case StepFinished():
+                symbol = SYMBOLS.get(event.status, "·")
+                detail = f": {event.error}" if event.error else ""
+                self._say(
+                    f"{symbol} {event.step} {event.status} in {event.duration_ms / 1000:.1f}s, "
+                    f"{_spend(event.tokens, event.cost_usd)}{detail}"
+                )
+            case ApprovalRequested():
+                self._say(f"? {event.step} waits for approval: {event.prompt}")
+            case RunStarted() | RunResumed():
+                verb = "resumed" if isinstance(event, RunResumed) else "started"
+                self._say(f"run {event.run_id} {verb}: workflow {event.workflow}")
+            case UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
+                pass
+            case BudgetExceeded():
+                pass  # the run's error says it when the run ends
+            case _:
+                assert_never(event)
 
-    def _name(self, step: Any, event: dict[str, Any]) -> str:
-        if event.get("sub"):
-            return f"{step}/{event['sub']}"
-        if self._fan_out.get(str(step)):
-            return f"{step}[{event.get('unit', 0)}]"
-        return str(step)
+    def _name(self, step: str, unit: int, sub: str | None) -> str:
+        if sub:
+            return f"{step}/{sub}"
+        if self._fan_out.get(step):
+            return f"{step}[{unit}]"
+        return step
+
+
+def _spend(tokens: int, cost_usd: float | None) -> str:
+    """`1234 tokens`, with `· $0.0123` when the cost is known."""
+    cost = f" · ${cost_usd:.4f}" if cost_usd is not None else ""
+    return f"{tokens} tokens{cost}"
 
 
 @dataclass(slots=True)
@@ -130,6 +151,7 @@ class UnitRow:
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     tokens: int = 0
+    cost_usd: float | None = None
     where: str = ""
     error: str | None = None
 
@@ -142,13 +164,13 @@ class StepRow:
     started: float | None = None
     ended: float | None = None
     tokens: int = 0
+    cost_usd: float | None = None
     total: int = 0
     done: int = 0
     failed: int = 0
     error: str | None = None
     where: str = ""
     units: dict[int, UnitRow] = field(default_factory=dict)
-    cost: str = ""
 
 
 class LiveView(Observer):
@@ -178,57 +200,65 @@ class LiveView(Observer):
         if self.live is not None:
             self.live.update(self.render(), refresh=True)
 
-    def usage(self, step: str, unit: int, tokens: int) -> None:
-        row = self.rows.get(step)
-        if row is not None and unit in row.units:
-            row.units[unit].tokens = tokens
-
-    def event(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        row = self.rows.get(str(event.get("step")))
+    def event(self, event: RunEvent) -> None:
         now = time.monotonic()
-        if kind in NOTES:
-            self.console.print(f"rupu: warning: {event.get('message')}", markup=False)
-        if row is None:
-            if kind == "run_finished":
-                self.note = f"run {event.get('status')} · {_cost(event).lstrip(', ')}"
-            return
-        unit = int(event.get("unit", 0))
-        if kind == "step_started":
-            row.status, row.kind, row.started = "running", str(event.get("kind")), now
-            row.total = int(event.get("units", 0))
-        elif kind == "unit_started":
-            label = event.get("sub") or (
-                f"[{unit}] {event['item']}" if event.get("item") is not None else row.step
-            )
-            where = f"{event.get('provider')} · {event.get('model')}"
-            row.units[unit] = UnitRow(str(label)[:40], where=where)
-            row.where = row.where or where
-        elif kind in ("unit_finished", "unit_reused", "unit_cached"):
-            self._unit_done(row, unit, event, now)
-        elif kind == "step_finished":
-            row.status, row.ended = str(event.get("status")), now
-            row.tokens, row.error = int(event.get("tokens") or 0), event.get("error")
-            row.cost = _cost(event).lstrip(", ")
-            row.started = row.started or now
-        elif kind == "approval_requested":
-            row.status, row.error = "awaiting_approval", event.get("prompt")
+        match event:
+            case RunFinished():
+                self.note = f"run {event.status} · {_spend(event.tokens, event.cost_usd)}"
+            case RunNote():
+                self.console.print(f"rupu: warning: {event.message}", markup=False)
+            case StepStarted() if (row := self.rows.get(event.step)) is not None:
+                row.status, row.kind, row.started = "running", event.kind, now
+                row.total = event.units
+            case UnitStarted() if (row := self.rows.get(event.step)) is not None:
+                label = event.sub or (
+                    f"[{event.unit}] {event.item}" if event.item is not None else row.step
+                )
+                where = f"{event.provider} · {event.model}"
+                row.units[event.unit] = UnitRow(str(label)[:40], where=where)
+                row.where = row.where or where
+            case UnitProgress() if (row := self.rows.get(event.step)) is not None:
+                if event.unit in row.units:
+                    row.units[event.unit].tokens = event.tokens
+                    row.units[event.unit].cost_usd = event.cost_usd
+            case UnitFinished() | UnitReused() | UnitCached() if (
+                row := self.rows.get(event.step)
+            ) is not None:
+                self._unit_done(row, event, now)
+            case StepFinished() if (row := self.rows.get(event.step)) is not None:
+                row.status, row.ended = event.status, now
+                row.tokens, row.error = event.tokens, event.error
+                row.cost_usd = event.cost_usd
+                row.started = row.started or now
+            case ApprovalRequested() if (row := self.rows.get(event.step)) is not None:
+                row.status, row.error = "awaiting_approval", event.prompt
+            case _:
+                pass
 
-    def _unit_done(self, row: StepRow, unit: int, event: dict[str, Any], now: float) -> None:
-        status = {"unit_reused": "reused", "unit_cached": "cached"}.get(
-            event["type"], str(event.get("status"))
-        )
-        found = row.units.get(unit) or UnitRow(str(unit))
+    def _unit_done(
+        self, row: StepRow, event: UnitFinished | UnitReused | UnitCached, now: float
+    ) -> None:
+        match event:
+            case UnitReused():
+                status = "reused"
+            case UnitCached():
+                status = "cached"
+            case UnitFinished():
+                status = event.status
+        found = row.units.get(event.unit) or UnitRow(str(event.unit))
         found.status, found.ended = status, now
-        found.tokens = int(event.get("tokens") or found.tokens)
-        found.error = event.get("error")
+        found.tokens = event.tokens or found.tokens
+        found.cost_usd = event.cost_usd if event.cost_usd is not None else found.cost_usd
+        found.error = event.error if isinstance(event, UnitFinished) else None
         row.done += 1
         row.tokens += found.tokens
+        if found.cost_usd is not None:
+            row.cost_usd = (row.cost_usd or 0.0) + found.cost_usd
         if status not in ("succeeded", "reused", "cached"):
             row.failed += 1
-            row.units[unit] = found
+            row.units[event.unit] = found
         else:
-            row.units.pop(unit, None)
+            row.units.pop(event.unit, None)
 
     def render(self) -> RenderableType:
         from rich.table import Table
@@ -241,13 +271,15 @@ class LiveView(Observer):
             caption=self.note or None,
             caption_justify="left",
         )
-        for column in ("", "STEP", "STATE", "UNITS", "ELAPSED", "TOKENS", "COST", "WHERE / DETAIL"):
+        columns = ("", "STEP", "STATE", "UNITS", "ELAPSED", "TOKENS", "COST", "WHERE / DETAIL")
+        for column in columns:
             table.add_column(column, overflow="ellipsis", no_wrap=True)
         now = time.monotonic()
         for row in self.rows.values():
             elapsed = _elapsed(row.started, row.ended, now)
             units = f"{row.done}/{row.total}" if row.total > 1 else ""
             live_tokens = row.tokens + sum(u.tokens for u in row.units.values() if u.ended is None)
+            live_cost = _live_cost(row)
             detail = row.error or (row.where if row.total == 1 else "")
             table.add_row(
                 SYMBOLS.get(row.status, "·"),
@@ -256,7 +288,7 @@ class LiveView(Observer):
                 units,
                 elapsed,
                 str(live_tokens) if live_tokens else "",
-                row.cost,
+                f"${live_cost:.4f}" if live_cost is not None else "",
                 detail[:80],
             )
             if row.total > 1:
@@ -269,13 +301,25 @@ class LiveView(Observer):
                         "",
                         _elapsed(unit.started, unit.ended, now),
                         str(unit.tokens) if unit.tokens else "",
-                        "",
+                        f"${unit.cost_usd:.4f}" if unit.cost_usd is not None else "",
                         (unit.error or unit.where)[:80],
                     )
                 hidden = len(row.units) - len(shown)
                 if hidden > 0:
                     table.add_row("", f"  … {hidden} more", "", "", "", "", "", "")
         return table
+
+
+def _live_cost(row: StepRow) -> float | None:
+    """The step's cost so far: its finished units and what its streaming units have used."""
+    if row.ended is not None:
+        return row.cost_usd
+    streaming = [
+        u.cost_usd for u in row.units.values() if u.ended is None and u.cost_usd is not None
+    ]
+    if row.cost_usd is None and not streaming:
+        return None
+    return (row.cost_usd or 0.0) + sum(streaming)
 
 
 def _elapsed(started: float | None, ended: float | None, now: float) -> str:

@@ -22,12 +22,19 @@ from rupu.paths import Paths
 from rupu.routing.checks import PriceOf, catalog_prices
 from rupu.transcripts import new_run_id
 from rupu.workflows.cache import CacheMode, StepCache, cache_path
+from rupu.workflows.dispatch import DispatcherFactory, local_dispatcher
+from rupu.workflows.events import (
+    ApprovalDecided,
+    Observer,
+    UnitFinished,
+    UnitStarted,
+    read_run_events,
+)
 from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.lookup import WorkflowAgents, root_for
 from rupu.workflows.plan import Overrides, Plan, build_plan
-from rupu.workflows.recordfile import read_events
-from rupu.workflows.results import Observer, RunOutcome
+from rupu.workflows.results import RunOutcome
 from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
 from rupu.workflows.store import RunRecord, RunStore, repair_jsonl
 from rupu.workflows.units import ToolboxOpener
@@ -59,6 +66,8 @@ class Execution:
     warnings: list[str] = field(default_factory=list)
     runner: WorkflowRunner | None = None
     toolbox: ToolboxOpener | None = None
+    # Where units run (None: in this process, `LocalDispatcher`).
+    dispatcher: DispatcherFactory | None = None
     limit: SpendLimit | None = None  # --max-usd / --max-tokens: over the workflow's own budget
     cache_mode: CacheMode = "auto"
     price_of: PriceOf | None = None
@@ -77,6 +86,7 @@ class Execution:
             sleep=self.sleep,
             prior=self.prior,
             toolbox=self.toolbox,
+            dispatcher=self.dispatcher or local_dispatcher,
             price_of=self.price_of,
             guard=budget_guard(self.plan, self.limit, self.prior),
             cache=self.cache,
@@ -102,6 +112,7 @@ class Engine:
     toolbox: ToolboxOpener | None = None
     # Refuses a plan before any provider is built (project trust); raises to refuse.
     check_plan: Callable[[Plan], None] | None = None
+    dispatcher: DispatcherFactory | None = None
     price_of: PriceOf | None = None  # default: the catalog's and [pricing]'s prices
 
     def _extras(self, execution: Execution, limit: SpendLimit | None, mode: CacheMode) -> Execution:
@@ -146,7 +157,16 @@ class Engine:
         )
         record.take_lock()
         warnings = list(loaded.warnings)
-        execution = Execution(plan, record, pool, None, self.sleep, warnings, toolbox=self.toolbox)
+        execution = Execution(
+            plan,
+            record,
+            pool,
+            None,
+            self.sleep,
+            warnings,
+            toolbox=self.toolbox,
+            dispatcher=self.dispatcher,
+        )
         return self._extras(execution, limit, cache_mode)
 
     def reopen(
@@ -196,7 +216,16 @@ class Engine:
             raise
         record.flush()
         prior = Prior.load(record)
-        execution = Execution(plan, record, pool, prior, self.sleep, warnings, toolbox=self.toolbox)
+        execution = Execution(
+            plan,
+            record,
+            pool,
+            prior,
+            self.sleep,
+            warnings,
+            toolbox=self.toolbox,
+            dispatcher=self.dispatcher,
+        )
         return self._extras(execution, limit, cache_mode)
 
 
@@ -227,22 +256,20 @@ def budget_guard(plan: Plan, limit: SpendLimit | None, prior: Prior | None) -> L
 
 def _mark_lost_units(record: RunRecord) -> None:
     """Units whose process died mid-run (started, never finished) are logged as interrupted."""
-    last: dict[tuple[str, int], str] = {}
-    for event in read_events(record.directory / "events.jsonl"):
-        unit = event.get("unit", 0)
-        if event["type"] in ("unit_started", "unit_finished") and isinstance(unit, int):
-            last[(str(event.get("step")), unit)] = event["type"]
+    running: dict[tuple[str, int], bool] = {}
+    for event in read_run_events(record.directory / "events.jsonl"):
+        if isinstance(event, UnitStarted | UnitFinished):
+            running[(event.step, event.unit)] = isinstance(event, UnitStarted)
     log = record.open_log()
-    for (step, unit), kind in last.items():
-        if kind == "unit_started":
+    for (step, unit), started in running.items():
+        if started:
             log.append(
-                "unit_finished",
-                {
-                    "step": step,
-                    "unit": unit,
-                    "status": "interrupted",
-                    "error": "the rupu process running this unit stopped",
-                },
+                UnitFinished(
+                    step=step,
+                    unit=unit,
+                    status="interrupted",
+                    error="the rupu process running this unit stopped",
+                )
             )
 
 
@@ -267,6 +294,4 @@ def _decide(
             f"step '{step}' of run {record.run_id} is not waiting for approval",
             hint=f"waiting: {', '.join(pending)}",
         )
-    record.open_log().append(
-        "approval_decided", {"step": step, "decision": decision, "reason": reason}
-    )
+    record.open_log().append(ApprovalDecided(step=step, decision=decision, reason=reason))

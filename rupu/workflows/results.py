@@ -15,9 +15,11 @@ from typing import Any
 
 import orjson
 
-from rupu.catalog.pricing import add_costs
+from rupu.workflows.events import Observer, RunFinished, add_costs
 from rupu.workflows.plan import PlannedStep
 from rupu.workflows.units import UnitOutcome
+
+__all__ = ["Observer", "RunOutcome", "step_record", "view_of"]
 
 VIEW_FIELDS = (
     "output",
@@ -30,17 +32,6 @@ VIEW_FIELDS = (
     "sub_results",
     "decision",
 )
-
-
-class Observer:
-    """Receives every run event as it is logged (and token counts as they stream); the live view,
-    `--plain` and `--format json` are observers."""
-
-    def event(self, event: dict[str, Any]) -> None:
-        return None
-
-    def usage(self, step: str, unit: int, tokens: int) -> None:
-        return None
 
 
 def step_record(
@@ -83,7 +74,7 @@ def step_record(
         "error": error,
         "decision": decision,
         "tokens": sum(u.tokens for u in units if u is not None),
-        "cost_usd": total_cost(units),
+        "cost_usd": add_costs([u.cost_usd for u in units if u is not None]),
         "units": [
             {
                 "unit": i,
@@ -92,7 +83,7 @@ def step_record(
                 "reused": u.reused if u is not None else False,
                 "cached": u.cached if u is not None else False,
                 "tokens": u.tokens if u is not None else 0,
-                "cost_usd": u.cost_usd if u is not None else 0.0,
+                "cost_usd": u.cost_usd if u is not None else None,
             }
             for i, u in enumerate(units)
         ],
@@ -100,15 +91,6 @@ def step_record(
     if items is not None:
         record["items"] = items
     return record
-
-
-def total_cost(units: Sequence[UnitOutcome | None]) -> float | None:
-    """What the units cost in USD; None when one of them ran on a model with no known price."""
-    total: float | None = 0.0
-    for unit in units:
-        if unit is not None:
-            total = add_costs(total, unit.cost_usd)
-    return total
 
 
 def view_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -124,9 +106,9 @@ class RunOutcome:
     error: str | None
     tokens: int
     duration_ms: int
+    cost_usd: float | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     steps_done: int = 0
-    cost_usd: float | None = 0.0  # this execution's spend; None when part of it has no price
     # Set when a spend limit stopped the run: the budget, the limit, the step and the spend.
     budget: dict[str, Any] | None = None
 
@@ -144,5 +126,14 @@ class RunOutcome:
             state["budget_reached"] = self.budget
         return state
 
-    def event(self) -> dict[str, Any]:
-        return {**self.state(), "outputs": self.outputs}
+    def event(self) -> RunFinished:
+        return RunFinished(
+            status=self.status,
+            failed=self.failed,
+            awaiting_approval=self.awaiting,
+            error=self.error,
+            tokens=self.tokens,
+            cost_usd=self.cost_usd,
+            duration_ms=self.duration_ms,
+            outputs=self.outputs,
+        )

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 import orjson
@@ -18,7 +18,7 @@ import orjson
 from rupu.agents.budget import SpendGuard
 from rupu.agents.loop import AgentResult, AgentRun, ToolBox
 from rupu.agents.spec import AgentSpec
-from rupu.catalog.pricing import add_costs
+from rupu.catalog.pricing import Pricer
 from rupu.errors import (
     AuthRejected,
     BadRequest,
@@ -32,14 +32,20 @@ from rupu.messages import StreamEvent, Usage
 from rupu.routing.checks import PriceOf
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.contracts import check_output, corrective_prompt
+from rupu.workflows.events import (
+    ContractRetried,
+    RunEvent,
+    UnitProgress,
+    UnitRetried,
+    UnitStarted,
+    add_costs,
+)
 from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import AgentCall
 from rupu.workflows.store import RunRecord
 
 UnitStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
-Emit = Callable[[str, dict[str, Any]], None]
 Sleep = Callable[[float], Awaitable[None]]
-UsageSink = Callable[[str, int, int], None]
 # Opens the tools of one agent run (the CLI's seam for `tools:` in agent files); None: no tools.
 ToolboxOpener = Callable[[AgentSpec], AbstractAsyncContextManager[ToolBox | None]]
 
@@ -53,7 +59,8 @@ class UnitFailure(Exception):
 
 @dataclass(slots=True)
 class Unit:
-    """One unit of work of a step; `prompt` is already rendered."""
+    """One unit of work of a step, as plain data (a dispatcher may ship it to another process):
+    the step's path, the unit's index, and what to execute; `prompt` is already rendered."""
 
     step: str
     index: int
@@ -81,12 +88,12 @@ class UnitOutcome:
     json: Any = None
     error: str | None = None
     tokens: int = 0
+    cost_usd: float | None = None
     duration_ms: int = 0
     attempts: int = 0
     reused: bool = False
     record: dict[str, Any] = field(default_factory=dict)
-    cost_usd: float | None = 0.0  # None: a call of an unpriced model
-    service_tier: str | None = None  # the tier the provider said served it
+    service_tier: str | None = None  # the tier the provider said served its last call
     cached: bool = False  # taken from the step cache: no tokens, no cost in this run
 
     @property
@@ -102,14 +109,37 @@ class UnitOutcome:
             json=record.get("json"),
             error=record.get("error"),
             tokens=int(record.get("tokens") or 0),
+            cost_usd=_cost(record.get("cost_usd")),
             duration_ms=int(record.get("duration_ms") or 0),
             attempts=int(record.get("attempts") or 0),
             reused=True,
             record=record,
-            cost_usd=record.get("cost_usd", 0.0),
             service_tier=record.get("service_tier"),
             cached=bool(record.get("cached")),
         )
+
+
+class UnitReport(Protocol):
+    """The driver's side (`rupu.workflows.dispatch`): where a dispatcher reports what its units
+    do."""
+
+    @property
+    def stopping(self) -> bool:
+        """True once the run fails fast or is interrupted: start nothing new."""
+        ...
+
+    def interrupted(self) -> str | None:
+        """Why the run was interrupted (recorded on the units it cancels), or None."""
+        ...
+
+    def event(self, event: RunEvent) -> None:
+        """A unit's event (started, retried, progress, ...), to log and show."""
+        ...
+
+    def finished(self, unit: Unit, outcome: UnitOutcome) -> None:
+        """A unit that started is done (succeeded, failed, cancelled or interrupted); called
+        exactly once per started unit, also when it is cancelled."""
+        ...
 
 
 def input_hash(call: AgentCall, prompt: str) -> str:
@@ -134,49 +164,47 @@ def retry_delay(attempt: int) -> float:
 
 @dataclass(slots=True)
 class UnitRunner:
+    """Executes agent units in this process (the `UnitExecutor` of `LocalDispatcher`); each
+    unit's transcript goes to the run record."""
+
     run_id: str
     record: RunRecord
     pool: ProviderPool
-    emit: Emit
     sleep: Sleep
-    on_usage: UsageSink | None = None
-    interrupted: Callable[[], str | None] = lambda: None  # why the run was stopped, if it was
     toolbox: ToolboxOpener | None = None
     price_of: PriceOf | None = None  # the price of each (provider, model) a call is served by
     guard: SpendGuard | None = None  # the run's budgets, asked before every call
 
-    async def run(self, unit: Unit, outcome: UnitOutcome) -> None:
-        """Fills `outcome`. Never raises except for cancellation; a cancelled unit is recorded
-        before it re-raises."""
+    async def run(self, unit: Unit, outcome: UnitOutcome, report: UnitReport) -> None:
+        """Fills `outcome`. Never raises except for cancellation; a cancelled unit's outcome says
+        so before it re-raises."""
         call = unit.call
         started = time.monotonic()
         transcript = self.record.transcript(unit.step, unit.index)
-        self.emit(
-            "unit_started",
-            {
-                "step": unit.step,
-                "unit": unit.index,
-                "sub": call.sub,
-                "item": unit.item,
-                "agent": call.agent.name,
-                "provider": call.target.provider,
-                "model": call.target.model,
-            },
+        report.event(
+            UnitStarted(
+                step=unit.step,
+                unit=unit.index,
+                sub=call.sub,
+                item=unit.item,
+                agent=call.agent.name,
+                provider=call.target.provider,
+                model=call.target.model,
+            )
         )
         try:
-            await self._attempts(unit, outcome, transcript)
+            await self._attempts(unit, outcome, transcript, report)
         except anyio.get_cancelled_exc_class():
-            reason = self.interrupted()
+            reason = report.interrupted()
             outcome.status = "interrupted" if reason else "cancelled"
             outcome.error = reason or "cancelled"
             raise
         finally:
             transcript.close()
             outcome.duration_ms = int((time.monotonic() - started) * 1000)
-            self._finish(unit, outcome)
 
     async def _attempts(
-        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter
+        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter, report: UnitReport
     ) -> None:
         call = unit.call
         while True:
@@ -184,7 +212,9 @@ class UnitRunner:
             try:
                 scope = anyio.fail_after(call.timeout) if call.timeout else nullcontext()
                 with scope:
-                    outcome.output, outcome.json = await self._attempt(unit, outcome, transcript)
+                    outcome.output, outcome.json = await self._attempt(
+                        unit, outcome, transcript, report
+                    )
                 outcome.status, outcome.error = "succeeded", None
                 return
             except TimeoutError:
@@ -196,32 +226,37 @@ class UnitRunner:
                 outcome.status = "failed"
                 return
             delay = retry_delay(outcome.attempts)
-            self.emit(
-                "unit_retry",
-                {
-                    "step": unit.step,
-                    "unit": unit.index,
-                    "attempt": outcome.attempts + 1,
-                    "delay": delay,
-                    "error": failure.message,
-                },
+            report.event(
+                UnitRetried(
+                    step=unit.step,
+                    unit=unit.index,
+                    attempt=outcome.attempts + 1,
+                    delay=delay,
+                    error=failure.message,
+                )
             )
             await self.sleep(delay)
 
     async def _attempt(
-        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter
+        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter, report: UnitReport
     ) -> tuple[str, Any]:
         call = unit.call
         opener = self.toolbox
         async with opener(call.agent) if opener is not None else nullcontext() as tools:
-            return await self._converse(unit, outcome, transcript, tools)
+            return await self._converse(unit, outcome, transcript, tools, report)
 
     async def _converse(
-        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter, tools: ToolBox | None
+        self,
+        unit: Unit,
+        outcome: UnitOutcome,
+        transcript: TranscriptWriter,
+        tools: ToolBox | None,
+        report: UnitReport,
     ) -> tuple[str, Any]:
         call = unit.call
         provider, credential = self.pool.get(call.target)
         price_of = self.price_of
+        pricing = price_of(call.target.provider, call.target.model) if price_of else None
         agent_run = AgentRun(
             run_id=f"{self.run_id}/{unit.step}/{unit.index}",
             spec=call.agent,
@@ -230,8 +265,8 @@ class UnitRunner:
             transcript=transcript,
             credential=credential,
             tools=tools,
-            on_event=self._usage_sink(unit) if self.on_usage else None,
-            pricing=price_of(call.target.provider, call.target.model) if price_of else None,
+            on_event=_usage_sink(unit, report, pricing),
+            pricing=pricing,
             price_of=price_of,
             guard=self.guard,
             budget_step=unit.step,
@@ -244,10 +279,7 @@ class UnitRunner:
             return result.text, None
         checked = check_output(result.text, call.schema)
         if not checked.ok:
-            self.emit(
-                "contract_retry",
-                {"step": unit.step, "unit": unit.index, "errors": checked.errors},
-            )
+            report.event(ContractRetried(step=unit.step, unit=unit.index, errors=checked.errors))
             result = await agent_run.run(
                 corrective_prompt(checked.errors, call.schema), history=result.messages
             )
@@ -262,87 +294,69 @@ class UnitRunner:
                 )
         return orjson.dumps(checked.value).decode(), checked.value
 
-    def _usage_sink(self, unit: Unit) -> Callable[[StreamEvent], None]:
-        sink = self.on_usage
-        assert sink is not None
-        done, current = Usage(), Usage()
-
-        def on_event(event: StreamEvent) -> None:
-            # A response may report its usage more than once (Anthropic: at the start and the end),
-            # each report the response's total so far.
-            nonlocal done, current
-            if event.kind == "response_started":
-                done, current = done.add(current), Usage()
-            elif event.kind == "usage_reported":
-                current = event.usage
-                sink(unit.step, unit.index, done.add(current).total_tokens)
-
-        return on_event
-
-    def record_cached(self, unit: Unit, outcome: UnitOutcome, source_run: str) -> None:
-        """Records a unit whose result came from the step cache (an earlier run `source_run`)."""
-        self._finish(unit, outcome, cached_from=source_run)
-
-    def _finish(self, unit: Unit, outcome: UnitOutcome, *, cached_from: str | None = None) -> None:
-        call = unit.call
-        outcome.record = {
-            "step": unit.step,
-            "unit": unit.index,
-            "sub": call.sub,
-            "item": unit.item,
-            "status": outcome.status,
-            "output": outcome.output,
-            "json": outcome.json,
-            "error": outcome.error,
-            "input_hash": unit.input_hash,
-            "agent": call.agent.name,
-            "provider": call.target.provider,
-            "model": call.target.model,
-            "tokens": outcome.tokens,
-            "cost_usd": outcome.cost_usd,
-            "duration_ms": outcome.duration_ms,
-            "attempts": outcome.attempts,
-            "transcript": self.record.transcript_name(unit.step, unit.index),
-        }
-        if outcome.service_tier:
-            outcome.record["service_tier"] = outcome.service_tier
-        if cached_from is not None:
-            outcome.record.update(cached=True, cached_from=cached_from, transcript=None)
-        self.record.append_unit(outcome.record)
-        if cached_from is not None:
-            self.emit(
-                "unit_cached",
-                {
-                    "step": unit.step,
-                    "unit": unit.index,
-                    "sub": call.sub,
-                    "cached_from": cached_from,
-                    "tokens": 0,
-                    "cost_usd": 0.0,
-                },
-            )
-            return
-        self.emit(
-            "unit_finished",
-            {
-                "step": unit.step,
-                "unit": unit.index,
-                "sub": call.sub,
-                "status": outcome.status,
-                "tokens": outcome.tokens,
-                "cost_usd": outcome.cost_usd,
-                "duration_ms": outcome.duration_ms,
-                "error": outcome.error,
-            },
-        )
-
 
 def _charge(outcome: UnitOutcome, result: AgentResult) -> None:
     """Adds one agent run's tokens and cost (tries and corrective re-prompts all count)."""
     outcome.tokens += result.usage.total_tokens
-    outcome.cost_usd = add_costs(outcome.cost_usd, result.cost_usd)
+    if result.usage.reported:  # a run refused before its first call spent nothing, priced or not
+        outcome.cost_usd = add_costs([outcome.cost_usd, result.cost_usd])
     served = [turn.usage.service_tier for turn in result.turns if turn.usage.service_tier]
     outcome.service_tier = served[-1] if served else outcome.service_tier
+
+
+def _usage_sink(
+    unit: Unit, report: UnitReport, pricing: Pricer | None = None
+) -> Callable[[StreamEvent], None]:
+    """Reports the unit's running token count (and cost, priced at the unit's model) as its
+    responses report usage."""
+    done, current = Usage(), Usage()
+
+    def on_event(event: StreamEvent) -> None:
+        # A response may report its usage more than once (Anthropic: at the start and the end),
+        # each report the response's total so far.
+        nonlocal done, current
+        if event.kind == "response_started":
+            done, current = done.add(current), Usage()
+        elif event.kind == "usage_reported":
+            current = event.usage
+            total = done.add(current)
+            cost = pricing(total) if pricing is not None else None
+            report.event(
+                UnitProgress(
+                    step=unit.step, unit=unit.index, tokens=total.total_tokens, cost_usd=cost
+                )
+            )
+
+    return on_event
+
+
+def unit_record(unit: Unit, outcome: UnitOutcome, transcript: str) -> dict[str, Any]:
+    """A finished unit's line in `units.jsonl` (what resume reuses)."""
+    call = unit.call
+    return {
+        "step": unit.step,
+        "unit": unit.index,
+        "sub": call.sub,
+        "item": unit.item,
+        "status": outcome.status,
+        "output": outcome.output,
+        "json": outcome.json,
+        "error": outcome.error,
+        "input_hash": unit.input_hash,
+        "agent": call.agent.name,
+        "provider": call.target.provider,
+        "model": call.target.model,
+        "tokens": outcome.tokens,
+        "cost_usd": outcome.cost_usd,
+        **({"service_tier": outcome.service_tier} if outcome.service_tier else {}),
+        "duration_ms": outcome.duration_ms,
+        "attempts": outcome.attempts,
+        "transcript": transcript,
+    }
+
+
+def _cost(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _retryable(error: RupuError) -> bool:

@@ -128,7 +128,7 @@ def test_the_run_stops_before_the_call_that_would_cross_the_budget(
     assert [(u["step"], u["status"], u["cost_usd"]) for u in units(run)] == [
         ("a", "succeeded", 0.21),
         ("b", "succeeded", 0.21),
-        ("c", "failed", 0.0),
+        ("c", "failed", None),  # never sent: nothing spent
     ]
     events = list(read_events(run / "events.jsonl"))
     assert [e["step"] for e in events if e["type"] == "budget_exceeded"] == ["c"]
@@ -224,7 +224,7 @@ def test_an_unpriced_model_counts_tokens_and_says_usd_cannot_be_enforced(
     assert result.exit_code == 5, result.output
     assert len(fake.requests) == 2
     run = only_run(workspace)
-    notes = [e["message"] for e in read_events(run / "events.jsonl") if e["type"] == "budget_note"]
+    notes = [e["message"] for e in read_events(run / "events.jsonl") if e["type"] == "run_note"]
     assert notes == [
         "the workflow's budget in USD cannot be enforced for groq:m-1: its price is unknown, so "
         "only its tokens are counted (add a [pricing] entry to config.toml)"

@@ -81,7 +81,7 @@ def test_every_record_of_a_run_carries_its_cost(project: Path, workspace: Worksp
 
     total = round(4 * CALL, 12)  # $0.00684
     assert "· 6000 tokens · $0.0068" in result.stderr  # 4 calls of 1500 tokens
-    assert "✓ fan succeeded" in result.stderr and "4500 tokens, $0.0051" in result.stderr
+    assert "✓ fan succeeded" in result.stderr and "4500 tokens · $0.0051" in result.stderr
 
     records = [orjson.loads(line) for line in (run / "units.jsonl").read_text().splitlines()]
     assert [(r["step"], r["tokens"], r["cost_usd"], r["service_tier"]) for r in records] == [
