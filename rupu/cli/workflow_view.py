@@ -140,7 +140,7 @@ class PlainView(Observer):
 
 def _spend(tokens: int, cost_usd: float | None) -> str:
     """`1234 tokens`, with `· $0.0123` when the cost is known."""
-    cost = f" · ${cost_usd:.4f}" if cost_usd is not None else ""
+    cost = f" · {_usd(cost_usd)}" if cost_usd is not None else ""
     return f"{tokens} tokens{cost}"
 
 
@@ -204,7 +204,7 @@ class LiveView(Observer):
         now = time.monotonic()
         match event:
             case RunFinished():
-                self.note = f"run {event.status} · {_spend(event.tokens, event.cost_usd)}"
+                self.note = f"run {event.status}"
             case RunNote():
                 self.console.print(f"rupu: warning: {event.message}", markup=False)
             case StepStarted() if (row := self.rows.get(event.step)) is not None:
@@ -261,65 +261,76 @@ class LiveView(Observer):
             row.units.pop(event.unit, None)
 
     def render(self) -> RenderableType:
+        """Steps with their running (and failed) units; tokens count up as units stream, and a
+        COST column (per step and unit) and the total appear once any cost is known."""
         from rich.table import Table
 
+        now = time.monotonic()
+        spent = {step: _row_spend(row) for step, row in self.rows.items()}
+        priced = any(cost is not None for _, cost in spent.values())
+        tokens = sum(t for t, _ in spent.values())
+        total = f"{tokens} tokens" if tokens else ""
+        if priced:
+            total += f" · {_usd(sum(c or 0.0 for _, c in spent.values()))}"
+        caption = " · ".join(part for part in (self.note, total) if part)
         table = Table(
             box=None,
             pad_edge=False,
             show_header=True,
             header_style="bold",
-            caption=self.note or None,
+            caption=caption or None,
             caption_justify="left",
         )
-        columns = ("", "STEP", "STATE", "UNITS", "ELAPSED", "TOKENS", "COST", "WHERE / DETAIL")
+        columns = ["", "STEP", "STATE", "UNITS", "ELAPSED", "TOKENS"]
+        columns += ["COST"] * priced + ["WHERE / DETAIL"]
         for column in columns:
             table.add_column(column, overflow="ellipsis", no_wrap=True)
-        now = time.monotonic()
         for row in self.rows.values():
-            elapsed = _elapsed(row.started, row.ended, now)
+            row_tokens, row_cost = spent[row.step]
             units = f"{row.done}/{row.total}" if row.total > 1 else ""
-            live_tokens = row.tokens + sum(u.tokens for u in row.units.values() if u.ended is None)
-            live_cost = _live_cost(row)
             detail = row.error or (row.where if row.total == 1 else "")
-            table.add_row(
+            cells = [
                 SYMBOLS.get(row.status, "·"),
                 row.step,
                 row.status.replace("_", " "),
                 units,
-                elapsed,
-                str(live_tokens) if live_tokens else "",
-                f"${live_cost:.4f}" if live_cost is not None else "",
-                detail[:80],
-            )
+                _elapsed(row.started, row.ended, now),
+                str(row_tokens) if row_tokens else "",
+            ]
+            cells += [_usd(row_cost)] * priced + [detail[:80]]
+            table.add_row(*cells)
             if row.total > 1:
                 shown = sorted(row.units.items())[:MAX_UNIT_ROWS]
                 for _, unit in shown:
-                    table.add_row(
+                    cells = [
                         "",
                         f"  {unit.label}",
                         unit.status,
                         "",
                         _elapsed(unit.started, unit.ended, now),
                         str(unit.tokens) if unit.tokens else "",
-                        f"${unit.cost_usd:.4f}" if unit.cost_usd is not None else "",
-                        (unit.error or unit.where)[:80],
-                    )
+                    ]
+                    cells += [_usd(unit.cost_usd)] * priced + [(unit.error or unit.where)[:80]]
+                    table.add_row(*cells)
                 hidden = len(row.units) - len(shown)
                 if hidden > 0:
-                    table.add_row("", f"  … {hidden} more", "", "", "", "", "", "")
+                    table.add_row("", f"  … {hidden} more", *[""] * (len(columns) - 2))
         return table
 
 
-def _live_cost(row: StepRow) -> float | None:
-    """The step's cost so far: its finished units and what its streaming units have used."""
-    if row.ended is not None:
-        return row.cost_usd
-    streaming = [
-        u.cost_usd for u in row.units.values() if u.ended is None and u.cost_usd is not None
-    ]
-    if row.cost_usd is None and not streaming:
-        return None
-    return (row.cost_usd or 0.0) + sum(streaming)
+def _row_spend(row: StepRow) -> tuple[int, float | None]:
+    """A step's tokens and cost so far: its finished units plus what running units streamed."""
+    tokens, cost = row.tokens, row.cost_usd
+    for unit in row.units.values():
+        if unit.ended is None:
+            tokens += unit.tokens
+            if unit.cost_usd is not None:
+                cost = (cost or 0.0) + unit.cost_usd
+    return tokens, cost
+
+
+def _usd(cost: float | None) -> str:
+    return "" if cost is None else f"${cost:.4f}"
 
 
 def _elapsed(started: float | None, ended: float | None, now: float) -> str:

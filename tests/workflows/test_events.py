@@ -4,6 +4,7 @@ run logs are the ones observers see."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from typing import ClassVar
 
@@ -31,7 +32,7 @@ from rupu.workflows.events import (
 )
 from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import Plan
-from tests.conftest import Workspace
+from tests.conftest import REPO_ROOT, Workspace
 from tests.workflows.helpers import FakeProvider, make_engine, start, write_agents
 from tests.workflows.helpers import write_workflow as write
 
@@ -200,3 +201,18 @@ async def test_units_run_through_the_engines_dispatcher(workspace: Workspace) ->
     outcome = await start(engine).run()
     assert outcome.status == "succeeded"
     assert CountingDispatcher.batches == [("fan", 2)]
+
+
+def test_the_workflows_page_documents_every_event_and_field() -> None:
+    page = (REPO_ROOT / "docs" / "workflows.md").read_text()
+    section = page.split("### Run events", 1)[1].split("<!-- events-table-end -->", 1)[0]
+    rows = {
+        match.group(1): match.group(2)
+        for match in re.finditer(r"^\| `(\w+)` \| (.*?) \|[^|]*\|$", section, flags=re.MULTILINE)
+    }
+    for cls in EVENT_CLASSES:
+        kind = sample(cls).to_dict()["type"]
+        assert kind in rows, f"docs/workflows.md does not list event {kind}"
+        documented = set(re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", rows[kind])))
+        fields = {f.name for f in dataclasses.fields(cls) if f.init} - {"seq", "ts", "run_id"}
+        assert fields == documented, f"{kind}: fields {fields} documented as {documented}"
