@@ -48,6 +48,14 @@ def workflow() -> None:
     """Run YAML workflows of agents (.rupu/workflows shadows ~/.rupu/workflows by name)."""
 
 
+_MODE = click.option(
+    "--mode",
+    type=click.Choice(["ask", "bypass", "readonly"]),
+    help="Tool permission mode for every step's tools and `run` commands (steps never prompt: ask "
+    "denies writes, and commands not allowed in [tools.bash] allow).",
+)
+
+
 @workflow.command("run")
 @click.argument("reference", metavar="NAME|PATH")
 @click.option(
@@ -63,11 +71,7 @@ def workflow() -> None:
     help="Fail over to this provider:model when a step's provider is rate limited or overloaded "
     "(repeatable, tried in order; replaces step and agent fallback lists).",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["ask", "bypass", "readonly"]),
-    help="Tool permission mode for every step (steps never prompt: ask denies writes and commands).",
-)
+@_MODE
 @_MAX_USD
 @_MAX_TOKENS
 @_CACHE
@@ -110,6 +114,7 @@ def run_workflow(
 
 @workflow.command("resume")
 @click.argument("run_id", metavar="RUN")
+@_MODE
 @_MAX_USD
 @_MAX_TOKENS
 @_CACHE
@@ -119,6 +124,7 @@ def run_workflow(
 def resume_workflow(
     app: AppContext,
     run_id: str,
+    mode: str | None,
     max_usd: float | None,
     max_tokens: int | None,
     cache: bool | None,
@@ -130,7 +136,7 @@ def resume_workflow(
     from rupu.api.agents import spend_limit
     from rupu.cli.workflow_exec import execute
 
-    execution = app.engine().reopen(
+    execution = app.engine(mode=mode).reopen(
         run_id, limit=spend_limit(max_usd, max_tokens), cache_mode=_cache_mode(cache)
     )
     execute(execution, fmt=fmt, plain=plain)
@@ -219,7 +225,7 @@ def show_workflow(
     from rupu.cli.workflow_show import describe_plan, print_plan
     from rupu.workflows.engine import plan_workflow
     from rupu.workflows.lookup import load_reference
-    from rupu.workflows.plan import Overrides
+    from rupu.workflows.plan import Overrides, trust_findings
     from rupu.workflows.provenance import Provenance, workflow_origins
 
     loaded = load_reference(reference, app.paths)
@@ -230,7 +236,7 @@ def show_workflow(
         click.echo(f"rupu: warning: {warning}", err=True)
     origins = workflow_origins(Provenance(app.paths), plan)
     agents = [call.agent for step in plan.steps.values() for call in step.calls]
-    needs_trust = app.untrusted_lines(agents)
+    needs_trust = app.untrusted_lines(agents, extra=trust_findings(plan, app.paths))
     if fmt == "json":
         import orjson
 

@@ -79,12 +79,13 @@ class PlainView(Observer):
     def event(self, event: RunEvent) -> None:
         match event:
             case StepStarted(step=step, kind=kind, units=units):
-                self._fan_out[step] = kind in ("for_each", "parallel")
+                self._fan_out[step] = kind in ("for_each", "parallel", "matrix")
                 self._say(f"▸ {step} started ({kind}, {units} unit{'s' * (units != 1)})")
             case UnitStarted():
                 item = f" item {event.item!r}" if event.item is not None else ""
                 name = self._name(event.step, event.unit, event.sub)
-                self._say(f"  {name} running on {event.provider} · {event.model}{item}")
+                on = "" if event.command is not None else "on "
+                self._say(f"  {name} running {on}{_where(event)}{item}")
             case UnitFinished() if self._fan_out.get(event.step):
                 name = self._name(event.step, event.unit, event.sub)
                 detail = f": {event.error}" if event.error else ""
@@ -214,7 +215,7 @@ class LiveView(Observer):
                 label = event.sub or (
                     f"[{event.unit}] {event.item}" if event.item is not None else row.step
                 )
-                where = f"{event.provider} · {event.model}"
+                where = _where(event)
                 row.units[event.unit] = UnitRow(str(label)[:40], where=where)
                 row.where = row.where or where
             case UnitProgress() if (row := self.rows.get(event.step)) is not None:
@@ -337,3 +338,10 @@ def _elapsed(started: float | None, ended: float | None, now: float) -> str:
     if started is None:
         return ""
     return f"{(ended or now) - started:.1f}s"
+
+
+def _where(event: UnitStarted) -> str:
+    """Where a unit runs: `provider · model`, or `$ command` for a `run` step."""
+    if event.command is not None:
+        return f"$ {event.command}"
+    return f"{event.provider} · {event.model}"

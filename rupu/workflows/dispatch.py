@@ -101,7 +101,7 @@ class LocalDispatcher:
             slots = Slots()
             await slots.acquire(
                 self._workflow_limit,
-                self.pool.limit(units[0].call.target.provider),
+                self._provider_limit(units[0]),
                 self._descriptors,
             )
             await self._run(units[0], slots, report)
@@ -115,10 +115,13 @@ class LocalDispatcher:
                 await slots.acquire(
                     step_limit,
                     self._workflow_limit,
-                    self.pool.limit(unit.call.target.provider),
+                    self._provider_limit(unit),
                     self._descriptors,
                 )
                 group.start_soon(self._run, unit, slots, report)
+
+    def _provider_limit(self, unit: Unit) -> anyio.Semaphore | None:
+        return None if unit.provider is None else self.pool.limit(unit.provider)
 
     async def _run(self, unit: Unit, slots: Slots, report: UnitReport) -> None:
         if report.stopping:

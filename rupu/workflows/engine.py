@@ -20,6 +20,7 @@ from rupu.config import LoadedConfig
 from rupu.errors import ConfigError
 from rupu.paths import Paths
 from rupu.routing.checks import PriceOf, catalog_prices
+from rupu.tools.setup import ToolSetup
 from rupu.transcripts import new_run_id
 from rupu.workflows.cache import CacheMode, StepCache, cache_path
 from rupu.workflows.dispatch import DispatcherFactory, local_dispatcher
@@ -72,6 +73,7 @@ class Execution:
     cache_mode: CacheMode = "auto"
     price_of: PriceOf | None = None
     cache: StepCache | None = None
+    commands: ToolSetup | None = None
 
     @property
     def run_id(self) -> str:
@@ -91,6 +93,7 @@ class Execution:
             guard=budget_guard(self.plan, self.limit, self.prior),
             cache=self.cache,
             cache_mode=self.cache_mode,
+            commands=self.commands,
         )
         try:
             return await self.runner.run(resumed=self.prior is not None)
@@ -114,6 +117,8 @@ class Engine:
     check_plan: Callable[[Plan], None] | None = None
     dispatcher: DispatcherFactory | None = None
     price_of: PriceOf | None = None  # default: the catalog's and [pricing]'s prices
+    # How `run` steps' commands run: the bash tool's permission mode, workspace and environment.
+    commands: ToolSetup | None = None
 
     def _extras(self, execution: Execution, limit: SpendLimit | None, mode: CacheMode) -> Execution:
         execution.limit, execution.cache_mode = limit, mode
@@ -166,6 +171,7 @@ class Engine:
             warnings,
             toolbox=self.toolbox,
             dispatcher=self.dispatcher,
+            commands=self.commands,
         )
         return self._extras(execution, limit, cache_mode)
 
@@ -225,6 +231,7 @@ class Engine:
             warnings,
             toolbox=self.toolbox,
             dispatcher=self.dispatcher,
+            commands=self.commands,
         )
         return self._extras(execution, limit, cache_mode)
 

@@ -231,6 +231,7 @@ class UnitStarted(Event):
     agent: str | None = None
     provider: str | None = None
     model: str | None = None
+    command: str | None = None  # a `run` unit's command (its first line, cut short)
 
 
 @registered

@@ -10,18 +10,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from rupu.agents.spec import AgentSpec
+from rupu.agents.trust_gate import Finding
 from rupu.auth.credentials import AuthMode
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location
+from rupu.paths import Paths
 from rupu.routing.target import RunTarget, resolve_target
 from rupu.workflows.inputs import resolve_inputs
+from rupu.workflows.kinds.run import command_findings
 from rupu.workflows.loader import LoadedWorkflow
 from rupu.workflows.lookup import WorkflowAgents
 from rupu.workflows.references import StepTemplates
-from rupu.workflows.spec import OutputFormat, Step
+from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, OutputFormat, RunStep, Step
 from rupu.workflows.templates import CompiledTemplate
 
 
@@ -68,7 +71,13 @@ class PlannedStep:
 
     @property
     def kind(self) -> str:
-        return self.step.kind
+        """The step's kind as records and events name it (`for_each`, `parallel` for agent steps)."""
+        return self.step.shape
+
+    @property
+    def fans_out(self) -> bool:
+        """Whether the step's results are a list, one per unit (for_each, parallel, matrix)."""
+        return self.kind in ("for_each", "parallel", "matrix")
 
 
 @dataclass(slots=True)
@@ -83,6 +92,12 @@ class Plan:
     @property
     def name(self) -> str:
         return self.loaded.name
+
+
+def trust_findings(plan: Plan, paths: Paths) -> list[Finding]:
+    """What the plan's own workflow file does that needs the project's trust (its `run` steps)."""
+    steps = ((p.index, p.step) for p in plan.steps.values())
+    return command_findings(steps, plan.loaded.doc, paths)
 
 
 def build_plan(
@@ -115,7 +130,7 @@ def build_plan(
                 if step.continue_on_error is not None
                 else defaults.continue_on_error
             ),
-            max_parallel=step.max_parallel or defaults.max_parallel,
+            max_parallel=_max_parallel(step) or defaults.max_parallel,
         )
     return Plan(
         loaded,
@@ -127,10 +142,41 @@ def build_plan(
     )
 
 
+def _max_parallel(step: Step) -> int | None:
+    match step:
+        case AgentStep() | MatrixStep():
+            return step.max_parallel
+        case RunStep() | GateStep():
+            return None
+        case _:
+            assert_never(step)
+
+
 def _calls(
     loaded: LoadedWorkflow,
     index: int,
     step: Step,
+    agents: WorkflowAgents,
+    config: LoadedConfig,
+    overrides: Overrides,
+) -> list[AgentCall]:
+    match step:
+        case AgentStep():
+            return _agent_calls(loaded, index, step, agents, config, overrides)
+        case MatrixStep():
+            return _matrix_calls(loaded, index, step, agents, config, overrides)
+        case RunStep():
+            return []
+        case GateStep():
+            return []
+        case _:
+            assert_never(step)
+
+
+def _agent_calls(
+    loaded: LoadedWorkflow,
+    index: int,
+    step: AgentStep,
     agents: WorkflowAgents,
     config: LoadedConfig,
     overrides: Overrides,
@@ -164,9 +210,7 @@ def _calls(
                 )
             )
         return calls
-    if step.agent is None:
-        return []
-    assert templates.prompt is not None
+    assert step.agent is not None and templates.prompt is not None  # checked at load
     return [
         _call(
             loaded,
@@ -187,6 +231,62 @@ def _calls(
             overrides=overrides,
         )
     ]
+
+
+def matrix_target(value: Any) -> tuple[str | None, str | None]:
+    """(provider, model) a matrix `model` entry picks: `provider:model` both, a bare name the model."""
+    text = str(value).strip()
+    if ":" in text:
+        provider, _, model = text.partition(":")
+        return provider.strip() or None, model.strip() or None
+    return None, text or None
+
+
+def _matrix_calls(
+    loaded: LoadedWorkflow,
+    index: int,
+    step: MatrixStep,
+    agents: WorkflowAgents,
+    config: LoadedConfig,
+    overrides: Overrides,
+) -> list[AgentCall]:
+    """One call per combination; an entry of the list named `model` sets the call's provider and
+    model as the step's own `provider`/`model` would (so --provider/--model still beat it)."""
+    defaults = loaded.workflow.defaults
+    templates = loaded.templates[step.id]
+    assert step.agent is not None and templates.prompt is not None  # checked at load
+    models = step.matrix.get("model")
+    calls = []
+    for number, combination in enumerate(step.combinations()):
+        provider, model = step.provider, step.model
+        entry_loc: list[str | int] | None = None
+        if models is not None:
+            provider, model = matrix_target(combination["model"])
+            provider = provider or step.provider
+            entry_loc = ["steps", index, "matrix", "model", models.index(combination["model"])]
+        calls.append(
+            _call(
+                loaded,
+                ["steps", index],
+                key=step.id,
+                sub=None,
+                agent_name=step.agent,
+                provider=provider,
+                model=model,
+                auth=step.auth,
+                fallback=step.fallback,
+                prompt=templates.prompt,
+                output=step.output.format if step.output else "text",
+                timeout=step.timeout or defaults.timeout,
+                retries=_first(step.retries, defaults.retries),
+                agents=agents,
+                config=config,
+                overrides=overrides,
+                label=f"step '{step.id}' combination {number}",
+                target_loc=entry_loc,
+            )
+        )
+    return calls
 
 
 def _first(*values: int | None) -> int:
@@ -211,12 +311,15 @@ def _call(
     agents: WorkflowAgents,
     config: LoadedConfig,
     overrides: Overrides,
+    label: str | None = None,
+    target_loc: list[str | int] | None = None,
 ) -> AgentCall:
     doc = loaded.doc
+    label = label or f"step '{key}'"
     try:
         agent = agents.find(agent_name)
     except ConfigError as exc:
-        raise _relocated(exc, doc.where([*loc, "agent"]), f"step '{key}'") from None
+        raise _relocated(exc, doc.where([*loc, "agent"]), label) from None
     own_provider = provider or agent.frontmatter.provider or config.config.default_provider
     chosen_provider = overrides.provider or provider
     switched = overrides.provider is not None and overrides.provider != own_provider
@@ -232,7 +335,9 @@ def _call(
     except ConfigError as exc:
         key_name = exc.field if exc.field in ("provider", "model") else "agent"
         node_loc = [*loc, key_name] if doc.node([*loc, key_name])[0] is not None else loc
-        raise _relocated(exc, doc.where(node_loc), f"step '{key}'") from None
+        if target_loc is not None and key_name != "agent":
+            node_loc = target_loc
+        raise _relocated(exc, doc.where(node_loc), label) from None
     # Fallback chain: --fallback, then the step's, then the agent's (unless the provider was switched).
     chain = (
         overrides.fallbacks or fallback or ([] if switched else agent.frontmatter.fallback or [])

@@ -4,7 +4,8 @@
 For a step with one unit, `output` is the agent's answer (for `output: json`, the parsed value
 re-encoded as compact JSON) and `json` the parsed value. For `for_each` and `parallel` steps,
 `results` lists every unit's output in declared order; `output` joins them with blank lines (or, when
-every unit is json, is a JSON array) and `json` lists the parsed values.
+every unit is json, is a JSON array) and `json` lists the parsed values. A `run` step's `output` is
+its command's stdout, and `stdout`, `stderr` and `exit_code` are kept whether it succeeded or not.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ VIEW_FIELDS = (
     "error",
     "sub_results",
     "decision",
+    "stdout",
+    "stderr",
+    "exit_code",
 )
 
 
@@ -45,15 +49,14 @@ def step_record(
     outputs = [u.output if u is not None and u.ok else "" for u in units]
     values = [u.json if u is not None and u.ok else None for u in units]
     all_json = bool(planned.calls) and all(c.output == "json" for c in planned.calls)
-    fan_out = planned.step.for_each is not None or planned.step.parallel is not None
-    if not fan_out:
+    if not planned.fans_out:
         output = outputs[0] if outputs else ""
         value: Any = values[0] if values else None
     else:
         output = orjson.dumps(values).decode() if all_json else "\n\n".join(outputs)
         value = values
     sub_results: dict[str, Any] = {}
-    if planned.step.parallel is not None:
+    if planned.kind == "parallel":
         for call, unit, text, parsed in zip(planned.calls, units, outputs, values, strict=False):
             sub_results[call.sub or ""] = {
                 "output": text,
@@ -90,6 +93,9 @@ def step_record(
     }
     if items is not None:
         record["items"] = items
+    if planned.kind == "run":  # also when it failed: a later step may read why
+        ran = next((u.command for u in units if u is not None and u.command), None) or {}
+        record.update({key: ran.get(key) for key in ("stdout", "stderr", "exit_code")})
     return record
 
 

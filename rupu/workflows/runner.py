@@ -18,13 +18,14 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 import anyio
 
 from rupu.agents.budget import LocalSpendGuard
 from rupu.errors import RupuError
 from rupu.routing.checks import PriceOf
+from rupu.tools.setup import ToolSetup
 from rupu.workflows.cache import CacheMode, StepCache, step_reads_cache
 from rupu.workflows.dispatch import DispatcherFactory, UnitBatch, local_dispatcher
 from rupu.workflows.events import (
@@ -45,9 +46,11 @@ from rupu.workflows.events import (
     add_costs,
     read_run_events,
 )
+from rupu.workflows.kinds.run import CommandCall, CommandSpec
 from rupu.workflows.limits import ProviderPool
-from rupu.workflows.plan import Plan, PlannedStep
+from rupu.workflows.plan import AgentCall, Plan, PlannedStep
 from rupu.workflows.results import RunOutcome, step_record, view_of
+from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep
 from rupu.workflows.store import RunRecord
 from rupu.workflows.templates import TemplateError, is_truthy, items_from
 from rupu.workflows.units import (
@@ -112,6 +115,7 @@ class WorkflowRunner:
         guard: LocalSpendGuard | None = None,
         cache: StepCache | None = None,
         cache_mode: CacheMode = "auto",
+        commands: ToolSetup | None = None,
     ) -> None:
         self.plan = plan
         self.record = record
@@ -139,6 +143,7 @@ class WorkflowRunner:
             toolbox=toolbox,
             price_of=price_of,
             guard=guard if guard is not None and guard.active else None,
+            commands=commands,
         )
         self.dispatcher = dispatcher(plan, pool, executor)
 
@@ -249,8 +254,21 @@ class WorkflowRunner:
 
     def _units(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> list[Unit]:
         step = planned.step
-        if not planned.calls:
-            return []
+        match step:
+            case AgentStep():
+                return self._agent_units(planned, step, state, context)
+            case MatrixStep():
+                return self._matrix_units(planned, step, state, context)
+            case RunStep():
+                return [self._command_unit(planned, step, context)]
+            case GateStep():
+                return []
+            case _:
+                assert_never(step)
+
+    def _agent_units(
+        self, planned: PlannedStep, step: AgentStep, state: StepState, context: dict[str, Any]
+    ) -> list[Unit]:
         if step.parallel is not None:
             return [
                 self._unit(planned, i, call, call.prompt.render(context), None)
@@ -285,6 +303,37 @@ class WorkflowRunner:
                 ) from None
             units.append(self._unit(planned, index, call, prompt, item))
         return units
+
+    def _matrix_units(
+        self, planned: PlannedStep, step: MatrixStep, state: StepState, context: dict[str, Any]
+    ) -> list[Unit]:
+        combinations = step.combinations()
+        state.items = combinations
+        units = []
+        for index, (call, combination) in enumerate(zip(planned.calls, combinations, strict=True)):
+            try:
+                prompt = call.prompt.render({**context, "matrix": combination})
+            except TemplateError as exc:
+                raise TemplateError(
+                    f"unit {index} (matrix {combination!r}): prompt: {exc.message}"
+                ) from None
+            units.append(self._unit(planned, index, call, prompt, combination))
+        return units
+
+    def _command_unit(self, planned: PlannedStep, step: RunStep, context: dict[str, Any]) -> Unit:
+        templates = planned.templates
+        assert templates.run is not None
+        spec = CommandSpec(
+            command=templates.run.render(context),
+            shell=step.shell,
+            env={name: t.render(context) for name, t in templates.env.items()},
+            cwd=templates.cwd.render(context) if templates.cwd is not None else None,
+            allow_failure=step.allow_failure,
+        )
+        defaults = self.plan.loaded.workflow.defaults
+        retries = step.retries if step.retries is not None else defaults.retries
+        call = CommandCall(planned.id, spec, step.timeout or defaults.timeout, retries)
+        return self._unit(planned, 0, call, spec.command, None)
 
     def _unit(self, planned: PlannedStep, index: int, call: Any, prompt: str, item: Any) -> Unit:
         return Unit(planned.id, index, call, prompt, item, input_hash(call, prompt))
@@ -321,12 +370,15 @@ class WorkflowRunner:
         cache = self.cache
         if cache is None or not units or not step_reads_cache(self.cache_mode, planned.step.cache):
             return units
-        found = cache.lookup([unit.input_hash for unit in units])
+        agents = [unit for unit in units if isinstance(unit.call, AgentCall)]
+        if not agents:  # a command's result depends on the workspace: never cached
+            return units
+        found = cache.lookup([unit.input_hash for unit in agents])
         if cache.problem is not None:
             self._emit(RunNote(about="cache", message=cache.problem))
         left = []
         for unit in units:
-            hit = found.get(unit.input_hash)
+            hit = found.get(unit.input_hash) if isinstance(unit.call, AgentCall) else None
             if hit is None:
                 left.append(unit)
                 continue
@@ -368,7 +420,7 @@ class WorkflowRunner:
                 error=outcome.error,
             )
         )
-        if outcome.ok and self.cache is not None:
+        if outcome.ok and self.cache is not None and isinstance(unit.call, AgentCall):
             self.cache.remember(unit.input_hash, {**outcome.record, "run_id": self.record.run_id})
         tripped = self.guard.tripped if self.guard is not None else None
         if tripped is not None:  # a spend limit stops the whole run, continue_on_error or not

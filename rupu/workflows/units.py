@@ -30,6 +30,8 @@ from rupu.errors import (
 )
 from rupu.messages import StreamEvent, Usage
 from rupu.routing.checks import PriceOf
+from rupu.tools.base import one_line
+from rupu.tools.setup import ToolSetup
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.contracts import check_output, corrective_prompt
 from rupu.workflows.events import (
@@ -40,6 +42,8 @@ from rupu.workflows.events import (
     UnitStarted,
     add_costs,
 )
+from rupu.workflows.kinds.run import CommandCall, failure_of, result_of
+from rupu.workflows.kinds.run_command import CommandRefused, execute
 from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import AgentCall
 from rupu.workflows.store import RunRecord
@@ -64,10 +68,15 @@ class Unit:
 
     step: str
     index: int
-    call: AgentCall
+    call: AgentCall | CommandCall
     prompt: str
     item: Any = None
     input_hash: str = ""
+
+    @property
+    def provider(self) -> str | None:
+        """The provider the unit calls (its concurrency limit), None for a command."""
+        return self.call.target.provider if isinstance(self.call, AgentCall) else None
 
     @property
     def label(self) -> str:
@@ -95,6 +104,7 @@ class UnitOutcome:
     record: dict[str, Any] = field(default_factory=dict)
     service_tier: str | None = None  # the tier the provider said served its last call
     cached: bool = False  # taken from the step cache: no tokens, no cost in this run
+    command: dict[str, Any] | None = None  # a `run` unit's stdout, stderr and exit_code
 
     @property
     def ok(self) -> bool:
@@ -116,6 +126,7 @@ class UnitOutcome:
             record=record,
             service_tier=record.get("service_tier"),
             cached=bool(record.get("cached")),
+            command=record.get("command"),
         )
 
 
@@ -142,8 +153,10 @@ class UnitReport(Protocol):
         ...
 
 
-def input_hash(call: AgentCall, prompt: str) -> str:
+def input_hash(call: AgentCall | CommandCall, prompt: str) -> str:
     """What a completed unit's result depends on; resume reuses a result only when this matches."""
+    if isinstance(call, CommandCall):
+        return _digest(call.material())
     material = [
         call.agent.name,
         call.agent.frontmatter.model_dump(mode="json", exclude_none=True),
@@ -155,6 +168,10 @@ def input_hash(call: AgentCall, prompt: str) -> str:
         call.output,
         call.schema,
     ]
+    return _digest(material)
+
+
+def _digest(material: list[Any]) -> str:
     return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
@@ -174,6 +191,8 @@ class UnitRunner:
     toolbox: ToolboxOpener | None = None
     price_of: PriceOf | None = None  # the price of each (provider, model) a call is served by
     guard: SpendGuard | None = None  # the run's budgets, asked before every call
+    # How `run` steps' commands run (the bash tool's mode, workspace and environment); None: refused.
+    commands: ToolSetup | None = None
 
     async def run(self, unit: Unit, outcome: UnitOutcome, report: UnitReport) -> None:
         """Fills `outcome`. Never raises except for cancellation; a cancelled unit's outcome says
@@ -181,8 +200,8 @@ class UnitRunner:
         call = unit.call
         started = time.monotonic()
         transcript = self.record.transcript(unit.step, unit.index)
-        report.event(
-            UnitStarted(
+        if isinstance(call, AgentCall):
+            started_event = UnitStarted(
                 step=unit.step,
                 unit=unit.index,
                 sub=call.sub,
@@ -191,7 +210,11 @@ class UnitRunner:
                 provider=call.target.provider,
                 model=call.target.model,
             )
-        )
+        else:
+            started_event = UnitStarted(
+                step=unit.step, unit=unit.index, command=one_line(call.spec.command, 80)
+            )
+        report.event(started_event)
         try:
             await self._attempts(unit, outcome, transcript, report)
         except anyio.get_cancelled_exc_class():
@@ -241,9 +264,26 @@ class UnitRunner:
         self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter, report: UnitReport
     ) -> tuple[str, Any]:
         call = unit.call
+        if isinstance(call, CommandCall):
+            return await self._command(unit, call, outcome, transcript)
         opener = self.toolbox
         async with opener(call.agent) if opener is not None else nullcontext() as tools:
             return await self._converse(unit, outcome, transcript, tools, report)
+
+    async def _command(
+        self, unit: Unit, call: CommandCall, outcome: UnitOutcome, transcript: TranscriptWriter
+    ) -> tuple[str, Any]:
+        if self.commands is None:
+            raise UnitFailure("this engine runs no commands (no tool setup)", retryable=False)
+        try:
+            ran = await execute(call.spec, self.commands, label=unit.label, transcript=transcript)
+        except CommandRefused as exc:
+            raise UnitFailure(exc.message, retryable=False) from None
+        outcome.command = result_of(ran)
+        failure = failure_of(ran, allow_failure=call.spec.allow_failure)
+        if failure is not None:
+            raise UnitFailure(failure)
+        return ran.stdout, None
 
     async def _converse(
         self,
@@ -254,6 +294,7 @@ class UnitRunner:
         report: UnitReport,
     ) -> tuple[str, Any]:
         call = unit.call
+        assert isinstance(call, AgentCall)
         provider, credential = self.pool.get(call.target)
         price_of = self.price_of
         pricing = price_of(call.target.provider, call.target.model) if price_of else None
@@ -333,7 +374,8 @@ def _usage_sink(
 def unit_record(unit: Unit, outcome: UnitOutcome, transcript: str) -> dict[str, Any]:
     """A finished unit's line in `units.jsonl` (what resume reuses)."""
     call = unit.call
-    return {
+    agent = call if isinstance(call, AgentCall) else None
+    record = {
         "step": unit.step,
         "unit": unit.index,
         "sub": call.sub,
@@ -343,9 +385,9 @@ def unit_record(unit: Unit, outcome: UnitOutcome, transcript: str) -> dict[str, 
         "json": outcome.json,
         "error": outcome.error,
         "input_hash": unit.input_hash,
-        "agent": call.agent.name,
-        "provider": call.target.provider,
-        "model": call.target.model,
+        "agent": agent.agent.name if agent else None,
+        "provider": agent.target.provider if agent else None,
+        "model": agent.target.model if agent else None,
         "tokens": outcome.tokens,
         "cost_usd": outcome.cost_usd,
         **({"service_tier": outcome.service_tier} if outcome.service_tier else {}),
@@ -353,6 +395,9 @@ def unit_record(unit: Unit, outcome: UnitOutcome, transcript: str) -> dict[str, 
         "attempts": outcome.attempts,
         "transcript": transcript,
     }
+    if outcome.command is not None:
+        record["command"] = outcome.command
+    return record
 
 
 def _cost(value: Any) -> float | None:
