@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS units (
     created REAL NOT NULL,
     hits INTEGER NOT NULL DEFAULT 0,
     last_hit REAL
-);
+) WITHOUT ROWID;
 """
 CacheMode = Literal["auto", "on", "off"]
 """`auto`: steps with `cache: true` read the cache; `on` (`--cache`): every step that does not say
@@ -163,11 +163,8 @@ class StepCache:
             with self._connect() as db:
                 db.execute("BEGIN IMMEDIATE")
                 db.executemany(
-                    "INSERT INTO units (key, output, json, run_id, step, agent, provider, model,"
-                    " tokens, cost_usd, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT(key) DO UPDATE SET output=excluded.output, json=excluded.json,"
-                    " run_id=excluded.run_id, step=excluded.step, tokens=excluded.tokens,"
-                    " cost_usd=excluded.cost_usd, created=excluded.created",
+                    "INSERT OR REPLACE INTO units (key, output, json, run_id, step, agent,"
+                    " provider, model, tokens, cost_usd, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     rows,
                 )
                 db.executemany("UPDATE units SET hits = hits + 1, last_hit = ? WHERE key = ?", hits)

@@ -15,6 +15,7 @@ the concurrency limits and reports back through a `StepReport`.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -549,8 +550,21 @@ class WorkflowRunner:
         return outputs
 
     def _flush(self, outcome: RunOutcome) -> None:
-        if self.cache is not None and (problem := self.cache.flush()) is not None:
-            self._log.append(RunNote(about="cache", message=problem))
+        # The step cache is written alongside the run record, not after it.
+        problems: list[str | None] = []
+        cache, writer = self.cache, None
+        if cache is not None:
+            writer = threading.Thread(target=lambda: problems.append(cache.flush()), daemon=True)
+            writer.start()
+        try:
+            self._flush_record(outcome)
+        finally:
+            if writer is not None:
+                writer.join()
+            for problem in filter(None, problems):
+                self._log.append(RunNote(about="cache", message=problem))
+
+    def _flush_record(self, outcome: RunOutcome) -> None:
         try:
             self.record.flush()
         except OSError as exc:
