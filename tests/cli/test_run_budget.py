@@ -126,3 +126,23 @@ async def test_the_python_api_takes_the_same_limits(project: Path, workspace: Wo
         await run_agent("plain", "hello world", max_usd=0.2, session=session)
     assert fake.requests == [] and caught.value.exit_code == 5
     assert caught.value.budget == "the run's budget" and caught.value.spent_usd == 0.0
+
+
+def test_an_unpriced_model_says_once_that_usd_cannot_be_enforced(
+    project: Path, workspace: Workspace
+) -> None:
+    # groq is a hosted preset whose prices rupu does not know: --max-usd counts nothing, so the
+    # run goes on, and says so once (on stderr and in the transcript).
+    agent = AGENT.format(name="fast", tools="[]").replace("provider: fake", "provider: groq")
+    workspace.write_agent("fast", agent, project=True)
+    with cli(workspace) as rupu, use_provider(ScriptedProvider(["hi"], name="groq")):
+        result = rupu.invoke(["run", "--agent", "fast", "--max-usd", "0.000001", "hello"])
+    assert result.exit_code == 0, result.output
+    warning = (
+        "warning: the run's budget in USD cannot be enforced for groq:fake-1: its price is "
+        "unknown, so only its tokens are counted (add a [pricing] entry to config.toml)"
+    )
+    assert result.stderr.count(warning) == 1
+    transcript = next((workspace.home / "transcripts").glob("*.jsonl"))
+    notes = [e["data"]["text"] for e in read_events(transcript) if e["type"] == "note"]
+    assert notes == [warning.removeprefix("warning: ")]
