@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
+
+from rupu.workflows.plan import AgentCall
+from rupu.workflows.units import Unit, UnitOutcome, unit_record
 
 BUSY_TIMEOUT_MS = 30_000
 CACHE_FILE = "steps.sqlite"
@@ -209,3 +213,64 @@ class StepCache:
             if not where:
                 db.execute("VACUUM")
         return int(removed)
+
+
+@dataclass(slots=True)
+class RunCache:
+    """The step cache as one run uses it: which steps read it (`mode`), what its units find, and
+    what they leave for later runs. Only agent units are cached: a `run` step's result depends on
+    the workspace, not only on its inputs."""
+
+    store: StepCache
+    mode: CacheMode = "auto"
+    _noted: bool = False
+
+    def take(
+        self, step_cache: bool | None, units: Sequence[Unit]
+    ) -> tuple[list[UnitOutcome], list[Unit], str | None]:
+        """The cached outcomes found for `units` (each with its `units.jsonl` record), the units
+        still to run, and a note the first time the store cannot be read."""
+        agents = [unit for unit in units if isinstance(unit.call, AgentCall)]
+        if not agents or not step_reads_cache(self.mode, step_cache):
+            return [], list(units), None
+        found = self.store.lookup([unit.input_hash for unit in agents])
+        note = None
+        if self.store.problem is not None and not self._noted:
+            self._noted, note = True, self.store.problem
+        hits: list[UnitOutcome] = []
+        left: list[Unit] = []
+        for unit in units:
+            hit = found.get(unit.input_hash) if isinstance(unit.call, AgentCall) else None
+            if hit is None:
+                left.append(unit)
+            else:
+                hits.append(cached_outcome(unit, hit))
+        return hits, left, note
+
+    def remember(self, unit: Unit, outcome: UnitOutcome, run_id: str) -> None:
+        if outcome.ok and isinstance(unit.call, AgentCall):
+            self.store.remember(unit.input_hash, {**outcome.record, "run_id": run_id})
+
+    def write_during(self, work: Callable[[], None]) -> str | None:
+        """Writes what was remembered on a thread while `work()` runs (the run record's flush);
+        returns a warning when the store could not be written."""
+        problems: list[str | None] = []
+        writer = threading.Thread(target=lambda: problems.append(self.store.flush()), daemon=True)
+        writer.start()
+        try:
+            work()
+        finally:
+            writer.join()
+        return problems[0] if problems else None
+
+
+def cached_outcome(unit: Unit, hit: CachedUnit) -> UnitOutcome:
+    """A unit's outcome taken from the cache: no tokens, no cost, no transcript."""
+    outcome = UnitOutcome(unit.index, "succeeded", hit.output, hit.json, cost_usd=0.0, cached=True)
+    outcome.record = {
+        **unit_record(unit, outcome, ""),
+        "cached": True,
+        "cached_from": hit.run_id,
+        "transcript": None,
+    }
+    return outcome

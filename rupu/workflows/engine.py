@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from rupu.agents.budget import LocalSpendGuard, SpendLimit
+from rupu.agents.budget import SpendLimit
 from rupu.catalog.catalog import ModelCatalog
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError
@@ -22,7 +22,8 @@ from rupu.paths import Paths
 from rupu.routing.checks import PriceOf, catalog_prices
 from rupu.tools.setup import ToolSetup
 from rupu.transcripts import new_run_id
-from rupu.workflows.cache import CacheMode, StepCache, cache_path
+from rupu.workflows.budgets import budget_guard
+from rupu.workflows.cache import CacheMode, RunCache, StepCache, cache_path
 from rupu.workflows.dispatch import DispatcherFactory, local_dispatcher
 from rupu.workflows.events import (
     ApprovalDecided,
@@ -90,9 +91,10 @@ class Execution:
             toolbox=self.toolbox,
             dispatcher=self.dispatcher or local_dispatcher,
             price_of=self.price_of,
-            guard=budget_guard(self.plan, self.limit, self.prior),
-            cache=self.cache,
-            cache_mode=self.cache_mode,
+            guard=budget_guard(
+                self.plan, self.limit, self.prior.units.values() if self.prior else ()
+            ),
+            cache=RunCache(self.cache, self.cache_mode) if self.cache is not None else None,
             commands=self.commands,
         )
         try:
@@ -234,31 +236,6 @@ class Engine:
             commands=self.commands,
         )
         return self._extras(execution, limit, cache_mode)
-
-
-def budget_guard(plan: Plan, limit: SpendLimit | None, prior: Prior | None) -> LocalSpendGuard:
-    """The run's guard: `limit` over the workflow's `budget:`, and each step's `budget:`. A resumed
-    run's budget counts what its earlier attempts spent."""
-    declared = plan.loaded.workflow.budget
-    own = SpendLimit(declared.max_usd, declared.max_tokens) if declared is not None else None
-    run = (limit or SpendLimit()).over(own)
-    name = "the run's budget" if limit is not None and not limit.empty else "the workflow's budget"
-    steps = {
-        step_id: SpendLimit(planned.step.budget.max_usd, planned.step.budget.max_tokens)
-        for step_id, planned in plan.steps.items()
-        if planned.step.budget is not None
-    }
-    guard = LocalSpendGuard.of(run, steps, run_name=name)
-    if prior is not None and guard.active:
-        for record in prior.units.values():
-            cost = record.get("cost_usd")
-            tokens = record.get("tokens")
-            guard.seed(
-                str(record.get("step")),
-                cost if isinstance(cost, int | float) else 0.0,
-                tokens if isinstance(tokens, int) else 0,
-            )
-    return guard
 
 
 def _mark_lost_units(record: RunRecord) -> None:

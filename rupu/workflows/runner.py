@@ -15,7 +15,6 @@ the concurrency limits and reports back through a `StepReport`.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,13 +26,13 @@ from rupu.agents.budget import LocalSpendGuard
 from rupu.errors import RupuError
 from rupu.routing.checks import PriceOf
 from rupu.tools.setup import ToolSetup
-from rupu.workflows.cache import CacheMode, StepCache, step_reads_cache
+from rupu.workflows.budgets import budget_exceeded, budget_record
+from rupu.workflows.cache import RunCache
 from rupu.workflows.dispatch import DispatcherFactory, UnitBatch, local_dispatcher
 from rupu.workflows.events import (
     UNLOGGED,
     ApprovalDecided,
     ApprovalRequested,
-    BudgetExceeded,
     Observer,
     RunEvent,
     RunNote,
@@ -49,7 +48,7 @@ from rupu.workflows.events import (
 )
 from rupu.workflows.kinds.run import CommandCall, CommandSpec
 from rupu.workflows.limits import ProviderPool
-from rupu.workflows.plan import AgentCall, Plan, PlannedStep
+from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.results import RunOutcome, step_record, view_of
 from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep
 from rupu.workflows.store import RunRecord
@@ -64,7 +63,6 @@ from rupu.workflows.units import (
 )
 
 PARKED = frozenset({"awaiting_approval", "blocked"})
-BUDGET_FIELDS = ("budget", "limit", "step", "spent_usd", "spent_tokens", "message")
 INTERRUPTED = "interrupted (Ctrl-C)"
 TERMINATED = "terminated (SIGTERM)"
 
@@ -114,8 +112,7 @@ class WorkflowRunner:
         dispatcher: DispatcherFactory = local_dispatcher,
         price_of: PriceOf | None = None,
         guard: LocalSpendGuard | None = None,
-        cache: StepCache | None = None,
-        cache_mode: CacheMode = "auto",
+        cache: RunCache | None = None,
         commands: ToolSetup | None = None,
     ) -> None:
         self.plan = plan
@@ -133,7 +130,6 @@ class WorkflowRunner:
         self._fatal_step: str | None = None
         self.guard = guard
         self.cache = cache
-        self.cache_mode: CacheMode = cache_mode
         if guard is not None:
             guard.notify = lambda text: self._emit(RunNote(about="budget", message=text))
         executor = UnitRunner(
@@ -366,36 +362,22 @@ class WorkflowRunner:
         return True
 
     def _from_cache(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> list[Unit]:
-        """Takes the results of units an earlier run already computed (step cache); returns the
-        units still to run."""
-        cache = self.cache
-        if cache is None or not units or not step_reads_cache(self.cache_mode, planned.step.cache):
+        """Takes the results of units an earlier run computed (step cache); returns the rest."""
+        if self.cache is None or not units:
             return units
-        agents = [unit for unit in units if isinstance(unit.call, AgentCall)]
-        if not agents:  # a command's result depends on the workspace: never cached
-            return units
-        found = cache.lookup([unit.input_hash for unit in agents])
-        if cache.problem is not None:
-            self._emit(RunNote(about="cache", message=cache.problem))
-        left = []
-        for unit in units:
-            hit = found.get(unit.input_hash) if isinstance(unit.call, AgentCall) else None
-            if hit is None:
-                left.append(unit)
-                continue
-            outcome = UnitOutcome(unit.index, "succeeded", hit.output, hit.json, cost_usd=0.0)
-            outcome.cached = True
-            state.units[unit.index] = outcome
-            outcome.record = {
-                **unit_record(unit, outcome, ""),
-                "cached": True,
-                "cached_from": hit.run_id,
-                "transcript": None,
-            }
+        hits, left, note = self.cache.take(planned.step.cache, units)
+        if note is not None:
+            self._emit(RunNote(about="cache", message=note))
+        for outcome in hits:
+            state.units[outcome.index] = outcome
             self.record.append_unit(outcome.record)
+            record = outcome.record
             self._emit(
                 UnitCached(
-                    step=unit.step, unit=unit.index, sub=unit.call.sub, cached_from=hit.run_id
+                    step=planned.id,
+                    unit=outcome.index,
+                    sub=record["sub"],
+                    cached_from=record["cached_from"],
                 )
             )
         return left
@@ -421,8 +403,8 @@ class WorkflowRunner:
                 error=outcome.error,
             )
         )
-        if outcome.ok and self.cache is not None and isinstance(unit.call, AgentCall):
-            self.cache.remember(unit.input_hash, {**outcome.record, "run_id": self.record.run_id})
+        if self.cache is not None:
+            self.cache.remember(unit, outcome, self.record.run_id)
         tripped = self.guard.tripped if self.guard is not None else None
         if tripped is not None:  # a spend limit stops the whole run, continue_on_error or not
             self._stop_scheduling(tripped.step or planned.id, tripped.one_line())
@@ -505,18 +487,8 @@ class WorkflowRunner:
             status = "succeeded"
         # The whole run's tokens: units reused from an earlier attempt spent theirs in that attempt.
         done = [u for s in self.states.values() for u in s.units if u is not None]
-        tripped = self.guard.tripped if self.guard is not None else None
-        budget = None
-        if tripped is not None:
-            exceeded = BudgetExceeded(
-                budget=tripped.budget,
-                limit=tripped.limit,
-                step=tripped.step,
-                spent_usd=tripped.spent_usd,
-                spent_tokens=tripped.spent_tokens,
-                message=tripped.message,
-            )
-            budget = {k: v for k, v in exceeded.to_dict().items() if k in BUDGET_FIELDS}
+        exceeded = budget_exceeded(self.guard)
+        if exceeded is not None:
             self._emit(exceeded)
         outcome = RunOutcome(
             run_id=self.record.run_id,
@@ -531,7 +503,7 @@ class WorkflowRunner:
             steps_done=sum(
                 1 for s in statuses.values() if s not in ("pending", "running", "blocked")
             ),
-            budget=budget,
+            budget=budget_record(exceeded) if exceeded is not None else None,
         )
         self.record.write_state(outcome.state())
         self._emit(outcome.event())
@@ -550,19 +522,10 @@ class WorkflowRunner:
         return outputs
 
     def _flush(self, outcome: RunOutcome) -> None:
-        # The step cache is written alongside the run record, not after it.
-        problems: list[str | None] = []
-        cache, writer = self.cache, None
-        if cache is not None:
-            writer = threading.Thread(target=lambda: problems.append(cache.flush()), daemon=True)
-            writer.start()
-        try:
+        if self.cache is None:
             self._flush_record(outcome)
-        finally:
-            if writer is not None:
-                writer.join()
-            for problem in filter(None, problems):
-                self._log.append(RunNote(about="cache", message=problem))
+        elif problem := self.cache.write_during(lambda: self._flush_record(outcome)):
+            self._log.append(RunNote(about="cache", message=problem))
 
     def _flush_record(self, outcome: RunOutcome) -> None:
         try:
