@@ -25,7 +25,7 @@ from rupu.workflows.loader import LoadedWorkflow
 from rupu.workflows.lookup import WorkflowAgents
 from rupu.workflows.references import StepTemplates
 from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, OutputFormat, RunStep, Step
-from rupu.workflows.templates import CompiledTemplate
+from rupu.workflows.templates import CompiledTemplate, TemplateError
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +258,13 @@ def _matrix_calls(
     models = step.matrix.get("model")
     calls = []
     for number, combination in enumerate(step.combinations()):
-        provider, model = step.provider, step.model
+        try:
+            provider, model = _matrix_keys(step, templates, combination)
+        except TemplateError as exc:
+            raise ConfigError(
+                f"step '{step.id}' combination {number}: {exc.message}",
+                location=loaded.doc.where(["steps", index, "matrix"]),
+            ) from None
         entry_loc: list[str | int] | None = None
         if models is not None:
             provider, model = matrix_target(combination["model"])
@@ -287,6 +293,23 @@ def _matrix_calls(
             )
         )
     return calls
+
+
+def _matrix_keys(
+    step: MatrixStep, templates: StepTemplates, combination: dict[str, Any]
+) -> tuple[str | None, str | None]:
+    """The step's `provider`/`model` for one combination: templates read `matrix.<name>`, and a
+    `provider:model` value of `model` sets both."""
+    rendered = {
+        key: templates.targets[key].render({"matrix": combination}).strip() or None
+        for key in templates.targets
+    }
+    provider = rendered.get("provider", step.provider)
+    model = rendered.get("model", step.model)
+    if "model" in templates.targets and model is not None and ":" in model:
+        chosen, model = matrix_target(model)
+        provider = chosen or provider
+    return provider, model
 
 
 def _first(*values: int | None) -> int:

@@ -43,6 +43,7 @@ class StepTemplates:
     run: CompiledTemplate | None = None
     env: dict[str, CompiledTemplate] = field(default_factory=dict)
     cwd: CompiledTemplate | None = None
+    targets: dict[str, CompiledTemplate] = field(default_factory=dict)  # matrix provider/model
     located: list[tuple[list[str | int], CompiledTemplate]] = field(default_factory=list)
 
 
@@ -111,6 +112,10 @@ def compile_step(index: int, step: Step, doc: YamlDoc) -> StepTemplates:
         case MatrixStep():
             if step.prompt is not None:
                 out.prompt = compile_at(["prompt"], step.prompt, base | {"matrix"})
+            for key in ("provider", "model"):  # picked per combination, at plan time
+                source = getattr(step, key)
+                if source is not None and "{" in source:
+                    out.targets[key] = compile_at([key], source, {"matrix"})
         case RunStep():
             out.run = compile_at(["run"], step.run, base)
             out.env = {name: compile_at(["env", name], v, base) for name, v in step.env.items()}

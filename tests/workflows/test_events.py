@@ -67,6 +67,7 @@ SAMPLE_VALUES: dict[str, object] = {
     "agent": "writer",
     "provider": "mock",
     "model": "m-1",
+    "command": "python -m pytest -q",
     "inputs": {"topic": "x"},
     "steps": ["a", "b"],
     "overrides": {"provider": None},
