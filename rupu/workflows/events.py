@@ -382,7 +382,7 @@ def add_costs(costs: Iterator[float | None] | list[float | None]) -> float | Non
     for cost in costs:
         if cost is not None:
             total = (total or 0.0) + cost
-    return total
+    return None if total is None else round(total, 12)  # no 0.30000000000000004 in records
 
 
 EventSink = Callable[[RunEvent], None]

@@ -115,3 +115,30 @@ def test_every_record_of_a_run_carries_its_cost(project: Path, workspace: Worksp
 
 def json_of_text(text: str) -> Any:
     return orjson.loads(text)
+
+
+def test_a_matrix_prices_each_unit_at_its_own_provider(project: Path, workspace: Workspace) -> None:
+    # fake-1 as above ($0.00171 a call); dear-1 costs ten times as much per token:
+    # 1000·5 + 200·0.5 + 300·40 = 17100 µ$ = $0.0171 a call.
+    workspace.write_config(
+        CONFIG
+        + '\n[providers.dear]\nbase_url = "http://127.0.0.1:9/v1"\n\n'
+        + '[pricing.dear."dear-1"]\ninput = 5\noutput = 40\ncache_read = 0.5\n'
+    )
+    (project / ".rupu" / "workflows" / "flow.yaml").write_text(
+        "name: flow\nsteps:\n  - id: compare\n    agent: writer\n"
+        "    matrix: {model: ['fake:fake-1', 'dear:dear-1'], style: [terse, long]}\n"
+        "    prompt: '{{ matrix.style }}'\n"
+    )
+    with (
+        CliRunner(home=workspace.home, cwd=project, env={"RUPU_TRUST": "1"}) as rupu,
+        use_provider(FunctionProvider(answer, name="fake")),
+        use_provider(FunctionProvider(answer, name="dear")),
+    ):
+        result = rupu.invoke(["workflow", "run", "flow", "--plain"])
+    assert result.exit_code == 0, result.output
+    (run,) = (workspace.home / "runs").glob("run_*")
+    records = [orjson.loads(line) for line in (run / "units.jsonl").read_text().splitlines()]
+    costs = sorted((r["provider"], r["cost_usd"]) for r in records)
+    assert costs == [("dear", 0.0171), ("dear", 0.0171), ("fake", CALL), ("fake", CALL)]
+    assert json_of(run / "state.json")["cost_usd"] == round(2 * CALL + 2 * 0.0171, 12)
