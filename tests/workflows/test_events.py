@@ -82,7 +82,6 @@ SAMPLE_VALUES: dict[str, object] = {
     "spent_tokens": 220,
     "message": "budget reached: ...",
     "about": "budget",
-    "command": "pytest -q",
 }
 
 
