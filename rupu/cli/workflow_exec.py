@@ -113,9 +113,12 @@ def report(outcome: RunOutcome, *, fmt: str, signal_number: int | None = None) -
             _print_outputs(outcome.outputs)
         summary = (
             f"── {run_id} · {outcome.status.replace('_', ' ')} · "
-            f"{outcome.duration_ms / 1000:.1f}s · {outcome.tokens} tokens · "
-            f"{format_cost(outcome.cost_usd) if outcome.cost_usd is not None else 'cost unknown'}"
+            f"{outcome.duration_ms / 1000:.1f}s · {outcome.tokens} tokens"
         )
+        if outcome.cost_usd is not None:
+            summary += f" · {format_cost(outcome.cost_usd)}"
+        elif outcome.tokens:
+            summary += " · cost unknown"
         click.echo(summary, err=True)
     if outcome.status == "interrupted":
         raise _interrupted(run_id, signal_number)
@@ -123,8 +126,8 @@ def report(outcome: RunOutcome, *, fmt: str, signal_number: int | None = None) -
         raise LimitReached(
             str(outcome.budget["limit"]),
             f"run {run_id} stopped: {outcome.budget['message']}",
-            hint=f"raise the budget, then `rupu workflow resume {run_id} --max-usd N` re-runs "
-            "only the units that did not finish",
+            hint=f"raise the limit, then `rupu workflow resume {run_id} --max-usd N` (or "
+            "--max-tokens N) re-runs only the units that did not finish",
         )
     if outcome.status == "failed":
         raise RunFailed(
