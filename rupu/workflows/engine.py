@@ -36,6 +36,7 @@ from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.lookup import WorkflowAgents, root_for
 from rupu.workflows.plan import Overrides, Plan, build_plan
+from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import RunOutcome
 from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
 from rupu.workflows.store import RunRecord, RunStore, repair_jsonl
@@ -91,8 +92,14 @@ class Execution:
             toolbox=self.toolbox,
             dispatcher=self.dispatcher or local_dispatcher,
             price_of=self.price_of,
+            # Every unit record of earlier attempts (not only the latest per unit) is what the
+            # run has spent before.
             guard=budget_guard(
-                self.plan, self.limit, self.prior.units.values() if self.prior else ()
+                self.plan,
+                self.limit,
+                read_events(self.record.directory / "units.jsonl", key="step")
+                if self.prior
+                else (),
             ),
             cache=RunCache(self.cache, self.cache_mode) if self.cache is not None else None,
             commands=self.commands,
