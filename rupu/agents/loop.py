@@ -300,7 +300,8 @@ class AgentRun:
         usage = builder.usage
         cost = self._price_usage(usage, builder.served_by) if usage.reported else 0.0
         served = builder.served_by
-        target = f"{served.provider}:{served.model}" if served else self.target.provider
+        where = served or self.target
+        target = f"{where.provider}:{where.model}"
         with anyio.CancelScope(shield=True):
             await self.guard.settle(
                 hold, Charge(usage.total_tokens, cost, self.budget_step, target)
