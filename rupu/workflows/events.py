@@ -17,7 +17,7 @@ Every event that ends something (a unit, a step, the run) carries `tokens` and `
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -46,6 +46,17 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _names(type(self))}
+
+
+_SET = object.__setattr__
+
+
+def stamp(event: Event, seq: int, ts: float, run_id: str) -> None:
+    """Sets the log's fields of a new event (the event log does this once, before anyone else
+    sees the event; frozen means frozen after that)."""
+    _SET(event, "seq", seq)
+    _SET(event, "ts", ts)
+    _SET(event, "run_id", run_id)
 
 
 E = TypeVar("E", bound=Event)
@@ -376,13 +387,10 @@ class Observer:
         return None
 
 
-def add_costs(costs: Iterator[float | None] | list[float | None]) -> float | None:
+def add_costs(costs: Iterable[float | None]) -> float | None:
     """The sum of the priced costs; None when nothing was priced."""
     total: float | None = None
     for cost in costs:
         if cost is not None:
             total = (total or 0.0) + cost
     return None if total is None else round(total, 12)  # no 0.30000000000000004 in records
-
-
-EventSink = Callable[[RunEvent], None]
