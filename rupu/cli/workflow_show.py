@@ -29,6 +29,8 @@ SYMBOLS = {
 
 
 def _calls(planned: PlannedStep, origins: Origins) -> list[dict[str, Any]]:
+    step = planned.step
+    combinations = step.combinations() if isinstance(step, MatrixStep) else None
     return [
         {
             "origins": {
@@ -42,8 +44,9 @@ def _calls(planned: PlannedStep, origins: Origins) -> list[dict[str, Any]]:
             "model": call.target.model,
             "auth": call.target.auth,
             "output": call.output,
+            **({"matrix": combinations[number]} if combinations is not None else {}),
         }
-        for call in planned.calls
+        for number, call in enumerate(planned.calls)
     ]
 
 

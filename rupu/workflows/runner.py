@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, assert_never
+from typing import Any
 
 import anyio
 
@@ -46,19 +46,17 @@ from rupu.workflows.events import (
     add_costs,
     read_run_events,
 )
-from rupu.workflows.kinds.run import CommandCall, CommandSpec
 from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.results import RunOutcome, step_record, view_of
-from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep
+from rupu.workflows.step_units import step_units
 from rupu.workflows.store import RunRecord
-from rupu.workflows.templates import TemplateError, is_truthy, items_from
+from rupu.workflows.templates import TemplateError, is_truthy
 from rupu.workflows.units import (
     ToolboxOpener,
     Unit,
     UnitOutcome,
     UnitRunner,
-    input_hash,
     unit_record,
 )
 
@@ -250,90 +248,8 @@ class WorkflowRunner:
         self._settle(planned, state, "failed" if failed else "succeeded")
 
     def _units(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> list[Unit]:
-        step = planned.step
-        match step:
-            case AgentStep():
-                return self._agent_units(planned, step, state, context)
-            case MatrixStep():
-                return self._matrix_units(planned, step, state, context)
-            case RunStep():
-                return [self._command_unit(planned, step, context)]
-            case GateStep():
-                return []
-            case _:
-                assert_never(step)
-
-    def _agent_units(
-        self, planned: PlannedStep, step: AgentStep, state: StepState, context: dict[str, Any]
-    ) -> list[Unit]:
-        if step.parallel is not None:
-            return [
-                self._unit(planned, i, call, call.prompt.render(context), None)
-                for i, call in enumerate(planned.calls)
-            ]
-        call = planned.calls[0]
-        if step.for_each is None:
-            return [self._unit(planned, 0, call, call.prompt.render(context), None)]
-        source = planned.templates.for_each
-        if isinstance(source, list):
-            raw: Any = [s.evaluate(context) if hasattr(s, "evaluate") else s for s in source]
-        else:
-            assert source is not None
-            raw = source.evaluate(context)
-        items = items_from(raw)
-        state.items = items
-        units = []
-        length = len(items)
-        for index, item in enumerate(items):
-            loop = {
-                "index": index + 1,
-                "index0": index,
-                "first": index == 0,
-                "last": index == length - 1,
-                "length": length,
-            }
-            try:
-                prompt = call.prompt.render({**context, "item": item, "loop": loop})
-            except TemplateError as exc:
-                raise TemplateError(
-                    f"unit {index} (item {item!r}): prompt: {exc.message}"
-                ) from None
-            units.append(self._unit(planned, index, call, prompt, item))
+        units, state.items = step_units(planned, context, self.plan.loaded.workflow.defaults)
         return units
-
-    def _matrix_units(
-        self, planned: PlannedStep, step: MatrixStep, state: StepState, context: dict[str, Any]
-    ) -> list[Unit]:
-        combinations = step.combinations()
-        state.items = combinations
-        units = []
-        for index, (call, combination) in enumerate(zip(planned.calls, combinations, strict=True)):
-            try:
-                prompt = call.prompt.render({**context, "matrix": combination})
-            except TemplateError as exc:
-                raise TemplateError(
-                    f"unit {index} (matrix {combination!r}): prompt: {exc.message}"
-                ) from None
-            units.append(self._unit(planned, index, call, prompt, combination))
-        return units
-
-    def _command_unit(self, planned: PlannedStep, step: RunStep, context: dict[str, Any]) -> Unit:
-        templates = planned.templates
-        assert templates.run is not None
-        spec = CommandSpec(
-            command=templates.run.render(context),
-            shell=step.shell,
-            env={name: t.render(context) for name, t in templates.env.items()},
-            cwd=templates.cwd.render(context) if templates.cwd is not None else None,
-            allow_failure=step.allow_failure,
-        )
-        defaults = self.plan.loaded.workflow.defaults
-        retries = step.retries if step.retries is not None else defaults.retries
-        call = CommandCall(planned.id, spec, step.timeout or defaults.timeout, retries)
-        return self._unit(planned, 0, call, spec.command, None)
-
-    def _unit(self, planned: PlannedStep, index: int, call: Any, prompt: str, item: Any) -> Unit:
-        return Unit(planned.id, index, call, prompt, item, input_hash(call, prompt))
 
     async def _run_units(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> None:
         state.units = [None] * len(units)

@@ -94,6 +94,14 @@ def test_show_lists_the_combinations(servers: dict[str, ChatCompletionsServer]) 
     assert result.code == 0, result.stderr
     assert "ask   matrix ×4: model (2) × style (2)" in result.stdout
     assert "└ model=beta:b-large style=long: reviewer on beta · b-large" in result.stdout
+    described = orjson.loads(run_rupu("workflow", "show", "compare", "--format", "json").stdout)
+    calls = described["steps"][0]["calls"]
+    assert [(c["matrix"]["style"], c["provider"], c["model"]) for c in calls] == [
+        ("terse", "alpha", "a-small"),
+        ("long", "alpha", "a-small"),
+        ("terse", "beta", "b-large"),
+        ("long", "beta", "b-large"),
+    ]
 
 
 def test_the_model_matrix_example_runs_offline_on_mock(workspace: Workspace) -> None:

@@ -168,9 +168,17 @@ def test_a_project_workflow_with_a_command_needs_trust(workspace: Workspace) -> 
         assert not (workspace.project / "made").exists()
         shown = cli.invoke(["workflow", "show", "make"])
         assert "needs trust:" in shown.stdout and "runs a command" in shown.stdout
-        trusted = cli.invoke(["--trust", "workflow", "run", "make", "--mode", "bypass"])
-    assert trusted.exit_code == 0, trusted.output
-    assert (workspace.project / "made").exists()
+        once = cli.invoke(["--trust", "workflow", "run", "make", "--mode", "bypass"])
+        assert once.exit_code == 0, once.output
+        assert (workspace.project / "made").exists()
+        recorded = cli.invoke(["trust"])
+        assert recorded.exit_code == 0, recorded.output
+        assert "workflow step 'make' runs a command (`run: touch made`)" in recorded.stdout
+        assert cli.invoke(["workflow", "run", "make", "--mode", "bypass"]).exit_code == 0
+        (flows / "make.yaml").write_text("name: make\nsteps:\n  - id: make\n    run: touch other\n")
+        changed = cli.invoke(["workflow", "run", "make", "--mode", "bypass"])
+    assert changed.exit_code == 2, "a changed command needs trust again"
+    assert not (workspace.project / "other").exists()
 
 
 def test_commands_get_no_credentials_and_records_hold_none(workspace: Workspace) -> None:
