@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import orjson
 
+from rupu.errors import RupuError
+from rupu.filemodes import private_dir
 from rupu.workflows.plan import AgentCall
 from rupu.workflows.units import Unit, UnitOutcome, unit_record
 
@@ -99,7 +101,7 @@ class StepCache:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.path.parent, home=self.path.parent.parent)
         with contextlib.suppress(FileExistsError):
             self.path.touch(mode=0o600, exist_ok=False)
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -130,7 +132,7 @@ class StepCache:
                     for key, output, value, run_id, step, tokens, cost in rows:
                         parsed = orjson.loads(value) if value is not None else None
                         found[key] = CachedUnit(key, output, parsed, run_id, step, tokens, cost)
-        except (sqlite3.Error, OSError, orjson.JSONDecodeError) as exc:
+        except (sqlite3.Error, OSError, orjson.JSONDecodeError, RupuError) as exc:
             self.problem = f"the step cache {self.path} could not be read ({exc}); units ran afresh"
             return {}
         now = time.time()
@@ -173,7 +175,7 @@ class StepCache:
                 )
                 db.executemany("UPDATE units SET hits = hits + 1, last_hit = ? WHERE key = ?", hits)
                 db.execute("COMMIT")
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, RupuError) as exc:
             return f"the step cache {self.path} could not be written ({exc})"
         return None
 
