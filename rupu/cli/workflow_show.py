@@ -11,7 +11,7 @@ import click
 
 from rupu.workflows.plan import AgentCall, Plan, PlannedStep
 from rupu.workflows.provenance import Origin
-from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep, Step
+from rupu.workflows.spec import AgentStep, Budget, GateStep, MatrixStep, RunStep, Step
 from rupu.workflows.store import RunLock, RunRecord
 
 Origins = dict[tuple[str, str | None], dict[str, Origin]]
@@ -64,6 +64,7 @@ def describe_plan(
             for name, spec in loaded.workflow.inputs.items()
         },
         "max_concurrency": plan.max_concurrency,
+        "budget": _budget(loaded.workflow.budget),
         "steps": [
             {
                 "id": p.id,
@@ -74,6 +75,8 @@ def describe_plan(
                 "max_parallel": p.max_parallel,
                 "approval": p.step.approval is not None,
                 "when": p.step.when,
+                "budget": _budget(p.step.budget),
+                "cache": p.step.cache,
                 **_kind_keys(p.step),
             }
             for p in plan.steps.values()
@@ -92,6 +95,9 @@ def print_plan(
     title = f"workflow {plan.name}"
     click.echo(title + (f": {workflow.description}" if workflow.description else ""))
     click.echo(f"file: {loaded.path}")
+    if workflow.budget is not None:
+        limit = _limit(workflow.budget.max_usd, workflow.budget.max_tokens)
+        click.echo(f"budget: {limit} for the whole run")
     if workflow.inputs:
         click.echo("inputs:")
         for name, spec in workflow.inputs.items():
@@ -188,6 +194,10 @@ def _shape(planned: PlannedStep) -> str:
         extras.append(f"max_parallel {planned.max_parallel}")
     if planned.calls and planned.calls[0].output == "json" and planned.kind != "parallel":
         extras.append("output json")
+    if step.budget is not None:
+        extras.append(f"budget {_limit(step.budget.max_usd, step.budget.max_tokens)}")
+    if step.cache is not None:
+        extras.append("cache" if step.cache else "no cache")
     suffix = f"  [{', '.join(extras)}]" if extras else ""
     match step:
         case AgentStep():
@@ -343,3 +353,16 @@ def _cost(record: dict[str, Any]) -> str:
         return "cost not recorded"
     value = record["cost_usd"]
     return format_cost(value) if value is not None else "cost unknown"
+
+
+def _budget(budget: Budget | None) -> dict[str, Any] | None:
+    return budget.model_dump() if budget is not None else None
+
+
+def _limit(max_usd: float | None, max_tokens: int | None) -> str:
+    """`$2.50 · 100,000 tokens`: a budget's limits for people."""
+    parts = [
+        f"${max_usd:,.2f}" if max_usd is not None else "",
+        f"{max_tokens:,} tokens" if max_tokens else "",
+    ]
+    return " · ".join(part for part in parts if part)

@@ -232,3 +232,25 @@ def test_an_unpriced_model_counts_tokens_and_says_usd_cannot_be_enforced(
     assert "cannot be enforced for groq:m-1" in result.stderr
     recorded = state(run)
     assert recorded["cost_usd"] is None and recorded["budget_reached"]["limit"] == "max_tokens"
+
+
+def test_workflow_show_lists_budgets_and_cache_settings(
+    project: Path, workspace: Workspace
+) -> None:
+    write_flow(
+        workspace,
+        "name: flow\nbudget: {max_usd: 2.5, max_tokens: 100000}\nsteps:\n"
+        f"  - id: a\n    agent: writer\n    prompt: '{prompt('a')}'\n    budget: {{max_usd: 1}}\n"
+        f"  - id: b\n    agent: writer\n    prompt: '{prompt('b')}'\n    cache: true\n",
+    )
+    with cli(workspace) as rupu:
+        text = rupu.invoke(["workflow", "show", "flow"]).stdout
+        described = orjson.loads(
+            rupu.invoke(["workflow", "show", "flow", "--format", "json"]).stdout
+        )
+    assert "budget: $2.50 · 100,000 tokens for the whole run" in text
+    assert "[budget $1.00]" in text and "[cache]" in text
+    assert described["budget"] == {"max_usd": 2.5, "max_tokens": 100000}
+    steps = {s["id"]: s for s in described["steps"]}
+    assert steps["a"]["budget"] == {"max_usd": 1.0, "max_tokens": None}
+    assert (steps["a"]["cache"], steps["b"]["cache"]) == (None, True)
