@@ -131,7 +131,9 @@ class Ledger:
     """One limit's account: what was spent and what calls in flight hold."""
 
     name: str  # how messages name it: "the run's budget", "step 'review' budget"
-    scope: str | None  # None: every call; else calls of this step path and the steps inside it
+    # None: every call; else calls of this step path and the steps inside it. A `*` segment
+    # matches any one segment: `fix.*.review` is step `review` in every iteration of loop `fix`.
+    scope: str | None
     limit: SpendLimit
     usd: float = 0.0
     tokens: int = 0
@@ -141,7 +143,14 @@ class Ledger:
     def covers(self, step: str | None) -> bool:
         if self.scope is None:
             return True
-        return step is not None and (step == self.scope or step.startswith(self.scope + "."))
+        if step is None:
+            return False
+        if "*" not in self.scope:
+            return step == self.scope or step.startswith(self.scope + ".")
+        want, have = self.scope.split("."), step.split(".")
+        if len(have) < len(want):
+            return False
+        return all(w in ("*", h) for w, h in zip(want, have[: len(want)], strict=True))
 
 
 @dataclass(slots=True)

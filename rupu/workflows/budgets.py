@@ -23,12 +23,7 @@ def budget_guard(
     own = SpendLimit(declared.max_usd, declared.max_tokens) if declared is not None else None
     run = (limit or SpendLimit()).over(own)
     name = "the run's budget" if limit is not None and not limit.empty else "the workflow's budget"
-    steps = {
-        step_id: SpendLimit(planned.step.budget.max_usd, planned.step.budget.max_tokens)
-        for step_id, planned in plan.steps.items()
-        if planned.step.budget is not None
-    }
-    guard = LocalSpendGuard.of(run, steps, run_name=name)
+    guard = LocalSpendGuard.of(run, step_limits(plan), run_name=name)
     if guard.active:
         for record in spent:
             cost = record.get("cost_usd")
@@ -39,6 +34,22 @@ def budget_guard(
                 tokens if isinstance(tokens, int) else 0,
             )
     return guard
+
+
+def step_limits(plan: Plan, prefix: str = "") -> dict[str, SpendLimit]:
+    """Each step's `budget:` by step path, also for the steps a loop repeats (`fix.*.review`: in
+    every iteration) and those of a called workflow (`nested.build`)."""
+    limits: dict[str, SpendLimit] = {}
+    for step_id, planned in plan.steps.items():
+        path = prefix + step_id
+        budget = planned.step.budget
+        if budget is not None:
+            limits[path] = SpendLimit(budget.max_usd, budget.max_tokens)
+        body: Plan | None = getattr(planned, "body", None)  # loop and workflow steps hold steps
+        if body is not None:
+            inner = f"{path}.*." if planned.kind == "loop" else f"{path}."
+            limits.update(step_limits(body, inner))
+    return limits
 
 
 def budget_exceeded(guard: LocalSpendGuard | None) -> BudgetExceeded | None:

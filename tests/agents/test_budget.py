@@ -109,6 +109,16 @@ async def test_a_step_budget_covers_the_steps_inside_it_and_not_its_siblings() -
     assert "step 'fix' budget of 150 tokens could be exceeded: 100 spent" in caught.value.message
 
 
+async def test_a_wildcard_scope_covers_a_step_in_every_loop_iteration() -> None:
+    guard = LocalSpendGuard.of(None, {"fix.*.review": SpendLimit(max_tokens=150)})
+    hold = await guard.reserve(Charge(100, None, step="fix.1.review"))
+    await guard.settle(hold, Charge(100, None, step="fix.1.review"))
+    await guard.reserve(Charge(100, None, step="fix.1.draft"))  # a sibling: not limited
+    await guard.reserve(Charge(100, None, step="fix"))
+    with pytest.raises(BudgetReached):
+        await guard.reserve(Charge(100, None, step="fix.2.review"))
+
+
 async def test_a_call_that_cost_more_than_its_estimate_stops_the_next_one() -> None:
     guard = LocalSpendGuard.of(SpendLimit(max_usd=0.3))
     hold = await guard.reserve(Charge(10, 0.25))
