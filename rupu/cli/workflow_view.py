@@ -12,16 +12,19 @@ from typing import TYPE_CHECKING, TextIO, assert_never
 from rupu.workflows.events import (
     ApprovalDecided,
     ApprovalRequested,
+    BudgetExceeded,
     ContractRetried,
     LoopIterationFinished,
     LoopIterationStarted,
     Observer,
     RunEvent,
     RunFinished,
+    RunNote,
     RunResumed,
     RunStarted,
     StepFinished,
     StepStarted,
+    UnitCached,
     UnitFinished,
     UnitProgress,
     UnitRetried,
@@ -45,6 +48,7 @@ SYMBOLS = {
     "awaiting_approval": "?",
     "rejected": "✗",
     "reused": "✓",
+    "cached": "✓",
 }
 MAX_UNIT_ROWS = 8
 
@@ -95,6 +99,12 @@ class PlainView(Observer):
                 self._say(
                     f"  {self._name(event.step, event.unit, None)} reused from the earlier attempt"
                 )
+            case UnitCached():
+                name = self._name(event.step, event.unit, event.sub)
+                self._say(f"  {name} cached: reused from run {event.cached_from}, no cost")
+            case RunNote():
+                self.err.write(f"rupu: warning: {event.message}\n")
+                self.err.flush()
             case UnitRetried():
                 name = self._name(event.step, event.unit, None)
                 self._say(
@@ -126,6 +136,8 @@ class PlainView(Observer):
                 )
             case UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
                 pass
+            case BudgetExceeded():
+                pass  # the run's error says it when the run ends
             case _:
                 assert_never(event)
 
@@ -204,6 +216,8 @@ class LiveView(Observer):
         match event:
             case RunFinished():
                 self.note = f"run {event.status}"
+            case RunNote():
+                self.console.print(f"rupu: warning: {event.message}", markup=False)
             case StepStarted() if (row := self._row_for(event.step)) is not None:
                 row.status, row.kind, row.started = "running", event.kind, now
                 row.total = event.units
@@ -218,7 +232,9 @@ class LiveView(Observer):
                 if event.unit in row.units:
                     row.units[event.unit].tokens = event.tokens
                     row.units[event.unit].cost_usd = event.cost_usd
-            case UnitFinished() | UnitReused() if (row := self.rows.get(event.step)) is not None:
+            case UnitFinished() | UnitReused() | UnitCached() if (
+                row := self.rows.get(event.step)
+            ) is not None:
                 self._unit_done(row, event, now)
             case StepFinished() if (row := self.rows.get(event.step)) is not None:
                 row.status, row.ended = event.status, now
@@ -244,18 +260,26 @@ class LiveView(Observer):
         self.rows = dict(entries)
         return row
 
-    def _unit_done(self, row: StepRow, event: UnitFinished | UnitReused, now: float) -> None:
-        status = "reused" if isinstance(event, UnitReused) else event.status
+    def _unit_done(
+        self, row: StepRow, event: UnitFinished | UnitReused | UnitCached, now: float
+    ) -> None:
+        match event:
+            case UnitReused():
+                status = "reused"
+            case UnitCached():
+                status = "cached"
+            case UnitFinished():
+                status = event.status
         found = row.units.get(event.unit) or UnitRow(str(event.unit))
         found.status, found.ended = status, now
         found.tokens = event.tokens or found.tokens
         found.cost_usd = event.cost_usd if event.cost_usd is not None else found.cost_usd
-        found.error = None if isinstance(event, UnitReused) else event.error
+        found.error = event.error if isinstance(event, UnitFinished) else None
         row.done += 1
         row.tokens += found.tokens
         if found.cost_usd is not None:
             row.cost_usd = (row.cost_usd or 0.0) + found.cost_usd
-        if status not in ("succeeded", "reused"):
+        if status not in ("succeeded", "reused", "cached"):
             row.failed += 1
             row.units[event.unit] = found
         else:

@@ -78,6 +78,13 @@ SAMPLE_VALUES: dict[str, object] = {
     "format": RECORD_FORMAT,
     "iteration": 2,
     "until": True,
+    "cached_from": "run_earlier",
+    "budget": "the workflow's budget",
+    "limit": "max_usd",
+    "spent_usd": 0.42,
+    "spent_tokens": 220,
+    "message": "budget reached: ...",
+    "about": "budget",
 }
 
 
