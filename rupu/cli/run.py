@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--model",
-    help="Use this model for this run (overrides the agent).",
+    help="Use this model for this run (overrides the agent); an alias from [aliases] (or sonnet, "
+    "opus, haiku) names its provider too.",
     shell_complete=complete.model_ids,
 )
 @click.option(
