@@ -93,23 +93,24 @@ def resolve_target(
 def expand_model_alias(
     spec: RoutedAgent, loaded: LoadedConfig, *, provider: str | None, model: str | None
 ) -> tuple[str | None, str | None]:
-    """The `provider` and `model` flags, with the alias in `model` (or, when the agent's own model
-    applies, in its `model:`) expanded to the provider and model it stands for; an alias replaces the
-    agent's `provider:`. A `provider` flag that contradicts the alias is an error."""
+    """The `provider` and `model` flags, with an alias expanded to the provider and model it stands
+    for: the one in `model`, else the agent's `model:` (which an alias's provider replaces the
+    agent's `provider:` for; a `provider` flag naming another provider drops it, as it drops any
+    agent's model). A `provider` flag that contradicts the alias it comes with is an error."""
+    aliases = loaded.config.aliases
     front = spec.frontmatter
-    own = not model and (not provider or provider == front.provider)
-    name = model or (front.model if own else None)
-    found = expand_alias(name, loaded.config.aliases)
-    if found is None:
-        return provider, model
-    if provider and provider != found[0]:
+    name = model or front.model
+    found = expand_alias(name, aliases)
+    if found is None or not provider or provider == found[0]:
+        return (provider, model) if found is None else found
+    if model or provider == front.provider:
         where = f"--model {name}" if model else f"agent '{spec.name}' (model: {name})"
         raise ConfigError(
             f"{where} is the alias of {found[0]}:{found[1]}, but the provider is '{provider}'",
             field="model",
             hint=f"drop the provider, or change [aliases] {name} in config.toml",
         )
-    return found
+    return provider, model
 
 
 def catalog_default(provider: str) -> str | None:

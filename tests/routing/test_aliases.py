@@ -57,9 +57,13 @@ def test_an_alias_names_provider_and_model_wherever_a_model_is_named(
     assert target(config, "provider: anthropic\nmodel: sonnet\n") == ("oracle", "glm-5")
     # --model beats the agent, alias or not
     assert target(config, "provider: anthropic\nmodel: x\n", model="quick") == ("mock", "echo")
-    # --provider elsewhere drops the agent's model, alias included
+    # --provider elsewhere drops the agent's model, alias included; the alias's own provider keeps it
     assert target(config, "model: sonnet\n", provider="mock") == ("mock", "echo")
-    assert target(config, "model: sonnet\n", provider="oracle") == ("oracle", "o-1")
+    assert target(config, "model: sonnet\n", provider="oracle") == ("oracle", "glm-5")
+    assert target(config, "provider: mock\nmodel: sonnet\n", provider="oracle") == (
+        "oracle",
+        "glm-5",
+    )
     # not an alias: an ordinary model id
     assert target(config, "provider: oracle\nmodel: glm-4\n") == ("oracle", "glm-4")
 
@@ -82,6 +86,11 @@ def test_a_provider_flag_contradicting_the_alias_is_an_error(workspace: Workspac
         target(config, "model: x\n", provider="anthropic", model="sonnet")
     assert caught.value.message == (
         "--model sonnet is the alias of oracle:glm-5, but the provider is 'anthropic'"
+    )
+    with pytest.raises(ConfigError) as caught:
+        target(config, "provider: mock\nmodel: sonnet\n", provider="mock")
+    assert caught.value.message == (
+        "agent 'a' (model: sonnet) is the alias of oracle:glm-5, but the provider is 'mock'"
     )
 
 
