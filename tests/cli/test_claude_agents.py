@@ -219,3 +219,28 @@ def test_a_project_with_only_claude_agents_needs_trust_for_bypass_and_its_own_se
     assert ".claude/agents/github-triager.md" in trusted.stdout
     assert after.exit_code == 0, after.output
     assert after.stdout == "hi\n"
+
+
+def test_a_workflow_step_runs_a_claude_code_agent_with_an_alias(
+    workspace: Workspace, project_agents: Path
+) -> None:
+    workspace.write_config('[aliases]\nsonnet = "mock:echo"\n')
+    flows = workspace.project / ".rupu" / "workflows"
+    flows.mkdir(parents=True)
+    (flows / "review.yaml").write_text(
+        "name: review\nsteps:\n"
+        "  - {id: review, agent: code-reviewer, prompt: 'review the diff'}\n"
+        "  - {id: plan, agent: planner, model: sonnet, prompt: 'plan the fix'}\n"
+    )
+    with CliRunner(home=workspace.home) as rupu:
+        shown = rupu.invoke(["workflow", "show", "review", "--format", "json"])
+        result = rupu.invoke(["workflow", "run", "review"])
+    assert shown.exit_code == 0, shown.output
+    calls = [call for step in orjson.loads(shown.stdout)["steps"] for call in step["calls"]]
+    assert [(c["agent"], c["provider"], c["model"]) for c in calls] == [
+        ("code-reviewer", "mock", "echo"),  # its own model: sonnet
+        ("planner", "mock", "echo"),  # the step's model: sonnet over the agent's opus
+    ]
+    assert calls[0]["origins"]["agent"]["scope"] == "claude-project"
+    assert result.exit_code == 0, result.output
+    assert "review the diff" in result.output and "plan the fix" in result.output
