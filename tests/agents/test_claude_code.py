@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rupu.agents.claude_code import claude_tool, is_claude_agent_path
+from rupu.agents.claude_code import claude_tool, is_claude_agent_path, quote_plain_values
 from rupu.agents.spec import AgentSpec, load_agent_file, parse_agent
 from rupu.config import McpServerConfig
 from rupu.errors import ConfigError
+from rupu.yamldoc import parse_yaml
 
 FILES = Path(__file__).parent / "claude_code_files"
+_NOT_PLAIN_START = tuple("\"'[{|>&*!%@`#-?:,")
 KEYS_NOTE = "Claude Code keys rupu does not use: "
 TOOLS_NOTE = "Claude Code tools rupu has no counterpart for (left out): "
 
@@ -228,3 +232,22 @@ def test_an_unknown_server_type_is_refused() -> None:
     text = "---\nname: s\nmcpServers:\n  - x:\n      type: ws\n      url: http://h\n---\nHi\n"
     with pytest.raises(ConfigError, match="type 'ws' is not supported"):
         parse_agent(text, Path("/p/.claude/agents/s.md"), "claude-project")
+
+
+@given(
+    st.lists(
+        st.text(
+            st.characters(blacklist_categories=["Cs", "Cc", "Zl", "Zp"]),
+            min_size=1,
+            max_size=40,
+        ).filter(lambda v: v.strip() == v and not v.startswith(_NOT_PLAIN_START)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_quoting_plain_values_keeps_each_value_and_its_line(values: list[str]) -> None:
+    header = "\n".join(f"k{i}: {value}: {value}" for i, value in enumerate(values))
+    quoted = quote_plain_values(header)
+    assert quoted is not None and quoted.count("\n") == header.count("\n")
+    data, _ = parse_yaml(Path("x.md"), quoted)
+    assert data == {f"k{i}": f"{value}: {value}" for i, value in enumerate(values)}
