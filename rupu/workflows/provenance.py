@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rupu.agents.spec import AgentSpec, front_doc
 from rupu.agents.trust_gate import in_project
 from rupu.config import toml_line_finder
+from rupu.config.aliases import BUILTIN_ALIASES
 from rupu.errors import ConfigError
 from rupu.paths import Paths
 from rupu.trust import TrustStore
@@ -172,12 +173,13 @@ def workflow_origins(
                 entry.provider or front.provider
             )
             chosen = overrides.provider or entry.provider
+            named = None  # the model as written, which may be an alias naming the provider
             if overrides.model:
-                model = Origin("flag", "--model")
+                model, named = Origin("flag", "--model"), overrides.model
             elif entry.model and not switched:
-                model = at(loc, "model")
+                model, named = at(loc, "model"), entry.model
             elif front.model and (not chosen or chosen == front.provider):
-                model = provenance.agent_key(call.agent, "model")
+                model, named = provenance.agent_key(call.agent, "model"), front.model
             else:
                 name = call.target.provider
                 model = (
@@ -186,6 +188,11 @@ def workflow_origins(
                     or provenance.config(["default_model"])
                     or DEFAULT
                 )
+            if named and provider.scope != "flag" and not entry.provider:
+                # an alias names the provider too: the [aliases] entry (or the built-in one)
+                alias_origin = provenance.config(["aliases", named])
+                if alias_origin is not None or named in BUILTIN_ALIASES:
+                    provider = alias_origin or DEFAULT
             agent = provenance.file(call.agent.path, None, call.agent.scope)
             out[(step.id, call.sub)] = {"agent": agent, "provider": provider, "model": model}
     return out

@@ -242,5 +242,8 @@ def test_a_workflow_step_runs_a_claude_code_agent_with_an_alias(
         ("planner", "mock", "echo"),  # the step's model: sonnet over the agent's opus
     ]
     assert calls[0]["origins"]["agent"]["scope"] == "claude-project"
+    # the provider came with the alias: its line in config.toml
+    for call in calls:
+        assert call["origins"]["provider"]["where"] == f"{workspace.home / 'config.toml'}:2"
     assert result.exit_code == 0, result.output
     assert "review the diff" in result.output and "plan the fix" in result.output
