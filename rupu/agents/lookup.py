@@ -14,6 +14,8 @@ from rupu.errors import ConfigError, did_you_mean
 from rupu.filemodes import check_private
 from rupu.paths import Paths
 
+CLAUDE_SCOPES = ("claude-user", "claude-project")
+
 
 @dataclass(frozen=True, slots=True)
 class BrokenAgent:
@@ -38,7 +40,14 @@ class InstalledAgents:
         for scope, directory in agent_dirs(paths, claude_code=claude_code):
             if not directory.is_dir():
                 continue
-            check_private(directory)
+            try:
+                check_private(directory)
+            except ConfigError as exc:
+                if scope not in CLAUDE_SCOPES:
+                    raise
+                # A directory Claude Code made: reported, and rupu's own agents still load.
+                found.broken.append(BrokenAgent(directory, scope, exc))
+                continue
             seen_here: dict[str, Path] = {}
             for file in sorted(directory.glob("*.md")):
                 try:

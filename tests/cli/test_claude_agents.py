@@ -247,3 +247,18 @@ def test_a_workflow_step_runs_a_claude_code_agent_with_an_alias(
         assert call["origins"]["provider"]["where"] == f"{workspace.home / 'config.toml'}:2"
     assert result.exit_code == 0, result.output
     assert "review the diff" in result.output and "plan the fix" in result.output
+
+
+def test_a_claude_directory_others_can_change_is_reported_and_the_rest_still_load(
+    workspace: Workspace,
+) -> None:
+    directory = install(workspace.project / ".claude" / "agents", ["refactorer"])
+    directory.chmod(0o775)
+    workspace.write_agent("mine", "---\nname: mine\nprovider: mock\n---\nMine.\n")
+    with CliRunner(home=workspace.home) as rupu:
+        listed = rupu.invoke(["agent", "list"])
+        ran = rupu.invoke(["run", "--agent", "mine", "still here"])
+    assert listed.exit_code == 0, listed.output
+    assert "mine " in listed.stdout and "refactorer" not in listed.stdout
+    assert f"error: {directory}: writable by group (mode 0775)" in listed.stderr
+    assert ran.exit_code == 0 and ran.stdout == "still here\n"
