@@ -156,10 +156,13 @@ class PreparedRun:
         on_event: EventSink | None = None,
         notify: Callable[[str], None] | None = None,
         waiting: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+        history: list[Message] | None = None,
+        session_id: str | None = None,
     ) -> RunResult:
         """Runs the agent on `prompt`, sending each stream event to `on_event`. `waiting` wraps the
         run once its tools are open (the CLI's "waiting for the first token" line); `notify` gets one
-        line per tool call."""
+        line per tool call. `history` is the conversation so far (a session's, see
+        `rupu.api.sessions`), and `session_id` the session the transcript names."""
         import dataclasses
         from contextlib import nullcontext
 
@@ -199,10 +202,11 @@ class PreparedRun:
                     pricing=price_of(target.provider, target.model),
                     price_of=price_of,
                     tier_switch=switcher,
+                    session_id=session_id,
                 )
                 if self._stopped is not None:
                     self._current.stop(self._stopped)
-                outcome = await self._current.run(prompt)
+                outcome = await self._current.run(prompt, history=history)
         finally:
             transcript.close()
             await provider.aclose()

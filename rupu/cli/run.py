@@ -15,13 +15,30 @@ from rupu.cli.context import AppContext
 if TYPE_CHECKING:
     from rupu.api.agents import PreparedRun, RunResult
     from rupu.cli.render import RunRenderer
+    from rupu.messages import Message
 
 
 @click.command()
 @click.option(
-    "--agent", "-a", "agent_ref", required=True, help="Agent name, or a path to an agent .md file."
+    "--agent",
+    "-a",
+    "agent_ref",
+    help="Agent name, or a path to an agent .md file (a continued session defaults to its own).",
 )
 @click.argument("prompt", required=False)
+@click.option(
+    "--continue",
+    "-c",
+    "continue_latest",
+    is_flag=True,
+    help="Continue the latest session started in this directory.",
+)
+@click.option(
+    "--session",
+    "session_ref",
+    metavar="ID",
+    help="Continue this session (an id from rupu session list, or a unique start of one).",
+)
 @click.option("--provider", help="Use this provider for this run (overrides the agent).")
 @click.option("--model", help="Use this model for this run (overrides the agent).")
 @click.option("--auth", type=click.Choice(["api-key", "sso"]), help="Force a credential mode.")
@@ -61,8 +78,10 @@ if TYPE_CHECKING:
 @click.pass_obj
 def run(
     app: AppContext,
-    agent_ref: str,
+    agent_ref: str | None,
     prompt: str | None,
+    continue_latest: bool,
+    session_ref: str | None,
     provider: str | None,
     model: str | None,
     auth: str | None,
@@ -74,15 +93,32 @@ def run(
     workspace: Path | None,
     fallbacks: tuple[str, ...],
 ) -> None:
-    """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
+    """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped).
+
+    Every run is a session: --continue or --session ID runs PROMPT as the next turn of an earlier
+    conversation, replaying it (thinking and tool results included) to the provider."""
     import anyio
 
+    from rupu.api import sessions
     from rupu.api.agents import load_agent, prepare_agent
     from rupu.cli.render import RunRenderer
+    from rupu.errors import UsageError
     from rupu.tools.permissions import default_decider
 
+    if continue_latest and session_ref is not None:
+        raise UsageError("--continue and --session both name a session", hint="give one of them")
+    resuming = continue_latest or session_ref is not None
+    if agent_ref is None and not resuming:
+        raise UsageError(
+            "no agent given", hint="pass --agent NAME, or --continue to go on with the last session"
+        )
+    record = sessions.find_session(app, ref=session_ref) if resuming else None
     text = _read_prompt(prompt)
-    spec = load_agent(agent_ref, session=app)
+    if agent_ref is not None:
+        spec = load_agent(agent_ref, session=app)
+    else:
+        assert record is not None
+        spec = sessions.session_agent(app, record)
     # Prepared before the event loop starts: reading the credential store blocks.
     prepared = prepare_agent(
         app,
@@ -104,7 +140,14 @@ def run(
     renderer.service_tier = prepared.route.service_tier
     renderer.requested_model = prepared.route.requested_model
     renderer.credential = prepared.credential
-    result = anyio.run(_run, prepared, text, renderer).outcome
+    history = sessions.session_history(app, record) if record is not None else None
+    if history is not None:
+        for note in sessions.history_notes(history, prepared.target.provider):
+            renderer.tool_note(note)
+    record = sessions.add_run(app, record or sessions.new_session(app, spec, text), prepared)
+    renderer.session_id = record.id
+    messages = history.messages if history is not None else None
+    result = anyio.run(_run, prepared, text, renderer, messages, record.id).outcome
     if output_format == "json":
         click.echo(renderer.json_summary(result))
     else:
@@ -140,13 +183,24 @@ def _read_prompt(prompt: str | None) -> str:
     return prompt
 
 
-async def _run(prepared: PreparedRun, prompt: str, renderer: RunRenderer) -> RunResult:
+async def _run(
+    prepared: PreparedRun,
+    prompt: str,
+    renderer: RunRenderer,
+    history: list[Message] | None,
+    session_id: str,
+) -> RunResult:
     import anyio
 
     async with anyio.create_task_group() as group:
         group.start_soon(_stop_on_sigterm, prepared)
         result = await prepared.run(
-            prompt, on_event=renderer.on_event, notify=renderer.tool_note, waiting=renderer.waiting
+            prompt,
+            on_event=renderer.on_event,
+            notify=renderer.tool_note,
+            waiting=renderer.waiting,
+            history=history,
+            session_id=session_id,
         )
         group.cancel_scope.cancel()
     return result
