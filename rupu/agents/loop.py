@@ -120,23 +120,7 @@ class AgentRun:
     async def run(self, prompt: str, *, history: list[Message] | None = None) -> AgentResult:
         started = time.monotonic()
         front = self.spec.frontmatter
-        self.transcript.write(
-            "run_start",
-            run_id=self.run_id,
-            agent=self.spec.name,
-            provider=self.target.provider,
-            model=self.target.model,
-            credential=self.credential,
-            agent_path=str(self.spec.path),
-            **({"session_id": self.session_id} if self.session_id else {}),
-        )
-        self.transcript.write("user_prompt", text=prompt)
-        if self.tools is not None:
-            self.transcript.write("tool_audit", **self.tools.audit())
-        if history:
-            self.transcript.write("history", messages=len(history))
-        messages = [*(history or []), Message.user(prompt)]
-        self._keep(messages[-1])
+        messages = self._start(prompt, history or [])
         usage = Usage()
         cost: float | None = 0.0 if self.pricing is not None or self.price_of else None
         turns: list[AssistantTurn] = []
@@ -211,6 +195,27 @@ class AgentRun:
             rate_limits,
             list(self._served),
         )
+
+    def _start(self, prompt: str, history: list[Message]) -> list[Message]:
+        """Records the start of the run; the conversation it begins with (`history` + `prompt`)."""
+        self.transcript.write(
+            "run_start",
+            run_id=self.run_id,
+            agent=self.spec.name,
+            provider=self.target.provider,
+            model=self.target.model,
+            credential=self.credential,
+            agent_path=str(self.spec.path),
+            **({"session_id": self.session_id} if self.session_id else {}),
+        )
+        self.transcript.write("user_prompt", text=prompt)
+        if self.tools is not None:
+            self.transcript.write("tool_audit", **self.tools.audit())
+        if history:
+            self.transcript.write("history", messages=len(history))
+        messages = [*history, Message.user(prompt)]
+        self._keep(messages[-1])
+        return messages
 
     def _keep(self, message: Message) -> None:
         """Records a message of the conversation whole (`message`), for a session to replay."""

@@ -121,9 +121,7 @@ class SessionStore:
         exact = self.path_of(wanted)
         if exact.is_file():
             return self.load(exact)
-        matches = (
-            sorted(self.directory.glob(f"{wanted}*.json")) if self.directory.is_dir() else []
-        )
+        matches = sorted(self.directory.glob(f"{wanted}*.json")) if self.directory.is_dir() else []
         if len(matches) == 1:
             return self.load(matches[0])
         if not matches:
