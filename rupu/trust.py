@@ -33,7 +33,20 @@ WORKFLOW_GLOBS = (
     "workflows/*.yaml",
     "workflows/*.yml",
 )
-_STEP_CHOICES = ("id", "agent", "provider", "model", "auth", "fallback")
+# What a workflow step chooses that trust covers: its agent and where it runs, and what it executes.
+_STEP_CHOICES = (
+    "id",
+    "agent",
+    "provider",
+    "model",
+    "auth",
+    "fallback",
+    "run",
+    "shell",
+    "env",
+    "cwd",
+    "matrix",
+)
 
 
 class TrustedProject(StrictModel):

@@ -23,7 +23,7 @@ class Frontmatter(StrictModel):
     description: str | None = None
     provider: str | None = None
     model: str | None = None
-    auth: Literal["api-key", "sso"] | None = None
+    auth: Literal["api-key", "sso", "adc"] | None = None
     tools: list[str] | None = None
     max_turns: int | None = Field(default=None, alias="maxTurns", ge=1, le=MAX_TURNS_LIMIT)
     permission_mode: Literal["ask", "bypass", "readonly"] | None = Field(
@@ -35,6 +35,7 @@ class Frontmatter(StrictModel):
     output_schema: dict[str, Any] | None = Field(default=None, alias="outputSchema")
     fallback: list[str] | None = None
     service_tier: Literal["priority", "flex"] | None = Field(default=None, alias="serviceTier")
+    fast: bool | None = None  # OpenAI's priority tier where it applies (rupu.routing.fast)
     # Tiers the agent may move the rest of its run to with the `set_model_tier` tool (opt-in).
     tiers: list[str] | None = None
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from rupu.agents.spec import AgentSpec
-from rupu.auth.credentials import AuthMode
+from rupu.auth.adc import AuthChoice
 from rupu.auth.resolver import CredentialResolver
 from rupu.catalog.catalog import ModelCatalog
 from rupu.config import LoadedConfig
@@ -84,7 +84,7 @@ def prepare_tiers(
     paths: Paths,
     *,
     build: RouteBuilder,
-    auth: AuthMode | None = None,
+    auth: AuthChoice | None = None,
     resolver: CredentialResolver | None = None,
     history: RouteHistory | None = None,
     catalog: ModelCatalog | None = None,

@@ -133,6 +133,7 @@ class PreparedRun:
     run_id: str
     # The tiers the agent may move to (`tiers:` in its frontmatter), when it has any.
     switcher: TierSwitcher | None = None
+    notes: tuple[str, ...] = ()  # said once before the run (fast mode refused, ...)
     _current: AgentRun | None = field(default=None, init=False)
     _stopped: Interrupted | None = field(default=None, init=False)
 
@@ -227,20 +228,23 @@ def prepare_agent(
     workspace: Path | None = None,
     allow_unknown_model: bool = False,
     decider: Decider | None = None,
+    fast: bool = False,
 ) -> PreparedRun:
     """Checks project trust, resolves the route (credentials included), rejects an unknown model id
     and chooses the tools, all before any request. Blocks (credential store): call it off the event
     loop. `decider` answers what permission mode `ask` asks (default: deny; the CLI asks on a
-    terminal)."""
+    terminal). `fast` (or `fast: true` in the agent) asks for OpenAI's priority tier; where it does
+    not apply the run goes on without it and `notes` says why."""
     from rupu.agents.tier_switch import prepare_tiers
-    from rupu.auth.credentials import AuthMode
+    from rupu.auth.adc import AuthChoice
     from rupu.catalog.catalog import ModelCatalog
     from rupu.routing.checks import check_route_models, route_prices
+    from rupu.routing.fast import FAST_TIER, with_fast_mode
     from rupu.routing.plan import build_route_provider, resolve_route
     from rupu.transcripts import new_run_id
 
     session.require_trust([spec], mode_flag=mode)
-    chosen_auth: AuthMode | None = auth  # type: ignore[assignment]
+    chosen_auth: AuthChoice | None = auth  # type: ignore[assignment]
     history = session.route_history()
     resolver = session.credential_resolver()
     route = resolve_route(
@@ -254,6 +258,14 @@ def prepare_agent(
         resolver=resolver,
         history=history,
     )
+    notes: list[str] = []
+    if fast or spec.frontmatter.fast:
+        route, note = with_fast_mode(route)
+        if note is not None:
+            notes.append(note)
+        else:  # the agent loop sends the frontmatter's tier with every request
+            front = spec.frontmatter.model_copy(update={"service_tier": FAST_TIER})
+            spec = spec.model_copy(update={"frontmatter": front})
     catalog = ModelCatalog(session.config, session.paths)
     check_route_models(
         route,
@@ -278,4 +290,4 @@ def prepare_agent(
         allow_unknown_model=allow_unknown_model,
     )
     tools = session.tool_setup(spec, mode=mode, workspace=workspace, decider=decider)
-    return PreparedRun(session, spec, route, price_of, tools, new_run_id(), switcher)
+    return PreparedRun(session, spec, route, price_of, tools, new_run_id(), switcher, tuple(notes))

@@ -71,14 +71,23 @@ class Session:
 
     # -- trust ------------------------------------------------------------------------------------
     def require_trust(
-        self, agents: Iterable[AgentSpec] = (), *, mode_flag: str | None = None
+        self,
+        agents: Iterable[AgentSpec] = (),
+        *,
+        mode_flag: str | None = None,
+        extra: Iterable[Finding] = (),
     ) -> None:
-        """Refuses (or asks once to trust) the project settings this run would use: its config.toml
-        and the given agents. Call before any credential is resolved."""
-        self.trust_gate().check(self._findings(agents, mode_flag=mode_flag))
+        """Refuses (or asks once to trust) the project settings this run would use: its config.toml,
+        the given agents and `extra` findings (a workflow's `run` steps). Call before any credential
+        is resolved."""
+        self.trust_gate().check([*self._findings(agents, mode_flag=mode_flag), *extra])
 
     def untrusted_lines(
-        self, agents: Iterable[AgentSpec] = (), *, include_trusted: bool = False
+        self,
+        agents: Iterable[AgentSpec] = (),
+        *,
+        include_trusted: bool = False,
+        extra: Iterable[Finding] = (),
     ) -> list[str]:
         """`file:line: what` for each setting that a run would refuse until the project is trusted
         (with `include_trusted`, also those the user already trusted)."""
@@ -87,7 +96,7 @@ class Session:
         root = self.paths.project
         if root is None or (self.trust_once and not include_trusted):
             return []
-        findings = self._findings(agents)
+        findings = [*self._findings(agents), *extra]
         if not findings:
             return []
         store = TrustStore.load(self.paths.home)
@@ -218,18 +227,41 @@ class Session:
 
         return opener
 
+    def command_setup(self, *, mode: str | None = None) -> ToolSetup:
+        """How a workflow's `run` steps run their commands: the bash tool's gate with the mode
+        (`mode` > config > ask; never prompting), workspace and scrubbed environment."""
+        from rupu.tools.permissions import DenyDecider, resolve_mode
+        from rupu.tools.setup import ToolSetup
+
+        chosen, source = resolve_mode(cli=mode, config=self.config.config.permission_mode)
+        return ToolSetup(
+            loaded=self.config,
+            env=self.env,
+            workspace=self.paths.cwd.resolve(),
+            mode=chosen,
+            mode_source=source,
+            decider=DenyDecider(),
+            private=[self.paths.home],
+            log_dir=self.paths.home / "logs",
+            secrets=self.known_secrets(),
+            protected=[str(self.paths.home)],
+        )
+
     def engine(self, *, mode: str | None = None) -> Engine:
         """The workflow engine with this session's providers, each agent's tools and the trust
         check of every agent a plan uses."""
         from rupu.workflows.engine import Engine
+        from rupu.workflows.plan import trust_findings
 
         return Engine(
             self.paths,
             self.config,
             lambda target: self.build_provider(target, fallbacks=target.fallbacks),
             toolbox=self.toolbox_opener(mode=mode),
+            commands=self.command_setup(mode=mode),
             check_plan=lambda plan: self.require_trust(
                 [call.agent for step in plan.steps.values() for call in step.calls],
                 mode_flag=mode,
+                extra=trust_findings(plan, self.paths),
             ),
         )

@@ -130,6 +130,7 @@ def backend_info(storage: AuthStorage) -> dict[str, Any]:
         "kind": kind or "none",
         "location": storage.describe(),
         "file": str(storage.file.path),
+        "encrypted_file": str(storage.encrypted.path),
         "problem": None,
     }
     if kind == "keychain":

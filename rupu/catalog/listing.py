@@ -127,7 +127,7 @@ def _compatible(provider: str, config: ProviderConfig, credential: Credential) -
         provider,
         preset_listing(provider) or _listing("openai"),
         config.base_url,
-        lambda: pages.bearer(credential),
+        lambda: pages.bearer(credential) if credential.secret else {},  # keyless: a local server
         pages.openai_model,
     )
 

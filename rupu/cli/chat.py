@@ -40,7 +40,11 @@ Ctrl-C stops the answer in flight, not the chat"""
 @click.option("--session", "session_ref", metavar="ID", help="Go on with this session.")
 @click.option("--provider", help="Start on this provider (overrides the agent).")
 @click.option("--model", help="Start on this model (overrides the agent).")
-@click.option("--auth", type=click.Choice(["api-key", "sso"]), help="Force a credential mode.")
+@click.option(
+    "--auth",
+    type=click.Choice(["api-key", "sso", "adc"]),
+    help="Force a credential mode (adc: Google Application Default Credentials, Vertex AI).",
+)
 @click.option(
     "--mode",
     type=click.Choice(["ask", "bypass", "readonly"]),
@@ -174,9 +178,11 @@ class Chat:
             renderer.credential = prepared.credential
             renderer.service_tier = prepared.route.service_tier
             renderer.requested_model = prepared.route.requested_model
+            notes = list(prepared.notes)
             if history is not None:
-                for note in sessions.history_notes(history, prepared.target.provider):
-                    renderer.tool_note(note)
+                notes += sessions.history_notes(history, prepared.target.provider)
+            for note in notes:
+                click.echo(f"note: {note}", err=True)
             base = self.record or sessions.new_session(self.app, self.spec, text)
             self.record = sessions.add_run(self.app, base, prepared)
             renderer.session_id = self.record.id
@@ -248,7 +254,7 @@ class Chat:
         if self.record is not None:
             history = sessions.session_history(self.app, self.record)
             for note in sessions.history_notes(history, target.provider):
-                click.echo(f"· {note}", err=True)
+                click.echo(f"note: {note}", err=True)
 
     def _tools(self) -> None:
         from rupu.sessions.history import transcript_path

@@ -39,6 +39,7 @@ class RunRenderer:
         self.err_tty = self.err.isatty()
         self.credential = ""
         self.service_tier: str | None = None
+        self.fast = False  # fast mode: the footer says `fast` instead of `[priority]`
         self.requested_model: str | None = None
         self.session_id: str | None = None
         self._first_token = False
@@ -165,6 +166,8 @@ class RunRenderer:
         if routed is not None:
             provider = f"{routed.provider} (fallback for {self.target.provider})"
             model, credential = routed.model, routed.credential
+        elif self.fast and own is None:
+            model += " fast"
         elif self.service_tier and own is None:
             model += f" [{self.service_tier}]"
         if last is not None and last.credential:
@@ -215,6 +218,7 @@ class RunRenderer:
                 else self.credential
             ),
             "service_tier": self.service_tier,
+            "fast": self.fast,
             "served_by": (
                 {
                     "provider": last.served_by.provider,

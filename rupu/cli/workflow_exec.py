@@ -16,7 +16,8 @@ import click
 
 if TYPE_CHECKING:
     from rupu.workflows.engine import Execution
-    from rupu.workflows.results import Observer, RunOutcome
+    from rupu.workflows.events import Observer
+    from rupu.workflows.results import RunOutcome
 
 LIVE_REFRESH_SECONDS = 0.1
 

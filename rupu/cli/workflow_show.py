@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any
+from typing import Any, assert_never
 
 import click
 
-from rupu.workflows.plan import Plan, PlannedStep
+from rupu.workflows.plan import AgentCall, Plan, PlannedStep
 from rupu.workflows.provenance import Origin
+from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep, Step
 from rupu.workflows.store import RunLock, RunRecord
 
 Origins = dict[tuple[str, str | None], dict[str, Origin]]
@@ -70,7 +71,7 @@ def describe_plan(
                 "max_parallel": p.max_parallel,
                 "approval": p.step.approval is not None,
                 "when": p.step.when,
-                "for_each": p.step.for_each,
+                **_kind_keys(p.step),
             }
             for p in plan.steps.values()
         ],
@@ -103,11 +104,10 @@ def print_plan(
             planned = plan.steps[step_id]
             lead = f"{number:>2}." if position == 0 else "   "
             click.echo(f"  {lead} {step_id.ljust(width)}  {_shape(planned)}")
-            subs = planned.calls if planned.step.parallel is not None else []
-            for index, call in enumerate(subs):
+            for index, (label, call) in enumerate(subs := _sub_calls(planned)):
                 branch = "└" if index == len(subs) - 1 else "├"
                 click.echo(
-                    f"        {' ' * width}  {branch} {call.sub}: {call.agent.name} on "
+                    f"        {' ' * width}  {branch} {label}: {call.agent.name} on "
                     f"{call.target.provider} · {call.target.model}"
                 )
     edges = loaded.graph.edges()
@@ -143,6 +143,35 @@ def _print_origins(plan: Plan, origins: Origins) -> None:
                 click.echo(f"    {key} {values[key]}  ({origin.describe()})")
 
 
+def _sub_calls(planned: PlannedStep) -> list[tuple[str, AgentCall]]:
+    """The calls `show` lists under a step: parallel entries by id, matrix combinations by value."""
+    step = planned.step
+    if isinstance(step, MatrixStep):
+        combinations = step.combinations()
+        return [
+            (" ".join(f"{k}={v}" for k, v in combination.items()), call)
+            for combination, call in zip(combinations, planned.calls, strict=True)
+        ]
+    if planned.kind == "parallel":
+        return [(call.sub or "", call) for call in planned.calls]
+    return []
+
+
+def _kind_keys(step: Step) -> dict[str, Any]:
+    """What `--format json` shows of a step's own kind (`for_each` stays for agent steps)."""
+    match step:
+        case AgentStep():
+            return {"for_each": step.for_each}
+        case RunStep():
+            return {"run": step.run, "allow_failure": step.allow_failure, "cwd": step.cwd}
+        case MatrixStep():
+            return {"matrix": step.matrix}
+        case GateStep():
+            return {}
+        case _:
+            assert_never(step)
+
+
 def _shape(planned: PlannedStep) -> str:
     step = planned.step
     extras = []
@@ -154,18 +183,36 @@ def _shape(planned: PlannedStep) -> str:
         extras.append("continue_on_error")
     if planned.max_parallel:
         extras.append(f"max_parallel {planned.max_parallel}")
-    if planned.calls and planned.calls[0].output == "json" and step.parallel is None:
+    if planned.calls and planned.calls[0].output == "json" and planned.kind != "parallel":
         extras.append("output json")
     suffix = f"  [{', '.join(extras)}]" if extras else ""
-    if step.parallel is not None:
-        return f"parallel ×{len(step.parallel)}{suffix}"
-    if not planned.calls:
-        return f"approval gate{suffix}"
-    call = planned.calls[0]
-    where = f"{call.agent.name} on {call.target.provider} · {call.target.model}"
-    if step.for_each is not None:
-        return f"for_each → {where}{suffix}"
-    return f"{where}{suffix}"
+    match step:
+        case AgentStep():
+            if step.parallel is not None:
+                return f"parallel ×{len(step.parallel)}{suffix}"
+            call = planned.calls[0]
+            where = f"{call.agent.name} on {call.target.provider} · {call.target.model}"
+            if step.for_each is not None:
+                return f"for_each → {where}{suffix}"
+            return f"{where}{suffix}"
+        case RunStep():
+            flags = " (allow_failure)" if step.allow_failure else ""
+            return f"run: {_one_line(step.run)}{flags}{suffix}"
+        case MatrixStep():
+            names = " × ".join(f"{name} ({len(values)})" for name, values in step.matrix.items())
+            return f"matrix ×{step.size()}: {names}{suffix}"
+        case GateStep():
+            return f"approval gate{suffix}"
+        case _:
+            assert_never(step)
+
+
+def _one_line(command: str, limit: int = 60) -> str:
+    first = command.strip().splitlines()[0] if command.strip() else ""
+    more = first != command.strip()
+    if len(first) > limit:
+        first, more = first[: limit - 1], True
+    return first + ("…" if more else "")
 
 
 def describe_run(record: RunRecord) -> dict[str, Any]:

@@ -7,11 +7,25 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO, assert_never
 
-import orjson
-
-from rupu.workflows.results import Observer
+from rupu.workflows.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    ContractRetried,
+    Observer,
+    RunEvent,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    UnitFinished,
+    UnitProgress,
+    UnitRetried,
+    UnitReused,
+    UnitStarted,
+)
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -39,8 +53,10 @@ class JsonLinesView(Observer):
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
 
-    def event(self, event: dict[str, Any]) -> None:
-        self.out.write(orjson.dumps(event, default=str).decode() + "\n")
+    def event(self, event: RunEvent) -> None:
+        if isinstance(event, UnitProgress):  # the log's events only, as `events.jsonl` has them
+            return
+        self.out.write(event.to_json().decode() + "\n")
         self.out.flush()
 
 
@@ -56,51 +72,65 @@ class PlainView(Observer):
         self.err.write(f"{stamp} {text}\n")
         self.err.flush()
 
-    def event(self, event: dict[str, Any]) -> None:
-        kind, step = event["type"], event.get("step")
-        name = self._name(step, event)
-        if kind == "step_started":
-            self._fan_out[str(step)] = event.get("kind") in ("for_each", "parallel")
-            units = event.get("units", 0)
-            self._say(f"▸ {step} started ({event.get('kind')}, {units} unit{'s' * (units != 1)})")
-        elif kind == "unit_started":
-            item = f" item {event['item']!r}" if event.get("item") is not None else ""
-            self._say(f"  {name} running on {event.get('provider')} · {event.get('model')}{item}")
-        elif kind == "unit_finished" and self._fan_out.get(str(step)):
-            status = event.get("status")
-            detail = f": {event['error']}" if event.get("error") else ""
-            took = (
-                f" in {event.get('duration_ms', 0) / 1000:.1f}s" if "duration_ms" in event else ""
-            )
-            self._say(f"  {name} {status}{took}, {event.get('tokens', 0)} tokens{detail}")
-        elif kind == "unit_reused":
-            self._say(f"  {name} reused from the earlier attempt")
-        elif kind == "unit_retry":
-            self._say(
-                f"  {name} retrying (attempt {event.get('attempt')}) in {event.get('delay')}s: {event.get('error')}"
-            )
-        elif kind == "contract_retry":
-            errors = "; ".join(event.get("errors") or [])
-            self._say(f"  {name} output does not fit its JSON contract, asking again: {errors}")
-        elif kind == "step_finished":
-            symbol = SYMBOLS.get(str(event.get("status")), "·")
-            detail = f": {event['error']}" if event.get("error") else ""
-            self._say(
-                f"{symbol} {step} {event.get('status')} in {event.get('duration_ms', 0) / 1000:.1f}s, "
-                f"{event.get('tokens', 0)} tokens{detail}"
-            )
-        elif kind == "approval_requested":
-            self._say(f"? {step} waits for approval: {event.get('prompt')}")
-        elif kind in ("run_started", "run_resumed"):
-            verb = "resumed" if kind == "run_resumed" else "started"
-            self._say(f"run {event.get('run_id')} {verb}: workflow {event.get('workflow')}")
+    def event(self, event: RunEvent) -> None:
+        match event:
+            case StepStarted(step=step, kind=kind, units=units):
+                self._fan_out[step] = kind in ("for_each", "parallel", "matrix")
+                self._say(f"▸ {step} started ({kind}, {units} unit{'s' * (units != 1)})")
+            case UnitStarted():
+                item = f" item {event.item!r}" if event.item is not None else ""
+                name = self._name(event.step, event.unit, event.sub)
+                on = "" if event.command is not None else "on "
+                self._say(f"  {name} running {on}{_where(event)}{item}")
+            case UnitFinished() if self._fan_out.get(event.step):
+                name = self._name(event.step, event.unit, event.sub)
+                detail = f": {event.error}" if event.error else ""
+                took = f" in {event.duration_ms / 1000:.1f}s"
+                self._say(
+                    f"  {name} {event.status}{took}, {_spend(event.tokens, event.cost_usd)}{detail}"
+                )
+            case UnitReused():
+                self._say(
+                    f"  {self._name(event.step, event.unit, None)} reused from the earlier attempt"
+                )
+            case UnitRetried():
+                name = self._name(event.step, event.unit, None)
+                self._say(
+                    f"  {name} retrying (attempt {event.attempt}) in {event.delay}s: {event.error}"
+                )
+            case ContractRetried():
+                name = self._name(event.step, event.unit, None)
+                errors = "; ".join(event.errors)
+                self._say(f"  {name} output does not fit its JSON contract, asking again: {errors}")
+            case StepFinished():
+                symbol = SYMBOLS.get(event.status, "·")
+                detail = f": {event.error}" if event.error else ""
+                self._say(
+                    f"{symbol} {event.step} {event.status} in {event.duration_ms / 1000:.1f}s, "
+                    f"{_spend(event.tokens, event.cost_usd)}{detail}"
+                )
+            case ApprovalRequested():
+                self._say(f"? {event.step} waits for approval: {event.prompt}")
+            case RunStarted() | RunResumed():
+                verb = "resumed" if isinstance(event, RunResumed) else "started"
+                self._say(f"run {event.run_id} {verb}: workflow {event.workflow}")
+            case UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
+                pass
+            case _:
+                assert_never(event)
 
-    def _name(self, step: Any, event: dict[str, Any]) -> str:
-        if event.get("sub"):
-            return f"{step}/{event['sub']}"
-        if self._fan_out.get(str(step)):
-            return f"{step}[{event.get('unit', 0)}]"
-        return str(step)
+    def _name(self, step: str, unit: int, sub: str | None) -> str:
+        if sub:
+            return f"{step}/{sub}"
+        if self._fan_out.get(step):
+            return f"{step}[{unit}]"
+        return step
+
+
+def _spend(tokens: int, cost_usd: float | None) -> str:
+    """`1234 tokens`, with `· $0.0123` when the cost is known."""
+    cost = f" · ${cost_usd:.4f}" if cost_usd is not None else ""
+    return f"{tokens} tokens{cost}"
 
 
 @dataclass(slots=True)
@@ -110,6 +140,7 @@ class UnitRow:
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     tokens: int = 0
+    cost_usd: float | None = None
     where: str = ""
     error: str | None = None
 
@@ -122,6 +153,7 @@ class StepRow:
     started: float | None = None
     ended: float | None = None
     tokens: int = 0
+    cost_usd: float | None = None
     total: int = 0
     done: int = 0
     failed: int = 0
@@ -157,52 +189,53 @@ class LiveView(Observer):
         if self.live is not None:
             self.live.update(self.render(), refresh=True)
 
-    def usage(self, step: str, unit: int, tokens: int) -> None:
-        row = self.rows.get(step)
-        if row is not None and unit in row.units:
-            row.units[unit].tokens = tokens
-
-    def event(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        row = self.rows.get(str(event.get("step")))
+    def event(self, event: RunEvent) -> None:
         now = time.monotonic()
-        if row is None:
-            if kind == "run_finished":
-                self.note = f"run {event.get('status')}"
-            return
-        unit = int(event.get("unit", 0))
-        if kind == "step_started":
-            row.status, row.kind, row.started = "running", str(event.get("kind")), now
-            row.total = int(event.get("units", 0))
-        elif kind == "unit_started":
-            label = event.get("sub") or (
-                f"[{unit}] {event['item']}" if event.get("item") is not None else row.step
-            )
-            where = f"{event.get('provider')} · {event.get('model')}"
-            row.units[unit] = UnitRow(str(label)[:40], where=where)
-            row.where = row.where or where
-        elif kind in ("unit_finished", "unit_reused"):
-            self._unit_done(row, unit, event, now)
-        elif kind == "step_finished":
-            row.status, row.ended = str(event.get("status")), now
-            row.tokens, row.error = int(event.get("tokens") or 0), event.get("error")
-            row.started = row.started or now
-        elif kind == "approval_requested":
-            row.status, row.error = "awaiting_approval", event.get("prompt")
+        match event:
+            case RunFinished():
+                self.note = f"run {event.status}"
+            case StepStarted() if (row := self.rows.get(event.step)) is not None:
+                row.status, row.kind, row.started = "running", event.kind, now
+                row.total = event.units
+            case UnitStarted() if (row := self.rows.get(event.step)) is not None:
+                label = event.sub or (
+                    f"[{event.unit}] {event.item}" if event.item is not None else row.step
+                )
+                where = _where(event)
+                row.units[event.unit] = UnitRow(str(label)[:40], where=where)
+                row.where = row.where or where
+            case UnitProgress() if (row := self.rows.get(event.step)) is not None:
+                if event.unit in row.units:
+                    row.units[event.unit].tokens = event.tokens
+                    row.units[event.unit].cost_usd = event.cost_usd
+            case UnitFinished() | UnitReused() if (row := self.rows.get(event.step)) is not None:
+                self._unit_done(row, event, now)
+            case StepFinished() if (row := self.rows.get(event.step)) is not None:
+                row.status, row.ended = event.status, now
+                row.tokens, row.error = event.tokens, event.error
+                row.cost_usd = event.cost_usd
+                row.started = row.started or now
+            case ApprovalRequested() if (row := self.rows.get(event.step)) is not None:
+                row.status, row.error = "awaiting_approval", event.prompt
+            case _:
+                pass
 
-    def _unit_done(self, row: StepRow, unit: int, event: dict[str, Any], now: float) -> None:
-        status = "reused" if event["type"] == "unit_reused" else str(event.get("status"))
-        found = row.units.get(unit) or UnitRow(str(unit))
+    def _unit_done(self, row: StepRow, event: UnitFinished | UnitReused, now: float) -> None:
+        status = "reused" if isinstance(event, UnitReused) else event.status
+        found = row.units.get(event.unit) or UnitRow(str(event.unit))
         found.status, found.ended = status, now
-        found.tokens = int(event.get("tokens") or found.tokens)
-        found.error = event.get("error")
+        found.tokens = event.tokens or found.tokens
+        found.cost_usd = event.cost_usd if event.cost_usd is not None else found.cost_usd
+        found.error = None if isinstance(event, UnitReused) else event.error
         row.done += 1
         row.tokens += found.tokens
+        if found.cost_usd is not None:
+            row.cost_usd = (row.cost_usd or 0.0) + found.cost_usd
         if status not in ("succeeded", "reused"):
             row.failed += 1
-            row.units[unit] = found
+            row.units[event.unit] = found
         else:
-            row.units.pop(unit, None)
+            row.units.pop(event.unit, None)
 
     def render(self) -> RenderableType:
         from rich.table import Table
@@ -254,3 +287,10 @@ def _elapsed(started: float | None, ended: float | None, now: float) -> str:
     if started is None:
         return ""
     return f"{(ended or now) - started:.1f}s"
+
+
+def _where(event: UnitStarted) -> str:
+    """Where a unit runs: `provider · model`, or `$ command` for a `run` step."""
+    if event.command is not None:
+        return f"$ {event.command}"
+    return f"{event.provider} · {event.model}{' fast' if event.fast else ''}"

@@ -69,6 +69,9 @@ class ProviderConfig(StrictModel):
     cache_points: bool | None = None
     control_base_url: str | None = None
     token_exchange_url: str | None = None
+    # copilot on GitHub Enterprise: stands in for https://DOMAIN and https://api.DOMAIN of the
+    # domain a sign-in names with --host (rupu/auth/oauth/copilot_host.py)
+    enterprise_url: str | None = None
     timeout: float | None = Field(default=None, gt=0)
     max_retries: int | None = Field(default=None, ge=0, le=20)
     max_concurrency: int | None = Field(default=None, ge=1)

@@ -65,6 +65,8 @@ class BuiltinProvider(StrictModel):
     key_env: list[str] = Field(default_factory=list)
     key_header: str | None = None
     keyless: bool = False
+    sign_in_only: bool = False
+    identity: str | None = None
     default_model: str | None = None
     oauth: OAuthDefaults | None = None
     models: ModelListing | None = None

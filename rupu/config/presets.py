@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -23,11 +23,13 @@ from rupu.errors import ConfigError
 from rupu.strict import StrictModel
 
 PRESETS_FILE = Path(__file__).with_name("presets.toml")
+PresetKind = Literal["openai-compatible", "openai-responses", "gemini"]
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class Preset(StrictModel):
     label: str
+    kind: PresetKind = "openai-compatible"
     base_url: str
     key_env: list[str] = Field(default_factory=list)
     keyless: bool = False
@@ -42,6 +44,8 @@ class Preset(StrictModel):
     def as_config(self) -> dict[str, Any]:
         """The preset as `ProviderConfig` keys (only the ones it sets)."""
         data: dict[str, Any] = {"base_url": self.base_url}
+        if self.kind != "openai-compatible":
+            data["kind"] = self.kind
         for key in ("default_model", "auth_header", "auth_scheme"):
             value = getattr(self, key)
             if value is not None:
@@ -76,6 +80,11 @@ def is_preset(name: str) -> bool:
 
 def preset_names() -> list[str]:
     return sorted(load_presets())
+
+
+def preset_kind(name: str) -> PresetKind:
+    """The wire API a preset speaks (`openai-compatible` for all but a few)."""
+    return load_presets()[name].kind
 
 
 def preset_key_vars(name: str) -> tuple[str, ...]:

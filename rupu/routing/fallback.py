@@ -16,7 +16,8 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from rupu.auth.credentials import AuthMode, CredentialSource
+from rupu.auth.adc import AuthChoice
+from rupu.auth.credentials import CredentialSource
 from rupu.clock import SYSTEM_CLOCK
 from rupu.config import ProviderConfig
 from rupu.config.routing import RoutingConfig
@@ -49,7 +50,7 @@ class Candidate:
     config: ProviderConfig
     credentials: CredentialSource | None
     credential: str
-    auth: AuthMode | None = None
+    auth: AuthChoice | None = None
     service_tiers: frozenset[str] = frozenset()
 
     @property

@@ -17,13 +17,21 @@ import anyio
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError
 from rupu.paths import Paths
+from rupu.tools.setup import ToolSetup
 from rupu.transcripts import new_run_id
+from rupu.workflows.dispatch import DispatcherFactory, local_dispatcher
+from rupu.workflows.events import (
+    ApprovalDecided,
+    Observer,
+    UnitFinished,
+    UnitStarted,
+    read_run_events,
+)
 from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.lookup import WorkflowAgents, root_for
 from rupu.workflows.plan import Overrides, Plan, build_plan
-from rupu.workflows.recordfile import read_events
-from rupu.workflows.results import Observer, RunOutcome
+from rupu.workflows.results import RunOutcome
 from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
 from rupu.workflows.store import RunRecord, RunStore, repair_jsonl
 from rupu.workflows.units import ToolboxOpener
@@ -55,6 +63,9 @@ class Execution:
     warnings: list[str] = field(default_factory=list)
     runner: WorkflowRunner | None = None
     toolbox: ToolboxOpener | None = None
+    # Where units run (None: in this process, `LocalDispatcher`).
+    dispatcher: DispatcherFactory | None = None
+    commands: ToolSetup | None = None
 
     @property
     def run_id(self) -> str:
@@ -69,6 +80,8 @@ class Execution:
             sleep=self.sleep,
             prior=self.prior,
             toolbox=self.toolbox,
+            dispatcher=self.dispatcher or local_dispatcher,
+            commands=self.commands,
         )
         try:
             return await self.runner.run(resumed=self.prior is not None)
@@ -90,6 +103,9 @@ class Engine:
     toolbox: ToolboxOpener | None = None
     # Refuses a plan before any provider is built (project trust); raises to refuse.
     check_plan: Callable[[Plan], None] | None = None
+    dispatcher: DispatcherFactory | None = None
+    # How `run` steps' commands run: the bash tool's permission mode, workspace and environment.
+    commands: ToolSetup | None = None
 
     @property
     def store(self) -> RunStore:
@@ -118,8 +134,18 @@ class Engine:
             steps=list(plan.steps),
         )
         record.take_lock()
-        warnings = list(loaded.warnings)
-        return Execution(plan, record, pool, None, self.sleep, warnings, toolbox=self.toolbox)
+        warnings = [*loaded.warnings, *plan.notes]
+        return Execution(
+            plan,
+            record,
+            pool,
+            None,
+            self.sleep,
+            warnings,
+            toolbox=self.toolbox,
+            dispatcher=self.dispatcher,
+            commands=self.commands,
+        )
 
     def reopen(
         self, reference: str, *, decide: tuple[str | None, str, str | None] | None = None
@@ -163,27 +189,35 @@ class Engine:
             raise
         record.flush()
         prior = Prior.load(record)
-        return Execution(plan, record, pool, prior, self.sleep, warnings, toolbox=self.toolbox)
+        return Execution(
+            plan,
+            record,
+            pool,
+            prior,
+            self.sleep,
+            warnings,
+            toolbox=self.toolbox,
+            dispatcher=self.dispatcher,
+            commands=self.commands,
+        )
 
 
 def _mark_lost_units(record: RunRecord) -> None:
     """Units whose process died mid-run (started, never finished) are logged as interrupted."""
-    last: dict[tuple[str, int], str] = {}
-    for event in read_events(record.directory / "events.jsonl"):
-        unit = event.get("unit", 0)
-        if event["type"] in ("unit_started", "unit_finished") and isinstance(unit, int):
-            last[(str(event.get("step")), unit)] = event["type"]
+    running: dict[tuple[str, int], bool] = {}
+    for event in read_run_events(record.directory / "events.jsonl"):
+        if isinstance(event, UnitStarted | UnitFinished):
+            running[(event.step, event.unit)] = isinstance(event, UnitStarted)
     log = record.open_log()
-    for (step, unit), kind in last.items():
-        if kind == "unit_started":
+    for (step, unit), started in running.items():
+        if started:
             log.append(
-                "unit_finished",
-                {
-                    "step": step,
-                    "unit": unit,
-                    "status": "interrupted",
-                    "error": "the rupu process running this unit stopped",
-                },
+                UnitFinished(
+                    step=step,
+                    unit=unit,
+                    status="interrupted",
+                    error="the rupu process running this unit stopped",
+                )
             )
 
 
@@ -208,6 +242,4 @@ def _decide(
             f"step '{step}' of run {record.run_id} is not waiting for approval",
             hint=f"waiting: {', '.join(pending)}",
         )
-    record.open_log().append(
-        "approval_decided", {"step": step, "decision": decision, "reason": reason}
-    )
+    record.open_log().append(ApprovalDecided(step=step, decision=decision, reason=reason))

@@ -9,24 +9,41 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, assert_never, cast
 
 from pydantic import ValidationError
 
-from rupu.errors import ConfigError
+from rupu.errors import ConfigError, did_you_mean
 from rupu.schemas import check_schema
 from rupu.strict import validation_to_config_error
 from rupu.textfiles import read_text
 from rupu.workflows.contracts import load_schema_file
 from rupu.workflows.graph import WorkflowGraph
+from rupu.workflows.kinds.agent import check_agent
+from rupu.workflows.kinds.checks import StepCheck
+from rupu.workflows.kinds.gate import check_gate
+from rupu.workflows.kinds.matrix import check_matrix
+from rupu.workflows.kinds.run import check_run
 from rupu.workflows.references import StepTemplates, build_step_graph, compile_step
-from rupu.workflows.spec import OutputContract, Step, Workflow
+from rupu.workflows.spec import (
+    KINDS,
+    AgentStep,
+    GateStep,
+    MatrixStep,
+    OutputContract,
+    RunStep,
+    Step,
+    Workflow,
+    step_kind,
+)
 from rupu.yamldoc import YamlDoc, parse_yaml
 
 _TYPE_TAGS = frozenset({"str", "bool", "int", "float", "list", "dict", "none"})
 _MODEL_NAMES = frozenset(
-    {"InputSpec", "Defaults", "OutputContract", "Approval", "ParallelStep", "Step", "Workflow"}
+    {"InputSpec", "Defaults", "OutputContract", "Approval", "Budget", "ParallelStep", "Workflow"}
+    | {model.__name__ for model in KINDS.values()}
 )
+_STEP_KEYS = frozenset(key for model in KINDS.values() for key in model.step_keys())
 SECRET_PATTERNS = (
     ("an Anthropic key", re.compile(r"sk-ant-[A-Za-z0-9_-]{20,}")),
     ("an OpenAI-style key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}")),
@@ -80,13 +97,14 @@ def parse_workflow(text: str, path: Path, *, root: Path) -> LoadedWorkflow:
             location=doc.where(["steps"]),
             hint="add a step under steps:",
         )
+    _check_step_keys(data.get("steps"), doc)
     try:
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
         raise _config_error(exc, doc) from None
     _check_ids(workflow, doc)
     for index, step in enumerate(workflow.steps):
-        _check_shape(index, step, doc)
+        check_shape(step, StepCheck(doc, index, step.id))
     schemas = _load_schemas(workflow, doc, root)
     templates = {s.id: compile_step(i, s, doc) for i, s in enumerate(workflow.steps)}
     graph = build_step_graph(workflow, templates, doc)
@@ -98,9 +116,10 @@ def _config_error(exc: ValidationError, doc: YamlDoc) -> ConfigError:
         def errors(self) -> list[dict[str, Any]]:
             cleaned = []
             for error in exc.errors():
+                loc = _without_kind_tag(error["loc"])
                 loc = tuple(
                     p
-                    for p in error["loc"]
+                    for p in loc
                     if not (
                         isinstance(p, str)
                         and ("[" in p or p in _TYPE_TAGS or p in _MODEL_NAMES or "-" in p[:9])
@@ -130,69 +149,77 @@ def _check_ids(workflow: Workflow, doc: YamlDoc) -> None:
                 hint="give every step its own id",
             )
         seen[step.id] = index
-        subs: set[str] = set()
-        for sub_index, sub in enumerate(step.parallel or []):
-            if sub.id in subs:
-                raise ConfigError(
-                    f"duplicate parallel id '{sub.id}' in step '{step.id}'",
-                    location=doc.where(["steps", index, "parallel", sub_index, "id"]),
-                    hint="give every parallel entry its own id",
-                )
-            subs.add(sub.id)
 
 
-def _check_shape(index: int, step: Step, doc: YamlDoc) -> None:
-    def fail(key: str, message: str, hint: str | None = None) -> ConfigError:
-        return ConfigError(
-            f"step '{step.id}': {message}",
-            location=doc.where(["steps", index, key]),
-            field=f"steps.{index}.{key}",
-            hint=hint,
-        )
+def _without_kind_tag(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """pydantic names the union member it tried (`steps.0.agent.prompt`); users wrote `steps.0.prompt`."""
+    if len(loc) > 2 and loc[0] == "steps" and isinstance(loc[1], int) and loc[2] in KINDS:
+        return (*loc[:2], *loc[3:])
+    return loc
 
-    if step.parallel is not None:
-        for key in ("agent", "prompt", "for_each"):
-            if getattr(step, key) is not None:
-                raise fail(
-                    key,
-                    f"a `parallel` step cannot also have `{key}`",
-                    "give each parallel entry its own agent and prompt",
-                )
-        if not step.parallel:
-            raise fail("parallel", "`parallel` lists no entries", "add {id, agent, prompt} entries")
+
+def _check_step_keys(steps: Any, doc: YamlDoc) -> None:
+    """Before the models: a key no kind has is unknown (with the nearest key); a key of another kind
+    does not fit the kind that the step's kind key picked."""
+    if not isinstance(steps, list):
         return
-    if step.agent is None and step.prompt is not None:
-        raise fail("prompt", "has a prompt but no `agent`", "add `agent: NAME`")
-    if step.agent is not None and step.prompt is None:
-        raise fail("agent", "has an agent but no `prompt`", "add `prompt: ...`")
-    if step.agent is None:
-        if step.for_each is not None:
-            raise fail("for_each", "`for_each` needs `agent` and `prompt`")
-        if step.approval is None:
-            raise fail(
-                "id",
-                "does nothing",
-                "give it `agent` + `prompt`, a `parallel` list, or an `approval` gate",
+    for index, raw in enumerate(steps):
+        if not isinstance(raw, dict):
+            continue
+        model = KINDS[step_kind(raw)]
+        own = model.step_keys()
+        for key in raw:
+            if key in own:
+                continue
+            loc: list[str | int] = ["steps", index, str(key)]
+            dotted = f"steps.{index}.{key}"
+            if key not in _STEP_KEYS:
+                suggestion = did_you_mean(str(key), own) or did_you_mean(str(key), _STEP_KEYS)
+                raise ConfigError(
+                    f"unknown key '{dotted}'{suggestion}",
+                    location=doc.where(loc),
+                    field=dotted,
+                    hint=None if suggestion else f"valid keys: {', '.join(sorted(own))}",
+                )
+            message, hint = model.misplaced(str(key))
+            step_id = raw.get("id")
+            raise ConfigError(
+                f"step '{step_id}': {message}" if isinstance(step_id, str) else message,
+                location=doc.where(loc),
+                field=dotted,
+                hint=hint,
             )
-        for key in ("provider", "model", "auth", "output", "timeout", "retries"):
-            if getattr(step, key) is not None:
-                raise fail(key, f"`{key}` applies only to steps that run an agent")
-    if step.max_parallel is not None and step.for_each is None:
-        raise fail("max_parallel", "`max_parallel` applies only to for_each and parallel steps")
+
+
+def check_shape(step: Step, check: StepCheck) -> None:
+    match step:
+        case AgentStep():
+            check_agent(step, check)
+        case RunStep():
+            check_run(step, check)
+        case MatrixStep():
+            check_matrix(step, check)
+        case GateStep():
+            check_gate(step, check)
+        case _:
+            assert_never(step)
 
 
 def _load_schemas(workflow: Workflow, doc: YamlDoc, root: Path) -> dict[str, dict[str, Any] | None]:
     schemas: dict[str, dict[str, Any] | None] = {}
     for index, step in enumerate(workflow.steps):
+        output = step.output if isinstance(step, AgentStep | MatrixStep) else None
         entries: list[tuple[str, OutputContract | None, list[str | int]]] = [
-            (step.id, step.output, ["steps", index, "output"])
+            (step.id, output, ["steps", index, "output"])
         ]
-        for sub_index, sub in enumerate(step.parallel or []):
-            output = sub.output or step.output
+        parallel = step.parallel if isinstance(step, AgentStep) else None
+        for sub_index, sub in enumerate(parallel or []):
             loc: list[str | int] = ["steps", index, "parallel", sub_index, "output"]
-            entries.append((f"{step.id}/{sub.id}", output, loc if sub.output else entries[0][2]))
-        for key, output, loc in entries:
-            schemas[key] = _schema_of(output, doc, root, loc)
+            entries.append(
+                (f"{step.id}/{sub.id}", sub.output or output, loc if sub.output else entries[0][2])
+            )
+        for key, contract, loc in entries:
+            schemas[key] = _schema_of(contract, doc, root, loc)
     return schemas
 
 

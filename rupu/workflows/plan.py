@@ -10,31 +10,41 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from rupu.agents.spec import AgentSpec
-from rupu.auth.credentials import AuthMode
+from rupu.agents.trust_gate import Finding
+from rupu.auth.adc import AuthChoice
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError, Location
+from rupu.paths import Paths
+from rupu.routing.fast import FAST_TIER, fan_out_warning, fast_refusal
 from rupu.routing.target import RunTarget, resolve_target
 from rupu.workflows.inputs import resolve_inputs
+from rupu.workflows.kinds.run import command_findings
 from rupu.workflows.loader import LoadedWorkflow
 from rupu.workflows.lookup import WorkflowAgents
 from rupu.workflows.references import StepTemplates
-from rupu.workflows.spec import OutputFormat, Step
+from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, OutputFormat, RunStep, Step
 from rupu.workflows.templates import CompiledTemplate
 
 
 @dataclass(frozen=True, slots=True)
 class Overrides:
-    """`--provider` / `--model` / `--fallback` for every step of a run."""
+    """`--provider` / `--model` / `--fallback` / `--fast` for every step of a run."""
 
     provider: str | None = None
     model: str | None = None
     fallbacks: tuple[str, ...] = ()
+    fast: bool = False
 
-    def as_dict(self) -> dict[str, str | list[str] | None]:
-        return {"provider": self.provider, "model": self.model, "fallbacks": list(self.fallbacks)}
+    def as_dict(self) -> dict[str, str | list[str] | bool | None]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "fallbacks": list(self.fallbacks),
+            "fast": self.fast,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,8 @@ class AgentCall:
     schema: dict[str, Any] | None
     timeout: float | None
     retries: int
+    fast: bool = False  # sent OpenAI's priority tier (fast mode; rupu.routing.fast)
+    fast_refused: str | None = None  # fast mode was asked for where it does not apply: why
 
 
 @dataclass(slots=True)
@@ -68,7 +80,13 @@ class PlannedStep:
 
     @property
     def kind(self) -> str:
-        return self.step.kind
+        """The step's kind as records and events name it (`for_each`, `parallel` for agent steps)."""
+        return self.step.shape
+
+    @property
+    def fans_out(self) -> bool:
+        """Whether the step's results are a list, one per unit (for_each, parallel, matrix)."""
+        return self.kind in ("for_each", "parallel", "matrix")
 
 
 @dataclass(slots=True)
@@ -79,10 +97,17 @@ class Plan:
     overrides: Overrides
     max_concurrency: int | None
     targets: list[RunTarget] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said once when the run starts (fast mode)
 
     @property
     def name(self) -> str:
         return self.loaded.name
+
+
+def trust_findings(plan: Plan, paths: Paths) -> list[Finding]:
+    """What the plan's own workflow file does that needs the project's trust (its `run` steps)."""
+    steps = ((p.index, p.step) for p in plan.steps.values())
+    return command_findings(steps, plan.loaded.doc, paths)
 
 
 def build_plan(
@@ -115,7 +140,7 @@ def build_plan(
                 if step.continue_on_error is not None
                 else defaults.continue_on_error
             ),
-            max_parallel=step.max_parallel or defaults.max_parallel,
+            max_parallel=_max_parallel(step) or defaults.max_parallel,
         )
     return Plan(
         loaded,
@@ -124,13 +149,59 @@ def build_plan(
         overrides,
         workflow.max_concurrency,
         list(targets.values()),
+        fast_notes(steps),
     )
+
+
+def fast_notes(steps: Mapping[str, PlannedStep]) -> list[str]:
+    """Why fast mode did not apply where it was asked for (once per provider), and one warning
+    (for the first such step) when fast mode multiplies over a fan-out."""
+    notes: dict[str, str] = {}
+    fanned: str | None = None
+    for planned in steps.values():
+        for call in planned.calls:
+            if call.fast_refused is not None:
+                notes.setdefault(call.target.provider, call.fast_refused)
+        if planned.fans_out and any(c.fast for c in planned.calls):
+            fanned = fanned or planned.id
+    return [*notes.values(), *([fan_out_warning(fanned)] if fanned else [])]
+
+
+def _max_parallel(step: Step) -> int | None:
+    match step:
+        case AgentStep() | MatrixStep():
+            return step.max_parallel
+        case RunStep() | GateStep():
+            return None
+        case _:
+            assert_never(step)
 
 
 def _calls(
     loaded: LoadedWorkflow,
     index: int,
     step: Step,
+    agents: WorkflowAgents,
+    config: LoadedConfig,
+    overrides: Overrides,
+) -> list[AgentCall]:
+    match step:
+        case AgentStep():
+            return _agent_calls(loaded, index, step, agents, config, overrides)
+        case MatrixStep():
+            return _matrix_calls(loaded, index, step, agents, config, overrides)
+        case RunStep():
+            return []
+        case GateStep():
+            return []
+        case _:
+            assert_never(step)
+
+
+def _agent_calls(
+    loaded: LoadedWorkflow,
+    index: int,
+    step: AgentStep,
     agents: WorkflowAgents,
     config: LoadedConfig,
     overrides: Overrides,
@@ -154,6 +225,7 @@ def _calls(
                     model=sub.model or step.model,
                     auth=sub.auth or step.auth,
                     fallback=sub.fallback if sub.fallback is not None else step.fallback,
+                    fast=sub.fast if sub.fast is not None else step.fast,
                     prompt=templates.subs[sub.id],
                     output=output.format if output else "text",
                     timeout=sub.timeout or step.timeout or defaults.timeout,
@@ -164,9 +236,7 @@ def _calls(
                 )
             )
         return calls
-    if step.agent is None:
-        return []
-    assert templates.prompt is not None
+    assert step.agent is not None and templates.prompt is not None  # checked at load
     return [
         _call(
             loaded,
@@ -178,6 +248,7 @@ def _calls(
             model=step.model,
             auth=step.auth,
             fallback=step.fallback,
+            fast=step.fast,
             prompt=templates.prompt,
             output=step.output.format if step.output else "text",
             timeout=step.timeout or defaults.timeout,
@@ -187,6 +258,63 @@ def _calls(
             overrides=overrides,
         )
     ]
+
+
+def matrix_target(value: Any) -> tuple[str | None, str | None]:
+    """(provider, model) a matrix `model` entry picks: `provider:model` both, a bare name the model."""
+    text = str(value).strip()
+    if ":" in text:
+        provider, _, model = text.partition(":")
+        return provider.strip() or None, model.strip() or None
+    return None, text or None
+
+
+def _matrix_calls(
+    loaded: LoadedWorkflow,
+    index: int,
+    step: MatrixStep,
+    agents: WorkflowAgents,
+    config: LoadedConfig,
+    overrides: Overrides,
+) -> list[AgentCall]:
+    """One call per combination; an entry of the list named `model` sets the call's provider and
+    model as the step's own `provider`/`model` would (so --provider/--model still beat it)."""
+    defaults = loaded.workflow.defaults
+    templates = loaded.templates[step.id]
+    assert step.agent is not None and templates.prompt is not None  # checked at load
+    models = step.matrix.get("model")
+    calls = []
+    for number, combination in enumerate(step.combinations()):
+        provider, model = step.provider, step.model
+        entry_loc: list[str | int] | None = None
+        if models is not None:
+            provider, model = matrix_target(combination["model"])
+            provider = provider or step.provider
+            entry_loc = ["steps", index, "matrix", "model", models.index(combination["model"])]
+        calls.append(
+            _call(
+                loaded,
+                ["steps", index],
+                key=step.id,
+                sub=None,
+                agent_name=step.agent,
+                provider=provider,
+                model=model,
+                auth=step.auth,
+                fallback=step.fallback,
+                fast=step.fast,
+                prompt=templates.prompt,
+                output=step.output.format if step.output else "text",
+                timeout=step.timeout or defaults.timeout,
+                retries=_first(step.retries, defaults.retries),
+                agents=agents,
+                config=config,
+                overrides=overrides,
+                label=f"step '{step.id}' combination {number}",
+                target_loc=entry_loc,
+            )
+        )
+    return calls
 
 
 def _first(*values: int | None) -> int:
@@ -202,7 +330,7 @@ def _call(
     agent_name: str,
     provider: str | None,
     model: str | None,
-    auth: AuthMode | None,
+    auth: AuthChoice | None,
     fallback: list[str] | None,
     prompt: CompiledTemplate,
     output: OutputFormat,
@@ -211,12 +339,16 @@ def _call(
     agents: WorkflowAgents,
     config: LoadedConfig,
     overrides: Overrides,
+    label: str | None = None,
+    target_loc: list[str | int] | None = None,
+    fast: bool | None = None,
 ) -> AgentCall:
     doc = loaded.doc
+    label = label or f"step '{key}'"
     try:
         agent = agents.find(agent_name)
     except ConfigError as exc:
-        raise _relocated(exc, doc.where([*loc, "agent"]), f"step '{key}'") from None
+        raise _relocated(exc, doc.where([*loc, "agent"]), label) from None
     own_provider = provider or agent.frontmatter.provider or config.config.default_provider
     chosen_provider = overrides.provider or provider
     switched = overrides.provider is not None and overrides.provider != own_provider
@@ -232,13 +364,24 @@ def _call(
     except ConfigError as exc:
         key_name = exc.field if exc.field in ("provider", "model") else "agent"
         node_loc = [*loc, key_name] if doc.node([*loc, key_name])[0] is not None else loc
-        raise _relocated(exc, doc.where(node_loc), f"step '{key}'") from None
+        if target_loc is not None and key_name != "agent":
+            node_loc = target_loc
+        raise _relocated(exc, doc.where(node_loc), label) from None
     # Fallback chain: --fallback, then the step's, then the agent's (unless the provider was switched).
     chain = (
         overrides.fallbacks or fallback or ([] if switched else agent.frontmatter.fallback or [])
     )
     target = dataclasses.replace(target, fallbacks=tuple(chain))
     schema = loaded.schemas.get(key)
+    # Fast mode: --fast, then the step's `fast:`, then the agent's.
+    wanted = overrides.fast or (fast if fast is not None else bool(agent.frontmatter.fast))
+    refused = None
+    if wanted:
+        base_url = config.provider(target.provider).base_url
+        refused = fast_refusal(target.provider, target.kind, base_url)
+        if refused is None:  # the agent loop sends the frontmatter's tier with every request
+            front = agent.frontmatter.model_copy(update={"service_tier": FAST_TIER})
+            agent = agent.model_copy(update={"frontmatter": front})
     return AgentCall(
         key=key,
         sub=sub,
@@ -249,6 +392,8 @@ def _call(
         schema=schema,
         timeout=timeout,
         retries=retries,
+        fast=wanted and refused is None,
+        fast_refused=refused,
     )
 
 

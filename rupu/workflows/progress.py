@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rupu.workflows.events import StepStarted, read_run_events
 from rupu.workflows.recordfile import read_events
 
 FINISHED = frozenset({"succeeded", "failed"})
@@ -63,9 +64,9 @@ def latest_units(directory: Path) -> dict[tuple[str, int], dict[str, Any]]:
 
 def read_progress(directory: Path) -> RunProgress:
     progress = RunProgress()
-    for event in read_events(directory / "events.jsonl"):
-        if event["type"] == "step_started" and type(event.get("units")) is int:
-            progress.step(str(event.get("step"))).planned = event["units"]
+    for event in read_run_events(directory / "events.jsonl"):
+        if isinstance(event, StepStarted):
+            progress.step(event.step).planned = event.units
     for (step, _), record in latest_units(directory).items():
         status = record.get("status")
         if status not in FINISHED:

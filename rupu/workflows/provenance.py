@@ -15,11 +15,13 @@ from rupu.config import toml_line_finder
 from rupu.errors import ConfigError
 from rupu.paths import Paths
 from rupu.trust import TrustStore
+from rupu.workflows.kinds.agent import AgentStep, AgentTargetKeys
+from rupu.workflows.kinds.matrix import MatrixStep
 from rupu.yamldoc import parse_yaml, split_frontmatter
 
 if TYPE_CHECKING:
+    from rupu.workflows.kinds.agent import ParallelStep
     from rupu.workflows.plan import Plan
-    from rupu.workflows.spec import ParallelStep, Step
 
 Scope = Literal["global", "project", "path", "flag", "default"]
 
@@ -151,8 +153,11 @@ def workflow_origins(
         step = planned.step
         for call in planned.calls:
             loc: list[str | int] = ["steps", planned.index]
-            entry: Step | ParallelStep = step
-            if step.parallel is not None:
+            assert isinstance(step, AgentTargetKeys)  # only agent-calling kinds plan calls
+            if isinstance(step, MatrixStep) and "model" in step.matrix:
+                continue  # each combination picks its own; `show` lists them
+            entry: AgentTargetKeys | ParallelStep = step
+            if isinstance(step, AgentStep) and step.parallel is not None:
                 index = next(i for i, p in enumerate(step.parallel) if p.id == call.sub)
                 loc, entry = [*loc, "parallel", index], step.parallel[index]
             front = call.agent.frontmatter

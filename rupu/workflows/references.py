@@ -6,11 +6,11 @@ step graph, rejecting unknown, self, later and cyclic references before anything
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.workflows.graph import CycleError, WorkflowGraph, build_graph
-from rupu.workflows.spec import Step, Workflow
+from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep, Step, Workflow
 from rupu.workflows.templates import CompiledTemplate, TemplateError, compile_template
 from rupu.yamldoc import YamlDoc
 
@@ -24,16 +24,26 @@ STEP_FIELDS = (
     "error",
     "sub_results",
     "decision",
+    "stdout",
+    "stderr",
+    "exit_code",
 )
+RUN_FIELDS = frozenset({"stdout", "stderr", "exit_code"})
 
 
 @dataclass(slots=True)
 class StepTemplates:
+    """A step's compiled templates; `located` lists every one with its place in the file."""
+
     prompt: CompiledTemplate | None = None
     when: CompiledTemplate | None = None
     for_each: CompiledTemplate | list[Any] | None = None
     approval: CompiledTemplate | None = None
     subs: dict[str, CompiledTemplate] = field(default_factory=dict)
+    run: CompiledTemplate | None = None
+    env: dict[str, CompiledTemplate] = field(default_factory=dict)
+    cwd: CompiledTemplate | None = None
+    located: list[tuple[list[str | int], CompiledTemplate]] = field(default_factory=list)
 
 
 def _label(doc: YamlDoc, loc: list[str | int]) -> str:
@@ -76,46 +86,45 @@ def _template_where(doc: YamlDoc, loc: list[str | int], lineno: int | None) -> L
 
 def compile_step(index: int, step: Step, doc: YamlDoc) -> StepTemplates:
     base = {"inputs", "steps"}
-    loc: list[str | int] = ["steps", index]
     out = StepTemplates()
-    if step.prompt is not None:
-        allowed = base | ({"item", "loop"} if step.for_each is not None else set())
-        out.prompt = _compile(doc, [*loc, "prompt"], step.prompt, allowed)
+
+    def compile_at(loc: list[str | int], source: str, allowed: set[str]) -> CompiledTemplate:
+        full: list[str | int] = ["steps", index, *loc]
+        compiled = _compile(doc, full, source, allowed)
+        out.located.append((full, compiled))
+        return compiled
+
+    match step:
+        case AgentStep():
+            if step.prompt is not None:
+                allowed = base | ({"item", "loop"} if step.for_each is not None else set())
+                out.prompt = compile_at(["prompt"], step.prompt, allowed)
+            if isinstance(step.for_each, str):
+                out.for_each = compile_at(["for_each"], step.for_each, base)
+            elif isinstance(step.for_each, list):
+                out.for_each = [
+                    compile_at(["for_each", i], item, base) if isinstance(item, str) else item
+                    for i, item in enumerate(step.for_each)
+                ]
+            for sub_index, sub in enumerate(step.parallel or []):
+                out.subs[sub.id] = compile_at(["parallel", sub_index, "prompt"], sub.prompt, base)
+        case MatrixStep():
+            if step.prompt is not None:
+                out.prompt = compile_at(["prompt"], step.prompt, base | {"matrix"})
+        case RunStep():
+            out.run = compile_at(["run"], step.run, base)
+            out.env = {name: compile_at(["env", name], v, base) for name, v in step.env.items()}
+            if step.cwd is not None:
+                out.cwd = compile_at(["cwd"], step.cwd, base)
+        case GateStep():
+            pass
+        case _:
+            assert_never(step)
     if isinstance(step.when, str):
-        out.when = _compile(doc, [*loc, "when"], step.when, base)
-    if isinstance(step.for_each, str):
-        out.for_each = _compile(doc, [*loc, "for_each"], step.for_each, base)
-    elif isinstance(step.for_each, list):
-        out.for_each = [
-            _compile(doc, [*loc, "for_each", i], item, base) if isinstance(item, str) else item
-            for i, item in enumerate(step.for_each)
-        ]
+        out.when = compile_at(["when"], step.when, base)
     if step.approval is not None and step.approval.prompt is not None:
-        out.approval = _compile(doc, [*loc, "approval", "prompt"], step.approval.prompt, base)
-    for sub_index, sub in enumerate(step.parallel or []):
-        sub_loc: list[str | int] = [*loc, "parallel", sub_index, "prompt"]
-        out.subs[sub.id] = _compile(doc, sub_loc, sub.prompt, base)
+        out.approval = compile_at(["approval", "prompt"], step.approval.prompt, base)
     return out
-
-
-def templates_with_locations(
-    index: int, templates: StepTemplates
-) -> list[tuple[list[str | int], CompiledTemplate]]:
-    loc: list[str | int] = ["steps", index]
-    found: list[tuple[list[str | int], CompiledTemplate]] = []
-    for key in ("prompt", "when", "approval"):
-        compiled = getattr(templates, key)
-        if compiled is not None:
-            found.append(([*loc, key] if key != "approval" else [*loc, key, "prompt"], compiled))
-    if isinstance(templates.for_each, CompiledTemplate):
-        found.append(([*loc, "for_each"], templates.for_each))
-    elif isinstance(templates.for_each, list):
-        for i, item in enumerate(templates.for_each):
-            if isinstance(item, CompiledTemplate):
-                found.append(([*loc, "for_each", i], item))
-    for sub_index, compiled in enumerate(templates.subs.values()):
-        found.append(([*loc, "parallel", sub_index, "prompt"], compiled))
-    return found
 
 
 def build_step_graph(
@@ -134,7 +143,7 @@ def build_step_graph(
                     hint=f"steps: {', '.join(ids)}",
                 )
             edges.append((dep, step.id))
-        for loc, compiled in templates_with_locations(index, templates[step.id]):
+        for loc, compiled in templates[step.id].located:
             edges.extend(_reference_edges(step, index, loc, compiled, workflow, position, doc))
     try:
         return build_graph(ids, edges)
@@ -210,15 +219,31 @@ def _check_field(field_name: str | None, target: Step, fail: Any, what: str) -> 
             f"{what} reads unknown field '{ref}'{did_you_mean(field_name, STEP_FIELDS)}",
             f"fields: {', '.join(STEP_FIELDS)}",
         )
-    json_anywhere = (target.output is not None and target.output.format == "json") or any(
-        s.output is not None and s.output.format == "json" for s in target.parallel or []
-    )
-    if field_name == "json" and not json_anywhere:
+    if field_name == "json" and not _uses_json(target):
         raise fail(
             f"{what} reads {ref}, but step '{target.id}' has text output",
             f"give step '{target.id}' `output: json`, or read {target.id}.output",
         )
-    if field_name == "sub_results" and target.parallel is None:
+    if field_name == "sub_results" and not (
+        isinstance(target, AgentStep) and target.parallel is not None
+    ):
         raise fail(f"{what} reads {ref}, but '{target.id}' is not a parallel step")
+    if field_name in RUN_FIELDS and not isinstance(target, RunStep):
+        raise fail(
+            f"{what} reads {ref}, but '{target.id}' is not a run step",
+            f"read steps.{target.id}.output",
+        )
     if field_name == "decision" and target.approval is None:
         raise fail(f"{what} reads {ref}, but '{target.id}' has no approval")
+
+
+def _uses_json(step: Step) -> bool:
+    match step:
+        case AgentStep():
+            return step.uses_json()
+        case MatrixStep():
+            return step.output is not None and step.output.format == "json"
+        case RunStep() | GateStep():
+            return False
+        case _:
+            assert_never(step)

@@ -4,7 +4,8 @@
 For a step with one unit, `output` is the agent's answer (for `output: json`, the parsed value
 re-encoded as compact JSON) and `json` the parsed value. For `for_each` and `parallel` steps,
 `results` lists every unit's output in declared order; `output` joins them with blank lines (or, when
-every unit is json, is a JSON array) and `json` lists the parsed values.
+every unit is json, is a JSON array) and `json` lists the parsed values. A `run` step's `output` is
+its command's stdout, and `stdout`, `stderr` and `exit_code` are kept whether it succeeded or not.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from typing import Any
 
 import orjson
 
+from rupu.workflows.events import Observer, RunFinished, add_costs
 from rupu.workflows.plan import PlannedStep
 from rupu.workflows.units import UnitOutcome
+
+__all__ = ["Observer", "RunOutcome", "step_record", "view_of"]
 
 VIEW_FIELDS = (
     "output",
@@ -28,18 +32,10 @@ VIEW_FIELDS = (
     "error",
     "sub_results",
     "decision",
+    "stdout",
+    "stderr",
+    "exit_code",
 )
-
-
-class Observer:
-    """Receives every run event as it is logged (and token counts as they stream); the live view,
-    `--plain` and `--format json` are observers."""
-
-    def event(self, event: dict[str, Any]) -> None:
-        return None
-
-    def usage(self, step: str, unit: int, tokens: int) -> None:
-        return None
 
 
 def step_record(
@@ -53,15 +49,14 @@ def step_record(
     outputs = [u.output if u is not None and u.ok else "" for u in units]
     values = [u.json if u is not None and u.ok else None for u in units]
     all_json = bool(planned.calls) and all(c.output == "json" for c in planned.calls)
-    fan_out = planned.step.for_each is not None or planned.step.parallel is not None
-    if not fan_out:
+    if not planned.fans_out:
         output = outputs[0] if outputs else ""
         value: Any = values[0] if values else None
     else:
         output = orjson.dumps(values).decode() if all_json else "\n\n".join(outputs)
         value = values
     sub_results: dict[str, Any] = {}
-    if planned.step.parallel is not None:
+    if planned.kind == "parallel":
         for call, unit, text, parsed in zip(planned.calls, units, outputs, values, strict=False):
             sub_results[call.sub or ""] = {
                 "output": text,
@@ -82,6 +77,7 @@ def step_record(
         "error": error,
         "decision": decision,
         "tokens": sum(u.tokens for u in units if u is not None),
+        "cost_usd": add_costs([u.cost_usd for u in units if u is not None]),
         "units": [
             {
                 "unit": i,
@@ -94,6 +90,9 @@ def step_record(
     }
     if items is not None:
         record["items"] = items
+    if planned.kind == "run":  # also when it failed: a later step may read why
+        ran = next((u.command for u in units if u is not None and u.command), None) or {}
+        record.update({key: ran.get(key) for key in ("stdout", "stderr", "exit_code")})
     return record
 
 
@@ -110,6 +109,7 @@ class RunOutcome:
     error: str | None
     tokens: int
     duration_ms: int
+    cost_usd: float | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     steps_done: int = 0
 
@@ -120,8 +120,18 @@ class RunOutcome:
             "awaiting_approval": self.awaiting,
             "error": self.error,
             "tokens": self.tokens,
+            "cost_usd": self.cost_usd,
             "duration_ms": self.duration_ms,
         }
 
-    def event(self) -> dict[str, Any]:
-        return {**self.state(), "outputs": self.outputs}
+    def event(self) -> RunFinished:
+        return RunFinished(
+            status=self.status,
+            failed=self.failed,
+            awaiting_approval=self.awaiting,
+            error=self.error,
+            tokens=self.tokens,
+            cost_usd=self.cost_usd,
+            duration_ms=self.duration_ms,
+            outputs=self.outputs,
+        )

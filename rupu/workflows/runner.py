@@ -8,6 +8,9 @@ concurrently within the step, workflow and provider limits.
   the run ends `awaiting_approval` until `rupu workflow approve|reject`.
 - `interrupt(reason)` (Ctrl-C, SIGTERM) cancels everything in flight; the run record is written before returning.
 - On resume, a unit whose earlier result succeeded with the same inputs is reused as recorded.
+
+The runner plans and records; a `UnitDispatcher` (rupu.workflows.dispatch) runs the units within
+the concurrency limits and reports back through a `StepReport`.
 """
 
 from __future__ import annotations
@@ -15,18 +18,43 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 import anyio
 
 from rupu.errors import RupuError
-from rupu.workflows.limits import ProviderPool, Slots, descriptor_limit
+from rupu.tools.setup import ToolSetup
+from rupu.workflows.dispatch import DispatcherFactory, UnitBatch, local_dispatcher
+from rupu.workflows.events import (
+    UNLOGGED,
+    ApprovalDecided,
+    ApprovalRequested,
+    Observer,
+    RunEvent,
+    RunResumed,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    UnitFinished,
+    UnitReused,
+    add_costs,
+    read_run_events,
+)
+from rupu.workflows.kinds.run import CommandCall, CommandSpec
+from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import Plan, PlannedStep
-from rupu.workflows.recordfile import read_events
-from rupu.workflows.results import Observer, RunOutcome, step_record, view_of
+from rupu.workflows.results import RunOutcome, step_record, view_of
+from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep
 from rupu.workflows.store import RunRecord
 from rupu.workflows.templates import TemplateError, is_truthy, items_from
-from rupu.workflows.units import ToolboxOpener, Unit, UnitOutcome, UnitRunner, input_hash
+from rupu.workflows.units import (
+    ToolboxOpener,
+    Unit,
+    UnitOutcome,
+    UnitRunner,
+    input_hash,
+    unit_record,
+)
 
 PARKED = frozenset({"awaiting_approval", "blocked"})
 INTERRUPTED = "interrupted (Ctrl-C)"
@@ -55,9 +83,9 @@ class Prior:
     @classmethod
     def load(cls, record: RunRecord) -> Prior:
         prior = cls(units=record.read_units())
-        for event in read_events(record.directory / "events.jsonl"):
-            if event["type"] == "approval_decided" and isinstance(event.get("step"), str):
-                prior.decisions[event["step"]] = (str(event.get("decision")), event.get("reason"))
+        for event in read_run_events(record.directory / "events.jsonl"):
+            if isinstance(event, ApprovalDecided):
+                prior.decisions[event.step] = (event.decision, event.reason)
         return prior
 
     def unit(self, step: str, index: int) -> dict[str, Any] | None:
@@ -75,6 +103,8 @@ class WorkflowRunner:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         prior: Prior | None = None,
         toolbox: ToolboxOpener | None = None,
+        dispatcher: DispatcherFactory = local_dispatcher,
+        commands: ToolSetup | None = None,
     ) -> None:
         self.plan = plan
         self.record = record
@@ -82,10 +112,6 @@ class WorkflowRunner:
         self.observer = observer or Observer()
         self.prior = prior or Prior()
         self.states = {step_id: StepState() for step_id in plan.steps}
-        self._workflow_limit = (
-            anyio.Semaphore(plan.max_concurrency) if plan.max_concurrency else None
-        )
-        self._descriptors = descriptor_limit()
         self._log = record.open_log()
         self._views: dict[str, dict[str, Any]] = {}
         self._scope: anyio.CancelScope | None = None
@@ -93,22 +119,22 @@ class WorkflowRunner:
         self._stop_reason = INTERRUPTED
         self._fatal: str | None = None
         self._fatal_step: str | None = None
-        self.units = UnitRunner(
-            record.run_id,
-            record,
-            pool,
-            self._emit,
-            sleep,
-            on_usage=self.observer.usage,
-            interrupted=lambda: self._stop_reason if self._interrupted else None,
-            toolbox=toolbox,
+        executor = UnitRunner(
+            record.run_id, record, pool, sleep, toolbox=toolbox, commands=commands
         )
+        self.dispatcher = dispatcher(plan, pool, executor)
 
-    def _emit(self, kind: str, data: dict[str, Any]) -> None:
-        self.observer.event(self._log.append(kind, data))
+    def _emit(self, event: RunEvent) -> None:
+        if event.type in UNLOGGED:
+            self.observer.event(event)
+        else:
+            self.observer.event(self._log.append(event))
+
+    def interrupted(self) -> str | None:
+        return self._stop_reason if self._interrupted else None
 
     @property
-    def _stopping(self) -> bool:
+    def stopping(self) -> bool:
         """Nothing new starts once the run fails fast or is interrupted (cancellation only reaches
         a task at its next await, so this is checked before every start)."""
         return self._fatal is not None or self._interrupted
@@ -117,19 +143,20 @@ class WorkflowRunner:
         """Stop scheduling and cancel everything in flight (the first Ctrl-C or SIGTERM); `reason`
         is what the records say stopped the run."""
         self._interrupted, self._stop_reason = True, reason
+        self.dispatcher.cancel()
         if self._scope is not None:
             self._scope.cancel()
 
     async def run(self, *, resumed: bool = False) -> RunOutcome:
         started = time.monotonic()
+        opened = RunResumed if resumed else RunStarted
         self._emit(
-            "run_resumed" if resumed else "run_started",
-            {
-                "workflow": self.plan.name,
-                "inputs": self.plan.inputs,
-                "steps": list(self.plan.steps),
-                "overrides": self.plan.overrides.as_dict(),
-            },
+            opened(
+                workflow=self.plan.name,
+                inputs=self.plan.inputs,
+                steps=list(self.plan.steps),
+                overrides=self.plan.overrides.as_dict(),
+            )
         )
         try:
             async with anyio.create_task_group() as group:
@@ -152,7 +179,7 @@ class WorkflowRunner:
         try:
             for need in planned.needs:
                 await self.states[need].done.wait()
-            if not self._stopping:
+            if not self.stopping:
                 await self._run_step(planned, state)
         finally:
             state.done.set()
@@ -197,18 +224,28 @@ class WorkflowRunner:
             if not planned.continue_on_error:
                 self._fail(planned.id, f"step '{planned.id}' failed: {exc.message}")
             return
-        self._emit(
-            "step_started",
-            {"step": planned.id, "kind": planned.kind, "units": len(units)},
-        )
+        self._emit(StepStarted(step=planned.id, kind=planned.kind, units=len(units)))
         await self._run_units(planned, state, units)
         failed = any(u is None or not u.ok for u in state.units)
         self._settle(planned, state, "failed" if failed else "succeeded")
 
     def _units(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> list[Unit]:
         step = planned.step
-        if not planned.calls:
-            return []
+        match step:
+            case AgentStep():
+                return self._agent_units(planned, step, state, context)
+            case MatrixStep():
+                return self._matrix_units(planned, step, state, context)
+            case RunStep():
+                return [self._command_unit(planned, step, context)]
+            case GateStep():
+                return []
+            case _:
+                assert_never(step)
+
+    def _agent_units(
+        self, planned: PlannedStep, step: AgentStep, state: StepState, context: dict[str, Any]
+    ) -> list[Unit]:
         if step.parallel is not None:
             return [
                 self._unit(planned, i, call, call.prompt.render(context), None)
@@ -244,29 +281,47 @@ class WorkflowRunner:
             units.append(self._unit(planned, index, call, prompt, item))
         return units
 
+    def _matrix_units(
+        self, planned: PlannedStep, step: MatrixStep, state: StepState, context: dict[str, Any]
+    ) -> list[Unit]:
+        combinations = step.combinations()
+        state.items = combinations
+        units = []
+        for index, (call, combination) in enumerate(zip(planned.calls, combinations, strict=True)):
+            try:
+                prompt = call.prompt.render({**context, "matrix": combination})
+            except TemplateError as exc:
+                raise TemplateError(
+                    f"unit {index} (matrix {combination!r}): prompt: {exc.message}"
+                ) from None
+            units.append(self._unit(planned, index, call, prompt, combination))
+        return units
+
+    def _command_unit(self, planned: PlannedStep, step: RunStep, context: dict[str, Any]) -> Unit:
+        templates = planned.templates
+        assert templates.run is not None
+        spec = CommandSpec(
+            command=templates.run.render(context),
+            shell=step.shell,
+            env={name: t.render(context) for name, t in templates.env.items()},
+            cwd=templates.cwd.render(context) if templates.cwd is not None else None,
+            allow_failure=step.allow_failure,
+        )
+        defaults = self.plan.loaded.workflow.defaults
+        retries = step.retries if step.retries is not None else defaults.retries
+        call = CommandCall(planned.id, spec, step.timeout or defaults.timeout, retries)
+        return self._unit(planned, 0, call, spec.command, None)
+
     def _unit(self, planned: PlannedStep, index: int, call: Any, prompt: str, item: Any) -> Unit:
         return Unit(planned.id, index, call, prompt, item, input_hash(call, prompt))
 
     async def _run_units(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> None:
         state.units = [None] * len(units)
-        step_limit = anyio.Semaphore(planned.max_parallel) if planned.max_parallel else None
         pending = [unit for unit in units if not self._reuse(planned, state, unit)]
-        if len(pending) == 1:  # no task group needed for a single unit
-            slots = Slots()
-            provider_limit = self.pool.limit(pending[0].call.target.provider)
-            await slots.acquire(self._workflow_limit, provider_limit, self._descriptors)
-            await self._unit_task(planned, state, pending[0], slots)
+        if not pending:
             return
-        async with anyio.create_task_group() as group:
-            for unit in pending:
-                if self._stopping:
-                    break
-                slots = Slots()
-                provider_limit = self.pool.limit(unit.call.target.provider)
-                await slots.acquire(
-                    step_limit, self._workflow_limit, provider_limit, self._descriptors
-                )
-                group.start_soon(self._unit_task, planned, state, unit, slots)
+        batch = UnitBatch(planned.id, pending, planned.max_parallel)
+        await self.dispatcher.dispatch(batch, StepReport(self, planned, state))
 
     def _reuse(self, planned: PlannedStep, state: StepState, unit: Unit) -> bool:
         """Takes an earlier attempt's result when it succeeded with the same inputs."""
@@ -277,22 +332,35 @@ class WorkflowRunner:
             or prior.get("input_hash") != unit.input_hash
         ):
             return False
-        state.units[unit.index] = UnitOutcome.from_record(prior)
-        self._emit("unit_reused", {"step": planned.id, "unit": unit.index})
+        outcome = state.units[unit.index] = UnitOutcome.from_record(prior)
+        self._emit(
+            UnitReused(
+                step=planned.id, unit=unit.index, tokens=outcome.tokens, cost_usd=outcome.cost_usd
+            )
+        )
         return True
 
-    async def _unit_task(
-        self, planned: PlannedStep, state: StepState, unit: Unit, slots: Slots
+    def _unit_finished(
+        self, planned: PlannedStep, state: StepState, unit: Unit, outcome: UnitOutcome
     ) -> None:
-        if self._stopping:
-            slots.release()
-            return
-        outcome = UnitOutcome(unit.index, "failed")
+        """Records a finished unit: on disk before anything that waited for it starts."""
         state.units[unit.index] = outcome
-        try:
-            await self.units.run(unit, outcome)
-        finally:
-            slots.release()
+        outcome.record = unit_record(
+            unit, outcome, self.record.transcript_name(unit.step, unit.index)
+        )
+        self.record.append_unit(outcome.record)
+        self._emit(
+            UnitFinished(
+                step=unit.step,
+                unit=unit.index,
+                sub=unit.call.sub,
+                status=outcome.status,
+                tokens=outcome.tokens,
+                cost_usd=outcome.cost_usd,
+                duration_ms=outcome.duration_ms,
+                error=outcome.error,
+            )
+        )
         if not outcome.ok and not planned.continue_on_error:
             where = f" (item {unit.item!r})" if unit.item is not None else ""
             self._fail(planned.id, f"{unit.label}{where} failed: {outcome.error}")
@@ -300,6 +368,7 @@ class WorkflowRunner:
     def _fail(self, step: str, message: str) -> None:
         if self._fatal is None and not self._interrupted:
             self._fatal, self._fatal_step = message, step
+            self.dispatcher.cancel()
             if self._scope is not None:
                 self._scope.cancel()
 
@@ -312,7 +381,7 @@ class WorkflowRunner:
         self.record.write_step(
             planned.id, {"step": planned.id, "status": "awaiting_approval", "prompt": prompt}
         )
-        self._emit("approval_requested", {"step": planned.id, "prompt": prompt})
+        self._emit(ApprovalRequested(step=planned.id, prompt=prompt))
 
     def _settle(
         self, planned: PlannedStep, state: StepState, status: str, *, error: str | None = None
@@ -328,14 +397,14 @@ class WorkflowRunner:
         state.view = self._views[planned.id] = view_of(record)
         self.record.write_step(planned.id, record)
         self._emit(
-            "step_finished",
-            {
-                "step": planned.id,
-                "status": shown,
-                "tokens": record["tokens"],
-                "duration_ms": duration,
-                "error": error,
-            },
+            StepFinished(
+                step=planned.id,
+                status=shown,
+                tokens=record["tokens"],
+                cost_usd=record["cost_usd"],
+                duration_ms=duration,
+                error=error,
+            )
         )
 
     def _finalize(self, started: float) -> RunOutcome:
@@ -364,14 +433,15 @@ class WorkflowRunner:
         else:
             status = "succeeded"
         # The whole run's tokens: units reused from an earlier attempt spent theirs in that attempt.
-        tokens = sum(u.tokens for s in self.states.values() for u in s.units if u is not None)
+        done = [u for s in self.states.values() for u in s.units if u is not None]
         outcome = RunOutcome(
             run_id=self.record.run_id,
             status=status,
             failed=failed,
             awaiting=awaiting,
             error=self._stop_reason if self._interrupted else self._fatal,
-            tokens=tokens,
+            tokens=sum(u.tokens for u in done),
+            cost_usd=add_costs([u.cost_usd for u in done]),
             duration_ms=int((time.monotonic() - started) * 1000),
             outputs=self._final_outputs(),
             steps_done=sum(
@@ -379,7 +449,7 @@ class WorkflowRunner:
             ),
         )
         self.record.write_state(outcome.state())
-        self._emit("run_finished", outcome.event())
+        self._emit(outcome.event())
         return outcome
 
     def _final_outputs(self) -> dict[str, str]:
@@ -424,3 +494,25 @@ class WorkflowRunner:
             ),
             units_total=sum(len(s.units) for s in self.states.values()),
         )
+
+
+class StepReport:
+    """Where the dispatcher reports one step's units (the `UnitReport` of the runner)."""
+
+    __slots__ = ("planned", "runner", "state")
+
+    def __init__(self, runner: WorkflowRunner, planned: PlannedStep, state: StepState) -> None:
+        self.runner, self.planned, self.state = runner, planned, state
+
+    @property
+    def stopping(self) -> bool:
+        return self.runner.stopping
+
+    def interrupted(self) -> str | None:
+        return self.runner.interrupted()
+
+    def event(self, event: RunEvent) -> None:
+        self.runner._emit(event)
+
+    def finished(self, unit: Unit, outcome: UnitOutcome) -> None:
+        self.runner._unit_finished(self.planned, self.state, unit, outcome)

@@ -1,8 +1,9 @@
 """The workflow file format: strict models for every struct, so an unknown or misspelt key is an error
 that names the key, its file:line and the nearest valid one.
 
-Shape rules (which keys go together) are checked in `rupu.workflows.checks`, where the error can point
-at the exact key that does not fit.
+A step is a tagged union of kinds (`rupu.workflows.kinds`), told apart by the key that picks the
+kind (`KIND_KEYS`); code that handles steps dispatches with `match` and `assert_never`. Which keys go
+together within a kind is checked in the kind's module, where the error can point at the exact key.
 """
 
 from __future__ import annotations
@@ -10,41 +11,89 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from rupu.strict import StrictModel
+from rupu.workflows.kinds.agent import AgentStep, ParallelStep
+from rupu.workflows.kinds.base import (
+    DURATION_FORMS,
+    STEP_ID,
+    Approval,
+    Budget,
+    Duration,
+    Output,
+    OutputContract,
+    OutputFormat,
+    StepBase,
+    output_format,
+    parse_duration,
+)
+from rupu.workflows.kinds.gate import GateStep
+from rupu.workflows.kinds.matrix import MatrixStep
+from rupu.workflows.kinds.run import RunStep
+
+__all__ = [
+    "DURATION_FORMS",
+    "KINDS",
+    "KIND_KEYS",
+    "STEP_ID",
+    "AgentStep",
+    "Approval",
+    "Budget",
+    "Defaults",
+    "Duration",
+    "GateStep",
+    "InputSpec",
+    "MatrixStep",
+    "Output",
+    "OutputContract",
+    "OutputFormat",
+    "ParallelStep",
+    "RunStep",
+    "Step",
+    "StepBase",
+    "Workflow",
+    "output_format",
+    "parse_duration",
+    "step_kind",
+]
 
 InputType = Literal["string", "int", "number", "bool", "list"]
-OutputFormat = Literal["text", "json"]
-STEP_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-DURATION_FORMS = "seconds as a number (90) or a duration string ('500ms', '30s', '5m', '1h')"
+
+# The key that picks a step's kind, first match wins; a step with none of them is a gate.
+KIND_KEYS: tuple[tuple[str, str], ...] = (
+    ("matrix", "matrix"),
+    ("run", "run"),
+    ("parallel", "agent"),
+    ("for_each", "agent"),
+    ("agent", "agent"),
+)
+KINDS: dict[str, type[StepBase]] = {
+    "agent": AgentStep,
+    "run": RunStep,
+    "matrix": MatrixStep,
+    "gate": GateStep,
+}
 
 
-def parse_duration(value: Any) -> Any:
-    """Seconds as a float from `90`, `1.5`, `"30s"`, `"5m"`, `"1h"`, `"500ms"`."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"expected {DURATION_FORMS}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    else:
-        raise ValueError(f"expected {DURATION_FORMS}")
-    if seconds <= 0:
-        raise ValueError(f"must be more than zero; expected {DURATION_FORMS}")
-    return seconds
+def step_kind(value: Any) -> str:
+    """The kind of a step as written (a mapping) or as a model."""
+    if isinstance(value, StepBase):
+        return value.kind
+    if isinstance(value, dict):
+        return next((kind for key, kind in KIND_KEYS if key in value), "gate")
+    return "agent"  # not a mapping: the agent model says what a step should be
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
+Step = Annotated[
+    Annotated[AgentStep, Tag("agent")]
+    | Annotated[RunStep, Tag("run")]
+    | Annotated[MatrixStep, Tag("matrix")]
+    | Annotated[GateStep, Tag("gate")],
+    Discriminator(step_kind),
+]
+"""Every kind of step; dispatch with `match step: case AgentStep(): ... case _: assert_never(step)`."""
 
 
 _TYPE_NAMES: dict[str, tuple[type, ...]] = {
@@ -92,90 +141,14 @@ class Defaults(StrictModel):
     retries: int = Field(default=0, ge=0, le=10)
 
 
-class OutputContract(StrictModel):
-    """`output: {format: json, schema: {...} | "path/to/schema.json"}`."""
-
-    format: OutputFormat = "json"
-    json_schema: dict[str, Any] | str | None = Field(default=None, alias="schema")
-
-
-def _output_shorthand(value: Any) -> Any:
-    if isinstance(value, str):
-        if value not in ("text", "json"):
-            raise ValueError("output must be 'text', 'json' or {format: json, schema: ...}")
-        return {"format": value}
-    return value
-
-
-Output = Annotated[OutputContract, BeforeValidator(_output_shorthand)]
-
-
-class Approval(StrictModel):
-    required: bool = True
-    prompt: str | None = None
-
-
-class ParallelStep(StrictModel):
-    """One entry of a `parallel:` list: its own agent, prompt and overrides."""
-
-    id: str
-    agent: str
-    prompt: str
-    provider: str | None = None
-    model: str | None = None
-    auth: Literal["api-key", "sso"] | None = None
-    fallback: list[str] | None = None
-    output: Output | None = None
-    timeout: Duration | None = None
-    retries: int | None = Field(default=None, ge=0, le=10)
-
-    @field_validator("id")
-    @classmethod
-    def _id_shape(cls, value: str) -> str:
-        return _check_id(value)
-
-
-class Step(StrictModel):
-    id: str
-    agent: str | None = None
-    prompt: str | None = None
-    depends_on: Annotated[list[str], BeforeValidator(_listify)] = Field(default_factory=list)
-    when: str | bool | None = None
-    for_each: str | list[Any] | None = None
-    parallel: list[ParallelStep] | None = None
-    max_parallel: int | None = Field(default=None, ge=1)
-    continue_on_error: bool | None = None
-    timeout: Duration | None = None
-    retries: int | None = Field(default=None, ge=0, le=10)
-    provider: str | None = None
-    model: str | None = None
-    auth: Literal["api-key", "sso"] | None = None
-    fallback: list[str] | None = None
-    output: Output | None = None
-    approval: Approval | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _id_shape(cls, value: str) -> str:
-        return _check_id(value)
-
-    @property
-    def kind(self) -> Literal["agent", "for_each", "parallel", "gate"]:
-        if self.parallel is not None:
-            return "parallel"
-        if self.for_each is not None:
-            return "for_each"
-        if self.agent is not None:
-            return "agent"
-        return "gate"
-
-
 class Workflow(StrictModel):
     name: str = Field(min_length=1)
     description: str | None = None
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     max_concurrency: int | None = Field(default=None, ge=1)
+    budget: Budget | None = None
+    outputs: dict[str, str] | None = None
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("inputs")
@@ -188,15 +161,3 @@ class Workflow(StrictModel):
                     "so templates can use inputs.<name>"
                 )
         return value
-
-
-def _check_id(value: str) -> str:
-    if not STEP_ID.match(value):
-        raise ValueError(
-            f"step id {value!r} must start with a letter and hold only letters, digits, '_' or '-'"
-        )
-    return value
-
-
-def output_format(output: OutputContract | None) -> OutputFormat:
-    return "text" if output is None else output.format

@@ -3,7 +3,7 @@
 ```
 run.json              what ran: workflow name and source, inputs, overrides, format version
 workflow.yaml         the workflow file as it was when the run started (resume runs this copy)
-events.jsonl          append-only event log, one JSON object a line
+events.jsonl          append-only event log, one JSON object a line (rupu.workflows.events)
 units.jsonl           append-only: each finished unit's result, written as it finishes; resume
                       reuses these byte for byte
 state.json            the latest run status (rewritten atomically)
@@ -22,6 +22,7 @@ stops only the commands that need that run, with one line naming the file; other
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import time
@@ -36,6 +37,7 @@ from rupu.errors import ConfigError, did_you_mean
 from rupu.filemodes import private_dir
 from rupu.transcripts import TranscriptWriter
 from rupu.version import __version__
+from rupu.workflows.events import RECORD_FORMAT, RunEvent
 from rupu.workflows.index import RunIndex
 from rupu.workflows.progress import read_progress
 from rupu.workflows.recordfile import (
@@ -48,7 +50,7 @@ from rupu.workflows.recordfile import (
 )
 from rupu.workflows.writer import RecordWriter, TickFile
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = RECORD_FORMAT
 
 
 def write_atomic(path: Path, payload: bytes, *, durable: bool = False) -> None:
@@ -86,12 +88,14 @@ class EventLog:
         self.warnings: list[str] = [warning] if warning else []
         self._file = TickFile(str(path))
 
-    def append(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    def append(self, event: RunEvent) -> RunEvent:
+        """Stamps `event` with the next `seq`, the time and the run id, and logs it."""
         self.seq += 1
-        event = {"seq": self.seq, "ts": round(time.time(), 3), "type": kind, "run_id": self.run_id}
-        event.update(data)
-        self._file.append(orjson.dumps(event, default=str) + b"\n")
-        return event
+        stamped = dataclasses.replace(
+            event, seq=self.seq, ts=round(time.time(), 3), run_id=self.run_id
+        )
+        self._file.append(stamped.to_json() + b"\n")
+        return stamped
 
     def flush(self) -> None:
         self._file.flush()

@@ -9,6 +9,7 @@ one `{{ expression }}` can also be evaluated to a native value (a list for `for_
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -88,7 +89,13 @@ def environment() -> SandboxedEnvironment:
     )
     env.filters["tojson"] = to_json
     env.filters["fromjson"] = from_json
+    env.filters["shell_quote"] = shell_quote
     return env
+
+
+def shell_quote(value: Any) -> str:
+    """`value` as one shell word, for putting inputs and outputs into a `run` command."""
+    return shlex.quote(value if isinstance(value, str) else str(value))
 
 
 def to_json(value: Any, indent: int | None = None) -> str:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 import orjson
@@ -27,16 +27,25 @@ from rupu.errors import (
     RupuError,
 )
 from rupu.messages import StreamEvent, Usage
+from rupu.tools.base import one_line
+from rupu.tools.setup import ToolSetup
 from rupu.transcripts import TranscriptWriter
 from rupu.workflows.contracts import check_output, corrective_prompt
+from rupu.workflows.events import (
+    ContractRetried,
+    RunEvent,
+    UnitProgress,
+    UnitRetried,
+    UnitStarted,
+)
+from rupu.workflows.kinds.run import CommandCall, failure_of, result_of
+from rupu.workflows.kinds.run_command import CommandRefused, execute
 from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import AgentCall
 from rupu.workflows.store import RunRecord
 
 UnitStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
-Emit = Callable[[str, dict[str, Any]], None]
 Sleep = Callable[[float], Awaitable[None]]
-UsageSink = Callable[[str, int, int], None]
 # Opens the tools of one agent run (the CLI's seam for `tools:` in agent files); None: no tools.
 ToolboxOpener = Callable[[AgentSpec], AbstractAsyncContextManager[ToolBox | None]]
 
@@ -50,14 +59,20 @@ class UnitFailure(Exception):
 
 @dataclass(slots=True)
 class Unit:
-    """One unit of work of a step; `prompt` is already rendered."""
+    """One unit of work of a step, as plain data (a dispatcher may ship it to another process):
+    the step's path, the unit's index, and what to execute; `prompt` is already rendered."""
 
     step: str
     index: int
-    call: AgentCall
+    call: AgentCall | CommandCall
     prompt: str
     item: Any = None
     input_hash: str = ""
+
+    @property
+    def provider(self) -> str | None:
+        """The provider the unit calls (its concurrency limit), None for a command."""
+        return self.call.target.provider if isinstance(self.call, AgentCall) else None
 
     @property
     def label(self) -> str:
@@ -78,10 +93,12 @@ class UnitOutcome:
     json: Any = None
     error: str | None = None
     tokens: int = 0
+    cost_usd: float | None = None
     duration_ms: int = 0
     attempts: int = 0
     reused: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    command: dict[str, Any] | None = None  # a `run` unit's stdout, stderr and exit_code
 
     @property
     def ok(self) -> bool:
@@ -96,15 +113,42 @@ class UnitOutcome:
             json=record.get("json"),
             error=record.get("error"),
             tokens=int(record.get("tokens") or 0),
+            cost_usd=_cost(record.get("cost_usd")),
             duration_ms=int(record.get("duration_ms") or 0),
             attempts=int(record.get("attempts") or 0),
             reused=True,
             record=record,
+            command=record.get("command"),
         )
 
 
-def input_hash(call: AgentCall, prompt: str) -> str:
+class UnitReport(Protocol):
+    """The driver's side (`rupu.workflows.dispatch`): where a dispatcher reports what its units
+    do."""
+
+    @property
+    def stopping(self) -> bool:
+        """True once the run fails fast or is interrupted: start nothing new."""
+        ...
+
+    def interrupted(self) -> str | None:
+        """Why the run was interrupted (recorded on the units it cancels), or None."""
+        ...
+
+    def event(self, event: RunEvent) -> None:
+        """A unit's event (started, retried, progress, ...), to log and show."""
+        ...
+
+    def finished(self, unit: Unit, outcome: UnitOutcome) -> None:
+        """A unit that started is done (succeeded, failed, cancelled or interrupted); called
+        exactly once per started unit, also when it is cancelled."""
+        ...
+
+
+def input_hash(call: AgentCall | CommandCall, prompt: str) -> str:
     """What a completed unit's result depends on; resume reuses a result only when this matches."""
+    if isinstance(call, CommandCall):
+        return _digest(call.material())
     material = [
         call.agent.name,
         call.agent.system_prompt,
@@ -115,6 +159,10 @@ def input_hash(call: AgentCall, prompt: str) -> str:
         call.output,
         call.schema,
     ]
+    return _digest(material)
+
+
+def _digest(material: list[Any]) -> str:
     return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
@@ -124,47 +172,52 @@ def retry_delay(attempt: int) -> float:
 
 @dataclass(slots=True)
 class UnitRunner:
+    """Executes agent units in this process (the `UnitExecutor` of `LocalDispatcher`); each
+    unit's transcript goes to the run record."""
+
     run_id: str
     record: RunRecord
     pool: ProviderPool
-    emit: Emit
     sleep: Sleep
-    on_usage: UsageSink | None = None
-    interrupted: Callable[[], str | None] = lambda: None  # why the run was stopped, if it was
     toolbox: ToolboxOpener | None = None
+    # How `run` steps' commands run (the bash tool's mode, workspace and environment); None: refused.
+    commands: ToolSetup | None = None
 
-    async def run(self, unit: Unit, outcome: UnitOutcome) -> None:
-        """Fills `outcome`. Never raises except for cancellation; a cancelled unit is recorded
-        before it re-raises."""
+    async def run(self, unit: Unit, outcome: UnitOutcome, report: UnitReport) -> None:
+        """Fills `outcome`. Never raises except for cancellation; a cancelled unit's outcome says
+        so before it re-raises."""
         call = unit.call
         started = time.monotonic()
         transcript = self.record.transcript(unit.step, unit.index)
-        self.emit(
-            "unit_started",
-            {
-                "step": unit.step,
-                "unit": unit.index,
-                "sub": call.sub,
-                "item": unit.item,
-                "agent": call.agent.name,
-                "provider": call.target.provider,
-                "model": call.target.model,
-            },
-        )
+        if isinstance(call, AgentCall):
+            started_event = UnitStarted(
+                step=unit.step,
+                unit=unit.index,
+                sub=call.sub,
+                item=unit.item,
+                agent=call.agent.name,
+                provider=call.target.provider,
+                model=call.target.model,
+                fast=call.fast,
+            )
+        else:
+            started_event = UnitStarted(
+                step=unit.step, unit=unit.index, command=one_line(call.spec.command, 80)
+            )
+        report.event(started_event)
         try:
-            await self._attempts(unit, outcome, transcript)
+            await self._attempts(unit, outcome, transcript, report)
         except anyio.get_cancelled_exc_class():
-            reason = self.interrupted()
+            reason = report.interrupted()
             outcome.status = "interrupted" if reason else "cancelled"
             outcome.error = reason or "cancelled"
             raise
         finally:
             transcript.close()
             outcome.duration_ms = int((time.monotonic() - started) * 1000)
-            self._finish(unit, outcome)
 
     async def _attempts(
-        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter
+        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter, report: UnitReport
     ) -> None:
         call = unit.call
         while True:
@@ -172,7 +225,9 @@ class UnitRunner:
             try:
                 scope = anyio.fail_after(call.timeout) if call.timeout else nullcontext()
                 with scope:
-                    outcome.output, outcome.json = await self._attempt(unit, outcome, transcript)
+                    outcome.output, outcome.json = await self._attempt(
+                        unit, outcome, transcript, report
+                    )
                 outcome.status, outcome.error = "succeeded", None
                 return
             except TimeoutError:
@@ -184,30 +239,52 @@ class UnitRunner:
                 outcome.status = "failed"
                 return
             delay = retry_delay(outcome.attempts)
-            self.emit(
-                "unit_retry",
-                {
-                    "step": unit.step,
-                    "unit": unit.index,
-                    "attempt": outcome.attempts + 1,
-                    "delay": delay,
-                    "error": failure.message,
-                },
+            report.event(
+                UnitRetried(
+                    step=unit.step,
+                    unit=unit.index,
+                    attempt=outcome.attempts + 1,
+                    delay=delay,
+                    error=failure.message,
+                )
             )
             await self.sleep(delay)
 
     async def _attempt(
-        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter
+        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter, report: UnitReport
     ) -> tuple[str, Any]:
         call = unit.call
+        if isinstance(call, CommandCall):
+            return await self._command(unit, call, outcome, transcript)
         opener = self.toolbox
         async with opener(call.agent) if opener is not None else nullcontext() as tools:
-            return await self._converse(unit, outcome, transcript, tools)
+            return await self._converse(unit, outcome, transcript, tools, report)
+
+    async def _command(
+        self, unit: Unit, call: CommandCall, outcome: UnitOutcome, transcript: TranscriptWriter
+    ) -> tuple[str, Any]:
+        if self.commands is None:
+            raise UnitFailure("this engine runs no commands (no tool setup)", retryable=False)
+        try:
+            ran = await execute(call.spec, self.commands, label=unit.label, transcript=transcript)
+        except CommandRefused as exc:
+            raise UnitFailure(exc.message, retryable=False) from None
+        outcome.command = result_of(ran)
+        failure = failure_of(ran, allow_failure=call.spec.allow_failure)
+        if failure is not None:
+            raise UnitFailure(failure)
+        return ran.stdout, None
 
     async def _converse(
-        self, unit: Unit, outcome: UnitOutcome, transcript: TranscriptWriter, tools: ToolBox | None
+        self,
+        unit: Unit,
+        outcome: UnitOutcome,
+        transcript: TranscriptWriter,
+        tools: ToolBox | None,
+        report: UnitReport,
     ) -> tuple[str, Any]:
         call = unit.call
+        assert isinstance(call, AgentCall)
         provider, credential = self.pool.get(call.target)
         agent_run = AgentRun(
             run_id=f"{self.run_id}/{unit.step}/{unit.index}",
@@ -217,7 +294,7 @@ class UnitRunner:
             transcript=transcript,
             credential=credential,
             tools=tools,
-            on_event=self._usage_sink(unit) if self.on_usage else None,
+            on_event=_usage_sink(unit, report),
         )
         result = await agent_run.run(unit.prompt)
         outcome.tokens += result.usage.total_tokens
@@ -227,10 +304,7 @@ class UnitRunner:
             return result.text, None
         checked = check_output(result.text, call.schema)
         if not checked.ok:
-            self.emit(
-                "contract_retry",
-                {"step": unit.step, "unit": unit.index, "errors": checked.errors},
-            )
+            report.event(ContractRetried(step=unit.step, unit=unit.index, errors=checked.errors))
             result = await agent_run.run(
                 corrective_prompt(checked.errors, call.schema), history=result.messages
             )
@@ -245,56 +319,55 @@ class UnitRunner:
                 )
         return orjson.dumps(checked.value).decode(), checked.value
 
-    def _usage_sink(self, unit: Unit) -> Callable[[StreamEvent], None]:
-        sink = self.on_usage
-        assert sink is not None
-        done, current = Usage(), Usage()
 
-        def on_event(event: StreamEvent) -> None:
-            # A response may report its usage more than once (Anthropic: at the start and the end),
-            # each report the response's total so far.
-            nonlocal done, current
-            if event.kind == "response_started":
-                done, current = done.add(current), Usage()
-            elif event.kind == "usage_reported":
-                current = event.usage
-                sink(unit.step, unit.index, done.add(current).total_tokens)
+def _usage_sink(unit: Unit, report: UnitReport) -> Callable[[StreamEvent], None]:
+    """Reports the unit's running token count as its responses report usage."""
+    done, current = Usage(), Usage()
 
-        return on_event
+    def on_event(event: StreamEvent) -> None:
+        # A response may report its usage more than once (Anthropic: at the start and the end),
+        # each report the response's total so far.
+        nonlocal done, current
+        if event.kind == "response_started":
+            done, current = done.add(current), Usage()
+        elif event.kind == "usage_reported":
+            current = event.usage
+            tokens = done.add(current).total_tokens
+            report.event(UnitProgress(step=unit.step, unit=unit.index, tokens=tokens))
 
-    def _finish(self, unit: Unit, outcome: UnitOutcome) -> None:
-        call = unit.call
-        outcome.record = {
-            "step": unit.step,
-            "unit": unit.index,
-            "sub": call.sub,
-            "item": unit.item,
-            "status": outcome.status,
-            "output": outcome.output,
-            "json": outcome.json,
-            "error": outcome.error,
-            "input_hash": unit.input_hash,
-            "agent": call.agent.name,
-            "provider": call.target.provider,
-            "model": call.target.model,
-            "tokens": outcome.tokens,
-            "duration_ms": outcome.duration_ms,
-            "attempts": outcome.attempts,
-            "transcript": self.record.transcript_name(unit.step, unit.index),
-        }
-        self.record.append_unit(outcome.record)
-        self.emit(
-            "unit_finished",
-            {
-                "step": unit.step,
-                "unit": unit.index,
-                "sub": call.sub,
-                "status": outcome.status,
-                "tokens": outcome.tokens,
-                "duration_ms": outcome.duration_ms,
-                "error": outcome.error,
-            },
-        )
+    return on_event
+
+
+def unit_record(unit: Unit, outcome: UnitOutcome, transcript: str) -> dict[str, Any]:
+    """A finished unit's line in `units.jsonl` (what resume reuses)."""
+    call = unit.call
+    agent = call if isinstance(call, AgentCall) else None
+    record = {
+        "step": unit.step,
+        "unit": unit.index,
+        "sub": call.sub,
+        "item": unit.item,
+        "status": outcome.status,
+        "output": outcome.output,
+        "json": outcome.json,
+        "error": outcome.error,
+        "input_hash": unit.input_hash,
+        "agent": agent.agent.name if agent else None,
+        "provider": agent.target.provider if agent else None,
+        "model": agent.target.model if agent else None,
+        "tokens": outcome.tokens,
+        "cost_usd": outcome.cost_usd,
+        "duration_ms": outcome.duration_ms,
+        "attempts": outcome.attempts,
+        "transcript": transcript,
+    }
+    if outcome.command is not None:
+        record["command"] = outcome.command
+    return record
+
+
+def _cost(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _retryable(error: RupuError) -> bool:

@@ -55,6 +55,7 @@ def test_generated_data_is_in_sync_with_the_source() -> None:
 def test_baked_in_data_covers_the_built_in_providers() -> None:
     assert baked_providers() == [
         "anthropic",
+        "antigravity",
         "bedrock",
         "copilot",
         "gemini",

@@ -48,6 +48,28 @@ CASES = {
         "  - id: second\n    agent: worker\n    continue_on_eror: true  # <-\n    prompt: p\n",
         "unknown key 'steps.1.continue_on_eror' (did you mean 'continue_on_error'?)",
     ),
+    "unknown kind key": (
+        "  - id: second\n    rnu: make test  # <-\n",
+        "unknown key 'steps.1.rnu' (did you mean 'run'?)",
+    ),
+    "bad key for a kind": (
+        "  - id: second\n    run: make test\n    agent: worker  # <-\n",
+        "step 'second': `agent` does not apply to run steps",
+    ),
+    "unknown key of a matrix step": (
+        "  - id: second\n    agent: worker\n    prompt: p\n    matrix: {model: [alpha:m]}\n"
+        "    max_paralel: 2  # <-\n",
+        "unknown key 'steps.1.max_paralel' (did you mean 'max_parallel'?)",
+    ),
+    "matrix unknown provider": (
+        "  - id: second\n    agent: worker\n    prompt: p\n    matrix:\n      model:\n"
+        "        - alpha:m\n        - alhpa:m  # <-\n",
+        "step 'second' combination 1: unknown provider 'alhpa' (did you mean 'alpha'?)",
+    ),
+    "run field of an agent step": (
+        "  - id: second\n    agent: worker\n    prompt: '{{ steps.first.exit_code }}'  # <-\n",
+        "step 'second' prompt reads steps.first.exit_code, but 'first' is not a run step",
+    ),
 }
 
 

@@ -20,10 +20,11 @@ from rupu.providers.failures import provider_error
 from rupu.routing.target import RunTarget
 from rupu.testing import FunctionProvider, Turn
 from rupu.workflows.engine import Engine, Execution
+from rupu.workflows.events import Observer, RunEvent
 from rupu.workflows.lookup import load_reference
 from rupu.workflows.plan import Overrides
 from rupu.workflows.recordfile import read_events
-from rupu.workflows.results import Observer, RunOutcome
+from rupu.workflows.results import RunOutcome
 from tests.conftest import Workspace
 
 
@@ -79,9 +80,10 @@ class Recorder(Observer):
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    def event(self, event: dict[str, Any]) -> None:
-        event["_at"] = time.monotonic()
-        self.events.append(event)
+    def event(self, event: RunEvent) -> None:
+        data = event.to_dict()
+        data["_at"] = time.monotonic()
+        self.events.append(data)
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["type"] == kind]

@@ -40,8 +40,33 @@ CASES: dict[str, tuple[str, str]] = {
         "unknown key 'steps.0.output.shema' (did you mean 'schema'?)",
     ),
     "unknown step kind": (
+        "name: x\nsteps:\n  - id: a\n    rnu: ls  # <-\n",
+        "unknown key 'steps.0.rnu' (did you mean 'run'?)",
+    ),
+    "unknown key of a run step": (
+        "name: x\nsteps:\n  - id: a\n    run: ls\n    allow_failur: true  # <-\n",
+        "unknown key 'steps.0.allow_failur' (did you mean 'allow_failure'?)",
+    ),
+    "bad key for a kind": (
+        "name: x\nsteps:\n  - id: a\n    run: ls\n    prompt: p  # <-\n",
+        "step 'a': `prompt` does not apply to run steps",
+    ),
+    "key of another kind on an agent step": (
+        "name: x\nsteps:\n  - id: a\n    agent: w\n    prompt: p\n    allow_failure: true  # <-\n",
+        "step 'a': `allow_failure` does not apply to agent steps",
+    ),
+    "run step with a mapping": (
         "name: x\nsteps:\n  - id: a\n    run: {cmd: ls}  # <-\n",
-        "unknown key 'steps.0.run'",
+        "invalid value for 'steps.0.run': Input should be a valid string",
+    ),
+    "empty matrix list": (
+        "name: x\nsteps:\n  - id: a\n    agent: w\n    prompt: p\n    matrix:  # <-\n"
+        "      model: []\n",
+        "matrix list 'model' is empty",
+    ),
+    "timeout on a gate": (
+        "name: x\nsteps:\n  - id: a\n    approval: {}\n    timeout: 5  # <-\n",
+        "step 'a': `timeout` applies only to steps that run an agent or a command",
     ),
     "duplicate ids": (
         "name: x\nsteps:\n" + GOOD_STEP + "  - id: a  # <-\n    agent: w\n    prompt: p\n",

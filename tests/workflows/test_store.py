@@ -12,6 +12,7 @@ import anyio.lowlevel
 import orjson
 import pytest
 
+from rupu.workflows.events import ApprovalRequested, StepFinished, StepStarted
 from rupu.workflows.index import RunIndex
 from rupu.workflows.recordfile import read_events
 from rupu.workflows.store import EventLog, RunLock, write_atomic
@@ -66,17 +67,21 @@ def test_write_atomic_replaces_without_leftovers(tmp_path: Path) -> None:
 def test_event_log_repairs_a_torn_line_and_continues_the_sequence(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     log = EventLog(path, "run_x")
-    log.append("one", {"a": 1})
-    log.append("two", {})
+    log.append(StepStarted(step="one", units=1))
+    log.append(StepFinished(step="two", status="succeeded"))
     log.close()
     with path.open("ab") as handle:
         handle.write(b'{"seq": 3, "type": "thr')
     log = EventLog(path, "run_x")
     assert log.warnings and "torn last line (23 bytes)" in log.warnings[0]
-    log.append("three", {})
+    log.append(ApprovalRequested(step="three"))
     log.close()
     events = list(read_events(path))
-    assert [(e["seq"], e["type"]) for e in events] == [(1, "one"), (2, "two"), (3, "three")]
+    assert [(e["seq"], e["type"], e["step"]) for e in events] == [
+        (1, "step_started", "one"),
+        (2, "step_finished", "two"),
+        (3, "approval_requested", "three"),
+    ]
 
 
 def test_record_writer_keeps_per_file_order_and_reports_errors(tmp_path: Path) -> None:
