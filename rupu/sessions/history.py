@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rupu.messages import Message, TextPart, ThinkingPart, ToolResultPart
+from rupu.messages import Message, Part, TextPart, ThinkingPart, ToolResultPart
 from rupu.sessions.codec import MessageFormatError, decode_message
 from rupu.sessions.store import SessionRecord
 from rupu.transcripts import read_events
@@ -73,13 +73,15 @@ def rebuild(record: SessionRecord, transcripts: Path) -> History:
 def fit_for_replay(messages: list[Message]) -> list[Message]:
     """Alternating user/assistant messages in which every tool call has its result."""
     fitted: list[Message] = []
-    for message in messages:
+    for original in messages:
+        message = original
         if not message.parts:
             continue
         if fitted and fitted[-1].role == "assistant" and fitted[-1].tool_calls():
-            _answer_calls(fitted, message)
-            if message.role == "user":
+            rest = _answer_calls(fitted, message)
+            if not rest:
                 continue
+            message = Message(message.role, rest)
         if fitted and fitted[-1].role == message.role:
             if message.role == "user":
                 fitted.append(Message("assistant", [TextPart(NO_ANSWER)]))
@@ -94,18 +96,26 @@ def fit_for_replay(messages: list[Message]) -> list[Message]:
     return fitted
 
 
-def _answer_calls(fitted: list[Message], following: Message | None) -> None:
-    """Appends the user message answering the last assistant message's tool calls: the results in
-    `following` (when it is the user's) plus an error result for each call left unanswered."""
+def _answer_calls(fitted: list[Message], following: Message | None) -> list[Part]:
+    """Appends the user message answering the last assistant message's tool calls: their results
+    in `following` (when it is the user's), and an error result for each call left unanswered.
+    Returns the rest of `following` (a new prompt after a stopped run), if any."""
     calls = fitted[-1].tool_calls()
+    ids = {c.call_id for c in calls}
     given = following.parts if following is not None and following.role == "user" else []
-    answered = {p.call_id for p in given if isinstance(p, ToolResultPart)}
+    results = [p for p in given if isinstance(p, ToolResultPart) and p.call_id in ids]
+    answered = {p.call_id for p in results}
     missing = [
         ToolResultPart(c.call_id, c.name, INTERRUPTED_CALL, is_error=True)
         for c in calls
         if c.call_id not in answered
     ]
-    fitted.append(Message("user", [*given, *missing]))
+    fitted.append(Message("user", [*results, *missing]))
+    if following is None:
+        return []
+    if following.role == "assistant":
+        return list(following.parts)
+    return [p for p in given if not (isinstance(p, ToolResultPart) and p.call_id in ids)]
 
 
 def totals(record: SessionRecord, transcripts: Path) -> SessionTotals:
