@@ -80,6 +80,8 @@ class RunResult:
     target: RunTarget
     credential: str
     outcome: AgentResult
+    # The session the run belongs to (see rupu.api.sessions); None for a run outside one.
+    session_id: str | None = None
 
     def __str__(self) -> str:
         return self.outcome.text
@@ -213,7 +215,7 @@ class PreparedRun:
             await provider.aclose()
             if switcher is not None:
                 await switcher.aclose()
-        return RunResult(self.spec.name, target, self.credential, outcome)
+        return RunResult(self.spec.name, target, self.credential, outcome, session_id)
 
 
 def prepare_agent(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from rupu.agents.spec import AgentSpec
 from rupu.api.agents import PreparedRun, load_agent
 from rupu.api.session import Session
+from rupu.messages import Message
 from rupu.sessions.history import History, rebuild
 from rupu.sessions.store import SessionRecord, SessionRun, SessionStore
 
@@ -60,6 +62,28 @@ def add_run(session: Session, record: SessionRecord, prepared: PreparedRun) -> S
     updated = record.with_run(run)
     session_store(session).save(updated)
     return updated
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStart:
+    """A prepared run joined to its session: the record (saved with the run in it), the
+    conversation to replay before the prompt (None for a new session) and what to tell the user."""
+
+    record: SessionRecord
+    history: list[Message] | None
+    notes: list[str]
+
+
+def start_session_run(
+    session: Session, prepared: PreparedRun, prompt: str, *, record: SessionRecord | None
+) -> SessionStart:
+    """Joins `prepared` to `record` (None: a new session titled by `prompt`). Blocks (reads the
+    transcripts, writes the record): call it off the event loop."""
+    history = session_history(session, record) if record is not None else None
+    notes = history_notes(history, prepared.target.provider) if history is not None else []
+    base = record or new_session(session, prepared.spec, prompt)
+    joined = add_run(session, base, prepared)
+    return SessionStart(joined, history.messages if history is not None else None, notes)
 
 
 def session_history(session: Session, record: SessionRecord) -> History:

@@ -29,6 +29,7 @@ def run_agent_sync(
     allow_unknown_model: bool = False,
     session: Session | None = None,
     fast: bool = False,
+    continue_session: str | bool = False,
 ) -> RunResult:
     """`run_agent`, blocking until the run ends."""
 
@@ -46,6 +47,7 @@ def run_agent_sync(
             allow_unknown_model=allow_unknown_model,
             session=session,
             fast=fast,
+            continue_session=continue_session,
         )
 
     return anyio.run(main)

@@ -169,25 +169,18 @@ class Chat:
         renderer: RunRenderer | None = None
         try:
             prepared = self.prepare()
-            history = (
-                sessions.session_history(self.app, self.record) if self.record is not None else None
-            )
+            joined = sessions.start_session_run(self.app, prepared, text, record=self.record)
+            self.record = joined.record
             renderer = RunRenderer(
                 stream=True, show_thinking=self.show_thinking, target=prepared.target
             )
             renderer.credential = prepared.credential
             renderer.service_tier = prepared.route.service_tier
             renderer.requested_model = prepared.route.requested_model
-            notes = list(prepared.notes)
-            if history is not None:
-                notes += sessions.history_notes(history, prepared.target.provider)
-            for note in notes:
+            for note in [*prepared.notes, *joined.notes]:
                 click.echo(f"note: {note}", err=True)
-            base = self.record or sessions.new_session(self.app, self.spec, text)
-            self.record = sessions.add_run(self.app, base, prepared)
-            renderer.session_id = self.record.id
-            messages = history.messages if history is not None else None
-            result = anyio.run(_turn, prepared, text, renderer, messages, self.record.id)
+            renderer.session_id = joined.record.id
+            result = anyio.run(_turn, prepared, text, renderer, joined.history, joined.record.id)
         except KeyboardInterrupt:
             if renderer is not None and renderer.err_tty:
                 sys.stderr.write(RESET)

@@ -173,14 +173,11 @@ def run(
     renderer.fast = prepared.route.fast
     renderer.requested_model = prepared.route.requested_model
     renderer.credential = prepared.credential
-    history = sessions.session_history(app, record) if record is not None else None
-    if history is not None:
-        for note in sessions.history_notes(history, prepared.target.provider):
-            click.echo(f"note: {note}", err=True)
-    record = sessions.add_run(app, record or sessions.new_session(app, spec, text), prepared)
-    renderer.session_id = record.id
-    messages = history.messages if history is not None else None
-    result = anyio.run(_run, prepared, text, renderer, messages, record.id).outcome
+    joined = sessions.start_session_run(app, prepared, text, record=record)
+    for note in joined.notes:
+        click.echo(f"note: {note}", err=True)
+    renderer.session_id = joined.record.id
+    result = anyio.run(_run, prepared, text, renderer, joined.history, joined.record.id).outcome
     if output_format == "json":
         click.echo(renderer.json_summary(result))
     else:
