@@ -17,6 +17,7 @@ import orjson
 
 from tests.cli.tools_fixtures import mock_script, rupu_env, write_agent
 from tests.conftest import Workspace
+from tests.servers.openai_chat import ChatCompletionsServer, stream_reply, text_stream
 
 # In its own session, the child makes the pty its controlling terminal, then becomes `rupu`.
 TAKE_TERMINAL = (
@@ -28,14 +29,14 @@ TAKE_TERMINAL = (
 class Terminal:
     """`rupu ARGS` with a pty as stdin, stdout, stderr and controlling terminal."""
 
-    def __init__(self, workspace: Workspace, *args: str) -> None:
+    def __init__(self, workspace: Workspace, *args: str, env: dict[str, str] | None = None) -> None:
         self.master, slave = pty.openpty()
         self.process = subprocess.Popen(
             [sys.executable, "-c", TAKE_TERMINAL, *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,
-            env=rupu_env(),
+            env=rupu_env(env),
             cwd=workspace.project,
             start_new_session=True,
         )
@@ -146,3 +147,41 @@ def test_chat_continue_and_ctrl_d(workspace: Workspace) -> None:
     assert again.close() == 0
     saved = (workspace.project / "talk.md").read_text()
     assert "[user] remember me" in saved and "[assistant] remember me" in saved
+
+
+def test_switching_provider_mid_chat_converts_the_history_and_says_so(
+    workspace: Workspace,
+) -> None:
+    script = workspace.home / "script.yaml"
+    script.write_text("- {thinking: pondering deeply, text: mock answer}\n")
+    with ChatCompletionsServer(api_key="oracle-key") as oracle:
+        workspace.write_config(
+            f'[providers.mock]\nscript = "{script}"\n'
+            f'[providers.oracle]\nkind = "openai-compatible"\nbase_url = "{oracle.base_url}/v1"\n'
+            'default_model = "test-model"\nallow_unknown_model = true\n'
+        )
+        write_agent(workspace, "pal", {"provider": "mock", "tools": []})
+        oracle.script.append(stream_reply(text_stream(["oracle ", "answer"])))
+        term = Terminal(
+            workspace, "chat", "--agent", "pal", env={"RUPU_ORACLE_API_KEY": "oracle-key"}
+        )
+        term.expect("› ".encode())
+        term.type(b"hello\r")
+        term.expect(b"pondering deeply")
+        term.expect(b"mock answer")
+        term.expect("› ".encode())
+        term.type(b"/provider oracle\r")
+        term.expect(b"now on oracle:test-model")
+        term.expect(b"1 thinking block (1 from mock) left out of the history: oracle cannot take")
+        term.type(b"and you?\r")
+        term.expect(b"oracle answer")
+        term.expect(b"oracle \xc2\xb7 test-model")  # the footer names who answered
+        term.type(b"/exit\r")
+        assert term.close() == 0, term.seen.decode(errors="replace")
+    sent = oracle.requests[0].body["messages"]
+    assert [(m["role"], m["content"]) for m in sent[1:]] == [
+        ("user", "hello"),
+        ("assistant", "mock answer"),
+        ("user", "and you?"),
+    ]
+    assert "pondering" not in orjson.dumps(sent).decode()
