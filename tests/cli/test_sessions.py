@@ -20,8 +20,12 @@ from tests.servers.anthropic import (
 from tests.servers.anthropic import (
     stream_reply as anthropic_reply,
 )
+from tests.servers.gemini import GeminiServer
+from tests.servers.gemini_streams import call_chunks, signature, stream, text_chunks
 from tests.servers.openai_chat import ChatCompletionsServer, text_stream
 from tests.servers.openai_chat import stream_reply as chat_reply
+from tests.servers.openai_responses import ResponsesServer, ResponseStream
+from tests.servers.openai_responses import stream_reply as responses_reply
 
 KEYS = {"ANTHROPIC_API_KEY": "sk-ant-test", "RUPU_ORACLE_API_KEY": "oracle-key"}
 SIGNATURE = "sig-session-" + "Q" * 40
@@ -193,3 +197,106 @@ def test_continue_with_no_session_here_is_a_usage_error(workspace: Workspace) ->
     everywhere = run_rupu("session", "list", "--all", "--format", "json")
     (other,) = orjson.loads(everywhere.stdout)["sessions"]
     assert other["directory"] == str(elsewhere.resolve())
+
+
+GEMINI_KEY = "AIzaSy-session-test-0042"
+GEMINI_AGENT = """---
+name: scout
+provider: gemini
+model: gemini-2.5-flash
+effort: low
+tools: [read_file]
+---
+You answer briefly.
+"""
+
+
+def test_continue_on_gemini_returns_its_thought_signatures(workspace: Workspace) -> None:
+    with GeminiServer(api_key=GEMINI_KEY) as server:
+        workspace.write_config(f'[providers.gemini]\nbase_url = "{server.base_url}"\n')
+        workspace.write_agent("scout", GEMINI_AGENT)
+        (workspace.project / "notes.txt").write_text("ship on friday\n")
+        server.script.append(
+            stream(call_chunks([("read_file", {"path": "notes.txt"})], sig=signature("call")))
+        )
+        server.script.append(
+            stream(
+                text_chunks(
+                    ["Friday."], thoughts=["The notes say friday."], thought_sig=signature("t")
+                )
+            )
+        )
+        server.script.append(stream(text_chunks(["Yes."])))
+        env = {"GEMINI_API_KEY": GEMINI_KEY}
+        first = run_rupu("run", "--agent", "scout", "when do we ship?", env=env)
+        assert first.code == 0, first.stderr
+        second = run_rupu("run", "--continue", "sure?", env=env)
+        assert second.code == 0, second.stderr
+        assert "left out" not in second.stderr
+    contents = server.requests[2].body["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
+    (call,) = contents[1]["parts"]
+    assert call["functionCall"]["name"] == "read_file" and call["thoughtSignature"] == signature(
+        "call"
+    )
+    (response,) = contents[2]["parts"]
+    assert "ship on friday" in orjson.dumps(response["functionResponse"]).decode()
+    thought, answer = contents[3]["parts"]
+    assert thought == {
+        "text": "The notes say friday.",
+        "thought": True,
+        "thoughtSignature": signature("t"),
+    }
+    assert answer == {"text": "Friday."}
+    assert contents[4]["parts"] == [{"text": "sure?"}]
+
+
+OPENAI_KEY = "sk-proj-session-test"
+OPENAI_AGENT = """---
+name: planner
+provider: openai
+model: gpt-test
+effort: high
+tools: [read_file]
+---
+You plan.
+"""
+
+
+def test_continue_on_openai_responses_returns_its_encrypted_reasoning(
+    workspace: Workspace,
+) -> None:
+    with ResponsesServer(api_key=OPENAI_KEY) as server:
+        workspace.write_config(
+            f'[providers.openai]\nbase_url = "{server.base_url}/v1"\nallow_unknown_model = true\n'
+        )
+        workspace.write_agent("planner", OPENAI_AGENT)
+        (workspace.project / "notes.txt").write_text("ship on friday\n")
+        first_turn = (
+            ResponseStream()
+            .reasoning([["Look at the notes"]], encrypted="enc_blob_1", item_id="rs_1")
+            .function_call("call_1", "read_file", {"path": "notes.txt"})
+            .completed()
+        )
+        server.script.append(responses_reply(first_turn))
+        server.script.append(responses_reply(ResponseStream().text(["Friday."]).completed()))
+        server.script.append(responses_reply(ResponseStream().text(["Yes."]).completed()))
+        env = {"OPENAI_API_KEY": OPENAI_KEY}
+        first = run_rupu("run", "--agent", "planner", "when do we ship?", env=env)
+        assert first.code == 0, first.stderr
+        second = run_rupu("run", "--continue", "sure?", env=env)
+        assert second.code == 0, second.stderr
+    items = server.requests[2].body["input"]
+    kinds = [i.get("type", i.get("role")) for i in items]
+    assert kinds == [
+        "user",
+        "reasoning",
+        "function_call",
+        "function_call_output",
+        "assistant",
+        "user",
+    ]
+    reasoning = items[1]
+    assert (reasoning["id"], reasoning["encrypted_content"]) == ("rs_1", "enc_blob_1")
+    assert items[2]["call_id"] == "call_1" and items[3]["call_id"] == "call_1"
+    assert "ship on friday" in items[3]["output"]
