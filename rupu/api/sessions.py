@@ -59,9 +59,7 @@ def add_run(session: Session, record: SessionRecord, prepared: PreparedRun) -> S
         model=prepared.target.model,
         started=time.time(),
     )
-    updated = record.with_run(run)
-    session_store(session).save(updated)
-    return updated
+    return session_store(session).add_run(record, run)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,11 @@ conversation is in the runs' transcripts; a record is small and replaced atomica
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +82,27 @@ class SessionStore:
         folder = private_dir(self.directory, home=self.home)
         data = orjson.dumps(record.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
         replace_file(folder / f"{record.id}.json", data, durable=False)
+
+    def add_run(self, record: SessionRecord, run: SessionRun) -> SessionRecord:
+        """`record` with `run` appended, saved. The record on disk is re-read under a lock, so two
+        runs continuing one session at once both stay in it."""
+        with self._locked():
+            path = self.path_of(record.id)
+            current = self.load(path) if path.is_file() else record
+            updated = current.with_run(run)
+            self.save(updated)
+        return updated
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive `flock` on `sessions/.lock` (the kernel drops it if the process dies)."""
+        folder = private_dir(self.directory, home=self.home)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def load(self, path: Path) -> SessionRecord:
         try:

@@ -44,3 +44,13 @@ def test_a_damaged_record_is_named_when_asked_for_and_skipped_in_lists(tmp_path:
     assert store.all() == []
     with pytest.raises(ConfigError, match=r"ses_BROKEN.json: is not a session record"):
         store.find("ses_BROKEN")
+
+
+def test_runs_added_from_two_stale_copies_both_stay(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    record = store.new(agent="a", agent_path="/a.md", directory=tmp_path, title="t")
+    one = SessionRun(run_id="run_1", provider="p", model="m", started=1)
+    two = SessionRun(run_id="run_2", provider="p", model="m", started=2)
+    store.add_run(record, one)
+    store.add_run(record, two)  # `record` is stale: it knows neither run
+    assert [r.run_id for r in store.find(record.id).runs] == ["run_1", "run_2"]
