@@ -33,6 +33,8 @@ async def run_agent(
     fallbacks: Sequence[str] = (),
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
     session: Session | None = None,
     on_event: EventSink | None = None,
     fast: bool = False,
@@ -40,9 +42,11 @@ async def run_agent(
 ) -> RunResult:
     """Runs `agent` (a name, a path to its `.md` file, or an `Agent(...)`) on `prompt`.
 
-    `provider`, `model`, `auth`, `mode`, `fallbacks` and `fast` override the agent like the
-    `rupu run` flags of the same names; `tools` replaces the agent's tool list. Tools never prompt: in mode
-    `ask` a write or command is denied. Raises the run's error (a `rupu.errors.RupuError`) when it
+    `provider`, `model`, `auth`, `mode`, `fallbacks` and `fast` override the agent like
+    the `rupu run` flags of the same names; `tools` replaces the agent's tool list. `max_usd` /
+    `max_tokens` cap the run's spend: a call that could cross either is not sent and the run
+    raises `rupu.errors.BudgetReached`. Tools never prompt: in mode `ask` a write or command is
+    denied. Raises the run's error (a `rupu.errors.RupuError`) when it
     ends in one; its transcript is saved either way.
 
     Every run is a session (`result.session_id`): `continue_session=True` goes on with the latest
@@ -70,6 +74,8 @@ async def run_agent(
         workspace=where,
         allow_unknown_model=allow_unknown_model,
         fast=fast,
+        max_usd=max_usd,
+        max_tokens=max_tokens,
     )
     # Resolving credentials reads the credential store, which blocks.
     prepared = await anyio.to_thread.run_sync(prepare)
@@ -113,6 +119,8 @@ async def stream_agent(
     fallbacks: Sequence[str] = (),
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
     session: Session | None = None,
     fast: bool = False,
     continue_session: str | bool = False,
@@ -138,6 +146,8 @@ async def stream_agent(
                     fallbacks=fallbacks,
                     workspace=workspace,
                     allow_unknown_model=allow_unknown_model,
+                    max_usd=max_usd,
+                    max_tokens=max_tokens,
                     session=session,
                     fast=fast,
                     continue_session=continue_session,
