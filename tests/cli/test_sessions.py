@@ -144,6 +144,16 @@ def test_continue_across_two_providers_replays_tools_and_thinking(workspace: Wor
     assert "[thinking · anthropic] I should read it." in shown.stdout
     assert '[tool call] read_file {"path":"notes.txt"}' in shown.stdout
     assert "[assistant] Friday, yes." in shown.stdout and "[user] thanks" in shown.stdout
+    hidden = run_rupu("session", "show", session["session_id"], "--hide-thinking")
+    assert "I should read it" not in hidden.stdout and "[assistant] Done." in hidden.stdout
+    data = orjson.loads(run_rupu("session", "show", "--format", "json").stdout)
+    assert len(data["messages"]) == 8 and data["missing_runs"] == []
+    assert data["messages"][1]["parts"][0] == {
+        "kind": "thinking",
+        "text": "I should read it.",
+        "signature": SIGNATURE,
+        "provider": "anthropic",
+    }
 
 
 def test_every_run_is_a_new_session_until_continued(workspace: Workspace) -> None:
