@@ -145,18 +145,26 @@ def message_lines(message: Message, *, show_thinking: bool) -> list[str]:
 @click.pass_obj
 def remove_sessions(app: AppContext, session_ids: tuple[str, ...], keep_transcripts: bool) -> None:
     """Remove sessions and (unless --keep-transcripts) the transcripts of their runs."""
-    from rupu.api.sessions import find_session, session_store
+    from rupu.api.sessions import session_store
+    from rupu.errors import ConfigError
     from rupu.sessions.history import transcript_path
 
-    records = [find_session(app, ref=ref) for ref in session_ids]  # all found before any goes
-    for record in records:
+    store = session_store(app)
+    paths = [store.resolve(ref) for ref in session_ids]  # all found before any goes
+    for path in paths:
+        try:
+            record = store.load(path)
+        except ConfigError:  # damaged: its runs are unknown, the record itself goes
+            path.unlink(missing_ok=True)
+            click.echo(f"removed the damaged session record {path.name}", err=True)
+            continue
         removed = 0
         if not keep_transcripts:
             for run in record.runs:
-                path = transcript_path(app.paths.transcripts, run.run_id)
-                if path.is_file():
-                    path.unlink()
+                transcript = transcript_path(app.paths.transcripts, run.run_id)
+                if transcript.is_file():
+                    transcript.unlink()
                     removed += 1
-        session_store(app).remove(record)
+        store.remove(record)
         kept = "" if keep_transcripts else f" and {removed} transcript(s)"
         click.echo(f"removed session {record.id}{kept}", err=True)

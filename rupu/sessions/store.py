@@ -140,15 +140,19 @@ class SessionStore:
 
     def find(self, ref: str) -> SessionRecord:
         """A session by its id or a unique start of it (with or without `ses_`)."""
+        return self.load(self.resolve(ref))
+
+    def resolve(self, ref: str) -> Path:
+        """The record file of the session `ref` names (it may be damaged: see `load`)."""
         wanted = ref.strip()
         if not wanted.startswith(SESSION_PREFIX):
             wanted = SESSION_PREFIX + wanted
         exact = self.path_of(wanted)
         if exact.is_file():
-            return self.load(exact)
+            return exact
         matches = sorted(self.directory.glob(f"{wanted}*.json")) if self.directory.is_dir() else []
         if len(matches) == 1:
-            return self.load(matches[0])
+            return matches[0]
         if not matches:
             raise UsageError(
                 f"no session {ref!r}", hint="rupu session list --all shows the session ids"

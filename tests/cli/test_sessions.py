@@ -189,6 +189,14 @@ def test_session_rm_removes_the_record_and_its_transcripts(workspace: Workspace)
     assert [p.stem for p in remaining] == [keep["runs"][0]["run_id"]]
     missing = run_rupu("session", "rm", drop["session_id"])
     assert missing.code == 2 and f"no session '{drop['session_id']}'" in missing.stderr
+    damaged = workspace.home / "sessions" / f"{keep['session_id']}.json"
+    damaged.write_text("{torn")
+    shown = run_rupu("session", "show", keep["session_id"])
+    assert shown.code == 2 and "is not a session record" in shown.stderr
+    assert sessions_json() == []  # left out of the list
+    fixed = run_rupu("session", "rm", keep["session_id"][:10])
+    assert fixed.code == 0 and "removed the damaged session record" in fixed.stderr
+    assert not damaged.exists()
 
 
 def test_continue_with_no_session_here_is_a_usage_error(workspace: Workspace) -> None:
