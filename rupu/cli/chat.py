@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from rupu.cli import complete
 from rupu.cli.context import AppContext
 
 if TYPE_CHECKING:
@@ -33,13 +34,31 @@ Ctrl-C stops the answer in flight, not the chat"""
 
 
 @click.command()
-@click.option("--agent", "-a", "agent_ref", help="Agent name, or a path to an agent .md file.")
+@click.option(
+    "--agent",
+    "-a",
+    "agent_ref",
+    help="Agent name, or a path to an agent .md file.",
+    shell_complete=complete.agent_names,
+)
 @click.option(
     "--continue", "-c", "continue_latest", is_flag=True, help="Go on with the latest session here."
 )
-@click.option("--session", "session_ref", metavar="ID", help="Go on with this session.")
-@click.option("--provider", help="Start on this provider (overrides the agent).")
-@click.option("--model", help="Start on this model (overrides the agent).")
+@click.option(
+    "--session",
+    "session_ref",
+    metavar="ID",
+    help="Go on with this session.",
+    shell_complete=complete.session_ids,
+)
+@click.option(
+    "--provider",
+    help="Start on this provider (overrides the agent).",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model", help="Start on this model (overrides the agent).", shell_complete=complete.model_ids
+)
 @click.option(
     "--auth",
     type=click.Choice(["api-key", "sso", "adc"]),

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     "session_ref",
     metavar="ID",
     help="Continue this session (an id from rupu session list, or a unique start of one).",
+    shell_complete=complete.session_ids,
 )
 @click.option(
     "--provider",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from rupu.cli import complete
 from rupu.cli.context import AppContext
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def _fields(record: SessionRecord) -> dict[str, Any]:
 
 
 @session.command("show")
-@click.argument("session_id", required=False)
+@click.argument("session_id", required=False, shell_complete=complete.session_ids)
 @click.option("--format", "fmt", type=click.Choice(["pretty", "json"]), default="pretty")
 @click.option("--hide-thinking", is_flag=True, help="Leave the model's reasoning out.")
 @click.pass_obj
@@ -136,7 +137,7 @@ def message_lines(message: Message, *, show_thinking: bool) -> list[str]:
 
 
 @session.command("rm")
-@click.argument("session_ids", nargs=-1, required=True)
+@click.argument("session_ids", nargs=-1, required=True, shell_complete=complete.session_ids)
 @click.option(
     "--keep-transcripts",
     is_flag=True,

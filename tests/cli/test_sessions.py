@@ -318,3 +318,19 @@ def test_continue_on_openai_responses_returns_its_encrypted_reasoning(
     assert (reasoning["id"], reasoning["encrypted_content"]) == ("rs_1", "enc_blob_1")
     assert items[2]["call_id"] == "call_1" and items[3]["call_id"] == "call_1"
     assert "ship on friday" in items[3]["output"]
+
+
+def test_session_ids_complete_newest_first(workspace: Workspace) -> None:
+    import click
+
+    from rupu.cli.complete import session_ids
+    from rupu.cli.session import show_session
+
+    workspace.write_agent("echo", "---\nname: echo\nprovider: mock\n---\nx\n")
+    for prompt in ("one", "two"):
+        assert run_rupu("run", "--agent", "echo", prompt).code == 0
+    newest, oldest = (s["session_id"] for s in sessions_json())
+    ctx = click.Context(show_session)
+    (param,) = show_session.params[:1]
+    assert [c.value for c in session_ids(ctx, param, "")] == [newest, oldest]
+    assert [c.value for c in session_ids(ctx, param, oldest[:-1])] == [oldest]
