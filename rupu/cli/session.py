@@ -34,12 +34,12 @@ def list_sessions(app: AppContext, all_dirs: bool, limit: int, fmt: str) -> None
 
     import orjson
 
-    from rupu.api.sessions import session_directory, session_store
     from rupu.cli.tables import print_table
+    from rupu.sessions.store import SessionStore
 
-    records = session_store(app).all()
+    records = SessionStore(app.paths.home).all()
     if not all_dirs:
-        here = str(session_directory(app))
+        here = str(app.paths.cwd.resolve())
         records = [r for r in records if r.directory == here]
     records = records[:limit]
     if fmt == "json":
@@ -83,12 +83,13 @@ def show_session(app: AppContext, session_id: str | None, fmt: str, hide_thinkin
     """A session's conversation as it would be replayed (default: the latest in this directory)."""
     import orjson
 
-    from rupu.api.sessions import find_session, session_history
     from rupu.sessions.codec import encode_message
-    from rupu.sessions.history import totals
+    from rupu.sessions.history import rebuild, totals
+    from rupu.sessions.store import SessionStore
 
-    record = find_session(app, ref=session_id)
-    history = session_history(app, record)
+    store = SessionStore(app.paths.home)
+    record = store.find(session_id) if session_id else store.latest_in(app.paths.cwd.resolve())
+    history = rebuild(record, app.paths.transcripts)
     spent = totals(record, app.paths.transcripts)
     if fmt == "json":
         payload = {
@@ -146,11 +147,11 @@ def message_lines(message: Message, *, show_thinking: bool) -> list[str]:
 @click.pass_obj
 def remove_sessions(app: AppContext, session_ids: tuple[str, ...], keep_transcripts: bool) -> None:
     """Remove sessions and (unless --keep-transcripts) the transcripts of their runs."""
-    from rupu.api.sessions import session_store
     from rupu.errors import ConfigError
     from rupu.sessions.history import transcript_path
+    from rupu.sessions.store import SessionStore
 
-    store = session_store(app)
+    store = SessionStore(app.paths.home)
     paths = [store.resolve(ref) for ref in session_ids]  # all found before any goes
     for path in paths:
         try:
