@@ -49,6 +49,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "modeldata",
             "trust",
             "clock",
+            "sessions",
         }
     ),
 )

@@ -35,6 +35,7 @@ from rupu.messages import (
 )
 from rupu.providers.base import Provider, TurnBuilder
 from rupu.routing.target import RunTarget
+from rupu.sessions.codec import encode_message
 from rupu.transcripts import TranscriptWriter
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ class AgentRun:
     failed_turn: FailedTurn | None = None
     # The tiers `set_model_tier` may move the rest of the run to (`tiers:` in the frontmatter).
     tier_switch: TierSwitcher | None = None
+    # The session this run belongs to (recorded in `run_start`; see rupu.sessions).
+    session_id: str | None = None
     _served: list[ServedBy] = field(default_factory=list, init=False)
     # Asked before every provider call with its worst case, told its cost after (rupu.agents.budget).
     guard: SpendGuard | None = None
@@ -121,19 +124,7 @@ class AgentRun:
     async def run(self, prompt: str, *, history: list[Message] | None = None) -> AgentResult:
         started = time.monotonic()
         front = self.spec.frontmatter
-        self.transcript.write(
-            "run_start",
-            run_id=self.run_id,
-            agent=self.spec.name,
-            provider=self.target.provider,
-            model=self.target.model,
-            credential=self.credential,
-            agent_path=str(self.spec.path),
-        )
-        self.transcript.write("user_prompt", text=prompt)
-        if self.tools is not None:
-            self.transcript.write("tool_audit", **self.tools.audit())
-        messages = [*(history or []), Message.user(prompt)]
+        messages = self._start(prompt, history or [])
         usage = Usage()
         cost: float | None = 0.0 if self.pricing is not None or self.price_of else None
         turns: list[AssistantTurn] = []
@@ -154,10 +145,12 @@ class AgentRun:
                         None if cost is None or turn_cost is None else round(cost + turn_cost, 12)
                     )
                     messages.append(turn.message)
+                    self._keep(turn.message)
                     if not turn.message.tool_calls() or self.tools is None:
                         status = "ok"
                         break
                     messages.append(await self.tools.run_calls(turn, self.transcript))
+                    self._keep(messages[-1])
                     self._switch_tier(turn_index)
                 else:
                     raise LimitReached(
@@ -206,6 +199,31 @@ class AgentRun:
             rate_limits,
             list(self._served),
         )
+
+    def _start(self, prompt: str, history: list[Message]) -> list[Message]:
+        """Records the start of the run; the conversation it begins with (`history` + `prompt`)."""
+        self.transcript.write(
+            "run_start",
+            run_id=self.run_id,
+            agent=self.spec.name,
+            provider=self.target.provider,
+            model=self.target.model,
+            credential=self.credential,
+            agent_path=str(self.spec.path),
+            **({"session_id": self.session_id} if self.session_id else {}),
+        )
+        self.transcript.write("user_prompt", text=prompt)
+        if self.tools is not None:
+            self.transcript.write("tool_audit", **self.tools.audit())
+        if history:
+            self.transcript.write("history", messages=len(history))
+        messages = [*history, Message.user(prompt)]
+        self._keep(messages[-1])
+        return messages
+
+    def _keep(self, message: Message) -> None:
+        """Records a message of the conversation whole (`message`), for a session to replay."""
+        self.transcript.write("message", **encode_message(message))
 
     def _switch_tier(self, index: int) -> None:
         """After a turn whose tools asked for another tier, the next turns go there."""

@@ -81,6 +81,8 @@ class RunResult:
     target: RunTarget
     credential: str
     outcome: AgentResult
+    # The session the run belongs to (see rupu.api.sessions); None for a run outside one.
+    session_id: str | None = None
 
     def __str__(self) -> str:
         return self.outcome.text
@@ -159,10 +161,13 @@ class PreparedRun:
         on_event: EventSink | None = None,
         notify: Callable[[str], None] | None = None,
         waiting: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+        history: list[Message] | None = None,
+        session_id: str | None = None,
     ) -> RunResult:
         """Runs the agent on `prompt`, sending each stream event to `on_event`. `waiting` wraps the
         run once its tools are open (the CLI's "waiting for the first token" line); `notify` gets one
-        line per tool call."""
+        line per tool call. `history` is the conversation so far (a session's, see
+        `rupu.api.sessions`), and `session_id` the session the transcript names."""
         import dataclasses
         from contextlib import nullcontext
 
@@ -214,17 +219,18 @@ class PreparedRun:
                     pricing=price_of(target.provider, target.model),
                     price_of=price_of,
                     tier_switch=switcher,
+                    session_id=session_id,
                     guard=guard,
                 )
                 if self._stopped is not None:
                     self._current.stop(self._stopped)
-                outcome = await self._current.run(prompt)
+                outcome = await self._current.run(prompt, history=history)
         finally:
             transcript.close()
             await provider.aclose()
             if switcher is not None:
                 await switcher.aclose()
-        return RunResult(self.spec.name, target, self.credential, outcome)
+        return RunResult(self.spec.name, target, self.credential, outcome, session_id)
 
 
 def prepare_agent(

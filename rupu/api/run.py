@@ -16,6 +16,7 @@ from anyio.abc import ObjectReceiveStream
 from rupu.agents.loop import EventSink
 from rupu.api.agents import AgentRef, RunResult, load_agent, prepare_agent
 from rupu.api.session import Session
+from rupu.api.sessions import find_session, start_session_run
 from rupu.errors import RupuError
 from rupu.messages import StreamEvent
 
@@ -37,6 +38,7 @@ async def run_agent(
     session: Session | None = None,
     on_event: EventSink | None = None,
     fast: bool = False,
+    continue_session: str | bool = False,
 ) -> RunResult:
     """Runs `agent` (a name, a path to its `.md` file, or an `Agent(...)`) on `prompt`.
 
@@ -45,8 +47,16 @@ async def run_agent(
     `max_tokens` cap the run's spend: a call that could cross either is not sent and the run
     raises `rupu.errors.BudgetReached`. Tools never prompt: in mode `ask` a write or command is
     denied. Raises the run's error (a `rupu.errors.RupuError`) when it
-    ends in one; its transcript is saved either way."""
+    ends in one; its transcript is saved either way.
+
+    Every run is a session (`result.session_id`): `continue_session=True` goes on with the latest
+    session started in the session's directory, a session id with that one (its conversation is
+    replayed before `prompt`, like `rupu run --continue`)."""
     session = session or Session.from_environment()
+    record = None
+    if continue_session is not False:
+        ref = None if continue_session is True else continue_session
+        record = await anyio.to_thread.run_sync(functools.partial(find_session, session, ref=ref))
     spec = load_agent(agent, session=session)
     if tools is not None:
         front = spec.frontmatter.model_copy(update={"tools": list(tools)})
@@ -69,7 +79,11 @@ async def run_agent(
     )
     # Resolving credentials reads the credential store, which blocks.
     prepared = await anyio.to_thread.run_sync(prepare)
-    result = await prepared.run(prompt, on_event=on_event)
+    join = functools.partial(start_session_run, session, prepared, prompt, record=record)
+    joined = await anyio.to_thread.run_sync(join)
+    result = await prepared.run(
+        prompt, on_event=on_event, history=joined.history, session_id=joined.record.id
+    )
     if result.outcome.error is not None:
         raise result.outcome.error
     return result
@@ -109,6 +123,7 @@ async def stream_agent(
     max_tokens: int | None = None,
     session: Session | None = None,
     fast: bool = False,
+    continue_session: str | bool = False,
 ) -> AsyncIterator[AgentStream]:
     """`run_agent` as a stream of events: `async with stream_agent(...) as stream`, then
     `async for event in stream`; `stream.result` afterwards. Leaving the block early cancels the
@@ -135,6 +150,7 @@ async def stream_agent(
                     max_tokens=max_tokens,
                     session=session,
                     fast=fast,
+                    continue_session=continue_session,
                     on_event=send.send_nowait,
                 )
             except RupuError as exc:  # raised as itself below, not in an ExceptionGroup

@@ -31,6 +31,7 @@ def run_agent_sync(
     max_tokens: int | None = None,
     session: Session | None = None,
     fast: bool = False,
+    continue_session: str | bool = False,
 ) -> RunResult:
     """`run_agent`, blocking until the run ends."""
 
@@ -50,6 +51,7 @@ def run_agent_sync(
             max_tokens=max_tokens,
             session=session,
             fast=fast,
+            continue_session=continue_session,
         )
 
     return anyio.run(main)

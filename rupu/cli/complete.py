@@ -1,4 +1,5 @@
-"""Shell completion values: agent, workflow, provider and model names, run and transcript ids.
+"""Shell completion values: agent, workflow, provider and model names, run, transcript and session
+ids.
 
 A shell asks on every Tab, so each lookup reads only file names and a few bytes of each file (an
 agent's `name:` and `description:` from its frontmatter, model ids from the baked-in catalog and the
@@ -171,14 +172,14 @@ def fallback_targets(
     ]
 
 
-def _newest_first(directory: Path, *, suffix: str | None) -> list[str]:
+def _newest_first(directory: Path, *, suffix: str | None, prefix: str = "run_") -> list[str]:
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return []
     names = []
     for entry in entries:
-        if not entry.name.startswith("run_"):
+        if not entry.name.startswith(prefix):
             continue
         if suffix is None and entry.is_dir():
             names.append(entry.name)
@@ -196,4 +197,11 @@ def transcript_ids(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
     names = _newest_first(_paths().transcripts, suffix=".jsonl")
+    return _items(((n, None) for n in names), incomplete)
+
+
+def session_ids(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    names = _newest_first(_paths().home / "sessions", suffix=".json", prefix="ses_")
     return _items(((n, None) for n in names), incomplete)

@@ -11,8 +11,8 @@ import click
 Example = tuple[str, str]  # (command line, what it does)
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Run", ("run", "workflow")),
-    ("Look back", ("transcript", "usage", "cache")),
+    ("Run", ("run", "chat", "workflow")),
+    ("Look back", ("session", "transcript", "usage", "cache")),
     ("Set up", ("init", "agent", "auth", "models", "trust", "untrust", "completion")),
 )
 
@@ -36,8 +36,8 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         ('rupu run --agent hello "Hello"', "an installed agent, by name"),
         ("git diff | rupu run --agent reviewer -", "the prompt from stdin"),
         (
-            'rupu run --agent agents/reviewer.md --provider anthropic --model claude-sonnet-4-6 "Review"',
-            "an agent file, on another provider",
+            'rupu run --continue --provider openai "Now fix what you found"',
+            "go on with the latest session here, on another provider",
         ),
         ('rupu run --agent hello --report run.html "Hi"', "and a report page of the run"),
     ),
@@ -93,6 +93,29 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "rupu models refresh": (
         ("rupu models refresh", "every provider with a credential"),
         ("rupu models refresh --provider gemini", "one provider"),
+    ),
+    "rupu chat": (
+        ("rupu chat --agent reviewer", "a new conversation (/help inside lists the commands)"),
+        ("rupu chat --continue", "go on with the latest session in this directory"),
+        ("rupu chat --agent hello --provider mock", "offline, on the mock provider"),
+    ),
+    "rupu session": (
+        ("rupu session list", "sessions started in this directory"),
+        ("rupu session show", "the latest one's conversation"),
+        ("rupu session rm ses_01J", "remove one and its transcripts"),
+    ),
+    "rupu session list": (
+        ("rupu session list", "this directory's, most recently used first"),
+        ("rupu session list --all --format json", "every directory's, for scripts"),
+    ),
+    "rupu session show": (
+        ("rupu session show", "the latest session in this directory"),
+        ("rupu session show ses_01J --hide-thinking", "one session (a unique prefix is enough)"),
+        ("rupu session show ses_01J --format json", "the messages as rupu replays them"),
+    ),
+    "rupu session rm": (
+        ("rupu session rm ses_01J", "the session and its runs' transcripts"),
+        ("rupu session rm ses_01J ses_01K --keep-transcripts", "only the session records"),
     ),
     "rupu transcript": (
         ("rupu transcript list", "recent runs"),

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("rupu.cli.run", "run", "Run one agent on a prompt, streaming its answer."),
     "agent": ("rupu.cli.agent", "agent", "List and show agents."),
     "transcript": ("rupu.cli.transcript", "transcript", "List and show run transcripts."),
+    "session": ("rupu.cli.session", "session", "List, show and remove sessions (conversations)."),
+    "chat": ("rupu.cli.chat", "chat", "Talk with an agent in the terminal, turn by turn."),
     "models": ("rupu.cli.models", "models", "List models and prices; refresh the live lists."),
     "usage": ("rupu.cli.usage", "usage", "Token and cost totals from transcripts and runs."),
     "auth": ("rupu.cli.auth", "auth", "Sign in to providers and manage stored credentials."),

@@ -41,6 +41,7 @@ class RunRenderer:
         self.service_tier: str | None = None
         self.fast = False  # fast mode: the footer says `fast` instead of `[priority]`
         self.requested_model: str | None = None
+        self.session_id: str | None = None
         self._first_token = False
         self._in_thinking = False
         self._wrote_text = False
@@ -195,6 +196,7 @@ class RunRenderer:
             cost,
             f"{result.duration_ms / 1000:.1f}s",
             result.run_id,
+            f"session {self.session_id}" if self.session_id else None,
         ]
         return self._dim("── " + " · ".join(p for p in parts if p))
 
@@ -205,6 +207,7 @@ class RunRenderer:
         last = result.turns[-1] if result.turns else None
         payload: dict[str, Any] = {
             "run_id": result.run_id,
+            "session_id": self.session_id,
             "status": result.status,
             "provider": self.target.provider,
             "model": self.target.model,

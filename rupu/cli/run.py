@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rupu.api.agents import PreparedRun, RunResult
     from rupu.cli.context import AppContext
     from rupu.cli.render import RunRenderer
+    from rupu.messages import Message
 
 
 @click.command()
@@ -23,11 +24,24 @@ if TYPE_CHECKING:
     "--agent",
     "-a",
     "agent_ref",
-    required=True,
-    help="Agent name, or a path to an agent .md file.",
+    help="Agent name, or a path to an agent .md file (a continued session defaults to its own).",
     shell_complete=complete.agent_names,
 )
 @click.argument("prompt", required=False)
+@click.option(
+    "--continue",
+    "-c",
+    "continue_latest",
+    is_flag=True,
+    help="Continue the latest session started in this directory.",
+)
+@click.option(
+    "--session",
+    "session_ref",
+    metavar="ID",
+    help="Continue this session (an id from rupu session list, or a unique start of one).",
+    shell_complete=complete.session_ids,
+)
 @click.option(
     "--provider",
     help="Use this provider for this run (overrides the agent).",
@@ -103,8 +117,10 @@ if TYPE_CHECKING:
 @click.pass_obj
 def run(
     app: AppContext,
-    agent_ref: str,
+    agent_ref: str | None,
     prompt: str | None,
+    continue_latest: bool,
+    session_ref: str | None,
     provider: str | None,
     model: str | None,
     auth: str | None,
@@ -120,15 +136,32 @@ def run(
     max_usd: float | None,
     max_tokens: int | None,
 ) -> None:
-    """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
+    """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped).
+
+    Every run is a session: --continue or --session ID runs PROMPT as the next turn of an earlier
+    conversation, replaying it (thinking and tool results included) to the provider."""
     import anyio
 
+    from rupu.api import sessions
     from rupu.api.agents import load_agent, prepare_agent
     from rupu.cli.render import RunRenderer
+    from rupu.errors import UsageError
     from rupu.tools.permissions import default_decider
 
+    if continue_latest and session_ref is not None:
+        raise UsageError("--continue and --session both name a session", hint="give one of them")
+    resuming = continue_latest or session_ref is not None
+    if agent_ref is None and not resuming:
+        raise UsageError(
+            "no agent given", hint="pass --agent NAME, or --continue to go on with the last session"
+        )
+    record = sessions.find_session(app, ref=session_ref) if resuming else None
     text = _read_prompt(prompt)
-    spec = load_agent(agent_ref, session=app)
+    if agent_ref is not None:
+        spec = load_agent(agent_ref, session=app)
+    else:
+        assert record is not None
+        spec = sessions.session_agent(app, record)
     for note in spec.notes:  # what a Claude Code agent file says that rupu does not use
         click.echo(f"note: {spec.path}: {note}", err=True)
     # Prepared before the event loop starts: reading the credential store blocks.
@@ -158,7 +191,11 @@ def run(
     renderer.fast = prepared.route.fast
     renderer.requested_model = prepared.route.requested_model
     renderer.credential = prepared.credential
-    result = anyio.run(_run, prepared, text, renderer).outcome
+    joined = sessions.start_session_run(app, prepared, text, record=record)
+    for note in joined.notes:
+        click.echo(f"note: {note}", err=True)
+    renderer.session_id = joined.record.id
+    result = anyio.run(_run, prepared, text, renderer, joined.history, joined.record.id).outcome
     if output_format == "json":
         click.echo(renderer.json_summary(result))
     else:
@@ -199,13 +236,24 @@ def _read_prompt(prompt: str | None) -> str:
     return prompt
 
 
-async def _run(prepared: PreparedRun, prompt: str, renderer: RunRenderer) -> RunResult:
+async def _run(
+    prepared: PreparedRun,
+    prompt: str,
+    renderer: RunRenderer,
+    history: list[Message] | None,
+    session_id: str,
+) -> RunResult:
     import anyio
 
     async with anyio.create_task_group() as group:
         group.start_soon(_stop_on_sigterm, prepared)
         result = await prepared.run(
-            prompt, on_event=renderer.on_event, notify=renderer.tool_note, waiting=renderer.waiting
+            prompt,
+            on_event=renderer.on_event,
+            notify=renderer.tool_note,
+            waiting=renderer.waiting,
+            history=history,
+            session_id=session_id,
         )
         group.cancel_scope.cancel()
     return result

@@ -113,8 +113,8 @@ def show_transcript(app: AppContext, run_id: str, fmt: str) -> None:
                 )
         elif kind == "user_prompt":
             click.echo(f"[user] {data.get('text', '')}")
-        elif kind in ("run_start", "turn_start"):
-            continue
+        elif kind in ("run_start", "turn_start", "message"):
+            continue  # `message` repeats the prompt and answers whole, for sessions to replay
         else:
             shown = {k: v for k, v in data.items() if v not in (None, [], {})}
             click.echo(f"[{kind}] {orjson.dumps(shown).decode()}")
