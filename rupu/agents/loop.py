@@ -34,6 +34,7 @@ from rupu.messages import (
 )
 from rupu.providers.base import Provider, TurnBuilder
 from rupu.routing.target import RunTarget
+from rupu.tools.dispatch import SubRun, SubRunLedger
 from rupu.transcripts import TranscriptWriter
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ class AgentResult:
     rate_limits: dict[str, str | int | float] = field(default_factory=dict)
     # Who served the turns, in order; a new entry each time another provider or model took over.
     served: list[ServedBy] = field(default_factory=list)
+    # The sub-agents it dispatched (their tokens and cost are part of `usage` and `cost_usd`).
+    subruns: list[SubRun] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -103,6 +106,7 @@ class AgentRun:
     failed_turn: FailedTurn | None = None
     # The tiers `set_model_tier` may move the rest of the run to (`tiers:` in the frontmatter).
     tier_switch: TierSwitcher | None = None
+    parent_run: str | None = None  # the run that dispatched this one, recorded in `run_start`
     _served: list[ServedBy] = field(default_factory=list, init=False)
     _noted: bool = False  # the provider's credential note is recorded once per run
     _scope: anyio.CancelScope | None = field(default=None, init=False)
@@ -125,6 +129,7 @@ class AgentRun:
             model=self.target.model,
             credential=self.credential,
             agent_path=str(self.spec.path),
+            **({"parent_run_id": self.parent_run} if self.parent_run else {}),
         )
         self.transcript.write("user_prompt", text=prompt)
         if self.tools is not None:
@@ -174,6 +179,7 @@ class AgentRun:
             self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
         finally:
             duration_ms = int((time.monotonic() - started) * 1000)
+            children, usage, cost = self._with_subruns(usage, cost)
             self.transcript.write(
                 "run_complete",
                 run_id=self.run_id,
@@ -201,7 +207,29 @@ class AgentRun:
             cost,
             rate_limits,
             list(self._served),
+            children.runs,
         )
+
+    def _with_subruns(
+        self, usage: Usage, cost: float | None
+    ) -> tuple[SubRunLedger, Usage, float | None]:
+        """The sub-runs since the last run and the run's totals with theirs added (recorded as
+        `subagents_total`; each sub-run's own `usage` records are in its own transcript)."""
+        ledger = getattr(self.tools, "subruns", None)  # a tool box with dispatch tools has one
+        children = ledger.take() if isinstance(ledger, SubRunLedger) else SubRunLedger()
+        if not children.runs:
+            return children, usage, cost
+        own_cost = cost
+        if cost is not None:
+            cost = None if children.cost_usd is None else round(cost + children.cost_usd, 12)
+        self.transcript.write(
+            "subagents_total",
+            runs=len(children.runs),
+            usage=children.usage.as_dict(),
+            cost_usd=children.cost_usd,
+            own_cost_usd=own_cost,
+        )
+        return children, usage.add(children.usage), cost
 
     def _switch_tier(self, index: int) -> None:
         """After a turn whose tools asked for another tier, the next turns go there."""

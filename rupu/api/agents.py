@@ -23,8 +23,11 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from rupu.agents.loop import AgentRun
+    from rupu.agents.subagents import AgentTree
     from rupu.agents.tier_switch import TierSwitcher
+    from rupu.api.subagents import ChildRun, Dispatcher, ProviderSlots, Subagents
     from rupu.messages import AssistantTurn, Message, Usage
+    from rupu.providers.base import Provider
     from rupu.routing.checks import PriceOf
     from rupu.routing.plan import Route
     from rupu.tools.permissions import Decider
@@ -134,8 +137,11 @@ class PreparedRun:
     # The tiers the agent may move to (`tiers:` in its frontmatter), when it has any.
     switcher: TierSwitcher | None = None
     notes: tuple[str, ...] = ()  # said once before the run (fast mode refused, ...)
+    # The agents it may dispatch to (`agents:` in its frontmatter), prepared with it.
+    subagents: Subagents | None = None
     _current: AgentRun | None = field(default=None, init=False)
     _stopped: Interrupted | None = field(default=None, init=False)
+    _dispatcher: Dispatcher | None = field(default=None, init=False)
 
     @property
     def target(self) -> RunTarget:
@@ -145,8 +151,22 @@ class PreparedRun:
     def credential(self) -> str:
         return self.route.candidates[0].credential
 
+    def fresh(self) -> PreparedRun:
+        """A copy to run once more, with a run id of its own (how a sub-agent runs each time)."""
+        import dataclasses
+
+        from rupu.transcripts import new_run_id
+
+        return dataclasses.replace(self, run_id=new_run_id())
+
+    @property
+    def transcript_path(self) -> Path:
+        return self.session.paths.transcripts / f"{self.run_id}.jsonl"
+
     def stop(self, reason: Interrupted) -> None:
         self._stopped = reason
+        if self._dispatcher is not None:
+            self._dispatcher.stop(reason)
         if self._current is not None:
             self._current.stop(reason)
 
@@ -157,25 +177,31 @@ class PreparedRun:
         on_event: EventSink | None = None,
         notify: Callable[[str], None] | None = None,
         waiting: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+        parent: str | None = None,
     ) -> RunResult:
         """Runs the agent on `prompt`, sending each stream event to `on_event`. `waiting` wraps the
         run once its tools are open (the CLI's "waiting for the first token" line); `notify` gets one
-        line per tool call."""
+        line per tool call. `parent` is the run that dispatched this one (a sub-agent's)."""
         import dataclasses
         from contextlib import nullcontext
 
         from rupu.agents.loop import AgentRun
+        from rupu.api.subagents import Dispatcher, SlottedProvider
         from rupu.filemodes import private_dir
         from rupu.routing.plan import build_route_provider
+        from rupu.tools.dispatch import SubRunLedger
         from rupu.tools.setup import open_toolbox
         from rupu.transcripts import TranscriptWriter
 
         if self._current is not None:
             raise RuntimeError(f"run {self.run_id} already ran: prepare another to run again")
         paths, target, price_of = self.session.paths, self.target, self.price_of
-        provider = build_route_provider(
+        provider: Provider = build_route_provider(
             self.route, self.session.config, history=self.session.route_history()
         )
+        ledger: SubRunLedger | None = None
+        if self.subagents is not None:  # every call of a tree takes its provider's slot
+            provider = SlottedProvider(provider, self.subagents.slots.of(target.provider))
         directory = private_dir(paths.transcripts, home=paths.home)
         transcript = TranscriptWriter(directory / f"{self.run_id}.jsonl")
         patterns = self.spec.frontmatter.tools
@@ -183,6 +209,16 @@ class PreparedRun:
         switcher = self.switcher
         if switcher is not None:
             setup = dataclasses.replace(setup, extra=[*setup.extra, switcher.tool()])
+        if self.subagents is not None and self.subagents.children:
+            ledger = SubRunLedger()
+            self._dispatcher = Dispatcher(
+                self.run_id, self.spec.name, self.subagents, ledger, notify=notify
+            )
+            if self._stopped is not None:
+                self._dispatcher.stop(self._stopped)
+            setup = dataclasses.replace(
+                setup, extra=[*setup.extra, *self._dispatcher.tools()], subruns=ledger
+            )
         try:
             async with (
                 open_toolbox(setup, agent=self.spec.name, patterns=patterns) as tools,
@@ -200,6 +236,7 @@ class PreparedRun:
                     pricing=price_of(target.provider, target.model),
                     price_of=price_of,
                     tier_switch=switcher,
+                    parent_run=parent,
                 )
                 if self._stopped is not None:
                     self._current.stop(self._stopped)
@@ -225,13 +262,20 @@ def prepare_agent(
     allow_unknown_model: bool = False,
     decider: Decider | None = None,
     fast: bool = False,
+    _tree: AgentTree | None = None,
+    _slots: ProviderSlots | None = None,
+    _caller: tuple[str, ToolSetup] | None = None,
 ) -> PreparedRun:
     """Checks project trust, resolves the route (credentials included), rejects an unknown model id
     and chooses the tools, all before any request. Blocks (credential store): call it off the event
     loop. `decider` answers what permission mode `ask` asks (default: deny; the CLI asks on a
     terminal). `fast` (or `fast: true` in the agent) asks for OpenAI's priority tier; where it does
-    not apply the run goes on without it and `notes` says why."""
+    not apply the run goes on without it and `notes` says why. An agent with `agents:` has its whole
+    tree loaded (a cycle or a tree too deep is a ConfigError) and every agent of it prepared the same
+    way; `provider`, `model`, `auth`, `mode` and `fast` apply to all of them."""
+    from rupu.agents.subagents import load_tree
     from rupu.agents.tier_switch import prepare_tiers
+    from rupu.api.subagents import ProviderSlots, narrowed_setup
     from rupu.auth.adc import AuthChoice
     from rupu.catalog.catalog import ModelCatalog
     from rupu.routing.checks import check_route_models, route_prices
@@ -239,7 +283,11 @@ def prepare_agent(
     from rupu.routing.plan import build_route_provider, resolve_route
     from rupu.transcripts import new_run_id
 
-    session.require_trust([spec], mode_flag=mode)
+    tree = _tree
+    if tree is None and spec.frontmatter.agents:
+        max_depth = session.config.config.subagents.max_depth
+        tree = load_tree(spec, session.paths, max_depth=max_depth)
+    session.require_trust(tree.specs() if tree is not None else [spec], mode_flag=mode)
     chosen_auth: AuthChoice | None = auth  # type: ignore[assignment]
     history = session.route_history()
     resolver = session.credential_resolver()
@@ -286,4 +334,58 @@ def prepare_agent(
         allow_unknown_model=allow_unknown_model,
     )
     tools = session.tool_setup(spec, mode=mode, workspace=workspace, decider=decider)
-    return PreparedRun(session, spec, route, price_of, tools, new_run_id(), switcher, tuple(notes))
+    if _caller is not None:  # a sub-agent: never wider than the agent that calls it
+        tools = narrowed_setup(tools, _caller[1], _caller[0])
+    prepared = PreparedRun(
+        session, spec, route, price_of, tools, new_run_id(), switcher, tuple(notes)
+    )
+    if tree is not None and tree.children:
+        prepared.subagents = _prepare_children(
+            prepared,
+            tree,
+            _slots or ProviderSlots(session.config),
+            provider=provider,
+            model=model,
+            auth=auth,
+            mode=mode,
+            allow_unknown_model=allow_unknown_model,
+            fast=fast,
+        )
+    return prepared
+
+
+def _prepare_children(
+    parent: PreparedRun,
+    tree: AgentTree,
+    slots: ProviderSlots,
+    *,
+    provider: str | None,
+    model: str | None,
+    auth: str | None,
+    mode: str | None,
+    allow_unknown_model: bool,
+    fast: bool,
+) -> Subagents:
+    """Each agent `tree` may dispatch to, prepared like `parent` (in its workspace, with its
+    decider, never in a wider permission mode)."""
+    from rupu.api.subagents import Subagents
+
+    children: dict[str, ChildRun] = {}
+    for name, node in tree.children.items():
+        child = prepare_agent(
+            parent.session,
+            node.spec,
+            provider=provider,
+            model=model,
+            auth=auth,
+            mode=mode,
+            workspace=parent.tools.workspace,
+            allow_unknown_model=allow_unknown_model,
+            decider=parent.tools.decider,
+            fast=fast,
+            _tree=node,
+            _slots=slots,
+            _caller=(parent.spec.name, parent.tools),
+        )
+        children[name] = child
+    return Subagents(tree, children, slots)

@@ -179,6 +179,12 @@ class McpConfig(StrictModel):
         return value
 
 
+class SubagentsConfig(StrictModel):
+    """`[subagents]`: how deep agents that call agents may nest (the top agent is depth 0)."""
+
+    max_depth: int = Field(default=3, ge=1, le=10)
+
+
 class Config(StrictModel):
     default_provider: str | None = None
     default_model: str | None = None
@@ -189,6 +195,7 @@ class Config(StrictModel):
     pricing: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
+    subagents: SubagentsConfig = Field(default_factory=SubagentsConfig)
 
 
 @dataclass(frozen=True, slots=True)

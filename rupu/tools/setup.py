@@ -19,6 +19,7 @@ from rupu.auth.known import KnownSecrets
 from rupu.config import LoadedConfig, PermissionMode
 from rupu.errors import ConfigError, did_you_mean
 from rupu.tools.base import BuiltinTool, Tool
+from rupu.tools.dispatch import SubRunLedger
 from rupu.tools.environment import scrub_environment
 from rupu.tools.files import EDIT_FILE, LIST_DIR, READ_FILE, WRITE_FILE
 from rupu.tools.permissions import Decider, DenyDecider, PermissionGate
@@ -111,6 +112,8 @@ class ToolSetup:
     protected: Sequence[str] = ()
     # Tools the run adds whatever `tools:` says (`set_model_tier` for an agent with `tiers:`).
     extra: Sequence[Tool] = ()
+    # What the `extra` dispatch tools' sub-agents spent, rolled up into the run (rupu.tools.dispatch).
+    subruns: SubRunLedger | None = None
 
 
 async def _loaded_secrets(setup: ToolSetup) -> KnownSecrets:
@@ -192,4 +195,5 @@ async def open_toolbox(
             ),
             notify=setup.notify,
             notes=notes,
+            subruns=setup.subruns,
         )
