@@ -176,8 +176,12 @@ class AgentRun:
                 cost = (
                     None if cost is None or failed.cost is None else round(cost + failed.cost, 12)
                 )
-            self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
+            self._record_error(exc)
         finally:
+            # Stopped while an enclosing scope was cancelled too (a sub-run whose caller stopped):
+            # the cancellation is not caught here, but the reason is still recorded.
+            if error is None and self._stopped_by is not None:
+                error = self._record_error(self._stopped_by)
             duration_ms = int((time.monotonic() - started) * 1000)
             children, usage, cost = self._with_subruns(usage, cost)
             self.transcript.write(
@@ -209,6 +213,10 @@ class AgentRun:
             list(self._served),
             children.runs,
         )
+
+    def _record_error(self, exc: RupuError) -> RupuError:
+        self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
+        return exc
 
     def _with_subruns(
         self, usage: Usage, cost: float | None

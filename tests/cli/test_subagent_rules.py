@@ -1,0 +1,122 @@
+"""What sub-agents may not do: call themselves (a cycle is refused when the agent loads, before any
+request), nest deeper than `[subagents] max_depth`, or get wider permissions than their caller (a
+readonly parent's child is denied bash, whatever its own permissionMode says)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.conftest import Workspace, run_rupu
+from tests.servers.base import RecordedRequest, Reply
+from tests.servers.openai_chat import (
+    ChatCompletionsServer,
+    stream_reply,
+    text_stream,
+    tool_call_stream,
+    usage,
+)
+
+KEY = "sk-local-canary-rules"
+
+
+def agent(name: str, *, agents: str = "", extra: str = "") -> str:
+    listed = f"agents: {agents}\n" if agents else ""
+    return f"---\nname: {name}\nprovider: local\nmodel: m1\n{listed}{extra}---\nYou are {name}.\n"
+
+
+def events(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_a_cycle_is_refused_when_the_agent_loads(workspace: Workspace) -> None:
+    workspace.write_config('[providers.local]\nbase_url = "http://127.0.0.1:9/v1"\n')
+    workspace.write_agent("a", agent("a", agents="[b]"))
+    workspace.write_agent("b", agent("b", agents="[c]"))
+    workspace.write_agent("c", agent("c", agents="[a]"))
+    result = run_rupu("run", "--agent", "a", "go", env={"RUPU_LOCAL_API_KEY": KEY})
+    assert result.code == 2, result.stderr
+    assert "agent 'c' lists 'a', which makes a cycle: a → b → c → a" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workspace.home / "transcripts").exists()
+
+
+def test_an_agent_listing_itself_is_a_cycle(workspace: Workspace) -> None:
+    workspace.write_config('[providers.local]\nbase_url = "http://127.0.0.1:9/v1"\n')
+    workspace.write_agent("solo", agent("solo", agents="[solo]"))
+    result = run_rupu("run", "--agent", "solo", "go", env={"RUPU_LOCAL_API_KEY": KEY})
+    assert result.code == 2
+    assert "makes a cycle: solo → solo" in result.stderr
+
+
+def test_a_tree_deeper_than_max_depth_is_refused(workspace: Workspace) -> None:
+    workspace.write_config(
+        '[subagents]\nmax_depth = 1\n[providers.local]\nbase_url = "http://127.0.0.1:9/v1"\n'
+    )
+    workspace.write_agent("a", agent("a", agents="[b]"))
+    workspace.write_agent("b", agent("b", agents="[c]"))
+    workspace.write_agent("c", agent("c"))
+    result = run_rupu("run", "--agent", "a", "go", env={"RUPU_LOCAL_API_KEY": KEY})
+    assert result.code == 2
+    assert "sub-agents nest deeper than 1 levels: a → b → c" in result.stderr
+    assert "raise [subagents] max_depth" in result.stderr
+
+
+def test_an_unknown_sub_agent_is_named(workspace: Workspace) -> None:
+    workspace.write_config('[providers.local]\nbase_url = "http://127.0.0.1:9/v1"\n')
+    workspace.write_agent("a", agent("a", agents="[reviewr]"))
+    workspace.write_agent("reviewer", agent("reviewer"))
+    result = run_rupu("run", "--agent", "a", "go", env={"RUPU_LOCAL_API_KEY": KEY})
+    assert result.code == 2
+    assert "agent 'a' lists 'reviewr' in agents: no agent named 'reviewr'" in result.stderr
+    assert "did you mean 'reviewer'" in result.stderr
+
+
+def _lead_and_worker(request: RecordedRequest) -> Reply:
+    """The lead dispatches the worker; the worker tries bash, then reports."""
+    messages = request.body["messages"]
+    system = messages[0]["content"]
+    answered = sum(1 for m in messages if m["role"] == "assistant")
+    if system == "You are lead.":
+        if answered == 0:
+            call = ("call_1", "dispatch_agent", {"agent": "worker", "prompt": "make the file"})
+            return stream_reply(tool_call_stream([call]))
+        return stream_reply(text_stream(["worker reported"], with_usage=usage(5, 2)))
+    if answered == 0:
+        command = {"command": "echo made > made.txt"}
+        return stream_reply(tool_call_stream([("call_w", "bash", command)]))
+    return stream_reply(text_stream(["bash was denied"], with_usage=usage(5, 2)))
+
+
+def test_a_readonly_parents_child_is_denied_bash(workspace: Workspace) -> None:
+    with ChatCompletionsServer(api_key=KEY) as server:
+        server.default_reply = _lead_and_worker
+        workspace.write_config(f'[providers.local]\nbase_url = "{server.base_url}/v1"\n')
+        workspace.write_agent(
+            "lead", agent("lead", agents="[worker]", extra="tools: []\npermissionMode: readonly\n")
+        )
+        workspace.write_agent(
+            "worker", agent("worker", extra="tools: [bash]\npermissionMode: bypass\n")
+        )
+        result = run_rupu("run", "--agent", "lead", "go", env={"RUPU_LOCAL_API_KEY": KEY})
+    assert result.code == 0, result.stderr
+    assert result.stdout == "worker reported\n"
+    assert not (workspace.project / "made.txt").exists()
+    transcripts = {
+        events(p)[0]["data"]["agent"]: events(p)
+        for p in (workspace.home / "transcripts").glob("*.jsonl")
+    }
+    worker = transcripts["worker"]
+    (audit,) = [e["data"] for e in worker if e["type"] == "tool_audit"]
+    assert audit["mode"] == "readonly"
+    assert audit["mode_source"] == "caller agent 'lead'"
+    assert audit["tools"] == ["bash"]
+    (permission,) = [e["data"] for e in worker if e["type"] == "permission"]
+    assert permission["tool"] == "bash" and permission["allowed"] is False
+    (denied,) = [e["data"] for e in worker if e["type"] == "tool_result"]
+    assert denied["is_error"] is True and "permission denied" in denied["output"]
+    # The worker's reply reached the lead as the dispatch result.
+    last = server.requests[-1].body["messages"][-1]
+    assert last["role"] == "tool" and last["content"] == "bash was denied"
