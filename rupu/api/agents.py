@@ -340,8 +340,9 @@ def prepare_agent(
         session, spec, route, price_of, tools, new_run_id(), switcher, tuple(notes)
     )
     if tree is not None and tree.children:
-        prepared.subagents = _prepare_children(
-            prepared,
+        prepared.subagents = prepare_children(
+            session,
+            (spec.name, tools),
             tree,
             _slots or ProviderSlots(session.config),
             provider=provider,
@@ -354,8 +355,9 @@ def prepare_agent(
     return prepared
 
 
-def _prepare_children(
-    parent: PreparedRun,
+def prepare_children(
+    session: Session,
+    caller: tuple[str, ToolSetup],
     tree: AgentTree,
     slots: ProviderSlots,
     *,
@@ -366,26 +368,26 @@ def _prepare_children(
     allow_unknown_model: bool,
     fast: bool,
 ) -> Subagents:
-    """Each agent `tree` may dispatch to, prepared like `parent` (in its workspace, with its
-    decider, never in a wider permission mode)."""
+    """Each agent `tree` may dispatch to, prepared like its caller (`caller`: its name and tool
+    setup): in its workspace, with its decider, never in a wider permission mode. Blocks."""
     from rupu.api.subagents import Subagents
 
     children: dict[str, ChildRun] = {}
     for name, node in tree.children.items():
         child = prepare_agent(
-            parent.session,
+            session,
             node.spec,
             provider=provider,
             model=model,
             auth=auth,
             mode=mode,
-            workspace=parent.tools.workspace,
+            workspace=caller[1].workspace,
             allow_unknown_model=allow_unknown_model,
-            decider=parent.tools.decider,
+            decider=caller[1].decider,
             fast=fast,
             _tree=node,
             _slots=slots,
-            _caller=(parent.spec.name, parent.tools),
+            _caller=caller,
         )
         children[name] = child
     return Subagents(tree, children, slots)

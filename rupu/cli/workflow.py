@@ -71,6 +71,7 @@ def run_workflow(
     fmt: str,
 ) -> None:
     """Run a workflow by name or path. Everything is checked before the first request."""
+    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
     from rupu.workflows.inputs import parse_assignments
     from rupu.workflows.lookup import load_reference
@@ -79,7 +80,7 @@ def run_workflow(
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
     overrides = Overrides(provider, model, fallbacks, fast)
-    execution = app.engine(mode=mode).start(loaded, given, overrides)
+    execution = workflow_engine(app, mode=mode).start(loaded, given, overrides)
     execute(execution, fmt=fmt, plain=plain)
 
 
@@ -91,9 +92,10 @@ def run_workflow(
 @click.pass_obj
 def resume_workflow(app: AppContext, run_id: str, mode: str | None, plain: bool, fmt: str) -> None:
     """Continue a run: only failed, interrupted and unstarted units run again."""
+    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
-    execute(app.engine(mode=mode).reopen(run_id), fmt=fmt, plain=plain)
+    execute(workflow_engine(app, mode=mode).reopen(run_id), fmt=fmt, plain=plain)
 
 
 @workflow.command("approve")
@@ -104,9 +106,12 @@ def resume_workflow(app: AppContext, run_id: str, mode: str | None, plain: bool,
 @click.pass_obj
 def approve_workflow(app: AppContext, run_id: str, step: str | None, plain: bool, fmt: str) -> None:
     """Approve a parked step and continue the run."""
+    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
-    execute(app.engine().reopen(run_id, decide=(step, "approved", None)), fmt=fmt, plain=plain)
+    execute(
+        workflow_engine(app).reopen(run_id, decide=(step, "approved", None)), fmt=fmt, plain=plain
+    )
 
 
 @workflow.command("reject")
@@ -120,10 +125,11 @@ def reject_workflow(
     app: AppContext, run_id: str, step: str | None, reason: str | None, plain: bool, fmt: str
 ) -> None:
     """Reject a parked step: it and the steps after it do not run."""
+    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
     decision = (step, "rejected", reason)
-    execute(app.engine().reopen(run_id, decide=decision), fmt=fmt, plain=plain)
+    execute(workflow_engine(app).reopen(run_id, decide=decision), fmt=fmt, plain=plain)
 
 
 @workflow.command("list")
