@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import Workspace, run_rupu
+from tests.conftest import REPO_ROOT, Workspace, run_rupu
 from tests.servers.anthropic import (
     AnthropicServer,
     Text,
@@ -218,3 +218,30 @@ def test_json_summary_lists_the_sub_runs(workspace: Workspace, tree: Any) -> Non
         "gemini-test-1",
     )
     assert subs["translator"]["usage"]["output_tokens"] == 10
+
+
+def test_the_shipped_planner_runs_offline_on_the_mock_provider(workspace: Workspace) -> None:
+    planner = REPO_ROOT / "agents" / "planner.md"
+    prompt = "Plan adding a retry to client.py"
+    result = run_rupu(
+        "run", "--agent", str(planner), "--provider", "mock", "--format", "json", prompt
+    )
+    assert result.code == 0, result.stderr
+    summary = orjson.loads(result.stdout)
+    assert (summary["provider"], summary["model"], summary["status"]) == ("mock", "echo", "ok")
+    assert summary["text"] == prompt  # echo never calls a tool
+    assert summary["subagents"] == []
+
+
+def test_a_sub_agent_without_a_credential_fails_before_any_request(
+    workspace: Workspace, tree: Any
+) -> None:
+    anthropic, chat, gemini = tree
+    keys = {k: v for k, v in KEYS.items() if k != "GEMINI_API_KEY"}
+    result = run_rupu("run", "--agent", "planner", "go", env=keys)
+    assert result.code == 4, result.stderr
+    assert "gemini" in result.stderr and "GEMINI_API_KEY" in result.stderr
+    assert not anthropic.requests and not chat.requests and not gemini.requests
+    anthropic.script.clear()
+    chat.script.clear()
+    gemini.script.clear()
