@@ -139,6 +139,8 @@ class PreparedRun:
     notes: tuple[str, ...] = ()  # said once before the run (fast mode refused, ...)
     # The agents it may dispatch to (`agents:` in its frontmatter), prepared with it.
     subagents: Subagents | None = None
+    # The provider slots of the tree it is part of (None: not part of one).
+    slots: ProviderSlots | None = None
     _current: AgentRun | None = field(default=None, init=False)
     _stopped: Interrupted | None = field(default=None, init=False)
     _dispatcher: Dispatcher | None = field(default=None, init=False)
@@ -200,8 +202,8 @@ class PreparedRun:
             self.route, self.session.config, history=self.session.route_history()
         )
         ledger: SubRunLedger | None = None
-        if self.subagents is not None:  # every call of a tree takes its provider's slot
-            provider = SlottedProvider(provider, self.subagents.slots.of(target.provider))
+        if self.slots is not None:  # every call of a tree takes its provider's slot
+            provider = SlottedProvider(provider, self.slots.of(target.provider))
         directory = private_dir(paths.transcripts, home=paths.home)
         transcript = TranscriptWriter(directory / f"{self.run_id}.jsonl")
         patterns = self.spec.frontmatter.tools
@@ -339,12 +341,15 @@ def prepare_agent(
     prepared = PreparedRun(
         session, spec, route, price_of, tools, new_run_id(), switcher, tuple(notes)
     )
+    if _slots is not None or (tree is not None and tree.children):
+        prepared.slots = _slots or ProviderSlots(session.config)
     if tree is not None and tree.children:
+        assert prepared.slots is not None
         prepared.subagents = prepare_children(
             session,
             (spec.name, tools),
             tree,
-            _slots or ProviderSlots(session.config),
+            prepared.slots,
             provider=provider,
             model=model,
             auth=auth,

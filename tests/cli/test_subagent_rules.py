@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.conftest import Workspace, run_rupu
+from tests.servers.anthropic import AnthropicServer, Text, ToolUse, response_stream
+from tests.servers.anthropic import stream_reply as anthropic_reply
 from tests.servers.base import RecordedRequest, Reply
 from tests.servers.openai_chat import (
     ChatCompletionsServer,
@@ -120,3 +123,38 @@ def test_a_readonly_parents_child_is_denied_bash(workspace: Workspace) -> None:
     # The worker's reply reached the lead as the dispatch result.
     last = server.requests[-1].body["messages"][-1]
     assert last["role"] == "tool" and last["content"] == "bash was denied"
+
+
+def _anthropic_tree(request: RecordedRequest) -> Reply:
+    body = request.body
+    if body["system"] == "You fan out.":
+        if len(body["messages"]) == 1:
+            tasks = [{"agent": f"w{i}", "prompt": f"task {i}"} for i in range(3)]
+            use = ToolUse("toolu_1", "dispatch_agents", {"tasks": tasks})
+            return anthropic_reply(response_stream([use], stop_reason="tool_use"))
+        return anthropic_reply(response_stream([Text(["done"])]))
+    return anthropic_reply(response_stream([Text(["ok"])]), delay=0.4)
+
+
+@pytest.mark.parametrize(("limit", "expected"), [(1, 1), (4, 3)])
+def test_sub_runs_respect_the_providers_concurrency(
+    workspace: Workspace, limit: int, expected: int
+) -> None:
+    key = "sk-ant-api03-canary-fan"
+    with AnthropicServer(api_key=key) as server:
+        server.default_reply = _anthropic_tree
+        workspace.write_config(
+            f'[providers.anthropic]\nbase_url = "{server.base_url}"\n'
+            f"allow_unknown_model = true\nmax_concurrency = {limit}\n"
+        )
+        head = "provider: anthropic\nmodel: claude-test-1\ntools: []\n"
+        workspace.write_agent(
+            "fan", f"---\nname: fan\n{head}agents: [w0, w1, w2]\n---\nYou fan out.\n"
+        )
+        for i in range(3):
+            workspace.write_agent(f"w{i}", f"---\nname: w{i}\n{head}---\nYou work.\n")
+        result = run_rupu("run", "--agent", "fan", "go", env={"ANTHROPIC_API_KEY": key})
+    assert result.code == 0, result.stderr
+    assert result.stdout == "done\n"
+    assert len(server.requests) == 5
+    assert server.max_in_flight == expected
