@@ -196,6 +196,13 @@ def test_a_three_provider_tree_runs_and_rolls_up(workspace: Workspace, tree: Any
     assert rolled["runs"] == 2
     assert rolled["own_cost_usd"] == pytest.approx(planner_cost)
     assert rolled["cost_usd"] == pytest.approx(reviewer_cost + translator_cost)
+    shown = run_rupu("transcript", "show", parent_id)
+    assert shown.code == 0, shown.stderr
+    reviewer_id = finished["reviewer"]["run_id"]
+    assert (
+        f"[sub-agent] reviewer on chatco · chat-1: ok; rupu transcript show {reviewer_id}"
+        in shown.stdout
+    )
     # `rupu usage` counts every call once: the planner's own two and one per sub-run.
     report = run_rupu("usage", "--group-by", "agent", "--format", "json")
     assert report.code == 0, report.stderr
