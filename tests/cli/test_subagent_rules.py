@@ -158,3 +158,42 @@ def test_sub_runs_respect_the_providers_concurrency(
     assert result.stdout == "done\n"
     assert len(server.requests) == 5
     assert server.max_in_flight == expected
+
+
+JUDGE_SCHEMA = (
+    "outputSchema:\n  type: object\n  properties:\n    verdict: {type: string, enum: [ok, bad]}\n"
+    "  required: [verdict]\n"
+)
+
+
+def _judged(answers: list[str]) -> Any:
+    def reply(request: RecordedRequest) -> Reply:
+        messages = request.body["messages"]
+        if messages[0]["content"] == "You are boss.":
+            if not any(m["role"] == "assistant" for m in messages):
+                tasks = [{"agent": "judge", "prompt": f"case {i}"} for i in range(len(answers))]
+                return stream_reply(tool_call_stream([("c1", "dispatch_agents", {"tasks": tasks})]))
+            return stream_reply(text_stream(["noted"]))
+        case = int(messages[-1]["content"].split()[-1])
+        return stream_reply(text_stream([answers[case]]))
+
+    return reply
+
+
+def test_a_sub_agent_with_an_output_schema_returns_checked_json(workspace: Workspace) -> None:
+    with ChatCompletionsServer(api_key=KEY) as server:
+        server.default_reply = _judged(['{"verdict": "ok"}', '{"verdict": "maybe"}', "fine"])
+        workspace.write_config(f'[providers.local]\nbase_url = "{server.base_url}/v1"\n')
+        workspace.write_agent("boss", agent("boss", agents="[judge]", extra="tools: []\n"))
+        workspace.write_agent("judge", agent("judge", extra=f"tools: []\n{JUDGE_SCHEMA}"))
+        result = run_rupu("run", "--agent", "boss", "go", env={"RUPU_LOCAL_API_KEY": KEY})
+    assert result.code == 0, result.stderr
+    last = server.requests[-1].body["messages"][-1]
+    assert last["role"] == "tool"
+    first, second, third = orjson.loads(last["content"])
+    assert first == {"agent": "judge", "status": "ok", "output": {"verdict": "ok"}}
+    assert second["status"] == "error"
+    assert "does not match its output schema" in second["error"]
+    assert "'maybe' is not one of ['ok', 'bad']" in second["error"]
+    assert third["status"] == "error"
+    assert "the answer holds no JSON value" in third["error"]
