@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 
+from rupu.agents.budget import Charge, SpendGuard, worst_case
 from rupu.agents.overflow import (
     MAX_TRIMS,
     drop_oldest_exchange,
@@ -108,6 +109,9 @@ class AgentRun:
     tier_switch: TierSwitcher | None = None
     parent_run: str | None = None  # the run that dispatched this one, recorded in `run_start`
     _served: list[ServedBy] = field(default_factory=list, init=False)
+    # Asked before every provider call with its worst case, told its cost after (rupu.agents.budget).
+    guard: SpendGuard | None = None
+    budget_step: str | None = None  # the workflow step path the guard charges calls to
     _noted: bool = False  # the provider's credential note is recorded once per run
     _scope: anyio.CancelScope | None = field(default=None, init=False)
     _stopped_by: Interrupted | None = field(default=None, init=False)
@@ -121,19 +125,7 @@ class AgentRun:
     async def run(self, prompt: str, *, history: list[Message] | None = None) -> AgentResult:
         started = time.monotonic()
         front = self.spec.frontmatter
-        self.transcript.write(
-            "run_start",
-            run_id=self.run_id,
-            agent=self.spec.name,
-            provider=self.target.provider,
-            model=self.target.model,
-            credential=self.credential,
-            agent_path=str(self.spec.path),
-            **({"parent_run_id": self.parent_run} if self.parent_run else {}),
-        )
-        self.transcript.write("user_prompt", text=prompt)
-        if self.tools is not None:
-            self.transcript.write("tool_audit", **self.tools.audit())
+        self._start(prompt)
         messages = [*(history or []), Message.user(prompt)]
         usage = Usage()
         cost: float | None = 0.0 if self.pricing is not None or self.price_of else None
@@ -214,6 +206,33 @@ class AgentRun:
             children.runs,
         )
 
+    def _start(self, prompt: str) -> None:
+        self.transcript.write(
+            "run_start",
+            run_id=self.run_id,
+            agent=self.spec.name,
+            provider=self.target.provider,
+            model=self.target.model,
+            credential=self.credential,
+            agent_path=str(self.spec.path),
+            **({"parent_run_id": self.parent_run} if self.parent_run else {}),
+        )
+        self.transcript.write("user_prompt", text=prompt)
+        if self.tools is not None:
+            self.transcript.write("tool_audit", **self.tools.audit())
+        self._brief_subruns()
+
+    def _brief_subruns(self) -> None:
+        """Tells the tool box's dispatch tools (if any) who calls them: sub-runs link to this run,
+        and share its spend guard and budget step."""
+        ledger = getattr(self.tools, "subruns", None)
+        if isinstance(ledger, SubRunLedger):
+            ledger.caller_run, ledger.guard, ledger.budget_step = (
+                self.run_id,
+                self.guard,
+                self.budget_step,
+            )
+
     def _record_error(self, exc: RupuError) -> RupuError:
         self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
         return exc
@@ -293,16 +312,22 @@ class AgentRun:
             output_schema=front.output_schema,
             service_tier=front.service_tier,
         )
+        hold = await self._reserve(request)
         self.transcript.write("turn_start", turn_idx=index)
         builder = TurnBuilder(self.target.provider)
         self.failed_turn = None
         try:
             await self._stream(index, request, builder)
-        except ProviderError:
-            self._record_failed(builder)
+        except BaseException as exc:  # a failed or cancelled call still settles what it cost
+            if isinstance(exc, ProviderError):
+                self._record_failed(builder)
+            if hold is not None:
+                await self._settle(hold, builder)
             raise
         turn = builder.result()
         self._record(index, turn)
+        if hold is not None:
+            await self._settle(hold, builder)
         if self.on_turn is not None:
             await self.on_turn(turn)
         return turn
@@ -332,6 +357,37 @@ class AgentRun:
                     error_class=event.error_class,
                     reason=event.reason,
                 )
+
+    async def _reserve(self, request: ModelRequest) -> int | None:
+        """Holds the call's worst case with the guard (raises `BudgetReached` instead of sending a
+        call that could cross a limit); None when there is no guard."""
+        if self.guard is None:
+            return None
+        target = self.target
+        pricing = self.pricing
+        if pricing is None and self.price_of is not None:
+            pricing = self.price_of(target.provider, target.model)
+        model = f"{target.provider}:{target.model}"
+        try:
+            return await self.guard.reserve(
+                worst_case(request, pricing, step=self.budget_step, model=model)
+            )
+        except LimitReached as exc:
+            self.transcript.write("budget_reached", limit=exc.limit, message=exc.one_line())
+            raise
+
+    async def _settle(self, hold: int, builder: TurnBuilder) -> None:
+        """Tells the guard what the call cost (also when it failed or was cancelled)."""
+        assert self.guard is not None
+        usage = builder.usage
+        cost = self._price_usage(usage, builder.served_by) if usage.reported else 0.0
+        served = builder.served_by
+        where = served or self.target
+        target = f"{where.provider}:{where.model}"
+        with anyio.CancelScope(shield=True):
+            await self.guard.settle(
+                hold, Charge(usage.total_tokens, cost, self.budget_step, target)
+            )
 
     def _price(self, turn: AssistantTurn) -> float | None:
         return self._price_usage(turn.usage, turn.served_by)

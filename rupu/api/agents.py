@@ -22,6 +22,7 @@ from rupu.strict import validation_to_config_error
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
+    from rupu.agents.budget import SpendGuard, SpendLimit
     from rupu.agents.loop import AgentRun
     from rupu.agents.subagents import AgentTree
     from rupu.agents.tier_switch import TierSwitcher
@@ -141,6 +142,7 @@ class PreparedRun:
     subagents: Subagents | None = None
     # The provider slots of the tree it is part of (None: not part of one).
     slots: ProviderSlots | None = None
+    limit: SpendLimit | None = None  # max_usd / max_tokens for the whole run
     _current: AgentRun | None = field(default=None, init=False)
     _stopped: Interrupted | None = field(default=None, init=False)
     _dispatcher: Dispatcher | None = field(default=None, init=False)
@@ -180,13 +182,17 @@ class PreparedRun:
         notify: Callable[[str], None] | None = None,
         waiting: Callable[[], AbstractAsyncContextManager[None]] | None = None,
         parent: str | None = None,
+        guard: SpendGuard | None = None,
+        budget_step: str | None = None,
     ) -> RunResult:
         """Runs the agent on `prompt`, sending each stream event to `on_event`. `waiting` wraps the
         run once its tools are open (the CLI's "waiting for the first token" line); `notify` gets one
-        line per tool call. `parent` is the run that dispatched this one (a sub-agent's)."""
+        line per tool call. A sub-agent's run gets the run that dispatched it (`parent`), and shares
+        its spend `guard` and `budget_step` (its own `limit` is not used then)."""
         import dataclasses
         from contextlib import nullcontext
 
+        from rupu.agents.budget import LocalSpendGuard
         from rupu.agents.loop import AgentRun
         from rupu.api.subagents import Dispatcher, SlottedProvider
         from rupu.filemodes import private_dir
@@ -207,6 +213,14 @@ class PreparedRun:
         directory = private_dir(paths.transcripts, home=paths.home)
         transcript = TranscriptWriter(directory / f"{self.run_id}.jsonl")
         patterns = self.spec.frontmatter.tools
+
+        def budget_note(text: str) -> None:
+            transcript.write("note", text=text)
+            if notify is not None:
+                notify(f"warning: {text}")
+
+        if guard is None and self.limit is not None and not self.limit.empty:
+            guard = LocalSpendGuard.of(self.limit, run_name="the run's budget", notify=budget_note)
         setup = self.tools if notify is None else dataclasses.replace(self.tools, notify=notify)
         switcher = self.switcher
         if switcher is not None:
@@ -239,6 +253,8 @@ class PreparedRun:
                     price_of=price_of,
                     tier_switch=switcher,
                     parent_run=parent,
+                    guard=guard,
+                    budget_step=budget_step,
                 )
                 if self._stopped is not None:
                     self._current.stop(self._stopped)
@@ -267,14 +283,17 @@ def prepare_agent(
     _tree: AgentTree | None = None,
     _slots: ProviderSlots | None = None,
     _caller: tuple[str, ToolSetup] | None = None,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
 ) -> PreparedRun:
     """Checks project trust, resolves the route (credentials included), rejects an unknown model id
     and chooses the tools, all before any request. Blocks (credential store): call it off the event
     loop. `decider` answers what permission mode `ask` asks (default: deny; the CLI asks on a
     terminal). `fast` (or `fast: true` in the agent) asks for OpenAI's priority tier; where it does
-    not apply the run goes on without it and `notes` says why. An agent with `agents:` has its whole
-    tree loaded (a cycle or a tree too deep is a ConfigError) and every agent of it prepared the same
-    way; `provider`, `model`, `auth`, `mode` and `fast` apply to all of them."""
+    not apply the run goes on without it and `notes` says why. `max_usd` / `max_tokens` cap
+    the run's spend: a call that could cross either is not sent (`rupu.errors.BudgetReached`, exit 5). An agent with `agents:` has its whole tree loaded (a cycle or a
+    tree too deep is a ConfigError) and every agent of it prepared the same way; `provider`, `model`,
+    `auth`, `mode` and `fast` apply to all of them, and the budget to the whole tree."""
     from rupu.agents.subagents import load_tree
     from rupu.agents.tier_switch import prepare_tiers
     from rupu.api.subagents import ProviderSlots, narrowed_setup
@@ -339,7 +358,15 @@ def prepare_agent(
     if _caller is not None:  # a sub-agent: never wider than the agent that calls it
         tools = narrowed_setup(tools, _caller[1], _caller[0])
     prepared = PreparedRun(
-        session, spec, route, price_of, tools, new_run_id(), switcher, tuple(notes)
+        session,
+        spec,
+        route,
+        price_of,
+        tools,
+        new_run_id(),
+        switcher=switcher,
+        notes=tuple(notes),
+        limit=spend_limit(max_usd, max_tokens),
     )
     if _slots is not None or (tree is not None and tree.children):
         prepared.slots = _slots or ProviderSlots(session.config)
@@ -396,3 +423,18 @@ def prepare_children(
         )
         children[name] = child
     return Subagents(tree, children, slots)
+
+
+def spend_limit(max_usd: float | None, max_tokens: int | None) -> SpendLimit | None:
+    """The limit of `max_usd` and `max_tokens` (None when neither is given); a usage error for a
+    value that is not positive."""
+    from rupu.agents.budget import SpendLimit
+    from rupu.errors import UsageError
+
+    if max_usd is not None and not max_usd > 0:
+        raise UsageError(f"max_usd must be more than 0, not {max_usd}", field="max_usd")
+    if max_tokens is not None and max_tokens < 1:
+        raise UsageError(f"max_tokens must be at least 1, not {max_tokens}", field="max_tokens")
+    if max_usd is None and max_tokens is None:
+        return None
+    return SpendLimit(max_usd, max_tokens)

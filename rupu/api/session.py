@@ -260,7 +260,7 @@ class Session:
             toolbox=toolbox or self.toolbox_opener(mode=mode),
             commands=self.command_setup(mode=mode),
             check_plan=lambda plan: self.require_trust(
-                [call.agent for step in plan.steps.values() for call in step.calls],
+                [call.agent for call in plan.all_calls()],
                 mode_flag=mode,
                 extra=trust_findings(plan, self.paths),
             ),

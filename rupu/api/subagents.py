@@ -37,6 +37,7 @@ from rupu.tools.base import Tool, ToolContext
 from rupu.tools.dispatch import SubAnswer, SubRun, SubRunLedger, dispatch_tools
 
 if TYPE_CHECKING:
+    from rupu.agents.budget import SpendGuard
     from rupu.config import LoadedConfig
     from rupu.tools.setup import ToolSetup
 
@@ -73,6 +74,8 @@ class ChildRun(Protocol):
         *,
         notify: Callable[[str], None] | None = None,
         parent: str | None = None,
+        guard: SpendGuard | None = None,
+        budget_step: str | None = None,
     ) -> Finished: ...
 
 
@@ -185,7 +188,9 @@ class Dispatcher:
             result = await child.run(
                 prompt,
                 notify=(lambda line: notify(f"{agent}: {line}")) if notify is not None else None,
-                parent=self.run_id,
+                parent=self.ledger.caller_run or self.run_id,
+                guard=self.ledger.guard,
+                budget_step=self.ledger.budget_step,
             )
         finally:
             self._active.pop(child.run_id, None)

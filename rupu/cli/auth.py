@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
 
 if TYPE_CHECKING:
     from rupu.auth.store import AuthStorage
     from rupu.auth.stored import StoredCredential
+    from rupu.cli.context import AppContext
 
 
 def _say(message: str) -> None:
@@ -66,7 +67,13 @@ def auth() -> None:
 
 
 @auth.command()
-@click.option("--provider", "-p", required=True, help="Provider name (built-in or from config).")
+@click.option(
+    "--provider",
+    "-p",
+    required=True,
+    help="Provider name (built-in or from config).",
+    shell_complete=complete.provider_names,
+)
 @click.option(
     "--mode",
     type=click.Choice(["api-key", "sso"]),
@@ -302,7 +309,9 @@ def status(app: AppContext, output_format: str) -> None:
 
 
 @auth.command()
-@click.option("--provider", "-p", help="Provider to sign out of.")
+@click.option(
+    "--provider", "-p", help="Provider to sign out of.", shell_complete=complete.provider_names
+)
 @click.option(
     "--mode", type=click.Choice(["api-key", "sso"]), help="Only this mode (default both)."
 )

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
 
 if TYPE_CHECKING:
     from rupu.catalog.catalog import CatalogEntry, ModelCatalog
+    from rupu.cli.context import AppContext
     from rupu.routing.report import RouteRow
 
 ROUTE_HEADERS = ["TIER", "RANK", "ENTRY", "SCORE", "FIRST TOKEN", "ERRORS", "WHY"]
@@ -36,7 +37,12 @@ def models() -> None:
 
 
 @models.command("list")
-@click.option("--provider", "-p", help="Only this provider (built-in or declared in config).")
+@click.option(
+    "--provider",
+    "-p",
+    help="Only this provider (built-in or declared in config).",
+    shell_complete=complete.provider_names,
+)
 @click.option(
     "--format",
     "fmt",

@@ -10,20 +10,34 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
 
 if TYPE_CHECKING:
     from rupu.api.agents import PreparedRun, RunResult
+    from rupu.cli.context import AppContext
     from rupu.cli.render import RunRenderer
 
 
 @click.command()
 @click.option(
-    "--agent", "-a", "agent_ref", required=True, help="Agent name, or a path to an agent .md file."
+    "--agent",
+    "-a",
+    "agent_ref",
+    required=True,
+    help="Agent name, or a path to an agent .md file.",
+    shell_complete=complete.agent_names,
 )
 @click.argument("prompt", required=False)
-@click.option("--provider", help="Use this provider for this run (overrides the agent).")
-@click.option("--model", help="Use this model for this run (overrides the agent).")
+@click.option(
+    "--provider",
+    help="Use this provider for this run (overrides the agent).",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model",
+    help="Use this model for this run (overrides the agent).",
+    shell_complete=complete.model_ids,
+)
 @click.option(
     "--auth",
     type=click.Choice(["api-key", "sso", "adc"]),
@@ -59,6 +73,7 @@ if TYPE_CHECKING:
     "fallbacks",
     multiple=True,
     metavar="PROVIDER:MODEL",
+    shell_complete=complete.fallback_targets,
     help="Fail over to this provider:model when the primary is rate limited or overloaded "
     "(repeatable, tried in order; replaces the agent's fallback list).",
 )
@@ -67,6 +82,22 @@ if TYPE_CHECKING:
     is_flag=True,
     help="OpenAI's priority tier (openai provider, API key or ChatGPT sign-in); "
     "other providers run at their usual tier, with a note.",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the run's report: one self-contained HTML page (see workflow report).",
+)
+@click.option(
+    "--max-usd",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop before a call that could take the run's cost past this many US dollars (exit 5).",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    help="Stop before a call that could take the run past this many tokens (exit 5).",
 )
 @click.pass_obj
 def run(
@@ -84,6 +115,9 @@ def run(
     workspace: Path | None,
     fallbacks: tuple[str, ...],
     fast: bool,
+    report: Path | None,
+    max_usd: float | None,
+    max_tokens: int | None,
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
@@ -107,6 +141,8 @@ def run(
         allow_unknown_model=allow_unknown_model,
         decider=default_decider(),
         fast=fast,
+        max_usd=max_usd,
+        max_tokens=max_tokens,
     )
     for note in prepared.notes:
         click.echo(f"note: {note}", err=True)
@@ -124,6 +160,11 @@ def run(
         click.echo(renderer.json_summary(result))
     else:
         renderer.finish(result)
+    if report is not None:
+        from rupu.cli.reports import write_report
+        from rupu.pictures.run_data import agent_run_data
+
+        write_report(agent_run_data(result.transcript), report, False)
     if result.error is not None:
         raise result.error
 

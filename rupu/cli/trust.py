@@ -11,6 +11,7 @@ import click
 from rupu.cli.context import AppContext
 
 if TYPE_CHECKING:
+    from rupu.agents.trust_gate import Finding
     from rupu.trust import TrustStore
 
 
@@ -98,9 +99,30 @@ def _needing_trust(app: AppContext, root: Path, extra: list[Path]) -> list[str]:
         except ConfigError:
             continue
     try:
-        return app.untrusted_lines(agents, include_trusted=True)
+        return app.untrusted_lines(
+            agents, include_trusted=True, extra=_workflow_findings(app, root)
+        )
     except ConfigError:
         return []
+
+
+def _workflow_findings(app: AppContext, root: Path) -> list[Finding]:
+    """The `run` steps of the project's workflows (each runs a command)."""
+    from rupu.errors import ConfigError
+    from rupu.trust import WORKFLOW_GLOBS
+    from rupu.workflows.kinds.run import command_findings
+    from rupu.workflows.loader import load_workflow
+
+    found: list[Finding] = []
+    for pattern in WORKFLOW_GLOBS:
+        for path in sorted(root.glob(pattern)):
+            try:
+                loaded = load_workflow(path, root=root)
+            except ConfigError:
+                continue
+            steps = enumerate(loaded.workflow.steps)
+            found.extend(command_findings(steps, loaded.doc, app.paths))
+    return found
 
 
 def _print_list(store: TrustStore, fmt: str) -> None:

@@ -3,11 +3,15 @@
 # lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
+
+if TYPE_CHECKING:
+    from rupu.cli.context import AppContext
 
 _FORMAT = click.option(
     "--format",
@@ -18,6 +22,29 @@ _FORMAT = click.option(
     help="json streams the run's events as JSON lines on stdout.",
 )
 _PLAIN = click.option("--plain", is_flag=True, help="One line per event instead of the live view.")
+_MAX_USD = click.option(
+    "--max-usd",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop before a call that could take the run's cost past this many US dollars (exit 5); "
+    "replaces the workflow's budget.max_usd.",
+)
+_MAX_TOKENS = click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    help="Stop before a call that could take the run past this many tokens (exit 5); replaces "
+    "the workflow's budget.max_tokens.",
+)
+_CACHE = click.option(
+    "--cache/--no-cache",
+    "cache",
+    default=None,
+    help="--cache: every step reuses results of equal units from earlier runs (unless it says "
+    "cache: false); --no-cache: no step does. Default: steps with cache: true.",
+)
+
+
+def _cache_mode(cache: bool | None) -> Any:
+    return "auto" if cache is None else ("on" if cache else "off")
 
 
 @click.group()
@@ -34,17 +61,22 @@ _MODE = click.option(
 
 
 @workflow.command("run")
-@click.argument("reference", metavar="NAME|PATH")
+@click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
 @click.option(
     "--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="A workflow input."
 )
-@click.option("--provider", help="Run every step on this provider (e.g. mock for a dry run).")
-@click.option("--model", help="Run every step on this model.")
+@click.option(
+    "--provider",
+    help="Run every step on this provider (e.g. mock for a dry run).",
+    shell_complete=complete.provider_names,
+)
+@click.option("--model", help="Run every step on this model.", shell_complete=complete.model_ids)
 @click.option(
     "--fallback",
     "fallbacks",
     multiple=True,
     metavar="PROVIDER:MODEL",
+    shell_complete=complete.fallback_targets,
     help="Fail over to this provider:model when a step's provider is rate limited or overloaded "
     "(repeatable, tried in order; replaces step and agent fallback lists).",
 )
@@ -55,6 +87,9 @@ _MODE = click.option(
     help="OpenAI's priority tier for every step on the openai provider; other providers run at "
     "their usual tier, with a note. Fan-outs multiply priority pricing.",
 )
+@_MAX_USD
+@_MAX_TOKENS
+@_CACHE
 @_PLAIN
 @_FORMAT
 @click.pass_obj
@@ -67,10 +102,14 @@ def run_workflow(
     fallbacks: tuple[str, ...],
     mode: str | None,
     fast: bool,
+    max_usd: float | None,
+    max_tokens: int | None,
+    cache: bool | None,
     plain: bool,
     fmt: str,
 ) -> None:
     """Run a workflow by name or path. Everything is checked before the first request."""
+    from rupu.api.agents import spend_limit
     from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
     from rupu.workflows.inputs import parse_assignments
@@ -80,26 +119,49 @@ def run_workflow(
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
     overrides = Overrides(provider, model, fallbacks, fast)
-    execution = workflow_engine(app, mode=mode).start(loaded, given, overrides)
+    execution = workflow_engine(app, mode=mode).start(
+        loaded,
+        given,
+        overrides,
+        limit=spend_limit(max_usd, max_tokens),
+        cache_mode=_cache_mode(cache),
+    )
     execute(execution, fmt=fmt, plain=plain)
 
 
 @workflow.command("resume")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @_MODE
+@_MAX_USD
+@_MAX_TOKENS
+@_CACHE
 @_PLAIN
 @_FORMAT
 @click.pass_obj
-def resume_workflow(app: AppContext, run_id: str, mode: str | None, plain: bool, fmt: str) -> None:
-    """Continue a run: only failed, interrupted and unstarted units run again."""
+def resume_workflow(
+    app: AppContext,
+    run_id: str,
+    mode: str | None,
+    max_usd: float | None,
+    max_tokens: int | None,
+    cache: bool | None,
+    plain: bool,
+    fmt: str,
+) -> None:
+    """Continue a run: only failed, interrupted and unstarted units run again. A budget counts
+    what the run spent before."""
+    from rupu.api.agents import spend_limit
     from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
-    execute(workflow_engine(app, mode=mode).reopen(run_id), fmt=fmt, plain=plain)
+    execution = workflow_engine(app, mode=mode).reopen(
+        run_id, limit=spend_limit(max_usd, max_tokens), cache_mode=_cache_mode(cache)
+    )
+    execute(execution, fmt=fmt, plain=plain)
 
 
 @workflow.command("approve")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @click.option("--step", help="The step to approve (needed when several wait).")
 @_PLAIN
 @_FORMAT
@@ -115,7 +177,7 @@ def approve_workflow(app: AppContext, run_id: str, step: str | None, plain: bool
 
 
 @workflow.command("reject")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @click.option("--step", help="The step to reject (needed when several wait).")
 @click.option("--reason", help="Why; recorded in the run.")
 @_PLAIN
@@ -173,9 +235,17 @@ def list_workflows_cmd(app: AppContext, fmt: str) -> None:
 
 
 @workflow.command("show")
-@click.argument("reference", metavar="NAME|PATH")
-@click.option("--provider", help="Show the plan as it would run on this provider.")
-@click.option("--model", help="Show the plan as it would run on this model.")
+@click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
+@click.option(
+    "--provider",
+    help="Show the plan as it would run on this provider.",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model",
+    help="Show the plan as it would run on this model.",
+    shell_complete=complete.model_ids,
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 def show_workflow(
@@ -195,7 +265,7 @@ def show_workflow(
     for warning in loaded.warnings:
         click.echo(f"rupu: warning: {warning}", err=True)
     origins = workflow_origins(Provenance(app.paths), plan)
-    agents = [call.agent for step in plan.steps.values() for call in step.calls]
+    agents = [call.agent for call in plan.all_calls()]
     needs_trust = app.untrusted_lines(agents, extra=trust_findings(plan, app.paths))
     if fmt == "json":
         import orjson
@@ -217,6 +287,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
 
     import orjson
 
+    from rupu.catalog.pricing import format_cost
     from rupu.cli.tables import print_table
     from rupu.workflows.progress import read_progress
     from rupu.workflows.store import RunLock
@@ -243,6 +314,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
                 "units_done": units_done,
                 "units_total": units_total,
                 "tokens": tokens,
+                "cost_usd": row.cost_usd,
                 "started": dt.datetime.fromtimestamp(row.created).strftime("%Y-%m-%d %H:%M:%S"),
                 "failed": row.failed,
                 "error": row.error,
@@ -255,7 +327,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
         click.echo("no workflow runs yet: start one with `rupu workflow run NAME`", err=True)
         return
     print_table(
-        ["RUN ID", "WORKFLOW", "STATUS", "STEPS", "UNITS", "TOKENS", "STARTED"],
+        ["RUN ID", "WORKFLOW", "STATUS", "STEPS", "UNITS", "TOKENS", "COST", "STARTED"],
         [
             [
                 i["run_id"],
@@ -264,6 +336,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
                 i["steps"],
                 f"{i['units_done']}/{i['units_total']}",
                 str(i["tokens"]),
+                format_cost(i["cost_usd"]) if i["cost_usd"] is not None else "unknown",
                 i["started"],
             ]
             for i in items
@@ -272,7 +345,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
 
 
 @workflow.command("show-run")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 def show_run(app: AppContext, run_id: str, fmt: str) -> None:
@@ -293,3 +366,79 @@ def app_store(app: AppContext) -> Any:
     from rupu.workflows.store import RunStore
 
     return RunStore(app.paths.runs)
+
+
+@workflow.command("graph")
+@click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+@click.option(
+    "--provider",
+    help="Draw the steps as they would run on this provider.",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model",
+    help="Draw the steps as they would run on this model.",
+    shell_complete=complete.model_ids,
+)
+@click.pass_obj
+def graph_workflow(
+    app: AppContext,
+    reference: str,
+    fmt: str,
+    output: Path | None,
+    provider: str | None,
+    model: str | None,
+) -> None:
+    """Draw a workflow: one node per step (kind, agent, provider:model after overrides, fan-out
+    size, approval), one edge per dependency. SVG is drawn by rupu itself."""
+    from rupu.atomicfile import replace_file
+    from rupu.pictures.graph import to_dot, to_mermaid
+    from rupu.pictures.plan_graph import plan_graph
+    from rupu.pictures.svg import to_svg
+    from rupu.workflows.engine import plan_workflow
+    from rupu.workflows.lookup import load_reference
+    from rupu.workflows.plan import Overrides
+
+    loaded = load_reference(reference, app.paths)
+    plan = plan_workflow(
+        loaded, app.paths, app.config, inputs=None, overrides=Overrides(provider, model)
+    )
+    graph = plan_graph(plan)
+    text = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}[fmt](graph)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    replace_file(output, text.encode())
+    click.echo(f"wrote {output}")
+
+
+@workflow.command("report")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the page here (default: RUN.html in the current directory).",
+)
+@click.option("--open", "open_it", is_flag=True, help="Open the page in your browser.")
+@click.pass_obj
+def report_workflow(app: AppContext, run_id: str, output: Path | None, open_it: bool) -> None:
+    """Write a run's report: one self-contained HTML page (no network) with the run's status, cost
+    and tokens, its graph coloured by step status, a timeline of every unit, a table of steps and
+    units, and each unit's transcript."""
+    from rupu.cli.reports import write_report
+    from rupu.pictures.run_data import workflow_run_data
+    from rupu.workflows.store import RunStore
+
+    record = RunStore(app.paths.runs).open(run_id)
+    write_report(workflow_run_data(record), output or Path(f"{record.run_id}.html"), open_it)

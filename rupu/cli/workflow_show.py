@@ -11,7 +11,16 @@ import click
 
 from rupu.workflows.plan import AgentCall, Plan, PlannedStep
 from rupu.workflows.provenance import Origin
-from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep, Step
+from rupu.workflows.spec import (
+    AgentStep,
+    Budget,
+    GateStep,
+    LoopStep,
+    MatrixStep,
+    RunStep,
+    Step,
+    WorkflowStep,
+)
 from rupu.workflows.store import RunLock, RunRecord
 
 Origins = dict[tuple[str, str | None], dict[str, Origin]]
@@ -29,6 +38,8 @@ SYMBOLS = {
 
 
 def _calls(planned: PlannedStep, origins: Origins) -> list[dict[str, Any]]:
+    step = planned.step
+    combinations = step.combinations() if isinstance(step, MatrixStep) else None
     return [
         {
             "origins": {
@@ -42,8 +53,9 @@ def _calls(planned: PlannedStep, origins: Origins) -> list[dict[str, Any]]:
             "model": call.target.model,
             "auth": call.target.auth,
             "output": call.output,
+            **({"matrix": combinations[number]} if combinations is not None else {}),
         }
-        for call in planned.calls
+        for number, call in enumerate(planned.calls)
     ]
 
 
@@ -61,6 +73,7 @@ def describe_plan(
             for name, spec in loaded.workflow.inputs.items()
         },
         "max_concurrency": plan.max_concurrency,
+        "budget": _budget(loaded.workflow.budget),
         "steps": [
             {
                 "id": p.id,
@@ -71,6 +84,8 @@ def describe_plan(
                 "max_parallel": p.max_parallel,
                 "approval": p.step.approval is not None,
                 "when": p.step.when,
+                "budget": _budget(p.step.budget),
+                "cache": p.step.cache,
                 **_kind_keys(p.step),
             }
             for p in plan.steps.values()
@@ -89,6 +104,9 @@ def print_plan(
     title = f"workflow {plan.name}"
     click.echo(title + (f": {workflow.description}" if workflow.description else ""))
     click.echo(f"file: {loaded.path}")
+    if workflow.budget is not None:
+        limit = _limit(workflow.budget.max_usd, workflow.budget.max_tokens)
+        click.echo(f"budget: {limit} for the whole run")
     if workflow.inputs:
         click.echo("inputs:")
         for name, spec in workflow.inputs.items():
@@ -110,6 +128,7 @@ def print_plan(
                     f"        {' ' * width}  {branch} {label}: {call.agent.name} on "
                     f"{call.target.provider} · {call.target.model}"
                 )
+            _print_body(planned, f"        {' ' * width}  ")
     edges = loaded.graph.edges()
     if edges:
         click.echo("graph:")
@@ -120,6 +139,20 @@ def print_plan(
     _print_origins(plan, origins or {})
     for line in needs_trust or []:
         click.echo(f"needs trust: {line}")
+
+
+def _print_body(planned: PlannedStep, indent: str) -> None:
+    """The steps of a loop or a called workflow, below it, in dependency order."""
+    body = planned.body
+    if body is None:
+        return
+    order = [step_id for stage in body.loaded.graph.stages() for step_id in stage]
+    width = max(len(step_id) for step_id in order)
+    for index, step_id in enumerate(order):
+        branch = "└" if index == len(order) - 1 else "├"
+        inner = body.steps[step_id]
+        click.echo(f"{indent}{branch} {step_id.ljust(width)}  {_shape(inner)}")
+        _print_body(inner, indent + ("  " if branch == "└" else "│ "))
 
 
 def _print_origins(plan: Plan, origins: Origins) -> None:
@@ -168,6 +201,11 @@ def _kind_keys(step: Step) -> dict[str, Any]:
             return {"matrix": step.matrix}
         case GateStep():
             return {}
+        case LoopStep():
+            inner = [s.id for s in step.loop]
+            return {"loop": inner, "until": step.until, "max_iterations": step.max_iterations}
+        case WorkflowStep():
+            return {"workflow": step.workflow, "inputs": step.inputs}
         case _:
             assert_never(step)
 
@@ -185,6 +223,10 @@ def _shape(planned: PlannedStep) -> str:
         extras.append(f"max_parallel {planned.max_parallel}")
     if planned.calls and planned.calls[0].output == "json" and planned.kind != "parallel":
         extras.append("output json")
+    if step.budget is not None:
+        extras.append(f"budget {_limit(step.budget.max_usd, step.budget.max_tokens)}")
+    if step.cache is not None:
+        extras.append("cache" if step.cache else "no cache")
     suffix = f"  [{', '.join(extras)}]" if extras else ""
     match step:
         case AgentStep():
@@ -203,6 +245,12 @@ def _shape(planned: PlannedStep) -> str:
             return f"matrix ×{step.size()}: {names}{suffix}"
         case GateStep():
             return f"approval gate{suffix}"
+        case LoopStep():
+            inner = " → ".join(s.id for s in step.loop)
+            return f"loop: {inner}, at most {step.max_iterations}× until …{suffix}"
+        case WorkflowStep():
+            called = planned.body.name if planned.body is not None else step.workflow
+            return f"workflow {called} ({step.workflow}){suffix}"
         case _:
             assert_never(step)
 
@@ -227,7 +275,10 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
         status = "interrupted"
         state = {**state, "status": status, "tokens": progress.tokens}
     units_by_step: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for (step, _), unit in sorted(record.read_units().items()):
+    recorded = record.read_units()  # in the order units first finished
+    for step in dict.fromkeys(step for step, _ in recorded):
+        units_by_step[step] = []
+    for (step, _), unit in sorted(recorded.items()):
         units_by_step[step].append(unit)
     steps = []
     for step_id in meta.get("steps") or []:
@@ -244,14 +295,9 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
         found.pop("sub_results", None)
         found["units_planned"] = counted.planned if counted is not None else None
         found["units_finished"] = counted.finished if counted is not None else 0
-        found["unit_records"] = [
-            {
-                k: u.get(k)
-                for k in ("unit", "sub", "item", "status", "error", "tokens", "transcript")
-            }
-            for u in units_by_step.get(step_id, [])
-        ]
+        found["unit_records"] = _unit_records(units_by_step.get(step_id, []))
         steps.append(found)
+        steps.extend(_nested_steps(record, step_id, units_by_step))
     return {
         "run_id": record.run_id,
         "workflow": meta.get("workflow"),
@@ -268,6 +314,46 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
     }
 
 
+def _unit_records(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = (
+        "unit",
+        "sub",
+        "item",
+        "status",
+        "error",
+        "tokens",
+        "cost_usd",
+        "service_tier",
+        "cached",
+        "transcript",
+    )
+    return [{k: u.get(k) for k in keys} for u in units]
+
+
+def _nested_steps(
+    record: RunRecord, step_id: str, units_by_step: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The recorded steps inside a loop or workflow step (`fix.2.review`, `nested.build`), in the
+    order their first units finished (a step before the steps inside it)."""
+    first = {path: i for i, path in enumerate(units_by_step)}
+
+    def order(path: str) -> tuple[int, int]:
+        inside = [i for s, i in first.items() if s == path or s.startswith(path + ".")]
+        return min(inside, default=len(first)), path.count(".")
+
+    found_paths = (p.stem for p in (record.directory / "steps").glob(f"{step_id}.*.json"))
+    paths = sorted(found_paths, key=order)
+    found = []
+    for path in paths:
+        step = record.read_step(path) or {"status": "unknown"}
+        for bulky in ("results", "sub_results", "last"):
+            step.pop(bulky, None)
+        step["step"] = path
+        step["unit_records"] = _unit_records(units_by_step.get(path, []))
+        found.append(step)
+    return found
+
+
 def print_run(summary: dict[str, Any]) -> None:
     state = summary["state"]
     started = dt.datetime.fromtimestamp(float(summary["created"])).strftime("%Y-%m-%d %H:%M:%S")
@@ -275,7 +361,7 @@ def print_run(summary: dict[str, Any]) -> None:
     click.echo(
         f"status: {summary['status'].replace('_', ' ')} · started {started} · "
         f"{(state.get('duration_ms') or 0) / 1000:.1f}s · {state.get('tokens', 0)} tokens · "
-        f"{summary['units_done']}/{summary['units_total']} units finished"
+        f"{_cost(state)} · {summary['units_done']}/{summary['units_total']} units finished"
     )
     if summary["inputs"]:
         click.echo("inputs: " + ", ".join(f"{k}={v!r}" for k, v in summary["inputs"].items()))
@@ -290,10 +376,14 @@ def print_run(summary: dict[str, Any]) -> None:
         ok = sum(1 for u in units if u["status"] == "succeeded")
         planned = max(step.get("units_planned") or 0, len(units))
         count = f"{ok}/{planned} units ok" if planned > 1 else ""
+        cached = sum(1 for u in units if u.get("cached"))
+        if cached:
+            count += f" ({cached} cached)" if planned > 1 else "cached"
         line = (
             f"  {SYMBOLS.get(status, '·')} {step['step'].ljust(width)}  {status.replace('_', ' ')}"
         )
-        click.echo(f"{line}  {count}".rstrip())
+        spent = f"{step.get('tokens') or 0} tokens · {_cost(step)}" if "tokens" in step else ""
+        click.echo(f"{line}  {count}  {spent}".rstrip())
         for unit in units:
             if unit["status"] != "succeeded":
                 label = unit.get("sub") or f"unit {unit['unit']}"
@@ -304,6 +394,8 @@ def print_run(summary: dict[str, Any]) -> None:
             click.echo(f"      waiting for approval: {step['prompt']}")
     if state.get("error"):
         click.echo(f"error: {state['error']}")
+    if state.get("budget_reached"):
+        click.echo(f"budget: {state['budget_reached'].get('message')}")
     click.echo(f"record: {summary['directory']}")
     next_step = {
         "failed": f"rupu workflow resume {summary['run_id']}",
@@ -313,3 +405,26 @@ def print_run(summary: dict[str, Any]) -> None:
     }.get(summary["status"])
     if next_step:
         click.echo(f"next: {next_step}")
+
+
+def _cost(record: dict[str, Any]) -> str:
+    """A record's `cost_usd` for people: `$0.0123`, or `cost unknown` (an unpriced model)."""
+    from rupu.catalog.pricing import format_cost
+
+    if "cost_usd" not in record:
+        return "cost not recorded"
+    value = record["cost_usd"]
+    return format_cost(value) if value is not None else "cost unknown"
+
+
+def _budget(budget: Budget | None) -> dict[str, Any] | None:
+    return budget.model_dump() if budget is not None else None
+
+
+def _limit(max_usd: float | None, max_tokens: int | None) -> str:
+    """`$2.50 · 100,000 tokens`: a budget's limits for people."""
+    parts = [
+        f"${max_usd:,.2f}" if max_usd is not None else "",
+        f"{max_tokens:,} tokens" if max_tokens else "",
+    ]
+    return " · ".join(part for part in parts if part)

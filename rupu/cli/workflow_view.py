@@ -12,14 +12,19 @@ from typing import TYPE_CHECKING, TextIO, assert_never
 from rupu.workflows.events import (
     ApprovalDecided,
     ApprovalRequested,
+    BudgetExceeded,
     ContractRetried,
+    LoopIterationFinished,
+    LoopIterationStarted,
     Observer,
     RunEvent,
     RunFinished,
+    RunNote,
     RunResumed,
     RunStarted,
     StepFinished,
     StepStarted,
+    UnitCached,
     UnitFinished,
     UnitProgress,
     UnitRetried,
@@ -43,6 +48,7 @@ SYMBOLS = {
     "awaiting_approval": "?",
     "rejected": "✗",
     "reused": "✓",
+    "cached": "✓",
 }
 MAX_UNIT_ROWS = 8
 
@@ -93,6 +99,12 @@ class PlainView(Observer):
                 self._say(
                     f"  {self._name(event.step, event.unit, None)} reused from the earlier attempt"
                 )
+            case UnitCached():
+                name = self._name(event.step, event.unit, event.sub)
+                self._say(f"  {name} cached: reused from run {event.cached_from}, no cost")
+            case RunNote():
+                self.err.write(f"rupu: warning: {event.message}\n")
+                self.err.flush()
             case UnitRetried():
                 name = self._name(event.step, event.unit, None)
                 self._say(
@@ -114,8 +126,18 @@ class PlainView(Observer):
             case RunStarted() | RunResumed():
                 verb = "resumed" if isinstance(event, RunResumed) else "started"
                 self._say(f"run {event.run_id} {verb}: workflow {event.workflow}")
+            case LoopIterationStarted():
+                self._say(f"↻ {event.step} iteration {event.iteration}")
+            case LoopIterationFinished():
+                ended = "until holds" if event.until else f"{event.status}"
+                self._say(
+                    f"↻ {event.step} iteration {event.iteration} {ended}, "
+                    f"{_spend(event.tokens, event.cost_usd)}"
+                )
             case UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
                 pass
+            case BudgetExceeded():
+                pass  # the run's error says it when the run ends
             case _:
                 assert_never(event)
 
@@ -129,7 +151,7 @@ class PlainView(Observer):
 
 def _spend(tokens: int, cost_usd: float | None) -> str:
     """`1234 tokens`, with `· $0.0123` when the cost is known."""
-    cost = f" · ${cost_usd:.4f}" if cost_usd is not None else ""
+    cost = f" · {_usd(cost_usd)}" if cost_usd is not None else ""
     return f"{tokens} tokens{cost}"
 
 
@@ -194,7 +216,9 @@ class LiveView(Observer):
         match event:
             case RunFinished():
                 self.note = f"run {event.status}"
-            case StepStarted() if (row := self.rows.get(event.step)) is not None:
+            case RunNote():
+                self.console.print(f"rupu: warning: {event.message}", markup=False)
+            case StepStarted() if (row := self._row_for(event.step)) is not None:
                 row.status, row.kind, row.started = "running", event.kind, now
                 row.total = event.units
             case UnitStarted() if (row := self.rows.get(event.step)) is not None:
@@ -208,7 +232,9 @@ class LiveView(Observer):
                 if event.unit in row.units:
                     row.units[event.unit].tokens = event.tokens
                     row.units[event.unit].cost_usd = event.cost_usd
-            case UnitFinished() | UnitReused() if (row := self.rows.get(event.step)) is not None:
+            case UnitFinished() | UnitReused() | UnitCached() if (
+                row := self.rows.get(event.step)
+            ) is not None:
                 self._unit_done(row, event, now)
             case StepFinished() if (row := self.rows.get(event.step)) is not None:
                 row.status, row.ended = event.status, now
@@ -220,67 +246,116 @@ class LiveView(Observer):
             case _:
                 pass
 
-    def _unit_done(self, row: StepRow, event: UnitFinished | UnitReused, now: float) -> None:
-        status = "reused" if isinstance(event, UnitReused) else event.status
+    def _row_for(self, step: str) -> StepRow | None:
+        """The row of a step; a step inside a loop or a called workflow (`fix.2.review`) gets its
+        own row when it starts, below the rows of the step it is in."""
+        row = self.rows.get(step)
+        top = step.split(".", 1)[0]
+        if row is not None or top == step or top not in self.rows:
+            return row
+        row = StepRow(step)
+        entries = list(self.rows.items())
+        last = max(i for i, (k, _) in enumerate(entries) if k == top or k.startswith(top + "."))
+        entries.insert(last + 1, (step, row))
+        self.rows = dict(entries)
+        return row
+
+    def _unit_done(
+        self, row: StepRow, event: UnitFinished | UnitReused | UnitCached, now: float
+    ) -> None:
+        match event:
+            case UnitReused():
+                status = "reused"
+            case UnitCached():
+                status = "cached"
+            case UnitFinished():
+                status = event.status
         found = row.units.get(event.unit) or UnitRow(str(event.unit))
         found.status, found.ended = status, now
         found.tokens = event.tokens or found.tokens
         found.cost_usd = event.cost_usd if event.cost_usd is not None else found.cost_usd
-        found.error = None if isinstance(event, UnitReused) else event.error
+        found.error = event.error if isinstance(event, UnitFinished) else None
         row.done += 1
         row.tokens += found.tokens
         if found.cost_usd is not None:
             row.cost_usd = (row.cost_usd or 0.0) + found.cost_usd
-        if status not in ("succeeded", "reused"):
+        if status not in ("succeeded", "reused", "cached"):
             row.failed += 1
             row.units[event.unit] = found
         else:
             row.units.pop(event.unit, None)
 
     def render(self) -> RenderableType:
+        """Steps with their running (and failed) units; tokens count up as units stream, and a
+        COST column (per step and unit) and the total appear once any cost is known."""
         from rich.table import Table
 
+        now = time.monotonic()
+        spent = {step: _row_spend(row) for step, row in self.rows.items()}
+        priced = any(cost is not None for _, cost in spent.values())
+        tokens = sum(t for t, _ in spent.values())
+        total = f"{tokens} tokens" if tokens else ""
+        if priced:
+            total += f" · {_usd(sum(c or 0.0 for _, c in spent.values()))}"
+        caption = " · ".join(part for part in (self.note, total) if part)
         table = Table(
             box=None,
             pad_edge=False,
             show_header=True,
             header_style="bold",
-            caption=self.note or None,
+            caption=caption or None,
             caption_justify="left",
         )
-        for column in ("", "STEP", "STATE", "UNITS", "ELAPSED", "TOKENS", "WHERE / DETAIL"):
+        columns = ["", "STEP", "STATE", "UNITS", "ELAPSED", "TOKENS"]
+        columns += ["COST"] * priced + ["WHERE / DETAIL"]
+        for column in columns:
             table.add_column(column, overflow="ellipsis", no_wrap=True)
-        now = time.monotonic()
         for row in self.rows.values():
-            elapsed = _elapsed(row.started, row.ended, now)
+            row_tokens, row_cost = spent[row.step]
             units = f"{row.done}/{row.total}" if row.total > 1 else ""
-            live_tokens = row.tokens + sum(u.tokens for u in row.units.values() if u.ended is None)
             detail = row.error or (row.where if row.total == 1 else "")
-            table.add_row(
+            cells = [
                 SYMBOLS.get(row.status, "·"),
                 row.step,
                 row.status.replace("_", " "),
                 units,
-                elapsed,
-                str(live_tokens) if live_tokens else "",
-                detail[:80],
-            )
+                _elapsed(row.started, row.ended, now),
+                str(row_tokens) if row_tokens else "",
+            ]
+            cells += [_usd(row_cost)] * priced + [detail[:80]]
+            table.add_row(*cells)
             if row.total > 1:
                 shown = sorted(row.units.items())[:MAX_UNIT_ROWS]
                 for _, unit in shown:
-                    table.add_row(
+                    cells = [
                         "",
                         f"  {unit.label}",
                         unit.status,
                         "",
                         _elapsed(unit.started, unit.ended, now),
                         str(unit.tokens) if unit.tokens else "",
-                        (unit.error or unit.where)[:80],
-                    )
+                    ]
+                    cells += [_usd(unit.cost_usd)] * priced + [(unit.error or unit.where)[:80]]
+                    table.add_row(*cells)
                 hidden = len(row.units) - len(shown)
                 if hidden > 0:
-                    table.add_row("", f"  … {hidden} more", "", "", "", "", "")
+                    table.add_row("", f"  … {hidden} more", *[""] * (len(columns) - 2))
         return table
+
+
+def _row_spend(row: StepRow) -> tuple[int, float | None]:
+    """A step's tokens and cost so far: its finished units plus what running units streamed."""
+    tokens, cost = row.tokens, row.cost_usd
+    for unit in row.units.values():
+        if unit.ended is None:
+            tokens += unit.tokens
+            if unit.cost_usd is not None:
+                cost = (cost or 0.0) + unit.cost_usd
+    return tokens, cost
+
+
+def _usd(cost: float | None) -> str:
+    return "" if cost is None else f"${cost:.4f}"
 
 
 def _elapsed(started: float | None, ended: float | None, now: float) -> str:

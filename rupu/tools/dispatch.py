@@ -75,13 +75,18 @@ class SubRunLedger:
     loop adds it to the run's totals when the run ends."""
 
     runs: list[SubRun] = field(default_factory=list)
+    # Filled by the agent loop when the caller's run starts: its run id, its spend guard
+    # (`rupu.agents.budget.SpendGuard`, which sub-runs share) and the workflow step it charges.
+    caller_run: str = ""
+    guard: Any = None
+    budget_step: str | None = None
 
     def add(self, run: SubRun) -> None:
         self.runs.append(run)
 
     def take(self) -> SubRunLedger:
         """The sub-runs so far, handed over once (a run of the same agent again starts at none)."""
-        taken = SubRunLedger(self.runs)
+        taken = SubRunLedger(self.runs, self.caller_run, self.guard, self.budget_step)
         self.runs = []
         return taken
 

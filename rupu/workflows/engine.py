@@ -13,12 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 
+from rupu.agents.budget import SpendLimit
+from rupu.catalog.catalog import ModelCatalog
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError
 from rupu.paths import Paths
+from rupu.routing.checks import PriceOf, catalog_prices
 from rupu.tools.setup import ToolSetup
 from rupu.transcripts import new_run_id
+from rupu.workflows.budgets import budget_guard
+from rupu.workflows.cache import CacheMode, RunCache, StepCache, cache_path
+from rupu.workflows.calls import CalledCopy, Copies
 from rupu.workflows.dispatch import DispatcherFactory, local_dispatcher
 from rupu.workflows.events import (
     ApprovalDecided,
@@ -31,9 +38,11 @@ from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.lookup import WorkflowAgents, root_for
 from rupu.workflows.plan import Overrides, Plan, build_plan
+from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import RunOutcome
 from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
-from rupu.workflows.store import RunRecord, RunStore, repair_jsonl
+from rupu.workflows.spec import WorkflowStep
+from rupu.workflows.store import RunRecord, RunStore, dump, repair_jsonl, write_atomic
 from rupu.workflows.units import ToolboxOpener
 
 FINISHED = frozenset({"succeeded"})
@@ -46,9 +55,67 @@ def plan_workflow(
     *,
     inputs: Mapping[str, Any] | None,
     overrides: Overrides | None = None,
+    copies: Copies | None = None,
 ) -> Plan:
     agents = WorkflowAgents(paths, loaded.path.parent, root_for(loaded.path, paths))
-    return build_plan(loaded, agents, config, inputs=inputs, overrides=overrides)
+    return build_plan(loaded, agents, config, inputs=inputs, overrides=overrides, copies=copies)
+
+
+def called_copies(plan: Plan) -> list[CalledCopy]:
+    """The file of every workflow the plan calls (also from loops and called workflows)."""
+    found = []
+    for planned in plan.steps.values():
+        body = planned.body
+        if body is None:
+            continue
+        if isinstance(planned.step, WorkflowStep):
+            caller, reference = str(plan.loaded.path), planned.step.workflow
+            called = body.loaded
+            found.append(CalledCopy(caller, reference, str(called.path), called.doc.text))
+        found.extend(called_copies(body))
+    return found
+
+
+def save_copies(record: RunRecord, plan: Plan) -> None:
+    """The called workflows' files, kept beside `workflow.yaml`: `called/<n>.yaml`, listed in
+    `called.json`."""
+    copies = called_copies(plan)
+    if not copies:
+        return
+    directory = record.directory / "called"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    listed = []
+    for number, copy in enumerate(copies):
+        name = f"called/{number}.yaml"
+        write_atomic(record.directory / name, copy.text.encode("utf-8"))
+        listed.append(
+            {"caller": copy.caller, "reference": copy.reference, "path": copy.path, "file": name}
+        )
+    write_atomic(record.directory / "called.json", dump(listed), durable=True)
+
+
+def read_copies(record: RunRecord) -> dict[tuple[str, str], CalledCopy]:
+    """What `save_copies` kept (nothing for a run that calls no workflow)."""
+    index = record.directory / "called.json"
+    if not index.is_file():
+        return {}
+    try:
+        listed = orjson.loads(index.read_bytes())
+        copies = [
+            CalledCopy(
+                str(entry["caller"]),
+                str(entry["reference"]),
+                str(entry["path"]),
+                (record.directory / str(entry["file"])).read_text(encoding="utf-8"),
+            )
+            for entry in listed
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{index}: damaged run record: {exc} (this run cannot be resumed until the file is "
+            "restored)",
+        ) from None
+    return {(copy.caller, copy.reference): copy for copy in copies}
 
 
 @dataclass(slots=True)
@@ -65,6 +132,10 @@ class Execution:
     toolbox: ToolboxOpener | None = None
     # Where units run (None: in this process, `LocalDispatcher`).
     dispatcher: DispatcherFactory | None = None
+    limit: SpendLimit | None = None  # --max-usd / --max-tokens: over the workflow's own budget
+    cache_mode: CacheMode = "auto"
+    price_of: PriceOf | None = None
+    cache: StepCache | None = None
     commands: ToolSetup | None = None
 
     @property
@@ -81,6 +152,17 @@ class Execution:
             prior=self.prior,
             toolbox=self.toolbox,
             dispatcher=self.dispatcher or local_dispatcher,
+            price_of=self.price_of,
+            # Every unit record of earlier attempts (not only the latest per unit) is what the
+            # run has spent before.
+            guard=budget_guard(
+                self.plan,
+                self.limit,
+                read_events(self.record.directory / "units.jsonl", key="step")
+                if self.prior
+                else (),
+            ),
+            cache=RunCache(self.cache, self.cache_mode) if self.cache is not None else None,
             commands=self.commands,
         )
         try:
@@ -104,8 +186,15 @@ class Engine:
     # Refuses a plan before any provider is built (project trust); raises to refuse.
     check_plan: Callable[[Plan], None] | None = None
     dispatcher: DispatcherFactory | None = None
+    price_of: PriceOf | None = None  # default: the catalog's and [pricing]'s prices
     # How `run` steps' commands run: the bash tool's permission mode, workspace and environment.
     commands: ToolSetup | None = None
+
+    def _extras(self, execution: Execution, limit: SpendLimit | None, mode: CacheMode) -> Execution:
+        execution.limit, execution.cache_mode = limit, mode
+        execution.price_of = self.price_of or catalog_prices(ModelCatalog(self.config, self.paths))
+        execution.cache = StepCache(cache_path(self.paths.home))
+        return execution
 
     @property
     def store(self) -> RunStore:
@@ -119,9 +208,17 @@ class Engine:
         return pool
 
     def start(
-        self, loaded: LoadedWorkflow, inputs: Mapping[str, Any], overrides: Overrides
+        self,
+        loaded: LoadedWorkflow,
+        inputs: Mapping[str, Any],
+        overrides: Overrides,
+        *,
+        limit: SpendLimit | None = None,
+        cache_mode: CacheMode = "auto",
     ) -> Execution:
-        """Everything is checked and every provider built before the run record exists."""
+        """Everything is checked and every provider built before the run record exists. `limit`
+        (`--max-usd` / `--max-tokens`) replaces the workflow's own `budget:` values it sets;
+        `cache_mode` says which steps read the step cache."""
         plan = plan_workflow(loaded, self.paths, self.config, inputs=inputs, overrides=overrides)
         pool = self._pool(plan)
         record = self.store.create(
@@ -133,9 +230,10 @@ class Engine:
             overrides=overrides.as_dict(),
             steps=list(plan.steps),
         )
+        save_copies(record, plan)
         record.take_lock()
         warnings = [*loaded.warnings, *plan.notes]
-        return Execution(
+        execution = Execution(
             plan,
             record,
             pool,
@@ -146,9 +244,15 @@ class Engine:
             dispatcher=self.dispatcher,
             commands=self.commands,
         )
+        return self._extras(execution, limit, cache_mode)
 
     def reopen(
-        self, reference: str, *, decide: tuple[str | None, str, str | None] | None = None
+        self,
+        reference: str,
+        *,
+        decide: tuple[str | None, str, str | None] | None = None,
+        limit: SpendLimit | None = None,
+        cache_mode: CacheMode = "auto",
     ) -> Execution:
         """A stored run, ready to resume. `decide` = (step or None, "approved"|"rejected", reason)
         records an approval decision first."""
@@ -176,6 +280,7 @@ class Engine:
                 self.config,
                 inputs=meta.get("inputs") or {},
                 overrides=overrides,
+                copies=read_copies(record),
             )
             log = record.open_log()
             _, torn = repair_jsonl(record.directory / "units.jsonl")
@@ -189,7 +294,7 @@ class Engine:
             raise
         record.flush()
         prior = Prior.load(record)
-        return Execution(
+        execution = Execution(
             plan,
             record,
             pool,
@@ -200,6 +305,7 @@ class Engine:
             dispatcher=self.dispatcher,
             commands=self.commands,
         )
+        return self._extras(execution, limit, cache_mode)
 
 
 def _mark_lost_units(record: RunRecord) -> None:

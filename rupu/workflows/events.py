@@ -17,7 +17,7 @@ Every event that ends something (a unit, a step, the run) carries `tokens` and `
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -46,6 +46,17 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _names(type(self))}
+
+
+_SET = object.__setattr__
+
+
+def stamp(event: Event, seq: int, ts: float, run_id: str) -> None:
+    """Sets the log's fields of a new event (the event log does this once, before anyone else
+    sees the event; frozen means frozen after that)."""
+    _SET(event, "seq", seq)
+    _SET(event, "ts", ts)
+    _SET(event, "run_id", run_id)
 
 
 E = TypeVar("E", bound=Event)
@@ -301,6 +312,80 @@ class UnitReused(Event):
     cost_usd: float | None = None
 
 
+# --- loops -----------------------------------------------------------------------------------
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopIterationStarted(Event):
+    """Iteration `iteration` (from 1) of loop step `step` starts; its steps are `<step>.<n>.<id>`."""
+
+    type: Literal["loop_iteration_started"] = field(default="loop_iteration_started", init=False)
+    step: str
+    iteration: int = 1
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopIterationFinished(Event):
+    """`status`: succeeded or failed; `until`: whether the loop's condition held after it (None when
+    the iteration failed). `tokens`/`cost_usd`: what the iteration's units spent."""
+
+    type: Literal["loop_iteration_finished"] = field(default="loop_iteration_finished", init=False)
+    step: str
+    iteration: int = 1
+    status: str = "succeeded"
+    until: bool | None = None
+    tokens: int = 0
+    cost_usd: float | None = None
+
+
+# --- spend and the step cache ----------------------------------------------------
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitCached(Event):
+    """A unit's result taken from the step cache: computed by run `cached_from`; nothing is
+    spent now."""
+
+    type: Literal["unit_cached"] = field(default="unit_cached", init=False)
+    step: str
+    unit: int = 0
+    sub: str | None = None
+    cached_from: str = ""
+    tokens: int = 0
+    cost_usd: float | None = 0.0
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetExceeded(Event):
+    """A spend limit stopped the run: `budget` names it ("the workflow's budget", "step 'x'
+    budget"), `limit` is `max_usd` or `max_tokens`, `step` where the refused call was, and the
+    spend its ledger had settled."""
+
+    type: Literal["budget_exceeded"] = field(default="budget_exceeded", init=False)
+    budget: str
+    limit: str
+    step: str | None = None
+    spent_usd: float = 0.0
+    spent_tokens: int = 0
+    message: str = ""
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunNote(Event):
+    """Something the user should know that does not stop the run: `about` is `budget` (a USD
+    limit that cannot be enforced for an unpriced model) or `cache` (a step cache that could not
+    be read or written)."""
+
+    type: Literal["run_note"] = field(default="run_note", init=False)
+    about: str
+    message: str
+
+
 RunEvent = (
     RunStarted
     | RunResumed
@@ -315,6 +400,11 @@ RunEvent = (
     | ContractRetried
     | UnitFinished
     | UnitReused
+    | LoopIterationStarted
+    | LoopIterationFinished
+    | UnitCached
+    | BudgetExceeded
+    | RunNote
 )
 # Events observers see but the log does not write.
 UNLOGGED: frozenset[str] = frozenset({"unit_progress"})
@@ -328,13 +418,10 @@ class Observer:
         return None
 
 
-def add_costs(costs: Iterator[float | None] | list[float | None]) -> float | None:
+def add_costs(costs: Iterable[float | None]) -> float | None:
     """The sum of the priced costs; None when nothing was priced."""
     total: float | None = None
     for cost in costs:
         if cost is not None:
             total = (total or 0.0) + cost
-    return total
-
-
-EventSink = Callable[[RunEvent], None]
+    return None if total is None else round(total, 12)  # no 0.30000000000000004 in records

@@ -8,7 +8,7 @@ is a `ConfigError` at the step's file:line.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -16,17 +16,27 @@ from rupu.agents.spec import AgentSpec
 from rupu.agents.trust_gate import Finding
 from rupu.auth.adc import AuthChoice
 from rupu.config import LoadedConfig
-from rupu.errors import ConfigError, Location
+from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.paths import Paths
 from rupu.routing.fast import FAST_TIER, fan_out_warning, fast_refusal
 from rupu.routing.target import RunTarget, resolve_target
+from rupu.workflows.calls import CallSite, Copies, check_call_inputs, resolve_called
 from rupu.workflows.inputs import resolve_inputs
 from rupu.workflows.kinds.run import command_findings
 from rupu.workflows.loader import LoadedWorkflow
-from rupu.workflows.lookup import WorkflowAgents
+from rupu.workflows.lookup import WorkflowAgents, root_for
 from rupu.workflows.references import StepTemplates
-from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, OutputFormat, RunStep, Step
-from rupu.workflows.templates import CompiledTemplate
+from rupu.workflows.spec import (
+    AgentStep,
+    GateStep,
+    LoopStep,
+    MatrixStep,
+    OutputFormat,
+    RunStep,
+    Step,
+    WorkflowStep,
+)
+from rupu.workflows.templates import CompiledTemplate, TemplateError
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,8 @@ class PlannedStep:
     needs: list[str]
     continue_on_error: bool
     max_parallel: int | None
+    # The steps a loop step repeats, or the workflow a workflow step calls, planned like a workflow.
+    body: Plan | None = None
 
     @property
     def id(self) -> str:
@@ -103,11 +115,23 @@ class Plan:
     def name(self) -> str:
         return self.loaded.name
 
+    def all_calls(self) -> Iterator[AgentCall]:
+        """Every agent call of the plan, including those of loop steps and called workflows."""
+        for planned in self.steps.values():
+            yield from planned.calls
+            if planned.body is not None:
+                yield from planned.body.all_calls()
+
 
 def trust_findings(plan: Plan, paths: Paths) -> list[Finding]:
-    """What the plan's own workflow file does that needs the project's trust (its `run` steps)."""
+    """What the plan's workflow file does that needs the project's trust (its `run` steps),
+    including the steps of its loops and of the workflows it calls."""
     steps = ((p.index, p.step) for p in plan.steps.values())
-    return command_findings(steps, plan.loaded.doc, paths)
+    found = command_findings(steps, plan.loaded.doc, paths)
+    for planned in plan.steps.values():
+        if planned.body is not None:
+            found.extend(trust_findings(planned.body, paths))
+    return found
 
 
 def build_plan(
@@ -117,8 +141,13 @@ def build_plan(
     *,
     inputs: Mapping[str, Any] | None,
     overrides: Overrides | None = None,
+    chain: tuple[CallSite, ...] = (),
+    copies: Copies | None = None,
 ) -> Plan:
-    """`inputs=None` plans without checking inputs (for `rupu workflow show`)."""
+    """`inputs=None` plans without checking inputs (for `rupu workflow show`, and the steps of loops
+    and called workflows, whose inputs are known only when they run). `chain`: the calls that lead
+    to this workflow, to refuse recursion; `copies`: the called workflows' files as a resumed run
+    first read them."""
     overrides = overrides or Overrides()
     workflow = loaded.workflow
     defaults = workflow.defaults
@@ -127,8 +156,9 @@ def build_plan(
     targets: dict[tuple[str, str | None], RunTarget] = {}
     for index, step in enumerate(workflow.steps):
         calls = _calls(loaded, index, step, agents, config, overrides)
-        for call in calls:
-            targets.setdefault((call.target.provider, call.target.auth), call.target)
+        body = _body(loaded, index, step, agents, config, overrides, chain, copies)
+        for target in [c.target for c in calls] + (body.targets if body is not None else []):
+            targets.setdefault((target.provider, target.auth), target)
         steps[step.id] = PlannedStep(
             step=step,
             index=index,
@@ -141,7 +171,9 @@ def build_plan(
                 else defaults.continue_on_error
             ),
             max_parallel=_max_parallel(step) or defaults.max_parallel,
+            body=body,
         )
+    _check_output_reads(loaded, steps)
     return Plan(
         loaded,
         steps,
@@ -167,11 +199,80 @@ def fast_notes(steps: Mapping[str, PlannedStep]) -> list[str]:
     return [*notes.values(), *([fan_out_warning(fanned)] if fanned else [])]
 
 
+def _body(
+    loaded: LoadedWorkflow,
+    index: int,
+    step: Step,
+    agents: WorkflowAgents,
+    config: LoadedConfig,
+    overrides: Overrides,
+    chain: tuple[CallSite, ...],
+    copies: Copies | None,
+) -> Plan | None:
+    match step:
+        case LoopStep():
+            body = loaded.bodies[step.id]
+            return build_plan(
+                body, agents, config, inputs=None, overrides=overrides, chain=chain, copies=copies
+            )
+        case WorkflowStep():
+            loc: list[str | int] = ["steps", index]
+            called, sites = resolve_called(step, loc, loaded, agents.paths, chain, copies)
+            check_call_inputs(step, loc, loaded, called)
+            for inner in called.workflow.steps:
+                if inner.approval is not None and inner.approval.required:
+                    raise ConfigError(
+                        f"step '{step.id}': workflow '{called.name}' has an approval step "
+                        f"'{inner.id}'; a called workflow cannot wait for approval",
+                        location=loaded.doc.where([*loc, "workflow"]),
+                        hint="run that workflow on its own, or move the approval into this one",
+                    )
+            own_agents = WorkflowAgents(
+                agents.paths, called.path.parent, root_for(called.path, agents.paths)
+            )
+            return build_plan(
+                called,
+                own_agents,
+                config,
+                inputs=None,
+                overrides=overrides,
+                chain=sites,
+                copies=copies,
+            )
+        case AgentStep() | RunStep() | MatrixStep() | GateStep():
+            return None
+        case _:
+            assert_never(step)
+
+
+def _check_output_reads(loaded: LoadedWorkflow, steps: dict[str, PlannedStep]) -> None:
+    """`steps.<id>.outputs.<name>` must name an output the called workflow declares."""
+    doc = loaded.doc
+    for planned in steps.values():
+        for loc, compiled in planned.templates.located:
+            for ref in compiled.step_refs:
+                target = steps.get(ref.step)
+                if ref.field != "outputs" or ref.key is None or target is None:
+                    continue
+                if target.body is None or not isinstance(target.step, WorkflowStep):
+                    continue
+                declared = target.body.loaded.outputs
+                if ref.key in declared:
+                    continue
+                raise ConfigError(
+                    f"step '{planned.id}' reads steps.{ref.step}.outputs.{ref.key}, but workflow "
+                    f"'{target.body.name}' declares no output '{ref.key}'"
+                    f"{did_you_mean(ref.key, declared)}",
+                    location=Location(doc.shown, doc.content_line(loc, ref.lineno)),
+                    hint=f"its outputs: {', '.join(declared) or 'none'} (declared under `outputs:`)",
+                )
+
+
 def _max_parallel(step: Step) -> int | None:
     match step:
         case AgentStep() | MatrixStep():
             return step.max_parallel
-        case RunStep() | GateStep():
+        case RunStep() | GateStep() | LoopStep() | WorkflowStep():
             return None
         case _:
             assert_never(step)
@@ -190,9 +291,7 @@ def _calls(
             return _agent_calls(loaded, index, step, agents, config, overrides)
         case MatrixStep():
             return _matrix_calls(loaded, index, step, agents, config, overrides)
-        case RunStep():
-            return []
-        case GateStep():
+        case RunStep() | GateStep() | LoopStep() | WorkflowStep():
             return []
         case _:
             assert_never(step)
@@ -285,7 +384,13 @@ def _matrix_calls(
     models = step.matrix.get("model")
     calls = []
     for number, combination in enumerate(step.combinations()):
-        provider, model = step.provider, step.model
+        try:
+            provider, model = _matrix_keys(step, templates, combination)
+        except TemplateError as exc:
+            raise ConfigError(
+                f"step '{step.id}' combination {number}: {exc.message}",
+                location=loaded.doc.where(["steps", index, "matrix"]),
+            ) from None
         entry_loc: list[str | int] | None = None
         if models is not None:
             provider, model = matrix_target(combination["model"])
@@ -315,6 +420,23 @@ def _matrix_calls(
             )
         )
     return calls
+
+
+def _matrix_keys(
+    step: MatrixStep, templates: StepTemplates, combination: dict[str, Any]
+) -> tuple[str | None, str | None]:
+    """The step's `provider`/`model` for one combination: templates read `matrix.<name>`, and a
+    `provider:model` value of `model` sets both."""
+    rendered = {
+        key: templates.targets[key].render({"matrix": combination}).strip() or None
+        for key in templates.targets
+    }
+    provider = rendered.get("provider", step.provider)
+    model = rendered.get("model", step.model)
+    if "model" in templates.targets and model is not None and ":" in model:
+        chosen, model = matrix_target(model)
+        provider = chosen or provider
+    return provider, model
 
 
 def _first(*values: int | None) -> int:

@@ -58,26 +58,30 @@ class RecordWriter:
         self._stopping = False
         self._error: OSError | None = None
 
-    def _submit(self, kind: str, path: str, data: bytes = b"") -> None:
+    def _submit(self, path: str, *ops: _Op) -> None:
         lane = self._lanes[hash(path) % len(self._lanes)]
         if lane.thread is None:
             lane.thread = threading.Thread(target=self._work, args=(lane,), daemon=True)
             lane.thread.name = "rupu-records"
             lane.thread.start()
         with lane.lock:
-            self._queued += 1
-            lane.jobs.append((kind, path, data))
+            self._queued += len(ops)
+            lane.jobs.extend(ops)
 
     def append(self, path: str, data: bytes) -> None:
         """Appends to `path`, creating it (0600) on first use; the file stays open until `close`."""
-        self._submit("append", path, data)
+        self._submit(path, ("append", path, data))
 
-    def close(self, path: str) -> None:
-        self._submit("close", path)
+    def close(self, path: str, last: bytes = b"") -> None:
+        """Closes `path`, after appending `last` to it (one hand-over for both)."""
+        if last:
+            self._submit(path, ("append", path, last), ("close", path, b""))
+        else:
+            self._submit(path, ("close", path, b""))
 
     def replace(self, path: str, data: bytes) -> None:
         """Writes `path` atomically: a temporary file, then a rename over the old one."""
-        self._submit("replace", path, data)
+        self._submit(path, ("replace", path, data))
 
     def flush(self) -> None:
         """Blocks until every write queued so far is done; raises the first write error, if any."""

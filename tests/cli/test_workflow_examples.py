@@ -17,7 +17,7 @@ from tests.conftest import REPO_ROOT, Workspace, run_rupu
 EXAMPLES = REPO_ROOT / "workflows"
 
 
-@pytest.mark.parametrize("name", ["mixed-review", "fanout"])
+@pytest.mark.parametrize("name", ["mixed-review", "fanout", "model-matrix"])
 def test_example_dry_runs_offline_and_streams_json_events(name: str) -> None:
     result = run_rupu(
         "workflow", "run", str(EXAMPLES / f"{name}.yaml"), "--provider", "mock", "--format", "json"

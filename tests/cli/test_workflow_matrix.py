@@ -94,6 +94,14 @@ def test_show_lists_the_combinations(servers: dict[str, ChatCompletionsServer]) 
     assert result.code == 0, result.stderr
     assert "ask   matrix ×4: model (2) × style (2)" in result.stdout
     assert "└ model=beta:b-large style=long: reviewer on beta · b-large" in result.stdout
+    described = orjson.loads(run_rupu("workflow", "show", "compare", "--format", "json").stdout)
+    calls = described["steps"][0]["calls"]
+    assert [(c["matrix"]["style"], c["provider"], c["model"]) for c in calls] == [
+        ("terse", "alpha", "a-small"),
+        ("long", "alpha", "a-small"),
+        ("terse", "beta", "b-large"),
+        ("long", "beta", "b-large"),
+    ]
 
 
 def test_the_model_matrix_example_runs_offline_on_mock(workspace: Workspace) -> None:
@@ -118,3 +126,24 @@ def test_the_model_matrix_example_runs_offline_on_mock(workspace: Workspace) -> 
     assert events[-1]["status"] == "succeeded"
     shown = run_rupu("workflow", "show", str(REPO_ROOT / "workflows" / "model-matrix.yaml"))
     assert "model=openai:gpt-5 prompt_style=terse: reviewer on openai · gpt-5" in shown.stdout
+
+
+def test_a_step_model_template_reads_the_matrix(
+    workspace: Workspace, servers: dict[str, ChatCompletionsServer]
+) -> None:
+    flows = workspace.project / ".rupu" / "workflows"
+    (flows / "templated.yaml").write_text(
+        "name: templated\nsteps:\n  - id: ask\n    agent: reviewer\n    matrix:\n"
+        "      llm: [alpha:a-small, beta:b-large]\n    model: '{{ matrix.llm }}'\n    prompt: hi\n"
+    )
+    result = run_rupu("workflow", "show", "templated")
+    assert result.code == 0, result.stderr
+    assert "├ llm=alpha:a-small: reviewer on alpha · a-small" in result.stdout
+    assert "└ llm=beta:b-large: reviewer on beta · b-large" in result.stdout
+    (flows / "templated.yaml").write_text(
+        "name: templated\nsteps:\n  - id: ask\n    agent: reviewer\n    matrix:\n"
+        "      llm: [a]\n    model: '{{ inputs.x }}'\n    prompt: hi\n"
+    )
+    bad = run_rupu("workflow", "show", "templated")
+    assert bad.code == 2
+    assert "templated.yaml:7: unknown variable 'inputs' in step 'ask' model" in bad.stderr

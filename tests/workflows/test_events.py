@@ -4,6 +4,7 @@ run logs are the ones observers see."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from typing import ClassVar
 
@@ -31,7 +32,7 @@ from rupu.workflows.events import (
 )
 from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import Plan
-from tests.conftest import Workspace
+from tests.conftest import REPO_ROOT, Workspace
 from tests.workflows.helpers import FakeProvider, make_engine, start, write_agents
 from tests.workflows.helpers import write_workflow as write
 
@@ -66,7 +67,7 @@ SAMPLE_VALUES: dict[str, object] = {
     "agent": "writer",
     "provider": "mock",
     "model": "m-1",
-    "command": "make test",
+    "command": "python -m pytest -q",
     "fast": True,
     "inputs": {"topic": "x"},
     "steps": ["a", "b"],
@@ -75,6 +76,15 @@ SAMPLE_VALUES: dict[str, object] = {
     "awaiting_approval": [],
     "outputs": {"b": "done"},
     "format": RECORD_FORMAT,
+    "iteration": 2,
+    "until": True,
+    "cached_from": "run_earlier",
+    "budget": "the workflow's budget",
+    "limit": "max_usd",
+    "spent_usd": 0.42,
+    "spent_tokens": 220,
+    "message": "budget reached: ...",
+    "about": "budget",
 }
 
 
@@ -105,7 +115,8 @@ def test_every_event_has_a_distinct_registered_type() -> None:
 
 
 def test_events_that_end_something_carry_tokens_and_cost() -> None:
-    for cls in (events.UnitFinished, events.StepFinished, events.RunFinished, events.UnitReused):
+    ended = (events.UnitFinished, events.StepFinished, events.RunFinished, events.UnitReused)
+    for cls in (*ended, events.LoopIterationFinished):
         names = {f.name for f in dataclasses.fields(cls)}
         assert {"tokens", "cost_usd"} <= names, cls.__name__
 
@@ -195,3 +206,18 @@ async def test_units_run_through_the_engines_dispatcher(workspace: Workspace) ->
     outcome = await start(engine).run()
     assert outcome.status == "succeeded"
     assert CountingDispatcher.batches == [("fan", 2)]
+
+
+def test_the_workflows_page_documents_every_event_and_field() -> None:
+    page = (REPO_ROOT / "docs" / "workflows.md").read_text()
+    section = page.split("### Run events", 1)[1].split("<!-- events-table-end -->", 1)[0]
+    rows = {
+        match.group(1): match.group(2)
+        for match in re.finditer(r"^\| `(\w+)` \| (.*?) \|[^|]*\|$", section, flags=re.MULTILINE)
+    }
+    for cls in EVENT_CLASSES:
+        kind = sample(cls).to_dict()["type"]
+        assert kind in rows, f"docs/workflows.md does not list event {kind}"
+        documented = set(re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", rows[kind])))
+        fields = {f.name for f in dataclasses.fields(cls) if f.init} - {"seq", "ts", "run_id"}
+        assert fields == documented, f"{kind}: fields {fields} documented as {documented}"

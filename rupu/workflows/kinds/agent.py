@@ -63,10 +63,6 @@ class AgentStep(AgentTargetKeys):
             return "for_each"
         return "agent"
 
-    @property
-    def fans_out(self) -> bool:
-        return self.parallel is not None or self.for_each is not None
-
     def uses_json(self) -> bool:
         """Whether any unit of the step answers in JSON (so `steps.<id>.json` is readable)."""
         outputs = [self.output, *(s.output for s in self.parallel or [])]

@@ -47,13 +47,13 @@ async def test_stdout_stderr_and_exit_code_are_kept_apart(tmp_path: Path) -> Non
 
 
 async def test_readonly_refuses_and_ask_runs_only_allow_listed_commands(tmp_path: Path) -> None:
-    with pytest.raises(CommandRefused, match="not allowed in readonly mode"):
+    with pytest.raises(CommandRefused, match=r"permission mode readonly \(from default\) denies"):
         await execute(CommandSpec("echo hi"), setup_for(tmp_path, "readonly"), label="s")
-    with pytest.raises(CommandRefused, match=r"needs approval in ask mode.*--mode bypass"):
+    with pytest.raises(CommandRefused, match=r"in permission mode ask .*--mode bypass"):
         await execute(CommandSpec("echo hi"), setup_for(tmp_path, "ask"), label="s")
     allowed = setup_for(tmp_path, "ask", config={"tools": {"bash": {"allow": ["echo"]}}})
     assert (await execute(CommandSpec("echo hi"), allowed, label="s")).stdout == "hi\n"
-    with pytest.raises(CommandRefused, match="needs approval"):  # chaining is never allow-listed
+    with pytest.raises(CommandRefused, match="allow prefix"):  # chaining is never allow-listed
         await execute(CommandSpec("echo hi; rm -rf x"), allowed, label="s")
 
 
