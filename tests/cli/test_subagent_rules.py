@@ -197,3 +197,28 @@ def test_a_sub_agent_with_an_output_schema_returns_checked_json(workspace: Works
     assert "'maybe' is not one of ['ok', 'bad']" in second["error"]
     assert third["status"] == "error"
     assert "the answer holds no JSON value" in third["error"]
+
+
+def test_sub_runs_share_the_callers_budget(workspace: Workspace) -> None:
+    with ChatCompletionsServer(api_key=KEY) as server:
+        server.default_reply = _lead_and_worker
+        workspace.write_config(f'[providers.local]\nbase_url = "{server.base_url}/v1"\n')
+        workspace.write_agent(
+            "lead", agent("lead", agents="[worker]", extra="tools: []\nmaxTokens: 50\n")
+        )
+        # The worker's worst case (its 5000-token output allowance) cannot fit in the run's budget.
+        workspace.write_agent("worker", agent("worker", extra="tools: [bash]\nmaxTokens: 5000\n"))
+        result = run_rupu(
+            "run", "--agent", "lead", "--max-tokens", "2000", "go", env={"RUPU_LOCAL_API_KEY": KEY}
+        )
+    assert result.code == 0, result.stderr
+    assert result.stdout == "worker reported\n"
+    assert len(server.requests) == 2  # the lead's two calls; the worker's was never sent
+    transcripts = {
+        events(p)[0]["data"]["agent"]: events(p)
+        for p in (workspace.home / "transcripts").glob("*.jsonl")
+    }
+    (reached,) = [e["data"] for e in transcripts["worker"] if e["type"] == "budget_reached"]
+    assert "the run's budget" in reached["message"]
+    (finished,) = [e["data"] for e in transcripts["lead"] if e["type"] == "subagent_run"]
+    assert finished["status"] == "error" and "budget" in finished["error"]
