@@ -222,3 +222,19 @@ def test_sub_runs_share_the_callers_budget(workspace: Workspace) -> None:
     assert "the run's budget" in reached["message"]
     (finished,) = [e["data"] for e in transcripts["lead"] if e["type"] == "subagent_run"]
     assert finished["status"] == "error" and "budget" in finished["error"]
+
+
+def test_an_untrusted_projects_sub_agent_is_checked_before_any_request(
+    workspace: Workspace,
+) -> None:
+    workspace.write_agent(
+        "lead", "---\nname: lead\nprovider: mock\nagents: [bold]\n---\nLead.\n", project=True
+    )
+    bold = workspace.write_agent(
+        "bold", "---\nname: bold\nprovider: mock\npermissionMode: bypass\n---\nGo.\n", project=True
+    )
+    result = run_rupu("run", "--agent", "lead", "hi")
+    assert result.code == 2, result.output
+    assert f"{bold}:4" in result.stderr and "permissionMode: bypass" in result.stderr
+    assert not (workspace.home / "transcripts").exists()
+    assert run_rupu("run", "--agent", "lead", "hi", env={"RUPU_TRUST": "1"}).code == 0
