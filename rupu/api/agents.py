@@ -161,7 +161,11 @@ class PreparedRun:
 
         from rupu.transcripts import new_run_id
 
-        return dataclasses.replace(self, run_id=new_run_id())
+        switcher = self.switcher
+        if switcher is not None:  # each run moves between tiers on its own
+            choice = dataclasses.replace(switcher.choice, requested=None, reason="")
+            switcher = dataclasses.replace(switcher, choice=choice)
+        return dataclasses.replace(self, run_id=new_run_id(), switcher=switcher)
 
     @property
     def transcript_path(self) -> Path:
