@@ -89,3 +89,24 @@ def test_a_cycle_in_a_step_agents_tree_stops_the_run_before_any_request(
     assert result.code == 2, result.stderr
     assert "makes a cycle: lead → helper → lead" in result.stderr
     assert not alpha.requests and not beta.requests
+
+
+def test_provider_mock_reaches_the_sub_agents_of_a_step(workspace: Workspace) -> None:
+    # No keys and nothing listening: on --provider mock the tree needs neither.
+    _write(workspace, "http://127.0.0.1:9", "http://127.0.0.1:9")
+    result = run_rupu("workflow", "run", "delegate", "--provider", "mock", "--format", "json")
+    assert result.code == 0, result.stderr
+    events = [orjson.loads(line) for line in result.stdout.splitlines()]
+    (finished,) = [e for e in events if e["type"] == "run_finished"]
+    assert finished["status"] == "succeeded"
+    assert finished["outputs"]["lead"] == "split the work"
+
+
+def test_a_sub_agents_missing_key_stops_the_run_before_any_step(workspace: Workspace) -> None:
+    _write(workspace, "http://127.0.0.1:9", "http://127.0.0.1:9")
+    env = {"RUPU_ALPHA_API_KEY": KEYS["RUPU_ALPHA_API_KEY"]}
+    result = run_rupu("workflow", "run", "delegate", "--format", "json", env=env)
+    assert result.code == 4, result.stderr
+    assert "beta: no credential found" in result.stderr
+    assert "RUPU_BETA_API_KEY" in result.stderr
+    assert "unit_started" not in result.stdout
