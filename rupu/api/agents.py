@@ -426,7 +426,7 @@ def prepare_children(
             _caller=caller,
         )
         children[name] = child
-    return Subagents(tree, children, slots)
+    return Subagents(tree, children)
 
 
 def spend_limit(max_usd: float | None, max_tokens: int | None) -> SpendLimit | None:

@@ -121,11 +121,11 @@ class SlottedProvider:
 
 @dataclass(slots=True)
 class Subagents:
-    """The prepared agents a run may dispatch to (by name) and the tree's shared provider slots."""
+    """The prepared agents a run may dispatch to, by name (each takes its provider's slot of the
+    tree's `ProviderSlots` for every call)."""
 
     tree: AgentTree
     children: dict[str, ChildRun]
-    slots: ProviderSlots
 
 
 def narrowed_setup(child: ToolSetup, parent: ToolSetup, caller: str) -> ToolSetup:
