@@ -407,9 +407,12 @@ def prepare_children(
     """Each agent `tree` may dispatch to, prepared like its caller (`caller`: its name and tool
     setup): in its workspace, with its decider, never in a wider permission mode. Blocks."""
     from rupu.api.subagents import Subagents
+    from rupu.tools.setup import check_patterns
 
     children: dict[str, ChildRun] = {}
+    servers = session.config.config.mcp.servers
     for name, node in tree.children.items():
+        check_patterns(node.spec.frontmatter.tools or (), servers, node.spec.name)
         child = prepare_agent(
             session,
             node.spec,

@@ -29,7 +29,7 @@ import anyio
 from rupu.agents.loop import AgentResult
 from rupu.agents.spec import AgentSpec
 from rupu.agents.subagents import AgentTree, narrower_mode
-from rupu.errors import Interrupted
+from rupu.errors import Interrupted, RupuError
 from rupu.messages import ModelRequest, StreamEvent
 from rupu.providers.base import Provider
 from rupu.routing.target import RunTarget
@@ -192,6 +192,18 @@ class Dispatcher:
                 guard=self.ledger.guard,
                 budget_step=self.ledger.budget_step,
             )
+        except RupuError as exc:  # it could not start (its tools did not open, ...)
+            if isinstance(exc, Interrupted):
+                raise
+            ctx.record(
+                "subagent_run",
+                call_id=ctx.call_id,
+                agent=agent,
+                run_id=child.run_id,
+                status="error",
+                error=exc.one_line(),
+            )
+            return SubAnswer(agent, "error", "", error=exc.one_line())
         finally:
             self._active.pop(child.run_id, None)
         outcome = result.outcome

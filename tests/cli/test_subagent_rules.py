@@ -238,3 +238,13 @@ def test_an_untrusted_projects_sub_agent_is_checked_before_any_request(
     assert f"{bold}:4" in result.stderr and "permissionMode: bypass" in result.stderr
     assert not (workspace.home / "transcripts").exists()
     assert run_rupu("run", "--agent", "lead", "hi", env={"RUPU_TRUST": "1"}).code == 0
+
+
+def test_a_sub_agents_unknown_tool_is_refused_when_the_agent_loads(workspace: Workspace) -> None:
+    workspace.write_config('[providers.local]\nbase_url = "http://127.0.0.1:9/v1"\n')
+    workspace.write_agent("a", agent("a", agents="[b]", extra="tools: []\n"))
+    workspace.write_agent("b", agent("b", extra="tools: [bsh]\n"))
+    result = run_rupu("run", "--agent", "a", "go", env={"RUPU_LOCAL_API_KEY": KEY})
+    assert result.code == 2, result.stderr
+    assert "agent 'b' lists unknown tool 'bsh' (did you mean 'bash'?)" in result.stderr
+    assert not (workspace.home / "transcripts").exists()
