@@ -360,7 +360,7 @@ def prepare_agent(
     )
     tools = session.tool_setup(spec, mode=mode, workspace=workspace, decider=decider)
     if _caller is not None:  # a sub-agent: never wider than the agent that calls it
-        tools = narrowed_setup(tools, _caller[1], _caller[0])
+        tools = narrowed_setup(tools, _caller[1], _caller[0], spec.name)
     prepared = PreparedRun(
         session,
         spec,

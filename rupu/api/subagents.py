@@ -39,6 +39,7 @@ from rupu.tools.dispatch import SubAnswer, SubRun, SubRunLedger, dispatch_tools
 if TYPE_CHECKING:
     from rupu.agents.budget import SpendGuard
     from rupu.config import LoadedConfig
+    from rupu.tools.permissions import Decider, Decision, PermissionRequest
     from rupu.tools.setup import ToolSetup
 
 
@@ -128,17 +129,33 @@ class Subagents:
     children: dict[str, ChildRun]
 
 
-def narrowed_setup(child: ToolSetup, parent: ToolSetup, caller: str) -> ToolSetup:
-    """The child's tool setup in the caller's workspace, with the caller's decider, in a mode never
-    wider than the caller's."""
+@dataclass(slots=True)
+class SubagentDecider:
+    """Asks the caller's decider on a sub-agent's behalf: the question names the agent, and the
+    sub-agents of a tree ask one at a time (they may run concurrently on one terminal)."""
+
+    inner: Decider
+    agent: str
+    lock: anyio.Lock
+
+    async def decide(self, request: PermissionRequest) -> Decision:
+        named = dataclasses.replace(request, summary=f"[{self.agent}] {request.summary}")
+        async with self.lock:
+            return await self.inner.decide(named)
+
+
+def narrowed_setup(child: ToolSetup, parent: ToolSetup, caller: str, agent: str) -> ToolSetup:
+    """The tool setup of `agent`, called by `caller`: in the caller's workspace, asking the
+    caller's decider, in a mode never wider than the caller's."""
     mode = narrower_mode(child.mode, parent.mode)
     source = child.mode_source if mode == child.mode else f"caller agent '{caller}'"
+    above = parent.decider
+    if isinstance(above, SubagentDecider):
+        decider = SubagentDecider(above.inner, agent, above.lock)
+    else:
+        decider = SubagentDecider(above, agent, anyio.Lock())
     return dataclasses.replace(
-        child,
-        mode=mode,
-        mode_source=source,
-        workspace=parent.workspace,
-        decider=parent.decider,
+        child, mode=mode, mode_source=source, workspace=parent.workspace, decider=decider
     )
 
 

@@ -55,3 +55,32 @@ async def test_run_agent_dispatches_and_rolls_up(workspace: Workspace) -> None:
     assert (sub.agent, sub.status, sub.provider, sub.model) == ("helper", "ok", "local", "m1")
     assert sub.cost_usd == pytest.approx((8 + 10) / 1e6)
     assert sub.transcript.is_file() and sub.transcript != result.transcript
+
+
+async def test_sub_agents_ask_one_at_a_time_naming_themselves() -> None:
+    import anyio
+
+    from rupu.api.subagents import SubagentDecider
+    from rupu.tools.permissions import Decision, PermissionRequest
+
+    asked: list[str] = []
+    inside = 0
+
+    class Slow:
+        async def decide(self, request: PermissionRequest) -> Decision:
+            nonlocal inside
+            inside += 1
+            assert inside == 1, "two questions at once"
+            asked.append(request.summary)
+            await anyio.sleep(0.05)
+            inside -= 1
+            return "allow"
+
+    lock = anyio.Lock()
+    reviewer = SubagentDecider(Slow(), "reviewer", lock)
+    tester = SubagentDecider(reviewer.inner, "tester", lock)
+    request = PermissionRequest("bash", "command", "bash make test", "c1")
+    async with anyio.create_task_group() as group:
+        group.start_soon(reviewer.decide, request)
+        group.start_soon(tester.decide, request)
+    assert sorted(asked) == ["[reviewer] bash make test", "[tester] bash make test"]
