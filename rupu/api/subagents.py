@@ -4,8 +4,9 @@ tools) with the top agent, before any request; a dispatch runs a fresh copy of t
 - Each sub-run uses its own agent file's provider, model, credential, tools and limits, in the
   caller's workspace, with the caller's decider (who answers `ask`), and in a permission mode never
   wider than the caller's (`rupu.agents.subagents.narrower_mode`).
-- `--provider`, `--model`, `--auth` and `--mode` (and the same arguments of the Python API) apply to
-  every agent of the tree, so `--provider mock` runs the whole tree offline.
+- `--provider`, `--model`, `--auth`, `--mode` and `--fast` (and the same arguments of the Python
+  API) apply to every agent of the tree, so `--provider mock` runs the whole tree offline.
+- Budgets: sub-runs share the caller's spend guard and budget step (`rupu.agents.budget`).
 - Concurrency: every provider call of the tree waits for its provider's slot (`max_concurrency` of
   the provider, as in workflows); a run never holds a slot while its sub-agents run, so a tree on one
   provider cannot deadlock.
@@ -22,7 +23,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -254,7 +255,11 @@ class Dispatcher:
         )
         return answer
 
-    def _answer(self, agent: str, child: ChildRun, status: str, text: str, error: Any) -> SubAnswer:
+    def _answer(
+        self, agent: str, child: ChildRun, status: str, text: str, error: RupuError | None
+    ) -> SubAnswer:
+        """What the caller gets: the final text, the checked JSON of an agent with an output
+        schema (or `outputFormat: json`), or why there is neither."""
         from rupu.workflows.contracts import check_output
 
         if error is not None:
