@@ -24,7 +24,7 @@ from tests.servers.anthropic import (
 )
 from tests.servers.base import RecordedRequest, Reply
 from tests.servers.gemini import GeminiServer
-from tests.servers.gemini_streams import stream, text_chunks
+from tests.servers.gemini_streams import call_chunks, stream, text_chunks
 from tests.servers.gemini_streams import usage as gemini_usage
 from tests.servers.openai_chat import ChatCompletionsServer, stream_reply, text_stream, usage
 
@@ -252,3 +252,32 @@ def test_a_sub_agent_without_a_credential_fails_before_any_request(
     anthropic.script.clear()
     chat.script.clear()
     gemini.script.clear()
+
+
+def test_a_gemini_caller_dispatches_to_a_chat_completions_agent(workspace: Workspace) -> None:
+    with (
+        ChatCompletionsServer(api_key=CHAT_KEY) as chat,
+        GeminiServer(api_key=GEMINI_KEY) as gemini,
+    ):
+        workspace.write_config(
+            f'[providers.gemini]\nbase_url = "{gemini.base_url}"\nallow_unknown_model = true\n'
+            f'[providers.chatco]\nbase_url = "{chat.base_url}/v1"\n'
+        )
+        workspace.write_agent("reviewer", REVIEWER)
+        workspace.write_agent(
+            "boss",
+            "---\nname: boss\nprovider: gemini\nmodel: gemini-test-1\ntools: []\n"
+            "agents: [reviewer]\n---\nYou delegate.\n",
+        )
+        task = {"agent": "reviewer", "prompt": "review the retry loop"}
+        gemini.script.append(stream(call_chunks([("dispatch_agent", task)])))
+        gemini.script.append(stream(text_chunks(["Reviewed."])))
+        chat.script.append(_review)
+        result = run_rupu("run", "--agent", "boss", "go", env=KEYS)
+    assert result.code == 0, result.stderr
+    assert result.stdout == "Reviewed.\n"
+    declared = gemini.requests[0].body["tools"][0]["functionDeclarations"]
+    assert {d["name"] for d in declared} == {"dispatch_agent", "dispatch_agents"}
+    parts = gemini.requests[1].body["contents"][-1]["parts"]
+    answer = parts[0]["functionResponse"]["response"]
+    assert "No findings." in orjson.dumps(answer).decode()
