@@ -10,6 +10,7 @@ import click
 from rupu.cli import complete
 
 if TYPE_CHECKING:
+    from rupu.agents.spec import AgentSpec
     from rupu.cli.context import AppContext
 
 
@@ -101,5 +102,25 @@ def show_agent(app: AppContext, name: str) -> None:
         click.echo(f"{f'{key}: {value}'.ljust(width)}  ({origin.describe()})")
     for line in app.untrusted_lines([spec]):
         click.echo(f"needs trust: {line}")
+    _show_subagents(app, spec)
     click.echo("---")
     click.echo(spec.system_prompt)
+
+
+def _show_subagents(app: AppContext, spec: AgentSpec) -> None:
+    """The tree `agents:` spans, one line per sub-agent, or why it cannot load."""
+    from rupu.agents.subagents import load_tree
+    from rupu.errors import ConfigError
+
+    if not spec.frontmatter.agents:
+        return
+    try:
+        tree = load_tree(spec, app.paths, max_depth=app.config.config.subagents.max_depth)
+    except ConfigError as exc:
+        click.echo(f"sub-agents: error: {exc.one_line()}")
+        return
+    click.echo("sub-agents:")
+    for node in list(tree.walk())[1:]:
+        front = node.spec.frontmatter
+        where = " · ".join(v for v in (front.provider, front.model) if v) or "default provider"
+        click.echo(f"  {'  ' * (node.depth - 1)}{node.spec.name}  {where}  ({node.spec.path})")

@@ -248,3 +248,22 @@ def test_a_sub_agents_unknown_tool_is_refused_when_the_agent_loads(workspace: Wo
     assert result.code == 2, result.stderr
     assert "agent 'b' lists unknown tool 'bsh' (did you mean 'bash'?)" in result.stderr
     assert not (workspace.home / "transcripts").exists()
+
+
+def test_agent_show_draws_the_tree_or_says_why_it_cannot_load(workspace: Workspace) -> None:
+    workspace.write_agent("a", agent("a", agents="[b]"))
+    workspace.write_agent("b", agent("b", agents="[c]"))
+    workspace.write_agent("c", agent("c"))
+    shown = run_rupu("agent", "show", "a")
+    assert shown.code == 0, shown.stderr
+    home = workspace.home / "agents"
+    assert (
+        f"sub-agents:\n  b  local · m1  ({home / 'b.md'})\n    c  local · m1  ({home / 'c.md'})\n"
+        in (shown.stdout)
+    )
+    workspace.write_agent("c", agent("c", agents="[a]"))
+    shown = run_rupu("agent", "show", "a")
+    assert shown.code == 0, shown.stderr
+    assert "sub-agents: error: agent 'c' lists 'a', which makes a cycle: a → b → c → a" in (
+        shown.stdout
+    )
