@@ -36,6 +36,7 @@ from rupu.messages import (
 from rupu.providers.base import Provider, TurnBuilder
 from rupu.routing.target import RunTarget
 from rupu.sessions.codec import encode_message
+from rupu.tools.dispatch import SubRun, SubRunLedger
 from rupu.transcripts import TranscriptWriter
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ class AgentResult:
     rate_limits: dict[str, str | int | float] = field(default_factory=dict)
     # Who served the turns, in order; a new entry each time another provider or model took over.
     served: list[ServedBy] = field(default_factory=list)
+    # The sub-agents it dispatched (their tokens and cost are part of `usage` and `cost_usd`).
+    subruns: list[SubRun] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -107,6 +110,7 @@ class AgentRun:
     tier_switch: TierSwitcher | None = None
     # The session this run belongs to (recorded in `run_start`; see rupu.sessions).
     session_id: str | None = None
+    parent_run: str | None = None  # the run that dispatched this one, recorded in `run_start`
     _served: list[ServedBy] = field(default_factory=list, init=False)
     # Asked before every provider call with its worst case, told its cost after (rupu.agents.budget).
     guard: SpendGuard | None = None
@@ -168,9 +172,14 @@ class AgentRun:
                 cost = (
                     None if cost is None or failed.cost is None else round(cost + failed.cost, 12)
                 )
-            self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
+            self._record_error(exc)
         finally:
+            # Stopped while an enclosing scope was cancelled too (a sub-run whose caller stopped):
+            # the cancellation is not caught here, but the reason is still recorded.
+            if error is None and self._stopped_by is not None:
+                error = self._record_error(self._stopped_by)
             duration_ms = int((time.monotonic() - started) * 1000)
+            children, usage, cost = self._with_subruns(usage, cost)
             self.transcript.write(
                 "run_complete",
                 run_id=self.run_id,
@@ -198,6 +207,7 @@ class AgentRun:
             cost,
             rate_limits,
             list(self._served),
+            children.runs,
         )
 
     def _start(self, prompt: str, history: list[Message]) -> list[Message]:
@@ -211,6 +221,7 @@ class AgentRun:
             credential=self.credential,
             agent_path=str(self.spec.path),
             **({"session_id": self.session_id} if self.session_id else {}),
+            **({"parent_run_id": self.parent_run} if self.parent_run else {}),
         )
         self.transcript.write("user_prompt", text=prompt)
         if self.tools is not None:
@@ -219,11 +230,48 @@ class AgentRun:
             self.transcript.write("history", messages=len(history))
         messages = [*history, Message.user(prompt)]
         self._keep(messages[-1])
+        self._brief_subruns()
         return messages
 
     def _keep(self, message: Message) -> None:
         """Records a message of the conversation whole (`message`), for a session to replay."""
         self.transcript.write("message", **encode_message(message))
+
+    def _brief_subruns(self) -> None:
+        """Tells the tool box's dispatch tools (if any) who calls them: sub-runs link to this run,
+        and share its spend guard and budget step."""
+        ledger = getattr(self.tools, "subruns", None)
+        if isinstance(ledger, SubRunLedger):
+            ledger.caller_run, ledger.guard, ledger.budget_step = (
+                self.run_id,
+                self.guard,
+                self.budget_step,
+            )
+
+    def _record_error(self, exc: RupuError) -> RupuError:
+        self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
+        return exc
+
+    def _with_subruns(
+        self, usage: Usage, cost: float | None
+    ) -> tuple[SubRunLedger, Usage, float | None]:
+        """The sub-runs since the last run and the run's totals with theirs added (recorded as
+        `subagents_total`; each sub-run's own `usage` records are in its own transcript)."""
+        ledger = getattr(self.tools, "subruns", None)  # a tool box with dispatch tools has one
+        children = ledger.take() if isinstance(ledger, SubRunLedger) else SubRunLedger()
+        if not children.runs:
+            return children, usage, cost
+        own_cost = cost
+        if cost is not None:
+            cost = None if children.cost_usd is None else round(cost + children.cost_usd, 12)
+        self.transcript.write(
+            "subagents_total",
+            runs=len(children.runs),
+            usage=children.usage.as_dict(),
+            cost_usd=children.cost_usd,
+            own_cost_usd=own_cost,
+        )
+        return children, usage.add(children.usage), cost
 
     def _switch_tier(self, index: int) -> None:
         """After a turn whose tools asked for another tier, the next turns go there."""

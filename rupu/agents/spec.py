@@ -43,6 +43,9 @@ class Frontmatter(StrictModel):
     output_format: Literal["text", "json"] | None = Field(default=None, alias="outputFormat")
     output_schema: dict[str, Any] | None = Field(default=None, alias="outputSchema")
     fallback: list[str] | None = None
+    # The agents this one may hand work to (names or paths to .md files): the `dispatch_agent` and
+    # `dispatch_agents` tools (rupu.agents.subagents).
+    agents: list[str] | None = None
     service_tier: Literal["priority", "flex"] | None = Field(default=None, alias="serviceTier")
     fast: bool | None = None  # OpenAI's priority tier where it applies (rupu.routing.fast)
     # Tiers the agent may move the rest of its run to with the `set_model_tier` tool (opt-in).
@@ -101,6 +104,23 @@ class Frontmatter(StrictModel):
         for entry in value or ():
             if not entry.strip() or entry.startswith(":") or " " in entry.strip():
                 raise ValueError(f"'{entry}' is not of the form provider:model (or provider)")
+        return value
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _agents_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("agents")
+    @classmethod
+    def _agent_references(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or ():
+            if not entry.strip():
+                raise ValueError(
+                    "an entry is empty (write an agent name or a path to its .md file)"
+                )
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("an agent is listed twice")
         return value
 
     @field_validator("effort", mode="before")

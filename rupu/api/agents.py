@@ -22,10 +22,13 @@ from rupu.strict import validation_to_config_error
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
-    from rupu.agents.budget import SpendLimit
+    from rupu.agents.budget import SpendGuard, SpendLimit
     from rupu.agents.loop import AgentRun
+    from rupu.agents.subagents import AgentTree
     from rupu.agents.tier_switch import TierSwitcher
+    from rupu.api.subagents import ChildRun, Dispatcher, ProviderSlots, Subagents
     from rupu.messages import AssistantTurn, Message, Usage
+    from rupu.providers.base import Provider
     from rupu.routing.checks import PriceOf
     from rupu.routing.plan import Route
     from rupu.tools.permissions import Decider
@@ -137,9 +140,14 @@ class PreparedRun:
     # The tiers the agent may move to (`tiers:` in its frontmatter), when it has any.
     switcher: TierSwitcher | None = None
     notes: tuple[str, ...] = ()  # said once before the run (fast mode refused, ...)
+    # The agents it may dispatch to (`agents:` in its frontmatter), prepared with it.
+    subagents: Subagents | None = None
+    # The provider slots of the tree it is part of (None: not part of one).
+    slots: ProviderSlots | None = None
     limit: SpendLimit | None = None  # max_usd / max_tokens for the whole run
     _current: AgentRun | None = field(default=None, init=False)
     _stopped: Interrupted | None = field(default=None, init=False)
+    _dispatcher: Dispatcher | None = field(default=None, init=False)
 
     @property
     def target(self) -> RunTarget:
@@ -149,8 +157,26 @@ class PreparedRun:
     def credential(self) -> str:
         return self.route.candidates[0].credential
 
+    def fresh(self) -> PreparedRun:
+        """A copy to run once more, with a run id of its own (how a sub-agent runs each time)."""
+        import dataclasses
+
+        from rupu.transcripts import new_run_id
+
+        switcher = self.switcher
+        if switcher is not None:  # each run moves between tiers on its own
+            choice = dataclasses.replace(switcher.choice, requested=None, reason="")
+            switcher = dataclasses.replace(switcher, choice=choice)
+        return dataclasses.replace(self, run_id=new_run_id(), switcher=switcher)
+
+    @property
+    def transcript_path(self) -> Path:
+        return self.session.paths.transcripts / f"{self.run_id}.jsonl"
+
     def stop(self, reason: Interrupted) -> None:
         self._stopped = reason
+        if self._dispatcher is not None:
+            self._dispatcher.stop(reason)
         if self._current is not None:
             self._current.stop(reason)
 
@@ -163,27 +189,37 @@ class PreparedRun:
         waiting: Callable[[], AbstractAsyncContextManager[None]] | None = None,
         history: list[Message] | None = None,
         session_id: str | None = None,
+        parent: str | None = None,
+        guard: SpendGuard | None = None,
+        budget_step: str | None = None,
     ) -> RunResult:
         """Runs the agent on `prompt`, sending each stream event to `on_event`. `waiting` wraps the
         run once its tools are open (the CLI's "waiting for the first token" line); `notify` gets one
         line per tool call. `history` is the conversation so far (a session's, see
-        `rupu.api.sessions`), and `session_id` the session the transcript names."""
+        `rupu.api.sessions`), and `session_id` the session the transcript names. A sub-agent's run
+        gets the run that dispatched it (`parent`), and shares its spend `guard` and `budget_step`
+        (its own `limit` is not used then)."""
         import dataclasses
         from contextlib import nullcontext
 
         from rupu.agents.budget import LocalSpendGuard
         from rupu.agents.loop import AgentRun
+        from rupu.api.subagents import Dispatcher, SlottedProvider
         from rupu.filemodes import private_dir
         from rupu.routing.plan import build_route_provider
+        from rupu.tools.dispatch import SubRunLedger
         from rupu.tools.setup import open_toolbox
         from rupu.transcripts import TranscriptWriter
 
         if self._current is not None:
             raise RuntimeError(f"run {self.run_id} already ran: prepare another to run again")
         paths, target, price_of = self.session.paths, self.target, self.price_of
-        provider = build_route_provider(
+        provider: Provider = build_route_provider(
             self.route, self.session.config, history=self.session.route_history()
         )
+        ledger: SubRunLedger | None = None
+        if self.slots is not None:  # every call of a tree takes its provider's slot
+            provider = SlottedProvider(provider, self.slots.of(target.provider))
         directory = private_dir(paths.transcripts, home=paths.home)
         transcript = TranscriptWriter(directory / f"{self.run_id}.jsonl")
         patterns = self.spec.frontmatter.tools
@@ -193,15 +229,22 @@ class PreparedRun:
             if notify is not None:
                 notify(f"warning: {text}")
 
-        guard = (
-            LocalSpendGuard.of(self.limit, run_name="the run's budget", notify=budget_note)
-            if self.limit is not None and not self.limit.empty
-            else None
-        )
+        if guard is None and self.limit is not None and not self.limit.empty:
+            guard = LocalSpendGuard.of(self.limit, run_name="the run's budget", notify=budget_note)
         setup = self.tools if notify is None else dataclasses.replace(self.tools, notify=notify)
         switcher = self.switcher
         if switcher is not None:
             setup = dataclasses.replace(setup, extra=[*setup.extra, switcher.tool()])
+        if self.subagents is not None and self.subagents.children:
+            ledger = SubRunLedger()
+            self._dispatcher = Dispatcher(
+                self.run_id, self.spec.name, self.subagents, ledger, notify=notify
+            )
+            if self._stopped is not None:
+                self._dispatcher.stop(self._stopped)
+            setup = dataclasses.replace(
+                setup, extra=[*setup.extra, *self._dispatcher.tools()], subruns=ledger
+            )
         try:
             async with (
                 open_toolbox(setup, agent=self.spec.name, patterns=patterns) as tools,
@@ -220,7 +263,9 @@ class PreparedRun:
                     price_of=price_of,
                     tier_switch=switcher,
                     session_id=session_id,
+                    parent_run=parent,
                     guard=guard,
+                    budget_step=budget_step,
                 )
                 if self._stopped is not None:
                     self._current.stop(self._stopped)
@@ -246,6 +291,9 @@ def prepare_agent(
     allow_unknown_model: bool = False,
     decider: Decider | None = None,
     fast: bool = False,
+    _tree: AgentTree | None = None,
+    _slots: ProviderSlots | None = None,
+    _caller: tuple[str, ToolSetup] | None = None,
     max_usd: float | None = None,
     max_tokens: int | None = None,
 ) -> PreparedRun:
@@ -254,8 +302,12 @@ def prepare_agent(
     loop. `decider` answers what permission mode `ask` asks (default: deny; the CLI asks on a
     terminal). `fast` (or `fast: true` in the agent) asks for OpenAI's priority tier; where it does
     not apply the run goes on without it and `notes` says why. `max_usd` / `max_tokens` cap
-    the run's spend: a call that could cross either is not sent (`rupu.errors.BudgetReached`, exit 5)."""
+    the run's spend: a call that could cross either is not sent (`rupu.errors.BudgetReached`, exit 5). An agent with `agents:` has its whole tree loaded (a cycle or a
+    tree too deep is a ConfigError) and every agent of it prepared the same way; `provider`, `model`,
+    `auth`, `mode` and `fast` apply to all of them, and the budget to the whole tree."""
+    from rupu.agents.subagents import load_tree
     from rupu.agents.tier_switch import prepare_tiers
+    from rupu.api.subagents import ProviderSlots, narrowed_setup
     from rupu.auth.adc import AuthChoice
     from rupu.catalog.catalog import ModelCatalog
     from rupu.routing.checks import check_route_models, route_prices
@@ -263,7 +315,11 @@ def prepare_agent(
     from rupu.routing.plan import build_route_provider, resolve_route
     from rupu.transcripts import new_run_id
 
-    session.require_trust([spec], mode_flag=mode)
+    tree = _tree
+    if tree is None and spec.frontmatter.agents:
+        max_depth = session.config.config.subagents.max_depth
+        tree = load_tree(spec, session.paths, max_depth=max_depth)
+    session.require_trust(tree.specs() if tree is not None else [spec], mode_flag=mode)
     chosen_auth: AuthChoice | None = auth  # type: ignore[assignment]
     history = session.route_history()
     resolver = session.credential_resolver()
@@ -310,8 +366,9 @@ def prepare_agent(
         allow_unknown_model=allow_unknown_model,
     )
     tools = session.tool_setup(spec, mode=mode, workspace=workspace, decider=decider)
-    limit = spend_limit(max_usd, max_tokens)
-    return PreparedRun(
+    if _caller is not None:  # a sub-agent: never wider than the agent that calls it
+        tools = narrowed_setup(tools, _caller[1], _caller[0], spec.name)
+    prepared = PreparedRun(
         session,
         spec,
         route,
@@ -320,8 +377,66 @@ def prepare_agent(
         new_run_id(),
         switcher=switcher,
         notes=tuple(notes),
-        limit=limit,
+        limit=spend_limit(max_usd, max_tokens),
     )
+    if _slots is not None or (tree is not None and tree.children):
+        prepared.slots = _slots or ProviderSlots(session.config)
+    if tree is not None and tree.children:
+        assert prepared.slots is not None
+        prepared.subagents = prepare_children(
+            session,
+            (spec.name, tools),
+            tree,
+            prepared.slots,
+            provider=provider,
+            model=model,
+            auth=auth,
+            mode=mode,
+            allow_unknown_model=allow_unknown_model,
+            fast=fast,
+        )
+    return prepared
+
+
+def prepare_children(
+    session: Session,
+    caller: tuple[str, ToolSetup],
+    tree: AgentTree,
+    slots: ProviderSlots,
+    *,
+    provider: str | None,
+    model: str | None,
+    auth: str | None,
+    mode: str | None,
+    allow_unknown_model: bool,
+    fast: bool,
+) -> Subagents:
+    """Each agent `tree` may dispatch to, prepared like its caller (`caller`: its name and tool
+    setup): in its workspace, with its decider, never in a wider permission mode. Blocks."""
+    from rupu.api.subagents import Subagents
+    from rupu.tools.setup import check_patterns
+
+    children: dict[str, ChildRun] = {}
+    servers = session.config.config.mcp.servers
+    for name, node in tree.children.items():
+        check_patterns(node.spec.frontmatter.tools or (), servers, node.spec.name)
+        child = prepare_agent(
+            session,
+            node.spec,
+            provider=provider,
+            model=model,
+            auth=auth,
+            mode=mode,
+            workspace=caller[1].workspace,
+            allow_unknown_model=allow_unknown_model,
+            decider=caller[1].decider,
+            fast=fast,
+            _tree=node,
+            _slots=slots,
+            _caller=caller,
+        )
+        children[name] = child
+    return Subagents(tree, children)
 
 
 def spend_limit(max_usd: float | None, max_tokens: int | None) -> SpendLimit | None:

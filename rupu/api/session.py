@@ -249,9 +249,9 @@ class Session:
             protected=[str(self.paths.home)],
         )
 
-    def engine(self, *, mode: str | None = None) -> Engine:
-        """The workflow engine with this session's providers, each agent's tools and the trust
-        check of every agent a plan uses."""
+    def engine(self, *, mode: str | None = None, toolbox: ToolboxOpener | None = None) -> Engine:
+        """The workflow engine with this session's providers, each agent's tools (opened by
+        `toolbox`, default `toolbox_opener`) and the trust check of every agent a plan uses."""
         from rupu.workflows.engine import Engine
         from rupu.workflows.plan import trust_findings
 
@@ -259,7 +259,7 @@ class Session:
             self.paths,
             self.config,
             lambda target: self.build_provider(target, fallbacks=target.fallbacks),
-            toolbox=self.toolbox_opener(mode=mode),
+            toolbox=toolbox or self.toolbox_opener(mode=mode),
             commands=self.command_setup(mode=mode),
             check_plan=lambda plan: self.require_trust(
                 [call.agent for call in plan.all_calls()],

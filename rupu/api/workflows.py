@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 
 from rupu.api.session import Session
+from rupu.api.workflow_agents import workflow_engine
 from rupu.workflows.events import Observer
 from rupu.workflows.loader import LoadedWorkflow
 from rupu.workflows.results import RunOutcome
@@ -66,7 +67,7 @@ async def run_workflow(
     session = session or Session.from_environment()
     loaded = load_workflow(workflow, session=session)
     start = functools.partial(
-        session.engine(mode=mode).start,
+        workflow_engine(session, mode=mode).start,
         loaded,
         dict(inputs or {}),
         Overrides(provider, model, tuple(fallbacks), fast),

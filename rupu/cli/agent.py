@@ -142,5 +142,25 @@ def show_agent(app: AppContext, name: str) -> None:
         click.echo(f"alias: {spec.frontmatter.model} = {alias[0]}:{alias[1]}  ({source})")
     for note in spec.notes:
         click.echo(f"note: {note}")
+    _show_subagents(app, spec)
     click.echo("---")
     click.echo(spec.system_prompt)
+
+
+def _show_subagents(app: AppContext, spec: AgentSpec) -> None:
+    """The tree `agents:` spans, one line per sub-agent, or why it cannot load."""
+    from rupu.agents.subagents import load_tree
+    from rupu.errors import ConfigError
+
+    if not spec.frontmatter.agents:
+        return
+    try:
+        tree = load_tree(spec, app.paths, max_depth=app.config.config.subagents.max_depth)
+    except ConfigError as exc:
+        click.echo(f"sub-agents: error: {exc.one_line()}")
+        return
+    click.echo("sub-agents:")
+    for node in list(tree.walk())[1:]:
+        front = node.spec.frontmatter
+        where = " · ".join(v for v in (front.provider, front.model) if v) or "default provider"
+        click.echo(f"  {'  ' * (node.depth - 1)}{node.spec.name}  {where}  ({node.spec.path})")

@@ -194,6 +194,7 @@ class RunRenderer:
             "models: " + " → ".join(f"{s.provider}:{s.model}" for s in every) if every else None,
             tokens,
             cost,
+            _subagents_line(result),
             f"{result.duration_ms / 1000:.1f}s",
             result.run_id,
             f"session {self.session_id}" if self.session_id else None,
@@ -240,5 +241,26 @@ class RunRenderer:
             "duration_ms": result.duration_ms,
             "transcript": str(result.transcript),
             "error": result.error.one_line() if result.error else None,
+            "subagents": [
+                {
+                    "agent": r.agent,
+                    "run_id": r.run_id,
+                    "status": r.status,
+                    "provider": r.provider,
+                    "model": r.model,
+                    "usage": r.usage.as_dict(),
+                    "cost_usd": r.cost_usd,
+                    "transcript": str(r.transcript),
+                }
+                for r in result.subruns
+            ],
         }
         return orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
+
+
+def _subagents_line(result: AgentResult) -> str | None:
+    """`incl. 3 sub-agent runs` when the totals before it include sub-runs."""
+    count = len(result.subruns)
+    if not count:
+        return None
+    return f"incl. {count} sub-agent run{'s' if count > 1 else ''}"

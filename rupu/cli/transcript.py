@@ -113,7 +113,12 @@ def show_transcript(app: AppContext, run_id: str, fmt: str) -> None:
                 )
         elif kind == "user_prompt":
             click.echo(f"[user] {data.get('text', '')}")
-        elif kind in ("run_start", "turn_start", "message"):
+        elif kind == "subagent_run":
+            click.echo(
+                f"[sub-agent] {data.get('agent')} on {data.get('provider')} · {data.get('model')}: "
+                f"{data.get('status')}; rupu transcript show {data.get('run_id')}"
+            )
+        elif kind in ("run_start", "turn_start", "subagent_start", "message"):
             continue  # `message` repeats the prompt and answers whole, for sessions to replay
         else:
             shown = {k: v for k, v in data.items() if v not in (None, [], {})}

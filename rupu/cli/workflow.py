@@ -110,6 +110,7 @@ def run_workflow(
 ) -> None:
     """Run a workflow by name or path. Everything is checked before the first request."""
     from rupu.api.agents import spend_limit
+    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
     from rupu.workflows.inputs import parse_assignments
     from rupu.workflows.lookup import load_reference
@@ -118,7 +119,7 @@ def run_workflow(
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
     overrides = Overrides(provider, model, fallbacks, fast)
-    execution = app.engine(mode=mode).start(
+    execution = workflow_engine(app, mode=mode).start(
         loaded,
         given,
         overrides,
@@ -150,9 +151,10 @@ def resume_workflow(
     """Continue a run: only failed, interrupted and unstarted units run again. A budget counts
     what the run spent before."""
     from rupu.api.agents import spend_limit
+    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
-    execution = app.engine(mode=mode).reopen(
+    execution = workflow_engine(app, mode=mode).reopen(
         run_id, limit=spend_limit(max_usd, max_tokens), cache_mode=_cache_mode(cache)
     )
     execute(execution, fmt=fmt, plain=plain)
@@ -166,9 +168,12 @@ def resume_workflow(
 @click.pass_obj
 def approve_workflow(app: AppContext, run_id: str, step: str | None, plain: bool, fmt: str) -> None:
     """Approve a parked step and continue the run."""
+    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
-    execute(app.engine().reopen(run_id, decide=(step, "approved", None)), fmt=fmt, plain=plain)
+    execute(
+        workflow_engine(app).reopen(run_id, decide=(step, "approved", None)), fmt=fmt, plain=plain
+    )
 
 
 @workflow.command("reject")
@@ -182,10 +187,11 @@ def reject_workflow(
     app: AppContext, run_id: str, step: str | None, reason: str | None, plain: bool, fmt: str
 ) -> None:
     """Reject a parked step: it and the steps after it do not run."""
+    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
     decision = (step, "rejected", reason)
-    execute(app.engine().reopen(run_id, decide=decision), fmt=fmt, plain=plain)
+    execute(workflow_engine(app).reopen(run_id, decide=decision), fmt=fmt, plain=plain)
 
 
 @workflow.command("list")

@@ -189,6 +189,12 @@ class McpConfig(StrictModel):
         return value
 
 
+class SubagentsConfig(StrictModel):
+    """`[subagents]`: how deep agents that call agents may nest (the top agent is depth 0)."""
+
+    max_depth: int = Field(default=3, ge=1, le=10)
+
+
 class Config(StrictModel):
     default_provider: str | None = None
     default_model: str | None = None
@@ -202,6 +208,7 @@ class Config(StrictModel):
     # short model names: `sonnet = "openai:gpt-5"` (see rupu.config.aliases)
     aliases: dict[AliasName, AliasValue] = Field(default_factory=dict)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
+    subagents: SubagentsConfig = Field(default_factory=SubagentsConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from rupu.auth.known import KnownSecrets
 from rupu.config import LoadedConfig, McpServerConfig, PermissionMode
 from rupu.errors import ConfigError, did_you_mean
 from rupu.tools.base import BuiltinTool, Tool
+from rupu.tools.dispatch import SubRunLedger
 from rupu.tools.environment import scrub_environment
 from rupu.tools.files import EDIT_FILE, LIST_DIR, READ_FILE, WRITE_FILE
 from rupu.tools.permissions import Decider, DenyDecider, PermissionGate
@@ -120,6 +121,9 @@ class ToolSetup:
     # The agent's `disallowedTools` and `mcpServers` (None: a server of [mcp.servers] by name).
     denied: Sequence[str] = ()
     agent_servers: Mapping[str, McpServerConfig | None] = field(default_factory=dict)
+
+    # What the `extra` dispatch tools' sub-agents spent, rolled up into the run (rupu.tools.dispatch).
+    subruns: SubRunLedger | None = None
 
 
 def agent_servers(setup: ToolSetup, *, agent: str) -> dict[str, McpServerConfig]:
@@ -229,4 +233,5 @@ async def open_toolbox(
             ),
             notify=setup.notify,
             notes=notes,
+            subruns=setup.subruns,
         )

@@ -24,6 +24,7 @@ from rupu.config import ToolsConfig
 from rupu.messages import AssistantTurn, Message, Part, ToolCallPart, ToolResultPart, ToolSpec
 from rupu.redact import Redactor, SecretValues, redact_data
 from rupu.tools.base import Recorder, Tool, ToolContext, cap_text, one_line
+from rupu.tools.dispatch import SubRunLedger
 from rupu.tools.environment import scrub_environment
 from rupu.tools.failure import ToolFailure
 from rupu.tools.permissions import PermissionGate, PermissionRequest
@@ -93,6 +94,8 @@ class AgentToolBox:
     protected: Sequence[str] = ()
     notify: Notify | None = None
     notes: list[str] = field(default_factory=list)
+    # What its dispatch tools' sub-agents spent (None: it has none); read by the agent loop.
+    subruns: SubRunLedger | None = None
     specs: list[ToolSpec] = field(init=False)
     _by_name: dict[str, Tool] = field(init=False)
     _validators: dict[str, Any] = field(init=False, default_factory=dict)
