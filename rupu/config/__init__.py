@@ -171,6 +171,16 @@ class McpConfig(StrictModel):
         return value
 
 
+class ExecutorConfig(StrictModel):
+    """`[executor]`: where a workflow's units run (`rupu workflow run --executor`)."""
+
+    kind: Literal["local", "ray"] = "local"
+    # A Ray cluster: "auto", "ray://host:10001" or "host:6379"; unset: RAY_ADDRESS, else "auto".
+    address: str | None = None
+    actors_per_node: int = Field(default=1, ge=1, le=64)
+    units_per_actor: int = Field(default=256, ge=1, le=100_000)
+
+
 class Config(StrictModel):
     default_provider: str | None = None
     default_model: str | None = None
@@ -181,6 +191,7 @@ class Config(StrictModel):
     pricing: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,168 @@
+"""Credentials on a cluster: the driver keeps the resolver and every credential source; a broker
+actor pinned to the driver's node hands workers the current access token or key on request.
+
+Workers never receive a refresh token or a stored key reference: a unit's provider holds a
+`BrokeredCredential` (the source's number and a description) and asks the broker when it needs the
+value. The broker keeps each answer until shortly before it expires and coalesces concurrent asks,
+so a refresh happens once per expiry for the whole cluster; the refresh itself runs on the driver
+(`CredentialPump` answers the broker's queued asks with the driver's own sources, whose refresh is
+single-flight). The value crosses the cluster only as an actor call's return value, never as a task
+argument, and `Secret` hides it from every repr and log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from rupu.auth.credentials import Credential, CredentialSource
+from rupu.errors import CredentialError, RupuError
+
+# An answer is reused until this long before its expiry (the driver's source refreshes in its own
+# window, which is wider, so the broker never serves a token the driver would already replace).
+REUSE_MARGIN = 60.0
+# A request taken by a driver poll that never answered (the poll was cancelled) is offered again.
+LEASE_SECONDS = 3.0
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One queued ask: which source, and whether the worker's provider rejected the last value."""
+
+    number: int
+    source: int
+    force: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The driver's source could not give a credential: the error, as the worker raises it."""
+
+    provider: str
+    message: str
+    hint: str | None = None
+
+
+class CredentialBroker:
+    """The broker actor's body (wrapped with `ray.remote` by the fleet)."""
+
+    def __init__(self) -> None:
+        self._numbers = itertools.count(1)
+        self._queue: deque[tuple[Ask, float]] = deque()
+        self._answers: dict[int, asyncio.Future[Credential | Refused]] = {}
+        self._inflight: dict[tuple[int, bool], asyncio.Future[Credential | Refused]] = {}
+        self._kept: dict[int, Credential] = {}
+        self._arrived: asyncio.Event | None = None
+        self.asked = 0  # asks forwarded to the driver (for `stats`)
+
+    def _event(self) -> asyncio.Event:
+        if self._arrived is None:
+            self._arrived = asyncio.Event()
+        return self._arrived
+
+    async def get(self, source: int, force: bool) -> Credential | Refused:
+        """A worker's ask (an actor call: the answer is its return value)."""
+        kept = self._kept.get(source)
+        if kept is not None and not force and _fresh(kept):
+            return kept
+        key = (source, force)
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._inflight[key] = future
+            ask = Ask(next(self._numbers), source, force)
+            self._answers[ask.number] = future
+            self._queue.append((ask, 0.0))
+            self.asked += 1
+            self._event().set()
+        try:
+            return await asyncio.shield(future)
+        finally:
+            if future.done() and self._inflight.get(key) is future:
+                del self._inflight[key]
+
+    async def take(self, wait: float = POLL_SECONDS) -> list[Ask]:
+        """The driver's poll: every ask not yet answered (nor taken in the last few seconds)."""
+        deadline = time.monotonic() + wait
+        while True:
+            now = time.monotonic()
+            taken = [ask for ask, at in self._queue if now - at >= LEASE_SECONDS]
+            if taken:
+                self._queue = deque((ask, now if ask in taken else at) for ask, at in self._queue)
+                return taken
+            if now >= deadline:
+                return []
+            self._event().clear()
+            try:
+                await asyncio.wait_for(self._event().wait(), deadline - now)
+            except TimeoutError:
+                return []
+
+    def answer(self, number: int, value: Credential | Refused) -> None:
+        future = self._answers.pop(number, None)
+        self._queue = deque((ask, at) for ask, at in self._queue if ask.number != number)
+        if future is None or future.done():
+            return
+        if isinstance(value, Credential):
+            for (source, _), waiting in list(self._inflight.items()):
+                if waiting is future:
+                    self._kept[source] = value
+        future.set_result(value)
+
+    def stats(self) -> dict[str, int]:
+        return {"asked": self.asked}
+
+
+def _fresh(credential: Credential) -> bool:
+    expires = credential.expires_at
+    return expires is None or time.time() < expires - REUSE_MARGIN
+
+
+@dataclass(frozen=True, slots=True)
+class BrokeredCredential:
+    """A worker's credential source: asks the broker (an actor handle) for source `number`."""
+
+    broker: Any
+    number: int
+    provider: str
+
+    async def get(self, *, force_refresh: bool = False) -> Credential:
+        value = await self.broker.get.remote(self.number, force_refresh)
+        if isinstance(value, Refused):
+            raise CredentialError(
+                value.provider, value.message.removeprefix(f"{value.provider}: "), hint=value.hint
+            )
+        assert isinstance(value, Credential)
+        return value
+
+
+class CredentialPump:
+    """The driver's side: answers the broker's asks with the driver's own credential sources, for
+    as long as `serve` runs (the Ray dispatcher runs it while units are in flight)."""
+
+    def __init__(self, broker: Any, sources: Mapping[int, tuple[str, CredentialSource]]) -> None:
+        self.broker = broker
+        self.sources = sources
+
+    async def serve(self) -> None:
+        async with anyio.create_task_group() as group:
+            while True:
+                for ask in await self.broker.take.remote(POLL_SECONDS):
+                    group.start_soon(self._answer, ask)
+
+    async def _answer(self, ask: Ask) -> None:
+        provider, source = self.sources[ask.source]
+        value: Credential | Refused
+        try:
+            value = await source.get(force_refresh=ask.force)
+        except RupuError as exc:
+            value = Refused(provider, exc.message, exc.hint)
+        await self.broker.answer.remote(ask.number, value)
