@@ -30,3 +30,21 @@ class SystemClock:
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
+
+
+_in_use: list[Clock] = []
+
+
+def current_clock() -> Clock:
+    """The clock of this process: `SYSTEM_CLOCK`, unless a test put another in place with
+    `rupu.testing.use_clock` (the way `use_provider` stands in for a provider)."""
+    return _in_use[-1] if _in_use else SYSTEM_CLOCK
+
+
+def push_clock(clock: Clock) -> None:
+    _in_use.append(clock)
+
+
+def pop_clock(clock: Clock) -> None:
+    if clock in _in_use:
+        _in_use.remove(clock)

@@ -76,7 +76,7 @@ def test_builtin_tables_without_kind_are_allowed(workspace: Workspace) -> None:
 
 
 def test_custom_provider_needs_base_url(workspace: Workspace) -> None:
-    workspace.write_config('[providers.vllm]\ndefault_model = "x"\n')
+    workspace.write_config('[providers.my-vllm]\ndefault_model = "x"\n')
     with pytest.raises(ConfigError, match="has no base_url"):
         load_config(paths(workspace))
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -246,6 +247,8 @@ def assert_documented_exit(args: tuple[str, ...], *, stdin: bytes = b"") -> None
     assert "Traceback" not in stderr, stderr
 
 
+# Several subprocesses per example: a loaded machine needs more than the default 60 s per test.
+@pytest.mark.timeout(300)
 @CLI_SETTINGS
 @given(agent=agent_file(), workflow=workflow_file())
 def test_cli_lists_and_runs_never_crash(
@@ -264,6 +267,8 @@ def test_cli_lists_and_runs_never_crash(
     assert good.code == 0, good.stderr  # one broken file does not stop the others
 
 
+# Several subprocesses per example: a loaded machine needs more than the default 60 s per test.
+@pytest.mark.timeout(300)
 @CLI_SETTINGS
 @given(prompt=st.binary(max_size=200) | text.map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_cli_with_a_generated_prompt_never_crashes(workspace: Workspace, prompt: bytes) -> None:
@@ -271,6 +276,8 @@ def test_cli_with_a_generated_prompt_never_crashes(workspace: Workspace, prompt:
     assert_documented_exit(("run", "--agent", "good"), stdin=prompt)
 
 
+# Several subprocesses per example: a loaded machine needs more than the default 60 s per test.
+@pytest.mark.timeout(300)
 @CLI_SETTINGS
 @given(config=config_file())
 def test_cli_with_a_generated_config_never_crashes(workspace: Workspace, config: bytes) -> None:

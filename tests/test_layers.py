@@ -25,7 +25,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__main__"}),
     frozenset({"__init__"}),  # `from rupu import ...`: re-exports the Python API
     frozenset({"cli"}),
-    frozenset({"api"}),
+    frozenset({"api", "pictures"}),
     frozenset({"workflows"}),
     frozenset({"agents"}),
     frozenset({"routing", "catalog", "tools"}),

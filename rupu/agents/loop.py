@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 
@@ -35,6 +35,9 @@ from rupu.messages import (
 from rupu.providers.base import Provider, TurnBuilder
 from rupu.routing.target import RunTarget
 from rupu.transcripts import TranscriptWriter
+
+if TYPE_CHECKING:
+    from rupu.agents.tier_switch import TierSwitcher
 
 DEFAULT_MAX_TURNS = 50
 
@@ -75,6 +78,8 @@ class AgentResult:
     cost_usd: float | None = None
     # The latest quota headers: of the last turn, or of the failed attempt that ended the run.
     rate_limits: dict[str, str | int | float] = field(default_factory=dict)
+    # Who served the turns, in order; a new entry each time another provider or model took over.
+    served: list[ServedBy] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -96,6 +101,9 @@ class AgentRun:
     price_of: Callable[[str, str], Callable[[Usage], float | None]] | None = None
     # What a turn that failed mid-stream had already been billed for (usage, quota headers).
     failed_turn: FailedTurn | None = None
+    # The tiers `set_model_tier` may move the rest of the run to (`tiers:` in the frontmatter).
+    tier_switch: TierSwitcher | None = None
+    _served: list[ServedBy] = field(default_factory=list, init=False)
     _noted: bool = False  # the provider's credential note is recorded once per run
     _scope: anyio.CancelScope | None = field(default=None, init=False)
     _stopped_by: Interrupted | None = field(default=None, init=False)
@@ -146,6 +154,7 @@ class AgentRun:
                         status = "ok"
                         break
                     messages.append(await self.tools.run_calls(turn, self.transcript))
+                    self._switch_tier(turn_index)
                 else:
                     raise LimitReached(
                         "maxTurns",
@@ -191,7 +200,29 @@ class AgentRun:
             messages,
             cost,
             rate_limits,
+            list(self._served),
         )
+
+    def _switch_tier(self, index: int) -> None:
+        """After a turn whose tools asked for another tier, the next turns go there."""
+        move = self.tier_switch.take() if self.tier_switch is not None else None
+        if move is None:
+            return
+        self.transcript.write(
+            "tier_switch",
+            turn_idx=index,
+            from_tier=move.from_tier,
+            to_tier=move.to_tier,
+            from_provider=self.target.provider,
+            from_model=self.target.model,
+            to_provider=move.target.provider,
+            to_model=move.target.model,
+            credential=move.credential,
+            reason=move.reason,
+        )
+        self.provider, self.target, self.credential = move.provider, move.target, move.credential
+        if self.price_of is not None:
+            self.pricing = self.price_of(move.target.provider, move.target.model)
 
     async def _fitting_turn(self, index: int, messages: list[Message]) -> AssistantTurn:
         """A turn; when the provider says the context is full, the oldest tool exchange is dropped
@@ -313,11 +344,16 @@ class AgentRun:
         )
         served = turn.served_by
         provider = served.provider if served else self.target.provider
+        model = served.model if served else self.target.model
+        credential = turn.credential or (served.credential if served else self.credential)
+        previous = self._served[-1] if self._served else None
+        if previous is None or (previous.provider, previous.model) != (provider, model):
+            self._served.append(ServedBy(provider, model, credential))
         self.transcript.write(
             "usage",
             provider=provider,
-            model=served.model if served else self.target.model,
-            credential=turn.credential or (served.credential if served else self.credential),
+            model=model,
+            credential=credential,
             served_model=turn.served_model,
             **turn.usage.as_dict(),
             **_tier(turn.usage),

@@ -23,7 +23,7 @@ class Frontmatter(StrictModel):
     description: str | None = None
     provider: str | None = None
     model: str | None = None
-    auth: Literal["api-key", "sso"] | None = None
+    auth: Literal["api-key", "sso", "adc"] | None = None
     tools: list[str] | None = None
     max_turns: int | None = Field(default=None, alias="maxTurns", ge=1, le=MAX_TURNS_LIMIT)
     permission_mode: Literal["ask", "bypass", "readonly"] | None = Field(
@@ -35,6 +35,24 @@ class Frontmatter(StrictModel):
     output_schema: dict[str, Any] | None = Field(default=None, alias="outputSchema")
     fallback: list[str] | None = None
     service_tier: Literal["priority", "flex"] | None = Field(default=None, alias="serviceTier")
+    fast: bool | None = None  # OpenAI's priority tier where it applies (rupu.routing.fast)
+    # Tiers the agent may move the rest of its run to with the `set_model_tier` tool (opt-in).
+    tiers: list[str] | None = None
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tiers_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("tiers")
+    @classmethod
+    def _tier_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or ():
+            if not name.strip() or name.startswith("tier:") or " " in name.strip():
+                raise ValueError(f"'{name}' is not a tier name (write fast, not tier:fast)")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a tier is listed twice")
+        return value
 
     @field_validator("fallback", mode="before")
     @classmethod

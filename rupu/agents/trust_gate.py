@@ -8,7 +8,8 @@ when a run would use them, before any request is sent or program started:
   `[tools.grep].ripgrep`;
 - anything that would send the user's credential to a host the project picks: `base_url`,
   `sso_base_url`, `token_exchange_url`, `[providers.X.oauth]`, `headers` for a provider with a stored,
-  configured or environment credential; an `api_key` naming an environment variable;
+  configured or environment credential (an AWS provider always: also `control_base_url`, and its
+  `profile`); an `api_key` naming an environment variable;
   `[tools.web_search]` URLs;
 - anything wider than the user's own config: `permission_mode`, `[tools.bash]` allow list, passthrough
   and limits, `[tools].result_limit`, claude-code `allowed_tools`;
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rupu.agents.spec import AgentSpec, load_agent_file
+from rupu.auth.aws import AWS_KINDS, uses_aws_chain
 from rupu.auth.keyref import parse_key_ref
 from rupu.config import LoadedConfig, toml_line_finder
 from rupu.errors import ConfigError, Location
@@ -127,8 +129,14 @@ def _provider_findings(
         add([*where, "command"], f"[providers.{name}] command runs a program")
     if "allowed_tools" in table and table["allowed_tools"] != mine.get("allowed_tools"):
         add([*where, "allowed_tools"], f"[providers.{name}] allowed_tools widens the tools")
-    overrides = [k for k in _URL_KEYS if k in table and table[k] != mine.get(k)]
-    if overrides and has_credential(name):
+    # An AWS provider always may have a credential (the chain reads the environment, your AWS
+    # files, instance metadata), and its profile picks which of your AWS identities signs.
+    aws = uses_aws_chain(name, None) or table.get("kind") in AWS_KINDS
+    if aws and "profile" in table and table["profile"] != mine.get("profile"):
+        add([*where, "profile"], f"[providers.{name}] profile picks one of your AWS profiles")
+    keys = (*_URL_KEYS, "control_base_url") if aws else _URL_KEYS
+    overrides = [k for k in keys if k in table and table[k] != mine.get(k)]
+    if overrides and (aws or has_credential(name)):
         key_name = overrides[0]
         add(
             [*where, key_name],

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from rupu.agents.loop import AgentRun
+    from rupu.agents.tier_switch import TierSwitcher
     from rupu.messages import AssistantTurn, Message, Usage
     from rupu.routing.checks import PriceOf
     from rupu.routing.plan import Route
@@ -130,6 +131,9 @@ class PreparedRun:
     price_of: PriceOf
     tools: ToolSetup
     run_id: str
+    # The tiers the agent may move to (`tiers:` in its frontmatter), when it has any.
+    switcher: TierSwitcher | None = None
+    notes: tuple[str, ...] = ()  # said once before the run (fast mode refused, ...)
     _current: AgentRun | None = field(default=None, init=False)
     _stopped: Interrupted | None = field(default=None, init=False)
 
@@ -169,11 +173,16 @@ class PreparedRun:
         if self._current is not None:
             raise RuntimeError(f"run {self.run_id} already ran: prepare another to run again")
         paths, target, price_of = self.session.paths, self.target, self.price_of
-        provider = build_route_provider(self.route, self.session.config)
+        provider = build_route_provider(
+            self.route, self.session.config, history=self.session.route_history()
+        )
         directory = private_dir(paths.transcripts, home=paths.home)
         transcript = TranscriptWriter(directory / f"{self.run_id}.jsonl")
         patterns = self.spec.frontmatter.tools
         setup = self.tools if notify is None else dataclasses.replace(self.tools, notify=notify)
+        switcher = self.switcher
+        if switcher is not None:
+            setup = dataclasses.replace(setup, extra=[*setup.extra, switcher.tool()])
         try:
             async with (
                 open_toolbox(setup, agent=self.spec.name, patterns=patterns) as tools,
@@ -190,6 +199,7 @@ class PreparedRun:
                     on_event=on_event,
                     pricing=price_of(target.provider, target.model),
                     price_of=price_of,
+                    tier_switch=switcher,
                 )
                 if self._stopped is not None:
                     self._current.stop(self._stopped)
@@ -197,6 +207,8 @@ class PreparedRun:
         finally:
             transcript.close()
             await provider.aclose()
+            if switcher is not None:
+                await switcher.aclose()
         return RunResult(self.spec.name, target, self.credential, outcome)
 
 
@@ -212,19 +224,25 @@ def prepare_agent(
     workspace: Path | None = None,
     allow_unknown_model: bool = False,
     decider: Decider | None = None,
+    fast: bool = False,
 ) -> PreparedRun:
     """Checks project trust, resolves the route (credentials included), rejects an unknown model id
     and chooses the tools, all before any request. Blocks (credential store): call it off the event
     loop. `decider` answers what permission mode `ask` asks (default: deny; the CLI asks on a
-    terminal)."""
-    from rupu.auth.credentials import AuthMode
+    terminal). `fast` (or `fast: true` in the agent) asks for OpenAI's priority tier; where it does
+    not apply the run goes on without it and `notes` says why."""
+    from rupu.agents.tier_switch import prepare_tiers
+    from rupu.auth.adc import AuthChoice
     from rupu.catalog.catalog import ModelCatalog
     from rupu.routing.checks import check_route_models, route_prices
-    from rupu.routing.plan import resolve_route
+    from rupu.routing.fast import FAST_TIER, with_fast_mode
+    from rupu.routing.plan import build_route_provider, resolve_route
     from rupu.transcripts import new_run_id
 
     session.require_trust([spec], mode_flag=mode)
-    chosen_auth: AuthMode | None = auth  # type: ignore[assignment]
+    chosen_auth: AuthChoice | None = auth  # type: ignore[assignment]
+    history = session.route_history()
+    resolver = session.credential_resolver()
     route = resolve_route(
         spec,
         session.config,
@@ -233,8 +251,17 @@ def prepare_agent(
         model=model,
         auth=chosen_auth,
         fallbacks=fallbacks,
-        resolver=session.credential_resolver(),
+        resolver=resolver,
+        history=history,
     )
+    notes: list[str] = []
+    if fast or spec.frontmatter.fast:
+        route, note = with_fast_mode(route)
+        if note is not None:
+            notes.append(note)
+        else:  # the agent loop sends the frontmatter's tier with every request
+            front = spec.frontmatter.model_copy(update={"service_tier": FAST_TIER})
+            spec = spec.model_copy(update={"frontmatter": front})
     catalog = ModelCatalog(session.config, session.paths)
     check_route_models(
         route,
@@ -246,5 +273,17 @@ def prepare_agent(
         allow_unknown=allow_unknown_model,
     )
     price_of = route_prices(catalog, route)
+    switcher = prepare_tiers(
+        spec,
+        session.config,
+        session.env,
+        session.paths,
+        build=lambda tier_route: build_route_provider(tier_route, session.config, history=history),
+        auth=chosen_auth,
+        resolver=resolver,
+        history=history,
+        catalog=catalog,
+        allow_unknown_model=allow_unknown_model,
+    )
     tools = session.tool_setup(spec, mode=mode, workspace=workspace, decider=decider)
-    return PreparedRun(session, spec, route, price_of, tools, new_run_id())
+    return PreparedRun(session, spec, route, price_of, tools, new_run_id(), switcher, tuple(notes))

@@ -34,11 +34,12 @@ async def run_agent(
     allow_unknown_model: bool = False,
     session: Session | None = None,
     on_event: EventSink | None = None,
+    fast: bool = False,
 ) -> RunResult:
     """Runs `agent` (a name, a path to its `.md` file, or an `Agent(...)`) on `prompt`.
 
-    `provider`, `model`, `auth`, `mode` and `fallbacks` override the agent like the `rupu run`
-    flags of the same names; `tools` replaces the agent's tool list. Tools never prompt: in mode
+    `provider`, `model`, `auth`, `mode`, `fallbacks` and `fast` override the agent like the
+    `rupu run` flags of the same names; `tools` replaces the agent's tool list. Tools never prompt: in mode
     `ask` a write or command is denied. Raises the run's error (a `rupu.errors.RupuError`) when it
     ends in one; its transcript is saved either way."""
     session = session or Session.from_environment()
@@ -58,6 +59,7 @@ async def run_agent(
         mode=mode,
         workspace=where,
         allow_unknown_model=allow_unknown_model,
+        fast=fast,
     )
     # Resolving credentials reads the credential store, which blocks.
     prepared = await anyio.to_thread.run_sync(prepare)
@@ -98,6 +100,7 @@ async def stream_agent(
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
     session: Session | None = None,
+    fast: bool = False,
 ) -> AsyncIterator[AgentStream]:
     """`run_agent` as a stream of events: `async with stream_agent(...) as stream`, then
     `async for event in stream`; `stream.result` afterwards. Leaving the block early cancels the
@@ -121,6 +124,7 @@ async def stream_agent(
                     workspace=workspace,
                     allow_unknown_model=allow_unknown_model,
                     session=session,
+                    fast=fast,
                     on_event=send.send_nowait,
                 )
             except RupuError as exc:  # raised as itself below, not in an ExceptionGroup

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rupu.auth.known import KnownSecrets
     from rupu.auth.resolver import CredentialResolver
     from rupu.providers.base import Provider
+    from rupu.routing.history import RouteHistory
     from rupu.routing.target import RunTarget
     from rupu.tools.permissions import Decider
     from rupu.tools.setup import ToolSetup
@@ -146,6 +147,13 @@ class Session:
 
         return CredentialResolver.from_environment(self.paths, self.env, self.config)
 
+    def route_history(self) -> RouteHistory:
+        """Latency, errors and rate limits seen per provider and model (`$RUPU_HOME/routing/`),
+        read by tier resolution and written by each run's route."""
+        from rupu.routing.history import RouteHistory
+
+        return RouteHistory.under(self.paths.home)
+
     def known_secrets(self) -> KnownSecrets:
         """Every secret this process can know of, the credential store's included (read when the
         tools open)."""
@@ -167,7 +175,8 @@ class Session:
         route = route_for_target(
             target, self.config, self.env, fallbacks=fallbacks, resolver=resolver
         )
-        return build_route_provider(route, self.config), route.candidates[0].credential
+        provider = build_route_provider(route, self.config, history=self.route_history())
+        return provider, route.candidates[0].credential
 
     def tool_setup(
         self,
@@ -251,7 +260,7 @@ class Session:
             toolbox=self.toolbox_opener(mode=mode),
             commands=self.command_setup(mode=mode),
             check_plan=lambda plan: self.require_trust(
-                [call.agent for step in plan.steps.values() for call in step.calls],
+                [call.agent for call in plan.all_calls()],
                 mode_flag=mode,
                 extra=trust_findings(plan, self.paths),
             ),

@@ -28,6 +28,7 @@ def run_agent_sync(
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
     session: Session | None = None,
+    fast: bool = False,
 ) -> RunResult:
     """`run_agent`, blocking until the run ends."""
 
@@ -44,6 +45,7 @@ def run_agent_sync(
             workspace=workspace,
             allow_unknown_model=allow_unknown_model,
             session=session,
+            fast=fast,
         )
 
     return anyio.run(main)
@@ -58,6 +60,7 @@ def run_workflow_sync(
     fallbacks: Sequence[str] = (),
     mode: str | None = None,
     session: Session | None = None,
+    fast: bool = False,
 ) -> WorkflowResult:
     """`run_workflow`, blocking until the run ends."""
 
@@ -70,6 +73,7 @@ def run_workflow_sync(
             fallbacks=fallbacks,
             mode=mode,
             session=session,
+            fast=fast,
         )
 
     return anyio.run(main)

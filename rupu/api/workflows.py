@@ -45,10 +45,11 @@ async def run_workflow(
     mode: str | None = None,
     session: Session | None = None,
     observer: Observer | None = None,
+    fast: bool = False,
 ) -> WorkflowResult:
     """Runs `workflow` with `inputs` and returns its outcome; the run is recorded in the run store
     like one from the CLI (`rupu workflow show-run RUN_ID`). `provider`, `model`, `fallbacks` and
-    `mode` apply to every step like the CLI flags. A failed run is an outcome (`status` "failed"),
+    `mode` apply to every step like the CLI flags, and so does `fast` (OpenAI's priority tier). A failed run is an outcome (`status` "failed"),
     not an exception; a workflow that cannot start (bad input, unknown agent, missing credential)
     raises a `rupu.errors.RupuError` before any request."""
     from rupu.workflows.plan import Overrides
@@ -59,7 +60,7 @@ async def run_workflow(
         session.engine(mode=mode).start,
         loaded,
         dict(inputs or {}),
-        Overrides(provider, model, tuple(fallbacks)),
+        Overrides(provider, model, tuple(fallbacks), fast),
     )
     # Building the providers resolves credentials, which reads the credential store: it blocks.
     execution = await anyio.to_thread.run_sync(start)

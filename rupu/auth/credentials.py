@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from rupu.config.builtins import builtin_providers
+
 AuthMode = Literal["api-key", "sso"]
 
 
@@ -53,7 +55,16 @@ class Credential:
     expires_at: float | None = None
 
     def describe(self) -> str:
-        return f"{self.mode} from {self.source}"
+        """`sso from keychain`; a sign-in route with its own identity names it: `Google
+        Antigravity (sign-in) from keychain`."""
+        identity = sign_in_identity(self.provider) if self.mode == "sso" else None
+        return f"{identity or self.mode} from {self.source}"
+
+
+def sign_in_identity(provider: str) -> str | None:
+    """The `identity` of a built-in provider's sign-in route (`builtins.toml`), if it has one."""
+    record = builtin_providers().get(provider)
+    return record.identity if record is not None else None
 
 
 class CredentialSource(Protocol):

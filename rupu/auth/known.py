@@ -3,7 +3,8 @@ environment of the commands the model runs.
 
 Credentials (values rupu uses, or could use, to authenticate):
 - the environment variables rupu reads keys from: each built-in provider's, each preset's, and
-  `RUPU_<NAME>_API_KEY` of each configured provider;
+  `RUPU_<NAME>_API_KEY` of each configured provider; the sign-in tokens it takes from the
+  environment (`CHATGPT_OAUTH_TOKEN`, ...) and the passphrase of the encrypted credential file;
 - every `api_key` (and any other setting with a secret name, such as `client_secret` or an
   `Authorization` header) in each config file read, resolved: a literal as written, `$VAR` as the
   variable's value, `!command` as what the command printed once it has run;
@@ -24,6 +25,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rupu.auth.encrypted_store import PASSPHRASE_ENV
+from rupu.auth.env_tokens import ENV_TOKEN_VARS
 from rupu.auth.keyref import command_results, parse_key_ref
 from rupu.auth.resolver import BUILTIN_KEY_VARS, custom_key_var
 from rupu.config.presets import load_presets
@@ -41,6 +44,8 @@ SECRET_SETTINGS = frozenset({"api_key", "client_secret", "refresh_token", "acces
 def provider_key_vars(config: LoadedConfig | None) -> tuple[str, ...]:
     """Every environment variable rupu may read a provider key from."""
     names: list[str] = [var for group in BUILTIN_KEY_VARS.values() for var in group]
+    names.extend(ENV_TOKEN_VARS.values())
+    names.append(PASSPHRASE_ENV)
     for preset in load_presets().values():
         names.extend(preset.key_env)
     if config is not None:

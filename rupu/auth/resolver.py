@@ -5,7 +5,9 @@ Precedence, first found wins:
 1. an agent's or step's `auth:` (or `rupu run --auth`) forces the mode: `sso` looks only at the
    stored sign-in, `api-key` skips it;
 2. the stored sign-in (SSO), when present and refreshable (a sign-in whose refresh already failed
-   is an error here, never a silent switch to an API key);
+   is an error here, never a silent switch to an API key); then a sign-in token from the
+   environment (`CHATGPT_OAUTH_TOKEN`, `ANTHROPIC_OAUTH_TOKEN`, `GEMINI_OAUTH_TOKEN`, ...; see
+   `rupu.auth.env_tokens`), used as is and an error once its JWT expiry has passed;
 3. the stored API key;
 4. `api_key` in `[providers.<name>]` of config.toml;
 5. the environment: `ANTHROPIC_API_KEY`, `OPENAI_API_KEY`, `GEMINI_API_KEY`/`GOOGLE_API_KEY`,
@@ -26,13 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from rupu.auth.aws import aws_source, uses_aws_chain
 from rupu.auth.credentials import AuthMode, Credential, CredentialSource, FixedCredential, Secret
+from rupu.auth.env_tokens import EnvTokenSource, expired_error, read_env_token
 from rupu.auth.files import StoreError
 from rupu.auth.keyref import KeyRef, parse_key_ref, resolve_key_ref
 from rupu.auth.refresh import REFRESH_WINDOW, login_hint
 from rupu.auth.stored import CredentialStore, StoredCredential
 from rupu.clock import SYSTEM_CLOCK, Clock
-from rupu.config import LoadedConfig
+from rupu.config import LoadedConfig, ProviderConfig
 from rupu.config.builtins import builtin_providers
 from rupu.config.presets import preset_key_vars
 from rupu.errors import CredentialError, UsageError
@@ -44,13 +48,14 @@ BUILTIN_KEY_VARS: dict[str, tuple[str, ...]] = {
     name: tuple(record.key_env) for name, record in builtin_providers().items() if record.key_env
 }
 SSO_PROVIDERS = tuple(name for name, record in builtin_providers().items() if record.sign_in)
+SIGN_IN_ONLY = tuple(name for name, record in builtin_providers().items() if record.sign_in_only)
 HEADLESS_WARNING = (
     "warning: this non-interactive run uses a Claude subscription sign-in; Anthropic's consumer "
     "terms cover interactive use, so prefer an API key for automation "
     "(rupu auth login --provider anthropic --mode api-key)"
 )
 
-CandidateKind = Literal["stored-sso", "stored-key", "config-key", "env"]
+CandidateKind = Literal["stored-sso", "env-sso", "stored-key", "config-key", "env"]
 _warned_headless: set[Callable[[str], None]] = set()
 _warned_lock = threading.Lock()
 
@@ -147,11 +152,14 @@ class CredentialResolver:
         store_error: StoreError | None = None
         label = self.store.label if self.store is not None else "store"
         modes: tuple[AuthMode, ...] = (mode,) if mode else ("sso", "api-key")
+        if provider in SIGN_IN_ONLY:
+            modes = ("sso",)
         if "sso" in modes and supports_sso(provider):
             try:
                 candidates.append(self._stored_sso(provider, label))
             except StoreError as exc:
                 store_error = exc
+            candidates.extend(self._env_sso(provider))
         if "api-key" in modes:
             try:
                 candidates.append(self._stored_key(provider, label))
@@ -171,6 +179,10 @@ class CredentialResolver:
                     hint=login_hint(provider)
                     + f", or remove it (rupu auth logout --provider {provider} --mode sso)",
                 )
+        if chosen is not None and chosen.kind == "env-sso":
+            token = read_env_token(provider, self.env)
+            if token is not None and token.expired(self.clock.time()):
+                blocked = expired_error(token)
         return Plan(provider, mode, tuple(candidates), chosen, blocked, store_error)
 
     def _stored_sso(self, provider: str, label: str) -> Candidate:
@@ -187,6 +199,14 @@ class CredentialResolver:
         if expired and stored.refresh_token is None:
             return Candidate("stored-sso", "sso", where, False, "expired, no refresh token", stored)
         return Candidate("stored-sso", "sso", where, True, expiry_note(stored, now), stored)
+
+    def _env_sso(self, provider: str) -> list[Candidate]:
+        """A sign-in token from the environment, listed only when its variable is set."""
+        token = read_env_token(provider, self.env)
+        if token is None:
+            return []
+        note = token.note(self.clock.time())
+        return [Candidate("env-sso", "sso", token.where, True, note, value=token.secret.reveal())]
 
     def _stored_key(self, provider: str, label: str) -> Candidate:
         where = f"stored API key ({label})"
@@ -234,11 +254,20 @@ class CredentialResolver:
     def source(self, provider: str, *, mode: AuthMode | None = None) -> CredentialSource:
         """The credential source for `provider`, or a `CredentialError` naming every place looked
         and the command that fixes it."""
+        if uses_aws_chain(provider, self.config):
+            config = self.config.provider(provider) if self.config else ProviderConfig()
+            return aws_source(provider, config, self.env)
         if mode == "sso" and not supports_sso(provider):
             raise UsageError(  # asking for what does not exist is a usage error, not a credential one
                 f"{provider}: this provider has no sign-in (SSO); it takes an API key",
                 field="auth",
                 hint=f"drop `auth: sso`, then run `rupu auth login --provider {provider} --mode api-key`",
+            )
+        if mode == "api-key" and provider in SIGN_IN_ONLY:
+            raise UsageError(
+                f"{provider}: this provider takes only a sign-in (SSO), not an API key",
+                field="auth",
+                hint=f"drop `auth: api-key`, then run `rupu auth login --provider {provider} --mode sso`",
             )
         plan = self.plan(provider, mode=mode)
         if plan.blocked is not None:
@@ -250,16 +279,25 @@ class CredentialResolver:
             raise self._nothing_found(plan)
         if plan.store_error is not None and self.warn is not None:
             self.warn(f"warning: {plan.store_error.one_line()}; using {chosen.where}")
+        if chosen.mode == "sso" and provider == "anthropic":
+            self._warn_headless()
         if chosen.kind == "stored-sso":
             assert chosen.stored is not None
-            if provider == "anthropic" and not self.interactive and self.warn is not None:
-                with _warned_lock:
-                    first = self.warn not in _warned_headless
-                    _warned_headless.add(self.warn)
-                if first:  # once per process (and per warning sink), not once per step
-                    self.warn(HEADLESS_WARNING)
             return self._sso_source(chosen.stored)
+        if chosen.kind == "env-sso":
+            token = read_env_token(provider, self.env)
+            assert token is not None
+            return EnvTokenSource(token, clock=self.clock)
         return FixedCredential(self._key_credential(provider, chosen))
+
+    def _warn_headless(self) -> None:
+        if self.interactive or self.warn is None:
+            return
+        with _warned_lock:
+            first = self.warn not in _warned_headless
+            _warned_headless.add(self.warn)
+        if first:  # once per process (and per warning sink), not once per step
+            self.warn(HEADLESS_WARNING)
 
     def _key_credential(self, provider: str, chosen: Candidate) -> Credential:
         if chosen.kind == "env":
@@ -303,7 +341,7 @@ class CredentialResolver:
         looked = "; ".join(f"{c.where}: {c.note or 'none'}" for c in plan.candidates)
         key_login = f"rupu auth login --provider {provider} --mode api-key"
         env = " or ".join(key_vars(provider))
-        if plan.forced == "sso":
+        if plan.forced == "sso" or provider in SIGN_IN_ONLY:
             hint = f"run `rupu auth login --provider {provider} --mode sso`"
         elif supports_sso(provider):
             hint = f"run `{key_login}` (or `--mode sso` to sign in), or set {env}"

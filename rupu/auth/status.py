@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rupu.auth.aws import chain_status, uses_aws_chain
 from rupu.auth.files import StoreError
 from rupu.auth.resolver import SSO_PROVIDERS, CredentialResolver, expiry_note
 from rupu.auth.store import AuthStorage
 from rupu.auth.stored import MemoryStore, StoredCredential
+from rupu.config import ProviderConfig
 
 
 @dataclass(slots=True)
@@ -70,6 +72,8 @@ def collect_status(
 
 def provider_status(resolver: CredentialResolver, provider: str) -> ProviderStatus:
     status = ProviderStatus(provider)
+    if uses_aws_chain(provider, resolver.config):
+        return aws_status(resolver, status)
     try:
         plan = resolver.plan(provider)
     except StoreError as exc:
@@ -89,6 +93,16 @@ def provider_status(resolver: CredentialResolver, provider: str) -> ProviderStat
         if chosen.note:
             status.in_use["note"] = chosen.note
         status.shadowed = [c.where for c in plan.shadowed]
+    return status
+
+
+def aws_status(resolver: CredentialResolver, status: ProviderStatus) -> ProviderStatus:
+    """The AWS chain's answer: which link it is (botocore's `method`), never a key."""
+    config = resolver.config.provider(status.provider) if resolver.config else ProviderConfig()
+    source, problem = chain_status(status.provider, config, resolver.env)
+    if source is not None:
+        status.in_use = {"mode": "aws", "source": f"aws chain: {source}"}
+    status.problem = problem
     return status
 
 
@@ -116,6 +130,7 @@ def backend_info(storage: AuthStorage) -> dict[str, Any]:
         "kind": kind or "none",
         "location": storage.describe(),
         "file": str(storage.file.path),
+        "encrypted_file": str(storage.encrypted.path),
         "problem": None,
     }
     if kind == "keychain":

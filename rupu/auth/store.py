@@ -1,12 +1,16 @@
-"""The credential store rupu uses: the system keychain where one works, otherwise `auth.json`.
+"""The credential store rupu uses: the system keychain where one works, otherwise `auth.json`, or,
+when chosen with `rupu auth backend --use encrypted-file`, `auth.enc` (encrypted with a passphrase;
+see `rupu.auth.encrypted_store`).
 
 Which backend holds the credentials is recorded in `$RUPU_HOME/auth-backend.json` (no secrets: the
 backend and the names of the keychain entries) the first time rupu stores something. Until then
 nothing is stored and reads never touch the keychain, so a run that uses an environment variable
-never waits on D-Bus. `RUPU_AUTH_BACKEND=keychain|file` overrides the recorded choice.
+never waits on D-Bus. `RUPU_AUTH_BACKEND=keychain|file|encrypted-file` overrides the recorded
+choice.
 
-`rupu auth backend --use keychain|file` moves every stored credential to the other backend, checks
-each copy, and only then deletes the originals (the plaintext file included).
+`rupu auth backend --use keychain|file|encrypted-file` moves every stored credential to the other
+backend, checks each copy, and only then deletes the originals (the file they left included, so
+moving to the keychain or the encrypted file leaves no plaintext behind).
 """
 
 from __future__ import annotations
@@ -17,11 +21,18 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from pydantic import Field, ValidationError
 
 from rupu.auth.credentials import AuthMode
+from rupu.auth.encrypted_store import (
+    ENCRYPTED_FILE,
+    EncryptedFileStore,
+    PassphraseSource,
+    Prompt,
+    terminal_prompt,
+)
 from rupu.auth.files import StoreError, file_lock, read_private_file, write_private_file
 from rupu.auth.filestore import FileStore
 from rupu.auth.keychain import DEFAULT_TIMEOUT, KeychainStore, KeychainUnavailable
@@ -30,6 +41,8 @@ from rupu.strict import StrictModel
 
 STATE_FILE = "auth-backend.json"
 BACKEND_ENV = "RUPU_AUTH_BACKEND"
+BACKENDS: tuple[StoreKind, ...] = ("keychain", "file", "encrypted-file")
+Backend = FileStore | KeychainStore
 
 
 class BackendState(StrictModel):
@@ -57,11 +70,16 @@ class AuthStorage:
         keyring_backend: Any = None,
         keychain_timeout: float = DEFAULT_TIMEOUT,
         notice: Callable[[str], None] | None = None,
+        passphrase_prompt: Prompt | None = None,
     ) -> None:
         self.home = home
         self.env = env or {}
         self.state_path = home / STATE_FILE
         self.file = FileStore(home / "auth.json")
+        prompt = passphrase_prompt or terminal_prompt()
+        self.encrypted = EncryptedFileStore(
+            home / ENCRYPTED_FILE, passphrase=PassphraseSource(self.env, prompt=prompt)
+        )
         self.keychain = KeychainStore(
             keychain_service(home),
             backend=keyring_backend,
@@ -83,7 +101,7 @@ class AuthStorage:
             raise StoreError(
                 str(self.state_path),
                 "is not a valid rupu backend record",
-                hint=f"remove it (rm {self.state_path}) and run `rupu auth backend --use keychain|file`",
+                hint=f"remove it (rm {self.state_path}) and run `rupu auth backend --use keychain|file|encrypted-file`",
             ) from None
 
     def _update_state(self, change: Callable[[BackendState | None], BackendState]) -> None:
@@ -117,17 +135,28 @@ class AuthStorage:
     def chosen(self) -> StoreKind | None:
         """The backend credentials live in, or None when nothing was ever stored."""
         forced = self.env.get(BACKEND_ENV, "").strip().lower()
-        if forced in ("keychain", "file"):
-            return forced  # type: ignore[return-value]
+        for kind in BACKENDS:
+            if forced == kind:
+                return kind
         state = self._state()
         if state is not None:
             return state.backend
-        return "file" if self.file.exists() else None
+        if self.file.exists():
+            return "file"
+        return "encrypted-file" if self.encrypted.exists() else None
 
-    def _backend(self, kind: StoreKind) -> FileStore | KeychainStore:
-        return self.keychain if kind == "keychain" else self.file
+    def _backend(self, kind: StoreKind) -> Backend:
+        match kind:
+            case "keychain":
+                return self.keychain
+            case "file":
+                return self.file
+            case "encrypted-file":
+                return self.encrypted
+            case _:
+                assert_never(kind)
 
-    def active(self) -> FileStore | KeychainStore | None:
+    def active(self) -> Backend | None:
         kind = self.chosen()
         return self._backend(kind) if kind else None
 
@@ -139,7 +168,7 @@ class AuthStorage:
             return exc
         return None
 
-    def _writer(self) -> FileStore | KeychainStore:
+    def _writer(self) -> Backend:
         kind = self.chosen()
         if kind is not None:
             if self._state() is None and self.env.get(BACKEND_ENV) is None:
@@ -190,6 +219,8 @@ class AuthStorage:
                 problem = exc
         if self.file.exists():
             removed |= self.file.delete(provider, mode)
+        if kind == "encrypted-file" or self.encrypted.exists():
+            removed |= self.encrypted.delete(provider, mode)
         if problem is not None:
             raise problem
         return removed
@@ -206,8 +237,8 @@ class AuthStorage:
         kind = self.chosen()
         if kind is None:
             return []
-        if kind == "file":
-            return self.file.list()
+        if kind != "keychain":
+            return self._backend(kind).list()
         state = self._state()
         keys = {*(state.keychain_entries if state else [])}
         keys.update(f"{name}/{mode}" for name in probe for mode in ("sso", "api-key"))
@@ -242,8 +273,8 @@ class AuthStorage:
         origin = self._backend(source)
         for credential in credentials:
             origin.delete(credential.provider, credential.mode)
-        if source == "file":
-            self.file.clear()
+        if isinstance(origin, FileStore):
+            origin.clear()
         return Migration(source, target, tuple(c.key for c in credentials))
 
     def describe(self) -> str:
@@ -252,6 +283,8 @@ class AuthStorage:
             return f"keychain (service {self.keychain.service})"
         if kind == "file":
             return f"file {self.file.path}"
+        if kind == "encrypted-file":
+            return f"encrypted file {self.encrypted.path}"
         return "nothing stored yet (the keychain when one is usable, otherwise the file)"
 
 

@@ -128,4 +128,4 @@ class MemoryStore:
         return [StoredCredential.model_validate(raw) for raw in self._items.values()]
 
 
-StoreKind = Literal["keychain", "file"]
+StoreKind = Literal["keychain", "file", "encrypted-file"]

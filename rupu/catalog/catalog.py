@@ -37,6 +37,20 @@ KIND_PRICE_SOURCE = {
 _DATED = re.compile(r"^(?P<base>.+?)-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 
 
+def _relabelled(entry: CatalogEntry, provider: str) -> CatalogEntry:
+    return CatalogEntry(
+        provider,
+        entry.model,
+        entry.source,
+        entry.name,
+        entry.context_window,
+        entry.max_output,
+        entry.prices,
+        entry.capabilities,
+        list(entry.aliases),
+    )
+
+
 def undated(model: str) -> str | None:
     """`gpt-5-2025-08-07` -> `gpt-5`; `claude-sonnet-4-6-20260101` -> `claude-sonnet-4-6`."""
     match = _DATED.match(model)
@@ -114,10 +128,18 @@ class ModelCatalog:
                 by_name.setdefault(name, entry)
         if self.kind(provider) == "gemini":
             model = model.removeprefix("models/")
+            if self._claude_on_vertex(provider, model):
+                found = self.find("anthropic", model.replace("@", "-"))
+                return _relabelled(found, provider) if found is not None else None
         found = by_name.get(model)
         if found is None and (base := undated(model)) is not None:
             found = by_name.get(base)
         return found
+
+    def _claude_on_vertex(self, provider: str, model: str) -> bool:
+        """A Claude id on a gemini provider's Vertex route (`region` set) is Anthropic's model
+        served by Vertex AI (`providers/vertex_anthropic.py`): listed and priced as Anthropic's."""
+        return model.lower().startswith("claude") and bool(self.loaded.provider(provider).region)
 
     def kind(self, provider: str) -> str:
         if not self.is_declared(provider):
@@ -147,6 +169,8 @@ class ModelCatalog:
         """The price in a baked-in list: the provider's own, or for a declared provider of a native
         kind, the vendor's."""
         baked = self.baked(provider)
+        if self.kind(provider) == "gemini" and self._claude_on_vertex(provider, model):
+            baked = load_baked("anthropic")
         if baked is None:
             source = KIND_PRICE_SOURCE.get(self.kind(provider))
             baked = load_baked(source) if source is not None else None

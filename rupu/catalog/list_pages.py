@@ -73,10 +73,11 @@ def _entries(
 ) -> list[tuple[str, dict[str, Any]]]:
     """(model id, entry) for each object of the list `body[key]`; the id is the first of `id_keys`
     present. A missing list, a non-object entry or an entry without an id is a malformed page."""
-    if not isinstance(body, dict) or not isinstance(body.get(key), list):
-        raise _malformed(provider, url, f"no '{key}' list")
+    listed = body if not key else body.get(key) if isinstance(body, dict) else None
+    if not isinstance(listed, list):
+        raise _malformed(provider, url, f"no '{key}' list" if key else "not a list")
     entries: list[tuple[str, dict[str, Any]]] = []
-    for item in body[key]:
+    for item in listed:
         if not isinstance(item, dict):
             raise _malformed(provider, url, f"'{key}' holds a non-object")
         model_id = next((v for v in map(_str, map(item.get, id_keys)) if v), None)
@@ -211,12 +212,18 @@ def anthropic_model(model_id: str, item: dict[str, Any]) -> LiveModel:
 
 
 def openai_model(model_id: str, item: dict[str, Any]) -> LiveModel:
-    """An entry of `GET /v1/models`: the OpenAI API's and every OpenAI-compatible server's."""
+    """An entry of `GET /v1/models`: the OpenAI API's and every OpenAI-compatible server's (and
+    GitHub Models' catalog, whose token limits are under `limits`)."""
+    limits = _dict(item.get("limits"))
     return LiveModel(
         id=model_id,
         name=_str(item.get("name")),
-        context_window=_int(item.get("context_length") or item.get("context_window")),
-        max_output=_int(item.get("max_output_tokens")),
+        context_window=_int(
+            item.get("context_length")
+            or item.get("context_window")
+            or limits.get("max_input_tokens")
+        ),
+        max_output=_int(item.get("max_output_tokens") or limits.get("max_output_tokens")),
     )
 
 

@@ -10,6 +10,7 @@ its query and its paging are the provider's record (`[<name>.models]` in
 | gemini            | gemini.models                      | key_header (no sign-in)      |                         |
 | copilot           | copilot.models (exchange's host)   | Copilot token + editor hdrs  |                         |
 | openai-compatible | openai.models                      | Bearer                       |                         |
+| bedrock           | bedrock.models + inference profiles| SigV4 (botocore), per page   | control_base_url        |
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import Any
 
 from rupu.auth.credentials import Credential
 from rupu.catalog import list_pages as pages
+from rupu.catalog.bedrock_listing import bedrock_lister
 from rupu.catalog.list_pages import EntryReader, ModelLister, Page, PagedLister, PageRequest
 from rupu.config import ProviderConfig
 from rupu.config.builtins import ModelListing, builtin, builtin_url, credential_headers
+from rupu.config.presets import preset_listing
 from rupu.errors import ProviderError
 from rupu.providers.copilot_token import DEFAULT_API_BASE
 
@@ -122,9 +125,9 @@ def _compatible(provider: str, config: ProviderConfig, credential: Credential) -
         raise ProviderError(provider, "no base_url to list models from", error_type="config")
     return _paged(
         provider,
-        _listing("openai"),
+        preset_listing(provider) or _listing("openai"),
         config.base_url,
-        lambda: pages.bearer(credential),
+        lambda: pages.bearer(credential) if credential.secret else {},  # keyless: a local server
         pages.openai_model,
     )
 
@@ -136,6 +139,7 @@ LISTERS: dict[str, ListerFactory] = {
     "gemini": _gemini,
     "copilot": _copilot,
     "openai-compatible": _compatible,
+    "bedrock": bedrock_lister,
 }
 
 

@@ -5,21 +5,23 @@ provider's failure is reported and never stops the others."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rupu.auth.credentials import CredentialSource
+from rupu.auth.credentials import Credential, CredentialSource, FixedCredential, Secret
 from rupu.catalog.listing import LISTERS, ModelLister, PageRequest, lister_for
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ProviderConfig
+from rupu.config.builtins import builtin_providers
+from rupu.config.presets import expand_base_url
 from rupu.errors import CredentialError, ProviderError, RupuError
 from rupu.modeldata.schema import LiveCache, LiveModel, write_live
 from rupu.paths import Paths
 from rupu.providers.copilot import CopilotBearerSource
-from rupu.providers.copilot_token import DEFAULT_EXCHANGE_URL, CopilotTokenCache
+from rupu.providers.copilot_token import CopilotTokenCache, exchange_url_for
 from rupu.providers.http import HttpClient, HttpSettings
-from rupu.providers.registry import provider_kind
+from rupu.providers.registry import needs_credential, provider_kind
 
 MAX_PAGES = 100
 LIST_TIMEOUT = 30.0
@@ -79,15 +81,22 @@ async def refresh_provider(
     credentials: CredentialLookup,
     skip_without_credential: bool = False,
     now: Callable[[], dt.datetime] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> RefreshResult:
-    """Fetches and caches one provider's list; every expected failure becomes a result line."""
+    """Fetches and caches one provider's list; every expected failure becomes a result line.
+    `env` fills `${VAR}` in a preset's base_url (a local server's host)."""
     try:
         kind = provider_kind(provider, loaded)
         config = loaded.provider(provider)
+        if config.base_url:
+            base = expand_base_url(provider, config.base_url, env or {})
+            config = config.model_copy(update={"base_url": base})
         if kind not in LISTERS:
             return RefreshResult(provider, "skipped", reason="its model list is fixed")
         try:
-            source: CredentialSource = credentials(provider)
+            source: CredentialSource = (
+                credentials(provider) if needs_credential(kind, config) else _NO_KEY
+            )
             credential = await source.get()
         except CredentialError as exc:
             if skip_without_credential:
@@ -119,6 +128,10 @@ async def refresh_provider(
         return RefreshResult(provider, "failed", reason=exc.one_line(), exit_code=exc.exit_code)
 
 
+# A keyless endpoint (a local server): the list request carries no credential.
+_NO_KEY = FixedCredential(Credential("", "api-key", Secret(""), source="none (no key needed)"))
+
+
 def copilot_token_source(
     provider: str, config: ProviderConfig, github: CredentialSource, http: HttpClient
 ) -> CredentialSource:
@@ -126,7 +139,7 @@ def copilot_token_source(
     tokens = CopilotTokenCache(
         github,
         http=http,
-        exchange_url=config.token_exchange_url or DEFAULT_EXCHANGE_URL,
+        exchange_url=exchange_url_for(config),
         provider=provider,
     )
     return CopilotBearerSource(provider, tokens)
@@ -143,14 +156,22 @@ def _utc_now() -> dt.datetime:
 
 
 def refreshable_providers(loaded: LoadedConfig) -> list[str]:
-    """Every provider with a list endpoint: the built-ins except mock (and the local claude-code CLI,
-    which has none), then the declared ones."""
+    """Every provider with a list endpoint: the built-ins with one (not mock, the local claude-code
+    CLI or antigravity, whose list is baked in), then the declared ones. A built-in on AWS
+    credentials (Bedrock) only when it has a table in config: running the AWS chain may reach
+    instance metadata, and needs botocore."""
     declared = sorted(
         p
         for p in loaded.config.providers
         if p not in BUILTIN_PROVIDERS and loaded.config.providers[p].kind != "claude-code"
     )
-    return [p for p in BUILTIN_PROVIDERS if p not in ("mock", "claude-code")] + declared
+    builtins = [
+        name
+        for name, record in builtin_providers().items()
+        if (record.models or record.sso_models)
+        and (record.credentials != "aws" or name in loaded.config.providers)
+    ]
+    return builtins + declared
 
 
 async def refresh_all(
@@ -160,6 +181,7 @@ async def refresh_all(
     paths: Paths,
     credentials: CredentialLookup,
     skip_without_credential: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> list[RefreshResult]:
     """Refreshes `providers` concurrently; results come back in the order asked."""
     import anyio
@@ -173,6 +195,7 @@ async def refresh_all(
             paths=paths,
             credentials=credentials,
             skip_without_credential=skip_without_credential,
+            env=env,
         )
 
     async with anyio.create_task_group() as group:

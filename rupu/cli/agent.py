@@ -3,9 +3,14 @@
 # lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
+
+if TYPE_CHECKING:
+    from rupu.cli.context import AppContext
 
 
 @click.group()
@@ -65,7 +70,8 @@ def _nothing_found(app: AppContext) -> str:
         [
             "no agents found; looked in:",
             *looked,
-            "to start, create an agent file, e.g. .rupu/agents/hello.md in your project:",
+            "to start a project here with sample agents and a workflow: rupu init",
+            "or write one, e.g. .rupu/agents/hello.md:",
             "  ---",
             "  name: hello",
             "  provider: mock",
@@ -77,7 +83,7 @@ def _nothing_found(app: AppContext) -> str:
 
 
 @agent.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.agent_names)
 @click.pass_obj
 def show_agent(app: AppContext, name: str) -> None:
     """An agent's settings (each with where it came from and whether that scope is trusted) and its

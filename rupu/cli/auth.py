@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
 
 if TYPE_CHECKING:
     from rupu.auth.store import AuthStorage
     from rupu.auth.stored import StoredCredential
+    from rupu.cli.context import AppContext
 
 
 def _say(message: str) -> None:
@@ -35,6 +36,7 @@ def _declared(app: AppContext) -> list[str]:
 
 
 def _check_provider(app: AppContext, provider: str) -> str:
+    from rupu.auth.aws import uses_aws_chain
     from rupu.auth.resolver import SSO_PROVIDERS
     from rupu.auth.stored import check_provider_name
     from rupu.config.presets import preset_names
@@ -44,6 +46,12 @@ def _check_provider(app: AppContext, provider: str) -> str:
     known = sorted({*SSO_PROVIDERS, *_declared(app), *preset_names()})
     if provider in {"mock", "claude-code"} or app.config.provider(provider).keyless:
         raise UsageError(f"the {provider} provider needs no credentials")
+    if uses_aws_chain(provider, app.config):
+        raise UsageError(
+            f"{provider} takes its credentials from the AWS chain; rupu stores none",
+            hint="sign in with the AWS CLI (`aws sso login`, `aws configure`) or set AWS_* "
+            "variables; `rupu auth status` shows the link in use",
+        )
     if provider not in known:
         raise UsageError(
             f"unknown provider '{provider}'{did_you_mean(provider, known)}",
@@ -59,7 +67,13 @@ def auth() -> None:
 
 
 @auth.command()
-@click.option("--provider", "-p", required=True, help="Provider name (built-in or from config).")
+@click.option(
+    "--provider",
+    "-p",
+    required=True,
+    help="Provider name (built-in or from config).",
+    shell_complete=complete.provider_names,
+)
 @click.option(
     "--mode",
     type=click.Choice(["api-key", "sso"]),
@@ -70,6 +84,11 @@ def auth() -> None:
 @click.option("--key", help="The API key (visible to other processes: prefer stdin).")
 @click.option("--no-browser", is_flag=True, help="Print the sign-in URL instead of opening it.")
 @click.option(
+    "--host",
+    metavar="DOMAIN",
+    help="copilot: sign in on this GitHub Enterprise Server domain instead of github.com.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=1),
     default=300,
@@ -78,7 +97,13 @@ def auth() -> None:
 )
 @click.pass_obj
 def login(
-    app: AppContext, provider: str, mode: str, key: str | None, no_browser: bool, timeout: float
+    app: AppContext,
+    provider: str,
+    mode: str,
+    key: str | None,
+    no_browser: bool,
+    host: str | None,
+    timeout: float,
 ) -> None:
     """Store an API key, or sign in (SSO).
 
@@ -86,6 +111,12 @@ def login(
     also be written as `!command` (its output is the key) or as an environment variable's name.
     """
     _check_provider(app, provider)
+    if host is not None and (provider != "copilot" or mode != "sso"):
+        from rupu.errors import UsageError
+
+        raise UsageError(
+            "--host only goes with --provider copilot --mode sso (a GitHub Enterprise sign-in)"
+        )
     storage = _storage(app)
     if mode == "api-key":
         _store_key(app, storage, provider, key)
@@ -94,16 +125,22 @@ def login(
             from rupu.errors import UsageError
 
             raise UsageError("--key only goes with --mode api-key")
-        _sign_in(app, storage, provider, no_browser=no_browser, wait=timeout)
+        _sign_in(app, storage, provider, no_browser=no_browser, wait=timeout, host=host)
 
 
 def _store_key(app: AppContext, storage: AuthStorage, provider: str, key: str | None) -> None:
     from pydantic import SecretStr
 
     from rupu.auth.keyref import parse_key_ref
-    from rupu.auth.resolver import key_vars
+    from rupu.auth.resolver import SIGN_IN_ONLY, key_vars
     from rupu.auth.stored import StoredCredential
+    from rupu.errors import UsageError
 
+    if provider in SIGN_IN_ONLY:
+        raise UsageError(
+            f"{provider} takes only a sign-in (SSO), not an API key",
+            hint=f"rupu auth login --provider {provider} --mode sso",
+        )
     value = _read_key(provider, key)
     stored = StoredCredential(
         provider=provider, mode="api-key", secret=SecretStr(value), updated_at=time.time()
@@ -150,10 +187,17 @@ def _read_key(provider: str, key: str | None) -> str:
 
 
 def _sign_in(
-    app: AppContext, storage: AuthStorage, provider: str, *, no_browser: bool, wait: float
+    app: AppContext,
+    storage: AuthStorage,
+    provider: str,
+    *,
+    no_browser: bool,
+    wait: float,
+    host: str | None = None,
 ) -> None:
     import anyio
 
+    from rupu.auth.credentials import sign_in_identity
     from rupu.auth.files import StoreError, file_lock
     from rupu.auth.oauth.endpoints import oauth_profile
     from rupu.errors import CredentialError
@@ -161,11 +205,29 @@ def _sign_in(
     app.require_trust()
     settings = app.config.provider(provider)
     profile = oauth_profile(provider, settings.oauth)
+    enterprise = None
+    if host is not None:
+        from rupu.auth.oauth.copilot_host import (
+            enterprise_profile,
+            enterprise_site,
+            is_enterprise,
+            normalise_host,
+        )
+
+        enterprise = normalise_host(host)
+        if is_enterprise(enterprise):
+            site = enterprise_site(enterprise, settings.enterprise_url)
+            profile = enterprise_profile(profile, site)
+            _say(f"Signing in to GitHub Copilot on {enterprise}.")
     stored = anyio.run(_run_sign_in, profile, no_browser, wait)
-    if settings.project:  # the Google Cloud project a Gemini sign-in bills to
+    if enterprise is not None:  # the domain the token belongs to: its exchange is on that host
+        stored = stored.model_copy(update={"extras": {**stored.extras, "host": enterprise}})
+    if settings.project:  # the Google Cloud project a Gemini or Antigravity sign-in bills to
         stored = stored.model_copy(
             update={"extras": {**stored.extras, "project": settings.project}}
         )
+    if provider == "antigravity":
+        stored = anyio.run(_antigravity_project, stored, settings.base_url)
     try:
         with file_lock(storage.lock_dir / f"{provider}.sso.lock"):
             storage.put(stored)
@@ -175,7 +237,15 @@ def _sign_in(
             f"signed in, but the credentials could not be saved ({exc.one_line()})",
             hint=f"fix the store, then run `rupu auth login --provider {provider} --mode sso` again",
         ) from None
-    _say(f"Signed in to {provider} ({_sign_in_summary(stored)}); saved in {storage.describe()}.")
+    named = sign_in_identity(provider) or provider
+    _say(f"Signed in to {named} ({_sign_in_summary(stored)}); saved in {storage.describe()}.")
+
+
+async def _antigravity_project(stored: StoredCredential, base_url: str | None) -> StoredCredential:
+    from rupu.auth.oauth.antigravity import DISCOVERY_ENDPOINTS, complete_sign_in
+
+    endpoints = (base_url,) if base_url else DISCOVERY_ENDPOINTS
+    return await complete_sign_in(stored, endpoints=endpoints, say=_say)
 
 
 async def _run_sign_in(profile: object, no_browser: bool, wait: float) -> StoredCredential:
@@ -195,6 +265,10 @@ def _sign_in_summary(stored: StoredCredential) -> str:
     account = stored.extras.get("chatgpt_account_id") or stored.extras.get("account_id")
     if account:
         parts.append(f"account {account}")
+    if stored.extras.get("host"):
+        parts.append(f"on {stored.extras['host']}")
+    if stored.provider == "antigravity" and stored.extras.get("project"):
+        parts.append(f"project {stored.extras['project']}")
     return ", ".join(parts)
 
 
@@ -235,7 +309,9 @@ def status(app: AppContext, output_format: str) -> None:
 
 
 @auth.command()
-@click.option("--provider", "-p", help="Provider to sign out of.")
+@click.option(
+    "--provider", "-p", help="Provider to sign out of.", shell_complete=complete.provider_names
+)
 @click.option(
     "--mode", type=click.Choice(["api-key", "sso"]), help="Only this mode (default both)."
 )
@@ -273,11 +349,12 @@ def logout(
                     removed.append(credential.key)
             except StoreError as exc:
                 problems.append(exc.one_line())
-        if storage.file.exists():
-            try:
-                storage.file.clear()
-            except StoreError as exc:
-                problems.append(exc.one_line())
+        for kept in (storage.file, storage.encrypted):
+            if kept.exists():
+                try:
+                    kept.clear()
+                except StoreError as exc:
+                    problems.append(exc.one_line())
         _say(f"Removed {len(removed)} stored credential{'s' if len(removed) != 1 else ''}.")
         if problems:
             raise problems_error(problems)
@@ -316,8 +393,9 @@ def problems_error(problems: list[str]) -> Exception:
 @click.option(
     "--use",
     "target",
-    type=click.Choice(["keychain", "file"]),
-    help="Switch to this backend, moving every stored credential.",
+    type=click.Choice(["keychain", "file", "encrypted-file"]),
+    help="Switch to this backend, moving every stored credential (encrypted-file: auth.enc, "
+    "unlocked by RUPU_AUTH_PASSPHRASE or a prompt).",
 )
 @click.pass_obj
 def backend(app: AppContext, target: str | None) -> None:
@@ -331,6 +409,8 @@ def backend(app: AppContext, target: str | None) -> None:
         keychain = "usable" if problem is None else problem.reason
         click.echo(f"keychain: {keychain} (service {storage.keychain.service})")
         click.echo(f"file: {storage.file.path}{'' if storage.file.exists() else ' (absent)'}")
+        encrypted = storage.encrypted
+        click.echo(f"encrypted file: {encrypted.path}{'' if encrypted.exists() else ' (absent)'}")
         return
     names = tuple(sorted({*SSO_PROVIDERS, *_declared(app)}))
     migration = storage.switch(target, probe=names)  # type: ignore[arg-type]
@@ -344,3 +424,5 @@ def backend(app: AppContext, target: str | None) -> None:
     )
     if migration.source == "file":
         click.echo(f"{storage.file.path} was removed.")
+    elif migration.source == "encrypted-file":
+        click.echo(f"{storage.encrypted.path} was removed.")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from rupu.cli.examples import GROUPS, attach, epilog
 from rupu.version import __version__
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 # name -> (module, attribute, one-line help). Help text lives here so listing commands imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("rupu.cli.init", "init", "Start a project: sample agents, a workflow and a config."),
     "run": ("rupu.cli.run", "run", "Run one agent on a prompt, streaming its answer."),
     "agent": ("rupu.cli.agent", "agent", "List and show agents."),
     "transcript": ("rupu.cli.transcript", "transcript", "List and show run transcripts."),
@@ -26,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "usage": ("rupu.cli.usage", "usage", "Token and cost totals from transcripts and runs."),
     "auth": ("rupu.cli.auth", "auth", "Sign in to providers and manage stored credentials."),
     "workflow": ("rupu.cli.workflow", "workflow", "Run, list, show and resume workflows."),
+    "completion": (
+        "rupu.cli.completion",
+        "completion",
+        "Print or install the shell completion script (bash, zsh, fish).",
+    ),
     "trust": (
         "rupu.cli.trust",
         "trust",
@@ -45,17 +52,24 @@ class LazyGroup(click.Group):
             return None
         module, attribute, _ = entry
         command: click.Command = getattr(importlib.import_module(module), attribute)
-        return command
+        return attach(command, f"rupu {cmd_name}")
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+        listed = set(self.list_commands(ctx))
+        grouped: list[tuple[str, list[str]]] = [
+            (title, [name for name in names if name in listed]) for title, names in GROUPS
+        ]
+        others = sorted(listed - {name for _, names in grouped for name in names})
+        for title, names in [*grouped, ("Other commands", others)]:
+            if names:
+                with formatter.section(title):
+                    formatter.write_dl([(name, COMMANDS[name][2]) for name in names])
 
 
 @click.group(
     cls=LazyGroup,
     invoke_without_command=True,
+    epilog=epilog("rupu"),
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")

@@ -1,4 +1,4 @@
-"""`rupu models list|refresh`."""
+"""`rupu models list|refresh|routes`."""
 
 # lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
 
 if TYPE_CHECKING:
     from rupu.catalog.catalog import CatalogEntry, ModelCatalog
+    from rupu.cli.context import AppContext
+    from rupu.routing.report import RouteRow
 
+ROUTE_HEADERS = ["TIER", "RANK", "ENTRY", "SCORE", "FIRST TOKEN", "ERRORS", "WHY"]
 HEADERS = ["PROVIDER", "MODEL", "SOURCE", "CONTEXT", "MAX OUT", "PRICE", "DEFAULT"]
 CSV_HEADERS = [
     "provider",
@@ -29,11 +32,17 @@ CSV_HEADERS = [
 
 @click.group()
 def models() -> None:
-    """List each provider's models (custom > live > baked-in) and refresh the live lists."""
+    """List each provider's models (custom > live > baked-in), refresh the live lists, and show how
+    each tier's models are ranked."""
 
 
 @models.command("list")
-@click.option("--provider", "-p", help="Only this provider (built-in or declared in config).")
+@click.option(
+    "--provider",
+    "-p",
+    help="Only this provider (built-in or declared in config).",
+    shell_complete=complete.provider_names,
+)
 @click.option(
     "--format",
     "fmt",
@@ -174,6 +183,7 @@ def refresh_models(app: AppContext, providers: tuple[str, ...]) -> None:
             paths=app.paths,
             credentials=resolver.source,
             skip_without_credential=not providers,
+            env=app.env,
         )
 
     results = anyio.run(go)
@@ -188,3 +198,49 @@ def refresh_models(app: AppContext, providers: tuple[str, ...]) -> None:
         )
         error.exit_code = max(r.exit_code for r in failed) or 1
         raise error
+
+
+@models.command("routes")
+@click.option("--tier", "-t", "tiers", multiple=True, help="Only this tier (repeatable).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_obj
+def routes(app: AppContext, tiers: tuple[str, ...], fmt: str) -> None:
+    """Each tier's models in the order a run tries them: the score (seconds, lower first) from the
+    tier's list, the latency to the first token and error rate seen so far, and rate limits; then
+    the models that cannot serve now and why."""
+    from rupu.routing.report import tier_names, tier_routes
+
+    app.require_trust()
+    routing = app.config.config.routing
+    resolver = app.credential_resolver()
+    history = app.route_history()
+    rows = [
+        row
+        for tier in (tiers or tier_names(routing))
+        for row in tier_routes(tier, app.config, app.env, resolver=resolver, history=history)
+    ]
+    if fmt == "json":
+        import orjson
+
+        payload = {"kind": "model_routes", "version": 1, "rows": [r.as_dict() for r in rows]}
+        click.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+        return
+    from rupu.cli.tables import print_table
+
+    print_table(ROUTE_HEADERS, [_route_row(r) for r in rows])
+
+
+def _route_row(row: RouteRow) -> list[str]:
+    latency = "-" if row.first_token_ms is None else f"{row.first_token_ms:.0f} ms"
+    errors = "-" if row.error_rate is None else f"{row.error_rate:.0%}"
+    return [
+        row.tier,
+        "-" if row.rank is None else str(row.rank),
+        f"{row.provider}:{row.model}",
+        "-" if row.score is None else f"{row.score:.2f}",
+        latency,
+        errors,
+        "; ".join(row.why),
+    ]

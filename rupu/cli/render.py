@@ -39,6 +39,7 @@ class RunRenderer:
         self.err_tty = self.err.isatty()
         self.credential = ""
         self.service_tier: str | None = None
+        self.fast = False  # fast mode: the footer says `fast` instead of `[priority]`
         self.requested_model: str | None = None
         self._first_token = False
         self._in_thinking = False
@@ -155,16 +156,26 @@ class RunRenderer:
         routed = last.served_by if last else None
         provider = self.target.provider
         model, credential = self.target.model, self.credential
+        # More than one model served (a tier switch, a failover on an earlier turn): the footer
+        # names the one that served the last turn, and lists them all in order.
+        every = result.served if len(result.served) > 1 else []
+        own = every[-1] if every else None
+        if own is not None:
+            provider, model, credential = own.provider, own.model, own.credential
         if routed is not None:
             provider = f"{routed.provider} (fallback for {self.target.provider})"
             model, credential = routed.model, routed.credential
-        elif self.service_tier:
+        elif self.fast and own is None:
+            model += " fast"
+        elif self.service_tier and own is None:
             model += f" [{self.service_tier}]"
         if last is not None and last.credential:
             credential = last.credential  # as the provider itself reported it (claude-code)
-        if self.requested_model:
+        if self.requested_model and own is None:
             model += f" ({self.requested_model})"
-        if served and served != (routed.model if routed else self.target.model):
+        if served and served != (
+            routed.model if routed else own.model if own else self.target.model
+        ):
             model += f" (served by {served})"
         usage = result.usage
         tokens = f"{usage.input_tokens + usage.cache_read_tokens} in · {usage.output_tokens} out"
@@ -179,6 +190,7 @@ class RunRenderer:
             provider,
             model,
             credential,
+            "models: " + " → ".join(f"{s.provider}:{s.model}" for s in every) if every else None,
             tokens,
             cost,
             f"{result.duration_ms / 1000:.1f}s",
@@ -203,6 +215,7 @@ class RunRenderer:
                 else self.credential
             ),
             "service_tier": self.service_tier,
+            "fast": self.fast,
             "served_by": (
                 {
                     "provider": last.served_by.provider,
@@ -213,6 +226,10 @@ class RunRenderer:
                 else None
             ),
             "failovers": sum(len(t.failovers) for t in result.turns),
+            "models_served": [
+                {"provider": s.provider, "model": s.model, "credential": s.credential}
+                for s in result.served
+            ],
             "text": result.text,
             "stop_reason": last.stop_reason if last else None,
             "usage": result.usage.as_dict(),

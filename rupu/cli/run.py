@@ -10,21 +10,39 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
 
 if TYPE_CHECKING:
     from rupu.api.agents import PreparedRun, RunResult
+    from rupu.cli.context import AppContext
     from rupu.cli.render import RunRenderer
 
 
 @click.command()
 @click.option(
-    "--agent", "-a", "agent_ref", required=True, help="Agent name, or a path to an agent .md file."
+    "--agent",
+    "-a",
+    "agent_ref",
+    required=True,
+    help="Agent name, or a path to an agent .md file.",
+    shell_complete=complete.agent_names,
 )
 @click.argument("prompt", required=False)
-@click.option("--provider", help="Use this provider for this run (overrides the agent).")
-@click.option("--model", help="Use this model for this run (overrides the agent).")
-@click.option("--auth", type=click.Choice(["api-key", "sso"]), help="Force a credential mode.")
+@click.option(
+    "--provider",
+    help="Use this provider for this run (overrides the agent).",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model",
+    help="Use this model for this run (overrides the agent).",
+    shell_complete=complete.model_ids,
+)
+@click.option(
+    "--auth",
+    type=click.Choice(["api-key", "sso", "adc"]),
+    help="Force a credential mode (adc: Google Application Default Credentials, Vertex AI).",
+)
 @click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
 @click.option(
     "--format",
@@ -55,8 +73,21 @@ if TYPE_CHECKING:
     "fallbacks",
     multiple=True,
     metavar="PROVIDER:MODEL",
+    shell_complete=complete.fallback_targets,
     help="Fail over to this provider:model when the primary is rate limited or overloaded "
     "(repeatable, tried in order; replaces the agent's fallback list).",
+)
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="OpenAI's priority tier (openai provider, API key or ChatGPT sign-in); "
+    "other providers run at their usual tier, with a note.",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the run's report: one self-contained HTML page (see workflow report).",
 )
 @click.pass_obj
 def run(
@@ -73,6 +104,8 @@ def run(
     mode: str | None,
     workspace: Path | None,
     fallbacks: tuple[str, ...],
+    fast: bool,
+    report: Path | None,
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
@@ -95,13 +128,17 @@ def run(
         workspace=workspace,
         allow_unknown_model=allow_unknown_model,
         decider=default_decider(),
+        fast=fast,
     )
+    for note in prepared.notes:
+        click.echo(f"note: {note}", err=True)
     renderer = RunRenderer(
         stream=not no_stream and output_format == "text",
         show_thinking=not hide_thinking and output_format == "text",
         target=prepared.target,
     )
     renderer.service_tier = prepared.route.service_tier
+    renderer.fast = prepared.route.fast
     renderer.requested_model = prepared.route.requested_model
     renderer.credential = prepared.credential
     result = anyio.run(_run, prepared, text, renderer).outcome
@@ -109,6 +146,11 @@ def run(
         click.echo(renderer.json_summary(result))
     else:
         renderer.finish(result)
+    if report is not None:
+        from rupu.cli.reports import write_report
+        from rupu.pictures.run_data import agent_run_data
+
+        write_report(agent_run_data(result.transcript), report, False)
     if result.error is not None:
         raise result.error
 

@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
+
+if TYPE_CHECKING:
+    from rupu.cli.context import AppContext
 
 
 @click.group()
@@ -63,7 +67,7 @@ def _directory(app: AppContext) -> Path:
 
 
 @transcript.command("show")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete.transcript_ids)
 @click.option(
     "--format", "fmt", type=click.Choice(["pretty", "jsonl"]), default="pretty", show_default=True
 )

@@ -3,11 +3,15 @@
 # lazy imports: a command loads what it needs when it runs, so `rupu --help` stays fast
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from rupu.cli.context import AppContext
+from rupu.cli import complete
+
+if TYPE_CHECKING:
+    from rupu.cli.context import AppContext
 
 _FORMAT = click.option(
     "--format",
@@ -34,21 +38,32 @@ _MODE = click.option(
 
 
 @workflow.command("run")
-@click.argument("reference", metavar="NAME|PATH")
+@click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
 @click.option(
     "--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="A workflow input."
 )
-@click.option("--provider", help="Run every step on this provider (e.g. mock for a dry run).")
-@click.option("--model", help="Run every step on this model.")
+@click.option(
+    "--provider",
+    help="Run every step on this provider (e.g. mock for a dry run).",
+    shell_complete=complete.provider_names,
+)
+@click.option("--model", help="Run every step on this model.", shell_complete=complete.model_ids)
 @click.option(
     "--fallback",
     "fallbacks",
     multiple=True,
     metavar="PROVIDER:MODEL",
+    shell_complete=complete.fallback_targets,
     help="Fail over to this provider:model when a step's provider is rate limited or overloaded "
     "(repeatable, tried in order; replaces step and agent fallback lists).",
 )
 @_MODE
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="OpenAI's priority tier for every step on the openai provider; other providers run at "
+    "their usual tier, with a note. Fan-outs multiply priority pricing.",
+)
 @_PLAIN
 @_FORMAT
 @click.pass_obj
@@ -60,6 +75,7 @@ def run_workflow(
     model: str | None,
     fallbacks: tuple[str, ...],
     mode: str | None,
+    fast: bool,
     plain: bool,
     fmt: str,
 ) -> None:
@@ -71,13 +87,13 @@ def run_workflow(
 
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
-    overrides = Overrides(provider, model, fallbacks)
+    overrides = Overrides(provider, model, fallbacks, fast)
     execution = app.engine(mode=mode).start(loaded, given, overrides)
     execute(execution, fmt=fmt, plain=plain)
 
 
 @workflow.command("resume")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @_MODE
 @_PLAIN
 @_FORMAT
@@ -90,7 +106,7 @@ def resume_workflow(app: AppContext, run_id: str, mode: str | None, plain: bool,
 
 
 @workflow.command("approve")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @click.option("--step", help="The step to approve (needed when several wait).")
 @_PLAIN
 @_FORMAT
@@ -103,7 +119,7 @@ def approve_workflow(app: AppContext, run_id: str, step: str | None, plain: bool
 
 
 @workflow.command("reject")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @click.option("--step", help="The step to reject (needed when several wait).")
 @click.option("--reason", help="Why; recorded in the run.")
 @_PLAIN
@@ -160,9 +176,17 @@ def list_workflows_cmd(app: AppContext, fmt: str) -> None:
 
 
 @workflow.command("show")
-@click.argument("reference", metavar="NAME|PATH")
-@click.option("--provider", help="Show the plan as it would run on this provider.")
-@click.option("--model", help="Show the plan as it would run on this model.")
+@click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
+@click.option(
+    "--provider",
+    help="Show the plan as it would run on this provider.",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model",
+    help="Show the plan as it would run on this model.",
+    shell_complete=complete.model_ids,
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 def show_workflow(
@@ -182,7 +206,7 @@ def show_workflow(
     for warning in loaded.warnings:
         click.echo(f"rupu: warning: {warning}", err=True)
     origins = workflow_origins(Provenance(app.paths), plan)
-    agents = [call.agent for step in plan.steps.values() for call in step.calls]
+    agents = [call.agent for call in plan.all_calls()]
     needs_trust = app.untrusted_lines(agents, extra=trust_findings(plan, app.paths))
     if fmt == "json":
         import orjson
@@ -259,7 +283,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
 
 
 @workflow.command("show-run")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 def show_run(app: AppContext, run_id: str, fmt: str) -> None:
@@ -280,3 +304,79 @@ def app_store(app: AppContext) -> Any:
     from rupu.workflows.store import RunStore
 
     return RunStore(app.paths.runs)
+
+
+@workflow.command("graph")
+@click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+@click.option(
+    "--provider",
+    help="Draw the steps as they would run on this provider.",
+    shell_complete=complete.provider_names,
+)
+@click.option(
+    "--model",
+    help="Draw the steps as they would run on this model.",
+    shell_complete=complete.model_ids,
+)
+@click.pass_obj
+def graph_workflow(
+    app: AppContext,
+    reference: str,
+    fmt: str,
+    output: Path | None,
+    provider: str | None,
+    model: str | None,
+) -> None:
+    """Draw a workflow: one node per step (kind, agent, provider:model after overrides, fan-out
+    size, approval), one edge per dependency. SVG is drawn by rupu itself."""
+    from rupu.atomicfile import replace_file
+    from rupu.pictures.graph import to_dot, to_mermaid
+    from rupu.pictures.plan_graph import plan_graph
+    from rupu.pictures.svg import to_svg
+    from rupu.workflows.engine import plan_workflow
+    from rupu.workflows.lookup import load_reference
+    from rupu.workflows.plan import Overrides
+
+    loaded = load_reference(reference, app.paths)
+    plan = plan_workflow(
+        loaded, app.paths, app.config, inputs=None, overrides=Overrides(provider, model)
+    )
+    graph = plan_graph(plan)
+    text = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}[fmt](graph)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    replace_file(output, text.encode())
+    click.echo(f"wrote {output}")
+
+
+@workflow.command("report")
+@click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the page here (default: RUN.html in the current directory).",
+)
+@click.option("--open", "open_it", is_flag=True, help="Open the page in your browser.")
+@click.pass_obj
+def report_workflow(app: AppContext, run_id: str, output: Path | None, open_it: bool) -> None:
+    """Write a run's report: one self-contained HTML page (no network) with the run's status, cost
+    and tokens, its graph coloured by step status, a timeline of every unit, a table of steps and
+    units, and each unit's transcript."""
+    from rupu.cli.reports import write_report
+    from rupu.pictures.run_data import workflow_run_data
+    from rupu.workflows.store import RunStore
+
+    record = RunStore(app.paths.runs).open(run_id)
+    write_report(workflow_run_data(record), output or Path(f"{record.run_id}.html"), open_it)

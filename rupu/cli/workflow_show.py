@@ -11,7 +11,15 @@ import click
 
 from rupu.workflows.plan import AgentCall, Plan, PlannedStep
 from rupu.workflows.provenance import Origin
-from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep, Step
+from rupu.workflows.spec import (
+    AgentStep,
+    GateStep,
+    LoopStep,
+    MatrixStep,
+    RunStep,
+    Step,
+    WorkflowStep,
+)
 from rupu.workflows.store import RunLock, RunRecord
 
 Origins = dict[tuple[str, str | None], dict[str, Origin]]
@@ -113,6 +121,7 @@ def print_plan(
                     f"        {' ' * width}  {branch} {label}: {call.agent.name} on "
                     f"{call.target.provider} · {call.target.model}"
                 )
+            _print_body(planned, f"        {' ' * width}  ")
     edges = loaded.graph.edges()
     if edges:
         click.echo("graph:")
@@ -123,6 +132,20 @@ def print_plan(
     _print_origins(plan, origins or {})
     for line in needs_trust or []:
         click.echo(f"needs trust: {line}")
+
+
+def _print_body(planned: PlannedStep, indent: str) -> None:
+    """The steps of a loop or a called workflow, below it, in dependency order."""
+    body = planned.body
+    if body is None:
+        return
+    order = [step_id for stage in body.loaded.graph.stages() for step_id in stage]
+    width = max(len(step_id) for step_id in order)
+    for index, step_id in enumerate(order):
+        branch = "└" if index == len(order) - 1 else "├"
+        inner = body.steps[step_id]
+        click.echo(f"{indent}{branch} {step_id.ljust(width)}  {_shape(inner)}")
+        _print_body(inner, indent + ("  " if branch == "└" else "│ "))
 
 
 def _print_origins(plan: Plan, origins: Origins) -> None:
@@ -171,6 +194,11 @@ def _kind_keys(step: Step) -> dict[str, Any]:
             return {"matrix": step.matrix}
         case GateStep():
             return {}
+        case LoopStep():
+            inner = [s.id for s in step.loop]
+            return {"loop": inner, "until": step.until, "max_iterations": step.max_iterations}
+        case WorkflowStep():
+            return {"workflow": step.workflow, "inputs": step.inputs}
         case _:
             assert_never(step)
 
@@ -206,6 +234,12 @@ def _shape(planned: PlannedStep) -> str:
             return f"matrix ×{step.size()}: {names}{suffix}"
         case GateStep():
             return f"approval gate{suffix}"
+        case LoopStep():
+            inner = " → ".join(s.id for s in step.loop)
+            return f"loop: {inner}, at most {step.max_iterations}× until …{suffix}"
+        case WorkflowStep():
+            called = planned.body.name if planned.body is not None else step.workflow
+            return f"workflow {called} ({step.workflow}){suffix}"
         case _:
             assert_never(step)
 
@@ -230,7 +264,10 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
         status = "interrupted"
         state = {**state, "status": status, "tokens": progress.tokens}
     units_by_step: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for (step, _), unit in sorted(record.read_units().items()):
+    recorded = record.read_units()  # in the order units first finished
+    for step in dict.fromkeys(step for step, _ in recorded):
+        units_by_step[step] = []
+    for (step, _), unit in sorted(recorded.items()):
         units_by_step[step].append(unit)
     steps = []
     for step_id in meta.get("steps") or []:
@@ -247,14 +284,9 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
         found.pop("sub_results", None)
         found["units_planned"] = counted.planned if counted is not None else None
         found["units_finished"] = counted.finished if counted is not None else 0
-        found["unit_records"] = [
-            {
-                k: u.get(k)
-                for k in ("unit", "sub", "item", "status", "error", "tokens", "transcript")
-            }
-            for u in units_by_step.get(step_id, [])
-        ]
+        found["unit_records"] = _unit_records(units_by_step.get(step_id, []))
         steps.append(found)
+        steps.extend(_nested_steps(record, step_id, units_by_step))
     return {
         "run_id": record.run_id,
         "workflow": meta.get("workflow"),
@@ -269,6 +301,35 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
         "directory": str(record.directory),
         "steps": steps,
     }
+
+
+def _unit_records(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = ("unit", "sub", "item", "status", "error", "tokens", "transcript")
+    return [{k: u.get(k) for k in keys} for u in units]
+
+
+def _nested_steps(
+    record: RunRecord, step_id: str, units_by_step: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The recorded steps inside a loop or workflow step (`fix.2.review`, `nested.build`), in the
+    order their first units finished (a step before the steps inside it)."""
+    first = {path: i for i, path in enumerate(units_by_step)}
+
+    def order(path: str) -> tuple[int, int]:
+        inside = [i for s, i in first.items() if s == path or s.startswith(path + ".")]
+        return min(inside, default=len(first)), path.count(".")
+
+    found_paths = (p.stem for p in (record.directory / "steps").glob(f"{step_id}.*.json"))
+    paths = sorted(found_paths, key=order)
+    found = []
+    for path in paths:
+        step = record.read_step(path) or {"status": "unknown"}
+        for bulky in ("results", "sub_results", "last"):
+            step.pop(bulky, None)
+        step["step"] = path
+        step["unit_records"] = _unit_records(units_by_step.get(path, []))
+        found.append(step)
+    return found
 
 
 def print_run(summary: dict[str, Any]) -> None:

@@ -13,6 +13,8 @@ from rupu.workflows.events import (
     ApprovalDecided,
     ApprovalRequested,
     ContractRetried,
+    LoopIterationFinished,
+    LoopIterationStarted,
     Observer,
     RunEvent,
     RunFinished,
@@ -114,6 +116,14 @@ class PlainView(Observer):
             case RunStarted() | RunResumed():
                 verb = "resumed" if isinstance(event, RunResumed) else "started"
                 self._say(f"run {event.run_id} {verb}: workflow {event.workflow}")
+            case LoopIterationStarted():
+                self._say(f"↻ {event.step} iteration {event.iteration}")
+            case LoopIterationFinished():
+                ended = "until holds" if event.until else f"{event.status}"
+                self._say(
+                    f"↻ {event.step} iteration {event.iteration} {ended}, "
+                    f"{_spend(event.tokens, event.cost_usd)}"
+                )
             case UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
                 pass
             case _:
@@ -194,7 +204,7 @@ class LiveView(Observer):
         match event:
             case RunFinished():
                 self.note = f"run {event.status}"
-            case StepStarted() if (row := self.rows.get(event.step)) is not None:
+            case StepStarted() if (row := self._row_for(event.step)) is not None:
                 row.status, row.kind, row.started = "running", event.kind, now
                 row.total = event.units
             case UnitStarted() if (row := self.rows.get(event.step)) is not None:
@@ -219,6 +229,20 @@ class LiveView(Observer):
                 row.status, row.error = "awaiting_approval", event.prompt
             case _:
                 pass
+
+    def _row_for(self, step: str) -> StepRow | None:
+        """The row of a step; a step inside a loop or a called workflow (`fix.2.review`) gets its
+        own row when it starts, below the rows of the step it is in."""
+        row = self.rows.get(step)
+        top = step.split(".", 1)[0]
+        if row is not None or top == step or top not in self.rows:
+            return row
+        row = StepRow(step)
+        entries = list(self.rows.items())
+        last = max(i for i, (k, _) in enumerate(entries) if k == top or k.startswith(top + "."))
+        entries.insert(last + 1, (step, row))
+        self.rows = dict(entries)
+        return row
 
     def _unit_done(self, row: StepRow, event: UnitFinished | UnitReused, now: float) -> None:
         status = "reused" if isinstance(event, UnitReused) else event.status
@@ -320,4 +344,4 @@ def _where(event: UnitStarted) -> str:
     """Where a unit runs: `provider · model`, or `$ command` for a `run` step."""
     if event.command is not None:
         return f"$ {event.command}"
-    return f"{event.provider} · {event.model}"
+    return f"{event.provider} · {event.model}{' fast' if event.fast else ''}"

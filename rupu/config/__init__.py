@@ -26,9 +26,10 @@ BUILTIN_PROVIDERS = tuple(builtin_providers())
 # The built-in records' dialects plus the generic kinds; a Literal so pydantic and mypy read it
 # (tests/providers/test_builtin_records.py checks it against the records).
 ProviderKind = Literal[
-    "openai-compatible", "openai-responses", "anthropic", "gemini", "claude-code"
+    "openai-compatible", "openai-responses", "anthropic", "gemini", "bedrock", "claude-code"
 ]
 ServiceTier = Literal["priority", "flex"]
+_REGIONAL_KINDS = frozenset(r.kind for r in builtin_providers().values() if r.credentials == "aws")
 PermissionMode = Literal["ask", "bypass", "readonly"]
 
 
@@ -63,7 +64,14 @@ class ProviderConfig(StrictModel):
     org_id: str | None = None
     project: str | None = None
     region: str | None = None
+    # Amazon Bedrock; see docs/providers-bedrock.md
+    profile: str | None = None
+    cache_points: bool | None = None
+    control_base_url: str | None = None
     token_exchange_url: str | None = None
+    # copilot on GitHub Enterprise: stands in for https://DOMAIN and https://api.DOMAIN of the
+    # domain a sign-in names with --host (rupu/auth/oauth/copilot_host.py)
+    enterprise_url: str | None = None
     timeout: float | None = Field(default=None, gt=0)
     max_retries: int | None = Field(default=None, ge=0, le=20)
     max_concurrency: int | None = Field(default=None, ge=1)
@@ -284,7 +292,8 @@ def _check_providers(loaded: LoadedConfig) -> None:
                 field=f"providers.{name}",
                 hint=f"rename the table, e.g. [providers.my-{name}]",
             )
-        needs_url = provider.kind != "claude-code"
+        # an AWS kind's default host follows its region (a second region needs no base_url)
+        needs_url = provider.kind != "claude-code" and provider.kind not in _REGIONAL_KINDS
         if (
             name not in BUILTIN_PROVIDERS
             and needs_url

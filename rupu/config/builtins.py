@@ -43,7 +43,7 @@ class ModelListing(StrictModel):
     the first of `strip` it ends with), `query` on every page, the list under `items` (a model's
     id is the first of `id_keys` it has), and how the next page is asked for: `after_id` (the
     body's `has_more` and `last_id`), `page_token` (its `nextPageToken`, sent as `pageToken`) or
-    `none`."""
+    `none`. An empty `items` means the body itself is the list (GitHub Models' catalog)."""
 
     path: str
     query: dict[str, str] = Field(default_factory=dict)
@@ -60,9 +60,13 @@ class BuiltinProvider(StrictModel):
     base_url: str | None = None
     sso_base_url: str | None = None
     token_exchange_url: str | None = None
+    control_base_url: str | None = None
+    credentials: Literal["key", "aws"] = "key"
     key_env: list[str] = Field(default_factory=list)
     key_header: str | None = None
     keyless: bool = False
+    sign_in_only: bool = False
+    identity: str | None = None
     default_model: str | None = None
     oauth: OAuthDefaults | None = None
     models: ModelListing | None = None

@@ -13,20 +13,23 @@ import tomllib
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from rupu.config.builtins import ModelListing
 from rupu.config.chat_compat import ChatCompat
 from rupu.errors import ConfigError
 from rupu.strict import StrictModel
 
 PRESETS_FILE = Path(__file__).with_name("presets.toml")
+PresetKind = Literal["openai-compatible", "openai-responses", "gemini"]
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class Preset(StrictModel):
     label: str
+    kind: PresetKind = "openai-compatible"
     base_url: str
     key_env: list[str] = Field(default_factory=list)
     keyless: bool = False
@@ -35,10 +38,14 @@ class Preset(StrictModel):
     auth_scheme: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     compat: ChatCompat | None = None
+    # Where the model list is read, when not at `GET {base_url}/models` (`rupu models refresh`).
+    models: ModelListing | None = None
 
     def as_config(self) -> dict[str, Any]:
         """The preset as `ProviderConfig` keys (only the ones it sets)."""
         data: dict[str, Any] = {"base_url": self.base_url}
+        if self.kind != "openai-compatible":
+            data["kind"] = self.kind
         for key in ("default_model", "auth_header", "auth_scheme"):
             value = getattr(self, key)
             if value is not None:
@@ -61,12 +68,23 @@ def load_presets() -> dict[str, Preset]:
         raise RuntimeError(f"{PRESETS_FILE} is invalid: {exc}") from exc
 
 
+def preset_listing(name: str) -> ModelListing | None:
+    """A preset's own model list endpoint, when it has one."""
+    found = load_presets().get(name)
+    return found.models if found is not None else None
+
+
 def is_preset(name: str) -> bool:
     return name in load_presets()
 
 
 def preset_names() -> list[str]:
     return sorted(load_presets())
+
+
+def preset_kind(name: str) -> PresetKind:
+    """The wire API a preset speaks (`openai-compatible` for all but a few)."""
+    return load_presets()[name].kind
 
 
 def preset_key_vars(name: str) -> tuple[str, ...]:

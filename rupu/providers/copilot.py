@@ -32,10 +32,10 @@ from rupu.providers.copilot_routes import (
     route_for,
 )
 from rupu.providers.copilot_token import (
-    DEFAULT_EXCHANGE_URL,
     EDITOR_HEADERS,
     CopilotToken,
     CopilotTokenCache,
+    exchange_url_for,
 )
 from rupu.providers.dialect import BaseDialect, Dialect, StreamDecoder, WireRequest
 from rupu.providers.http import DEFAULT_TIMEOUT, HttpClient, HttpSettings
@@ -210,7 +210,7 @@ class CopilotProvider(HttpProvider):
         self.tokens = CopilotTokenCache(
             setup.credentials,
             http=self._exchange,
-            exchange_url=setup.config.token_exchange_url or DEFAULT_EXCHANGE_URL,
+            exchange_url=exchange_url_for(setup.config),
             clock=clock or setup.clock,
             provider=setup.name,
         )

@@ -66,6 +66,17 @@ def initiator_of(request: ModelRequest) -> Initiator:
     return "user"
 
 
+# What GitHub's own docs (and Atomic's) tell a user whose model Copilot answers "model not supported".
+ENABLE_MODEL = (
+    "enable it once in VS Code (Copilot Chat → model selector → select the model → Enable)"
+)
+
+
+def _not_supported(exc: ProviderError) -> bool:
+    text = f"{exc.error_type or ''} {exc.message}".lower()
+    return "model_not_supported" in text or "not supported" in text
+
+
 def is_model_refusal(exc: ProviderError) -> bool:
     text = f"{exc.error_type or ''} {exc.message}".lower()
     return exc.status == 404 or "model_not_supported" in text or "unsupported_model" in text
@@ -132,8 +143,8 @@ def model_refusal(
         listed = next((m for m in models if m.id == model), None)
         if listed is not None and listed.policy not in (None, "enabled"):
             hint = (
-                f"'{model}' is {listed.policy} for this account: enable it in GitHub's Copilot "
-                "settings (github.com/settings/copilot) or ask your organisation's admin"
+                f"'{model}' is {listed.policy} for this account: {ENABLE_MODEL}, or in GitHub's "
+                "Copilot settings (github.com/settings/copilot), or ask your organisation's admin"
             )
         elif listed is not None and listed.endpoints and spec.path not in listed.endpoints:
             hint = (
@@ -147,6 +158,10 @@ def model_refusal(
             hint = f"{suggest}ids this route accepts: {shown}; {advice}"
         else:
             hint = f"{advice}; the account's model list names no model for this route"
+    if _not_supported(exc) and "Enable" not in hint:
+        hint += (
+            f"; a model your account has not switched on yet is refused this way: {ENABLE_MODEL}"
+        )
     return ProviderError(
         exc.provider,
         message,

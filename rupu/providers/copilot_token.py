@@ -11,12 +11,14 @@ when fewer than 60 s remain, and concurrent callers wait for one exchange instea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rupu.auth.credentials import Credential, CredentialSource, Secret
+from rupu.auth.oauth.copilot_host import enterprise_site, is_enterprise
 from rupu.clock import SYSTEM_CLOCK, Clock
+from rupu.config import ProviderConfig
 from rupu.config.builtins import builtin_url
 from rupu.errors import CredentialError, ProviderError
 from rupu.providers.http import HttpClient
@@ -114,15 +116,34 @@ def _number(value: object) -> float | None:
     return None
 
 
+ExchangeUrl = str | Callable[[Credential], str]
+
+
+def exchange_url_for(config: ProviderConfig) -> Callable[[Credential], str]:
+    """Where a GitHub token is exchanged: `token_exchange_url` when configured, else the API host of
+    the GitHub Enterprise domain the sign-in was made on (`extras["host"]`), else github.com's."""
+
+    def url(github: Credential) -> str:
+        if config.token_exchange_url:
+            return config.token_exchange_url
+        host = github.extras.get("host")
+        if host and is_enterprise(host):
+            return enterprise_site(host, config.enterprise_url).exchange_url
+        return DEFAULT_EXCHANGE_URL
+
+    return url
+
+
 class CopilotTokenCache:
-    """One Copilot token at a time, shared by every request of a provider."""
+    """One Copilot token at a time, shared by every request of a provider. `exchange_url` may
+    depend on the GitHub credential (its enterprise host: `exchange_url_for`)."""
 
     def __init__(
         self,
         github: CredentialSource,
         *,
         http: HttpClient,
-        exchange_url: str = DEFAULT_EXCHANGE_URL,
+        exchange_url: ExchangeUrl = DEFAULT_EXCHANGE_URL,
         clock: Clock = SYSTEM_CLOCK,
         provider: str = "copilot",
     ) -> None:
@@ -158,8 +179,9 @@ class CopilotTokenCache:
             **EDITOR_HEADERS,
         }
         self.exchanges += 1
+        url = self.exchange_url if isinstance(self.exchange_url, str) else self.exchange_url(github)
         try:
-            data, _ = await self._http.request_json("GET", self.exchange_url, headers=headers)
+            data, _ = await self._http.request_json("GET", url, headers=headers)
         except ProviderError as exc:
             if exc.status in SUBSCRIPTION_STATUSES:
                 raise refused_error(self.provider, github, exc) from None

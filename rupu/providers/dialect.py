@@ -4,8 +4,9 @@ A dialect knows the wire format and the endpoint's auth, nothing about I/O polic
 
 - `encode` turns a `ModelRequest` and the credential into a `WireRequest` (URL, headers, body,
   streamed or not);
-- `decoder` returns a `StreamDecoder` for the response to one `WireRequest`: SSE data payloads in,
-  `StreamEvent`s out; `decode_body` does the same for a non-streamed JSON answer;
+- `decoder` returns a `StreamDecoder` for the response to one `WireRequest`: SSE data payloads in
+  (or the raw bytes, for `framing="bytes"`), `StreamEvent`s out; `decode_body` does the same for a
+  non-streamed JSON answer;
 - `explain_error` classifies a non-2xx answer (`http.error_from_response` unless the dialect has its
   own envelope), and `annotate` adds what only it knows (a hint naming its console) to any
   `ProviderError` of a request;
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from rupu.errors import CredentialError, ProviderError
 from rupu.providers.http import error_from_response
@@ -42,6 +43,9 @@ class WireRequest:
     streamed: bool = True
     method: str = "POST"
     variant: str = ""  # the dialect's own tag for `decoder` (Gemini: the Code Assist envelope)
+    # `sse`: the decoder is fed SSE data payloads; `bytes`: the raw body as it arrives (a binary
+    # framing the decoder splits itself, as Bedrock's event stream)
+    framing: Literal["sse", "bytes"] = "sse"
 
 
 class StreamDecoder(Protocol):

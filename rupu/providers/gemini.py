@@ -5,7 +5,10 @@ by the credential and the config.
 |-------------|----------------------------------------|----------------------------------------------------------------|-------------------|
 | AI Studio   | an API key                             | `{base_url}/v1beta/models/{model}:streamGenerateContent`       | `key_header`      |
 | Code Assist | a Google sign-in (`sso`)               | `{sso_base_url}/v1internal:streamGenerateContent`              | bearer            |
-| Vertex AI   | `region` configured (plus a `project`) | `{base}/v1/projects/{p}/locations/{r}/publishers/google/models/{model}:streamGenerateContent` | bearer or key |
+| Vertex AI   | `region` configured (plus a `project`), or Application Default Credentials (`auth: adc`, region default `global`) | `{base}/v1/projects/{p}/locations/{r}/publishers/google/models/{model}:streamGenerateContent` | bearer or key |
+
+On the Vertex route a Claude model (`claude-*`) goes to Anthropic's publisher on Vertex instead
+(`vertex_anthropic.py`: `...:streamRawPredict`, the Messages API body and stream).
 
 All three stream with `?alt=sse`. A 401 on a sign-in token asks the credential source for a fresh
 token once and tries again (the one HTTP provider's, `http_provider`; this module is the dialect's
@@ -25,7 +28,7 @@ from rupu.config.builtins import builtin, builtin_url
 from rupu.errors import ConfigError, ProviderError, StreamInterrupted
 from rupu.messages import ModelRequest, StreamEvent
 from rupu.providers.base import ProviderSetup
-from rupu.providers.dialect import BaseDialect, WireRequest
+from rupu.providers.dialect import BaseDialect, StreamDecoder, WireRequest
 from rupu.providers.gemini_code_assist import (
     CODE_ASSIST_URL,
     discover_project,
@@ -41,6 +44,14 @@ from rupu.providers.gemini_dialect import (
 from rupu.providers.gemini_errors import google_error_from_response
 from rupu.providers.http import HttpClient, request_id_of
 from rupu.providers.http_provider import HttpProvider
+from rupu.providers.vertex_anthropic import (
+    VARIANT,
+    claude_body,
+    claude_events,
+    claude_url,
+    is_claude,
+    vertex_host,
+)
 from rupu.version import __version__
 
 AI_STUDIO_URL = builtin_url("gemini", "base_url")
@@ -48,22 +59,17 @@ RECORD = builtin("gemini")
 
 
 def ai_studio_url(base_url: str, model: str) -> str:
-    """`https://host`, `https://host/` and `https://host/v1beta` all reach the v1beta API."""
+    """`https://host`, `https://host/` and `https://host/v1beta` all reach the v1beta API; a Vertex
+    publisher root (`.../v1/publishers/google`, Vertex by API key) is used as it is."""
     root = base_url.rstrip("/")
-    if not root.endswith(("/v1beta", "/v1", "/v1alpha")):
+    if not root.endswith(("/v1beta", "/v1", "/v1alpha", "/publishers/google")):
         root += "/v1beta"
     return f"{root}/models/{quote(bare_model(model))}:streamGenerateContent?alt=sse"
 
 
 def vertex_url(base_url: str | None, project: str, region: str, model: str) -> str:
-    if base_url:
-        host = base_url.rstrip("/")
-    elif region == "global":
-        host = "https://aiplatform.googleapis.com"
-    else:
-        host = f"https://{region}-aiplatform.googleapis.com"
     return (
-        f"{host}/v1/projects/{quote(project)}/locations/{quote(region)}"
+        f"{vertex_host(base_url, region)}/v1/projects/{quote(project)}/locations/{quote(region)}"
         f"/publishers/google/models/{quote(bare_model(model))}:streamGenerateContent?alt=sse"
     )
 
@@ -99,15 +105,21 @@ class GenerateContentDialect(BaseDialect):
         headers["accept"] = "text/event-stream"
         project = config.project or credential.extras.get("project")
         gemini3 = "gemini-3" in bare_model(request.model).lower()
-        if config.region:
+        adc = credential.extras.get("auth") == "adc"
+        region = config.region or (credential.extras.get("location", "global") if adc else None)
+        if region:
             if not project:
                 raise ConfigError(
-                    f"provider '{self.provider}' has region '{config.region}' but no project",
+                    f"provider '{self.provider}' has region '{region}' but no project",
                     field=f"providers.{self.provider}.project",
                     hint=f'Vertex AI needs both: add project = "<gcp-project>" under [providers.{self.provider}]',
                 )
+            if is_claude(request.model):
+                url = claude_url(config.base_url, project, region, bare_model(request.model))
+                body = claude_body(request, provider=self.provider)
+                return WireRequest(url, headers, body, variant=VARIANT)
             body = encode_request(request, provider=self.provider)
-            url = vertex_url(config.base_url, project, config.region, request.model)
+            url = vertex_url(config.base_url, project, region, request.model)
             return WireRequest(url, headers, body, variant="vertex")
         if credential.mode == "sso":
             base = config.sso_base_url or CODE_ASSIST_URL
@@ -131,7 +143,9 @@ class GenerateContentDialect(BaseDialect):
 
     def decoder(
         self, request: ModelRequest, wire: WireRequest, headers: Mapping[str, str]
-    ) -> GenerateContentEvents:
+    ) -> StreamDecoder:
+        if wire.variant == VARIANT:
+            return claude_events(self.provider, request, request_id_of(headers), wire.url)
         return GenerateContentEvents(
             self.provider, request_id_of(headers), envelope=wire.variant == "code-assist"
         )

@@ -134,10 +134,10 @@ class HttpProvider:
         snapshot = rate_limit_snapshot(response.headers)
         if snapshot:
             yield RateLimitObserved(snapshot)
-        splitter = SSEDataSplitter()
+        splitter = SSEDataSplitter() if wire.framing == "sse" else None
         try:
             async for chunk in response.aiter_raw():
-                for payload in splitter.feed(chunk):
+                for payload in splitter.feed(chunk) if splitter is not None else (chunk,):
                     for event in decoder.feed(payload):
                         yield event
                     if decoder.done:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig, ProviderConfig
 from rupu.config.builtins import builtin_providers
-from rupu.config.presets import is_preset, preset_names
+from rupu.config.presets import is_preset, preset_kind, preset_names
 from rupu.errors import ConfigError, did_you_mean
 from rupu.providers.base import Provider, ProviderFactory, ProviderSetup
 
@@ -25,6 +25,8 @@ FACTORIES: dict[str, str] = {
     "openai-responses": "rupu.providers.openai_responses:create",
     "copilot": "rupu.providers.copilot:create",
     "gemini": "rupu.providers.gemini:create",
+    "bedrock": "rupu.providers.bedrock:create",
+    "antigravity": "rupu.providers.antigravity:create",
     "mock": "rupu.providers.mock:create",
     "claude-code": "rupu.providers.claude_code:create",
 }
@@ -64,9 +66,11 @@ def provider_kind(name: str, loaded: LoadedConfig) -> str:
     if name in BUILTIN_KINDS:
         return BUILTIN_KINDS[name]
     declared = loaded.config.providers.get(name)
-    if declared is not None:
-        return declared.kind or "openai-compatible"
+    if declared is not None and declared.kind is not None:
+        return declared.kind
     if is_preset(name):
+        return preset_kind(name)
+    if declared is not None:
         return "openai-compatible"
     known = known_providers(loaded)
     raise ConfigError(

@@ -11,20 +11,23 @@ naming the provider, model and credential that takes over, and why.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from rupu.auth.credentials import AuthMode, CredentialSource
+from rupu.auth.adc import AuthChoice
+from rupu.auth.credentials import CredentialSource
 from rupu.clock import SYSTEM_CLOCK
 from rupu.config import ProviderConfig
 from rupu.config.routing import RoutingConfig
-from rupu.errors import ProviderError, RateLimited
+from rupu.errors import ConfigError, ProviderError, RateLimited
 from rupu.messages import FailedOver, ModelRequest, RetryScheduled, StreamEvent
 from rupu.providers.base import Provider
 from rupu.providers.retry import RetryPolicy, Sleep
 from rupu.routing.classify import ErrorClass, action_for, advice, classify, describe
 from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
+from rupu.routing.history import RouteHistory
 
 NOT_FAILED_OVER: dict[str, str] = {
     "quota": "quota and billing need your action",
@@ -47,7 +50,7 @@ class Candidate:
     config: ProviderConfig
     credentials: CredentialSource | None
     credential: str
-    auth: AuthMode | None = None
+    auth: AuthChoice | None = None
     service_tiers: frozenset[str] = frozenset()
 
     @property
@@ -78,6 +81,7 @@ class FallbackProvider:
         settings: RoutingConfig | None = None,
         cooldowns: CooldownRegistry = COOLDOWNS,
         sleep: Sleep | None = None,
+        history: RouteHistory | None = None,
     ) -> None:
         if not candidates:
             raise ValueError("a route needs at least one candidate")
@@ -89,6 +93,7 @@ class FallbackProvider:
         self._cooldowns = cooldowns
         self._sleep = sleep or SYSTEM_CLOCK.sleep
         self._providers: dict[int, Provider] = {}
+        self._history = history
 
     def _provider(self, index: int) -> Provider:
         if index not in self._providers:
@@ -161,14 +166,18 @@ class FallbackProvider:
                     reason=reason,
                 )
             emitted = False
+            started = self._history.clock.time() if self._history else 0.0
             try:
                 async for event in self._provider(index).stream(self._for(candidate, request)):
                     if not emitted and event.kind not in NOT_OUTPUT:
                         emitted = True
+                        self._first_token(candidate, started)
                     yield event
+                self._outcome(candidate, None)
                 return
             except ProviderError as exc:
                 error_class = classify(exc)
+                self._outcome(candidate, error_class)
                 if isinstance(exc, RateLimited):
                     self._cool(candidate, exc)
                 later = any(i > index for i in usable)
@@ -189,6 +198,17 @@ class FallbackProvider:
     def _cool(self, candidate: Candidate, exc: ProviderError) -> None:
         seconds = exc.retry_after or exc.reset_after or self._settings.cooldown_secs
         self._cooldowns.cool_down(candidate.key, seconds, f"HTTP {exc.status or 429} rate limit")
+        if self._history is not None:
+            self._history.record_rate_limit(candidate.provider, candidate.model, seconds)
+
+    def _first_token(self, candidate: Candidate, started: float) -> None:
+        if self._history is not None:
+            elapsed = self._history.clock.time() - started
+            self._history.record_first_token(candidate.provider, candidate.model, elapsed)
+
+    def _outcome(self, candidate: Candidate, error_class: ErrorClass | None) -> None:
+        if self._history is not None and error_class != "rate_limited":
+            self._history.record_outcome(candidate.provider, candidate.model, error_class)
 
     def _explain(
         self, exc: ProviderError, error_class: ErrorClass, candidate: Candidate, tried: list[str]
@@ -214,6 +234,12 @@ class FallbackProvider:
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
             await provider.aclose()
+        if self._history is not None:
+            import anyio.to_thread  # lazy: only routes that keep a history write one
+
+            # The run is over: a history that cannot be written costs its update, not the run.
+            with contextlib.suppress(ConfigError):
+                await anyio.to_thread.run_sync(self._history.save)
 
 
 def _short(exc: ProviderError) -> str:

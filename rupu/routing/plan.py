@@ -7,7 +7,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rupu.auth.credentials import AuthMode
+from rupu.auth.adc import LOGIN_HINT, AdcSource, AuthChoice, find_adc_file
+from rupu.auth.credentials import CredentialSource
 from rupu.auth.resolver import CredentialResolver
 from rupu.config import LoadedConfig, ProviderConfig
 from rupu.config.presets import expand_base_url
@@ -25,6 +26,8 @@ from rupu.providers.registry import (
 from rupu.providers.retry import RetryPolicy, Sleep
 from rupu.routing.cooldown import COOLDOWNS, CooldownRegistry
 from rupu.routing.fallback import Candidate, FallbackProvider
+from rupu.routing.history import RouteHistory
+from rupu.routing.score import rank
 from rupu.routing.target import RoutedAgent, RunTarget, catalog_default, resolve_target
 from rupu.routing.tiers import TIER_PREFIX, is_tier, parse_entry, tier_entries
 
@@ -38,12 +41,14 @@ SERVICE_TIERS: dict[str, frozenset[str]] = {
 @dataclass(frozen=True, slots=True)
 class Route:
     """`primary` is what the agent asked for (a tier already resolved); `candidates[0]` serves it and
-    the rest are tried in order. `service_tier` is the tier the primary will be sent, if any."""
+    the rest are tried in order. `service_tier` is the tier the primary will be sent, if any;
+    `fast` says it is the priority tier of fast mode (`routing.fast`)."""
 
     primary: RunTarget
     candidates: tuple[Candidate, ...]
     requested_model: str | None = None
     service_tier: str | None = None
+    fast: bool = False
 
 
 def service_tiers(kind: str, config: ProviderConfig) -> frozenset[str]:
@@ -58,7 +63,7 @@ def make_candidate(
     loaded: LoadedConfig,
     env: Mapping[str, str],
     *,
-    auth: AuthMode | None = None,
+    auth: AuthChoice | None = None,
     resolver: CredentialResolver | None = None,
 ) -> Candidate:
     """A provider ready to build: kind, effective config (base_url filled from the environment),
@@ -75,12 +80,17 @@ def make_candidate(
             field="model",
             hint=f"write it as {name}:MODEL, or set [providers.{name}] default_model",
         )
-    credentials = None
+    credentials: CredentialSource | None = None
     described = CLI_LOGIN if kind == "claude-code" else "none (no key needed)"
     if needs_credential(kind, config):
-        credentials = (resolver or CredentialResolver(env)).source(name, mode=auth)
+        credentials = _credentials(name, kind, config, env, auth, resolver)
         credential = getattr(credentials, "credential", None)
-        described = credential.describe() if credential is not None else "resolved at request time"
+        if isinstance(credentials, AdcSource):
+            described = credentials.describe()
+        elif credential is not None:
+            described = credential.describe()
+        else:
+            described = "resolved at request time"
     return Candidate(
         provider=name,
         kind=kind,
@@ -91,6 +101,45 @@ def make_candidate(
         auth=auth,
         service_tiers=service_tiers(kind, config),
     )
+
+
+def _credentials(
+    name: str,
+    kind: str,
+    config: ProviderConfig,
+    env: Mapping[str, str],
+    auth: AuthChoice | None,
+    resolver: CredentialResolver | None,
+) -> CredentialSource:
+    """The stored or environment credential; on the Vertex route of a gemini provider, Application
+    Default Credentials when asked for (`auth: adc`) or when nothing stronger is configured."""
+    vertex = kind == "gemini" and bool(config.region)
+    adc = find_adc_file(env) if kind == "gemini" and (auth == "adc" or vertex) else None
+    if auth == "adc":
+        if kind != "gemini":
+            raise ConfigError(
+                f"auth: adc (Google Application Default Credentials) is for Vertex AI; '{name}' "
+                f"is a {kind} provider",
+                field="auth",
+                hint="drop `auth: adc`, or run on a gemini provider with region and project set",
+            )
+        if adc is None:
+            raise CredentialError(
+                name,
+                "auth: adc, but no Application Default Credentials were found",
+                hint=LOGIN_HINT,
+            )
+        return AdcSource(name, adc, token_url=_token_url(config))
+    try:
+        return (resolver or CredentialResolver(env)).source(name, mode=auth)
+    except CredentialError:
+        if adc is None or auth is not None or config.api_key:
+            raise
+        return AdcSource(name, adc, token_url=_token_url(config))
+
+
+def _token_url(config: ProviderConfig) -> str | None:
+    return config.oauth.token_url if config.oauth is not None else None
 
 
 def unavailable_reason(
@@ -119,18 +168,22 @@ def resolve_route(
     *,
     provider: str | None = None,
     model: str | None = None,
-    auth: AuthMode | None = None,
+    auth: AuthChoice | None = None,
     fallbacks: Sequence[str] = (),
     resolver: CredentialResolver | None = None,
+    history: RouteHistory | None = None,
 ) -> Route:
-    """The route of a run: the agent's target (or its `tier:`), then `fallbacks` (from --fallback;
-    they replace the agent's `fallback:` list), then `[routing] local_fallback`."""
+    """The route of a run: the agent's target (or its `tier:`, its entries ordered by their score
+    in `history` when there is one), then `fallbacks` (from --fallback; they replace the agent's
+    `fallback:` list), then `[routing] local_fallback`."""
     front = spec.frontmatter
     requested = model or (front.model if not provider or provider == front.provider else None)
     if is_tier(requested):
         assert requested is not None
         tier = requested.removeprefix(TIER_PREFIX)
         found = _tier_candidates(tier, provider or front.provider, loaded, env, resolver)
+        if history is not None:
+            found = ranked_candidates(found, history)
         first = found[0]
         target = RunTarget(first.provider, first.kind, first.model, auth or front.auth)
         candidates = [
@@ -224,6 +277,13 @@ def _tier_candidates(
     return found
 
 
+def ranked_candidates(found: Sequence[Candidate], history: RouteHistory) -> list[Candidate]:
+    """`found` (in the tier's order) sorted by score: see `rupu.routing.score`."""
+    by_label = {c.label: c for c in found}
+    order = rank([(c.provider, c.model) for c in found], history.load(), history.clock.time())
+    return [by_label[s.label] for s in order]
+
+
 def _service_tier(requested: str | None, candidate: Candidate) -> str | None:
     tier = requested or candidate.config.service_tier
     if tier is None:
@@ -255,8 +315,10 @@ def build_route_provider(
     *,
     cooldowns: CooldownRegistry = COOLDOWNS,
     sleep: Sleep | None = None,
+    history: RouteHistory | None = None,
 ) -> FallbackProvider:
-    """The route as one `Provider`. Candidates are built on first use, each with its own retries."""
+    """The route as one `Provider`. Candidates are built on first use, each with its own retries.
+    With `history`, what each call shows (latency, errors, rate limits) is recorded there."""
 
     def build(candidate: Candidate, policy: RetryPolicy) -> Provider:
         return build_provider(
@@ -276,6 +338,7 @@ def build_route_provider(
         settings=loaded.config.routing,
         cooldowns=cooldowns,
         sleep=sleep,
+        history=history,
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from rupu.auth.credentials import AuthMode
+from rupu.auth.adc import AuthChoice
 from rupu.config import BUILTIN_PROVIDERS, LoadedConfig
 from rupu.config.builtins import builtin
 from rupu.errors import ConfigError
@@ -27,7 +27,7 @@ class RoutedFrontmatter(Protocol):
     @property
     def model(self) -> str | None: ...
     @property
-    def auth(self) -> AuthMode | None: ...
+    def auth(self) -> AuthChoice | None: ...
     @property
     def fallback(self) -> Sequence[str] | None: ...
     @property
@@ -50,7 +50,7 @@ class RunTarget:
     provider: str
     kind: str
     model: str
-    auth: AuthMode | None = None
+    auth: AuthChoice | None = None
     fallbacks: tuple[str, ...] = ()
 
 
@@ -60,7 +60,7 @@ def resolve_target(
     *,
     provider: str | None = None,
     model: str | None = None,
-    auth: AuthMode | None = None,
+    auth: AuthChoice | None = None,
 ) -> RunTarget:
     """Flags beat the agent, the agent beats the provider's `default_model`, which beats the config's
     `default_model`, which beats the default in a built-in provider's record."""

@@ -5,7 +5,7 @@ Nothing in rupu imports this package; it is public API for tests (rupu's own inc
 """
 
 from rupu.testing.cli import CliResult, CliRunner
-from rupu.testing.clock import FakeClock
+from rupu.testing.clock import FakeClock, use_clock
 from rupu.testing.providers import (
     Answer,
     FunctionProvider,
@@ -30,5 +30,6 @@ __all__ = [
     "TurnFunction",
     "last_user_text",
     "turn_events",
+    "use_clock",
     "use_provider",
 ]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+from rupu.clock import Clock, pop_clock, push_clock
+
 DEFAULT_START = 1_800_000_000.0  # 2027-01-15, a fixed epoch so expiries in tests read the same
 
 
@@ -32,3 +37,15 @@ class FakeClock:
         if self.advance_on_sleep:
             self.now += max(seconds, 0.0)
         await anyio.lowlevel.checkpoint()
+
+
+@contextlib.contextmanager
+def use_clock(clock: Clock) -> Iterator[Clock]:
+    """While the block runs, `clock` is the clock of this process: what rupu reads for decisions
+    made outside any object a test can hand a clock to (route history and scores in an in-process
+    `rupu` command run by `CliRunner`)."""
+    push_clock(clock)
+    try:
+        yield clock
+    finally:
+        pop_clock(clock)

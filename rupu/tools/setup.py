@@ -109,6 +109,8 @@ class ToolSetup:
     secrets: KnownSecrets | None = None
     # Never masked: RUPU_HOME, the home directory (the workspace is added).
     protected: Sequence[str] = ()
+    # Tools the run adds whatever `tools:` says (`set_model_tier` for an agent with `tiers:`).
+    extra: Sequence[Tool] = ()
 
 
 async def _loaded_secrets(setup: ToolSetup) -> KnownSecrets:
@@ -128,7 +130,7 @@ async def open_toolbox(
     # lazy: the MCP SDK takes ~0.5 s to import; agents without tools never load it
     from rupu.tools.mcp import connect_servers
 
-    if patterns is not None and not patterns:
+    if patterns is not None and not patterns and not setup.extra:
         yield None
         return
     config = setup.loaded.config
@@ -164,6 +166,7 @@ async def open_toolbox(
         servers, cwd=workspace.root, env=setup.env, log_dir=log_dir
     ) as mcp_tools:
         tools = builtins + [t for t in mcp_tools if tool_allowed(t.name, patterns)]
+        tools += setup.extra
         if not tools and not notes:  # with notes, an empty tool box still records them
             yield None
             return

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError
 from rupu.paths import Paths
 from rupu.tools.setup import ToolSetup
 from rupu.transcripts import new_run_id
+from rupu.workflows.calls import CalledCopy, Copies
 from rupu.workflows.dispatch import DispatcherFactory, local_dispatcher
 from rupu.workflows.events import (
     ApprovalDecided,
@@ -33,7 +35,8 @@ from rupu.workflows.lookup import WorkflowAgents, root_for
 from rupu.workflows.plan import Overrides, Plan, build_plan
 from rupu.workflows.results import RunOutcome
 from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
-from rupu.workflows.store import RunRecord, RunStore, repair_jsonl
+from rupu.workflows.spec import WorkflowStep
+from rupu.workflows.store import RunRecord, RunStore, dump, repair_jsonl, write_atomic
 from rupu.workflows.units import ToolboxOpener
 
 FINISHED = frozenset({"succeeded"})
@@ -46,9 +49,67 @@ def plan_workflow(
     *,
     inputs: Mapping[str, Any] | None,
     overrides: Overrides | None = None,
+    copies: Copies | None = None,
 ) -> Plan:
     agents = WorkflowAgents(paths, loaded.path.parent, root_for(loaded.path, paths))
-    return build_plan(loaded, agents, config, inputs=inputs, overrides=overrides)
+    return build_plan(loaded, agents, config, inputs=inputs, overrides=overrides, copies=copies)
+
+
+def called_copies(plan: Plan) -> list[CalledCopy]:
+    """The file of every workflow the plan calls (also from loops and called workflows)."""
+    found = []
+    for planned in plan.steps.values():
+        body = planned.body
+        if body is None:
+            continue
+        if isinstance(planned.step, WorkflowStep):
+            caller, reference = str(plan.loaded.path), planned.step.workflow
+            called = body.loaded
+            found.append(CalledCopy(caller, reference, str(called.path), called.doc.text))
+        found.extend(called_copies(body))
+    return found
+
+
+def save_copies(record: RunRecord, plan: Plan) -> None:
+    """The called workflows' files, kept beside `workflow.yaml`: `called/<n>.yaml`, listed in
+    `called.json`."""
+    copies = called_copies(plan)
+    if not copies:
+        return
+    directory = record.directory / "called"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    listed = []
+    for number, copy in enumerate(copies):
+        name = f"called/{number}.yaml"
+        write_atomic(record.directory / name, copy.text.encode("utf-8"))
+        listed.append(
+            {"caller": copy.caller, "reference": copy.reference, "path": copy.path, "file": name}
+        )
+    write_atomic(record.directory / "called.json", dump(listed), durable=True)
+
+
+def read_copies(record: RunRecord) -> dict[tuple[str, str], CalledCopy]:
+    """What `save_copies` kept (nothing for a run that calls no workflow)."""
+    index = record.directory / "called.json"
+    if not index.is_file():
+        return {}
+    try:
+        listed = orjson.loads(index.read_bytes())
+        copies = [
+            CalledCopy(
+                str(entry["caller"]),
+                str(entry["reference"]),
+                str(entry["path"]),
+                (record.directory / str(entry["file"])).read_text(encoding="utf-8"),
+            )
+            for entry in listed
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{index}: damaged run record: {exc} (this run cannot be resumed until the file is "
+            "restored)",
+        ) from None
+    return {(copy.caller, copy.reference): copy for copy in copies}
 
 
 @dataclass(slots=True)
@@ -133,8 +194,9 @@ class Engine:
             overrides=overrides.as_dict(),
             steps=list(plan.steps),
         )
+        save_copies(record, plan)
         record.take_lock()
-        warnings = list(loaded.warnings)
+        warnings = [*loaded.warnings, *plan.notes]
         return Execution(
             plan,
             record,
@@ -176,6 +238,7 @@ class Engine:
                 self.config,
                 inputs=meta.get("inputs") or {},
                 overrides=overrides,
+                copies=read_copies(record),
             )
             log = record.open_log()
             _, torn = repair_jsonl(record.directory / "units.jsonl")

@@ -17,7 +17,7 @@ Every event that ends something (a unit, a step, the run) carries `tokens` and `
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -243,6 +243,7 @@ class UnitStarted(Event):
     provider: str | None = None
     model: str | None = None
     command: str | None = None  # a `run` unit's command (its first line, cut short)
+    fast: bool = False  # sent OpenAI's priority tier (fast mode)
 
 
 @registered
@@ -324,6 +325,34 @@ class UnitPlaced(Event):
     redispatched: bool = False
 
 
+# --- loops -----------------------------------------------------------------------------------
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopIterationStarted(Event):
+    """Iteration `iteration` (from 1) of loop step `step` starts; its steps are `<step>.<n>.<id>`."""
+
+    type: Literal["loop_iteration_started"] = field(default="loop_iteration_started", init=False)
+    step: str
+    iteration: int = 1
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopIterationFinished(Event):
+    """`status`: succeeded or failed; `until`: whether the loop's condition held after it (None when
+    the iteration failed). `tokens`/`cost_usd`: what the iteration's units spent."""
+
+    type: Literal["loop_iteration_finished"] = field(default="loop_iteration_finished", init=False)
+    step: str
+    iteration: int = 1
+    status: str = "succeeded"
+    until: bool | None = None
+    tokens: int = 0
+    cost_usd: float | None = None
+
+
 RunEvent = (
     RunStarted
     | RunResumed
@@ -339,6 +368,8 @@ RunEvent = (
     | UnitFinished
     | UnitReused
     | UnitPlaced
+    | LoopIterationStarted
+    | LoopIterationFinished
 )
 # Events observers see but the log does not write.
 UNLOGGED: frozenset[str] = frozenset({"unit_progress"})
@@ -352,13 +383,10 @@ class Observer:
         return None
 
 
-def add_costs(costs: Iterator[float | None] | list[float | None]) -> float | None:
+def add_costs(costs: Iterable[float | None]) -> float | None:
     """The sum of the priced costs; None when nothing was priced."""
     total: float | None = None
     for cost in costs:
         if cost is not None:
             total = (total or 0.0) + cost
     return total
-
-
-EventSink = Callable[[RunEvent], None]

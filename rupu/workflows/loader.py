@@ -22,20 +22,31 @@ from rupu.workflows.graph import WorkflowGraph
 from rupu.workflows.kinds.agent import check_agent
 from rupu.workflows.kinds.checks import StepCheck
 from rupu.workflows.kinds.gate import check_gate
+from rupu.workflows.kinds.loop import body_doc, check_loop, inner_ids, outer_reads
 from rupu.workflows.kinds.matrix import check_matrix
 from rupu.workflows.kinds.run import check_run
-from rupu.workflows.references import StepTemplates, build_step_graph, compile_step
+from rupu.workflows.kinds.subworkflow import check_workflow_step
+from rupu.workflows.references import (
+    StepTemplates,
+    build_step_graph,
+    check_until,
+    compile_outputs,
+    compile_step,
+)
 from rupu.workflows.spec import (
     KINDS,
     AgentStep,
     GateStep,
+    LoopStep,
     MatrixStep,
     OutputContract,
     RunStep,
     Step,
     Workflow,
+    WorkflowStep,
     step_kind,
 )
+from rupu.workflows.templates import CompiledTemplate
 from rupu.yamldoc import YamlDoc, parse_yaml
 
 _TYPE_TAGS = frozenset({"str", "bool", "int", "float", "list", "dict", "none"})
@@ -43,6 +54,7 @@ _MODEL_NAMES = frozenset(
     {"InputSpec", "Defaults", "OutputContract", "Approval", "Budget", "ParallelStep", "Workflow"}
     | {model.__name__ for model in KINDS.values()}
 )
+_STEP_LISTS = ("steps", "loop")
 _STEP_KEYS = frozenset(key for model in KINDS.values() for key in model.step_keys())
 SECRET_PATTERNS = (
     ("an Anthropic key", re.compile(r"sk-ant-[A-Za-z0-9_-]{20,}")),
@@ -62,6 +74,10 @@ class LoadedWorkflow:
     schemas: dict[str, dict[str, Any] | None]
     graph: WorkflowGraph
     warnings: list[str] = field(default_factory=list)
+    # The steps of each loop step, loaded like a workflow's (in a document rooted at its `loop:`).
+    bodies: dict[str, LoadedWorkflow] = field(default_factory=dict)
+    # The declared `outputs:` a workflow step reads as steps.<id>.outputs.<name>.
+    outputs: dict[str, CompiledTemplate] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -102,13 +118,69 @@ def parse_workflow(text: str, path: Path, *, root: Path) -> LoadedWorkflow:
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
         raise _config_error(exc, doc) from None
+    loaded = _load_steps(workflow, doc, root, names=frozenset(), outer=frozenset())
+    loaded.outputs = compile_outputs(workflow, doc)
+    loaded.warnings = _secret_warnings(doc)
+    return loaded
+
+
+def _load_steps(
+    workflow: Workflow,
+    doc: YamlDoc,
+    root: Path,
+    *,
+    names: frozenset[str],
+    outer: frozenset[str],
+) -> LoadedWorkflow:
+    """The checks, contracts, templates and graph of a workflow's steps, or of a loop's (`names`: what
+    else their templates may read; `outer`: the steps outside the loop they may read)."""
+    ids = frozenset(s.id for s in workflow.steps)
     _check_ids(workflow, doc)
     for index, step in enumerate(workflow.steps):
-        check_shape(step, StepCheck(doc, index, step.id))
+        check_shape(step, StepCheck(doc, index, step.id), ids | outer)
     schemas = _load_schemas(workflow, doc, root)
-    templates = {s.id: compile_step(i, s, doc) for i, s in enumerate(workflow.steps)}
-    graph = build_step_graph(workflow, templates, doc)
-    return LoadedWorkflow(workflow, doc, templates, schemas, graph, _secret_warnings(doc))
+    templates = {s.id: compile_step(i, s, doc, names=names) for i, s in enumerate(workflow.steps)}
+    bodies: dict[str, LoadedWorkflow] = {}
+    for index, step in enumerate(workflow.steps):
+        if isinstance(step, LoopStep):
+            own = templates[step.id]
+            assert own.until is not None
+            outside = (ids | outer) - {step.id}
+            body = _load_body(index, step, workflow, doc, root, names, outside, own.until)
+            bodies[step.id] = body
+            inner = inner_ids(step)
+            located = [entry for i in inner for entry in body.templates[i].located]
+            own.located.extend(outer_reads(["steps", index, "loop"], inner, located))
+            own.located.extend(outer_reads([], inner, [(["steps", index, "until"], own.until)]))
+    graph = build_step_graph(workflow, templates, doc, outer=outer)
+    return LoadedWorkflow(workflow, doc, templates, schemas, graph, bodies=bodies)
+
+
+def _load_body(
+    index: int,
+    step: LoopStep,
+    workflow: Workflow,
+    doc: YamlDoc,
+    root: Path,
+    names: frozenset[str],
+    outside: frozenset[str],
+    until: CompiledTemplate,
+) -> LoadedWorkflow:
+    """A loop's steps, loaded as a workflow whose document is the `loop:` list. `continue_on_error`
+    on the loop is also its steps' default."""
+    defaults = workflow.defaults
+    if step.continue_on_error is not None:
+        defaults = defaults.model_copy(update={"continue_on_error": step.continue_on_error})
+    steps = Workflow.model_construct(
+        name=f"{workflow.name}.{step.id}",
+        inputs=workflow.inputs,
+        defaults=defaults,
+        steps=step.loop,
+    )
+    loop_doc = body_doc(doc, ["steps", index, "loop"])
+    body = _load_steps(steps, loop_doc, root, names=names | {"loop"}, outer=outside)
+    check_until(step, index, until, steps, doc, outer=outside)
+    return body
 
 
 def _config_error(exc: ValidationError, doc: YamlDoc) -> ConfigError:
@@ -152,27 +224,34 @@ def _check_ids(workflow: Workflow, doc: YamlDoc) -> None:
 
 
 def _without_kind_tag(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """pydantic names the union member it tried (`steps.0.agent.prompt`); users wrote `steps.0.prompt`."""
-    if len(loc) > 2 and loc[0] == "steps" and isinstance(loc[1], int) and loc[2] in KINDS:
-        return (*loc[:2], *loc[3:])
-    return loc
+    """pydantic names the union member it tried (`steps.0.agent.prompt`); users wrote `steps.0.prompt`
+    (also inside a loop: `steps.0.loop.loop.1.agent.prompt` is `steps.0.loop.1.prompt`)."""
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        if not (
+            i >= 2 and part in KINDS and isinstance(loc[i - 1], int) and loc[i - 2] in _STEP_LISTS
+        )
+    )
 
 
-def _check_step_keys(steps: Any, doc: YamlDoc) -> None:
+def _check_step_keys(steps: Any, doc: YamlDoc, where: tuple[str | int, ...] = ("steps",)) -> None:
     """Before the models: a key no kind has is unknown (with the nearest key); a key of another kind
-    does not fit the kind that the step's kind key picked."""
+    does not fit the kind that the step's kind key picked. `where`: the list's place in the file."""
     if not isinstance(steps, list):
         return
     for index, raw in enumerate(steps):
         if not isinstance(raw, dict):
             continue
         model = KINDS[step_kind(raw)]
+        if model is LoopStep:
+            _check_step_keys(raw.get("loop"), doc, (*where, index, "loop"))
         own = model.step_keys()
         for key in raw:
             if key in own:
                 continue
-            loc: list[str | int] = ["steps", index, str(key)]
-            dotted = f"steps.{index}.{key}"
+            loc: list[str | int] = [*where, index, str(key)]
+            dotted = ".".join(str(part) for part in loc)
             if key not in _STEP_KEYS:
                 suggestion = did_you_mean(str(key), own) or did_you_mean(str(key), _STEP_KEYS)
                 raise ConfigError(
@@ -191,7 +270,8 @@ def _check_step_keys(steps: Any, doc: YamlDoc) -> None:
             )
 
 
-def check_shape(step: Step, check: StepCheck) -> None:
+def check_shape(step: Step, check: StepCheck, ids: frozenset[str] = frozenset()) -> None:
+    """`ids`: the steps the step's workflow (and, inside a loop, the workflow around it) has."""
     match step:
         case AgentStep():
             check_agent(step, check)
@@ -201,6 +281,10 @@ def check_shape(step: Step, check: StepCheck) -> None:
             check_matrix(step, check)
         case GateStep():
             check_gate(step, check)
+        case LoopStep():
+            check_loop(step, check, ids - {step.id})
+        case WorkflowStep():
+            check_workflow_step(step, check)
         case _:
             assert_never(step)
 

@@ -8,36 +8,53 @@ is a `ConfigError` at the step's file:line.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from rupu.agents.spec import AgentSpec
 from rupu.agents.trust_gate import Finding
-from rupu.auth.credentials import AuthMode
+from rupu.auth.adc import AuthChoice
 from rupu.config import LoadedConfig
-from rupu.errors import ConfigError, Location
+from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.paths import Paths
+from rupu.routing.fast import FAST_TIER, fan_out_warning, fast_refusal
 from rupu.routing.target import RunTarget, resolve_target
+from rupu.workflows.calls import CallSite, Copies, check_call_inputs, resolve_called
 from rupu.workflows.inputs import resolve_inputs
 from rupu.workflows.kinds.run import command_findings
 from rupu.workflows.loader import LoadedWorkflow
-from rupu.workflows.lookup import WorkflowAgents
+from rupu.workflows.lookup import WorkflowAgents, root_for
 from rupu.workflows.references import StepTemplates
-from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, OutputFormat, RunStep, Step
+from rupu.workflows.spec import (
+    AgentStep,
+    GateStep,
+    LoopStep,
+    MatrixStep,
+    OutputFormat,
+    RunStep,
+    Step,
+    WorkflowStep,
+)
 from rupu.workflows.templates import CompiledTemplate, TemplateError
 
 
 @dataclass(frozen=True, slots=True)
 class Overrides:
-    """`--provider` / `--model` / `--fallback` for every step of a run."""
+    """`--provider` / `--model` / `--fallback` / `--fast` for every step of a run."""
 
     provider: str | None = None
     model: str | None = None
     fallbacks: tuple[str, ...] = ()
+    fast: bool = False
 
-    def as_dict(self) -> dict[str, str | list[str] | None]:
-        return {"provider": self.provider, "model": self.model, "fallbacks": list(self.fallbacks)}
+    def as_dict(self) -> dict[str, str | list[str] | bool | None]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "fallbacks": list(self.fallbacks),
+            "fast": self.fast,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +70,8 @@ class AgentCall:
     schema: dict[str, Any] | None
     timeout: float | None
     retries: int
+    fast: bool = False  # sent OpenAI's priority tier (fast mode; rupu.routing.fast)
+    fast_refused: str | None = None  # fast mode was asked for where it does not apply: why
 
 
 @dataclass(slots=True)
@@ -64,6 +83,8 @@ class PlannedStep:
     needs: list[str]
     continue_on_error: bool
     max_parallel: int | None
+    # The steps a loop step repeats, or the workflow a workflow step calls, planned like a workflow.
+    body: Plan | None = None
 
     @property
     def id(self) -> str:
@@ -88,16 +109,29 @@ class Plan:
     overrides: Overrides
     max_concurrency: int | None
     targets: list[RunTarget] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said once when the run starts (fast mode)
 
     @property
     def name(self) -> str:
         return self.loaded.name
 
+    def all_calls(self) -> Iterator[AgentCall]:
+        """Every agent call of the plan, including those of loop steps and called workflows."""
+        for planned in self.steps.values():
+            yield from planned.calls
+            if planned.body is not None:
+                yield from planned.body.all_calls()
+
 
 def trust_findings(plan: Plan, paths: Paths) -> list[Finding]:
-    """What the plan's own workflow file does that needs the project's trust (its `run` steps)."""
+    """What the plan's workflow file does that needs the project's trust (its `run` steps),
+    including the steps of its loops and of the workflows it calls."""
     steps = ((p.index, p.step) for p in plan.steps.values())
-    return command_findings(steps, plan.loaded.doc, paths)
+    found = command_findings(steps, plan.loaded.doc, paths)
+    for planned in plan.steps.values():
+        if planned.body is not None:
+            found.extend(trust_findings(planned.body, paths))
+    return found
 
 
 def build_plan(
@@ -107,8 +141,13 @@ def build_plan(
     *,
     inputs: Mapping[str, Any] | None,
     overrides: Overrides | None = None,
+    chain: tuple[CallSite, ...] = (),
+    copies: Copies | None = None,
 ) -> Plan:
-    """`inputs=None` plans without checking inputs (for `rupu workflow show`)."""
+    """`inputs=None` plans without checking inputs (for `rupu workflow show`, and the steps of loops
+    and called workflows, whose inputs are known only when they run). `chain`: the calls that lead
+    to this workflow, to refuse recursion; `copies`: the called workflows' files as a resumed run
+    first read them."""
     overrides = overrides or Overrides()
     workflow = loaded.workflow
     defaults = workflow.defaults
@@ -117,8 +156,9 @@ def build_plan(
     targets: dict[tuple[str, str | None], RunTarget] = {}
     for index, step in enumerate(workflow.steps):
         calls = _calls(loaded, index, step, agents, config, overrides)
-        for call in calls:
-            targets.setdefault((call.target.provider, call.target.auth), call.target)
+        body = _body(loaded, index, step, agents, config, overrides, chain, copies)
+        for target in [c.target for c in calls] + (body.targets if body is not None else []):
+            targets.setdefault((target.provider, target.auth), target)
         steps[step.id] = PlannedStep(
             step=step,
             index=index,
@@ -131,7 +171,9 @@ def build_plan(
                 else defaults.continue_on_error
             ),
             max_parallel=_max_parallel(step) or defaults.max_parallel,
+            body=body,
         )
+    _check_output_reads(loaded, steps)
     return Plan(
         loaded,
         steps,
@@ -139,14 +181,98 @@ def build_plan(
         overrides,
         workflow.max_concurrency,
         list(targets.values()),
+        fast_notes(steps),
     )
+
+
+def fast_notes(steps: Mapping[str, PlannedStep]) -> list[str]:
+    """Why fast mode did not apply where it was asked for (once per provider), and one warning
+    (for the first such step) when fast mode multiplies over a fan-out."""
+    notes: dict[str, str] = {}
+    fanned: str | None = None
+    for planned in steps.values():
+        for call in planned.calls:
+            if call.fast_refused is not None:
+                notes.setdefault(call.target.provider, call.fast_refused)
+        if planned.fans_out and any(c.fast for c in planned.calls):
+            fanned = fanned or planned.id
+    return [*notes.values(), *([fan_out_warning(fanned)] if fanned else [])]
+
+
+def _body(
+    loaded: LoadedWorkflow,
+    index: int,
+    step: Step,
+    agents: WorkflowAgents,
+    config: LoadedConfig,
+    overrides: Overrides,
+    chain: tuple[CallSite, ...],
+    copies: Copies | None,
+) -> Plan | None:
+    match step:
+        case LoopStep():
+            body = loaded.bodies[step.id]
+            return build_plan(
+                body, agents, config, inputs=None, overrides=overrides, chain=chain, copies=copies
+            )
+        case WorkflowStep():
+            loc: list[str | int] = ["steps", index]
+            called, sites = resolve_called(step, loc, loaded, agents.paths, chain, copies)
+            check_call_inputs(step, loc, loaded, called)
+            for inner in called.workflow.steps:
+                if inner.approval is not None and inner.approval.required:
+                    raise ConfigError(
+                        f"step '{step.id}': workflow '{called.name}' has an approval step "
+                        f"'{inner.id}'; a called workflow cannot wait for approval",
+                        location=loaded.doc.where([*loc, "workflow"]),
+                        hint="run that workflow on its own, or move the approval into this one",
+                    )
+            own_agents = WorkflowAgents(
+                agents.paths, called.path.parent, root_for(called.path, agents.paths)
+            )
+            return build_plan(
+                called,
+                own_agents,
+                config,
+                inputs=None,
+                overrides=overrides,
+                chain=sites,
+                copies=copies,
+            )
+        case AgentStep() | RunStep() | MatrixStep() | GateStep():
+            return None
+        case _:
+            assert_never(step)
+
+
+def _check_output_reads(loaded: LoadedWorkflow, steps: dict[str, PlannedStep]) -> None:
+    """`steps.<id>.outputs.<name>` must name an output the called workflow declares."""
+    doc = loaded.doc
+    for planned in steps.values():
+        for loc, compiled in planned.templates.located:
+            for ref in compiled.step_refs:
+                target = steps.get(ref.step)
+                if ref.field != "outputs" or ref.key is None or target is None:
+                    continue
+                if target.body is None or not isinstance(target.step, WorkflowStep):
+                    continue
+                declared = target.body.loaded.outputs
+                if ref.key in declared:
+                    continue
+                raise ConfigError(
+                    f"step '{planned.id}' reads steps.{ref.step}.outputs.{ref.key}, but workflow "
+                    f"'{target.body.name}' declares no output '{ref.key}'"
+                    f"{did_you_mean(ref.key, declared)}",
+                    location=Location(doc.shown, doc.content_line(loc, ref.lineno)),
+                    hint=f"its outputs: {', '.join(declared) or 'none'} (declared under `outputs:`)",
+                )
 
 
 def _max_parallel(step: Step) -> int | None:
     match step:
         case AgentStep() | MatrixStep():
             return step.max_parallel
-        case RunStep() | GateStep():
+        case RunStep() | GateStep() | LoopStep() | WorkflowStep():
             return None
         case _:
             assert_never(step)
@@ -165,9 +291,7 @@ def _calls(
             return _agent_calls(loaded, index, step, agents, config, overrides)
         case MatrixStep():
             return _matrix_calls(loaded, index, step, agents, config, overrides)
-        case RunStep():
-            return []
-        case GateStep():
+        case RunStep() | GateStep() | LoopStep() | WorkflowStep():
             return []
         case _:
             assert_never(step)
@@ -200,6 +324,7 @@ def _agent_calls(
                     model=sub.model or step.model,
                     auth=sub.auth or step.auth,
                     fallback=sub.fallback if sub.fallback is not None else step.fallback,
+                    fast=sub.fast if sub.fast is not None else step.fast,
                     prompt=templates.subs[sub.id],
                     output=output.format if output else "text",
                     timeout=sub.timeout or step.timeout or defaults.timeout,
@@ -222,6 +347,7 @@ def _agent_calls(
             model=step.model,
             auth=step.auth,
             fallback=step.fallback,
+            fast=step.fast,
             prompt=templates.prompt,
             output=step.output.format if step.output else "text",
             timeout=step.timeout or defaults.timeout,
@@ -281,6 +407,7 @@ def _matrix_calls(
                 model=model,
                 auth=step.auth,
                 fallback=step.fallback,
+                fast=step.fast,
                 prompt=templates.prompt,
                 output=step.output.format if step.output else "text",
                 timeout=step.timeout or defaults.timeout,
@@ -325,7 +452,7 @@ def _call(
     agent_name: str,
     provider: str | None,
     model: str | None,
-    auth: AuthMode | None,
+    auth: AuthChoice | None,
     fallback: list[str] | None,
     prompt: CompiledTemplate,
     output: OutputFormat,
@@ -336,6 +463,7 @@ def _call(
     overrides: Overrides,
     label: str | None = None,
     target_loc: list[str | int] | None = None,
+    fast: bool | None = None,
 ) -> AgentCall:
     doc = loaded.doc
     label = label or f"step '{key}'"
@@ -367,6 +495,15 @@ def _call(
     )
     target = dataclasses.replace(target, fallbacks=tuple(chain))
     schema = loaded.schemas.get(key)
+    # Fast mode: --fast, then the step's `fast:`, then the agent's.
+    wanted = overrides.fast or (fast if fast is not None else bool(agent.frontmatter.fast))
+    refused = None
+    if wanted:
+        base_url = config.provider(target.provider).base_url
+        refused = fast_refusal(target.provider, target.kind, base_url)
+        if refused is None:  # the agent loop sends the frontmatter's tier with every request
+            front = agent.frontmatter.model_copy(update={"service_tier": FAST_TIER})
+            agent = agent.model_copy(update={"frontmatter": front})
     return AgentCall(
         key=key,
         sub=sub,
@@ -377,6 +514,8 @@ def _call(
         schema=schema,
         timeout=timeout,
         retries=retries,
+        fast=wanted and refused is None,
+        fast_refused=refused,
     )
 
 

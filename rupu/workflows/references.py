@@ -10,7 +10,16 @@ from typing import Any, assert_never
 
 from rupu.errors import ConfigError, Location, did_you_mean
 from rupu.workflows.graph import CycleError, WorkflowGraph, build_graph
-from rupu.workflows.spec import AgentStep, GateStep, MatrixStep, RunStep, Step, Workflow
+from rupu.workflows.spec import (
+    AgentStep,
+    GateStep,
+    LoopStep,
+    MatrixStep,
+    RunStep,
+    Step,
+    Workflow,
+    WorkflowStep,
+)
 from rupu.workflows.templates import CompiledTemplate, TemplateError, compile_template
 from rupu.yamldoc import YamlDoc
 
@@ -27,8 +36,13 @@ STEP_FIELDS = (
     "stdout",
     "stderr",
     "exit_code",
+    "outputs",
+    "iterations",
+    "converged",
+    "last",
 )
 RUN_FIELDS = frozenset({"stdout", "stderr", "exit_code"})
+LOOP_FIELDS = frozenset({"iterations", "converged", "last"})
 
 
 @dataclass(slots=True)
@@ -43,6 +57,8 @@ class StepTemplates:
     run: CompiledTemplate | None = None
     env: dict[str, CompiledTemplate] = field(default_factory=dict)
     cwd: CompiledTemplate | None = None
+    until: CompiledTemplate | None = None  # not in `located`: it reads the loop's own steps
+    inputs: dict[str, CompiledTemplate] = field(default_factory=dict)
     targets: dict[str, CompiledTemplate] = field(default_factory=dict)  # matrix provider/model
     located: list[tuple[list[str | int], CompiledTemplate]] = field(default_factory=list)
 
@@ -59,9 +75,9 @@ def _label(doc: YamlDoc, loc: list[str | int]) -> str:
 
 
 def _compile(
-    doc: YamlDoc, loc: list[str | int], source: str, allowed: set[str]
+    doc: YamlDoc, loc: list[str | int], source: str, allowed: set[str], what: str | None = None
 ) -> CompiledTemplate:
-    what = _label(doc, loc)
+    what = what or _label(doc, loc)
     try:
         compiled = compile_template(source)
     except TemplateError as exc:
@@ -85,8 +101,11 @@ def _template_where(doc: YamlDoc, loc: list[str | int], lineno: int | None) -> L
     return Location(doc.shown, doc.content_line(loc, lineno or 1))
 
 
-def compile_step(index: int, step: Step, doc: YamlDoc) -> StepTemplates:
-    base = {"inputs", "steps"}
+def compile_step(
+    index: int, step: Step, doc: YamlDoc, *, names: frozenset[str] = frozenset()
+) -> StepTemplates:
+    """`names`: what else the templates may read (`loop` inside a loop step)."""
+    base = {"inputs", "steps", *names}
     out = StepTemplates()
 
     def compile_at(loc: list[str | int], source: str, allowed: set[str]) -> CompiledTemplate:
@@ -123,6 +142,14 @@ def compile_step(index: int, step: Step, doc: YamlDoc) -> StepTemplates:
                 out.cwd = compile_at(["cwd"], step.cwd, base)
         case GateStep():
             pass
+        case LoopStep():
+            out.until = _compile(doc, ["steps", index, "until"], step.until, base | {"loop"})
+        case WorkflowStep():
+            out.inputs = {
+                name: compile_at(["inputs", name], value, base)
+                for name, value in step.inputs.items()
+                if isinstance(value, str)
+            }
         case _:
             assert_never(step)
     if isinstance(step.when, str):
@@ -133,8 +160,14 @@ def compile_step(index: int, step: Step, doc: YamlDoc) -> StepTemplates:
 
 
 def build_step_graph(
-    workflow: Workflow, templates: dict[str, StepTemplates], doc: YamlDoc
+    workflow: Workflow,
+    templates: dict[str, StepTemplates],
+    doc: YamlDoc,
+    *,
+    outer: frozenset[str] = frozenset(),
 ) -> WorkflowGraph:
+    """`outer`: for a loop's steps, the steps outside the loop; reads of those are checked, and
+    scheduled, as reads of the loop step (see `kinds.loop.outer_reads`)."""
     ids = [s.id for s in workflow.steps]
     position = {step_id: i for i, step_id in enumerate(ids)}
     edges: list[tuple[str, str]] = []
@@ -149,7 +182,9 @@ def build_step_graph(
                 )
             edges.append((dep, step.id))
         for loc, compiled in templates[step.id].located:
-            edges.extend(_reference_edges(step, index, loc, compiled, workflow, position, doc))
+            edges.extend(
+                _reference_edges(step, index, loc, compiled, workflow, position, doc, outer)
+            )
     try:
         return build_graph(ids, edges)
     except CycleError as exc:
@@ -170,6 +205,7 @@ def _reference_edges(
     workflow: Workflow,
     position: dict[str, int],
     doc: YamlDoc,
+    outer: frozenset[str] = frozenset(),
 ) -> list[tuple[str, str]]:
     what = _label(doc, loc)
 
@@ -194,6 +230,8 @@ def _reference_edges(
         )
     edges = []
     for ref in compiled.step_refs:
+        if ref.step in outer and ref.step not in position:
+            continue
         if ref.step not in position:
             raise fail(
                 f"{what} reads unknown step '{ref.step}'{did_you_mean(ref.step, position)}",
@@ -240,6 +278,62 @@ def _check_field(field_name: str | None, target: Step, fail: Any, what: str) -> 
         )
     if field_name == "decision" and target.approval is None:
         raise fail(f"{what} reads {ref}, but '{target.id}' has no approval")
+    if field_name in LOOP_FIELDS and not isinstance(target, LoopStep):
+        raise fail(f"{what} reads {ref}, but '{target.id}' is not a loop step")
+    if field_name == "outputs" and not isinstance(target, WorkflowStep):
+        raise fail(f"{what} reads {ref}, but '{target.id}' is not a workflow step")
+
+
+def check_until(
+    step: LoopStep,
+    index: int,
+    until: CompiledTemplate,
+    body: Workflow,
+    doc: YamlDoc,
+    *,
+    outer: frozenset[str],
+) -> None:
+    """`until` may read every step of the loop (they all ran) and, like them, the steps in `outer`."""
+    position = {inner.id: i for i, inner in enumerate(body.steps)}
+    loc: list[str | int] = ["steps", index, "until"]
+    _reference_edges(step, len(body.steps), loc, until, body, position, doc, outer)
+
+
+def compile_outputs(workflow: Workflow, doc: YamlDoc) -> dict[str, CompiledTemplate]:
+    """A workflow's `outputs:`: templates over its own inputs and steps, read after its steps."""
+    compiled: dict[str, CompiledTemplate] = {}
+    position = {step.id: i for i, step in enumerate(workflow.steps)}
+    for name, source in (workflow.outputs or {}).items():
+        loc: list[str | int] = ["outputs", name]
+        what = f"output '{name}'"
+        template = _compile(doc, loc, source, {"inputs", "steps"}, what)
+        for ref in template.step_refs:
+            where = _template_where(doc, loc, ref.lineno)
+            if ref.step not in position:
+                raise ConfigError(
+                    f"{what} reads unknown step '{ref.step}'{did_you_mean(ref.step, position)}",
+                    location=where,
+                    hint=f"steps: {', '.join(position)}",
+                )
+
+            def fail(message: str, hint: str | None = None, at: Location = where) -> ConfigError:
+                return ConfigError(message, location=at, hint=hint)
+
+            _check_field(ref.field, workflow.steps[position[ref.step]], fail, what)
+        for input_name, lineno in template.input_refs:
+            if input_name not in workflow.inputs:
+                raise ConfigError(
+                    f"{what} reads unknown input '{input_name}'"
+                    f"{did_you_mean(input_name, workflow.inputs)}",
+                    location=_template_where(doc, loc, lineno),
+                )
+        if template.dynamic_steps is not None:
+            raise ConfigError(
+                f"{what} reads `steps` without naming a step",
+                location=_template_where(doc, loc, template.dynamic_steps),
+            )
+        compiled[name] = template
+    return compiled
 
 
 def _uses_json(step: Step) -> bool:
@@ -250,5 +344,9 @@ def _uses_json(step: Step) -> bool:
             return step.output is not None and step.output.format == "json"
         case RunStep() | GateStep():
             return False
+        case LoopStep():
+            return bool(step.loop) and _uses_json(step.loop[-1])
+        case WorkflowStep():
+            return True
         case _:
             assert_never(step)

@@ -35,6 +35,10 @@ VIEW_FIELDS = (
     "stdout",
     "stderr",
     "exit_code",
+    "outputs",
+    "iterations",
+    "converged",
+    "last",
 )
 
 

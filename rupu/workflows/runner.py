@@ -16,7 +16,7 @@ the concurrency limits and reports back through a `StepReport`.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +41,10 @@ from rupu.workflows.events import (
     read_run_events,
 )
 from rupu.workflows.limits import ProviderPool
+from rupu.workflows.nesting import Scope, run_call, run_loop
 from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.results import RunOutcome, step_record, view_of
+from rupu.workflows.spec import LoopStep, WorkflowStep
 from rupu.workflows.step_units import step_units
 from rupu.workflows.store import RunRecord
 from rupu.workflows.templates import TemplateError, is_truthy
@@ -61,6 +63,8 @@ TERMINATED = "terminated (SIGTERM)"
 
 @dataclass(slots=True)
 class StepState:
+    path: str  # the step's id, or inside loops and called workflows its path (`fix.2.review`)
+    scope: Scope[StepState]  # the steps it runs with, and what its templates see
     status: str = "pending"
     units: list[UnitOutcome | None] = field(default_factory=list)
     view: dict[str, Any] | None = None
@@ -68,6 +72,7 @@ class StepState:
     items: list[Any] | None = None
     decision: str | None = None
     error: str | None = None
+    result: dict[str, Any] | None = None  # a loop or workflow step's own fields (`iterations`, ...)
     done: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -109,9 +114,12 @@ class WorkflowRunner:
         self.pool = pool
         self.observer = observer or Observer()
         self.prior = prior or Prior()
-        self.states = {step_id: StepState() for step_id in plan.steps}
-        self._log = record.open_log()
         self._views: dict[str, dict[str, Any]] = {}
+        self._top: Scope[StepState] = Scope("", plan.inputs, self._views)
+        self.states = self._top.states = {s: StepState(s, self._top) for s in plan.steps}
+        # The steps of loop iterations and called workflows, in the order they started.
+        self._nested: list[tuple[Scope[StepState], Sequence[PlannedStep]]] = []
+        self._log = record.open_log()
         self._scope: anyio.CancelScope | None = None
         self._interrupted = False
         self._stop_reason = INTERRUPTED
@@ -127,6 +135,17 @@ class WorkflowRunner:
             self.observer.event(event)
         else:
             self.observer.event(self._log.append(event))
+
+    def emit(self, event: RunEvent) -> None:
+        self._emit(event)
+
+    async def run_nested(self, steps: Sequence[PlannedStep], scope: Scope[StepState]) -> None:
+        """Runs the steps of a loop iteration or a called workflow, in their dependency order."""
+        scope.states = {p.id: StepState(scope.path(p.id), scope) for p in steps}
+        self._nested.append((scope, steps))
+        async with anyio.create_task_group() as group:
+            for planned in steps:
+                group.start_soon(self._step_task, planned, scope)
 
     def interrupted(self) -> str | None:
         return self._stop_reason if self._interrupted else None
@@ -172,21 +191,19 @@ class WorkflowRunner:
                 await anyio.to_thread.run_sync(self._flush, outcome)
         return outcome
 
-    async def _step_task(self, planned: PlannedStep) -> None:
-        state = self.states[planned.id]
+    async def _step_task(self, planned: PlannedStep, scope: Scope[StepState] | None = None) -> None:
+        states = (scope or self._top).states
+        state = states[planned.id]
         try:
             for need in planned.needs:
-                await self.states[need].done.wait()
+                await states[need].done.wait()
             if not self.stopping:
                 await self._run_step(planned, state)
         finally:
             state.done.set()
 
-    def _context(self) -> dict[str, Any]:
-        return {"inputs": self.plan.inputs, "steps": self._views}
-
     async def _run_step(self, planned: PlannedStep, state: StepState) -> None:
-        upstream = [self.states[need].status for need in planned.needs]
+        upstream = [state.scope.states[need].status for need in planned.needs]
         if "rejected" in upstream or "skipped_rejected" in upstream:
             self._settle(
                 planned, state, "skipped_rejected", error="an upstream approval was rejected"
@@ -198,7 +215,7 @@ class WorkflowRunner:
         state.status = "running"
         state.started = time.monotonic()
         step = planned.step
-        context = self._context()
+        context = state.scope.context()
         try:
             if step.when is not None:
                 when = step.when if isinstance(step.when, bool) else None
@@ -208,7 +225,7 @@ class WorkflowRunner:
                     self._settle(planned, state, "skipped", error=None)
                     return
             if step.approval is not None and step.approval.required:
-                decided = self.prior.decisions.get(planned.id)
+                decided = self.prior.decisions.get(state.path)
                 if decided is None:
                     self._park(planned, state, context)
                     return
@@ -216,32 +233,49 @@ class WorkflowRunner:
                 if decided[0] != "approved":
                     self._settle(planned, state, "rejected", error=decided[1] or "rejected")
                     return
+            if isinstance(planned.step, LoopStep | WorkflowStep):
+                await self._run_nested_step(planned, state)
+                return
             units = self._units(planned, state, context)
         except TemplateError as exc:
-            self._settle(planned, state, "failed", error=f"step '{planned.id}': {exc.message}")
+            self._settle(planned, state, "failed", error=f"step '{state.path}': {exc.message}")
             if not planned.continue_on_error:
-                self._fail(planned.id, f"step '{planned.id}' failed: {exc.message}")
+                self._fail(state.path, f"step '{state.path}' failed: {exc.message}")
             return
-        self._emit(StepStarted(step=planned.id, kind=planned.kind, units=len(units)))
+        self._emit(StepStarted(step=state.path, kind=planned.kind, units=len(units)))
         await self._run_units(planned, state, units)
         failed = any(u is None or not u.ok for u in state.units)
         self._settle(planned, state, "failed" if failed else "succeeded")
 
     def _units(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> list[Unit]:
-        units, state.items = step_units(planned, context, self.plan.loaded.workflow.defaults)
+        defaults = state.scope.defaults or self.plan.loaded.workflow.defaults
+        units, state.items = step_units(planned, context, defaults)
+        for unit in units:  # inside a loop or a called workflow: the step's path
+            unit.step = state.path
         return units
+
+    async def _run_nested_step(self, planned: PlannedStep, state: StepState) -> None:
+        """A loop or workflow step: its steps run in a scope of their own (`rupu.workflows.nesting`);
+        their units count as the step's."""
+        self._emit(StepStarted(step=state.path, kind=planned.kind, units=0))
+        run = run_loop if isinstance(planned.step, LoopStep) else run_call
+        outcome = await run(self, planned, state.scope, state.units)
+        state.result = outcome.result
+        self._settle(planned, state, outcome.status, error=outcome.error)
+        if outcome.status == "failed" and not planned.continue_on_error:
+            self._fail(state.path, f"step '{state.path}' failed: {outcome.error}")
 
     async def _run_units(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> None:
         state.units = [None] * len(units)
         pending = [unit for unit in units if not self._reuse(planned, state, unit)]
         if not pending:
             return
-        batch = UnitBatch(planned.id, pending, planned.max_parallel)
+        batch = UnitBatch(state.path, pending, planned.max_parallel)
         await self.dispatcher.dispatch(batch, StepReport(self, planned, state))
 
     def _reuse(self, planned: PlannedStep, state: StepState, unit: Unit) -> bool:
         """Takes an earlier attempt's result when it succeeded with the same inputs."""
-        prior = self.prior.unit(planned.id, unit.index)
+        prior = self.prior.unit(unit.step, unit.index)
         if (
             prior is None
             or prior.get("status") != "succeeded"
@@ -251,7 +285,7 @@ class WorkflowRunner:
         outcome = state.units[unit.index] = UnitOutcome.from_record(prior)
         self._emit(
             UnitReused(
-                step=planned.id, unit=unit.index, tokens=outcome.tokens, cost_usd=outcome.cost_usd
+                step=unit.step, unit=unit.index, tokens=outcome.tokens, cost_usd=outcome.cost_usd
             )
         )
         return True
@@ -279,7 +313,7 @@ class WorkflowRunner:
         )
         if not outcome.ok and not planned.continue_on_error:
             where = f" (item {unit.item!r})" if unit.item is not None else ""
-            self._fail(planned.id, f"{unit.label}{where} failed: {outcome.error}")
+            self._fail(unit.step, f"{unit.label}{where} failed: {outcome.error}")
 
     def _fail(self, step: str, message: str) -> None:
         if self._fatal is None and not self._interrupted:
@@ -291,13 +325,13 @@ class WorkflowRunner:
     def _park(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> None:
         template = planned.templates.approval
         prompt = (
-            template.render(context) if template is not None else f"approve step '{planned.id}'?"
+            template.render(context) if template is not None else f"approve step '{state.path}'?"
         )
         state.status = "awaiting_approval"
         self.record.write_step(
-            planned.id, {"step": planned.id, "status": "awaiting_approval", "prompt": prompt}
+            state.path, {"step": state.path, "status": "awaiting_approval", "prompt": prompt}
         )
-        self._emit(ApprovalRequested(step=planned.id, prompt=prompt))
+        self._emit(ApprovalRequested(step=state.path, prompt=prompt))
 
     def _settle(
         self, planned: PlannedStep, state: StepState, status: str, *, error: str | None = None
@@ -309,12 +343,17 @@ class WorkflowRunner:
         shown = "skipped" if status == "skipped_rejected" else status
         duration = int((time.monotonic() - state.started) * 1000) if state.started else 0
         record = step_record(planned, state.units, shown, error, state.decision, state.items)
-        record["duration_ms"] = duration
-        state.view = self._views[planned.id] = view_of(record)
-        self.record.write_step(planned.id, record)
+        record.update(state.result or {})
+        record["step"], record["duration_ms"] = state.path, duration
+        scope = state.scope
+        state.view = scope.views[planned.id] = view_of(record)
+        scope.statuses[planned.id], scope.errors[planned.id] = status, error
+        if scope is not self._top:  # the loop or workflow step running it counts its units
+            scope.units.extend(state.units)
+        self.record.write_step(state.path, record)
         self._emit(
             StepFinished(
-                step=planned.id,
+                step=state.path,
                 status=shown,
                 tokens=record["tokens"],
                 cost_usd=record["cost_usd"],
@@ -324,11 +363,17 @@ class WorkflowRunner:
         )
 
     def _finalize(self, started: float) -> RunOutcome:
-        for planned in self.plan.steps.values():
-            state = self.states[planned.id]
-            if state.status == "running":
-                if planned.id == self._fatal_step:
+        # Innermost first, so a loop or workflow step counts the units its steps were running.
+        for scope, steps in [*reversed(self._nested), (self._top, list(self.plan.steps.values()))]:
+            for planned in steps:
+                state = scope.states[planned.id]
+                if state.status != "running":
+                    continue
+                fatal = self._fatal_step or ""
+                if fatal == state.path:
                     self._settle(planned, state, "failed")
+                elif fatal.startswith(state.path + "."):  # a loop or workflow step around it
+                    self._settle(planned, state, "failed", error=self._fatal)
                 else:
                     status = "interrupted" if self._interrupted else "cancelled"
                     error = self._stop_reason if self._interrupted else status

@@ -9,7 +9,7 @@ together within a kind is checked in the kind's module, where the error can poin
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
@@ -31,6 +31,7 @@ from rupu.workflows.kinds.base import (
 from rupu.workflows.kinds.gate import GateStep
 from rupu.workflows.kinds.matrix import MatrixStep
 from rupu.workflows.kinds.run import RunStep
+from rupu.workflows.kinds.subworkflow import WorkflowStep
 
 __all__ = [
     "DURATION_FORMS",
@@ -44,6 +45,7 @@ __all__ = [
     "Duration",
     "GateStep",
     "InputSpec",
+    "LoopStep",
     "MatrixStep",
     "Output",
     "OutputContract",
@@ -53,6 +55,7 @@ __all__ = [
     "Step",
     "StepBase",
     "Workflow",
+    "WorkflowStep",
     "output_format",
     "parse_duration",
     "step_kind",
@@ -63,18 +66,14 @@ INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # The key that picks a step's kind, first match wins; a step with none of them is a gate.
 KIND_KEYS: tuple[tuple[str, str], ...] = (
+    ("loop", "loop"),
+    ("workflow", "workflow"),
     ("matrix", "matrix"),
     ("run", "run"),
     ("parallel", "agent"),
     ("for_each", "agent"),
     ("agent", "agent"),
 )
-KINDS: dict[str, type[StepBase]] = {
-    "agent": AgentStep,
-    "run": RunStep,
-    "matrix": MatrixStep,
-    "gate": GateStep,
-}
 
 
 def step_kind(value: Any) -> str:
@@ -86,14 +85,39 @@ def step_kind(value: Any) -> str:
     return "agent"  # not a mapping: the agent model says what a step should be
 
 
+class LoopStep(StepBase):
+    """`loop` steps: `loop:` lists steps run again and again until `until:` holds, at most
+    `max_iterations` times (`rupu.workflows.nesting` runs them). Defined here rather than in
+    `kinds/` because its steps are `Step`s."""
+
+    kind: ClassVar[str] = "loop"
+
+    loop: list[Step]
+    until: str
+    max_iterations: int = Field(ge=1, le=1000)
+    on_max: Literal["fail", "continue"] = "fail"
+
+
 Step = Annotated[
     Annotated[AgentStep, Tag("agent")]
     | Annotated[RunStep, Tag("run")]
     | Annotated[MatrixStep, Tag("matrix")]
-    | Annotated[GateStep, Tag("gate")],
+    | Annotated[GateStep, Tag("gate")]
+    | Annotated[LoopStep, Tag("loop")]
+    | Annotated[WorkflowStep, Tag("workflow")],
     Discriminator(step_kind),
 ]
 """Every kind of step; dispatch with `match step: case AgentStep(): ... case _: assert_never(step)`."""
+LoopStep.model_rebuild()
+
+KINDS: dict[str, type[StepBase]] = {
+    "agent": AgentStep,
+    "run": RunStep,
+    "matrix": MatrixStep,
+    "gate": GateStep,
+    "loop": LoopStep,
+    "workflow": WorkflowStep,
+}
 
 
 _TYPE_NAMES: dict[str, tuple[type, ...]] = {

@@ -8,7 +8,15 @@ from typing import Any, assert_never
 
 from rupu.workflows.kinds.run import CommandCall, CommandSpec
 from rupu.workflows.plan import AgentCall, PlannedStep
-from rupu.workflows.spec import AgentStep, Defaults, GateStep, MatrixStep, RunStep
+from rupu.workflows.spec import (
+    AgentStep,
+    Defaults,
+    GateStep,
+    LoopStep,
+    MatrixStep,
+    RunStep,
+    WorkflowStep,
+)
 from rupu.workflows.templates import TemplateError, items_from
 from rupu.workflows.units import Unit, input_hash
 
@@ -29,6 +37,8 @@ def step_units(
             return [_command_unit(planned, step, context, defaults)], None
         case GateStep():
             return [], None
+        case LoopStep() | WorkflowStep():
+            raise AssertionError(f"{step.kind} steps run steps, not units")
         case _:
             assert_never(step)
 
@@ -69,7 +79,9 @@ def _agent_units(
             "length": length,
         }
         try:
-            prompt = call.prompt.render({**context, "item": item, "loop": loop})
+            # Inside a loop step, `loop` also keeps the iteration's names.
+            fan_out = {**context.get("loop", {}), **loop}
+            prompt = call.prompt.render({**context, "item": item, "loop": fan_out})
         except TemplateError as exc:
             raise TemplateError(f"unit {index} (item {item!r}): prompt: {exc.message}") from None
         units.append(_unit(planned, index, call, prompt, item))

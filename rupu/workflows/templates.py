@@ -36,11 +36,13 @@ class TemplateError(RupuError):
 
 @dataclass(frozen=True, slots=True)
 class StepRef:
-    """`steps.<step>.<field>`; `field` is None when the template reads the whole `steps.<step>`."""
+    """`steps.<step>.<field>`; `field` is None when the template reads the whole `steps.<step>`;
+    `key` is what it reads inside the field, when constant (`steps.call.outputs.<key>`)."""
 
     step: str
     field: str | None
     lineno: int
+    key: str | None = None
 
 
 @dataclass(slots=True)
@@ -171,7 +173,12 @@ def _collect_refs(tree: nodes.Template, out: CompiledTemplate) -> None:
             out.dynamic_steps = name.lineno
             continue
         assert parent is not None
-        out.step_refs.append(StepRef(key, _member(parents.get(id(parent)), parent), name.lineno))
+        grandparent = parents.get(id(parent))
+        field_name = _member(grandparent, parent)
+        inner = None
+        if field_name is not None and grandparent is not None:
+            inner = _member(parents.get(id(grandparent)), grandparent)
+        out.step_refs.append(StepRef(key, field_name, name.lineno, inner))
 
 
 def _member(parent: nodes.Node | None, child: nodes.Node) -> str | None:

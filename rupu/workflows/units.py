@@ -210,6 +210,7 @@ class UnitRunner:
                 agent=call.agent.name,
                 provider=call.target.provider,
                 model=call.target.model,
+                fast=call.fast,
             )
         else:
             started_event = UnitStarted(

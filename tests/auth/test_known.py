@@ -206,3 +206,15 @@ def test_key_commands_run_later_are_added(tmp_path: Path) -> None:
     run_key_command("x", "printf command-key-0018", {"PATH": "/usr/bin:/bin"}, where="test")
     assert "command-key-0018" in known().credentials
     assert known() is known()  # rebuilt only when a command ran
+
+
+def test_sign_in_tokens_and_the_passphrase_from_the_environment_are_credentials() -> None:
+    assert {"CHATGPT_OAUTH_TOKEN", "ANTHROPIC_OAUTH_TOKEN", "GEMINI_OAUTH_TOKEN"} <= set(
+        provider_key_vars(None)
+    )
+    env = {
+        "CHATGPT_OAUTH_TOKEN": "eyJ-env-token-CANARY-0001",
+        "RUPU_AUTH_PASSPHRASE": "passphrase-CANARY-0002",
+    }
+    known = KnownSecrets(env)()
+    assert set(env.values()) <= known.credentials

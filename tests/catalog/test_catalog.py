@@ -53,7 +53,16 @@ def test_generated_data_is_in_sync_with_the_source() -> None:
 
 
 def test_baked_in_data_covers_the_built_in_providers() -> None:
-    assert baked_providers() == ["anthropic", "copilot", "gemini", "groq", "mock", "openai"]
+    assert baked_providers() == [
+        "anthropic",
+        "antigravity",
+        "bedrock",
+        "copilot",
+        "gemini",
+        "groq",
+        "mock",
+        "openai",
+    ]
     ids: dict[str, set[str]] = {}
     for provider in baked_providers():
         baked = load_baked(provider)

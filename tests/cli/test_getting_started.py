@@ -16,7 +16,7 @@ def test_bare_rupu_prints_help_and_succeeds() -> None:
     result = run_rupu()
     assert result.code == 0, result.stderr
     assert result.stdout.startswith("Usage: rupu [OPTIONS] [COMMAND] [ARGS]...")
-    assert "run         Run one agent on a prompt" in result.stdout
+    assert "  run       Run one agent on a prompt" in result.stdout
     assert "trust " in result.stdout
     assert run_rupu("--help").stdout == result.stdout
 

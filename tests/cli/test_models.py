@@ -58,7 +58,15 @@ def test_list_works_offline_with_custom_models(workspace: Workspace) -> None:
         "default",
     ]
     defaults = {provider for (provider, _), cells in rows.items() if cells[-1] == "default"}
-    assert defaults == {"anthropic", "openai", "gemini", "copilot", "mock"}
+    assert defaults == {
+        "anthropic",
+        "openai",
+        "gemini",
+        "antigravity",
+        "copilot",
+        "bedrock",
+        "mock",
+    }
     assert rows[("openai", "gpt-5")] == ["baked-in", "400K", "128K", "$1.25/$10"]
     assert rows[("gemini", "gemini-2.5-flash")] == ["baked-in", "1.05M", "65.5K", "$0.3/$2.5"]
     assert rows[("copilot", "claude-sonnet-4.6")][0] == "baked-in"

@@ -3,6 +3,11 @@ cwd and env, timeout and retries, resume, project trust, and secrets kept out of
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -234,3 +239,77 @@ def test_the_ci_fix_example_runs_the_fixer_only_when_tests_fail(workspace: Works
     assert failing.code != 0
     assert "✓ fix succeeded" in failing.stderr
     assert "step 'verify' failed: the command exited with code 1: 1 failed" in failing.stderr
+
+
+def test_sigterm_kills_a_running_commands_process_group(workspace: Workspace) -> None:
+    flows = workspace.project / "flows"
+    flows.mkdir()
+    (flows / "flow.yaml").write_text(
+        "name: flow\nsteps:\n  - id: slow\n    run: 'sleep 60 & echo $! > child.pid; wait'\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    argv = [sys.executable, "-m", "rupu", "workflow", "run", "flows/flow.yaml", "--plain"]
+    proc = subprocess.Popen(
+        [*argv, "--mode", "bypass"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=workspace.project,
+    )
+    pid_file = workspace.project / "child.pid"
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline and proc.poll() is None, "the command never started"
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 143, stderr
+    deadline = time.monotonic() + 5
+    while _alive(child):
+        assert time.monotonic() < deadline, "the command's process group outlived the run"
+        time.sleep(0.05)
+    run_id = next((workspace.home / "runs").glob("run_*")).name
+    units = (workspace.home / "runs" / run_id / "units.jsonl").read_text()
+    assert '"status":"interrupted"' in units
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A killed child not yet reaped by its (dead) parent is a zombie: gone for our purpose.
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+def test_after_sigkill_resume_runs_only_the_unfinished_command(workspace: Workspace) -> None:
+    flows = workspace.project / "flows"
+    flows.mkdir()
+    (flows / "flow.yaml").write_text(
+        "name: flow\nsteps:\n  - id: first\n    run: echo first >> log\n"
+        "  - id: second\n    depends_on: [first]\n"
+        "    run: 'echo $$ > second.pid; echo second >> log; test -f fast || sleep 60'\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    argv = [sys.executable, "-m", "rupu", "workflow", "run", "flows/flow.yaml", "--mode", "bypass"]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=workspace.project
+    )
+    log, pid_file = workspace.project / "log", workspace.project / "second.pid"
+    deadline = time.monotonic() + 20
+    while "second" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline and proc.poll() is None, "the command never started"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=10)
+    os.killpg(int(pid_file.read_text()), signal.SIGKILL)  # the orphaned command's group
+    (workspace.project / "fast").touch()
+    run_id = next((workspace.home / "runs").glob("run_*")).name
+    with CliRunner(home=workspace.home, cwd=workspace.project) as cli:
+        resumed = cli.invoke(["workflow", "resume", run_id, "--plain", "--mode", "bypass"])
+    assert resumed.exit_code == 0, resumed.output
+    assert log.read_text() == "first\nsecond\nsecond\n"

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rupu.auth.aws import AwsCredential
 from rupu.auth.credentials import Credential, FixedCredential, Secret
 from rupu.config import ProviderConfig
 from rupu.errors import (
@@ -30,11 +31,14 @@ from rupu.providers.registry import build_provider
 from rupu.providers.retry import RetryPolicy
 from rupu.testing import FakeClock
 from tests.servers import anthropic as messages
+from tests.servers import bedrock
 from tests.servers import gemini_streams as google
 from tests.servers import openai_chat as chat
 from tests.servers import openai_responses as responses
 from tests.servers.anthropic import AnthropicServer
 from tests.servers.base import LoopbackServer, Reply, sse
+from tests.servers.bedrock import BedrockServer
+from tests.servers.bedrock_wire import AwsKeys
 from tests.servers.copilot import EXCHANGE_PATH, CopilotServer, copilot_error
 from tests.servers.gemini import GeminiServer
 from tests.servers.openai_chat import ChatCompletionsServer
@@ -107,6 +111,30 @@ GEMINI = Dialect(
     _simple("gemini", "gemini", "test-gemini-key"),
 )
 COPILOT = Dialect("copilot", "copilot", "gpt-4.1", CopilotServer, _copilot)
+AWS_KEYS = AwsKeys("AKIAERRORCASES01", "error/cases/secret")
+
+
+def _bedrock(base_url: str, policy: RetryPolicy, clock: FakeClock) -> Provider:
+    credential = AwsCredential(
+        "bedrock",
+        "api-key",
+        Secret(AWS_KEYS.secret_key),
+        "test",
+        access_key=AWS_KEYS.access_key,
+        region="us-west-2",
+    )
+    setup = ProviderSetup("bedrock", "bedrock", ProviderConfig(base_url=base_url), None)
+    setup = dataclasses.replace(setup, credentials=FixedCredential(credential))
+    return built(setup, policy, clock)
+
+
+BEDROCK = Dialect(
+    "bedrock",
+    "bedrock",
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    lambda: BedrockServer({AWS_KEYS.access_key: AWS_KEYS}),
+    _bedrock,
+)
 
 
 def _anthropic_stream_error(error_type: str, message: str) -> Reply:
@@ -321,4 +349,42 @@ CASES: list[tuple[Dialect, Reply, type[ProviderError]]] = [
         ContextOverflow,
     ),
     (COPILOT, _chat_stream_error("server_error", "upstream failed"), ServerError),
+    (BEDROCK, bedrock.error_reply(429, "ThrottlingException", "Too many requests"), RateLimited),
+    (
+        BEDROCK,
+        bedrock.error_reply(400, "ServiceQuotaExceededException", "Tokens per day exceeded"),
+        QuotaExhausted,
+    ),
+    (
+        BEDROCK,
+        bedrock.error_reply(403, "AccessDeniedException", "not authorized to invoke"),
+        AccessDenied,
+    ),
+    (
+        BEDROCK,
+        bedrock.error_reply(403, "ExpiredTokenException", "The security token has expired"),
+        AuthExpired,
+    ),
+    (
+        BEDROCK,
+        bedrock.error_reply(403, "UnrecognizedClientException", "invalid security token"),
+        AuthRejected,
+    ),
+    (
+        BEDROCK,
+        bedrock.error_reply(400, "ValidationException", "Input is too long for requested model."),
+        ContextOverflow,
+    ),
+    (BEDROCK, bedrock.error_reply(400, "ValidationException", "maxTokens too big"), BadRequest),
+    (BEDROCK, bedrock.error_reply(503, "ServiceUnavailableException", "try later"), Overloaded),
+    (BEDROCK, bedrock.error_reply(500, "InternalServerException", "failed"), ServerError),
+    (BEDROCK, bedrock.error_reply(408, "ModelTimeoutException", "timed out"), TimedOut),
+    (BEDROCK, bedrock.stream_reply(bedrock.converse_stream([])[:2]), StreamInterrupted),
+    (BEDROCK, bedrock.exception_reply("throttlingException", "slow down"), RateLimited),
+    (BEDROCK, bedrock.exception_reply("modelStreamErrorException", "model failed"), ServerError),
+    (
+        BEDROCK,
+        bedrock.exception_reply("validationException", "prompt is too long for this model"),
+        ContextOverflow,
+    ),
 ]

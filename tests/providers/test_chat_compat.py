@@ -167,6 +167,6 @@ def test_claude_code_kind_needs_no_base_url(workspace: Workspace) -> None:
     workspace.write_config('[providers.cc2]\nkind = "claude-code"\nmodel = "claude-sonnet-4-6"\n')
     loaded = load_config(Paths(workspace.home, workspace.project, workspace.project))
     assert loaded.provider("cc2").default_model == "claude-sonnet-4-6"
-    workspace.write_config('[providers.vllm]\nkind = "anthropic"\n')
+    workspace.write_config('[providers.my-vllm]\nkind = "anthropic"\n')
     with pytest.raises(ConfigError, match="has no base_url"):
         load_config(Paths(workspace.home, workspace.project, workspace.project))

@@ -220,3 +220,15 @@ def test_model_list_parsing_skips_what_it_does_not_recognise() -> None:
     ]
     assert listed_models({"data": "nope"}) == []
     assert listed_models(None) == []
+
+
+def test_model_not_supported_says_how_to_enable_the_model() -> None:
+    unlisted = model_refusal(refusal(), "gpt-9", "chat", None).one_line()
+    assert (
+        "enable it once in VS Code (Copilot Chat → model selector → select the model → Enable)"
+        in unlisted
+    )
+    disabled = model_refusal(refusal(), "claude-haiku-4.5", "messages", MODELS).one_line()
+    assert "Copilot Chat → model selector" in disabled
+    missing = ProviderError("copilot", "Not Found", status=404, error_type="not_found")
+    assert "model selector" not in model_refusal(missing, "gpt-9", "chat", None).one_line()

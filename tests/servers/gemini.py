@@ -2,7 +2,8 @@
 
 - AI Studio: `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` with `x-goog-api-key`;
 - Vertex AI: `POST /v1/projects/{p}/locations/{r}/publishers/google/models/{model}:streamGenerateContent`
-  with a bearer token;
+  with a bearer token; by API key (express mode) `POST /v1/publishers/google/models/{model}:...`
+  with `x-goog-api-key`;
 - Code Assist: `POST /v1internal:streamGenerateContent` (the `{model, project, user_prompt_id,
   request}` envelope, chunks wrapped as `{response, traceId}`) with a bearer token, plus the project
   discovery methods `loadCodeAssist`, `onboardUser` and `GET /v1internal/operations/{id}`.
@@ -91,6 +92,7 @@ class GeminiServer(LoopbackServer):
             "/v1/projects/{project}/locations/{region}/publishers/google/models/{target}",
             self.handle,
         )
+        app.router.add_post("/v1/publishers/google/models/{target}", self.handle)
         app.router.add_post("/v1internal:streamGenerateContent", self.handle)
         app.router.add_post("/v1internal:loadCodeAssist", self.discovery)
         app.router.add_post("/v1internal:onboardUser", self.discovery)
@@ -100,13 +102,15 @@ class GeminiServer(LoopbackServer):
     def route_of(self, request: RecordedRequest) -> str:
         if request.path.startswith("/v1internal"):
             return "code-assist"
+        if request.path.startswith("/v1/publishers/"):
+            return "vertex-express"
         return "vertex" if request.path.startswith("/v1/projects/") else "ai-studio"
 
     def _auth_reply(self, request: RecordedRequest) -> web.Response | None:
         """A 401 for an expired bearer; None when the credential is right. Wrong ones raise."""
         route = self.route_of(request)
         headers = request.headers
-        if route == "ai-studio" or (route == "vertex" and self.vertex_key):
+        if route in ("ai-studio", "vertex-express") or (route == "vertex" and self.vertex_key):
             if "authorization" in headers:
                 raise ValidationFailed("an API-key route got an Authorization header")
             if headers.get("x-goog-api-key") != self.api_key:

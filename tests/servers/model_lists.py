@@ -175,10 +175,11 @@ class OpenAIModelsServer(LoopbackServer):
 
 
 class CompatibleServer(ChatCompletionsServer):
-    """An OpenAI-compatible endpoint: chat completions plus `GET /v1/models`."""
+    """An OpenAI-compatible endpoint: chat completions plus `GET /v1/models`; `api_key=None` is a
+    keyless local server (LM Studio, vLLM, llama.cpp) that refuses any authorization header."""
 
-    def __init__(self, models: list[str], *, api_key: str = "test-key") -> None:
-        super().__init__(api_key=api_key)
+    def __init__(self, models: list[str], *, api_key: str | None = "test-key") -> None:
+        super().__init__(api_key=api_key, keyless=api_key is None)
         self.models = models
 
     def routes(self, app: web.Application) -> None:
@@ -188,11 +189,16 @@ class CompatibleServer(ChatCompletionsServer):
     async def handle_models(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)
         try:
-            validate_openai_list(recorded)
+            if self.keyless:
+                _check_query(recorded, set())
+                if "authorization" in recorded.headers:
+                    raise ValidationFailed("a keyless server got an authorization header")
+            else:
+                validate_openai_list(recorded)
         except ValidationFailed as exc:
             self.violations.append(str(exc))
             return web.Response(status=400, text=str(exc))
-        if _bearer(recorded) != self.api_key:
+        if not self.keyless and _bearer(recorded) != self.api_key:
             return await self.send(request, _unauthorized_openai())
         body = openai_list_body([openai_model(m, "vllm") for m in self.models])
         return await self.send(request, json_reply(body))

@@ -68,6 +68,7 @@ SAMPLE_VALUES: dict[str, object] = {
     "provider": "mock",
     "model": "m-1",
     "command": "python -m pytest -q",
+    "fast": True,
     "inputs": {"topic": "x"},
     "steps": ["a", "b"],
     "overrides": {"provider": None},
@@ -75,6 +76,8 @@ SAMPLE_VALUES: dict[str, object] = {
     "awaiting_approval": [],
     "outputs": {"b": "done"},
     "format": RECORD_FORMAT,
+    "iteration": 2,
+    "until": True,
 }
 
 
@@ -105,7 +108,8 @@ def test_every_event_has_a_distinct_registered_type() -> None:
 
 
 def test_events_that_end_something_carry_tokens_and_cost() -> None:
-    for cls in (events.UnitFinished, events.StepFinished, events.RunFinished, events.UnitReused):
+    ended = (events.UnitFinished, events.StepFinished, events.RunFinished, events.UnitReused)
+    for cls in (*ended, events.LoopIterationFinished):
         names = {f.name for f in dataclasses.fields(cls)}
         assert {"tokens", "cost_usd"} <= names, cls.__name__
 

@@ -15,7 +15,7 @@ import pytest
 from rupu.workflows.events import ApprovalRequested, StepFinished, StepStarted
 from rupu.workflows.index import RunIndex
 from rupu.workflows.recordfile import read_events
-from rupu.workflows.store import EventLog, RunLock, write_atomic
+from rupu.workflows.store import EventLog, QueuedTranscript, RunLock, write_atomic
 from rupu.workflows.writer import RecordWriter, TickFile
 from tests.conftest import REPO_ROOT
 
@@ -141,3 +141,32 @@ def test_run_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     assert "run run_x is being executed by another rupu process" in probe.stderr
     first.release()
     assert not RunLock(tmp_path / "lock").held_elsewhere()
+
+
+def test_a_queued_transcript_hands_its_lines_over_in_batches(tmp_path: Path) -> None:
+    writer = RecordWriter()
+    path = tmp_path / "t.0.jsonl"
+    transcript = QueuedTranscript(str(path), writer)
+    transcript.BATCH_SECONDS = 3600.0  # nothing is due before close()
+    transcript.write("run_start", agent="a")
+    transcript.write("user_prompt", text="hi")
+    writer.flush()
+    assert not path.exists()
+    transcript.close()
+    writer.flush()
+    assert [orjson.loads(line)["type"] for line in path.read_bytes().splitlines()] == [
+        "run_start",
+        "user_prompt",
+    ]
+    assert transcript.path == path
+
+    due = QueuedTranscript(str(tmp_path / "t.1.jsonl"), writer)
+    due.BATCH_SECONDS = 0.0  # every write after the first is past due: lines go at once
+    due.write("run_start")
+    due.write("turn_start")
+    writer.flush()
+    assert len((tmp_path / "t.1.jsonl").read_bytes().splitlines()) == 2
+    due.write("run_complete")
+    due.close()
+    writer.shutdown()
+    assert len((tmp_path / "t.1.jsonl").read_bytes().splitlines()) == 3

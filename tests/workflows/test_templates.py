@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,7 +26,7 @@ def test_references_are_collected_with_their_lines() -> None:
     assert compiled.names == {"inputs", "steps", "item"}
     assert compiled.input_refs == [("target", 1)]
     assert sorted(compiled.step_refs, key=lambda r: r.step) == [
-        StepRef("plan", "json", 2),
+        StepRef("plan", "json", 2, "files"),
         StepRef("re-view", "output", 2),
         StepRef("scan", None, 3),
     ]
@@ -103,3 +105,9 @@ def test_a_rendered_list_round_trips_as_lines(items: list[str]) -> None:
     if text.strip().startswith("["):
         return
     assert items_from(text) == [i for i in items if i.strip()]
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\0")))
+def test_shell_quote_makes_any_value_one_shell_word(value: str) -> None:
+    rendered = compile_template("{{ v | shell_quote }}").render({"v": value})
+    assert shlex.split(rendered) == [value]

@@ -31,6 +31,9 @@ BodyFormat = Literal["json", "form"]
 # publishes it in the gemini-cli sources; it is not confidential (RFC 8252 §8.5). Split so secret
 # scanners do not flag a public constant.
 _GEMINI_CLI_SECRET = "GOCSPX-4uHgMPm" + "-1o7Sk-geV6Cu5clXFsxl"
+# Antigravity's installed-app client (pi-ai's google-antigravity sign-in), public in the same way.
+_ANTIGRAVITY_SECRET = "GOCSPX-K58FWR486Ld" + "LJ1mLB8sXC4z6qDAf"
+_PUBLIC_SECRETS = {"gemini": _GEMINI_CLI_SECRET, "antigravity": _ANTIGRAVITY_SECRET}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,7 @@ def _defaults() -> dict[str, OAuthProfile]:
             authorize_url=oauth.authorize_url,
             device_code_url=oauth.device_code_url,
             verification_url=oauth.verification_url,
-            client_secret=_GEMINI_CLI_SECRET if name == "gemini" else None,
+            client_secret=_PUBLIC_SECRETS.get(name),
             scopes=tuple(oauth.scopes),
             redirect_ports=tuple(oauth.redirect_ports),
             redirect_host=oauth.redirect_host,

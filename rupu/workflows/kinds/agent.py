@@ -11,7 +11,7 @@ from rupu.workflows.kinds.base import Duration, Output, StepBase, check_id
 from rupu.workflows.kinds.checks import StepCheck
 
 AgentShape = Literal["agent", "for_each", "parallel"]
-AuthChoice = Literal["api-key", "sso"]
+AuthChoice = Literal["api-key", "sso", "adc"]
 
 
 class ParallelStep(StrictModel):
@@ -24,6 +24,7 @@ class ParallelStep(StrictModel):
     model: str | None = None
     auth: AuthChoice | None = None
     fallback: list[str] | None = None
+    fast: bool | None = None
     output: Output | None = None
     timeout: Duration | None = None
     retries: int | None = Field(default=None, ge=0, le=10)
@@ -44,6 +45,7 @@ class AgentTargetKeys(StepBase):
     model: str | None = None
     auth: AuthChoice | None = None
     fallback: list[str] | None = None
+    fast: bool | None = None  # OpenAI's priority tier (rupu.routing.fast); beats the agent's
     output: Output | None = None
 
 
@@ -60,10 +62,6 @@ class AgentStep(AgentTargetKeys):
         if self.for_each is not None:
             return "for_each"
         return "agent"
-
-    @property
-    def fans_out(self) -> bool:
-        return self.parallel is not None or self.for_each is not None
 
     def uses_json(self) -> bool:
         """Whether any unit of the step answers in JSON (so `steps.<id>.json` is readable)."""

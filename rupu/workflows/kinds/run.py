@@ -5,7 +5,7 @@ The command passes the same gate as the bash tool's commands: `bypass` runs it, 
 it, and `ask` (workflows never prompt) runs it only when it matches a `[tools.bash] allow` prefix.
 It runs in its own process group, without stdin, with rupu's environment minus every credential
 plus the step's `env`, in the workspace root or a `cwd` inside it. A project's workflow with a `run`
-step needs the project's trust (`command_findings`).
+step needs the project's trust (`command_findings`). `run_command.execute` runs it.
 """
 
 from __future__ import annotations
