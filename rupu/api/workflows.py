@@ -46,22 +46,34 @@ async def run_workflow(
     session: Session | None = None,
     observer: Observer | None = None,
     fast: bool = False,
+    executor: str | None = None,
 ) -> WorkflowResult:
     """Runs `workflow` with `inputs` and returns its outcome; the run is recorded in the run store
     like one from the CLI (`rupu workflow show-run RUN_ID`). `provider`, `model`, `fallbacks` and
     `mode` apply to every step like the CLI flags, and so does `fast` (OpenAI's priority tier). A failed run is an outcome (`status` "failed"),
     not an exception; a workflow that cannot start (bad input, unknown agent, missing credential)
-    raises a `rupu.errors.RupuError` before any request."""
+    raises a `rupu.errors.RupuError` before any request. `executor` is where units run: "local"
+    (this process) or "ray" (a Ray cluster, `pip install 'rupu[ray]'`); default `[executor] kind`."""
+    from rupu.api.executor import executor_kind, on_cluster, open_cluster
     from rupu.workflows.plan import Overrides
 
     session = session or Session.from_environment()
     loaded = load_workflow(workflow, session=session)
-    start = functools.partial(
-        session.engine(mode=mode).start,
-        loaded,
-        dict(inputs or {}),
-        Overrides(provider, model, tuple(fallbacks), fast),
-    )
-    # Building the providers resolves credentials, which reads the credential store: it blocks.
-    execution = await anyio.to_thread.run_sync(start)
-    return await execution.run(observer)
+    engine = session.engine(mode=mode)
+    fleet = None
+    if executor_kind(session, executor) == "ray":
+        fleet = await anyio.to_thread.run_sync(functools.partial(open_cluster, session, mode=mode))
+        engine = on_cluster(engine, fleet, session.paths.cwd)
+    try:
+        start = functools.partial(
+            engine.start,
+            loaded,
+            dict(inputs or {}),
+            Overrides(provider, model, tuple(fallbacks), fast),
+        )
+        # Building the providers resolves credentials, which reads the credential store: it blocks.
+        execution = await anyio.to_thread.run_sync(start)
+        return await execution.run(observer)
+    finally:
+        if fleet is not None:
+            fleet.close()

@@ -11,7 +11,7 @@ import click
 Example = tuple[str, str]  # (command line, what it does)
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Run", ("run", "workflow")),
+    ("Run", ("run", "workflow", "executor")),
     ("Look back", ("transcript", "usage", "cache")),
     ("Set up", ("init", "agent", "auth", "models", "trust", "untrust", "completion")),
 )
@@ -129,6 +129,15 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         ("rupu workflow run sample", "by name"),
         ("rupu workflow run workflows/fanout.yaml --input text=Hi", "by path, with an input"),
         ("rupu workflow run sample --provider mock --plain", "offline, line by line"),
+        ("rupu workflow run sample --executor ray", "its units on a Ray cluster"),
+    ),
+    "rupu executor": (
+        ("rupu executor check --executor ray", "the Ray cluster's nodes"),
+        ("RAY_ADDRESS=head:6379 rupu executor check --executor ray", "another cluster"),
+    ),
+    "rupu executor check": (
+        ("rupu executor check", "the configured executor"),
+        ("rupu executor check --executor ray", "nodes, CPUs, capacity, workspace"),
     ),
     "rupu workflow list": (
         ("rupu workflow list", "a table"),
@@ -158,6 +167,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "rupu workflow resume": (
         ("rupu workflow resume run_01J", "re-run only what did not finish"),
         ("rupu workflow resume run_01J --plain", "line by line"),
+        ("rupu workflow resume run_01J --executor local", "a run started on Ray, here"),
     ),
     "rupu workflow approve": (
         ("rupu workflow approve run_01J", "the one step waiting"),

@@ -37,6 +37,25 @@ _MODE = click.option(
 )
 
 
+_EXECUTOR = click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    help="Where units run: local (this process) or ray (a Ray cluster: [executor] address or "
+    "RAY_ADDRESS; pip install 'rupu[ray]'). Default: [executor] kind, else local.",
+)
+
+
+def _engine(app: AppContext, mode: str | None, executor: str | None) -> Any:
+    """The engine of a run: on a Ray cluster when the executor is ray."""
+    from rupu.api.executor import executor_kind, on_cluster, open_cluster
+
+    engine = app.engine(mode=mode)
+    if executor_kind(app, executor) == "ray":
+        # The actors end with this process (they belong to its Ray job).
+        engine = on_cluster(engine, open_cluster(app, mode=mode), app.paths.cwd)
+    return engine
+
+
 @workflow.command("run")
 @click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
 @click.option(
@@ -58,6 +77,7 @@ _MODE = click.option(
     "(repeatable, tried in order; replaces step and agent fallback lists).",
 )
 @_MODE
+@_EXECUTOR
 @click.option(
     "--fast",
     is_flag=True,
@@ -75,6 +95,7 @@ def run_workflow(
     model: str | None,
     fallbacks: tuple[str, ...],
     mode: str | None,
+    executor: str | None,
     fast: bool,
     plain: bool,
     fmt: str,
@@ -88,21 +109,25 @@ def run_workflow(
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
     overrides = Overrides(provider, model, fallbacks, fast)
-    execution = app.engine(mode=mode).start(loaded, given, overrides)
+    execution = _engine(app, mode, executor).start(loaded, given, overrides)
     execute(execution, fmt=fmt, plain=plain)
 
 
 @workflow.command("resume")
 @click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @_MODE
+@_EXECUTOR
 @_PLAIN
 @_FORMAT
 @click.pass_obj
-def resume_workflow(app: AppContext, run_id: str, mode: str | None, plain: bool, fmt: str) -> None:
-    """Continue a run: only failed, interrupted and unstarted units run again."""
+def resume_workflow(
+    app: AppContext, run_id: str, mode: str | None, executor: str | None, plain: bool, fmt: str
+) -> None:
+    """Continue a run: only failed, interrupted and unstarted units run again (on either
+    executor, whichever the run started on)."""
     from rupu.cli.workflow_exec import execute
 
-    execute(app.engine(mode=mode).reopen(run_id), fmt=fmt, plain=plain)
+    execute(_engine(app, mode, executor).reopen(run_id), fmt=fmt, plain=plain)
 
 
 @workflow.command("approve")

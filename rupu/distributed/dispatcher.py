@@ -10,7 +10,8 @@ cancelled unit is cancelled on its worker. `run` steps' commands run on the driv
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, cast
 
 import anyio
 
@@ -22,7 +23,8 @@ from rupu.workflows.dispatch import DispatcherFactory, LocalDispatcher, UnitBatc
 from rupu.workflows.events import UnitPlaced
 from rupu.workflows.kinds.run import CommandCall
 from rupu.workflows.limits import ProviderPool
-from rupu.workflows.plan import Plan
+from rupu.workflows.plan import AgentCall, Plan
+from rupu.workflows.templates import CompiledTemplate
 from rupu.workflows.store import RunRecord
 from rupu.workflows.units import Unit, UnitOutcome, UnitReport, UnitRunner
 
@@ -77,7 +79,7 @@ class RemoteUnits:
         try:
             await self._load(worker)
             stream = worker.handle.run.options(num_returns="streaming").remote(
-                self.record.run_id, unit
+                self.record.run_id, portable(unit)
             )
             report.event(
                 UnitPlaced(
@@ -120,6 +122,18 @@ class RemoteUnits:
         if finished.transcript:
             target = self.record.transcript(unit.step, unit.index)
             self.record.writer.close(str(target.path), finished.transcript)
+
+
+def portable(unit: Unit) -> Unit:
+    """The unit as a worker gets it: its prompt is rendered, so the call's compiled template
+    (which holds code objects) stays on the driver."""
+    call = unit.call
+    if not isinstance(call, AgentCall):
+        return unit
+    return dataclasses.replace(unit, call=dataclasses.replace(call, prompt=_RENDERED))
+
+
+_RENDERED = cast(CompiledTemplate, None)
 
 
 class RayDispatcher:

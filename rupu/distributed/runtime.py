@@ -67,8 +67,7 @@ def check_reachable(address: ClusterAddress) -> None:
         raise ConfigError(
             f"cannot reach the Ray cluster at {address.raw}: {reason}",
             field="executor.address",
-            hint="start one with `ray start --head`, or fix [executor] address or RAY_ADDRESS"
-
+            hint="start one with `ray start --head`, or fix [executor] address or RAY_ADDRESS",
         ) from None
 
 
@@ -90,7 +89,6 @@ def connect(address: ClusterAddress) -> ModuleType:
         raise ConfigError(
             f"cannot connect to the Ray cluster at {address.raw}: {first}",
             field="executor.address",
-            hint="start one with `ray start --head`, or fix [executor] address or RAY_ADDRESS"
-
+            hint="start one with `ray start --head`, or fix [executor] address or RAY_ADDRESS",
         ) from None
     return ray

@@ -1,0 +1,64 @@
+"""A real two-node Ray cluster on 127.0.0.1 for the Ray executor's tests (one per test module):
+a head and one more node started with `ray.cluster_utils.Cluster`, usage stats off, every process
+on loopback, rupu importable on the workers from this checkout."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Read by Ray when it is imported: node addresses are 127.0.0.1 (never the machine's address),
+# and nothing is reported anywhere.
+LOOPBACK_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_DISABLE_IMPORT_WARNING": "1",
+}
+os.environ.update(LOOPBACK_ENV)
+
+
+@dataclass
+class RayCluster:
+    cluster: Any
+    address: str
+
+    def worker_pids(self) -> list[int]:
+        import ray
+
+        return [
+            int(actor["pid"])
+            for actor in ray.util.state.list_actors(filters=[("state", "=", "ALIVE")])
+            if actor["class_name"] == "UnitWorker"
+        ]
+
+
+@contextmanager
+def two_nodes() -> Iterator[RayCluster]:
+    from ray.cluster_utils import Cluster
+
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", "RAY_ADDRESS")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), saved["PYTHONPATH"]]))
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1"},
+    )
+    try:
+        cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+        cluster.wait_for_nodes()
+        os.environ["RAY_ADDRESS"] = cluster.address
+        yield RayCluster(cluster, cluster.address)
+    finally:
+        import ray
+
+        ray.shutdown()
+        cluster.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,0 +1,93 @@
+"""On a real two-node Ray cluster: a for_each runs on both nodes, and the run's results and
+records are those of the same run on the local executor (plus where each unit ran)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from rupu.api import run_workflow
+from tests.conftest import Workspace, run_rupu
+from tests.distributed.cluster import RayCluster, two_nodes
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(240)]
+
+ECHO = "---\nname: echo\nprovider: mock\n---\nYou echo.\n"
+FANOUT = """\
+name: greet
+inputs:
+  names: {type: list}
+steps:
+  - id: hello
+    agent: echo
+    for_each: "{{ inputs.names }}"
+    prompt: "hello {{ item }}"
+  - id: join
+    agent: echo
+    prompt: "{{ steps.hello.results | join(', ') }}"
+"""
+NAMES = [f"n{i}" for i in range(12)]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RayCluster]:
+    with two_nodes() as found:
+        yield found
+
+
+def write_workflow(workspace: Workspace) -> None:
+    workspace.write_agent("echo", ECHO)
+    (workspace.home / "workflows").mkdir(exist_ok=True)
+    (workspace.home / "workflows" / "greet.yaml").write_text(FANOUT)
+
+
+def events(run: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in (run / "events.jsonl").read_bytes().splitlines()]
+
+
+def shape(run: Path) -> dict[str, Any]:
+    """What a run's record holds, without times, ids and where units ran."""
+    units = sorted(
+        (orjson.loads(line) for line in (run / "units.jsonl").read_bytes().splitlines()),
+        key=lambda u: (u["step"], u["unit"]),
+    )
+    for unit in units:
+        unit.pop("duration_ms")
+    transcripts = sorted(p.name for p in run.rglob("*.jsonl") if p.parent != run)
+    kinds = [
+        [line["type"] for line in map(orjson.loads, p.read_bytes().splitlines())]
+        for p in sorted(run.rglob("*.jsonl"))
+        if p.parent != run
+    ]
+    logged = sorted(e["type"] for e in events(run) if e["type"] != "unit_placed")
+    return {"units": units, "transcripts": transcripts, "kinds": kinds, "events": logged}
+
+
+async def test_a_for_each_runs_on_both_nodes_and_records_like_a_local_run(
+    cluster: RayCluster, workspace: Workspace
+) -> None:
+    write_workflow(workspace)
+    local = await run_workflow("greet", {"names": NAMES}, executor="local")
+    remote = await run_workflow("greet", {"names": NAMES}, executor="ray")
+    assert remote.status == local.status == "succeeded", remote.error
+    assert remote.outputs == local.outputs == {"join": ", ".join(f"hello {n}" for n in NAMES)}
+    assert remote.tokens == local.tokens
+    runs = workspace.home / "runs"
+    assert shape(runs / remote.run_id) == shape(runs / local.run_id)
+    placed = [e for e in events(runs / remote.run_id) if e["type"] == "unit_placed"]
+    assert len(placed) == len(NAMES) + 1
+    assert len({e["node"] for e in placed if e["step"] == "hello"}) == 2  # both nodes
+    shown = run_rupu("workflow", "show-run", remote.run_id, "--format", "json")
+    assert shown.code == 0, shown.stderr
+
+
+async def test_executor_check_lists_both_nodes(cluster: RayCluster, workspace: Workspace) -> None:
+    result = run_rupu("executor", "check", "--executor", "ray", "--format", "json", timeout=120)
+    assert result.code == 0, result.stderr
+    found = orjson.loads(result.stdout)
+    assert [n["workspace"] for n in found["nodes"]] == [True, True]
+    assert all(n["capacity"] > 0 and n["cpus"] == 1 for n in found["nodes"])
