@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from rupu.api.session import Session
 from rupu.errors import ConfigError
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from rupu.workflows.units import ToolboxOpener
 
 ExecutorKind = Literal["local", "ray"]
-KINDS: tuple[ExecutorKind, ...] = ("local", "ray")
 
 
 def executor_kind(session: Session, chosen: str | None) -> ExecutorKind:

@@ -25,6 +25,7 @@ from rupu.workflows.events import (
     UnitFinished,
     UnitProgress,
     UnitRetried,
+    UnitPlaced,
     UnitReused,
     UnitStarted,
 )
@@ -124,6 +125,10 @@ class PlainView(Observer):
                     f"↻ {event.step} iteration {event.iteration} {ended}, "
                     f"{_spend(event.tokens, event.cost_usd)}"
                 )
+            case UnitPlaced():
+                if event.redispatched:
+                    name = self._name(event.step, event.unit, None)
+                    self._say(f"  {name} sent again to {event.node} (its worker stopped)")
             case UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
                 pass
             case _:

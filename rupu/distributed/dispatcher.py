@@ -24,8 +24,8 @@ from rupu.workflows.events import UnitPlaced
 from rupu.workflows.kinds.run import CommandCall
 from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import AgentCall, Plan
-from rupu.workflows.templates import CompiledTemplate
 from rupu.workflows.store import RunRecord
+from rupu.workflows.templates import CompiledTemplate
 from rupu.workflows.units import Unit, UnitOutcome, UnitReport, UnitRunner
 
 _COPIED = ("status", "output", "json", "error", "tokens", "cost_usd", "duration_ms", "attempts")

@@ -179,5 +179,5 @@ def _node_name() -> str:
     import ray  # lazy: only ever called inside a Ray worker
 
     context = ray.get_runtime_context()
-    ip = ray.util.get_node_ip_address()
+    ip = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
     return f"{ip}/{context.get_node_id()[:8]}"

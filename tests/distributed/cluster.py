@@ -27,14 +27,24 @@ class RayCluster:
     cluster: Any
     address: str
 
-    def worker_pids(self) -> list[int]:
-        import ray
+    @property
+    def session_dir(self) -> str:
+        """Where the cluster's processes keep their logs."""
+        return str(self.cluster.head_node.get_session_dir_path())
 
-        return [
-            int(actor["pid"])
-            for actor in ray.util.state.list_actors(filters=[("state", "=", "ALIVE")])
-            if actor["class_name"] == "UnitWorker"
-        ]
+    def worker_pids(self) -> list[int]:
+        """The processes of rupu's unit workers (their process title is `ray::UnitWorker`)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"ray::UnitWorker"):
+                found.append(int(entry.name))
+        return found
 
 
 @contextmanager
@@ -56,7 +66,7 @@ def two_nodes() -> Iterator[RayCluster]:
         import ray
 
         ray.shutdown()
-        cluster.shutdown()
+        cluster.shutdown()  # type: ignore[no-untyped-call]
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -3,7 +3,6 @@ records are those of the same run on the local executor (plus where each unit ra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from rupu.api import run_workflow
 from tests.conftest import Workspace, run_rupu
-from tests.distributed.cluster import RayCluster, two_nodes
+from tests.distributed.cluster import RayCluster
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -31,12 +30,6 @@ steps:
     prompt: "{{ steps.hello.results | join(', ') }}"
 """
 NAMES = [f"n{i}" for i in range(12)]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RayCluster]:
-    with two_nodes() as found:
-        yield found
 
 
 def write_workflow(workspace: Workspace) -> None:
