@@ -23,9 +23,9 @@ from rupu.workflows.events import (
     StepFinished,
     StepStarted,
     UnitFinished,
+    UnitPlaced,
     UnitProgress,
     UnitRetried,
-    UnitPlaced,
     UnitReused,
     UnitStarted,
 )
