@@ -32,8 +32,10 @@ def executor_kind(session: Session, chosen: str | None) -> ExecutorKind:
     """The flag or argument first, then `[executor] kind`."""
     if chosen is None:
         return session.config.config.executor.kind
-    if chosen == "local" or chosen == "ray":
-        return chosen
+    if chosen == "local":
+        return "local"
+    if chosen == "ray":
+        return "ray"
     raise ConfigError(f"unknown executor {chosen!r}", field="executor", hint="use local or ray")
 
 
