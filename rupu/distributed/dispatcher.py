@@ -78,9 +78,7 @@ class RemoteUnits:
         stream: Any = None
         try:
             await self._load(worker)
-            stream = worker.handle.run.options(num_returns="streaming").remote(
-                self.record.run_id, portable(unit)
-            )
+            stream = worker.stream.remote(self.record.run_id, portable(unit))
             report.event(
                 UnitPlaced(
                     step=unit.step, unit=unit.index, node=worker.node, redispatched=redispatched
@@ -89,6 +87,8 @@ class RemoteUnits:
             async for ref in stream:
                 item = await ref
                 if isinstance(item, Finished):
+                    for event in item.events:
+                        report.event(event)
                     self._finish(unit, outcome, item)
                     return True
                 for event in item:

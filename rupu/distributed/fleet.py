@@ -27,6 +27,10 @@ class Worker:
     busy: int = 0
     alive: bool = True
     loaded: dict[str, Any] = field(default_factory=dict)  # run id -> the ref of its `load` call
+    stream: Any = None  # `handle.run`, streaming its results
+
+    def __post_init__(self) -> None:
+        self.stream = self.handle.run.options(num_returns="streaming")
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,7 @@ class Finished:
     outcome: UnitOutcome
     transcript: bytes
     node: str
+    events: list[RunEvent]  # the unit's events not sent yet
 
 
 class UnitWorker:
@@ -153,17 +154,17 @@ class UnitWorker:
             while not task.done():
                 waiting = asyncio.ensure_future(relay.queue.get())
                 await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                if waiting.done():
-                    yield [waiting.result(), *_drain(relay.queue)]
-                else:
+                if not waiting.done():
                     waiting.cancel()
-            pending = _drain(relay.queue)
-            if pending:
-                yield pending
+                    break
+                if task.done():  # the last events go with the result: one message, not two
+                    relay.queue.put_nowait(waiting.result())
+                    break
+                yield [waiting.result(), *_drain(relay.queue)]
             task.result()
             transcript = transcripts.opened.get((unit.step, unit.index))
             lines = b"".join(transcript.lines) if transcript is not None else b""
-            yield Finished(outcome, lines, self.node)
+            yield Finished(outcome, lines, self.node, _drain(relay.queue))
         finally:
             task.cancel()
 

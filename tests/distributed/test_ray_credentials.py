@@ -67,7 +67,7 @@ def test_a_sign_in_expiring_mid_run_is_refreshed_once_on_the_driver(
             return stream_reply(chunks, delay=wait)
 
         chat.default_reply = pause
-        ag.default_reply = lambda request: gemini_stream(text_chunks(["ok"]))(request)
+        ag.default_reply = gemini_stream(text_chunks(["ok"]))
         agent(workspace, "gemini-3.1-pro-high")
         workspace.write_agent("worker", "---\nname: worker\nprovider: alpha\n---\nWait.\n")
         (workspace.home / "workflows").mkdir(exist_ok=True)

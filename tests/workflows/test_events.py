@@ -78,6 +78,8 @@ SAMPLE_VALUES: dict[str, object] = {
     "format": RECORD_FORMAT,
     "iteration": 2,
     "until": True,
+    "node": "127.0.0.1/3f2a91c0",
+    "redispatched": True,
 }
 
 
