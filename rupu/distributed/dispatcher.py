@@ -11,11 +11,12 @@ cancelled unit is cancelled on its worker. `run` steps' commands run on the driv
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, cast
+from typing import cast
 
 import anyio
 
 from rupu.distributed.broker import CredentialPump
+from rupu.distributed.channel import Channel, WorkerLost
 from rupu.distributed.fleet import Fleet, Worker
 from rupu.distributed.shipping import ProviderKey, Shipped, key_of, ship
 from rupu.distributed.worker import Finished
@@ -46,6 +47,7 @@ class RemoteUnits:
         self.shipped = shipped
         self.local = local
         self._room: anyio.Semaphore | None = None
+        self._channels: dict[int, Channel] = {}
 
     async def run(self, unit: Unit, outcome: UnitOutcome, report: UnitReport) -> None:
         if isinstance(unit.call, CommandCall):
@@ -73,41 +75,46 @@ class RemoteUnits:
         redispatched: bool,
     ) -> bool:
         """Runs `unit` on `worker`; False when the worker died (the unit may go elsewhere)."""
-        ray = self.fleet.ray
         worker.busy += 1
-        stream: Any = None
+        channel: Channel | None = None
         try:
             await self._load(worker)
-            stream = worker.stream.remote(self.record.run_id, portable(unit))
+            channel = self._channel(worker)
+            inbox = channel.send(portable(unit))
             report.event(
                 UnitPlaced(
                     step=unit.step, unit=unit.index, node=worker.node, redispatched=redispatched
                 )
             )
-            async for ref in stream:
-                item = await ref
+            while True:
+                item = await inbox.get()
                 if isinstance(item, Finished):
-                    for event in item.events:
-                        report.event(event)
                     self._finish(unit, outcome, item)
                     return True
-                for event in item:
-                    report.event(event)
-            outcome.status, outcome.error = "failed", "the worker ended the unit without a result"
-            return True
+                if isinstance(item, WorkerLost):
+                    worker.alive = False
+                    outcome.error = item.reason
+                    return False
+                report.event(item)
         except anyio.get_cancelled_exc_class():
-            if stream is not None:
-                ray.cancel(stream)
+            if channel is not None:
+                channel.cancel(unit)
             reason = report.interrupted()
             outcome.status = "interrupted" if reason else "cancelled"
             outcome.error = reason or "cancelled"
             raise
-        except ray.exceptions.RayActorError as exc:
+        except self.fleet.ray.exceptions.RayActorError as exc:  # loading the run's providers
             worker.alive = False
             outcome.error = f"the Ray worker on {worker.node} stopped: {type(exc).__name__}"
             return False
         finally:
             worker.busy -= 1
+
+    def _channel(self, worker: Worker) -> Channel:
+        found = self._channels.get(id(worker))
+        if found is None:
+            found = self._channels[id(worker)] = Channel(self.fleet.ray, worker, self.record.run_id)
+        return found
 
     async def _load(self, worker: Worker) -> None:
         run_id = self.record.run_id

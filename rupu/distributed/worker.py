@@ -64,12 +64,13 @@ class _Providers:
 
 
 class _Relay:
-    """The worker's `UnitReport`: events go to the stream back to the driver."""
+    """The worker's `UnitReport` of one unit: its events go into the batch's news."""
 
-    __slots__ = ("_last", "queue")
+    __slots__ = ("_last", "n", "news")
 
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[RunEvent] = asyncio.Queue()
+    def __init__(self, n: int, news: asyncio.Queue[Message]) -> None:
+        self.n = n
+        self.news = news
         self._last = 0.0
 
     @property
@@ -85,7 +86,7 @@ class _Relay:
             if now - self._last < PROGRESS_SECONDS:
                 return
             self._last = now
-        self.queue.put_nowait(event)
+        self.news.put_nowait((self.n, event))
 
     def finished(self, unit: Unit, outcome: UnitOutcome) -> None:
         pass
@@ -93,12 +94,15 @@ class _Relay:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """The last message of a unit's stream."""
+    """A unit's end: its outcome and transcript lines."""
 
     outcome: UnitOutcome
     transcript: bytes
     node: str
-    events: list[RunEvent]  # the unit's events not sent yet
+
+
+# What a batch reports: (the unit's position in the batch, one of its events or its end).
+Message = tuple[int, "RunEvent | Finished"]
 
 
 class UnitWorker:
@@ -108,6 +112,7 @@ class UnitWorker:
         self._tools = tools
         self._toolbox: ToolboxOpener | None = None
         self._runs: dict[str, _Providers] = {}
+        self._inflight: dict[tuple[str, str, int], asyncio.Future[None]] = {}
         self.node = _node_name()
 
     def place(self, workspace: str | None) -> dict[str, Any]:
@@ -141,39 +146,49 @@ class UnitWorker:
             self._toolbox = self._tools()
         return self._toolbox
 
-    async def run(self, run_id: str, unit: Unit) -> AsyncIterator[list[RunEvent] | Finished]:
-        """Runs one unit, yielding its events in batches as they happen, then `Finished`."""
+    async def run(self, run_id: str, units: list[Unit]) -> AsyncIterator[list[Message]]:
+        """Runs a batch of units concurrently, yielding what they report as it happens: lists of
+        (position in `units`, events or `Finished`), several units' news in one message."""
+        news: asyncio.Queue[Message] = asyncio.Queue()
+        tasks = [
+            asyncio.ensure_future(self._unit(run_id, n, unit, news)) for n, unit in enumerate(units)
+        ]
+        for unit, task in zip(units, tasks, strict=True):
+            self._inflight[(run_id, unit.step, unit.index)] = task
+        remaining = len(units)
+        try:
+            while remaining:
+                batch = [await news.get()]
+                while not news.empty():
+                    batch.append(news.get_nowait())
+                remaining -= sum(1 for _, item in batch if isinstance(item, Finished))
+                yield batch
+        finally:
+            for unit, task in zip(units, tasks, strict=True):
+                task.cancel()
+                self._inflight.pop((run_id, unit.step, unit.index), None)
+
+    def cancel(self, run_id: str, step: str, index: int) -> None:
+        """Cancels one unit in flight (Ctrl-C, fail-fast on the driver)."""
+        task = self._inflight.get((run_id, step, index))
+        if task is not None:
+            task.cancel()
+
+    async def _unit(self, run_id: str, n: int, unit: Unit, news: asyncio.Queue[Message]) -> None:
         transcripts = _Transcripts()
         runner = UnitRunner(
             run_id, transcripts, self._runs[run_id], anyio.sleep, toolbox=self._opener()
         )
-        relay = _Relay()
         outcome = UnitOutcome(unit.index, "failed")
-        task = asyncio.ensure_future(runner.run(unit, outcome, relay))
         try:
-            while not task.done():
-                waiting = asyncio.ensure_future(relay.queue.get())
-                await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                if not waiting.done():
-                    waiting.cancel()
-                    break
-                if task.done():  # the last events go with the result: one message, not two
-                    relay.queue.put_nowait(waiting.result())
-                    break
-                yield [waiting.result(), *_drain(relay.queue)]
-            task.result()
-            transcript = transcripts.opened.get((unit.step, unit.index))
-            lines = b"".join(transcript.lines) if transcript is not None else b""
-            yield Finished(outcome, lines, self.node, _drain(relay.queue))
-        finally:
-            task.cancel()
-
-
-def _drain(queue: asyncio.Queue[RunEvent]) -> list[RunEvent]:
-    found = []
-    while not queue.empty():
-        found.append(queue.get_nowait())
-    return found
+            await runner.run(unit, outcome, _Relay(n, news))
+        except asyncio.CancelledError:
+            outcome.status, outcome.error = "cancelled", outcome.error or "cancelled"
+        except Exception as exc:  # a bug: the unit fails, the worker and its other units go on
+            outcome.status, outcome.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        transcript = transcripts.opened.get((unit.step, unit.index))
+        lines = b"".join(transcript.lines) if transcript is not None else b""
+        news.put_nowait((n, Finished(outcome, lines, self.node)))
 
 
 def _node_name() -> str:
