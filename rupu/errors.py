@@ -23,6 +23,7 @@ RupuError                 exit 1   unexpected-but-explained failure
 │       ├── ContextOverflow       the conversation is too long: the agent loop trims and tries again
 │       └── ContentRefused        refused under the provider's usage policy
 ├── LimitReached          exit 5   a limit rupu or the user set stopped the run (maxTurns, a timeout)
+│   └── BudgetReached     exit 5   a spend limit (max_usd, max_tokens): the next call was not sent
 ├── RunFailed             exit 1   a workflow run ended with failed steps (run id, failed steps)
 └── Interrupted           exit 130 the user pressed Ctrl-C
     └── Terminated        exit 143 the process got SIGTERM
@@ -249,6 +250,29 @@ class LimitReached(RupuError):
         super().__init__(message, hint=hint)
         self.limit = limit
         self.provider = provider
+
+
+class BudgetReached(LimitReached):
+    """A spend limit stopped the run before a call that could have crossed it (`limit` is
+    `max_usd` or `max_tokens`): `budget` names it, `step` is where the call was, `spent_usd` and
+    `spent_tokens` what its ledger had settled."""
+
+    def __init__(
+        self,
+        limit: str,
+        message: str,
+        *,
+        budget: str,
+        step: str | None = None,
+        spent_usd: float = 0.0,
+        spent_tokens: int = 0,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(limit, message, hint=hint)
+        self.budget = budget
+        self.step = step
+        self.spent_usd = spent_usd
+        self.spent_tokens = spent_tokens
 
 
 class RunFailed(RupuError):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 
+from rupu.agents.budget import Charge, SpendGuard, worst_case
 from rupu.agents.overflow import (
     MAX_TRIMS,
     drop_oldest_exchange,
@@ -104,6 +105,9 @@ class AgentRun:
     # The tiers `set_model_tier` may move the rest of the run to (`tiers:` in the frontmatter).
     tier_switch: TierSwitcher | None = None
     _served: list[ServedBy] = field(default_factory=list, init=False)
+    # Asked before every provider call with its worst case, told its cost after (rupu.agents.budget).
+    guard: SpendGuard | None = None
+    budget_step: str | None = None  # the workflow step path the guard charges calls to
     _noted: bool = False  # the provider's credential note is recorded once per run
     _scope: anyio.CancelScope | None = field(default=None, init=False)
     _stopped_by: Interrupted | None = field(default=None, init=False)
@@ -257,16 +261,22 @@ class AgentRun:
             output_schema=front.output_schema,
             service_tier=front.service_tier,
         )
+        hold = await self._reserve(request)
         self.transcript.write("turn_start", turn_idx=index)
         builder = TurnBuilder(self.target.provider)
         self.failed_turn = None
         try:
             await self._stream(index, request, builder)
-        except ProviderError:
-            self._record_failed(builder)
+        except BaseException as exc:  # a failed or cancelled call still settles what it cost
+            if isinstance(exc, ProviderError):
+                self._record_failed(builder)
+            if hold is not None:
+                await self._settle(hold, builder)
             raise
         turn = builder.result()
         self._record(index, turn)
+        if hold is not None:
+            await self._settle(hold, builder)
         if self.on_turn is not None:
             await self.on_turn(turn)
         return turn
@@ -296,6 +306,37 @@ class AgentRun:
                     error_class=event.error_class,
                     reason=event.reason,
                 )
+
+    async def _reserve(self, request: ModelRequest) -> int | None:
+        """Holds the call's worst case with the guard (raises `BudgetReached` instead of sending a
+        call that could cross a limit); None when there is no guard."""
+        if self.guard is None:
+            return None
+        target = self.target
+        pricing = self.pricing
+        if pricing is None and self.price_of is not None:
+            pricing = self.price_of(target.provider, target.model)
+        model = f"{target.provider}:{target.model}"
+        try:
+            return await self.guard.reserve(
+                worst_case(request, pricing, step=self.budget_step, model=model)
+            )
+        except LimitReached as exc:
+            self.transcript.write("budget_reached", limit=exc.limit, message=exc.one_line())
+            raise
+
+    async def _settle(self, hold: int, builder: TurnBuilder) -> None:
+        """Tells the guard what the call cost (also when it failed or was cancelled)."""
+        assert self.guard is not None
+        usage = builder.usage
+        cost = self._price_usage(usage, builder.served_by) if usage.reported else 0.0
+        served = builder.served_by
+        where = served or self.target
+        target = f"{where.provider}:{where.model}"
+        with anyio.CancelScope(shield=True):
+            await self.guard.settle(
+                hold, Charge(usage.total_tokens, cost, self.budget_step, target)
+            )
 
     def _price(self, turn: AssistantTurn) -> float | None:
         return self._price_usage(turn.usage, turn.served_by)

@@ -22,6 +22,7 @@ from rupu.strict import validation_to_config_error
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
+    from rupu.agents.budget import SpendLimit
     from rupu.agents.loop import AgentRun
     from rupu.agents.tier_switch import TierSwitcher
     from rupu.messages import AssistantTurn, Message, Usage
@@ -134,6 +135,7 @@ class PreparedRun:
     # The tiers the agent may move to (`tiers:` in its frontmatter), when it has any.
     switcher: TierSwitcher | None = None
     notes: tuple[str, ...] = ()  # said once before the run (fast mode refused, ...)
+    limit: SpendLimit | None = None  # max_usd / max_tokens for the whole run
     _current: AgentRun | None = field(default=None, init=False)
     _stopped: Interrupted | None = field(default=None, init=False)
 
@@ -164,6 +166,7 @@ class PreparedRun:
         import dataclasses
         from contextlib import nullcontext
 
+        from rupu.agents.budget import LocalSpendGuard
         from rupu.agents.loop import AgentRun
         from rupu.filemodes import private_dir
         from rupu.routing.plan import build_route_provider
@@ -179,6 +182,17 @@ class PreparedRun:
         directory = private_dir(paths.transcripts, home=paths.home)
         transcript = TranscriptWriter(directory / f"{self.run_id}.jsonl")
         patterns = self.spec.frontmatter.tools
+
+        def budget_note(text: str) -> None:
+            transcript.write("note", text=text)
+            if notify is not None:
+                notify(f"warning: {text}")
+
+        guard = (
+            LocalSpendGuard.of(self.limit, run_name="the run's budget", notify=budget_note)
+            if self.limit is not None and not self.limit.empty
+            else None
+        )
         setup = self.tools if notify is None else dataclasses.replace(self.tools, notify=notify)
         switcher = self.switcher
         if switcher is not None:
@@ -200,6 +214,7 @@ class PreparedRun:
                     pricing=price_of(target.provider, target.model),
                     price_of=price_of,
                     tier_switch=switcher,
+                    guard=guard,
                 )
                 if self._stopped is not None:
                     self._current.stop(self._stopped)
@@ -225,12 +240,15 @@ def prepare_agent(
     allow_unknown_model: bool = False,
     decider: Decider | None = None,
     fast: bool = False,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
 ) -> PreparedRun:
     """Checks project trust, resolves the route (credentials included), rejects an unknown model id
     and chooses the tools, all before any request. Blocks (credential store): call it off the event
     loop. `decider` answers what permission mode `ask` asks (default: deny; the CLI asks on a
     terminal). `fast` (or `fast: true` in the agent) asks for OpenAI's priority tier; where it does
-    not apply the run goes on without it and `notes` says why."""
+    not apply the run goes on without it and `notes` says why. `max_usd` / `max_tokens` cap
+    the run's spend: a call that could cross either is not sent (`rupu.errors.BudgetReached`, exit 5)."""
     from rupu.agents.tier_switch import prepare_tiers
     from rupu.auth.adc import AuthChoice
     from rupu.catalog.catalog import ModelCatalog
@@ -286,4 +304,30 @@ def prepare_agent(
         allow_unknown_model=allow_unknown_model,
     )
     tools = session.tool_setup(spec, mode=mode, workspace=workspace, decider=decider)
-    return PreparedRun(session, spec, route, price_of, tools, new_run_id(), switcher, tuple(notes))
+    limit = spend_limit(max_usd, max_tokens)
+    return PreparedRun(
+        session,
+        spec,
+        route,
+        price_of,
+        tools,
+        new_run_id(),
+        switcher=switcher,
+        notes=tuple(notes),
+        limit=limit,
+    )
+
+
+def spend_limit(max_usd: float | None, max_tokens: int | None) -> SpendLimit | None:
+    """The limit of `max_usd` and `max_tokens` (None when neither is given); a usage error for a
+    value that is not positive."""
+    from rupu.agents.budget import SpendLimit
+    from rupu.errors import UsageError
+
+    if max_usd is not None and not max_usd > 0:
+        raise UsageError(f"max_usd must be more than 0, not {max_usd}", field="max_usd")
+    if max_tokens is not None and max_tokens < 1:
+        raise UsageError(f"max_tokens must be at least 1, not {max_tokens}", field="max_tokens")
+    if max_usd is None and max_tokens is None:
+        return None
+    return SpendLimit(max_usd, max_tokens)

@@ -32,15 +32,19 @@ async def run_agent(
     fallbacks: Sequence[str] = (),
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
     session: Session | None = None,
     on_event: EventSink | None = None,
     fast: bool = False,
 ) -> RunResult:
     """Runs `agent` (a name, a path to its `.md` file, or an `Agent(...)`) on `prompt`.
 
-    `provider`, `model`, `auth`, `mode`, `fallbacks` and `fast` override the agent like the
-    `rupu run` flags of the same names; `tools` replaces the agent's tool list. Tools never prompt: in mode
-    `ask` a write or command is denied. Raises the run's error (a `rupu.errors.RupuError`) when it
+    `provider`, `model`, `auth`, `mode`, `fallbacks` and `fast` override the agent like
+    the `rupu run` flags of the same names; `tools` replaces the agent's tool list. `max_usd` /
+    `max_tokens` cap the run's spend: a call that could cross either is not sent and the run
+    raises `rupu.errors.BudgetReached`. Tools never prompt: in mode `ask` a write or command is
+    denied. Raises the run's error (a `rupu.errors.RupuError`) when it
     ends in one; its transcript is saved either way."""
     session = session or Session.from_environment()
     spec = load_agent(agent, session=session)
@@ -60,6 +64,8 @@ async def run_agent(
         workspace=where,
         allow_unknown_model=allow_unknown_model,
         fast=fast,
+        max_usd=max_usd,
+        max_tokens=max_tokens,
     )
     # Resolving credentials reads the credential store, which blocks.
     prepared = await anyio.to_thread.run_sync(prepare)
@@ -99,6 +105,8 @@ async def stream_agent(
     fallbacks: Sequence[str] = (),
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
     session: Session | None = None,
     fast: bool = False,
 ) -> AsyncIterator[AgentStream]:
@@ -123,6 +131,8 @@ async def stream_agent(
                     fallbacks=fallbacks,
                     workspace=workspace,
                     allow_unknown_model=allow_unknown_model,
+                    max_usd=max_usd,
+                    max_tokens=max_tokens,
                     session=session,
                     fast=fast,
                     on_event=send.send_nowait,

@@ -27,6 +27,8 @@ def run_agent_sync(
     fallbacks: Sequence[str] = (),
     workspace: Path | str | None = None,
     allow_unknown_model: bool = False,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
     session: Session | None = None,
     fast: bool = False,
 ) -> RunResult:
@@ -44,6 +46,8 @@ def run_agent_sync(
             fallbacks=fallbacks,
             workspace=workspace,
             allow_unknown_model=allow_unknown_model,
+            max_usd=max_usd,
+            max_tokens=max_tokens,
             session=session,
             fast=fast,
         )
@@ -59,6 +63,9 @@ def run_workflow_sync(
     model: str | None = None,
     fallbacks: Sequence[str] = (),
     mode: str | None = None,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
+    cache: bool | None = None,
     session: Session | None = None,
     fast: bool = False,
 ) -> WorkflowResult:
@@ -72,6 +79,9 @@ def run_workflow_sync(
             model=model,
             fallbacks=fallbacks,
             mode=mode,
+            max_usd=max_usd,
+            max_tokens=max_tokens,
+            cache=cache,
             session=session,
             fast=fast,
         )

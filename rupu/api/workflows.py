@@ -20,7 +20,7 @@ from rupu.workflows.results import RunOutcome
 WorkflowResult = RunOutcome
 """`run_id`, `status` (succeeded, partial, failed, interrupted, rejected, awaiting_approval),
 `outputs` (the final steps' answers by step id), `failed`, `awaiting`, `error`, `tokens`,
-`duration_ms`."""
+`cost_usd`, `duration_ms`, and `budget` (which spend limit stopped the run, if one did)."""
 
 WorkflowRef = str | Path | LoadedWorkflow
 
@@ -43,6 +43,9 @@ async def run_workflow(
     model: str | None = None,
     fallbacks: Sequence[str] = (),
     mode: str | None = None,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
+    cache: bool | None = None,
     session: Session | None = None,
     observer: Observer | None = None,
     fast: bool = False,
@@ -52,8 +55,14 @@ async def run_workflow(
     like one from the CLI (`rupu workflow show-run RUN_ID`). `provider`, `model`, `fallbacks` and
     `mode` apply to every step like the CLI flags, and so does `fast` (OpenAI's priority tier). A failed run is an outcome (`status` "failed"),
     not an exception; a workflow that cannot start (bad input, unknown agent, missing credential)
-    raises a `rupu.errors.RupuError` before any request. `executor` is where units run: "local"
-    (this process) or "ray" (a Ray cluster, `pip install 'rupu[ray]'`); default `[executor] kind`."""
+    raises a `rupu.errors.RupuError` before any request.
+
+    `max_usd` / `max_tokens` replace the workflow's `budget:` values: a call that could cross one
+    is not sent, and the run ends `failed` with `budget` saying which limit stopped it. `cache`
+    True makes every step reuse equal units of earlier runs, False none (default: the steps that
+    say `cache: true`). `executor` is where units run: "local" (this process) or "ray" (a Ray
+    cluster, `pip install 'rupu[ray]'`); default `[executor] kind`."""
+    from rupu.api.agents import spend_limit
     from rupu.api.executor import executor_kind, on_cluster, open_cluster
     from rupu.workflows.plan import Overrides
 
@@ -70,6 +79,8 @@ async def run_workflow(
             loaded,
             dict(inputs or {}),
             Overrides(provider, model, tuple(fallbacks), fast),
+            limit=spend_limit(max_usd, max_tokens),
+            cache_mode="auto" if cache is None else ("on" if cache else "off"),
         )
         # Building the providers resolves credentials, which reads the credential store: it blocks.
         execution = await anyio.to_thread.run_sync(start)

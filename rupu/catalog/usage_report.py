@@ -113,7 +113,7 @@ class UsageReport:
         )
 
 
-def parse_since(text: str, *, now: float) -> float:
+def parse_since(text: str, *, now: float, flag: str = "--since") -> float:
     """`7d`, `24h`, `30m`, `2w` back from `now`, or a local date/time like `2026-01-31`."""
     match = _DURATION.match(text)
     if match:
@@ -122,7 +122,7 @@ def parse_since(text: str, *, now: float) -> float:
         return dt.datetime.fromisoformat(text.strip()).timestamp()
     except ValueError:
         raise UsageError(
-            f"invalid --since '{text}'",
+            f"invalid {flag} '{text}'",
             hint="use a duration like 7d, 24h, 30m or 2w, or a date like 2026-01-31",
         ) from None
 

@@ -111,6 +111,18 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         ("rupu usage --since 7d --group-by model", "the last week, by model"),
         ("rupu usage --group-by workflow --format csv", "workflow runs, as CSV"),
     ),
+    "rupu cache": (
+        ("rupu cache stats", "what is cached and how often it was reused"),
+        ("rupu cache clear --step review", "forget one step's results"),
+    ),
+    "rupu cache stats": (
+        ("rupu cache stats", "a table"),
+        ("rupu cache stats --format json", "for scripts"),
+    ),
+    "rupu cache clear": (
+        ("rupu cache clear", "everything"),
+        ("rupu cache clear --older-than 7d", "results older than a week"),
+    ),
     "rupu trust": (
         ("rupu trust", "the current project"),
         ("rupu trust ~/src/theirs", "another project"),
@@ -129,7 +141,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         ("rupu workflow run sample", "by name"),
         ("rupu workflow run workflows/fanout.yaml --input text=Hi", "by path, with an input"),
         ("rupu workflow run sample --provider mock --plain", "offline, line by line"),
-        ("rupu workflow run sample --executor ray", "its units on a Ray cluster"),
+        ("rupu workflow run sample --max-usd 2 --cache", "at most $2, reusing cached units"),
     ),
     "rupu executor": (
         ("rupu executor check --executor ray", "the Ray cluster's nodes"),

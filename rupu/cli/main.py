@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "completion",
         "Print or install the shell completion script (bash, zsh, fish).",
     ),
+    "cache": ("rupu.cli.cache", "cache", "Show or clear the step cache of workflow units."),
     "trust": (
         "rupu.cli.trust",
         "trust",

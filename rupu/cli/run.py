@@ -89,6 +89,16 @@ if TYPE_CHECKING:
     metavar="FILE",
     help="Also write the run's report: one self-contained HTML page (see workflow report).",
 )
+@click.option(
+    "--max-usd",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop before a call that could take the run's cost past this many US dollars (exit 5).",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    help="Stop before a call that could take the run past this many tokens (exit 5).",
+)
 @click.pass_obj
 def run(
     app: AppContext,
@@ -106,6 +116,8 @@ def run(
     fallbacks: tuple[str, ...],
     fast: bool,
     report: Path | None,
+    max_usd: float | None,
+    max_tokens: int | None,
 ) -> None:
     """Run one agent on PROMPT (read from stdin when PROMPT is '-' or omitted and stdin is piped)."""
     import anyio
@@ -129,6 +141,8 @@ def run(
         allow_unknown_model=allow_unknown_model,
         decider=default_decider(),
         fast=fast,
+        max_usd=max_usd,
+        max_tokens=max_tokens,
     )
     for note in prepared.notes:
         click.echo(f"note: {note}", err=True)

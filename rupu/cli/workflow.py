@@ -22,6 +22,29 @@ _FORMAT = click.option(
     help="json streams the run's events as JSON lines on stdout.",
 )
 _PLAIN = click.option("--plain", is_flag=True, help="One line per event instead of the live view.")
+_MAX_USD = click.option(
+    "--max-usd",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop before a call that could take the run's cost past this many US dollars (exit 5); "
+    "replaces the workflow's budget.max_usd.",
+)
+_MAX_TOKENS = click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    help="Stop before a call that could take the run past this many tokens (exit 5); replaces "
+    "the workflow's budget.max_tokens.",
+)
+_CACHE = click.option(
+    "--cache/--no-cache",
+    "cache",
+    default=None,
+    help="--cache: every step reuses results of equal units from earlier runs (unless it says "
+    "cache: false); --no-cache: no step does. Default: steps with cache: true.",
+)
+
+
+def _cache_mode(cache: bool | None) -> Any:
+    return "auto" if cache is None else ("on" if cache else "off")
 
 
 @click.group()
@@ -84,6 +107,9 @@ def _engine(app: AppContext, mode: str | None, executor: str | None) -> Any:
     help="OpenAI's priority tier for every step on the openai provider; other providers run at "
     "their usual tier, with a note. Fan-outs multiply priority pricing.",
 )
+@_MAX_USD
+@_MAX_TOKENS
+@_CACHE
 @_PLAIN
 @_FORMAT
 @click.pass_obj
@@ -97,10 +123,14 @@ def run_workflow(
     mode: str | None,
     executor: str | None,
     fast: bool,
+    max_usd: float | None,
+    max_tokens: int | None,
+    cache: bool | None,
     plain: bool,
     fmt: str,
 ) -> None:
     """Run a workflow by name or path. Everything is checked before the first request."""
+    from rupu.api.agents import spend_limit
     from rupu.cli.workflow_exec import execute
     from rupu.workflows.inputs import parse_assignments
     from rupu.workflows.lookup import load_reference
@@ -109,7 +139,13 @@ def run_workflow(
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
     overrides = Overrides(provider, model, fallbacks, fast)
-    execution = _engine(app, mode, executor).start(loaded, given, overrides)
+    execution = _engine(app, mode, executor).start(
+        loaded,
+        given,
+        overrides,
+        limit=spend_limit(max_usd, max_tokens),
+        cache_mode=_cache_mode(cache),
+    )
     execute(execution, fmt=fmt, plain=plain)
 
 
@@ -117,17 +153,32 @@ def run_workflow(
 @click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @_MODE
 @_EXECUTOR
+@_MAX_USD
+@_MAX_TOKENS
+@_CACHE
 @_PLAIN
 @_FORMAT
 @click.pass_obj
 def resume_workflow(
-    app: AppContext, run_id: str, mode: str | None, executor: str | None, plain: bool, fmt: str
+    app: AppContext,
+    run_id: str,
+    mode: str | None,
+    executor: str | None,
+    max_usd: float | None,
+    max_tokens: int | None,
+    cache: bool | None,
+    plain: bool,
+    fmt: str,
 ) -> None:
     """Continue a run: only failed, interrupted and unstarted units run again (on either
-    executor, whichever the run started on)."""
+    executor, whichever the run started on). A budget counts what the run spent before."""
+    from rupu.api.agents import spend_limit
     from rupu.cli.workflow_exec import execute
 
-    execute(_engine(app, mode, executor).reopen(run_id), fmt=fmt, plain=plain)
+    execution = _engine(app, mode, executor).reopen(
+        run_id, limit=spend_limit(max_usd, max_tokens), cache_mode=_cache_mode(cache)
+    )
+    execute(execution, fmt=fmt, plain=plain)
 
 
 @workflow.command("approve")
@@ -253,6 +304,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
 
     import orjson
 
+    from rupu.catalog.pricing import format_cost
     from rupu.cli.tables import print_table
     from rupu.workflows.progress import read_progress
     from rupu.workflows.store import RunLock
@@ -279,6 +331,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
                 "units_done": units_done,
                 "units_total": units_total,
                 "tokens": tokens,
+                "cost_usd": row.cost_usd,
                 "started": dt.datetime.fromtimestamp(row.created).strftime("%Y-%m-%d %H:%M:%S"),
                 "failed": row.failed,
                 "error": row.error,
@@ -291,7 +344,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
         click.echo("no workflow runs yet: start one with `rupu workflow run NAME`", err=True)
         return
     print_table(
-        ["RUN ID", "WORKFLOW", "STATUS", "STEPS", "UNITS", "TOKENS", "STARTED"],
+        ["RUN ID", "WORKFLOW", "STATUS", "STEPS", "UNITS", "TOKENS", "COST", "STARTED"],
         [
             [
                 i["run_id"],
@@ -300,6 +353,7 @@ def list_runs(app: AppContext, limit: int, name: str | None, fmt: str) -> None:
                 i["steps"],
                 f"{i['units_done']}/{i['units_total']}",
                 str(i["tokens"]),
+                format_cost(i["cost_usd"]) if i["cost_usd"] is not None else "unknown",
                 i["started"],
             ]
             for i in items

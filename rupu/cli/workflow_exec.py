@@ -104,7 +104,8 @@ async def _refresh(live: object) -> None:
 
 
 def report(outcome: RunOutcome, *, fmt: str, signal_number: int | None = None) -> None:
-    from rupu.errors import RunFailed
+    from rupu.catalog.pricing import format_cost
+    from rupu.errors import LimitReached, RunFailed
 
     run_id = outcome.run_id
     if fmt != "json":
@@ -114,9 +115,20 @@ def report(outcome: RunOutcome, *, fmt: str, signal_number: int | None = None) -
             f"── {run_id} · {outcome.status.replace('_', ' ')} · "
             f"{outcome.duration_ms / 1000:.1f}s · {outcome.tokens} tokens"
         )
+        if outcome.cost_usd is not None:
+            summary += f" · {format_cost(outcome.cost_usd)}"
+        elif outcome.tokens:
+            summary += " · cost unknown"
         click.echo(summary, err=True)
     if outcome.status == "interrupted":
         raise _interrupted(run_id, signal_number)
+    if outcome.budget is not None:
+        raise LimitReached(
+            str(outcome.budget["limit"]),
+            f"run {run_id} stopped: {outcome.budget['message']}",
+            hint=f"raise the limit, then `rupu workflow resume {run_id} --max-usd N` (or "
+            "--max-tokens N) re-runs only the units that did not finish",
+        )
     if outcome.status == "failed":
         raise RunFailed(
             run_id,

@@ -13,6 +13,7 @@ from rupu.workflows.plan import AgentCall, Plan, PlannedStep
 from rupu.workflows.provenance import Origin
 from rupu.workflows.spec import (
     AgentStep,
+    Budget,
     GateStep,
     LoopStep,
     MatrixStep,
@@ -72,6 +73,7 @@ def describe_plan(
             for name, spec in loaded.workflow.inputs.items()
         },
         "max_concurrency": plan.max_concurrency,
+        "budget": _budget(loaded.workflow.budget),
         "steps": [
             {
                 "id": p.id,
@@ -82,6 +84,8 @@ def describe_plan(
                 "max_parallel": p.max_parallel,
                 "approval": p.step.approval is not None,
                 "when": p.step.when,
+                "budget": _budget(p.step.budget),
+                "cache": p.step.cache,
                 **_kind_keys(p.step),
             }
             for p in plan.steps.values()
@@ -100,6 +104,9 @@ def print_plan(
     title = f"workflow {plan.name}"
     click.echo(title + (f": {workflow.description}" if workflow.description else ""))
     click.echo(f"file: {loaded.path}")
+    if workflow.budget is not None:
+        limit = _limit(workflow.budget.max_usd, workflow.budget.max_tokens)
+        click.echo(f"budget: {limit} for the whole run")
     if workflow.inputs:
         click.echo("inputs:")
         for name, spec in workflow.inputs.items():
@@ -216,6 +223,10 @@ def _shape(planned: PlannedStep) -> str:
         extras.append(f"max_parallel {planned.max_parallel}")
     if planned.calls and planned.calls[0].output == "json" and planned.kind != "parallel":
         extras.append("output json")
+    if step.budget is not None:
+        extras.append(f"budget {_limit(step.budget.max_usd, step.budget.max_tokens)}")
+    if step.cache is not None:
+        extras.append("cache" if step.cache else "no cache")
     suffix = f"  [{', '.join(extras)}]" if extras else ""
     match step:
         case AgentStep():
@@ -304,7 +315,18 @@ def describe_run(record: RunRecord) -> dict[str, Any]:
 
 
 def _unit_records(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    keys = ("unit", "sub", "item", "status", "error", "tokens", "transcript")
+    keys = (
+        "unit",
+        "sub",
+        "item",
+        "status",
+        "error",
+        "tokens",
+        "cost_usd",
+        "service_tier",
+        "cached",
+        "transcript",
+    )
     return [{k: u.get(k) for k in keys} for u in units]
 
 
@@ -339,7 +361,7 @@ def print_run(summary: dict[str, Any]) -> None:
     click.echo(
         f"status: {summary['status'].replace('_', ' ')} · started {started} · "
         f"{(state.get('duration_ms') or 0) / 1000:.1f}s · {state.get('tokens', 0)} tokens · "
-        f"{summary['units_done']}/{summary['units_total']} units finished"
+        f"{_cost(state)} · {summary['units_done']}/{summary['units_total']} units finished"
     )
     if summary["inputs"]:
         click.echo("inputs: " + ", ".join(f"{k}={v!r}" for k, v in summary["inputs"].items()))
@@ -354,10 +376,14 @@ def print_run(summary: dict[str, Any]) -> None:
         ok = sum(1 for u in units if u["status"] == "succeeded")
         planned = max(step.get("units_planned") or 0, len(units))
         count = f"{ok}/{planned} units ok" if planned > 1 else ""
+        cached = sum(1 for u in units if u.get("cached"))
+        if cached:
+            count += f" ({cached} cached)" if planned > 1 else "cached"
         line = (
             f"  {SYMBOLS.get(status, '·')} {step['step'].ljust(width)}  {status.replace('_', ' ')}"
         )
-        click.echo(f"{line}  {count}".rstrip())
+        spent = f"{step.get('tokens') or 0} tokens · {_cost(step)}" if "tokens" in step else ""
+        click.echo(f"{line}  {count}  {spent}".rstrip())
         for unit in units:
             if unit["status"] != "succeeded":
                 label = unit.get("sub") or f"unit {unit['unit']}"
@@ -368,6 +394,8 @@ def print_run(summary: dict[str, Any]) -> None:
             click.echo(f"      waiting for approval: {step['prompt']}")
     if state.get("error"):
         click.echo(f"error: {state['error']}")
+    if state.get("budget_reached"):
+        click.echo(f"budget: {state['budget_reached'].get('message')}")
     click.echo(f"record: {summary['directory']}")
     next_step = {
         "failed": f"rupu workflow resume {summary['run_id']}",
@@ -377,3 +405,26 @@ def print_run(summary: dict[str, Any]) -> None:
     }.get(summary["status"])
     if next_step:
         click.echo(f"next: {next_step}")
+
+
+def _cost(record: dict[str, Any]) -> str:
+    """A record's `cost_usd` for people: `$0.0123`, or `cost unknown` (an unpriced model)."""
+    from rupu.catalog.pricing import format_cost
+
+    if "cost_usd" not in record:
+        return "cost not recorded"
+    value = record["cost_usd"]
+    return format_cost(value) if value is not None else "cost unknown"
+
+
+def _budget(budget: Budget | None) -> dict[str, Any] | None:
+    return budget.model_dump() if budget is not None else None
+
+
+def _limit(max_usd: float | None, max_tokens: int | None) -> str:
+    """`$2.50 · 100,000 tokens`: a budget's limits for people."""
+    parts = [
+        f"${max_usd:,.2f}" if max_usd is not None else "",
+        f"{max_tokens:,} tokens" if max_tokens else "",
+    ]
+    return " · ".join(part for part in parts if part)

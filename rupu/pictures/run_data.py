@@ -74,6 +74,11 @@ def transcript_entries(path: Path) -> list[dict[str, Any]]:
     ]
 
 
+def _within(path: object, step: str) -> bool:
+    """Whether a unit's step path is `step` or a step inside it (`fix.2.review` in `fix`)."""
+    return isinstance(path, str) and (path == step or path.startswith(step + "."))
+
+
 def _unit_key(step: str, unit: int) -> str:
     return f"{step}/{unit}"
 
@@ -148,7 +153,7 @@ def workflow_run_data(record: RunRecord) -> ReportData:
     for step_id in meta.get("steps") or []:
         saved = _object(directory / "steps" / f"{step_id}.json")
         finished_event = step_events.get(step_id, {}).get("step_finished", {})
-        mine = [r for r in rows if r["step"] == step_id]
+        mine = [r for r in rows if _within(r["step"], step_id)]
         costs = [r["cost_usd"] for r in mine if isinstance(r["cost_usd"], int | float)]
         steps.append(
             {
@@ -201,7 +206,7 @@ def _graph(
         needs = {}
     nodes = []
     for step in steps:
-        mine = [r for r in rows if r["step"] == step["id"]]
+        mine = [r for r in rows if _within(r["step"], step["id"])]
         targets = sorted({f"{r['provider']}:{r['model']}" for r in mine if r["provider"]})
         lines = [*targets[:3], *([f"× {len(mine)} units"] if len(mine) > 1 else [])]
         nodes.append(Node(step["id"], str(step["kind"] or "step"), tuple(lines), step["status"]))

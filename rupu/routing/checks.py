@@ -75,6 +75,20 @@ def route_prices(catalog: ModelCatalog, route: Route) -> PriceOf:
     return price_of
 
 
+def catalog_prices(catalog: ModelCatalog) -> PriceOf:
+    """The pricer of any (provider, model) from the catalog and `[pricing]`, at the service tier
+    the provider says served each call (for runs that have no `Route`: workflow units)."""
+    cache: dict[tuple[str, str], Pricer] = {}
+
+    def price_of(provider: str, model: str) -> Pricer:
+        key = (provider, model)
+        if key not in cache:
+            cache[key] = tiered(pricer(catalog.price(provider, model)), catalog.kind(provider))
+        return cache[key]
+
+    return price_of
+
+
 def check_target(
     paths: Paths,
     loaded: LoadedConfig,

@@ -15,11 +15,16 @@ from typing import Any
 import anyio
 import orjson
 
+from rupu.agents.budget import SpendLimit
+from rupu.catalog.catalog import ModelCatalog
 from rupu.config import LoadedConfig
 from rupu.errors import ConfigError
 from rupu.paths import Paths
+from rupu.routing.checks import PriceOf, catalog_prices
 from rupu.tools.setup import ToolSetup
 from rupu.transcripts import new_run_id
+from rupu.workflows.budgets import budget_guard
+from rupu.workflows.cache import CacheMode, RunCache, StepCache, cache_path
 from rupu.workflows.calls import CalledCopy, Copies
 from rupu.workflows.dispatch import DispatcherFactory, local_dispatcher
 from rupu.workflows.events import (
@@ -33,6 +38,7 @@ from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.lookup import WorkflowAgents, root_for
 from rupu.workflows.plan import Overrides, Plan, build_plan
+from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import RunOutcome
 from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
 from rupu.workflows.spec import WorkflowStep
@@ -126,6 +132,10 @@ class Execution:
     toolbox: ToolboxOpener | None = None
     # Where units run (None: in this process, `LocalDispatcher`).
     dispatcher: DispatcherFactory | None = None
+    limit: SpendLimit | None = None  # --max-usd / --max-tokens: over the workflow's own budget
+    cache_mode: CacheMode = "auto"
+    price_of: PriceOf | None = None
+    cache: StepCache | None = None
     commands: ToolSetup | None = None
 
     @property
@@ -142,6 +152,17 @@ class Execution:
             prior=self.prior,
             toolbox=self.toolbox,
             dispatcher=self.dispatcher or local_dispatcher,
+            price_of=self.price_of,
+            # Every unit record of earlier attempts (not only the latest per unit) is what the
+            # run has spent before.
+            guard=budget_guard(
+                self.plan,
+                self.limit,
+                read_events(self.record.directory / "units.jsonl", key="step")
+                if self.prior
+                else (),
+            ),
+            cache=RunCache(self.cache, self.cache_mode) if self.cache is not None else None,
             commands=self.commands,
         )
         try:
@@ -165,8 +186,15 @@ class Engine:
     # Refuses a plan before any provider is built (project trust); raises to refuse.
     check_plan: Callable[[Plan], None] | None = None
     dispatcher: DispatcherFactory | None = None
+    price_of: PriceOf | None = None  # default: the catalog's and [pricing]'s prices
     # How `run` steps' commands run: the bash tool's permission mode, workspace and environment.
     commands: ToolSetup | None = None
+
+    def _extras(self, execution: Execution, limit: SpendLimit | None, mode: CacheMode) -> Execution:
+        execution.limit, execution.cache_mode = limit, mode
+        execution.price_of = self.price_of or catalog_prices(ModelCatalog(self.config, self.paths))
+        execution.cache = StepCache(cache_path(self.paths.home))
+        return execution
 
     @property
     def store(self) -> RunStore:
@@ -180,9 +208,17 @@ class Engine:
         return pool
 
     def start(
-        self, loaded: LoadedWorkflow, inputs: Mapping[str, Any], overrides: Overrides
+        self,
+        loaded: LoadedWorkflow,
+        inputs: Mapping[str, Any],
+        overrides: Overrides,
+        *,
+        limit: SpendLimit | None = None,
+        cache_mode: CacheMode = "auto",
     ) -> Execution:
-        """Everything is checked and every provider built before the run record exists."""
+        """Everything is checked and every provider built before the run record exists. `limit`
+        (`--max-usd` / `--max-tokens`) replaces the workflow's own `budget:` values it sets;
+        `cache_mode` says which steps read the step cache."""
         plan = plan_workflow(loaded, self.paths, self.config, inputs=inputs, overrides=overrides)
         pool = self._pool(plan)
         record = self.store.create(
@@ -197,7 +233,7 @@ class Engine:
         save_copies(record, plan)
         record.take_lock()
         warnings = [*loaded.warnings, *plan.notes]
-        return Execution(
+        execution = Execution(
             plan,
             record,
             pool,
@@ -208,9 +244,15 @@ class Engine:
             dispatcher=self.dispatcher,
             commands=self.commands,
         )
+        return self._extras(execution, limit, cache_mode)
 
     def reopen(
-        self, reference: str, *, decide: tuple[str | None, str, str | None] | None = None
+        self,
+        reference: str,
+        *,
+        decide: tuple[str | None, str, str | None] | None = None,
+        limit: SpendLimit | None = None,
+        cache_mode: CacheMode = "auto",
     ) -> Execution:
         """A stored run, ready to resume. `decide` = (step or None, "approved"|"rejected", reason)
         records an approval decision first."""
@@ -252,7 +294,7 @@ class Engine:
             raise
         record.flush()
         prior = Prior.load(record)
-        return Execution(
+        execution = Execution(
             plan,
             record,
             pool,
@@ -263,6 +305,7 @@ class Engine:
             dispatcher=self.dispatcher,
             commands=self.commands,
         )
+        return self._extras(execution, limit, cache_mode)
 
 
 def _mark_lost_units(record: RunRecord) -> None:

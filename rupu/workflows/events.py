@@ -353,6 +353,52 @@ class LoopIterationFinished(Event):
     cost_usd: float | None = None
 
 
+# --- spend and the step cache ----------------------------------------------------
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitCached(Event):
+    """A unit's result taken from the step cache: computed by run `cached_from`; nothing is
+    spent now."""
+
+    type: Literal["unit_cached"] = field(default="unit_cached", init=False)
+    step: str
+    unit: int = 0
+    sub: str | None = None
+    cached_from: str = ""
+    tokens: int = 0
+    cost_usd: float | None = 0.0
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetExceeded(Event):
+    """A spend limit stopped the run: `budget` names it ("the workflow's budget", "step 'x'
+    budget"), `limit` is `max_usd` or `max_tokens`, `step` where the refused call was, and the
+    spend its ledger had settled."""
+
+    type: Literal["budget_exceeded"] = field(default="budget_exceeded", init=False)
+    budget: str
+    limit: str
+    step: str | None = None
+    spent_usd: float = 0.0
+    spent_tokens: int = 0
+    message: str = ""
+
+
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunNote(Event):
+    """Something the user should know that does not stop the run: `about` is `budget` (a USD
+    limit that cannot be enforced for an unpriced model) or `cache` (a step cache that could not
+    be read or written)."""
+
+    type: Literal["run_note"] = field(default="run_note", init=False)
+    about: str
+    message: str
+
+
 RunEvent = (
     RunStarted
     | RunResumed
@@ -370,6 +416,9 @@ RunEvent = (
     | UnitPlaced
     | LoopIterationStarted
     | LoopIterationFinished
+    | UnitCached
+    | BudgetExceeded
+    | RunNote
 )
 # Events observers see but the log does not write.
 UNLOGGED: frozenset[str] = frozenset({"unit_progress"})
@@ -389,4 +438,4 @@ def add_costs(costs: Iterable[float | None]) -> float | None:
     for cost in costs:
         if cost is not None:
             total = (total or 0.0) + cost
-    return total
+    return None if total is None else round(total, 12)  # no 0.30000000000000004 in records

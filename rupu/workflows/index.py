@@ -33,15 +33,21 @@ CREATE TABLE IF NOT EXISTS runs (
     tokens INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     units_done INTEGER NOT NULL DEFAULT 0,
-    units_total INTEGER NOT NULL DEFAULT 0
+    units_total INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created DESC);
 """
 _COLUMNS = (
     "run_id, workflow, source, status, created, updated, steps_total, steps_done, failed, tokens,"
-    " error, units_done, units_total"
+    " error, units_done, units_total, cost_usd"
 )
-_ADDED_COLUMNS = ("units_done", "units_total")  # absent from indexes written by rupu before them
+# Absent from indexes written by rupu before them: name -> declaration.
+_ADDED_COLUMNS = {
+    "units_done": "INTEGER NOT NULL DEFAULT 0",
+    "units_total": "INTEGER NOT NULL DEFAULT 0",
+    "cost_usd": "REAL DEFAULT 0",
+}
 # SQLite result codes that say nothing about the file's content (busy, locked, I/O, disk full, ...):
 # only the other errors make the index garbage worth rebuilding.
 _TRANSIENT = frozenset({3, 5, 6, 7, 8, 9, 10, 13, 14})
@@ -63,6 +69,7 @@ class RunRow:
     error: str | None
     units_done: int = 0
     units_total: int = 0
+    cost_usd: float | None = 0.0  # None: part of the run has no known price
 
 
 def _is_garbage(exc: sqlite3.DatabaseError) -> bool:
@@ -116,11 +123,9 @@ class RunIndex:
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.executescript(_SCHEMA)
             present = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
-            for column in _ADDED_COLUMNS:
+            for column, declaration in _ADDED_COLUMNS.items():
                 if column not in present:
-                    connection.execute(
-                        f"ALTER TABLE runs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
-                    )
+                    connection.execute(f"ALTER TABLE runs ADD COLUMN {column} {declaration}")
         except BaseException:
             connection.close()
             raise
@@ -167,6 +172,7 @@ class RunIndex:
         error: str | None = None,
         units_done: int = 0,
         units_total: int = 0,
+        cost_usd: float | None = 0.0,
     ) -> None:
         """Insert or update one run's row."""
         row = (
@@ -183,15 +189,17 @@ class RunIndex:
             error,
             units_done,
             units_total,
+            cost_usd,
         )
         with self._connect() as db:
             db.execute(
-                f"INSERT INTO runs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                f"INSERT INTO runs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(run_id) DO UPDATE SET status=excluded.status,"
                 " updated=excluded.updated, steps_total=excluded.steps_total,"
                 " steps_done=excluded.steps_done, failed=excluded.failed,"
                 " tokens=excluded.tokens, error=excluded.error,"
-                " units_done=excluded.units_done, units_total=excluded.units_total",
+                " units_done=excluded.units_done, units_total=excluded.units_total,"
+                " cost_usd=excluded.cost_usd",
                 row,
             )
 

@@ -88,6 +88,9 @@ def step_record(
                 "status": u.status if u is not None else "not_started",
                 "error": u.error if u is not None else None,
                 "reused": u.reused if u is not None else False,
+                "cached": u.cached if u is not None else False,
+                "tokens": u.tokens if u is not None else 0,
+                "cost_usd": u.cost_usd if u is not None else None,
             }
             for i, u in enumerate(units)
         ],
@@ -116,9 +119,11 @@ class RunOutcome:
     cost_usd: float | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     steps_done: int = 0
+    # Set when a spend limit stopped the run: the budget, the limit, the step and the spend.
+    budget: dict[str, Any] | None = None
 
     def state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "status": self.status,
             "failed": self.failed,
             "awaiting_approval": self.awaiting,
@@ -127,6 +132,9 @@ class RunOutcome:
             "cost_usd": self.cost_usd,
             "duration_ms": self.duration_ms,
         }
+        if self.budget is not None:
+            state["budget_reached"] = self.budget
+        return state
 
     def event(self) -> RunFinished:
         return RunFinished(

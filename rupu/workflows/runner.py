@@ -22,8 +22,12 @@ from typing import Any
 
 import anyio
 
+from rupu.agents.budget import LocalSpendGuard
 from rupu.errors import RupuError
+from rupu.routing.checks import PriceOf
 from rupu.tools.setup import ToolSetup
+from rupu.workflows.budgets import budget_exceeded, budget_record
+from rupu.workflows.cache import RunCache
 from rupu.workflows.dispatch import DispatcherFactory, UnitBatch, local_dispatcher
 from rupu.workflows.events import (
     UNLOGGED,
@@ -31,10 +35,12 @@ from rupu.workflows.events import (
     ApprovalRequested,
     Observer,
     RunEvent,
+    RunNote,
     RunResumed,
     RunStarted,
     StepFinished,
     StepStarted,
+    UnitCached,
     UnitFinished,
     UnitReused,
     add_costs,
@@ -107,6 +113,9 @@ class WorkflowRunner:
         prior: Prior | None = None,
         toolbox: ToolboxOpener | None = None,
         dispatcher: DispatcherFactory = local_dispatcher,
+        price_of: PriceOf | None = None,
+        guard: LocalSpendGuard | None = None,
+        cache: RunCache | None = None,
         commands: ToolSetup | None = None,
     ) -> None:
         self.plan = plan
@@ -125,8 +134,19 @@ class WorkflowRunner:
         self._stop_reason = INTERRUPTED
         self._fatal: str | None = None
         self._fatal_step: str | None = None
+        self.guard = guard
+        self.cache = cache
+        if guard is not None:
+            guard.notify = lambda text: self._emit(RunNote(about="budget", message=text))
         executor = UnitRunner(
-            record.run_id, record, pool, sleep, toolbox=toolbox, commands=commands
+            record.run_id,
+            record,
+            pool,
+            sleep,
+            toolbox=toolbox,
+            price_of=price_of,
+            guard=guard if guard is not None and guard.active else None,
+            commands=commands,
         )
         self.dispatcher = dispatcher(plan, pool, executor)
 
@@ -268,6 +288,7 @@ class WorkflowRunner:
     async def _run_units(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> None:
         state.units = [None] * len(units)
         pending = [unit for unit in units if not self._reuse(planned, state, unit)]
+        pending = self._from_cache(planned, state, pending)
         if not pending:
             return
         batch = UnitBatch(state.path, pending, planned.max_parallel)
@@ -290,6 +311,27 @@ class WorkflowRunner:
         )
         return True
 
+    def _from_cache(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> list[Unit]:
+        """Takes the results of units an earlier run computed (step cache); returns the rest."""
+        if self.cache is None or not units:
+            return units
+        hits, left, note = self.cache.take(planned.step.cache, units)
+        if note is not None:
+            self._emit(RunNote(about="cache", message=note))
+        for outcome in hits:
+            state.units[outcome.index] = outcome
+            self.record.append_unit(outcome.record)
+            record = outcome.record
+            self._emit(
+                UnitCached(
+                    step=planned.id,
+                    unit=outcome.index,
+                    sub=record["sub"],
+                    cached_from=record["cached_from"],
+                )
+            )
+        return left
+
     def _unit_finished(
         self, planned: PlannedStep, state: StepState, unit: Unit, outcome: UnitOutcome
     ) -> None:
@@ -311,7 +353,12 @@ class WorkflowRunner:
                 error=outcome.error,
             )
         )
-        if not outcome.ok and not planned.continue_on_error:
+        if self.cache is not None:
+            self.cache.remember(unit, outcome, self.record.run_id)
+        tripped = self.guard.tripped if self.guard is not None else None
+        if tripped is not None:  # a spend limit stops the whole run, continue_on_error or not
+            self._stop_scheduling(tripped.step or planned.id, tripped.one_line())
+        elif not outcome.ok and not planned.continue_on_error:
             where = f" (item {unit.item!r})" if unit.item is not None else ""
             self._fail(unit.step, f"{unit.label}{where} failed: {outcome.error}")
 
@@ -321,6 +368,12 @@ class WorkflowRunner:
             self.dispatcher.cancel()
             if self._scope is not None:
                 self._scope.cancel()
+
+    def _stop_scheduling(self, step: str, message: str) -> None:
+        """Fails the run without cancelling the units in flight: their calls were within the
+        budget when they were sent, and what they cost is recorded when they finish."""
+        if self._fatal is None and not self._interrupted:
+            self._fatal, self._fatal_step = message, step
 
     def _park(self, planned: PlannedStep, state: StepState, context: dict[str, Any]) -> None:
         template = planned.templates.approval
@@ -395,6 +448,9 @@ class WorkflowRunner:
             status = "succeeded"
         # The whole run's tokens: units reused from an earlier attempt spent theirs in that attempt.
         done = [u for s in self.states.values() for u in s.units if u is not None]
+        exceeded = budget_exceeded(self.guard)
+        if exceeded is not None:
+            self._emit(exceeded)
         outcome = RunOutcome(
             run_id=self.record.run_id,
             status=status,
@@ -408,6 +464,7 @@ class WorkflowRunner:
             steps_done=sum(
                 1 for s in statuses.values() if s not in ("pending", "running", "blocked")
             ),
+            budget=budget_record(exceeded) if exceeded is not None else None,
         )
         self.record.write_state(outcome.state())
         self._emit(outcome.event())
@@ -426,6 +483,12 @@ class WorkflowRunner:
         return outputs
 
     def _flush(self, outcome: RunOutcome) -> None:
+        if self.cache is None:
+            self._flush_record(outcome)
+        elif problem := self.cache.write_during(lambda: self._flush_record(outcome)):
+            self._log.append(RunNote(about="cache", message=problem))
+
+    def _flush_record(self, outcome: RunOutcome) -> None:
         try:
             self.record.flush()
         except OSError as exc:
@@ -446,6 +509,7 @@ class WorkflowRunner:
             steps_done=outcome.steps_done,
             failed=outcome.failed,
             tokens=outcome.tokens,
+            cost_usd=outcome.cost_usd,
             error=outcome.error,
             units_done=sum(
                 1

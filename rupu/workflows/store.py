@@ -381,6 +381,7 @@ class RunStore:
                 state = {"status": "unreadable"}
             progress = read_progress(directory)
             tokens = state.get("tokens")
+            cost = state.get("cost_usd", 0.0)
             failed = state.get("failed")
             rows.append(
                 {
@@ -396,6 +397,7 @@ class RunStore:
                     "error": str(state["error"]) if state.get("error") else None,
                     "units_done": progress.units_done,
                     "units_total": progress.units_total,
+                    "cost_usd": cost if isinstance(cost, int | float) or cost is None else 0.0,
                 }
             )
         return rows

@@ -15,8 +15,10 @@ from typing import Any, Literal, Protocol
 import anyio
 import orjson
 
-from rupu.agents.loop import AgentRun, ToolBox
+from rupu.agents.budget import SpendGuard
+from rupu.agents.loop import AgentResult, AgentRun, ToolBox
 from rupu.agents.spec import AgentSpec
+from rupu.catalog.pricing import Pricer
 from rupu.errors import (
     AuthRejected,
     BadRequest,
@@ -29,6 +31,7 @@ from rupu.errors import (
 from rupu.messages import StreamEvent, Usage
 from rupu.providers.base import Provider
 from rupu.routing.target import RunTarget
+from rupu.routing.checks import PriceOf
 from rupu.tools.base import one_line
 from rupu.tools.setup import ToolSetup
 from rupu.transcripts import TranscriptWriter
@@ -39,6 +42,7 @@ from rupu.workflows.events import (
     UnitProgress,
     UnitRetried,
     UnitStarted,
+    add_costs,
 )
 from rupu.workflows.kinds.run import CommandCall, failure_of, result_of
 from rupu.workflows.kinds.run_command import CommandRefused, execute
@@ -110,6 +114,8 @@ class UnitOutcome:
     attempts: int = 0
     reused: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    service_tier: str | None = None  # the tier the provider said served its last call
+    cached: bool = False  # taken from the step cache: no tokens, no cost in this run
     command: dict[str, Any] | None = None  # a `run` unit's stdout, stderr and exit_code
 
     @property
@@ -130,6 +136,8 @@ class UnitOutcome:
             attempts=int(record.get("attempts") or 0),
             reused=True,
             record=record,
+            service_tier=record.get("service_tier"),
+            cached=bool(record.get("cached")),
             command=record.get("command"),
         )
 
@@ -163,6 +171,7 @@ def input_hash(call: AgentCall | CommandCall, prompt: str) -> str:
         return _digest(call.material())
     material = [
         call.agent.name,
+        call.agent.frontmatter.model_dump(mode="json", exclude_none=True),
         call.agent.system_prompt,
         call.target.provider,
         call.target.model,
@@ -192,6 +201,8 @@ class UnitRunner:
     pool: ProviderSource
     sleep: Sleep
     toolbox: ToolboxOpener | None = None
+    price_of: PriceOf | None = None  # the price of each (provider, model) a call is served by
+    guard: SpendGuard | None = None  # the run's budgets, asked before every call
     # How `run` steps' commands run (the bash tool's mode, workspace and environment); None: refused.
     commands: ToolSetup | None = None
 
@@ -298,6 +309,8 @@ class UnitRunner:
         call = unit.call
         assert isinstance(call, AgentCall)
         provider, credential = self.pool.get(call.target)
+        price_of = self.price_of
+        pricing = price_of(call.target.provider, call.target.model) if price_of else None
         agent_run = AgentRun(
             run_id=f"{self.run_id}/{unit.step}/{unit.index}",
             spec=call.agent,
@@ -306,10 +319,14 @@ class UnitRunner:
             transcript=transcript,
             credential=credential,
             tools=tools,
-            on_event=_usage_sink(unit, report),
+            on_event=_usage_sink(unit, report, pricing),
+            pricing=pricing,
+            price_of=price_of,
+            guard=self.guard,
+            budget_step=unit.step,
         )
         result = await agent_run.run(unit.prompt)
-        outcome.tokens += result.usage.total_tokens
+        _charge(outcome, result)
         if result.error is not None:
             raise UnitFailure(result.error.one_line(), retryable=_retryable(result.error))
         if call.output != "json":
@@ -320,7 +337,7 @@ class UnitRunner:
             result = await agent_run.run(
                 corrective_prompt(checked.errors, call.schema), history=result.messages
             )
-            outcome.tokens += result.usage.total_tokens
+            _charge(outcome, result)
             if result.error is not None:
                 raise UnitFailure(result.error.one_line(), retryable=_retryable(result.error))
             checked = check_output(result.text, call.schema)
@@ -332,8 +349,20 @@ class UnitRunner:
         return orjson.dumps(checked.value).decode(), checked.value
 
 
-def _usage_sink(unit: Unit, report: UnitReport) -> Callable[[StreamEvent], None]:
-    """Reports the unit's running token count as its responses report usage."""
+def _charge(outcome: UnitOutcome, result: AgentResult) -> None:
+    """Adds one agent run's tokens and cost (tries and corrective re-prompts all count)."""
+    outcome.tokens += result.usage.total_tokens
+    if result.usage.reported:  # a run refused before its first call spent nothing, priced or not
+        outcome.cost_usd = add_costs([outcome.cost_usd, result.cost_usd])
+    served = [turn.usage.service_tier for turn in result.turns if turn.usage.service_tier]
+    outcome.service_tier = served[-1] if served else outcome.service_tier
+
+
+def _usage_sink(
+    unit: Unit, report: UnitReport, pricing: Pricer | None = None
+) -> Callable[[StreamEvent], None]:
+    """Reports the unit's running token count (and cost, priced at the unit's model) as its
+    responses report usage."""
     done, current = Usage(), Usage()
 
     def on_event(event: StreamEvent) -> None:
@@ -344,8 +373,13 @@ def _usage_sink(unit: Unit, report: UnitReport) -> Callable[[StreamEvent], None]
             done, current = done.add(current), Usage()
         elif event.kind == "usage_reported":
             current = event.usage
-            tokens = done.add(current).total_tokens
-            report.event(UnitProgress(step=unit.step, unit=unit.index, tokens=tokens))
+            total = done.add(current)
+            cost = pricing(total) if pricing is not None else None
+            report.event(
+                UnitProgress(
+                    step=unit.step, unit=unit.index, tokens=total.total_tokens, cost_usd=cost
+                )
+            )
 
     return on_event
 
@@ -369,6 +403,7 @@ def unit_record(unit: Unit, outcome: UnitOutcome, transcript: str) -> dict[str, 
         "model": agent.target.model if agent else None,
         "tokens": outcome.tokens,
         "cost_usd": outcome.cost_usd,
+        **({"service_tier": outcome.service_tier} if outcome.service_tier else {}),
         "duration_ms": outcome.duration_ms,
         "attempts": outcome.attempts,
         "transcript": transcript,

@@ -76,11 +76,10 @@ def test_examples_table_names_only_real_commands() -> None:
 def test_help_ends_with_the_examples() -> None:
     result = run_rupu("workflow", "run", "--help")
     assert result.code == 0, result.stderr
-    tail = result.stdout.rstrip().splitlines()[-(len(EXAMPLES["rupu workflow run"]) + 1) :]
+    examples = EXAMPLES["rupu workflow run"]
+    tail = result.stdout.rstrip().splitlines()[-len(examples) - 1 :]
     assert tail[0].strip() == "Examples:"
-    assert [line.split("#")[0].strip() for line in tail[1:]] == [
-        line for line, _ in EXAMPLES["rupu workflow run"]
-    ]
+    assert [line.split("#")[0].strip() for line in tail[1:]] == [line for line, _ in examples]
 
 
 def test_top_level_help_groups_every_command() -> None:

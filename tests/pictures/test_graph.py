@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -117,3 +118,25 @@ def test_any_graph_renders_valid_mermaid_and_svg(graph: WorkflowGraph) -> None:
                 or b.y + b.height <= a.y
             )
             assert apart, (a.node.id, b.node.id)
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p.name for p in (REPO_ROOT / "workflows").glob("*.yaml")), ids=str
+)
+def test_every_shipped_workflow_graphs_in_every_format(workspace: Workspace, path: str) -> None:
+    file = str(REPO_ROOT / "workflows" / path)
+    for fmt in ("mermaid", "dot", "svg"):
+        result = run_rupu("workflow", "graph", file, "--provider", "mock", "--format", fmt)
+        assert result.code == 0, (fmt, result.stderr)
+        if fmt == "svg":
+            assert svg_steps(result.stdout)
+        if fmt == "mermaid":
+            assert result.stdout.startswith("flowchart TD\n")
+
+
+def test_loop_and_called_workflow_nodes_name_what_they_hold(workspace: Workspace) -> None:
+    loop = run_rupu("workflow", "graph", str(REPO_ROOT / "workflows" / "review-fix-loop.yaml"))
+    assert loop.code == 0, loop.stderr
+    assert "(loop)<br/>repeats write, review<br/>until …, at most 4×" in loop.stdout
+    nested = run_rupu("workflow", "graph", str(REPO_ROOT / "workflows" / "nested.yaml"))
+    assert "(workflow)<br/>calls review-fix-loop.yaml" in nested.stdout

@@ -80,6 +80,13 @@ SAMPLE_VALUES: dict[str, object] = {
     "until": True,
     "node": "127.0.0.1/3f2a91c0",
     "redispatched": True,
+    "cached_from": "run_earlier",
+    "budget": "the workflow's budget",
+    "limit": "max_usd",
+    "spent_usd": 0.42,
+    "spent_tokens": 220,
+    "message": "budget reached: ...",
+    "about": "budget",
 }
 
 

@@ -34,7 +34,7 @@
     const perUnit = timed.length <= 2000;
     const rows = [];
     for (const step of D.steps) {
-      const mine = timed.filter((u) => u.step === step.id);
+      const mine = timed.filter((u) => u.step === step.id || String(u.step).startsWith(step.id + "."));
       if (!mine.length) continue;
       if (perUnit) mine.forEach((u) => rows.push({ label: `${u.step}[${u.unit}]`, units: [u], step: u.step }));
       else rows.push({ label: `${step.id} (${mine.length})`, units: mine, step: step.id });
