@@ -30,8 +30,8 @@ from rupu.errors import (
 )
 from rupu.messages import StreamEvent, Usage
 from rupu.providers.base import Provider
-from rupu.routing.target import RunTarget
 from rupu.routing.checks import PriceOf
+from rupu.routing.target import RunTarget
 from rupu.tools.base import one_line
 from rupu.tools.setup import ToolSetup
 from rupu.transcripts import TranscriptWriter
