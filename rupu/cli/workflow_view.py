@@ -117,8 +117,8 @@ class PlainView(Observer):
                     f"↻ {event.step} iteration {event.iteration} {ended}, "
                     f"{_spend(event.tokens, event.cost_usd)}"
                 )
-            case UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
-                pass
+            case UnitPlaced() | UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
+                self._placed(event)
             case BudgetExceeded():
                 pass  # the run's error says it when the run ends
             case _:

@@ -22,8 +22,9 @@ from typing import Any
 
 import anyio
 
+from rupu.agents.budget import Charge, SpendGuard
 from rupu.auth.credentials import Credential, CredentialSource
-from rupu.errors import CredentialError, RupuError
+from rupu.errors import BudgetReached, CredentialError, RupuError
 
 # An answer is reused until this long before its expiry (the driver's source refreshes in its own
 # window, which is wider, so the broker never serves a token the driver would already replace).
@@ -35,11 +36,37 @@ POLL_SECONDS = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Ask:
-    """One queued ask: which source, and whether the worker's provider rejected the last value."""
+    """One queued ask: which source, and whether the worker's provider rejected the last value;
+    or, with `spend`, a budget operation for the driver's spend guard."""
 
     number: int
     source: int
     force: bool
+    spend: tuple[str, int, Charge] | None = None  # ("reserve" | "settle", hold, charge)
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """The driver's spend guard refused a call: `BudgetReached`, as the worker raises it."""
+
+    limit: str
+    message: str
+    budget: str
+    step: str | None
+    spent_usd: float
+    spent_tokens: int
+    hint: str | None
+
+    def error(self) -> BudgetReached:
+        return BudgetReached(
+            self.limit,
+            self.message,
+            budget=self.budget,
+            step=self.step,
+            spent_usd=self.spent_usd,
+            spent_tokens=self.spent_tokens,
+            hint=self.hint,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +84,7 @@ class CredentialBroker:
     def __init__(self) -> None:
         self._numbers = itertools.count(1)
         self._queue: deque[tuple[Ask, float]] = deque()
-        self._answers: dict[int, asyncio.Future[Credential | Refused]] = {}
+        self._answers: dict[int, asyncio.Future[Any]] = {}
         self._inflight: dict[tuple[int, bool], asyncio.Future[Credential | Refused]] = {}
         self._kept: dict[int, Credential] = {}
         self._arrived: asyncio.Event | None = None
@@ -89,6 +116,16 @@ class CredentialBroker:
             if future.done() and self._inflight.get(key) is future:
                 del self._inflight[key]
 
+    async def spend(self, operation: str, hold: int, charge: Charge) -> int | Stopped:
+        """A worker's budget operation, answered by the driver's spend guard (never coalesced)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        ask = Ask(next(self._numbers), 0, False, (operation, hold, charge))
+        self._answers[ask.number] = future
+        self._queue.append((ask, 0.0))
+        self._event().set()
+        answer: int | Stopped = await future
+        return answer
+
     async def take(self, wait: float = POLL_SECONDS) -> list[Ask]:
         """The driver's poll: every ask not yet answered (nor taken in the last few seconds)."""
         deadline = time.monotonic() + wait
@@ -106,7 +143,7 @@ class CredentialBroker:
             except TimeoutError:
                 return []
 
-    def answer(self, number: int, value: Credential | Refused) -> None:
+    def answer(self, number: int, value: Credential | Refused | Stopped | int) -> None:
         future = self._answers.pop(number, None)
         self._queue = deque((ask, at) for ask, at in self._queue if ask.number != number)
         if future is None or future.done():
@@ -144,13 +181,37 @@ class BrokeredCredential:
         return value
 
 
-class CredentialPump:
-    """The driver's side: answers the broker's asks with the driver's own credential sources, for
-    as long as `serve` runs (the Ray dispatcher runs it while units are in flight)."""
+@dataclass(frozen=True, slots=True)
+class BrokeredGuard:
+    """A worker's spend guard: every reserve and settle is the driver's guard's decision, so a
+    budget holds across the cluster."""
 
-    def __init__(self, broker: Any, sources: Mapping[int, tuple[str, CredentialSource]]) -> None:
+    broker: Any
+
+    async def reserve(self, charge: Charge) -> int:
+        answer = await self.broker.spend.remote("reserve", 0, charge)
+        if isinstance(answer, Stopped):
+            raise answer.error()
+        return int(answer)
+
+    async def settle(self, hold: int, actual: Charge) -> None:
+        await self.broker.spend.remote("settle", hold, actual)
+
+
+class CredentialPump:
+    """The driver's side: answers the broker's asks with the driver's own credential sources and
+    spend guard, for as long as `serve` runs (the Ray dispatcher runs it while units are in
+    flight)."""
+
+    def __init__(
+        self,
+        broker: Any,
+        sources: Mapping[int, tuple[str, CredentialSource]],
+        guard: SpendGuard | None = None,
+    ) -> None:
         self.broker = broker
         self.sources = sources
+        self.guard = guard
 
     async def serve(self) -> None:
         async with anyio.create_task_group() as group:
@@ -159,6 +220,14 @@ class CredentialPump:
                     group.start_soon(self._answer, ask)
 
     async def _answer(self, ask: Ask) -> None:
+        # An ask taken is answered even when the pump stops: a reserve must not run twice.
+        with anyio.CancelScope(shield=True):
+            await self._reply(ask)
+
+    async def _reply(self, ask: Ask) -> None:
+        if ask.spend is not None:
+            await self.broker.answer.remote(ask.number, await self._spend(*ask.spend))
+            return
         provider, source = self.sources[ask.source]
         value: Credential | Refused
         try:
@@ -166,3 +235,23 @@ class CredentialPump:
         except RupuError as exc:
             value = Refused(provider, exc.message, exc.hint)
         await self.broker.answer.remote(ask.number, value)
+
+    async def _spend(self, operation: str, hold: int, charge: Charge) -> int | Stopped:
+        guard = self.guard
+        if guard is None:
+            return 0
+        if operation == "settle":
+            await guard.settle(hold, charge)
+            return 0
+        try:
+            return await guard.reserve(charge)
+        except BudgetReached as exc:
+            return Stopped(
+                exc.limit,
+                exc.message,
+                exc.budget,
+                exc.step,
+                exc.spent_usd,
+                exc.spent_tokens,
+                exc.hint,
+            )

@@ -15,10 +15,10 @@ from typing import cast
 
 import anyio
 
-from rupu.distributed.broker import CredentialPump
+from rupu.distributed.broker import BrokeredGuard, CredentialPump
 from rupu.distributed.channel import Channel, WorkerLost
 from rupu.distributed.fleet import Fleet, Worker
-from rupu.distributed.shipping import ProviderKey, Shipped, key_of, ship
+from rupu.distributed.shipping import ProviderKey, Shipped, key_of, price_table, ship
 from rupu.distributed.worker import Finished
 from rupu.workflows.dispatch import DispatcherFactory, LocalDispatcher, UnitBatch, UnitExecutor
 from rupu.workflows.events import UnitPlaced
@@ -46,6 +46,9 @@ class RemoteUnits:
         self.record = record
         self.shipped = shipped
         self.local = local
+        runner = local if isinstance(local, UnitRunner) else None
+        self.prices = price_table(runner.price_of if runner else None, shipped)
+        self.guard = BrokeredGuard(fleet.broker) if runner and runner.guard else None
         self._room: anyio.Semaphore | None = None
         self._channels: dict[int, Channel] = {}
 
@@ -120,7 +123,9 @@ class RemoteUnits:
         run_id = self.record.run_id
         ref = worker.loaded.get(run_id)
         if ref is None:
-            ref = worker.loaded[run_id] = worker.handle.load.remote(run_id, self.shipped)
+            ref = worker.loaded[run_id] = worker.handle.load.remote(
+                run_id, self.shipped, self.prices, self.guard
+            )
         await ref
 
     def _finish(self, unit: Unit, outcome: UnitOutcome, finished: Finished) -> None:
@@ -148,7 +153,8 @@ class RayDispatcher:
         self.fleet = fleet
         self.inner = inner
         self.remote = remote
-        self.pump = CredentialPump(fleet.broker, fleet.sources)
+        runner = remote.local if isinstance(remote.local, UnitRunner) else None
+        self.pump = CredentialPump(fleet.broker, fleet.sources, runner.guard if runner else None)
 
     def cancel(self) -> None:
         self.inner.cancel()

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rupu.auth.credentials import CredentialSource
+from rupu.catalog.pricing import Pricer, pricer
 from rupu.config.routing import RoutingConfig
 from rupu.providers.base import Provider, ProviderSetup
 from rupu.providers.registry import build_provider
 from rupu.providers.retry import RetryPolicy
+from rupu.routing.checks import PriceOf
 from rupu.routing.fallback import Candidate, FallbackProvider
 from rupu.routing.target import RunTarget
 
@@ -60,6 +62,28 @@ def _candidate(candidate: Candidate, register: Register) -> Candidate:
     source = candidate.credentials
     brokered = register(candidate.provider, source) if source is not None else None
     return dataclasses.replace(candidate, config=config, credentials=brokered)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    """The pricer of every (provider, model) a run's routes may serve a call with, priced on the
+    driver (the catalog and config stay there); a `PriceOf`."""
+
+    prices: dict[tuple[str, str], Pricer]
+
+    def __call__(self, provider: str, model: str) -> Pricer:
+        return self.prices.get((provider, model)) or pricer(None)
+
+
+def price_table(price_of: PriceOf | None, shipped: dict[ProviderKey, Shipped]) -> PriceTable | None:
+    if price_of is None:
+        return None
+    pairs: set[tuple[str, str]] = set()
+    for key, value in shipped.items():
+        pairs.add((key[0], key[1]))
+        if isinstance(value, ShippedRoute):
+            pairs.update((c.provider, c.model) for c in value.candidates)
+    return PriceTable({pair: price_of(*pair) for pair in pairs})
 
 
 def rebuild(shipped: Shipped) -> Provider:

@@ -19,7 +19,8 @@ from typing import Any
 import anyio
 import orjson
 
-from rupu.distributed.shipping import ProviderKey, Shipped, key_of, rebuild
+from rupu.agents.budget import SpendGuard
+from rupu.distributed.shipping import PriceTable, ProviderKey, Shipped, key_of, rebuild
 from rupu.providers.base import Provider
 from rupu.routing.target import RunTarget
 from rupu.transcripts import TranscriptWriter
@@ -58,6 +59,8 @@ class _Transcripts:
 @dataclass(slots=True)
 class _Providers:
     built: dict[ProviderKey, tuple[Provider, str]]
+    prices: PriceTable | None = None
+    guard: SpendGuard | None = None
 
     def get(self, target: RunTarget) -> tuple[Provider, str]:
         return self.built[key_of(target)]
@@ -127,10 +130,17 @@ class UnitWorker:
             "workspace": sees,
         }
 
-    def load(self, run_id: str, shipped: dict[ProviderKey, Shipped]) -> int:
-        """The providers of a run (built here: connection pools are per process)."""
+    def load(
+        self,
+        run_id: str,
+        shipped: dict[ProviderKey, Shipped],
+        prices: PriceTable | None = None,
+        guard: SpendGuard | None = None,
+    ) -> int:
+        """The providers of a run (built here: connection pools are per process), the prices of
+        its models and the guard of its budgets (the driver's, through the broker)."""
         built = {key: (rebuild(value), value.credential) for key, value in shipped.items()}
-        self._runs[run_id] = _Providers(built)
+        self._runs[run_id] = _Providers(built, prices, guard)
         return len(built)
 
     async def unload(self, run_id: str) -> None:
@@ -176,8 +186,15 @@ class UnitWorker:
 
     async def _unit(self, run_id: str, n: int, unit: Unit, news: asyncio.Queue[Message]) -> None:
         transcripts = _Transcripts()
+        run = self._runs[run_id]
         runner = UnitRunner(
-            run_id, transcripts, self._runs[run_id], anyio.sleep, toolbox=self._opener()
+            run_id,
+            transcripts,
+            run,
+            anyio.sleep,
+            toolbox=self._opener(),
+            price_of=run.prices,
+            guard=run.guard,
         )
         outcome = UnitOutcome(unit.index, "failed")
         try:
