@@ -86,3 +86,38 @@ async def test_a_provider_limit_holds_across_the_cluster_and_the_key_stays_unlog
     assert {r.headers["authorization"] for r in server.requests} == {f"Bearer {KEY}"}
     assert files_holding(workspace.home / "runs", KEY.encode()) == []
     assert files_holding(Path(cluster.session_dir), KEY.encode()) == []
+
+
+BUDGETED = """\
+name: budgeted
+budget: {max_tokens: 30000}
+steps:
+  - id: many
+    agent: worker
+    for_each: [1, 2, 3, 4, 5, 6, 7, 8]
+    prompt: "item {{ item }}"
+"""
+
+
+async def test_a_budget_is_one_ledger_for_the_whole_cluster(
+    cluster: RayCluster, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every call's worst case is held against the driver's ledger before it is sent: on Ray as
+    many calls go out as locally (one ledger per worker would let each worker spend the budget)."""
+    monkeypatch.setenv("RUPU_ALPHA_API_KEY", KEY)
+    sent: dict[str, int] = {}
+    with ChatCompletionsServer(api_key=KEY) as server:
+        server.default_reply = HighWater().reply
+        workspace.write_config(
+            f'[providers.alpha]\nbase_url = "{server.base_url}/v1"\ndefault_model = "alpha-1"\n'
+        )
+        workspace.write_agent("worker", "---\nname: worker\nprovider: alpha\n---\nWork.\n")
+        (workspace.home / "workflows").mkdir(exist_ok=True)
+        (workspace.home / "workflows" / "budgeted.yaml").write_text(BUDGETED)
+        for executor in ("local", "ray"):
+            before = len(server.requests)
+            outcome = await run_workflow("budgeted", executor=executor)
+            sent[executor] = len(server.requests) - before
+            assert outcome.status == "failed", outcome.error
+            assert outcome.error is not None and "budget" in outcome.error
+    assert 0 < sent["ray"] == sent["local"] < ITEMS
