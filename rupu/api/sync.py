@@ -68,6 +68,7 @@ def run_workflow_sync(
     cache: bool | None = None,
     session: Session | None = None,
     fast: bool = False,
+    executor: str | None = None,
 ) -> WorkflowResult:
     """`run_workflow`, blocking until the run ends."""
 
@@ -84,6 +85,7 @@ def run_workflow_sync(
             cache=cache,
             session=session,
             fast=fast,
+            executor=executor,
         )
 
     return anyio.run(main)
