@@ -46,7 +46,13 @@
     rows.forEach((row, i) => {
       const y = i * rowH;
       if (rowH >= 10) svg.append(Object.assign(svgEl("text", { x: 0, y: y + rowH - 3 }), { textContent: row.label }));
-      for (const u of row.units) {
+      const bars = perUnit ? row.units : [{
+        key: row.step, start: Math.min(...row.units.map((u) => u.start)),
+        end: Math.max(...row.units.map((u) => u.end ?? t1)), provider: row.units[0].provider,
+        model: `${row.units.length} units`, duration_ms: null,
+        status: row.units.every((u) => u.status === "succeeded" || u.status === "cached") ? "succeeded" : "failed",
+      }];
+      for (const u of bars) {
         const end = u.end ?? t1;
         const bar = svgEl("rect", { x: x(u.start), y: y + 1, width: Math.max(1, x(end) - x(u.start)), height: rowH - 2,
           fill: colour(u.provider), class: "bar", "data-unit": u.key, "data-status": u.status || "" });
@@ -172,4 +178,5 @@
   drawTimeline();
   draw();
   document.body.setAttribute("data-ready", "true");
+  document.body.setAttribute("data-render-ms", String(Math.round(performance.now())));
 })();
