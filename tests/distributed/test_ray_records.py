@@ -84,3 +84,37 @@ async def test_executor_check_lists_both_nodes(cluster: RayCluster, workspace: W
     found = orjson.loads(result.stdout)
     assert [n["workspace"] for n in found["nodes"]] == [True, True]
     assert all(n["capacity"] > 0 and n["cpus"] == 1 for n in found["nodes"])
+
+
+async def test_a_node_that_cannot_see_the_workspace_stops_the_run_before_any_request(
+    cluster: RayCluster, workspace: Workspace
+) -> None:
+    """Units with tools need the workspace on every node; a node without it is named in one line,
+    before any provider is built or any run recorded."""
+    from rupu.api import Session, load_workflow
+    from rupu.api.executor import on_cluster, open_cluster
+    from rupu.errors import ConfigError
+    from rupu.workflows.plan import Overrides
+
+    workspace.write_agent(
+        "reader", "---\nname: reader\nprovider: mock\ntools: [read_file]\n---\nRead.\n"
+    )
+    (workspace.home / "workflows").mkdir(exist_ok=True)
+    (workspace.home / "workflows" / "read.yaml").write_text(
+        "name: read\nsteps:\n  - id: look\n    agent: reader\n    prompt: look\n"
+    )
+    session = Session.from_environment()
+    fleet = open_cluster(session)
+    try:
+        # On one machine every node sees the driver's directories, so the workspace here exists
+        # nowhere: each worker runs the same check a node without the shared storage fails.
+        missing = workspace.project / "only-on-the-driver"
+        engine = on_cluster(session.engine(), fleet, missing)
+        with pytest.raises(ConfigError) as caught:
+            engine.start(load_workflow("read", session=session), {}, Overrides())
+    finally:
+        fleet.close()
+    message = caught.value.one_line()
+    assert message.startswith("node 127.0.0.1/")
+    assert f"cannot see the workspace {missing}" in message
+    assert not (workspace.home / "runs").exists() or not any((workspace.home / "runs").iterdir())
