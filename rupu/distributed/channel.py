@@ -20,9 +20,11 @@ from rupu.workflows.units import Unit
 
 @dataclass(frozen=True, slots=True)
 class WorkerLost:
-    """The worker (or its node) stopped before the unit ended."""
+    """The unit's batch ended before the unit did: its worker (or node) stopped (`dead`), or Ray
+    failed the call (the unit fails; the worker goes on)."""
 
     reason: str
+    dead: bool = True
 
 
 Inbox = asyncio.Queue[RunEvent | Finished | WorkerLost]
@@ -47,6 +49,14 @@ class Channel:
         return inbox
 
     def cancel(self, unit: Unit) -> None:
+        queued = [
+            entry
+            for entry in self._outbox
+            if (entry[0].step, entry[0].index) == (unit.step, unit.index)
+        ]
+        if queued:  # not sent yet: it never will be
+            self._outbox.remove(queued[0])
+            return
         self.worker.handle.cancel.remote(self.run_id, unit.step, unit.index)
 
     def _flush(self) -> None:
@@ -62,6 +72,7 @@ class Channel:
 
     async def _consume(self, stream: Any, inboxes: list[Inbox]) -> None:
         ended = [False] * len(inboxes)
+        dead = False
         try:
             async for ref in stream:
                 for n, item in await ref:
@@ -71,10 +82,11 @@ class Channel:
             reason = "the worker ended the batch early"
         except self.ray.exceptions.RayActorError as exc:
             reason = f"the Ray worker on {self.worker.node} stopped: {type(exc).__name__}"
+            dead = True
         except asyncio.CancelledError:
             reason = "the driver stopped"
         except Exception as exc:  # a Ray system error: these units fail, the run goes on
             reason = f"Ray: {type(exc).__name__}: {exc}"
         for inbox, done in zip(inboxes, ended, strict=True):
             if not done:
-                inbox.put_nowait(WorkerLost(reason))
+                inbox.put_nowait(WorkerLost(reason, dead))

@@ -95,8 +95,11 @@ class RemoteUnits:
                     self._finish(unit, outcome, item)
                     return True
                 if isinstance(item, WorkerLost):
-                    worker.alive = False
                     outcome.error = item.reason
+                    if not item.dead:
+                        outcome.status = "failed"
+                        return True
+                    worker.alive = False
                     return False
                 report.event(item)
         except anyio.get_cancelled_exc_class():
