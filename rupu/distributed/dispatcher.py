@@ -2,10 +2,12 @@
 
 The limits stay on the driver: units pass through one `LocalDispatcher` (workflow
 `max_concurrency`, step `max_parallel`, per-provider limits) before they are sent, so they hold for
-the whole cluster. A unit is sent to the least busy live worker; its events come back as they
-happen and the driver records them, so the run's records are those of a local run (plus a
-`unit_placed` event per unit). A unit whose worker dies is sent once more to a live worker; a
-cancelled unit is cancelled on its worker. `run` steps' commands run on the driver.
+the whole cluster; budgets are the driver's one ledger (workers ask it through the broker). A unit
+goes to the least busy live worker, in a batch with the units that were ready at the same moment
+(`rupu.distributed.channel`); its events come back as they happen and the driver records them, so
+the run's records are those of a local run (plus a `unit_placed` event per unit). A unit whose
+worker dies is sent once more to a live worker; a cancelled unit is cancelled on its worker. `run`
+steps' commands run on the driver.
 """
 
 from __future__ import annotations
