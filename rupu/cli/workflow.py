@@ -12,6 +12,7 @@ from rupu.cli import complete
 
 if TYPE_CHECKING:
     from rupu.cli.context import AppContext
+    from rupu.workflows.engine import Engine
 
 _FORMAT = click.option(
     "--format",
@@ -68,8 +69,9 @@ _EXECUTOR = click.option(
 )
 
 
-def _engine(app: AppContext, mode: str | None, executor: str | None) -> Any:
-    """The engine of a run: on a Ray cluster when the executor is ray."""
+def _engine(app: AppContext, mode: str | None, executor: str | None) -> Engine:
+    """The engine of a run: on a Ray cluster when the executor (the flag, else `[executor] kind`)
+    is ray."""
     from rupu.api.executor import executor_kind, on_cluster, open_cluster
 
     engine = app.engine(mode=mode)
@@ -191,7 +193,11 @@ def approve_workflow(app: AppContext, run_id: str, step: str | None, plain: bool
     """Approve a parked step and continue the run."""
     from rupu.cli.workflow_exec import execute
 
-    execute(app.engine().reopen(run_id, decide=(step, "approved", None)), fmt=fmt, plain=plain)
+    execute(
+        _engine(app, None, None).reopen(run_id, decide=(step, "approved", None)),
+        fmt=fmt,
+        plain=plain,
+    )
 
 
 @workflow.command("reject")
@@ -208,7 +214,7 @@ def reject_workflow(
     from rupu.cli.workflow_exec import execute
 
     decision = (step, "rejected", reason)
-    execute(app.engine().reopen(run_id, decide=decision), fmt=fmt, plain=plain)
+    execute(_engine(app, None, None).reopen(run_id, decide=decision), fmt=fmt, plain=plain)
 
 
 @workflow.command("list")
