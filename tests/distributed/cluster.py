@@ -33,8 +33,9 @@ class RayCluster:
         return str(self.cluster.head_node.get_session_dir_path())
 
     def worker_pids(self) -> list[int]:
-        """The processes of rupu's unit workers (their process title is `ray::UnitWorker`)."""
-        found = []
+        """The processes of rupu's unit workers (their process title is `ray::UnitWorker`), the
+        most recently started first (those of the run in progress)."""
+        found: list[tuple[int, int]] = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -43,8 +44,9 @@ class RayCluster:
             except OSError:
                 continue
             if title.startswith(b"ray::UnitWorker"):
-                found.append(int(entry.name))
-        return found
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                found.append((int(stat[19]), int(entry.name)))  # field 22: start time
+        return [pid for _, pid in sorted(found, reverse=True)]
 
 
 @contextmanager
