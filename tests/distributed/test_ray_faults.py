@@ -115,20 +115,20 @@ def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[s
 
 def interrupt(
     server: ChatCompletionsServer, args: list[str], env: dict[str, str], cwd: Path
-) -> tuple[str, float]:
-    """Starts a run, presses Ctrl-C once its units are in flight; returns the run id and how long
-    the process took to exit after it."""
+) -> tuple[str, float, float]:
+    """Starts a run, presses Ctrl-C once its units are in flight; returns the run id, when it was
+    pressed (Unix time) and how long the process took to exit after it."""
     proc = start(args, env, cwd)
     deadline = time.monotonic() + 90
     while len(server.requests) < ITEMS and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    pressed = time.monotonic()
+    pressed, wall = time.monotonic(), time.time()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     took = time.monotonic() - pressed
     assert proc.returncode == 130, err
     first = orjson.loads(out.splitlines()[0])
-    return str(first["run_id"]), took
+    return str(first["run_id"]), wall, took
 
 
 def test_ctrl_c_cancels_remote_units_and_a_ray_run_resumes_locally_and_back(
@@ -139,17 +139,21 @@ def test_ctrl_c_cancels_remote_units_and_a_ray_run_resumes_locally_and_back(
         server.default_reply = Latency(30)
         write_project(workspace, server)
         run = ["workflow", "run", "slow", "--format", "json"]
-        on_ray, took = interrupt(server, [*run, "--executor", "ray"], env, workspace.project)
-        assert took < 2 + 3  # cancelled within 2 s; the rest is the process leaving the cluster
+        on_ray, pressed, took = interrupt(
+            server, [*run, "--executor", "ray"], env, workspace.project
+        )
         run_dir = workspace.home / "runs" / on_ray
         assert {u["status"] for u in units(run_dir)} == {"interrupted"}
+        ended = [e["ts"] for e in events(run_dir) if e["type"] == "unit_finished"]
+        assert len(ended) == ITEMS and max(ended) - pressed < 2  # every unit cancelled within 2 s
+        assert took < 2 + 3  # and the process gone soon after, having left the cluster
         server.default_reply = Latency(0.05)
         resumed = run_rupu("workflow", "resume", on_ray, "--executor", "local", env=env)
         assert resumed.code == 0, resumed.stderr
 
         server.requests.clear()
         server.default_reply = Latency(30)
-        local, _ = interrupt(server, [*run, "--executor", "local"], env, workspace.project)
+        local, _, _ = interrupt(server, [*run, "--executor", "local"], env, workspace.project)
         server.default_reply = Latency(0.05)
         resumed = run_rupu("workflow", "resume", local, "--executor", "ray", env=env, timeout=120)
         assert resumed.code == 0, resumed.stderr
