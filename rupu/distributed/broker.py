@@ -6,8 +6,9 @@ Workers never receive a refresh token or a stored key reference: a unit's provid
 value. The broker keeps each answer until shortly before it expires and coalesces concurrent asks,
 so a refresh happens once per expiry for the whole cluster; the refresh itself runs on the driver
 (`CredentialPump` answers the broker's queued asks with the driver's own sources, whose refresh is
-single-flight). The value crosses the cluster only as an actor call's return value, never as a task
-argument, and `Secret` hides it from every repr and log line.
+single-flight). The value goes from the driver to the broker on the same node, and from the broker
+to a worker only as the return value of the worker's ask: it is never part of a unit or of the
+arguments of a call to a worker, and `Secret` hides it from every repr and log line.
 """
 
 from __future__ import annotations
