@@ -127,11 +127,14 @@ class RemoteUnits:
     async def _load(self, worker: Worker) -> None:
         run_id = self.record.run_id
         ref = worker.loaded.get(run_id)
+        if ref is True:
+            return
         if ref is None:
             ref = worker.loaded[run_id] = worker.handle.load.remote(
                 run_id, self.shipped, self.prices, self.guard
             )
         await ref
+        worker.loaded[run_id] = True
 
     def _finish(self, unit: Unit, outcome: UnitOutcome, finished: Finished) -> None:
         for name in _COPIED:

@@ -26,7 +26,8 @@ class Worker:
     capacity: int = 1
     busy: int = 0
     alive: bool = True
-    loaded: dict[str, Any] = field(default_factory=dict)  # run id -> the ref of its `load` call
+    # run id -> the ref of its `load` call, True once it is done
+    loaded: dict[str, Any] = field(default_factory=dict)
     stream: Any = None  # `handle.run`, streaming its results
 
     def __post_init__(self) -> None:
