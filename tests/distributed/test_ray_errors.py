@@ -62,3 +62,16 @@ def test_a_bad_address_in_config_names_the_field(workspace: Workspace) -> None:
     result = run_rupu("workflow", "run", "one")
     assert result.code == 2, result.stderr
     assert "executor address 'no-port-here' is not host:port" in result.stderr
+
+
+def test_executor_check_of_the_local_executor_needs_no_cluster(workspace: Workspace) -> None:
+    result = run_rupu("executor", "check")
+    assert result.code == 0, result.stderr
+    assert (
+        result.stdout
+        == f"executor local: units run in this process; workspace {workspace.project}\n"
+    )
+    workspace.write_config('[executor]\nkind = "ray"\n')
+    missing = run_rupu("executor", "check", env={"RAY_ADDRESS": "127.0.0.1:1"})
+    assert missing.code == 2
+    assert "cannot reach the Ray cluster at 127.0.0.1:1" in missing.stderr
