@@ -1,5 +1,6 @@
 """The Ray executor's errors come before any request, in one line with exit 2: Ray not installed
-(the install line), nothing listening at the cluster address, an unknown executor."""
+(the install line), nothing listening at the cluster address, an address that is not host:port;
+and `rupu executor check` of the local executor needs no cluster."""
 
 from __future__ import annotations
 
