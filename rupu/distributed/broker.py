@@ -134,7 +134,10 @@ class CredentialBroker:
             now = time.monotonic()
             taken = [ask for ask, at in self._queue if now - at >= LEASE_SECONDS]
             if taken:
-                self._queue = deque((ask, now if ask in taken else at) for ask, at in self._queue)
+                numbers = {ask.number for ask in taken}
+                self._queue = deque(
+                    (ask, now if ask.number in numbers else at) for ask, at in self._queue
+                )
                 return taken
             if now >= deadline:
                 return []
