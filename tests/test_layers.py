@@ -26,6 +26,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__"}),  # `from rupu import ...`: re-exports the Python API
     frozenset({"cli"}),
     frozenset({"api", "pictures"}),
+    frozenset({"distributed"}),  # the Ray executor: a UnitDispatcher above the engine's seam
     frozenset({"workflows"}),
     frozenset({"agents"}),
     frozenset({"routing", "catalog", "tools"}),

@@ -101,6 +101,13 @@ def config_findings(
                 f"[mcp.servers.{name}] starts or connects to an MCP server",
             )
     _tool_findings(data.get("tools") or {}, mine.get("tools") or {}, add)
+    address = _dig(data, "executor", "address")
+    if address is not None and address != _dig(mine, "executor", "address"):
+        add(
+            ["executor", "address"],
+            f"[executor] address sends your workflows' units and credentials to the Ray cluster "
+            f"at {address}",
+        )
     mode = data.get("permission_mode")
     if mode is not None and _rank(mode) > _rank(mine.get("permission_mode")):
         add(["permission_mode"], f'permission_mode = "{mode}" is wider than your own config')

@@ -70,6 +70,7 @@ def run_workflow_sync(
     cache: bool | None = None,
     session: Session | None = None,
     fast: bool = False,
+    executor: str | None = None,
 ) -> WorkflowResult:
     """`run_workflow`, blocking until the run ends."""
 
@@ -86,6 +87,7 @@ def run_workflow_sync(
             cache=cache,
             session=session,
             fast=fast,
+            executor=executor,
         )
 
     return anyio.run(main)

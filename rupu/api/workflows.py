@@ -50,6 +50,7 @@ async def run_workflow(
     session: Session | None = None,
     observer: Observer | None = None,
     fast: bool = False,
+    executor: str | None = None,
 ) -> WorkflowResult:
     """Runs `workflow` with `inputs` and returns its outcome; the run is recorded in the run store
     like one from the CLI (`rupu workflow show-run RUN_ID`). `provider`, `model`, `fallbacks` and
@@ -60,20 +61,31 @@ async def run_workflow(
     `max_usd` / `max_tokens` replace the workflow's `budget:` values: a call that could cross one
     is not sent, and the run ends `failed` with `budget` saying which limit stopped it. `cache`
     True makes every step reuse equal units of earlier runs, False none (default: the steps that
-    say `cache: true`)."""
+    say `cache: true`). `executor` is where units run: "local" (this process) or "ray" (a Ray
+    cluster, `pip install 'rupu[ray]'`); default `[executor] kind`."""
     from rupu.api.agents import spend_limit
+    from rupu.api.executor import executor_kind, on_cluster, open_cluster
     from rupu.workflows.plan import Overrides
 
     session = session or Session.from_environment()
     loaded = load_workflow(workflow, session=session)
-    start = functools.partial(
-        workflow_engine(session, mode=mode).start,
-        loaded,
-        dict(inputs or {}),
-        Overrides(provider, model, tuple(fallbacks), fast),
-        limit=spend_limit(max_usd, max_tokens),
-        cache_mode="auto" if cache is None else ("on" if cache else "off"),
-    )
-    # Building the providers resolves credentials, which reads the credential store: it blocks.
-    execution = await anyio.to_thread.run_sync(start)
-    return await execution.run(observer)
+    engine = workflow_engine(session, mode=mode)
+    fleet = None
+    if executor_kind(session, executor) == "ray":
+        fleet = await anyio.to_thread.run_sync(functools.partial(open_cluster, session, mode=mode))
+        engine = on_cluster(engine, fleet, session.paths.cwd)
+    try:
+        start = functools.partial(
+            engine.start,
+            loaded,
+            dict(inputs or {}),
+            Overrides(provider, model, tuple(fallbacks), fast),
+            limit=spend_limit(max_usd, max_tokens),
+            cache_mode="auto" if cache is None else ("on" if cache else "off"),
+        )
+        # Building the providers resolves credentials, which reads the credential store: it blocks.
+        execution = await anyio.to_thread.run_sync(start)
+        return await execution.run(observer)
+    finally:
+        if fleet is not None:
+            fleet.close()

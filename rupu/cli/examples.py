@@ -11,7 +11,7 @@ import click
 Example = tuple[str, str]  # (command line, what it does)
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Run", ("run", "chat", "workflow")),
+    ("Run", ("run", "chat", "workflow", "executor")),
     ("Look back", ("session", "transcript", "usage", "cache")),
     ("Set up", ("init", "agent", "auth", "models", "trust", "untrust", "completion")),
 )
@@ -166,6 +166,14 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         ("rupu workflow run sample --provider mock --plain", "offline, line by line"),
         ("rupu workflow run sample --max-usd 2 --cache", "at most $2, reusing cached units"),
     ),
+    "rupu executor": (
+        ("rupu executor check --executor ray", "the Ray cluster's nodes"),
+        ("RAY_ADDRESS=head:6379 rupu executor check --executor ray", "another cluster"),
+    ),
+    "rupu executor check": (
+        ("rupu executor check", "the configured executor"),
+        ("rupu executor check --executor ray", "nodes, CPUs, capacity, workspace"),
+    ),
     "rupu workflow list": (
         ("rupu workflow list", "a table"),
         ("rupu workflow list --format json", "for scripts"),
@@ -194,6 +202,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "rupu workflow resume": (
         ("rupu workflow resume run_01J", "re-run only what did not finish"),
         ("rupu workflow resume run_01J --plain", "line by line"),
+        ("rupu workflow resume run_01J --executor local", "a run started on Ray, here"),
     ),
     "rupu workflow approve": (
         ("rupu workflow approve run_01J", "the one step waiting"),

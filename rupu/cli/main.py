@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "usage": ("rupu.cli.usage", "usage", "Token and cost totals from transcripts and runs."),
     "auth": ("rupu.cli.auth", "auth", "Sign in to providers and manage stored credentials."),
     "workflow": ("rupu.cli.workflow", "workflow", "Run, list, show and resume workflows."),
+    "executor": ("rupu.cli.executor", "executor", "Check where workflow units run (local, Ray)."),
     "completion": (
         "rupu.cli.completion",
         "completion",

@@ -12,6 +12,7 @@ from rupu.cli import complete
 
 if TYPE_CHECKING:
     from rupu.cli.context import AppContext
+    from rupu.workflows.engine import Engine
 
 _FORMAT = click.option(
     "--format",
@@ -60,6 +61,27 @@ _MODE = click.option(
 )
 
 
+_EXECUTOR = click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    help="Where units run: local (this process) or ray (a Ray cluster: [executor] address or "
+    "RAY_ADDRESS; pip install 'rupu[ray]'). Default: [executor] kind, else local.",
+)
+
+
+def _engine(app: AppContext, mode: str | None, executor: str | None) -> Engine:
+    """The engine of a run: on a Ray cluster when the executor (the flag, else `[executor] kind`)
+    is ray."""
+    from rupu.api.executor import executor_kind, on_cluster, open_cluster
+    from rupu.api.workflow_agents import workflow_engine
+
+    engine = workflow_engine(app, mode=mode)
+    if executor_kind(app, executor) == "ray":
+        # The actors end with this process (they belong to its Ray job).
+        engine = on_cluster(engine, open_cluster(app, mode=mode), app.paths.cwd)
+    return engine
+
+
 @workflow.command("run")
 @click.argument("reference", metavar="NAME|PATH", shell_complete=complete.workflow_names)
 @click.option(
@@ -81,6 +103,7 @@ _MODE = click.option(
     "(repeatable, tried in order; replaces step and agent fallback lists).",
 )
 @_MODE
+@_EXECUTOR
 @click.option(
     "--fast",
     is_flag=True,
@@ -101,6 +124,7 @@ def run_workflow(
     model: str | None,
     fallbacks: tuple[str, ...],
     mode: str | None,
+    executor: str | None,
     fast: bool,
     max_usd: float | None,
     max_tokens: int | None,
@@ -119,7 +143,7 @@ def run_workflow(
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
     overrides = Overrides(provider, model, fallbacks, fast)
-    execution = workflow_engine(app, mode=mode).start(
+    execution = _engine(app, mode, executor).start(
         loaded,
         given,
         overrides,
@@ -132,6 +156,7 @@ def run_workflow(
 @workflow.command("resume")
 @click.argument("run_id", metavar="RUN", shell_complete=complete.run_ids)
 @_MODE
+@_EXECUTOR
 @_MAX_USD
 @_MAX_TOKENS
 @_CACHE
@@ -142,19 +167,20 @@ def resume_workflow(
     app: AppContext,
     run_id: str,
     mode: str | None,
+    executor: str | None,
     max_usd: float | None,
     max_tokens: int | None,
     cache: bool | None,
     plain: bool,
     fmt: str,
 ) -> None:
-    """Continue a run: only failed, interrupted and unstarted units run again. A budget counts
-    what the run spent before."""
+    """Continue a run: only failed, interrupted and unstarted units run again (on either
+    executor, whichever the run started on). A budget counts what the run spent before."""
     from rupu.api.agents import spend_limit
     from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
-    execution = workflow_engine(app, mode=mode).reopen(
+    execution = _engine(app, mode, executor).reopen(
         run_id, limit=spend_limit(max_usd, max_tokens), cache_mode=_cache_mode(cache)
     )
     execute(execution, fmt=fmt, plain=plain)
@@ -172,7 +198,9 @@ def approve_workflow(app: AppContext, run_id: str, step: str | None, plain: bool
     from rupu.cli.workflow_exec import execute
 
     execute(
-        workflow_engine(app).reopen(run_id, decide=(step, "approved", None)), fmt=fmt, plain=plain
+        _engine(app, None, None).reopen(run_id, decide=(step, "approved", None)),
+        fmt=fmt,
+        plain=plain,
     )
 
 
@@ -191,7 +219,7 @@ def reject_workflow(
     from rupu.cli.workflow_exec import execute
 
     decision = (step, "rejected", reason)
-    execute(workflow_engine(app).reopen(run_id, decide=decision), fmt=fmt, plain=plain)
+    execute(_engine(app, None, None).reopen(run_id, decide=decision), fmt=fmt, plain=plain)
 
 
 @workflow.command("list")

@@ -26,6 +26,7 @@ from rupu.workflows.events import (
     StepStarted,
     UnitCached,
     UnitFinished,
+    UnitPlaced,
     UnitProgress,
     UnitRetried,
     UnitReused,
@@ -116,12 +117,18 @@ class PlainView(Observer):
                     f"↻ {event.step} iteration {event.iteration} {ended}, "
                     f"{_spend(event.tokens, event.cost_usd)}"
                 )
-            case UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
-                pass
+            case UnitPlaced() | UnitFinished() | UnitProgress() | ApprovalDecided() | RunFinished():
+                self._placed(event)
             case BudgetExceeded():
                 pass  # the run's error says it when the run ends
             case _:
                 assert_never(event)
+
+    def _placed(self, event: RunEvent) -> None:
+        """Only a unit sent again after its worker stopped is worth a line of these."""
+        if isinstance(event, UnitPlaced) and event.redispatched:
+            name = self._name(event.step, event.unit, None)
+            self._say(f"  {name} sent again to {event.node} (its worker stopped)")
 
     def _name(self, step: str, unit: int, sub: str | None) -> str:
         if sub:

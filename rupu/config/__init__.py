@@ -195,6 +195,16 @@ class SubagentsConfig(StrictModel):
     max_depth: int = Field(default=3, ge=1, le=10)
 
 
+class ExecutorConfig(StrictModel):
+    """`[executor]`: where a workflow's units run (`rupu workflow run --executor`)."""
+
+    kind: Literal["local", "ray"] = "local"
+    # A Ray cluster: "auto", "ray://host:10001" or "host:6379"; unset: RAY_ADDRESS, else "auto".
+    address: str | None = None
+    actors_per_node: int = Field(default=1, ge=1, le=64)
+    units_per_actor: int = Field(default=256, ge=1, le=100_000)
+
+
 class Config(StrictModel):
     default_provider: str | None = None
     default_model: str | None = None
@@ -209,6 +219,7 @@ class Config(StrictModel):
     aliases: dict[AliasName, AliasValue] = Field(default_factory=dict)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
     subagents: SubagentsConfig = Field(default_factory=SubagentsConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
 
 @dataclass(frozen=True, slots=True)

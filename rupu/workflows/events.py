@@ -312,6 +312,19 @@ class UnitReused(Event):
     cost_usd: float | None = None
 
 
+@registered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitPlaced(Event):
+    """A unit sent to a worker of a cluster (`--executor ray`): `node` is the node's address and
+    id; a unit re-dispatched after its worker died is placed again."""
+
+    type: Literal["unit_placed"] = field(default="unit_placed", init=False)
+    step: str
+    unit: int = 0
+    node: str = ""
+    redispatched: bool = False
+
+
 # --- loops -----------------------------------------------------------------------------------
 
 
@@ -400,6 +413,7 @@ RunEvent = (
     | ContractRetried
     | UnitFinished
     | UnitReused
+    | UnitPlaced
     | LoopIterationStarted
     | LoopIterationFinished
     | UnitCached

@@ -29,7 +29,9 @@ from rupu.errors import (
     RupuError,
 )
 from rupu.messages import StreamEvent, Usage
+from rupu.providers.base import Provider
 from rupu.routing.checks import PriceOf
+from rupu.routing.target import RunTarget
 from rupu.tools.base import one_line
 from rupu.tools.setup import ToolSetup
 from rupu.transcripts import TranscriptWriter
@@ -44,14 +46,24 @@ from rupu.workflows.events import (
 )
 from rupu.workflows.kinds.run import CommandCall, failure_of, result_of
 from rupu.workflows.kinds.run_command import CommandRefused, execute
-from rupu.workflows.limits import ProviderPool
 from rupu.workflows.plan import AgentCall
-from rupu.workflows.store import RunRecord
 
 UnitStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
 Sleep = Callable[[float], Awaitable[None]]
 # Opens the tools of one agent run (the CLI's seam for `tools:` in agent files); None: no tools.
 ToolboxOpener = Callable[[AgentSpec], AbstractAsyncContextManager[ToolBox | None]]
+
+
+class TranscriptSink(Protocol):
+    """Where a unit's transcript goes: the run record on the driver, a buffer on a remote worker."""
+
+    def transcript(self, step: str, unit: int) -> TranscriptWriter: ...
+
+
+class ProviderSource(Protocol):
+    """The built provider (and its credential's description) of a target."""
+
+    def get(self, target: RunTarget) -> tuple[Provider, str]: ...
 
 
 class UnitFailure(Exception):
@@ -185,8 +197,8 @@ class UnitRunner:
     unit's transcript goes to the run record."""
 
     run_id: str
-    record: RunRecord
-    pool: ProviderPool
+    record: TranscriptSink
+    pool: ProviderSource
     sleep: Sleep
     toolbox: ToolboxOpener | None = None
     price_of: PriceOf | None = None  # the price of each (provider, model) a call is served by

@@ -124,6 +124,7 @@ def test_key_command_is_refused_and_never_runs(workspace: Workspace, tmp_path: P
         ("[tools.bash]\ntimeout_secs = 9000\n", 5, "timeout_secs raises your limit"),
         ('[mcp.servers.files]\ncommand = "npx"\n', 4, "[mcp.servers.files]"),
         ('[tools.web_search]\nbrave_url = "{url}/search"\n', 5, "brave_url"),
+        ('[executor]\naddress = "10.9.9.9:6379"\n', 5, "[executor] address sends"),
     ],
 )
 def test_each_dangerous_config_setting_is_refused(

@@ -78,6 +78,8 @@ SAMPLE_VALUES: dict[str, object] = {
     "format": RECORD_FORMAT,
     "iteration": 2,
     "until": True,
+    "node": "127.0.0.1/3f2a91c0",
+    "redispatched": True,
     "cached_from": "run_earlier",
     "budget": "the workflow's budget",
     "limit": "max_usd",
