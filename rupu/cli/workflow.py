@@ -134,7 +134,6 @@ def run_workflow(
 ) -> None:
     """Run a workflow by name or path. Everything is checked before the first request."""
     from rupu.api.agents import spend_limit
-    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
     from rupu.workflows.inputs import parse_assignments
     from rupu.workflows.lookup import load_reference
@@ -177,7 +176,6 @@ def resume_workflow(
     """Continue a run: only failed, interrupted and unstarted units run again (on either
     executor, whichever the run started on). A budget counts what the run spent before."""
     from rupu.api.agents import spend_limit
-    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
     execution = _engine(app, mode, executor).reopen(
@@ -194,7 +192,6 @@ def resume_workflow(
 @click.pass_obj
 def approve_workflow(app: AppContext, run_id: str, step: str | None, plain: bool, fmt: str) -> None:
     """Approve a parked step and continue the run."""
-    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
     execute(
@@ -215,7 +212,6 @@ def reject_workflow(
     app: AppContext, run_id: str, step: str | None, reason: str | None, plain: bool, fmt: str
 ) -> None:
     """Reject a parked step: it and the steps after it do not run."""
-    from rupu.api.workflow_agents import workflow_engine
     from rupu.cli.workflow_exec import execute
 
     decision = (step, "rejected", reason)
