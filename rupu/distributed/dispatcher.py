@@ -7,7 +7,7 @@ goes to the least busy live worker, in a batch with the units that were ready at
 (`rupu.distributed.channel`); its events come back as they happen and the driver records them, so
 the run's records are those of a local run (plus a `unit_placed` event per unit). A unit whose
 worker dies is sent once more to a live worker; a cancelled unit is cancelled on its worker. `run`
-steps' commands run on the driver.
+steps' commands and agents with sub-agents run on the driver.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class RemoteUnits:
         self._channels: dict[int, Channel] = {}
 
     async def run(self, unit: Unit, outcome: UnitOutcome, report: UnitReport) -> None:
-        if isinstance(unit.call, CommandCall):
+        if on_driver(unit):
             await self.local.run(unit, outcome, report)
             return
         if self._room is None:
@@ -142,6 +142,13 @@ class RemoteUnits:
         if finished.transcript:
             target = self.record.transcript(unit.step, unit.index)
             self.record.writer.close(str(target.path), finished.transcript)
+
+
+def on_driver(unit: Unit) -> bool:
+    """A `run` step's command, and an agent that dispatches to sub-agents (their credentials and
+    tools are prepared on the driver), run on the driver."""
+    call = unit.call
+    return isinstance(call, CommandCall) or bool(call.agent.frontmatter.agents)
 
 
 def portable(unit: Unit) -> Unit:

@@ -118,3 +118,23 @@ async def test_a_node_that_cannot_see_the_workspace_stops_the_run_before_any_req
     assert message.startswith("node 127.0.0.1/")
     assert f"cannot see the workspace {missing}" in message
     assert not (workspace.home / "runs").exists() or not any((workspace.home / "runs").iterdir())
+
+
+async def test_an_agent_with_sub_agents_runs_on_the_driver(
+    cluster: RayCluster, workspace: Workspace
+) -> None:
+    """Its sub-agents' credentials and tools are prepared on the driver, so its unit stays there;
+    the other units of the run go to the cluster."""
+    workspace.write_agent("helper", "---\nname: helper\nprovider: mock\n---\nHelp.\n")
+    workspace.write_agent("lead", "---\nname: lead\nprovider: mock\nagents: [helper]\n---\nLead.\n")
+    write_workflow(workspace)
+    (workspace.home / "workflows" / "led.yaml").write_text(
+        "name: led\nsteps:\n  - id: plan\n    agent: lead\n    prompt: plan\n"
+        "  - id: echo\n    agent: echo\n    prompt: hi\n"
+    )
+    outcome = await run_workflow("led", executor="ray")
+    assert outcome.status == "succeeded", outcome.error
+    placed = [
+        e for e in events(workspace.home / "runs" / outcome.run_id) if e["type"] == "unit_placed"
+    ]
+    assert [e["step"] for e in placed] == ["echo"]
