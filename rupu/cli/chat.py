@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rupu.cli import complete
-from rupu.cli.context import AppContext
+from rupu.cli import complete, options
 
 if TYPE_CHECKING:
     from rupu.agents.spec import AgentSpec
     from rupu.api.agents import PreparedRun, RunResult
+    from rupu.cli.context import AppContext
     from rupu.cli.render import RunRenderer
     from rupu.messages import Message
     from rupu.sessions.store import SessionRecord
@@ -59,21 +59,9 @@ Ctrl-C stops the answer in flight, not the chat"""
 @click.option(
     "--model", help="Start on this model (overrides the agent).", shell_complete=complete.model_ids
 )
-@click.option(
-    "--auth",
-    type=click.Choice(["api-key", "sso", "adc"]),
-    help="Force a credential mode (adc: Google Application Default Credentials, Vertex AI).",
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["ask", "bypass", "readonly"]),
-    help="Permission mode for tools (overrides the agent and config; default ask).",
-)
-@click.option(
-    "--workspace",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Directory the tools work in (default: the current directory).",
-)
+@options.AUTH
+@options.MODE
+@options.WORKSPACE
 @click.option("--hide-thinking", is_flag=True, help="Do not show the model's reasoning.")
 @click.option(
     "--allow-unknown-model", is_flag=True, help="Accept a model id the catalog does not know."

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rupu.cli import complete
+from rupu.cli import complete, options
 
 if TYPE_CHECKING:
     from rupu.api.agents import PreparedRun, RunResult
@@ -53,11 +53,7 @@ if TYPE_CHECKING:
     "opus, haiku) names its provider too.",
     shell_complete=complete.model_ids,
 )
-@click.option(
-    "--auth",
-    type=click.Choice(["api-key", "sso", "adc"]),
-    help="Force a credential mode (adc: Google Application Default Credentials, Vertex AI).",
-)
+@options.AUTH
 @click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
 @click.option(
     "--format",
@@ -73,16 +69,8 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Run even if the model id is not in the provider's catalog (a brand-new model).",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["ask", "bypass", "readonly"]),
-    help="Permission mode for tools (overrides the agent and config; default ask).",
-)
-@click.option(
-    "--workspace",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Directory the tools work in (default: the current directory).",
-)
+@options.MODE
+@options.WORKSPACE
 @click.option(
     "--fallback",
     "fallbacks",

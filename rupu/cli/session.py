@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from rupu.cli import complete
-from rupu.cli.context import AppContext
 
 if TYPE_CHECKING:
+    from rupu.cli.context import AppContext
     from rupu.messages import Message
     from rupu.sessions.store import SessionRecord
 
