@@ -8,7 +8,6 @@ they are: a torn line is skipped, a missing file is an empty section.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from rupu.errors import RupuError
 from rupu.pictures.graph import Node, WorkflowGraph
 from rupu.pictures.svg import to_svg
 from rupu.workflows.loader import parse_workflow
+from rupu.workflows.recordfile import read_events
 from rupu.workflows.store import RunRecord
 
 ReportData = dict[str, Any]
@@ -42,21 +42,6 @@ TRANSCRIPT_KEEP = frozenset(
 )
 
 
-def _lines(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        handle = path.open("rb")
-    except OSError:
-        return
-    with handle:
-        for raw in handle:
-            try:
-                value = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                yield value
-
-
 def _object(path: Path) -> dict[str, Any]:
     try:
         value = orjson.loads(path.read_bytes())
@@ -69,7 +54,7 @@ def transcript_entries(path: Path) -> list[dict[str, Any]]:
     """The records of a transcript a reader needs: messages, thinking, tool calls and results."""
     return [
         {"type": e["type"], "ts": e.get("ts"), "data": e.get("data") or {}}
-        for e in _lines(path)
+        for e in read_events(path)
         if e.get("type") in TRANSCRIPT_KEEP
     ]
 
@@ -96,14 +81,14 @@ def workflow_run_data(record: RunRecord) -> ReportData:
     meta = dict(record.meta)
     state = _object(directory / "state.json")
     units: dict[str, dict[str, Any]] = {}
-    for line in _lines(directory / "units.jsonl"):
+    for line in read_events(directory / "units.jsonl", key="step"):
         if isinstance(line.get("step"), str) and isinstance(line.get("unit"), int):
             units[_unit_key(line["step"], line["unit"])] = line
     timeline: dict[str, dict[str, Any]] = {}
     marks: list[dict[str, Any]] = []
     step_events: dict[str, dict[str, Any]] = {}
     started = finished = None
-    for event in _lines(directory / "events.jsonl"):
+    for event in read_events(directory / "events.jsonl"):
         kind, ts, step = event.get("type"), event.get("ts"), event.get("step")
         if not isinstance(ts, int | float):
             continue
