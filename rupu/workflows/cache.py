@@ -27,9 +27,9 @@ import orjson
 from rupu.errors import RupuError
 from rupu.filemodes import private_dir
 from rupu.workflows.plan import AgentCall
+from rupu.workflows.sqlitefile import open_shared
 from rupu.workflows.units import Unit, UnitOutcome, unit_record
 
-BUSY_TIMEOUT_MS = 30_000
 CACHE_FILE = "steps.sqlite"
 # How many keys one lookup query binds (SQLite's default limit on variables is 32766).
 LOOKUP_CHUNK = 900
@@ -104,12 +104,8 @@ class StepCache:
         private_dir(self.path.parent, home=self.path.parent.parent)
         with contextlib.suppress(FileExistsError):
             self.path.touch(mode=0o600, exist_ok=False)
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        db = open_shared(self.path, _SCHEMA)
         try:
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.executescript(_SCHEMA)
             yield db
         finally:
             db.close()

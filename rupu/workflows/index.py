@@ -1,7 +1,6 @@
 """The SQLite index of workflow runs (`$RUPU_HOME/runs/index.sqlite`), for listing.
 
-WAL mode and a busy timeout let several rupu processes write at once without "database is locked"
-failures; every write is one short transaction. The run directories stay the source of truth: the
+Several rupu processes write it at once (see `sqlitefile`); every write is one short transaction. The run directories stay the source of truth: the
 index only summarises them, so an index that is not a readable SQLite database (or not ours) is
 deleted and rebuilt from the run folders, with a warning on stderr.
 """
@@ -18,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BUSY_TIMEOUT_MS = 30_000
+from rupu.workflows.sqlitefile import open_shared
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -82,6 +82,13 @@ def _say(text: str) -> None:
     sys.stderr.flush()
 
 
+def _add_columns(connection: sqlite3.Connection) -> None:
+    present = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
+    for column, declaration in _ADDED_COLUMNS.items():
+        if column not in present:
+            connection.execute(f"ALTER TABLE runs ADD COLUMN {column} {declaration}")
+
+
 class RunIndex:
     """`rebuild` lists the rows the run folders hold (for an index found to be garbage)."""
 
@@ -112,24 +119,7 @@ class RunIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with contextlib.suppress(FileExistsError):  # 0600 from the start; SQLite gives its
             self.path.touch(mode=0o600, exist_ok=False)  # -wal and -shm files the same mode
-        connection = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
-        )
-        try:
-            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
-            if mode and mode[0] != "wal":  # pragma: no cover - filesystems without WAL support
-                connection.execute("PRAGMA journal_mode = DELETE")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.executescript(_SCHEMA)
-            present = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
-            for column, declaration in _ADDED_COLUMNS.items():
-                if column not in present:
-                    connection.execute(f"ALTER TABLE runs ADD COLUMN {column} {declaration}")
-        except BaseException:
-            connection.close()
-            raise
-        return connection
+        return open_shared(self.path, _SCHEMA, migrate=_add_columns)
 
     def _check(self) -> None:
         """Opens the index once and reads every row; garbage is replaced by a rebuilt index."""

@@ -44,9 +44,15 @@ def test_index_survives_several_processes_writing_at_once(tmp_path: Path) -> Non
         )
         for worker in range(4)
     ]
-    for proc in procs:
-        _, stderr = proc.communicate(timeout=50)
-        assert proc.returncode == 0, stderr
+    try:
+        results = [(proc.communicate(timeout=50)[1], proc.returncode) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    for stderr, returncode in results:
+        assert returncode == 0, stderr
     rows = RunIndex(path).recent(limit=1000)
     assert len(rows) == 160
     assert {r.status for r in rows} == {"succeeded"}
