@@ -4,6 +4,8 @@ and helpers that write agents and workflows into the test workspace."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from rupu.workflows.lookup import load_reference
 from rupu.workflows.plan import Overrides
 from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import RunOutcome
-from tests.conftest import Workspace
+from tests.conftest import REPO_ROOT, Workspace
 
 
 @dataclass
@@ -151,3 +153,32 @@ async def run(execution: Execution, recorder: Recorder | None = None) -> RunOutc
 
 def events_of(engine: Engine, run_id: str) -> list[dict[str, Any]]:
     return list(read_events(engine.paths.runs / run_id / "events.jsonl"))
+
+
+def run_scripts_at_once(
+    script: str, argvs: list[list[str]], *, started: Callable[[], None] | None = None
+) -> list[tuple[int, str]]:
+    """Runs `python -c script` once per argv at the same time; returns each exit code and stderr.
+    `started` runs once every process has been started. Stray processes are killed on failure."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *argv],
+            env={"PYTHONPATH": str(REPO_ROOT)},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for argv in argvs
+    ]
+    try:
+        if started is not None:
+            started()
+        results = []
+        for proc in procs:
+            _, stderr = proc.communicate(timeout=60)
+            results.append((proc.returncode, stderr))
+        return results
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()

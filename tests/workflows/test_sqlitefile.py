@@ -4,15 +4,13 @@ WAL) is where SQLite reports "database is locked" without waiting, so it is retr
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from rupu.workflows.sqlitefile import open_shared, retry_while_locked
-from tests.conftest import REPO_ROOT
+from tests.workflows.helpers import run_scripts_at_once
 
 OPENER = """
 import sys
@@ -30,28 +28,13 @@ open_shared(folder / "cache.sqlite", "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMA
 
 
 def _open_at_once(folder: Path, processes: int) -> list[tuple[int, str]]:
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", OPENER, str(folder), str(n)],
-            env={"PYTHONPATH": str(REPO_ROOT)},
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(processes)
-    ]
-    time.sleep(0.5)
-    (folder / "go").touch()
-    try:
-        results = []
-        for proc in procs:
-            _, stderr = proc.communicate(timeout=60)
-            results.append((proc.returncode, stderr))
-        return results
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    def go() -> None:
+        time.sleep(0.5)
+        (folder / "go").touch()
+
+    return run_scripts_at_once(
+        OPENER, [[str(folder), str(n)] for n in range(processes)], started=go
+    )
 
 
 def test_processes_creating_the_same_files_at_once_all_succeed(tmp_path: Path) -> None:

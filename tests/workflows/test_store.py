@@ -18,6 +18,7 @@ from rupu.workflows.recordfile import read_events
 from rupu.workflows.store import EventLog, QueuedTranscript, RunLock, write_atomic
 from rupu.workflows.writer import RecordWriter, TickFile
 from tests.conftest import REPO_ROOT
+from tests.workflows.helpers import run_scripts_at_once
 
 WRITER = """
 import sys
@@ -35,24 +36,8 @@ for n in range(40):
 
 def test_index_survives_several_processes_writing_at_once(tmp_path: Path) -> None:
     path = tmp_path / "index.sqlite"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), str(worker)],
-            env={"PYTHONPATH": str(REPO_ROOT)},
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for worker in range(4)
-    ]
-    try:
-        results = [(proc.communicate(timeout=50)[1], proc.returncode) for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    for stderr, returncode in results:
-        assert returncode == 0, stderr
+    results = run_scripts_at_once(WRITER, [[str(path), str(worker)] for worker in range(4)])
+    assert [stderr for code, stderr in results if code != 0] == []
     rows = RunIndex(path).recent(limit=1000)
     assert len(rows) == 160
     assert {r.status for r in rows} == {"succeeded"}
