@@ -13,10 +13,9 @@ the error rate counts what says "not well" (server errors, timeouts, dropped str
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, assert_never
 
 from pydantic import Field, ValidationError
 
@@ -58,7 +57,11 @@ def history_key(provider: str, model: str) -> str:
     return f"{provider}:{model}"
 
 
-Observation = Callable[[ModelRecord, float], ModelRecord]
+# What one call showed, as plain data: (history key, what, value, when). A fan-out notes thousands
+# of these before the route closes; tuples of strings and numbers are nothing the garbage collector
+# has to walk, where a closure per call (a function and its cells) is.
+ObservationKind = Literal["first_token", "outcome", "rate_limit"]
+Observation = tuple[str, ObservationKind, float, float]
 
 
 @dataclass(slots=True)
@@ -68,7 +71,7 @@ class RouteHistory:
 
     path: Path
     clock: Clock
-    _pending: list[tuple[str, Observation, float]] = field(default_factory=list, init=False)
+    _pending: list[Observation] = field(default_factory=list, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     @classmethod
@@ -86,16 +89,7 @@ class RouteHistory:
         return self.load().models.get(history_key(provider, model), ModelRecord())
 
     def record_first_token(self, provider: str, model: str, seconds: float) -> None:
-        millis = max(seconds, 0.0) * 1000
-
-        def apply(entry: ModelRecord, when: float) -> ModelRecord:
-            old = entry.first_token_ms
-            average = millis if old is None else old + SMOOTHING * (millis - old)
-            return entry.model_copy(
-                update={"first_token_ms": round(average, 3), "updated_at": when}
-            )
-
-        self._note(provider, model, apply)
+        self._note(provider, model, "first_token", max(seconds, 0.0) * 1000)
 
     def record_outcome(self, provider: str, model: str, error_class: str | None) -> None:
         """A call ended: fine (`None`) or with an error of `error_class`. Rate limits go through
@@ -103,34 +97,14 @@ class RouteHistory:
         policy, quota, credentials) say nothing about the endpoint and are not counted."""
         if error_class is not None and error_class not in ERROR_CLASSES:
             return
-        failed = error_class is not None
-
-        def apply(entry: ModelRecord, when: float) -> ModelRecord:
-            sample = 1.0 if failed else 0.0
-            rate = entry.error_rate + SMOOTHING * (sample - entry.error_rate)
-            return entry.model_copy(
-                update={
-                    "calls": entry.calls + 1,
-                    "errors": entry.errors + int(failed),
-                    "error_rate": round(min(max(rate, 0.0), 1.0), 6),
-                    "updated_at": when,
-                }
-            )
-
-        self._note(provider, model, apply)
+        self._note(provider, model, "outcome", 0.0 if error_class is None else 1.0)
 
     def record_rate_limit(self, provider: str, model: str, seconds: float) -> None:
-        def apply(entry: ModelRecord, when: float) -> ModelRecord:
-            reset = when + max(seconds, 0.0)
-            return entry.model_copy(
-                update={"rate_limited_at": when, "rate_limit_reset": reset, "updated_at": when}
-            )
+        self._note(provider, model, "rate_limit", seconds)
 
-        self._note(provider, model, apply)
-
-    def _note(self, provider: str, model: str, apply: Observation) -> None:
+    def _note(self, provider: str, model: str, kind: ObservationKind, value: float) -> None:
         with self._lock:
-            self._pending.append((history_key(provider, model), apply, self.clock.time()))
+            self._pending.append((history_key(provider, model), kind, value, self.clock.time()))
 
     def save(self) -> None:
         """Applies the observations to the file as it is now and replaces it atomically; a
@@ -172,8 +146,37 @@ class RouteHistory:
             ) from None
 
 
-def _applied(data: HistoryFile, pending: list[tuple[str, Observation, float]]) -> HistoryFile:
+def _applied(data: HistoryFile, pending: list[Observation]) -> HistoryFile:
     models = dict(data.models)
-    for key, apply, when in pending:
-        models[key] = apply(models.get(key, ModelRecord()), when)
+    for key, kind, value, when in pending:
+        models[key] = _observed(models.get(key, ModelRecord()), kind, value, when)
     return data.model_copy(update={"models": models})
+
+
+def _observed(entry: ModelRecord, kind: ObservationKind, value: float, when: float) -> ModelRecord:
+    """`entry` after one observation: a first-token latency (ms), a call's outcome (1.0 failed,
+    0.0 fine) or a rate limit (seconds until it resets)."""
+    match kind:
+        case "first_token":
+            old = entry.first_token_ms
+            average = value if old is None else old + SMOOTHING * (value - old)
+            return entry.model_copy(
+                update={"first_token_ms": round(average, 3), "updated_at": when}
+            )
+        case "outcome":
+            rate = entry.error_rate + SMOOTHING * (value - entry.error_rate)
+            return entry.model_copy(
+                update={
+                    "calls": entry.calls + 1,
+                    "errors": entry.errors + int(value),
+                    "error_rate": round(min(max(rate, 0.0), 1.0), 6),
+                    "updated_at": when,
+                }
+            )
+        case "rate_limit":
+            reset = when + max(value, 0.0)
+            return entry.model_copy(
+                update={"rate_limited_at": when, "rate_limit_reset": reset, "updated_at": when}
+            )
+        case _:
+            assert_never(kind)

@@ -54,13 +54,7 @@ from rupu.workflows.spec import LoopStep, WorkflowStep
 from rupu.workflows.step_units import step_units
 from rupu.workflows.store import RunRecord
 from rupu.workflows.templates import TemplateError, is_truthy
-from rupu.workflows.units import (
-    ToolboxOpener,
-    Unit,
-    UnitOutcome,
-    UnitRunner,
-    unit_record,
-)
+from rupu.workflows.units import ToolboxOpener, Unit, UnitOutcome, UnitRunner, unit_record
 
 PARKED = frozenset({"awaiting_approval", "blocked"})
 INTERRUPTED = "interrupted (Ctrl-C)"
@@ -156,8 +150,7 @@ class WorkflowRunner:
         else:
             self.observer.event(self._log.append(event))
 
-    def emit(self, event: RunEvent) -> None:
-        self._emit(event)
+    emit = _emit  # for loop and workflow steps (rupu.workflows.nesting)
 
     async def run_nested(self, steps: Sequence[PlannedStep], scope: Scope[StepState]) -> None:
         """Runs the steps of a loop iteration or a called workflow, in their dependency order."""
@@ -207,8 +200,10 @@ class WorkflowRunner:
             raise
         finally:
             outcome = self._finalize(started)
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._flush, outcome)
+            with anyio.CancelScope(shield=True):  # the connections close while the records flush
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self.pool.aclose)
+                    await anyio.to_thread.run_sync(self._flush, outcome)
         return outcome
 
     async def _step_task(self, planned: PlannedStep, scope: Scope[StepState] | None = None) -> None:
