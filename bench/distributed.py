@@ -51,8 +51,8 @@ def _run(project: Path, home: Path, executor: str) -> dict[str, Any]:
 
     from rupu.api import Session, load_workflow
     from rupu.api.executor import on_cluster, open_cluster
+    from rupu.workflows.agent_calls import Overrides
     from rupu.workflows.engine import Engine
-    from rupu.workflows.plan import Overrides
 
     env = {**os.environ, "RUPU_HOME": str(home)}
     session = Session.from_environment(cwd=project, env=env)

@@ -77,8 +77,8 @@ def _run(project: Path, home: Path) -> dict[str, Any]:
     import anyio
 
     from rupu.api import Session, load_workflow
+    from rupu.workflows.agent_calls import Overrides
     from rupu.workflows.engine import Engine
-    from rupu.workflows.plan import Overrides
 
     env = {**os.environ, "RUPU_HOME": str(home)}
     session = Session.from_environment(cwd=project, env=env)

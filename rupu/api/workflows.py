@@ -65,7 +65,7 @@ async def run_workflow(
     cluster, `pip install 'rupu[ray]'`); default `[executor] kind`."""
     from rupu.api.agents import spend_limit
     from rupu.api.executor import executor_kind, on_cluster, open_cluster
-    from rupu.workflows.plan import Overrides
+    from rupu.workflows.agent_calls import Overrides
 
     session = session or Session.from_environment()
     loaded = load_workflow(workflow, session=session)

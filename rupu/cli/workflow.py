@@ -135,9 +135,9 @@ def run_workflow(
     """Run a workflow by name or path. Everything is checked before the first request."""
     from rupu.api.agents import spend_limit
     from rupu.cli.workflow_exec import execute
+    from rupu.workflows.agent_calls import Overrides
     from rupu.workflows.inputs import parse_assignments
     from rupu.workflows.lookup import load_reference
-    from rupu.workflows.plan import Overrides
 
     loaded = load_reference(reference, app.paths)
     given = parse_assignments(inputs)
@@ -277,9 +277,10 @@ def show_workflow(
 ) -> None:
     """A workflow's inputs, steps and graph, with each step's resolved provider and model."""
     from rupu.cli.workflow_show import describe_plan, print_plan
+    from rupu.workflows.agent_calls import Overrides
     from rupu.workflows.engine import plan_workflow
     from rupu.workflows.lookup import load_reference
-    from rupu.workflows.plan import Overrides, trust_findings
+    from rupu.workflows.plan import trust_findings
     from rupu.workflows.provenance import Provenance, workflow_origins
 
     loaded = load_reference(reference, app.paths)
@@ -429,9 +430,9 @@ def graph_workflow(
     from rupu.pictures.graph import to_dot, to_mermaid
     from rupu.pictures.plan_graph import plan_graph
     from rupu.pictures.svg import to_svg
+    from rupu.workflows.agent_calls import Overrides
     from rupu.workflows.engine import plan_workflow
     from rupu.workflows.lookup import load_reference
-    from rupu.workflows.plan import Overrides
 
     loaded = load_reference(reference, app.paths)
     plan = plan_workflow(

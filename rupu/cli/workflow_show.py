@@ -9,7 +9,8 @@ from typing import Any, assert_never
 
 import click
 
-from rupu.workflows.plan import AgentCall, Plan, PlannedStep
+from rupu.workflows.agent_calls import AgentCall
+from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.provenance import Origin
 from rupu.workflows.spec import (
     AgentStep,

@@ -22,11 +22,12 @@ from rupu.distributed.channel import Channel, WorkerLost
 from rupu.distributed.fleet import Fleet, Worker
 from rupu.distributed.shipping import ProviderKey, Shipped, key_of, price_table, ship
 from rupu.distributed.worker import Finished
+from rupu.workflows.agent_calls import AgentCall
 from rupu.workflows.dispatch import DispatcherFactory, LocalDispatcher, UnitBatch, UnitExecutor
 from rupu.workflows.events import UnitPlaced
 from rupu.workflows.kinds.run import CommandCall
 from rupu.workflows.limits import ProviderPool
-from rupu.workflows.plan import AgentCall, Plan
+from rupu.workflows.plan import Plan
 from rupu.workflows.store import RunRecord
 from rupu.workflows.templates import CompiledTemplate
 from rupu.workflows.units import Unit, UnitOutcome, UnitReport, UnitRunner

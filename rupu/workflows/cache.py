@@ -26,7 +26,7 @@ import orjson
 
 from rupu.errors import RupuError
 from rupu.filemodes import private_dir
-from rupu.workflows.plan import AgentCall
+from rupu.workflows.agent_calls import AgentCall
 from rupu.workflows.sqlitefile import open_shared
 from rupu.workflows.units import Unit, UnitOutcome, unit_record
 

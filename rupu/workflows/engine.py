@@ -23,6 +23,7 @@ from rupu.paths import Paths
 from rupu.routing.checks import PriceOf, catalog_prices
 from rupu.tools.setup import ToolSetup
 from rupu.transcripts import new_run_id
+from rupu.workflows.agent_calls import Overrides
 from rupu.workflows.budgets import budget_guard
 from rupu.workflows.cache import CacheMode, RunCache, StepCache, cache_path
 from rupu.workflows.calls import CalledCopy, Copies
@@ -38,7 +39,7 @@ from rupu.workflows.gcpace import run_pace
 from rupu.workflows.limits import ProviderBuilder, ProviderPool
 from rupu.workflows.loader import LoadedWorkflow, parse_workflow
 from rupu.workflows.lookup import WorkflowAgents, root_for
-from rupu.workflows.plan import Overrides, Plan, build_plan
+from rupu.workflows.plan import Plan, build_plan
 from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import RunOutcome
 from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner

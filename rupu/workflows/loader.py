@@ -1,7 +1,7 @@
 """Loading a workflow file: YAML, the strict models, step shapes, contracts, templates and the graph.
 
 Everything that can be checked without agents or credentials is checked here, so a broken file fails
-with file:line before anything runs. (Agents, providers and models are checked in `plan.py`.)
+with file:line before anything runs. (Agents, providers and models are checked in `agent_calls.py`.)
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any, assert_never
 
+from rupu.workflows.agent_calls import AgentCall
 from rupu.workflows.kinds.run import CommandCall, CommandSpec
-from rupu.workflows.plan import AgentCall, PlannedStep
+from rupu.workflows.plan import PlannedStep
 from rupu.workflows.spec import (
     AgentStep,
     Defaults,

@@ -35,6 +35,7 @@ from rupu.routing.target import RunTarget
 from rupu.tools.base import one_line
 from rupu.tools.setup import ToolSetup
 from rupu.transcripts import TranscriptWriter
+from rupu.workflows.agent_calls import AgentCall
 from rupu.workflows.contracts import check_output, corrective_prompt
 from rupu.workflows.events import (
     ContractRetried,
@@ -46,7 +47,6 @@ from rupu.workflows.events import (
 )
 from rupu.workflows.kinds.run import CommandCall, failure_of, result_of
 from rupu.workflows.kinds.run_command import CommandRefused, execute
-from rupu.workflows.plan import AgentCall
 
 UnitStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
 Sleep = Callable[[float], Awaitable[None]]

@@ -94,7 +94,7 @@ async def test_a_node_that_cannot_see_the_workspace_stops_the_run_before_any_req
     from rupu.api import Session, load_workflow
     from rupu.api.executor import on_cluster, open_cluster
     from rupu.errors import ConfigError
-    from rupu.workflows.plan import Overrides
+    from rupu.workflows.agent_calls import Overrides
 
     workspace.write_agent(
         "reader", "---\nname: reader\nprovider: mock\ntools: [read_file]\n---\nRead.\n"

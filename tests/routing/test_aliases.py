@@ -15,9 +15,9 @@ from rupu.errors import ConfigError
 from rupu.paths import Paths
 from rupu.routing.plan import resolve_route
 from rupu.routing.target import resolve_target
+from rupu.workflows.agent_calls import Overrides
 from rupu.workflows.engine import plan_workflow
 from rupu.workflows.lookup import load_reference
-from rupu.workflows.plan import Overrides
 from tests.cli.tools_fixtures import write_agent
 from tests.conftest import Workspace, run_rupu
 from tests.workflows.helpers import write_workflow

@@ -21,10 +21,10 @@ from rupu.paths import Paths
 from rupu.providers.failures import provider_error
 from rupu.routing.target import RunTarget
 from rupu.testing import FunctionProvider, Turn
+from rupu.workflows.agent_calls import Overrides
 from rupu.workflows.engine import Engine, Execution
 from rupu.workflows.events import Observer, RunEvent
 from rupu.workflows.lookup import load_reference
-from rupu.workflows.plan import Overrides
 from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import RunOutcome
 from tests.conftest import REPO_ROOT, Workspace

@@ -9,9 +9,9 @@ import pytest
 
 from rupu.config import load_config
 from rupu.paths import Paths
+from rupu.workflows.agent_calls import Overrides
 from rupu.workflows.engine import plan_workflow
 from rupu.workflows.lookup import load_reference
-from rupu.workflows.plan import Overrides
 from tests.conftest import Workspace
 from tests.workflows.helpers import write_workflow
 

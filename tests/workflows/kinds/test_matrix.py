@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rupu.workflows.agent_calls import matrix_target
 from rupu.workflows.kinds.matrix import MatrixStep
-from rupu.workflows.plan import matrix_target
 from rupu.workflows.spec import AgentStep, GateStep, RunStep, Workflow, step_kind
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,5}", fullmatch=True)
