@@ -42,8 +42,9 @@ from rupu.workflows.lookup import WorkflowAgents, root_for
 from rupu.workflows.plan import Plan, build_plan
 from rupu.workflows.recordfile import read_events
 from rupu.workflows.results import RunOutcome
-from rupu.workflows.runner import INTERRUPTED, Prior, WorkflowRunner
+from rupu.workflows.runner import INTERRUPTED, WorkflowRunner
 from rupu.workflows.spec import WorkflowStep
+from rupu.workflows.step_state import Prior
 from rupu.workflows.store import RunRecord, RunStore, dump, repair_jsonl, write_atomic
 from rupu.workflows.units import ToolboxOpener
 

@@ -10,14 +10,14 @@ concurrently within the step, workflow and provider limits.
 - On resume, a unit whose earlier result succeeded with the same inputs is reused as recorded.
 
 The runner plans and records; a `UnitDispatcher` (rupu.workflows.dispatch) runs the units within
-the concurrency limits and reports back through a `StepReport`.
+the concurrency limits and reports back through a `StepReport` (rupu.workflows.step_state, which
+also reuses earlier results and cached ones).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -28,10 +28,9 @@ from rupu.routing.checks import PriceOf
 from rupu.tools.setup import ToolSetup
 from rupu.workflows.budgets import budget_exceeded, budget_record
 from rupu.workflows.cache import RunCache
-from rupu.workflows.dispatch import DispatcherFactory, UnitBatch, local_dispatcher
+from rupu.workflows.dispatch import DispatcherFactory, local_dispatcher
 from rupu.workflows.events import (
     UNLOGGED,
-    ApprovalDecided,
     ApprovalRequested,
     Observer,
     RunEvent,
@@ -40,59 +39,22 @@ from rupu.workflows.events import (
     RunStarted,
     StepFinished,
     StepStarted,
-    UnitCached,
-    UnitFinished,
-    UnitReused,
     add_costs,
-    read_run_events,
 )
 from rupu.workflows.limits import ProviderPool
-from rupu.workflows.nesting import Scope, run_call, run_loop
+from rupu.workflows.nesting import Scope, final_outputs, run_call, run_loop
 from rupu.workflows.plan import Plan, PlannedStep
 from rupu.workflows.results import RunOutcome, step_record, view_of
 from rupu.workflows.spec import LoopStep, WorkflowStep
+from rupu.workflows.step_state import Prior, StepState, run_units
 from rupu.workflows.step_units import step_units
 from rupu.workflows.store import RunRecord
 from rupu.workflows.templates import TemplateError, is_truthy
-from rupu.workflows.units import ToolboxOpener, Unit, UnitOutcome, UnitRunner, unit_record
+from rupu.workflows.units import ToolboxOpener, Unit, UnitRunner
 
 PARKED = frozenset({"awaiting_approval", "blocked"})
 INTERRUPTED = "interrupted (Ctrl-C)"
 TERMINATED = "terminated (SIGTERM)"
-
-
-@dataclass(slots=True)
-class StepState:
-    path: str  # the step's id, or inside loops and called workflows its path (`fix.2.review`)
-    scope: Scope[StepState]  # the steps it runs with, and what its templates see
-    status: str = "pending"
-    units: list[UnitOutcome | None] = field(default_factory=list)
-    view: dict[str, Any] | None = None
-    started: float = 0.0
-    items: list[Any] | None = None
-    decision: str | None = None
-    error: str | None = None
-    result: dict[str, Any] | None = None  # a loop or workflow step's own fields (`iterations`, ...)
-    done: anyio.Event = field(default_factory=anyio.Event)
-
-
-@dataclass(slots=True)
-class Prior:
-    """What an earlier attempt of this run left: unit results and approval decisions."""
-
-    decisions: dict[str, tuple[str, str | None]] = field(default_factory=dict)
-    units: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, record: RunRecord) -> Prior:
-        prior = cls(units=record.read_units())
-        for event in read_run_events(record.directory / "events.jsonl"):
-            if isinstance(event, ApprovalDecided):
-                prior.decisions[event.step] = (event.decision, event.reason)
-        return prior
-
-    def unit(self, step: str, index: int) -> dict[str, Any] | None:
-        return self.units.get((step, index))
 
 
 class WorkflowRunner:
@@ -255,10 +217,10 @@ class WorkflowRunner:
         except TemplateError as exc:
             self._settle(planned, state, "failed", error=f"step '{state.path}': {exc.message}")
             if not planned.continue_on_error:
-                self._fail(state.path, f"step '{state.path}' failed: {exc.message}")
+                self.fail(state.path, f"step '{state.path}' failed: {exc.message}")
             return
         self._emit(StepStarted(step=state.path, kind=planned.kind, units=len(units)))
-        await self._run_units(planned, state, units)
+        await run_units(self, planned, state, units)
         failed = any(u is None or not u.ok for u in state.units)
         self._settle(planned, state, "failed" if failed else "succeeded")
 
@@ -278,93 +240,16 @@ class WorkflowRunner:
         state.result = outcome.result
         self._settle(planned, state, outcome.status, error=outcome.error)
         if outcome.status == "failed" and not planned.continue_on_error:
-            self._fail(state.path, f"step '{state.path}' failed: {outcome.error}")
+            self.fail(state.path, f"step '{state.path}' failed: {outcome.error}")
 
-    async def _run_units(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> None:
-        state.units = [None] * len(units)
-        pending = [unit for unit in units if not self._reuse(planned, state, unit)]
-        pending = self._from_cache(planned, state, pending)
-        if not pending:
-            return
-        batch = UnitBatch(state.path, pending, planned.max_parallel)
-        await self.dispatcher.dispatch(batch, StepReport(self, planned, state))
-
-    def _reuse(self, planned: PlannedStep, state: StepState, unit: Unit) -> bool:
-        """Takes an earlier attempt's result when it succeeded with the same inputs."""
-        prior = self.prior.unit(unit.step, unit.index)
-        if (
-            prior is None
-            or prior.get("status") != "succeeded"
-            or prior.get("input_hash") != unit.input_hash
-        ):
-            return False
-        outcome = state.units[unit.index] = UnitOutcome.from_record(prior)
-        self._emit(
-            UnitReused(
-                step=unit.step, unit=unit.index, tokens=outcome.tokens, cost_usd=outcome.cost_usd
-            )
-        )
-        return True
-
-    def _from_cache(self, planned: PlannedStep, state: StepState, units: list[Unit]) -> list[Unit]:
-        """Takes the results of units an earlier run computed (step cache); returns the rest."""
-        if self.cache is None or not units:
-            return units
-        hits, left, note = self.cache.take(planned.step.cache, units)
-        if note is not None:
-            self._emit(RunNote(about="cache", message=note))
-        for outcome in hits:
-            state.units[outcome.index] = outcome
-            self.record.append_unit(outcome.record)
-            record = outcome.record
-            self._emit(
-                UnitCached(
-                    step=planned.id,
-                    unit=outcome.index,
-                    sub=record["sub"],
-                    cached_from=record["cached_from"],
-                )
-            )
-        return left
-
-    def _unit_finished(
-        self, planned: PlannedStep, state: StepState, unit: Unit, outcome: UnitOutcome
-    ) -> None:
-        """Records a finished unit: on disk before anything that waited for it starts."""
-        state.units[unit.index] = outcome
-        outcome.record = unit_record(
-            unit, outcome, self.record.transcript_name(unit.step, unit.index)
-        )
-        self.record.append_unit(outcome.record)
-        self._emit(
-            UnitFinished(
-                step=unit.step,
-                unit=unit.index,
-                sub=unit.call.sub,
-                status=outcome.status,
-                tokens=outcome.tokens,
-                cost_usd=outcome.cost_usd,
-                duration_ms=outcome.duration_ms,
-                error=outcome.error,
-            )
-        )
-        if self.cache is not None:
-            self.cache.remember(unit, outcome, self.record.run_id)
-        tripped = self.guard.tripped if self.guard is not None else None
-        if tripped is not None:  # a spend limit stops the whole run, continue_on_error or not
-            self._stop_scheduling(tripped.step or planned.id, tripped.one_line())
-        elif not outcome.ok and not planned.continue_on_error:
-            where = f" (item {unit.item!r})" if unit.item is not None else ""
-            self._fail(unit.step, f"{unit.label}{where} failed: {outcome.error}")
-
-    def _fail(self, step: str, message: str) -> None:
+    def fail(self, step: str, message: str) -> None:
         if self._fatal is None and not self._interrupted:
             self._fatal, self._fatal_step = message, step
             self.dispatcher.cancel()
             if self._scope is not None:
                 self._scope.cancel()
 
-    def _stop_scheduling(self, step: str, message: str) -> None:
+    def stop_scheduling(self, step: str, message: str) -> None:
         """Fails the run without cancelling the units in flight: their calls were within the
         budget when they were sent, and what they cost is recorded when they finish."""
         if self._fatal is None and not self._interrupted:
@@ -455,7 +340,7 @@ class WorkflowRunner:
             tokens=sum(u.tokens for u in done),
             cost_usd=add_costs([u.cost_usd for u in done]),
             duration_ms=int((time.monotonic() - started) * 1000),
-            outputs=self._final_outputs(),
+            outputs=final_outputs(self.plan, self._views, lambda step: self.states[step].status),
             steps_done=sum(
                 1 for s in statuses.values() if s not in ("pending", "running", "blocked")
             ),
@@ -464,18 +349,6 @@ class WorkflowRunner:
         self.record.write_state(outcome.state())
         self._emit(outcome.event())
         return outcome
-
-    def _final_outputs(self) -> dict[str, str]:
-        """The outputs of the steps nothing else reads (the run's results)."""
-        graph = self.plan.loaded.graph
-        outputs: dict[str, str] = {}
-        for step in graph.order:
-            view = self.states[step].view
-            if graph.feeds(step) or view is None or self.states[step].status != "succeeded":
-                continue
-            if view.get("output"):
-                outputs[step] = str(view["output"])
-        return outputs
 
     def _flush(self, outcome: RunOutcome) -> None:
         if self.cache is None:
@@ -514,25 +387,3 @@ class WorkflowRunner:
             ),
             units_total=sum(len(s.units) for s in self.states.values()),
         )
-
-
-class StepReport:
-    """Where the dispatcher reports one step's units (the `UnitReport` of the runner)."""
-
-    __slots__ = ("planned", "runner", "state")
-
-    def __init__(self, runner: WorkflowRunner, planned: PlannedStep, state: StepState) -> None:
-        self.runner, self.planned, self.state = runner, planned, state
-
-    @property
-    def stopping(self) -> bool:
-        return self.runner.stopping
-
-    def interrupted(self) -> str | None:
-        return self.runner.interrupted()
-
-    def event(self, event: RunEvent) -> None:
-        self.runner._emit(event)
-
-    def finished(self, unit: Unit, outcome: UnitOutcome) -> None:
-        self.runner._unit_finished(self.planned, self.state, unit, outcome)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rupu.cli.workflow_show import describe_run, print_run
 from rupu.errors import ConfigError
-from rupu.workflows.runner import Prior
+from rupu.workflows.step_state import Prior
 from rupu.workflows.store import RunStore
 from tests.conftest import Workspace, run_rupu
 
