@@ -2,6 +2,7 @@
 
 A turn that ends in tool calls is handed to the tool box (when the agent has one) and the results go
 back to the model; a turn without tool calls ends the run.
+The records it writes on the way are shaped in rupu.agents.run_records.
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ from rupu.agents.overflow import (
     is_context_overflow,
     overflow_error,
 )
+from rupu.agents.run_records import (
+    record_complete,
+    record_error,
+    record_failed_turn,
+    record_stream_event,
+    record_subruns_total,
+    record_tier_switch,
+    record_trim,
+    record_turn,
+)
 from rupu.agents.spec import AgentSpec
 from rupu.errors import Interrupted, LimitReached, ProviderError, RupuError
 from rupu.messages import (
@@ -29,7 +40,6 @@ from rupu.messages import (
     ModelRequest,
     ServedBy,
     StreamEvent,
-    ThinkingPart,
     ToolSpec,
     Usage,
 )
@@ -172,24 +182,15 @@ class AgentRun:
                 cost = (
                     None if cost is None or failed.cost is None else round(cost + failed.cost, 12)
                 )
-            self._record_error(exc)
+            record_error(self.transcript, exc)
         finally:
             # Stopped while an enclosing scope was cancelled too (a sub-run whose caller stopped):
             # the cancellation is not caught here, but the reason is still recorded.
             if error is None and self._stopped_by is not None:
-                error = self._record_error(self._stopped_by)
+                error = record_error(self.transcript, self._stopped_by)
             duration_ms = int((time.monotonic() - started) * 1000)
             children, usage, cost = self._with_subruns(usage, cost)
-            self.transcript.write(
-                "run_complete",
-                run_id=self.run_id,
-                status=status,
-                total_tokens=usage.total_tokens,
-                usage=usage.as_dict(),
-                cost_usd=cost,
-                duration_ms=duration_ms,
-                error=error.one_line() if error else None,
-            )
+            record_complete(self.transcript, self.run_id, status, usage, cost, duration_ms, error)
         text = turns[-1].message.text() if turns else ""
         rate_limits = turns[-1].rate_limits if turns else {}
         if self.failed_turn is not None and self.failed_turn.rate_limits:
@@ -248,10 +249,6 @@ class AgentRun:
                 self.budget_step,
             )
 
-    def _record_error(self, exc: RupuError) -> RupuError:
-        self.transcript.write("error", message=exc.one_line(), **_error_fields(exc))
-        return exc
-
     def _with_subruns(
         self, usage: Usage, cost: float | None
     ) -> tuple[SubRunLedger, Usage, float | None]:
@@ -264,13 +261,7 @@ class AgentRun:
         own_cost = cost
         if cost is not None:
             cost = None if children.cost_usd is None else round(cost + children.cost_usd, 12)
-        self.transcript.write(
-            "subagents_total",
-            runs=len(children.runs),
-            usage=children.usage.as_dict(),
-            cost_usd=children.cost_usd,
-            own_cost_usd=own_cost,
-        )
+        record_subruns_total(self.transcript, children, own_cost=own_cost)
         return children, usage.add(children.usage), cost
 
     def _switch_tier(self, index: int) -> None:
@@ -278,18 +269,7 @@ class AgentRun:
         move = self.tier_switch.take() if self.tier_switch is not None else None
         if move is None:
             return
-        self.transcript.write(
-            "tier_switch",
-            turn_idx=index,
-            from_tier=move.from_tier,
-            to_tier=move.to_tier,
-            from_provider=self.target.provider,
-            from_model=self.target.model,
-            to_provider=move.target.provider,
-            to_model=move.target.model,
-            credential=move.credential,
-            reason=move.reason,
-        )
+        record_tier_switch(self.transcript, index, move, self.target)
         self.provider, self.target, self.credential = move.provider, move.target, move.credential
         if self.price_of is not None:
             self.pricing = self.price_of(move.target.provider, move.target.model)
@@ -306,12 +286,7 @@ class AgentRun:
                 dropped = drop_oldest_exchange(messages)
                 if not dropped:
                     raise overflow_error(exc) from None
-                self.transcript.write(
-                    "context_trimmed",
-                    turn_idx=index,
-                    dropped_messages=dropped,
-                    note="the provider reported a context overflow; the oldest tool exchange was dropped",
-                )
+                record_trim(self.transcript, index, dropped)
         return await self._turn(index, messages)
 
     async def _turn(self, index: int, messages: list[Message]) -> AssistantTurn:
@@ -356,22 +331,8 @@ class AgentRun:
             if event.kind == "response_started" and event.note and not self._noted:
                 self._noted = True
                 self.transcript.write("note", text=event.note)
-            elif event.kind == "retry_scheduled":
-                self.transcript.write(
-                    "retry", attempt=event.attempt, delay=round(event.delay, 3), reason=event.reason
-                )
-            elif event.kind == "failover":
-                self.transcript.write(
-                    "failover",
-                    turn_idx=index,
-                    from_provider=event.from_provider,
-                    from_model=event.from_model,
-                    to_provider=event.to_provider,
-                    to_model=event.to_model,
-                    credential=event.to_credential,
-                    error_class=event.error_class,
-                    reason=event.reason,
-                )
+            else:
+                record_stream_event(self.transcript, index, event)
 
     async def _reserve(self, request: ModelRequest) -> int | None:
         """Holds the call's worst case with the guard (raises `BudgetReached` instead of sending a
@@ -416,80 +377,23 @@ class AgentRun:
         return self.pricing(usage) if self.pricing is not None else None
 
     def _record_failed(self, builder: TurnBuilder) -> None:
-        """A turn that failed after the provider reported usage was still billed: its usage, cost
-        and quota headers are recorded, though its partial answer is not."""
+        """A turn that failed after the provider reported usage was still billed (`failed_turn`)."""
         served = builder.served_by
         usage = builder.usage
         cost = self._price_usage(usage, served) if usage.reported else None
         self.failed_turn = FailedTurn(usage, cost, dict(builder.rate_limits))
-        provider = served.provider if served else self.target.provider
-        if usage.reported:
-            self.transcript.write(
-                "usage",
-                provider=provider,
-                model=served.model if served else self.target.model,
-                credential=served.credential if served else self.credential,
-                served_model=None,
-                **usage.as_dict(),
-                **_tier(usage),
-                cost_usd=cost,
-                failed=True,
-            )
-        if builder.rate_limits:
-            self.transcript.write("rate_limits", provider=provider, snapshot=builder.rate_limits)
+        who = served or ServedBy(self.target.provider, self.target.model, self.credential)
+        record_failed_turn(self.transcript, usage, builder.rate_limits, who, cost=cost)
 
     def _record(self, index: int, turn: AssistantTurn) -> None:
-        thinking = [p.text for p in turn.message.parts if isinstance(p, ThinkingPart)]
-        self.transcript.write(
-            "assistant_message",
-            content=turn.message.text(),
-            thinking="\n".join(thinking) if thinking else None,
-            tool_calls=[
-                {"call_id": c.call_id, "tool": c.name, "input": c.arguments}
-                for c in turn.message.tool_calls()
-            ],
-        )
+        """Records the turn; a new entry in `served` when another provider or model answered it."""
         served = turn.served_by
-        provider = served.provider if served else self.target.provider
-        model = served.model if served else self.target.model
-        credential = turn.credential or (served.credential if served else self.credential)
+        who = ServedBy(
+            served.provider if served else self.target.provider,
+            served.model if served else self.target.model,
+            turn.credential or (served.credential if served else self.credential),
+        )
         previous = self._served[-1] if self._served else None
-        if previous is None or (previous.provider, previous.model) != (provider, model):
-            self._served.append(ServedBy(provider, model, credential))
-        self.transcript.write(
-            "usage",
-            provider=provider,
-            model=model,
-            credential=credential,
-            served_model=turn.served_model,
-            **turn.usage.as_dict(),
-            **_tier(turn.usage),
-            cost_usd=self._price(turn),
-        )
-        if turn.rate_limits:
-            self.transcript.write("rate_limits", provider=provider, snapshot=turn.rate_limits)
-        self.transcript.write(
-            "turn_end",
-            turn_idx=index,
-            stop_reason=turn.stop_reason,
-            raw_reason=turn.raw_reason,
-            request_id=turn.request_id,
-        )
-
-
-def _tier(usage: Usage) -> dict[str, str]:
-    """`service_tier` for a usage event, when the provider said which tier served the call."""
-    return {"service_tier": usage.service_tier} if usage.service_tier else {}
-
-
-def _error_fields(exc: RupuError) -> dict[str, object]:
-    if isinstance(exc, ProviderError):
-        return {
-            "provider": exc.provider,
-            "status": exc.status,
-            "error_type": exc.error_type,
-            "request_id": exc.request_id,
-        }
-    if isinstance(exc, LimitReached):
-        return {"kind": "LimitReached", "limit": exc.limit}
-    return {"kind": type(exc).__name__}
+        if previous is None or (previous.provider, previous.model) != (who.provider, who.model):
+            self._served.append(who)
+        record_turn(self.transcript, index, turn, who, cost=self._price(turn))
