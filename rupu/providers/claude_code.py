@@ -113,7 +113,9 @@ class ClaudeCodeProvider:
         process: Process | None = None
         try:
             args = cli_arguments(command, self._config, model, system_file)
-            process = await anyio.open_process(args, stderr=stderr, start_new_session=True)
+            with anyio.CancelScope(shield=True):  # a cancel mid-spawn would orphan the CLI
+                spawned = await anyio.open_process(args, stderr=stderr, start_new_session=True)
+            process = spawned
             assert process.stdin is not None and process.stdout is not None
             try:
                 await process.stdin.send(prompt_text(request.messages).encode())

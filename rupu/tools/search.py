@@ -97,7 +97,9 @@ async def _ripgrep(
     hits: list[str] = []
     truncated = False
     with anyio.move_on_after(GREP_TIMEOUT) as scope:
-        async with await anyio.open_process(argv, cwd=root, stdin=subprocess.DEVNULL) as process:
+        with anyio.CancelScope(shield=True):  # a cancel mid-spawn would orphan rg
+            spawned = await anyio.open_process(argv, cwd=root, stdin=subprocess.DEVNULL)
+        async with spawned as process:
             assert process.stdout is not None and process.stderr is not None
             buffer = b""
             async for chunk in process.stdout:

@@ -126,9 +126,11 @@ async def run_command(
         except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
             return
 
-    process = await anyio.open_process(
-        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, start_new_session=True
-    )
+    # Shielded: a cancel landing mid-spawn would leave the new group running with nobody to kill it.
+    with anyio.CancelScope(shield=True):
+        process = await anyio.open_process(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     out, err = result.stdout, result.stderr
     timed_out = False
     try:

@@ -7,12 +7,14 @@ import os
 import time
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rupu.redact import Redactor
-from rupu.tools.shell import CappedBuffer, cut_cleanly
+from rupu.tools.shell import CappedBuffer, cut_cleanly, run_command
 from tests.tools.helpers import open_box
 
 pytestmark = pytest.mark.anyio
@@ -206,3 +208,58 @@ def test_a_private_key_whose_start_was_left_out_is_dropped_to_its_end_line() -> 
     assert tail == "\nafter"
     _, kept = cut_cleanly("x", " words before\n-----END PRIVATE KEY-----\n")
     assert kept == " words before\n-----END PRIVATE KEY-----\n"
+
+
+def _processes_running(token: str) -> list[int]:
+    """Live (not zombie) processes whose command line holds `token`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if token not in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace"
+            ):
+                continue
+            if "State:\tZ" not in (entry / "status").read_text():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+async def test_a_cancel_during_the_spawn_leaves_no_process_behind(tmp_path: Path) -> None:
+    """Cancelled at each of the first event-loop turns of starting the command, with the loop held
+    up the way a busy machine holds it, the group is still killed (asyncio kills only the direct
+    child of a spawn it abandons)."""
+    leftovers = {}
+    for turns in range(8):
+        token = f"{60 + turns}.{os.getpid()}"  # a sleep only this case starts
+        with anyio.CancelScope() as scope:
+
+            async def cancel_later(turns: int = turns, scope: anyio.CancelScope = scope) -> None:
+                for _ in range(turns):
+                    await anyio.lowlevel.checkpoint()
+                time.sleep(
+                    0.2
+                )  # holds the loop (as a busy machine does) while bash starts its sleep
+                scope.cancel()
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(cancel_later)
+                await run_command(
+                    ["bash", "-c", f"sleep {token} & wait"],
+                    cwd=str(tmp_path),
+                    env=environment(),
+                    timeout=30,
+                    limit=1000,
+                    kill_after_bytes=10_000,
+                )
+        deadline = time.monotonic() + 5
+        while (alive := _processes_running(f"sleep {token}")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if alive:
+            leftovers[turns] = alive
+            for pid in alive:
+                os.kill(pid, 9)
+    assert leftovers == {}
