@@ -41,18 +41,8 @@ def record_turn(
             for c in turn.message.tool_calls()
         ],
     )
-    transcript.write(
-        "usage",
-        provider=who.provider,
-        model=who.model,
-        credential=who.credential,
-        served_model=turn.served_model,
-        **turn.usage.as_dict(),
-        **_tier(turn.usage),
-        cost_usd=cost,
-    )
-    if turn.rate_limits:
-        transcript.write("rate_limits", provider=who.provider, snapshot=turn.rate_limits)
+    _write_usage(transcript, turn.usage, who, served_model=turn.served_model, cost=cost)
+    _write_rate_limits(transcript, turn.rate_limits, who)
     transcript.write(
         "turn_end",
         turn_idx=index,
@@ -73,19 +63,8 @@ def record_failed_turn(
     """A turn that failed after the provider reported usage was still billed: its usage, cost and
     quota headers are recorded, though its partial answer is not."""
     if usage.reported:
-        transcript.write(
-            "usage",
-            provider=who.provider,
-            model=who.model,
-            credential=who.credential,
-            served_model=None,
-            **usage.as_dict(),
-            **_tier(usage),
-            cost_usd=cost,
-            failed=True,
-        )
-    if rate_limits:
-        transcript.write("rate_limits", provider=who.provider, snapshot=rate_limits)
+        _write_usage(transcript, usage, who, served_model=None, cost=cost, failed=True)
+    _write_rate_limits(transcript, rate_limits, who)
 
 
 def record_stream_event(transcript: TranscriptWriter, index: int, event: StreamEvent) -> None:
@@ -176,9 +155,34 @@ def record_complete(
     )
 
 
-def _tier(usage: Usage) -> dict[str, str]:
-    """`service_tier` for a usage event, when the provider said which tier served the call."""
-    return {"service_tier": usage.service_tier} if usage.service_tier else {}
+def _write_usage(
+    transcript: TranscriptWriter,
+    usage: Usage,
+    who: ServedBy,
+    *,
+    served_model: str | None,
+    cost: float | None,
+    failed: bool = False,
+) -> None:
+    """A `usage` record; `service_tier` when the provider said which tier served the call."""
+    transcript.write(
+        "usage",
+        provider=who.provider,
+        model=who.model,
+        credential=who.credential,
+        served_model=served_model,
+        **usage.as_dict(),
+        **({"service_tier": usage.service_tier} if usage.service_tier else {}),
+        cost_usd=cost,
+        **({"failed": True} if failed else {}),
+    )
+
+
+def _write_rate_limits(
+    transcript: TranscriptWriter, snapshot: dict[str, str | int | float], who: ServedBy
+) -> None:
+    if snapshot:
+        transcript.write("rate_limits", provider=who.provider, snapshot=snapshot)
 
 
 def _error_fields(exc: RupuError) -> dict[str, object]:
