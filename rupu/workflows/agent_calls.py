@@ -124,26 +124,9 @@ def _agent_calls(
                 )
             )
         return calls
-    assert step.agent is not None and templates.prompt is not None  # checked at load
     return [
-        _call(
-            loaded,
-            base,
-            key=step.id,
-            sub=None,
-            agent_name=step.agent,
-            provider=step.provider,
-            model=step.model,
-            auth=step.auth,
-            fallback=step.fallback,
-            fast=step.fast,
-            prompt=templates.prompt,
-            output=step.output.format if step.output else "text",
-            timeout=step.timeout or defaults.timeout,
-            retries=_first(step.retries, defaults.retries),
-            agents=agents,
-            config=config,
-            overrides=overrides,
+        _whole_step_call(
+            loaded, index, step, agents, config, overrides, provider=step.provider, model=step.model
         )
     ]
 
@@ -167,9 +150,7 @@ def _matrix_calls(
 ) -> list[AgentCall]:
     """One call per combination; an entry of the list named `model` sets the call's provider and
     model as the step's own `provider`/`model` would (so --provider/--model still beat it)."""
-    defaults = loaded.workflow.defaults
     templates = loaded.templates[step.id]
-    assert step.agent is not None and templates.prompt is not None  # checked at load
     models = step.matrix.get("model")
     calls = []
     for number, combination in enumerate(step.combinations()):
@@ -186,29 +167,59 @@ def _matrix_calls(
             provider = provider or step.provider
             entry_loc = ["steps", index, "matrix", "model", models.index(combination["model"])]
         calls.append(
-            _call(
+            _whole_step_call(
                 loaded,
-                ["steps", index],
-                key=step.id,
-                sub=None,
-                agent_name=step.agent,
+                index,
+                step,
+                agents,
+                config,
+                overrides,
                 provider=provider,
                 model=model,
-                auth=step.auth,
-                fallback=step.fallback,
-                fast=step.fast,
-                prompt=templates.prompt,
-                output=step.output.format if step.output else "text",
-                timeout=step.timeout or defaults.timeout,
-                retries=_first(step.retries, defaults.retries),
-                agents=agents,
-                config=config,
-                overrides=overrides,
                 label=f"step '{step.id}' combination {number}",
                 target_loc=entry_loc,
             )
         )
     return calls
+
+
+def _whole_step_call(
+    loaded: LoadedWorkflow,
+    index: int,
+    step: AgentStep | MatrixStep,
+    agents: WorkflowAgents,
+    config: LoadedConfig,
+    overrides: Overrides,
+    *,
+    provider: str | None,
+    model: str | None,
+    label: str | None = None,
+    target_loc: list[str | int] | None = None,
+) -> AgentCall:
+    """The call of a step's own agent and prompt (not a `parallel` sub-agent's) on this route."""
+    templates = loaded.templates[step.id]
+    assert step.agent is not None and templates.prompt is not None  # checked at load
+    return _call(
+        loaded,
+        ["steps", index],
+        key=step.id,
+        sub=None,
+        agent_name=step.agent,
+        provider=provider,
+        model=model,
+        auth=step.auth,
+        fallback=step.fallback,
+        fast=step.fast,
+        prompt=templates.prompt,
+        output=step.output.format if step.output else "text",
+        timeout=step.timeout or loaded.workflow.defaults.timeout,
+        retries=_first(step.retries, loaded.workflow.defaults.retries),
+        agents=agents,
+        config=config,
+        overrides=overrides,
+        label=label,
+        target_loc=target_loc,
+    )
 
 
 def _matrix_keys(
