@@ -12,7 +12,6 @@ cache that cannot be read is not an error: the run calls the provider and says w
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
 import time
@@ -102,8 +101,6 @@ class StepCache:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         private_dir(self.path.parent, home=self.path.parent.parent)
-        with contextlib.suppress(FileExistsError):
-            self.path.touch(mode=0o600, exist_ok=False)
         db = open_shared(self.path, _SCHEMA)
         try:
             yield db

@@ -1,8 +1,9 @@
 """The SQLite index of workflow runs (`$RUPU_HOME/runs/index.sqlite`), for listing.
 
-Several rupu processes write it at once (see `sqlitefile`); every write is one short transaction. The run directories stay the source of truth: the
-index only summarises them, so an index that is not a readable SQLite database (or not ours) is
-deleted and rebuilt from the run folders, with a warning on stderr.
+Several rupu processes write it at once (rupu.workflows.sqlitefile); every write is one short
+transaction. The run directories stay the source of truth: the index only summarises them, so an
+index that is not a readable SQLite database (or not ours) is deleted and rebuilt from the run
+folders, with a warning on stderr.
 """
 
 from __future__ import annotations
@@ -117,8 +118,6 @@ class RunIndex:
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with contextlib.suppress(FileExistsError):  # 0600 from the start; SQLite gives its
-            self.path.touch(mode=0o600, exist_ok=False)  # -wal and -shm files the same mode
         return open_shared(self.path, _SCHEMA, migrate=_add_columns)
 
     def _check(self) -> None:

@@ -7,6 +7,7 @@ so the set-up retries "locked" itself, within the same timeout.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -19,7 +20,10 @@ _LOCKED = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 def open_shared(
     path: Path, schema: str, *, migrate: Callable[[sqlite3.Connection], None] | None = None
 ) -> sqlite3.Connection:
-    """An autocommit connection to `path` in WAL mode with `schema` created (and `migrate` run)."""
+    """An autocommit connection to `path` in WAL mode with `schema` created (and `migrate` run).
+    A new file is made 0600 before SQLite opens it, so its -wal and -shm files get that mode too."""
+    with contextlib.suppress(FileExistsError):
+        path.touch(mode=0o600, exist_ok=False)
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
 
     def prepare() -> None:
