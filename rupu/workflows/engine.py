@@ -171,8 +171,7 @@ class Execution:
         try:
             with run_pace():  # collects garbage less often while it goes (rupu.workflows.gcpace)
                 return await self.runner.run(resumed=self.prior is not None)
-        finally:
-            await self.pool.aclose()
+        finally:  # the runner has closed the pool's connections, alongside its last flush
             self.record.close()
 
     def interrupt(self, reason: str = INTERRUPTED) -> None:

@@ -140,17 +140,18 @@ class WorkflowRunner:
             self._scope.cancel()
 
     async def run(self, *, resumed: bool = False) -> RunOutcome:
+        """Runs the plan; its providers' connections are closed when it ends, however it ends."""
         started = time.monotonic()
         opened = RunResumed if resumed else RunStarted
-        self._emit(
-            opened(
-                workflow=self.plan.name,
-                inputs=self.plan.inputs,
-                steps=list(self.plan.steps),
-                overrides=self.plan.overrides.as_dict(),
-            )
-        )
         try:
+            self._emit(
+                opened(
+                    workflow=self.plan.name,
+                    inputs=self.plan.inputs,
+                    steps=list(self.plan.steps),
+                    overrides=self.plan.overrides.as_dict(),
+                )
+            )
             async with anyio.create_task_group() as group:
                 self._scope = group.cancel_scope
                 if self._interrupted:
