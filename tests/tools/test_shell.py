@@ -40,20 +40,27 @@ def environment(**extra: str) -> dict[str, str]:
     return {"PATH": os.environ["PATH"], "SAFE_VAR": "visible-value", **CANARIES, **extra}
 
 
-def live_members(pgid: int) -> list[int]:
-    """Processes in group `pgid` that are still running (zombies do not count)."""
-    alive = []
+def live_processes() -> list[tuple[int, int, str]]:
+    """(pid, process group, command line) of every process that is still running (zombies do not
+    count)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive.append(int(entry.name))
-    return alive
+        if fields[0] != "Z":
+            found.append((int(entry.name), int(fields[2]), cmdline))
+    return found
+
+
+def live_members(pgid: int) -> list[int]:
+    """Processes in group `pgid` that are still running."""
+    return [pid for pid, group, _ in live_processes() if group == pgid]
 
 
 def members_after_kill(pgid: int) -> list[int]:
@@ -210,24 +217,6 @@ def test_a_private_key_whose_start_was_left_out_is_dropped_to_its_end_line() -> 
     assert kept == " words before\n-----END PRIVATE KEY-----\n"
 
 
-def _processes_running(token: str) -> list[int]:
-    """Live (not zombie) processes whose command line holds `token`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if token not in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
-                errors="replace"
-            ):
-                continue
-            if "State:\tZ" not in (entry / "status").read_text():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 async def test_a_cancel_during_the_spawn_leaves_no_process_behind(tmp_path: Path) -> None:
     """Cancelled at each of the first event-loop turns of starting the command, with the loop held
     up the way a busy machine holds it, the group is still killed (asyncio kills only the direct
@@ -240,9 +229,8 @@ async def test_a_cancel_during_the_spawn_leaves_no_process_behind(tmp_path: Path
             async def cancel_later(turns: int = turns, scope: anyio.CancelScope = scope) -> None:
                 for _ in range(turns):
                     await anyio.lowlevel.checkpoint()
-                time.sleep(
-                    0.2
-                )  # holds the loop (as a busy machine does) while bash starts its sleep
+                # Holds the loop up, as a busy machine does, while bash starts its sleep.
+                time.sleep(0.2)
                 scope.cancel()
 
             async with anyio.create_task_group() as group:
@@ -256,7 +244,10 @@ async def test_a_cancel_during_the_spawn_leaves_no_process_behind(tmp_path: Path
                     kill_after_bytes=10_000,
                 )
         deadline = time.monotonic() + 5
-        while (alive := _processes_running(f"sleep {token}")) and time.monotonic() < deadline:
+        sleeping = f"sleep {token}"
+        while (alive := [p for p, _, cmd in live_processes() if sleeping in cmd]) and (
+            time.monotonic() < deadline
+        ):
             time.sleep(0.02)
         if alive:
             leftovers[turns] = alive
